@@ -1,0 +1,188 @@
+/**
+ * `npm test`: provides Redis and Chromium, type-checks, lints, then runs every test/**\/*.test.ts.
+ *   npm test -- test/storage         only test files whose path contains one of the arguments
+ * Environment:
+ *   MIMIR_TEST_REDIS_URL=...         use this Redis as-is instead of looking for one
+ *   MIMIR_TEST_FORCE_OWN_REDIS=1     always start a private redis-server on a free port
+ *   MIMIR_TEST_CHROMIUM=/path        use this browser instead of /usr/bin/chromium
+ *   MIMIR_TEST_CONCURRENCY=N         test files run in parallel (default 2)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join, relative, sep } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+const log = (message: string) => console.log(`[test] ${message}`);
+const isRoot = process.getuid?.() === 0;
+
+let ownRedis: ChildProcess | undefined;
+// Whatever way we leave, the Redis we started goes with us.
+process.on('exit', () => ownRedis?.kill('SIGTERM'));
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.on(signal, () => process.exit(code));
+
+function fail(message: string): never {
+  console.error(`[test] FAILED: ${message}`);
+  process.exit(1);
+}
+
+function onPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, env, stdio: 'inherit' });
+    child.on('error', (err) => {
+      console.error(`[test] cannot run ${command}: ${err.message}`);
+      resolve(127);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/** Raw RESP inline command, so no client library is needed: a Redis without auth answers `+PONG`. */
+function redisAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    let reply = '';
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+let aptUpdated = false;
+async function aptInstall(pkg: string): Promise<boolean> {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    log('apt-get update');
+    if ((await run('apt-get', ['update'], env)) !== 0) return false;
+    aptUpdated = true;
+  }
+  log(`apt-get install -y ${pkg}`);
+  return (await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], env)) === 0;
+}
+
+const canApt = () => isRoot && onPath('apt-get') !== undefined;
+
+async function startOwnRedis(server: string): Promise<string> {
+  const port = await freePort();
+  log(`starting ${server} on port ${port}`);
+  let output = '';
+  const child = spawn(
+    server,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tmpdir()],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  ownRedis = child;
+  for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    if (await redisAnswers(port)) return `redis://127.0.0.1:${port}`;
+    if (await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(r, 100, false))])) {
+      fail(`redis-server exited before answering PING:\n${output}`);
+    }
+  }
+  fail(`redis-server did not answer PING on port ${port} within 10 s:\n${output}`);
+}
+
+async function ensureRedis(): Promise<string> {
+  const preset = process.env.MIMIR_TEST_REDIS_URL;
+  const forceOwn = process.env.MIMIR_TEST_FORCE_OWN_REDIS === '1';
+  if (preset && !forceOwn) {
+    log(`using Redis from MIMIR_TEST_REDIS_URL`);
+    return preset;
+  }
+  if (!forceOwn && (await redisAnswers(6379))) {
+    log('using the Redis answering on 127.0.0.1:6379');
+    return 'redis://127.0.0.1:6379';
+  }
+  let server = onPath('redis-server');
+  if (!server && canApt()) {
+    log('redis-server not found; installing it');
+    if (!(await aptInstall('redis-server'))) fail('apt-get could not install redis-server');
+    server = onPath('redis-server') ?? '/usr/sbin/redis-server';
+  }
+  if (!server) {
+    fail('the tests need Redis: install redis-server (e.g. `apt-get install redis-server`), or run one on 127.0.0.1:6379, or set MIMIR_TEST_REDIS_URL');
+  }
+  return startOwnRedis(server);
+}
+
+async function ensureChromium(): Promise<string> {
+  const chromium = process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium';
+  if (existsSync(chromium)) return chromium;
+  if (chromium !== '/usr/bin/chromium') fail(`MIMIR_TEST_CHROMIUM=${chromium} does not exist`);
+  if (!canApt()) fail('the browser tests need Chromium at /usr/bin/chromium: install the `chromium` package (as root: apt-get install chromium), or set MIMIR_TEST_CHROMIUM');
+  log('Chromium not found; installing it');
+  if (!(await aptInstall('chromium')) || !existsSync(chromium)) fail('apt-get could not install chromium; install it by hand or set MIMIR_TEST_CHROMIUM');
+  return chromium;
+}
+
+function testFiles(filters: string[]): string[] {
+  const dir = join(root, 'test');
+  const all = existsSync(dir)
+    ? readdirSync(dir, { recursive: true, encoding: 'utf8' })
+        .filter((file) => file.endsWith('.test.ts'))
+        .map((file) => relative(root, join(dir, file)).split(sep).join('/'))
+        .sort()
+    : [];
+  const wanted = filters.map((f) => f.replace(/^\.\//, '').replace(/\/+$/, ''));
+  return wanted.length === 0 ? all : all.filter((file) => wanted.some((f) => file.includes(f)));
+}
+
+const filters = process.argv.slice(2);
+const files = testFiles(filters);
+if (files.length === 0) fail(filters.length ? `no test file matches ${filters.join(' ')}` : 'no test/**/*.test.ts files');
+
+log('checking Redis');
+const redisUrl = await ensureRedis();
+log('checking Chromium');
+const chromium = await ensureChromium();
+log(`Chromium: ${chromium}`);
+
+log('tsc --noEmit');
+if ((await run(bin('tsc'), ['--noEmit'])) !== 0) fail('type check failed');
+log('eslint .');
+if ((await run(bin('eslint'), ['.'])) !== 0) fail('lint failed');
+
+const concurrency = process.env.MIMIR_TEST_CONCURRENCY ?? '2';
+log(`running ${files.length} test file(s), concurrency ${concurrency}, Redis ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+const code = await run(
+  process.execPath,
+  ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  { ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium },
+);
+log(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);
+process.exit(code);

@@ -1,0 +1,131 @@
+/**
+ * API keys: `mimir_<id>_<secret>`. The prefix lets secret scanners find leaked keys; the id
+ * finds the record; only a SHA-256 of the secret is stored (the secret is 256 random bits, so a
+ * fast hash is enough) and it is compared in constant time. Shown once, at creation.
+ */
+import { hashSecret, randomId, randomToken, safeEqual } from '../crypto/index.ts';
+import type { Store } from '../storage/adapter.ts';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  roles: string[];
+  hash: string;
+  createdAt: number;
+  expiresAt?: number;
+  revokedAt?: number;
+  lastUsedAt?: number;
+}
+
+export type ApiKeyView = Omit<ApiKeyRecord, 'hash'> & { status: 'active' | 'expired' | 'revoked'; requestCount?: number };
+
+const KIND = 'api_key';
+const KEY_PATTERN = /^mimir_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
+export const API_KEY_REVOKED_CHANNEL = 'api-key-revoked';
+
+/** A hash that matches nothing, compared against when the id is unknown so timing does not tell. */
+const DUMMY_HASH = hashSecret('mimir-auth-hub-no-such-key');
+
+export function looksLikeApiKey(value: string): boolean {
+  return value.startsWith('mimir_') && KEY_PATTERN.test(value);
+}
+
+export class ApiKeys {
+  readonly #store: Store;
+  readonly #now: () => number;
+
+  constructor(store: Store, options: { now?: () => number } = {}) {
+    this.#store = store;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async create(input: { name: string; roles: string[]; expiresInSeconds?: number }): Promise<{ key: string; record: ApiKeyView }> {
+    const id = randomId(16);
+    const secret = randomToken(32);
+    const now = this.#seconds();
+    const record: ApiKeyRecord = {
+      id, name: input.name, roles: [...new Set(input.roles)], hash: hashSecret(secret), createdAt: now,
+      ...(input.expiresInSeconds ? { expiresAt: now + input.expiresInSeconds } : {}),
+    };
+    if (!(await this.#store.insert(KIND, id, record))) throw new Error('API key id collision; try again');
+    return { key: `mimir_${id}_${secret}`, record: this.#view(record) };
+  }
+
+  /** The key's record when the presented value is a valid, active key; otherwise null. */
+  async verify(presented: string): Promise<ApiKeyRecord | null> {
+    const m = KEY_PATTERN.exec(presented);
+    if (!m) return null;
+    const [, id, secret] = m as unknown as [string, string, string];
+    const found = await this.#store.find<ApiKeyRecord>(KIND, id);
+    const ok = safeEqual(hashSecret(secret), found?.payload.hash ?? DUMMY_HASH);
+    if (!found || !ok) return null;
+    const record = found.payload;
+    if (record.revokedAt !== undefined) return null;
+    if (record.expiresAt !== undefined && record.expiresAt <= this.#seconds()) return null;
+    return record;
+  }
+
+  /** Records use without a write per request: at most once a minute per key. */
+  async touch(record: ApiKeyRecord): Promise<void> {
+    const now = this.#seconds();
+    if (record.lastUsedAt !== undefined && now - record.lastUsedAt < 60) return;
+    record.lastUsedAt = now;
+    const current = await this.#store.find<ApiKeyRecord>(KIND, record.id);
+    if (current && current.payload.revokedAt === undefined) await this.#store.upsert(KIND, record.id, { ...current.payload, lastUsedAt: now });
+  }
+
+  async get(id: string): Promise<ApiKeyView | null> {
+    const found = await this.#store.find<ApiKeyRecord>(KIND, id);
+    return found ? this.#view(found.payload) : null;
+  }
+
+  async list(): Promise<ApiKeyView[]> {
+    const all = await this.#store.list<ApiKeyRecord>(KIND);
+    return all.map((r) => this.#view(r.payload)).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Marks the key revoked (kept for audit and listing). Returns false when unknown. */
+  async revoke(id: string): Promise<boolean> {
+    const found = await this.#store.find<ApiKeyRecord>(KIND, id);
+    if (!found) return false;
+    if (found.payload.revokedAt === undefined) {
+      await this.#store.upsert(KIND, id, { ...found.payload, revokedAt: this.#seconds() });
+    }
+    await this.#store.publish(API_KEY_REVOKED_CHANNEL, id).catch(() => undefined);
+    return true;
+  }
+
+  async count(): Promise<number> {
+    return (await this.#store.list(KIND)).length;
+  }
+
+  #view(r: ApiKeyRecord): ApiKeyView {
+    const { hash: _hash, ...rest } = r;
+    const now = this.#seconds();
+    const status = r.revokedAt !== undefined ? 'revoked' : r.expiresAt !== undefined && r.expiresAt <= now ? 'expired' : 'active';
+    return { ...rest, status };
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+}
+
+/** Legacy static keys from MIMIR_API_KEYS, compared in constant time against every entry. */
+export function matchLegacyKey(presented: string, keys: ReadonlyArray<{ key: string; roles: readonly string[] }>): { index: number; roles: readonly string[] } | null {
+  let hit: { index: number; roles: readonly string[] } | null = null;
+  keys.forEach((k, index) => {
+    if (safeEqual(presented, k.key) && hit === null) hit = { index, roles: k.roles };
+  });
+  return hit;
+}
+
+/** "30d", "12h", "45m", "90s" or plain seconds → seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)\s*([smhdw]?)$/.exec(text.trim());
+  if (!m) throw new Error(`"${text}" is not a duration like 30d, 12h, 45m, 90s`);
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'];
+  if (n <= 0) throw new Error(`"${text}" must be greater than zero`);
+  return n * unit;
+}

@@ -1,0 +1,245 @@
+/**
+ * The framework-neutral authenticator: request headers and cookies in, a Principal or an
+ * OAuthError out. Which validator runs is decided by the credential's shape and, for JWTs,
+ * by the `iss` of the (unverified) payload — never by trying every key.
+ */
+import { decodeJwt } from 'jose';
+import { looksLikeApiKey, matchLegacyKey, type ApiKeys } from '../api-keys/index.ts';
+import type { AuthMethod, Config } from '../config/index.ts';
+import { hashSecret } from '../crypto/index.ts';
+import { OAuthError } from '../errors.ts';
+import { verifyAccessToken, type VerifiedAccessToken } from '../jwt/access-token.ts';
+import type { KeyRing } from '../jwt/keys.ts';
+import type { ServiceAccounts } from '../service-accounts/index.ts';
+import type { Principal } from './principal.ts';
+
+/** RFC 6750 §2.1 b64token. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/** Credentials longer than this are refused before any parsing. */
+export const MAX_CREDENTIAL_BYTES = 8192;
+
+export interface AuthInput {
+  headers: Record<string, string | string[] | undefined>;
+  cookies?: Record<string, string | undefined>;
+  method?: string;
+  /** Absolute URL of the request (DPoP `htu`). */
+  url?: string;
+}
+
+/** Validates tokens of upstream IdPs (the sign-in issue plugs in here). */
+export interface IdpTokenVerifier {
+  /** Whether this issuer belongs to a configured IdP. */
+  knowsIssuer(iss: string): boolean;
+  verifyJwt(token: string, iss: string): Promise<Principal>;
+  /** Opaque tokens (Google, Okta org AS): introspection or userinfo; null when no IdP can. */
+  verifyOpaque(token: string): Promise<Principal | null>;
+}
+
+/** Resolves a session cookie to its Principal (the sign-in issue plugs in here). */
+export interface SessionResolver {
+  readonly cookieName: string;
+  resolve(cookieValue: string): Promise<Principal | null>;
+}
+
+/** Extra checks on Mimir JWTs: revocation list, DPoP binding (the lifecycle issue plugs in here). */
+export interface AccessTokenPolicy {
+  check(verified: VerifiedAccessToken, input: AuthInput, token: string): Promise<void>;
+}
+
+export interface AuthenticatorDeps {
+  config: Config;
+  keys: KeyRing;
+  apiKeys: ApiKeys;
+  serviceAccounts: ServiceAccounts;
+  idp?: IdpTokenVerifier;
+  sessions?: SessionResolver;
+  policy?: AccessTokenPolicy;
+  /** Audiences a Mimir JWT may carry (default: MIMIR_JWT_AUDIENCE). */
+  audiences?: string[];
+  now?: () => number;
+}
+
+export class Authenticator {
+  readonly #d: AuthenticatorDeps;
+  readonly #audiences: string[];
+
+  constructor(deps: AuthenticatorDeps) {
+    this.#d = deps;
+    this.#audiences = deps.audiences ?? [deps.config.jwt.audience];
+  }
+
+  set idp(v: IdpTokenVerifier | undefined) { if (v) this.#d.idp = v; else delete this.#d.idp; }
+  set sessions(v: SessionResolver | undefined) { if (v) this.#d.sessions = v; else delete this.#d.sessions; }
+  set policy(v: AccessTokenPolicy | undefined) { if (v) this.#d.policy = v; else delete this.#d.policy; }
+
+  /** The Principal for this request, or throws OAuthError (401 family, or 400 for malformed input). */
+  async authenticate(input: AuthInput): Promise<Principal> {
+    const methods = this.#d.config.authMethods;
+    const apiKey = header(input, 'x-api-key');
+    const authorization = header(input, 'authorization');
+
+    if (apiKey !== undefined) {
+      if (!methods.has('api-key')) throw this.#challenge('invalid_token', 'API keys are not accepted here.');
+      return this.#apiKey(apiKey);
+    }
+    if (authorization !== undefined) return this.#authorization(authorization, input);
+
+    const sessions = this.#d.sessions;
+    const cookie = sessions ? input.cookies?.[sessions.cookieName] : undefined;
+    if (sessions && cookie) {
+      const principal = methods.has('oauth') ? await sessions.resolve(cookie) : null;
+      if (principal) return principal;
+      throw this.#challenge('invalid_token', 'The session has ended; sign in again.');
+    }
+    throw this.#challenge(undefined, 'No credentials were sent.');
+  }
+
+  /** RFC 6750 §3 challenge for the configured default method. */
+  challengeFor(error: string | undefined, description?: string): Record<string, string> {
+    const params: Record<string, string> = { realm: 'mimir' };
+    if (error) params.error = error;
+    if (error && description) params.error_description = description;
+    return params;
+  }
+
+  get defaultScheme(): string {
+    return schemeFor(this.#d.config.defaultAuthMethod);
+  }
+
+  async #authorization(value: string, input: AuthInput): Promise<Principal> {
+    if (Buffer.byteLength(value) > MAX_CREDENTIAL_BYTES) {
+      throw new OAuthError('invalid_request', `The Authorization header is longer than ${MAX_CREDENTIAL_BYTES} bytes.`, { challenge: this.challengeFor('invalid_request') });
+    }
+    const space = value.indexOf(' ');
+    const scheme = (space === -1 ? value : value.slice(0, space)).toLowerCase();
+    const token = space === -1 ? '' : value.slice(space + 1).trim();
+    if (scheme !== 'bearer' && scheme !== 'dpop') {
+      throw this.#challenge(undefined, 'Only the Bearer and DPoP authorization schemes are accepted.');
+    }
+    // RFC 6750 §3.1: a malformed request is invalid_request (400).
+    if (!token || !B64TOKEN.test(token)) {
+      throw new OAuthError('invalid_request', 'The Authorization header is not of the form "Bearer <token>".', { challenge: this.challengeFor('invalid_request') });
+    }
+    const methods = this.#d.config.authMethods;
+    // Some clients (PCTX "bearer" auth) can only send bearer tokens: accept an API key there too.
+    if (looksLikeApiKey(token)) {
+      if (!methods.has('api-key')) throw this.#challenge('invalid_token', 'API keys are not accepted here.');
+      return this.#apiKey(token);
+    }
+    if (token.split('.').length === 3) {
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        throw this.#challenge('invalid_token', 'The access token is not a well-formed JWT.');
+      }
+      if (typeof iss !== 'string') throw this.#challenge('invalid_token', 'The access token has no issuer.');
+      if (iss === this.#d.config.jwt.issuer) {
+        if (!methods.has('jwt')) throw this.#challenge('invalid_token', 'Mimir JWTs are not accepted here.');
+        return this.#mimirJwt(token, input, scheme);
+      }
+      if (this.#d.idp?.knowsIssuer(iss)) {
+        if (!methods.has('oauth')) throw this.#challenge('invalid_token', 'Identity provider tokens are not accepted here.');
+        return this.#d.idp.verifyJwt(token, iss);
+      }
+      throw this.#challenge('invalid_token', 'The access token was issued by an unknown issuer.');
+    }
+    if (this.#d.idp && methods.has('oauth')) {
+      const principal = await this.#d.idp.verifyOpaque(token);
+      if (principal) return principal;
+    }
+    const legacy = methods.has('api-key') ? this.#legacy(token) : null;
+    if (legacy) return legacy;
+    throw this.#challenge('invalid_token', 'The access token is invalid.');
+  }
+
+  async #mimirJwt(token: string, input: AuthInput, scheme: string): Promise<Principal> {
+    const verified = await verifyAccessToken(token, this.#d.keys, {
+      issuer: this.#d.config.jwt.issuer,
+      audiences: this.#audiences,
+      ...(this.#d.now ? { now: this.#d.now } : {}),
+    }).catch((e: unknown) => {
+      if (e instanceof OAuthError) throw withChallenge(e, this.challengeFor(e.error === 'token_expired' ? 'invalid_token' : e.error, e.description));
+      throw e;
+    });
+    const p = verified.payload;
+    // RFC 9449 §7.1: a DPoP-bound token must not be usable as a plain bearer token.
+    if (p.cnf?.jkt && scheme !== 'dpop' && !this.#d.policy) {
+      throw this.#challenge('invalid_token', 'This token is bound to a DPoP key.');
+    }
+    if (this.#d.policy) await this.#d.policy.check(verified, input, token);
+    if (p.act === undefined && p.client_id && p.sub === p.client_id) {
+      // A service account's own token: it stops working when the account is disabled or deleted.
+      const account = await this.#d.serviceAccounts.get(p.client_id);
+      if (!account || account.disabled) throw this.#challenge('invalid_token', 'The service account is disabled.');
+    }
+    const principal: Principal = {
+      sub: p.sub,
+      roles: Array.isArray(p.roles) ? p.roles.map(String) : [],
+      groups: Array.isArray(p.groups) ? p.groups.map(String) : [],
+      scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
+      auth_method: 'jwt',
+      expires_at: p.exp,
+      credential_id: p.jti,
+    };
+    if (typeof p.client_id === 'string') principal.client_id = p.client_id;
+    if (typeof p.email === 'string') principal.email = p.email;
+    if (typeof p.name === 'string') principal.name = p.name;
+    if (typeof p.provider === 'string') principal.provider = p.provider;
+    if (typeof p.tenant === 'string') principal.tenant = p.tenant;
+    if (typeof p.sid === 'string') principal.sid = p.sid;
+    if (p.act && typeof p.act === 'object' && typeof (p.act as { sub?: unknown }).sub === 'string') principal.act = p.act as Principal['act'] & object;
+    if (p.cnf?.jkt) principal.cnf = { jkt: p.cnf.jkt };
+    return principal;
+  }
+
+  async #apiKey(value: string): Promise<Principal> {
+    if (Buffer.byteLength(value) > MAX_CREDENTIAL_BYTES) {
+      throw new OAuthError('invalid_request', `The X-API-Key header is longer than ${MAX_CREDENTIAL_BYTES} bytes.`);
+    }
+    const record = await this.#d.apiKeys.verify(value.trim());
+    if (record) {
+      void this.#d.apiKeys.touch(record).catch(() => undefined);
+      const principal: Principal = {
+        sub: `api-key:${record.id}`, name: record.name, roles: record.roles, groups: [], scopes: [],
+        auth_method: 'api-key', client_id: record.id, credential_id: record.id,
+      };
+      if (record.expiresAt !== undefined) principal.expires_at = record.expiresAt;
+      return principal;
+    }
+    const legacy = this.#legacy(value.trim());
+    if (legacy) return legacy;
+    throw this.#challenge('invalid_token', 'The API key is invalid, expired or revoked.', 'api-key');
+  }
+
+  #legacy(value: string): Principal | null {
+    const hit = matchLegacyKey(value, this.#d.config.legacyApiKeys);
+    if (!hit) return null;
+    // Identified by a hash prefix, never by the key itself.
+    const id = `legacy-${hashSecret(value).slice(0, 12)}`;
+    return { sub: `api-key:${id}`, name: 'legacy API key', roles: [...hit.roles], groups: [], scopes: [], auth_method: 'api-key', client_id: id, credential_id: id };
+  }
+
+  #challenge(error: 'invalid_token' | undefined, description: string, method?: AuthMethod): OAuthError {
+    const params = this.challengeFor(error, description);
+    const scheme = schemeFor(method ?? this.#d.config.defaultAuthMethod);
+    return new OAuthError(error ?? 'invalid_token', description, { status: 401, challenge: { ...params, scheme } });
+  }
+}
+
+function schemeFor(method: AuthMethod): string {
+  return method === 'api-key' ? 'ApiKey' : 'Bearer';
+}
+
+function header(input: AuthInput, name: string): string | undefined {
+  const v = input.headers[name];
+  if (Array.isArray(v)) return v.join(', ');
+  return v;
+}
+
+function withChallenge(e: OAuthError, challenge: Record<string, string>): OAuthError {
+  const options: ConstructorParameters<typeof OAuthError>[2] = { status: e.status, challenge: { ...e.challenge, ...challenge } };
+  if (e.detail !== undefined) options.detail = e.detail;
+  if (e.extra !== undefined) options.extra = e.extra;
+  return new OAuthError(e.error, e.description, options);
+}

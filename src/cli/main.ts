@@ -1,0 +1,284 @@
+/**
+ * `mimir-auth`: the server and its admin. Admin commands work on the configured store
+ * directly, with no server running, so the first admin key can be bootstrapped.
+ */
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../api-keys/index.ts';
+import { ConfigError, envExample, loadConfig, redactedVariables, type Config } from '../config/index.ts';
+import { openHub, type Hub } from '../hub.ts';
+import { createLogger } from '../logger.ts';
+import { ServiceAccountExists } from '../service-accounts/index.ts';
+import { serve } from './serve.ts';
+
+export class UsageError extends Error {}
+
+const HELP = `mimir-auth — the Mimir Auth Hub
+
+Usage:
+  mimir-auth serve                         start the hub (npm start)
+  mimir-auth config [--json] [--example]   print the effective configuration (secrets redacted)
+  mimir-auth keys create --name NAME [--roles r1,r2] [--expires-in 30d] [--json]
+  mimir-auth keys list [--json]
+  mimir-auth keys revoke ID
+  mimir-auth service-accounts create --id ID [--roles r1,r2] [--scopes s1,s2]
+                                     [--allow-user-context] [--allow-token-exchange] [--json]
+  mimir-auth service-accounts list [--json]
+  mimir-auth service-accounts rotate-secret ID [--json]
+  mimir-auth service-accounts disable ID | enable ID | delete ID
+  mimir-auth signing-keys list | rotate
+  mimir-auth version
+
+Configuration comes from MIMIR_* environment variables and ./.env (see .env.example).`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(HELP);
+        return 0;
+      case 'version':
+      case '--version':
+        console.log((await import('../../package.json', { with: { type: 'json' } })).default.version);
+        return 0;
+      case 'serve':
+        return await serve(loadConfig());
+      case 'config':
+        return configCommand(rest);
+      case 'keys':
+        return await withHub((hub) => keysCommand(hub, rest));
+      case 'service-accounts':
+        return await withHub((hub) => serviceAccountsCommand(hub, rest));
+      case 'signing-keys':
+        return await withHub((hub) => signingKeysCommand(hub, rest));
+      default:
+        throw new UsageError(`unknown command "${command}"; run mimir-auth help`);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error('mimir-auth: the configuration is not valid:');
+      for (const line of e.problems) console.error(`  ${line}`);
+      return 78; // EX_CONFIG
+    }
+    if (e instanceof UsageError) {
+      console.error(`mimir-auth: ${e.message}`);
+      return 64; // EX_USAGE
+    }
+    console.error(`mimir-auth: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+async function withHub(fn: (hub: Hub) => Promise<number>): Promise<number> {
+  const config = loadConfig();
+  // The CLI prints results, not operational logs.
+  const hub = await openHub(config, { logger: createLogger('warn') });
+  try {
+    return await fn(hub);
+  } finally {
+    await hub.close();
+  }
+}
+
+function configCommand(args: string[]): number {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, example: { type: 'boolean' } }, strict: true });
+  if (values.example) {
+    process.stdout.write(envExample());
+    return 0;
+  }
+  const config: Config = loadConfig();
+  const vars = redactedVariables(config);
+  if (values.json) {
+    console.log(JSON.stringify(vars, null, 2));
+  } else {
+    for (const [name, value] of Object.entries(vars)) console.log(`${name}=${value ?? ''}`);
+  }
+  return 0;
+}
+
+function csv(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function requireId(positionals: string[], what: string): string {
+  const id = positionals[0];
+  if (!id) throw new UsageError(`${what}: the id is missing`);
+  return id;
+}
+
+const date = (s: number | undefined) => (s === undefined ? '-' : new Date(s * 1000).toISOString());
+
+async function keysCommand(hub: Hub, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest, allowPositionals: true, strict: true,
+    options: { name: { type: 'string' }, roles: { type: 'string' }, 'expires-in': { type: 'string' }, json: { type: 'boolean' } },
+  });
+  switch (sub) {
+    case 'create': {
+      if (!values.name) throw new UsageError('keys create: --name is required');
+      let expiresInSeconds: number | undefined;
+      if (values['expires-in']) {
+        try { expiresInSeconds = parseDuration(values['expires-in']); } catch (e) { throw new UsageError(`--expires-in: ${(e as Error).message}`); }
+      }
+      const roles = csv(values.roles);
+      warnUnknownRoles(hub, roles);
+      const { key, record } = await hub.apiKeys.create({ name: values.name, roles, ...(expiresInSeconds ? { expiresInSeconds } : {}) });
+      hub.audit.record({ type: 'admin', outcome: 'success', action: 'api_key_created', target: record.id, principal: { sub: 'cli', auth_method: 'api-key' } });
+      if (values.json) {
+        console.log(JSON.stringify({ ...record, key }));
+      } else {
+        console.log(`Created API key ${record.id} (${record.name}) with roles [${record.roles.join(', ')}]${record.expiresAt ? `, expires ${date(record.expiresAt)}` : ''}.`);
+        console.log('Store it now: it is shown only this once.\n');
+        console.log(`  ${key}\n`);
+        console.log(`Use it: curl -H "X-API-Key: ${key.slice(0, 12)}…" ${hub.config.publicUrl}/auth/me`);
+      }
+      return 0;
+    }
+    case 'list': {
+      const keys = await hub.apiKeys.list();
+      if (values.json) {
+        console.log(JSON.stringify(keys, null, 2));
+      } else if (keys.length === 0) {
+        console.log('No API keys. Create one: mimir-auth keys create --name NAME --roles admin');
+      } else {
+        console.log(['ID'.padEnd(18), 'NAME'.padEnd(20), 'ROLES'.padEnd(20), 'STATUS'.padEnd(8), 'CREATED'.padEnd(25), 'EXPIRES'.padEnd(25), 'LAST USED'].join(' '));
+        for (const k of keys) {
+          console.log([k.id.padEnd(18), k.name.slice(0, 20).padEnd(20), k.roles.join(',').slice(0, 20).padEnd(20), k.status.padEnd(8), date(k.createdAt).padEnd(25), date(k.expiresAt).padEnd(25), date(k.lastUsedAt)].join(' '));
+        }
+      }
+      return 0;
+    }
+    case 'revoke': {
+      const id = requireId(positionals, 'keys revoke');
+      if (!(await hub.apiKeys.revoke(id))) {
+        console.error(`mimir-auth: no API key with id "${id}" (see mimir-auth keys list)`);
+        return 1;
+      }
+      hub.audit.record({ type: 'revocation', outcome: 'success', target: id, token_type: 'api_key', principal: { sub: 'cli', auth_method: 'api-key' } });
+      console.log(`Revoked API key ${id}.`);
+      return 0;
+    }
+    default:
+      throw new UsageError('keys: use create, list or revoke');
+  }
+}
+
+async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest, allowPositionals: true, strict: true,
+    options: {
+      id: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' }, scopes: { type: 'string' },
+      'allow-user-context': { type: 'boolean' }, 'allow-token-exchange': { type: 'boolean' }, json: { type: 'boolean' },
+    },
+  });
+  switch (sub) {
+    case 'create': {
+      if (!values.id) throw new UsageError('service-accounts create: --id is required');
+      const roles = csv(values.roles);
+      warnUnknownRoles(hub, roles);
+      try {
+        const { clientSecret, account } = await hub.serviceAccounts.create({
+          clientId: values.id, roles, scopes: csv(values.scopes), ...(values.name ? { name: values.name } : {}),
+          allowUserContext: values['allow-user-context'] ?? false, allowTokenExchange: values['allow-token-exchange'] ?? false,
+        });
+        if (values.json) {
+          console.log(JSON.stringify({ ...account, client_id: account.clientId, client_secret: clientSecret }));
+        } else {
+          console.log(`Created service account ${account.clientId} with roles [${account.roles.join(', ')}].`);
+          console.log('Its secret is shown only this once:\n');
+          console.log(`  client_id:     ${account.clientId}`);
+          console.log(`  client_secret: ${clientSecret}\n`);
+          console.log(`Get a token: curl -u ${account.clientId}:<secret> -d grant_type=client_credentials ${hub.config.publicUrl}/auth/token`);
+        }
+        return 0;
+      } catch (e) {
+        if (e instanceof ServiceAccountExists) {
+          console.error(`mimir-auth: ${e.message}; use rotate-secret to get a new secret`);
+          return 1;
+        }
+        throw e;
+      }
+    }
+    case 'list': {
+      const accounts = await hub.serviceAccounts.list();
+      if (values.json) {
+        console.log(JSON.stringify(accounts, null, 2));
+      } else if (accounts.length === 0) {
+        console.log('No service accounts. Create one: mimir-auth service-accounts create --id pctx-service --roles developer');
+      } else {
+        console.log(['CLIENT ID'.padEnd(24), 'ROLES'.padEnd(20), 'STATUS'.padEnd(9), 'USER-CTX'.padEnd(9), 'EXCHANGE'.padEnd(9), 'CREATED'.padEnd(25), 'LAST USED'].join(' '));
+        for (const a of accounts) {
+          console.log([a.clientId.padEnd(24), a.roles.join(',').slice(0, 20).padEnd(20), (a.disabled ? 'disabled' : 'active').padEnd(9),
+            String(a.allowUserContext).padEnd(9), String(a.allowTokenExchange).padEnd(9), date(a.createdAt).padEnd(25), date(a.lastUsedAt)].join(' '));
+        }
+      }
+      return 0;
+    }
+    case 'rotate-secret': {
+      const id = requireId(positionals, 'service-accounts rotate-secret');
+      const rotated = await hub.serviceAccounts.rotateSecret(id);
+      if (!rotated) return notFound('service account', id);
+      if (values.json) {
+        console.log(JSON.stringify({ client_id: id, client_secret: rotated.clientSecret, previous_secret_valid_until: rotated.previousValidUntil }));
+      } else {
+        console.log(`New secret for ${id} (shown only this once):\n\n  ${rotated.clientSecret}\n`);
+        console.log(`The previous secret keeps working until ${date(rotated.previousValidUntil)}.`);
+      }
+      return 0;
+    }
+    case 'disable':
+    case 'enable': {
+      const id = requireId(positionals, `service-accounts ${sub}`);
+      if (!(await hub.serviceAccounts.setDisabled(id, sub === 'disable'))) return notFound('service account', id);
+      console.log(`${sub === 'disable' ? 'Disabled' : 'Enabled'} service account ${id}.`);
+      return 0;
+    }
+    case 'delete': {
+      const id = requireId(positionals, 'service-accounts delete');
+      if (!(await hub.serviceAccounts.delete(id))) return notFound('service account', id);
+      console.log(`Deleted service account ${id}.`);
+      return 0;
+    }
+    default:
+      throw new UsageError('service-accounts: use create, list, rotate-secret, disable, enable or delete');
+  }
+}
+
+async function signingKeysCommand(hub: Hub, args: string[]): Promise<number> {
+  const [sub] = args;
+  if (sub === 'rotate') {
+    const previous = hub.keys.currentKid;
+    const record = await hub.keys.rotate();
+    hub.audit.record({ type: 'signing_key_rotated', outcome: 'success', kid: record.kid, principal: { sub: 'cli', auth_method: 'api-key' } });
+    console.log(`New signing key ${record.kid} (${record.alg}) signs from now on.`);
+    if (previous && previous !== record.kid && record.alg !== 'HS256') {
+      console.log(`Key ${previous} stays published for ${hub.config.jwt.signingKeyOverlap} s so tokens it signed keep validating.`);
+    }
+    return 0;
+  }
+  if (sub === 'list') {
+    for (const k of hub.keys.list()) {
+      const state = k.kid === hub.keys.currentKid ? 'current' : k.removeAfter ? `retired, published until ${date(k.removeAfter)}` : 'published';
+      console.log(`${k.kid}  ${k.alg}  created ${date(k.createdAt)}  ${state}`);
+    }
+    return 0;
+  }
+  throw new UsageError('signing-keys: use list or rotate');
+}
+
+function notFound(what: string, id: string): number {
+  console.error(`mimir-auth: no ${what} "${id}"`);
+  return 1;
+}
+
+function warnUnknownRoles(hub: Hub, roles: string[]): void {
+  const unknown = roles.filter((r) => !hub.rbac.isKnownRole(r));
+  if (unknown.length) {
+    console.error(`mimir-auth: warning: role(s) ${unknown.join(', ')} are not in the RBAC configuration (known: ${Object.keys(hub.rbac.config.roleMappings).join(', ')})`);
+  }
+}

@@ -1,0 +1,488 @@
+/**
+ * Configuration once: every variable read, typed and validated here (zod), then frozen.
+ * No other module reads `process.env`. A bad or insecure setting stops the start with one
+ * line per variable naming it, the value's problem and what would be accepted.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+import { VARIABLES } from './variables.ts';
+
+export type AuthMethod = 'api-key' | 'oauth' | 'jwt';
+export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA' | 'HS256';
+export type StorageKind = 'sqlite' | 'redis' | 'memory';
+export type ProviderKind = 'okta' | 'auth0' | 'azure' | 'google' | 'keycloak' | 'cognito' | 'generic';
+
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'ES256', 'EdDSA', 'HS256'];
+export const PROVIDER_KINDS: readonly ProviderKind[] = ['okta', 'auth0', 'azure', 'google', 'keycloak', 'cognito', 'generic'];
+
+/** Placeholders from the seed document that must never sign a production token. */
+const PLACEHOLDER_SECRETS = new Set([
+  'your-jwt-secret-key', 'change-me-in-production', 'your-session-secret', 'your-secret',
+  'your-service-secret', 'your-client-secret', 'changeme', 'secret',
+]);
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+// ── value parsers with messages that say what would be accepted ──────────────
+
+const show = (v: unknown) => JSON.stringify(v);
+
+const oneOf = <T extends string>(values: readonly T[]) =>
+  z.string().trim().refine((s): s is T => (values as readonly string[]).includes(s), {
+    error: (iss) => `${show(iss.input)} is not one of ${values.join(', ')}`,
+  }).transform((s) => s as T);
+
+const oneOfCaseless = <T extends string>(values: readonly T[]) =>
+  z.string().trim().transform((s, ctx) => {
+    const hit = values.find((x) => x.toLowerCase() === s.toLowerCase());
+    if (!hit) ctx.addIssue({ code: 'custom', message: `${show(s)} is not one of ${values.join(', ')}` });
+    return hit as T;
+  });
+
+const bool = z.string().trim().transform((s, ctx) => {
+  const l = s.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(l)) return true;
+  if (['false', '0', 'no', 'off'].includes(l)) return false;
+  ctx.addIssue({ code: 'custom', message: `${show(s)} is not a boolean (true or false)` });
+  return false;
+});
+
+const int = (min: number, max: number, unit = '') => z.string().trim().transform((s, ctx) => {
+  const n = /^-?\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    ctx.addIssue({ code: 'custom', message: `${show(s)} is not a whole number from ${min} to ${max}${unit}` });
+  }
+  return n;
+});
+
+const httpUrl = z.string().trim().transform((s, ctx) => {
+  let u: URL | undefined;
+  try { u = new URL(s); } catch { /* reported below */ }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    ctx.addIssue({ code: 'custom', message: `${show(s)} is not an http(s) URL` });
+    return s;
+  }
+  return s.replace(/\/+$/, '') || s;
+});
+
+const path = z.string().trim().refine((s) => s.startsWith('/'), { error: (iss) => `${show(iss.input)} is not a path starting with /` });
+
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+// ── the schema: one entry per variable, defaults from variables.ts ───────────
+
+const schema = z.object({
+  MIMIR_AUTH_PORT: int(0, 65535),
+  MIMIR_AUTH_HOST: z.string().trim().min(1),
+  MIMIR_PUBLIC_URL: httpUrl.optional(),
+  MIMIR_DATA_DIR: z.string().trim().min(1),
+  MIMIR_UPSTREAM_URL: httpUrl.optional(),
+  MIMIR_TLS_CERT_FILE: z.string().optional(),
+  MIMIR_TLS_KEY_FILE: z.string().optional(),
+  MIMIR_TRUST_PROXY: z.string().trim(),
+  MIMIR_LOG_LEVEL: oneOf(LOG_LEVELS),
+  MIMIR_MAX_HEADER_BYTES: int(8192, 1048576, ' bytes'),
+
+  MIMIR_AUTH_METHODS: list.pipe(z.array(oneOf(['api-key', 'oauth', 'jwt'] as const)).min(1, { error: 'is empty; list at least one of api-key, oauth, jwt' })),
+  MIMIR_DEFAULT_AUTH_METHOD: oneOf(['api-key', 'oauth', 'jwt'] as const),
+  MIMIR_API_KEYS: list.optional(),
+
+  MIMIR_AUTH_PROVIDER: oneOfCaseless(PROVIDER_KINDS).optional(),
+  MIMIR_AUTH_PROVIDERS_FILE: z.string().optional(),
+  MIMIR_OAUTH_ISSUER: httpUrl.optional(),
+  MIMIR_OAUTH_AUTHORIZATION_ENDPOINT: httpUrl.optional(),
+  MIMIR_OAUTH_TOKEN_ENDPOINT: httpUrl.optional(),
+  MIMIR_OAUTH_JWKS_URI: httpUrl.optional(),
+  MIMIR_OAUTH_USERINFO_ENDPOINT: httpUrl.optional(),
+  MIMIR_OAUTH_REVOCATION_ENDPOINT: httpUrl.optional(),
+  MIMIR_OAUTH_CLIENT_ID: z.string().optional(),
+  MIMIR_OAUTH_CLIENT_SECRET: z.string().optional(),
+  MIMIR_OAUTH_REDIRECT_URI: httpUrl.optional(),
+  MIMIR_OAUTH_SCOPE: z.string(),
+  MIMIR_OAUTH_AUDIENCE: z.string().optional(),
+
+  MIMIR_TOKEN_STORAGE: oneOf(['database', 'sqlite', 'redis', 'memory'] as const),
+  MIMIR_REDIS_URL: z.string().trim().refine((s) => /^rediss?:\/\//.test(s), { error: (i) => `${show(redactUrl(String(i.input)))} is not a redis:// or rediss:// URL` }),
+  MIMIR_REDIS_DB: int(0, 15),
+  MIMIR_REDIS_KEY_PREFIX: z.string(),
+  MIMIR_JWT_SECRET: z.string().optional(),
+  MIMIR_JWT_ALGORITHM: oneOf(SIGNING_ALGORITHMS),
+  MIMIR_JWT_ISSUER: z.string().trim().min(1).optional(),
+  MIMIR_JWT_AUDIENCE: z.string().trim().min(1),
+  MIMIR_ACCESS_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
+  MIMIR_REFRESH_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
+  MIMIR_ID_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
+  MIMIR_ENABLE_TOKEN_REFRESH: bool,
+  MIMIR_REFRESH_TOKEN_ROTATION: bool,
+  MIMIR_ENABLE_TOKEN_REVOCATION: bool,
+  MIMIR_REVOCATION_ENDPOINT: path,
+  MIMIR_SIGNING_KEY_OVERLAP: int(0, 31536000, ' seconds').optional(),
+
+  MIMIR_SESSION_STORAGE: oneOf(['redis', 'memory', 'database', 'sqlite', 'cookie'] as const).optional(),
+  MIMIR_SESSION_SECRET: z.string().optional(),
+  MIMIR_SESSION_TIMEOUT: int(1, 31536000, ' seconds'),
+  MIMIR_SESSION_ABSOLUTE_TIMEOUT: int(1, 31536000, ' seconds'),
+  MIMIR_SESSION_COOKIE_NAME: z.string().trim().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { error: (i) => `${show(i.input)} is not a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~)` }),
+  MIMIR_SESSION_COOKIE_SECURE: bool,
+  MIMIR_SESSION_COOKIE_HTTPONLY: bool,
+  MIMIR_SESSION_COOKIE_SAMESITE: oneOfCaseless(['strict', 'lax', 'none'] as const),
+
+  MIMIR_ENABLE_SERVICE_ACCOUNTS: bool,
+  MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
+  MIMIR_SERVICE_ACCOUNT_SECRET_GRACE: int(0, 31536000, ' seconds'),
+  MIMIR_ENABLE_TOKEN_FORWARDING: bool,
+  MIMIR_TOKEN_FORWARDING_HEADER: z.string().trim().min(1),
+  MIMIR_ENABLE_USER_CONTEXT_PROPAGATION: bool,
+  MIMIR_USER_CONTEXT_HEADER: z.string().trim().min(1),
+  MIMIR_USER_EMAIL_HEADER: z.string().trim().min(1),
+  MIMIR_USER_ROLES_HEADER: z.string().trim().min(1),
+  MIMIR_RBAC_CONFIG: z.string().optional(),
+
+  MIMIR_OKTA_DOMAIN: z.string().optional(),
+  MIMIR_OKTA_AUTHORIZATION_SERVER: z.string().optional(),
+  MIMIR_AUTH0_DOMAIN: z.string().optional(),
+  MIMIR_AUTH0_AUDIENCE: z.string().optional(),
+  MIMIR_AZURE_TENANT_ID: z.string().optional(),
+  MIMIR_AZURE_TENANT_NAME: z.string().optional(),
+  MIMIR_AZURE_ALLOWED_TENANTS: list.optional(),
+  MIMIR_GOOGLE_HOSTED_DOMAIN: z.string().optional(),
+  MIMIR_KEYCLOAK_REALM: z.string().optional(),
+  MIMIR_KEYCLOAK_SERVER_URL: httpUrl.optional(),
+
+  MIMIR_OAUTH_ENABLE_PKCE: bool,
+  MIMIR_OAUTH_ENABLE_STATE: bool,
+  MIMIR_OAUTH_STATE_TIMEOUT: int(10, 86400, ' seconds'),
+  MIMIR_OAUTH_ENABLE_NONCE: bool,
+  MIMIR_ENABLE_TOKEN_BINDING: bool,
+  MIMIR_REQUIRE_TOKEN_BINDING: bool,
+
+  MIMIR_LOG_AUTH_EVENTS: bool,
+  MIMIR_AUTH_LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'] as const),
+  MIMIR_AUDIT_LOG_DESTINATION: oneOf(['stdout', 'file', 'both'] as const),
+  MIMIR_AUDIT_LOG_FILE: z.string().min(1),
+  MIMIR_ENABLE_AUTH_METRICS: bool,
+  MIMIR_AUTH_METRICS_ENDPOINT: path,
+});
+
+type Raw = z.infer<typeof schema>;
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  readonly upstreamUrl: string | undefined;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** false, true, or a list of trusted proxy addresses (fastify `trustProxy`). */
+  readonly trustProxy: boolean | string[];
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly maxHeaderBytes: number;
+  readonly authMethods: ReadonlySet<AuthMethod>;
+  readonly defaultAuthMethod: AuthMethod;
+  readonly legacyApiKeys: ReadonlyArray<{ readonly key: string; readonly roles: readonly string[] }>;
+  readonly provider: {
+    readonly kind: ProviderKind | undefined;
+    readonly providersFile: string | undefined;
+    readonly issuer: string | undefined;
+    readonly authorizationEndpoint: string | undefined;
+    readonly tokenEndpoint: string | undefined;
+    readonly jwksUri: string | undefined;
+    readonly userinfoEndpoint: string | undefined;
+    readonly revocationEndpoint: string | undefined;
+    readonly clientId: string | undefined;
+    readonly clientSecret: string | undefined;
+    readonly redirectUri: string;
+    readonly scope: string;
+    readonly audience: string | undefined;
+    readonly okta: { readonly domain: string | undefined; readonly authorizationServer: string | undefined };
+    readonly auth0: { readonly domain: string | undefined; readonly audience: string | undefined };
+    readonly azure: { readonly tenantId: string | undefined; readonly tenantName: string | undefined; readonly allowedTenants: readonly string[] };
+    readonly google: { readonly hostedDomain: string | undefined };
+    readonly keycloak: { readonly realm: string | undefined; readonly serverUrl: string | undefined };
+  };
+  readonly storage: {
+    readonly kind: StorageKind;
+    readonly sqlitePath: string;
+    readonly redis: { readonly url: string; readonly db: number; readonly keyPrefix: string };
+  };
+  readonly jwt: {
+    readonly secret: string | undefined;
+    readonly algorithm: SigningAlgorithm;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly accessTokenLifetime: number;
+    readonly refreshTokenLifetime: number;
+    readonly idTokenLifetime: number;
+    readonly signingKeyOverlap: number;
+  };
+  readonly refresh: { readonly enabled: boolean; readonly rotation: boolean };
+  readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
+  readonly session: {
+    readonly storage: 'redis' | 'memory' | 'sqlite' | 'cookie';
+    readonly secret: string | undefined;
+    readonly timeout: number;
+    readonly absoluteTimeout: number;
+    readonly cookie: { readonly name: string; readonly secure: boolean; readonly httpOnly: boolean; readonly sameSite: 'strict' | 'lax' | 'none' };
+  };
+  readonly serviceAccounts: { readonly enabled: boolean; readonly tokenLifetime: number; readonly secretGrace: number };
+  readonly forwarding: { readonly enabled: boolean; readonly header: string };
+  readonly userContext: { readonly enabled: boolean; readonly idHeader: string; readonly emailHeader: string; readonly rolesHeader: string };
+  readonly rbacConfig: string | undefined;
+  readonly security: {
+    readonly pkce: boolean; readonly state: boolean; readonly stateTimeout: number; readonly nonce: boolean;
+    readonly tokenBinding: boolean; readonly requireTokenBinding: boolean;
+  };
+  readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string };
+  readonly metrics: { readonly enabled: boolean; readonly endpoint: string };
+  /** The effective variables (defaults applied), for `mimir-auth config`. Secrets included: redact before showing. */
+  readonly variables: Readonly<Record<string, string | undefined>>;
+}
+
+export interface LoadOptions {
+  /** Directory whose `.env` is loaded when present (default: the working directory). */
+  cwd?: string;
+  /** Skip `.env` loading (tests). */
+  dotenv?: boolean;
+}
+
+/** Reads, validates and freezes the configuration. Throws {@link ConfigError} listing every problem. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, options: LoadOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const fromFile = options.dotenv === false ? {} : readDotenv(cwd);
+  const effective: Record<string, string | undefined> = {};
+  for (const doc of VARIABLES) {
+    const given = env[doc.name] ?? fromFile[doc.name];
+    // An empty value means "unset", as most .env users expect.
+    effective[doc.name] = given === undefined || given.trim() === '' ? doc.default : given;
+  }
+
+  const parsed = schema.safeParse(effective);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${String(issue.path[0] ?? 'configuration')}: ${issue.message}`);
+    throw new ConfigError(dedupe(problems));
+  }
+  const raw = parsed.data;
+  const config = build(raw, effective, cwd);
+  const problems = insecure(config, raw);
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function readDotenv(cwd: string): Record<string, string> {
+  const file = resolve(cwd, '.env');
+  if (!existsSync(file)) return {};
+  return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+}
+
+function build(raw: Raw, variables: Record<string, string | undefined>, cwd: string): Config {
+  const port = raw.MIMIR_AUTH_PORT;
+  const tlsOn = Boolean(raw.MIMIR_TLS_CERT_FILE && raw.MIMIR_TLS_KEY_FILE);
+  const publicUrl = raw.MIMIR_PUBLIC_URL ?? `${tlsOn ? 'https' : 'http'}://localhost:${port}`;
+  const dataDir = resolve(cwd, raw.MIMIR_DATA_DIR);
+  const storageKind: StorageKind = raw.MIMIR_TOKEN_STORAGE === 'database' ? 'sqlite' : raw.MIMIR_TOKEN_STORAGE;
+  const sessionStorage = raw.MIMIR_SESSION_STORAGE === 'database' ? 'sqlite' : (raw.MIMIR_SESSION_STORAGE ?? storageKind);
+  const trust = raw.MIMIR_TRUST_PROXY.toLowerCase();
+  const trustProxy = trust === 'true' ? true : trust === 'false' || trust === '' ? false : list.parse(raw.MIMIR_TRUST_PROXY);
+  const longest = Math.max(raw.MIMIR_ACCESS_TOKEN_LIFETIME, raw.MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME, raw.MIMIR_ID_TOKEN_LIFETIME);
+
+  return {
+    port,
+    host: raw.MIMIR_AUTH_HOST,
+    publicUrl,
+    dataDir,
+    upstreamUrl: raw.MIMIR_UPSTREAM_URL,
+    tls: tlsOn ? { certFile: resolve(cwd, raw.MIMIR_TLS_CERT_FILE!), keyFile: resolve(cwd, raw.MIMIR_TLS_KEY_FILE!) } : undefined,
+    trustProxy,
+    logLevel: raw.MIMIR_LOG_LEVEL,
+    maxHeaderBytes: raw.MIMIR_MAX_HEADER_BYTES,
+    authMethods: new Set(raw.MIMIR_AUTH_METHODS),
+    defaultAuthMethod: raw.MIMIR_DEFAULT_AUTH_METHOD,
+    legacyApiKeys: (raw.MIMIR_API_KEYS ?? []).map(parseLegacyKey),
+    provider: {
+      kind: raw.MIMIR_AUTH_PROVIDER,
+      providersFile: raw.MIMIR_AUTH_PROVIDERS_FILE ? resolve(cwd, raw.MIMIR_AUTH_PROVIDERS_FILE) : undefined,
+      issuer: raw.MIMIR_OAUTH_ISSUER,
+      authorizationEndpoint: raw.MIMIR_OAUTH_AUTHORIZATION_ENDPOINT,
+      tokenEndpoint: raw.MIMIR_OAUTH_TOKEN_ENDPOINT,
+      jwksUri: raw.MIMIR_OAUTH_JWKS_URI,
+      userinfoEndpoint: raw.MIMIR_OAUTH_USERINFO_ENDPOINT,
+      revocationEndpoint: raw.MIMIR_OAUTH_REVOCATION_ENDPOINT,
+      clientId: raw.MIMIR_OAUTH_CLIENT_ID,
+      clientSecret: raw.MIMIR_OAUTH_CLIENT_SECRET,
+      redirectUri: raw.MIMIR_OAUTH_REDIRECT_URI ?? `${publicUrl}/auth/callback`,
+      scope: raw.MIMIR_OAUTH_SCOPE,
+      audience: raw.MIMIR_OAUTH_AUDIENCE,
+      okta: { domain: raw.MIMIR_OKTA_DOMAIN, authorizationServer: raw.MIMIR_OKTA_AUTHORIZATION_SERVER },
+      auth0: { domain: raw.MIMIR_AUTH0_DOMAIN, audience: raw.MIMIR_AUTH0_AUDIENCE },
+      azure: { tenantId: raw.MIMIR_AZURE_TENANT_ID, tenantName: raw.MIMIR_AZURE_TENANT_NAME, allowedTenants: raw.MIMIR_AZURE_ALLOWED_TENANTS ?? [] },
+      google: { hostedDomain: raw.MIMIR_GOOGLE_HOSTED_DOMAIN },
+      keycloak: { realm: raw.MIMIR_KEYCLOAK_REALM, serverUrl: raw.MIMIR_KEYCLOAK_SERVER_URL },
+    },
+    storage: {
+      kind: storageKind,
+      sqlitePath: resolve(dataDir, 'mimir-auth.db'),
+      redis: { url: raw.MIMIR_REDIS_URL, db: raw.MIMIR_REDIS_DB, keyPrefix: raw.MIMIR_REDIS_KEY_PREFIX },
+    },
+    jwt: {
+      secret: raw.MIMIR_JWT_SECRET,
+      algorithm: raw.MIMIR_JWT_ALGORITHM,
+      issuer: raw.MIMIR_JWT_ISSUER ?? publicUrl,
+      audience: raw.MIMIR_JWT_AUDIENCE,
+      accessTokenLifetime: raw.MIMIR_ACCESS_TOKEN_LIFETIME,
+      refreshTokenLifetime: raw.MIMIR_REFRESH_TOKEN_LIFETIME,
+      idTokenLifetime: raw.MIMIR_ID_TOKEN_LIFETIME,
+      signingKeyOverlap: raw.MIMIR_SIGNING_KEY_OVERLAP ?? longest,
+    },
+    refresh: { enabled: raw.MIMIR_ENABLE_TOKEN_REFRESH, rotation: raw.MIMIR_REFRESH_TOKEN_ROTATION },
+    revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
+    session: {
+      storage: sessionStorage,
+      secret: raw.MIMIR_SESSION_SECRET,
+      timeout: raw.MIMIR_SESSION_TIMEOUT,
+      absoluteTimeout: raw.MIMIR_SESSION_ABSOLUTE_TIMEOUT,
+      cookie: {
+        name: raw.MIMIR_SESSION_COOKIE_NAME,
+        secure: raw.MIMIR_SESSION_COOKIE_SECURE,
+        httpOnly: raw.MIMIR_SESSION_COOKIE_HTTPONLY,
+        sameSite: raw.MIMIR_SESSION_COOKIE_SAMESITE,
+      },
+    },
+    serviceAccounts: {
+      enabled: raw.MIMIR_ENABLE_SERVICE_ACCOUNTS,
+      tokenLifetime: raw.MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME,
+      secretGrace: raw.MIMIR_SERVICE_ACCOUNT_SECRET_GRACE,
+    },
+    forwarding: { enabled: raw.MIMIR_ENABLE_TOKEN_FORWARDING, header: raw.MIMIR_TOKEN_FORWARDING_HEADER },
+    userContext: {
+      enabled: raw.MIMIR_ENABLE_USER_CONTEXT_PROPAGATION,
+      idHeader: raw.MIMIR_USER_CONTEXT_HEADER,
+      emailHeader: raw.MIMIR_USER_EMAIL_HEADER,
+      rolesHeader: raw.MIMIR_USER_ROLES_HEADER,
+    },
+    rbacConfig: raw.MIMIR_RBAC_CONFIG,
+    security: {
+      pkce: raw.MIMIR_OAUTH_ENABLE_PKCE,
+      state: raw.MIMIR_OAUTH_ENABLE_STATE,
+      stateTimeout: raw.MIMIR_OAUTH_STATE_TIMEOUT,
+      nonce: raw.MIMIR_OAUTH_ENABLE_NONCE,
+      tokenBinding: raw.MIMIR_ENABLE_TOKEN_BINDING,
+      requireTokenBinding: raw.MIMIR_REQUIRE_TOKEN_BINDING,
+    },
+    audit: {
+      enabled: raw.MIMIR_LOG_AUTH_EVENTS,
+      level: raw.MIMIR_AUTH_LOG_LEVEL,
+      destination: raw.MIMIR_AUDIT_LOG_DESTINATION,
+      file: resolve(cwd, raw.MIMIR_AUDIT_LOG_FILE),
+    },
+    metrics: { enabled: raw.MIMIR_ENABLE_AUTH_METRICS, endpoint: raw.MIMIR_AUTH_METRICS_ENDPOINT },
+    variables: { ...variables },
+  };
+}
+
+function parseLegacyKey(entry: string): { key: string; roles: string[] } {
+  // "key" or "key:role1|role2" — a key itself never contains ':' in our format, legacy ones rarely do.
+  const at = entry.lastIndexOf(':');
+  if (at > 0 && /^[\w|:*-]+$/.test(entry.slice(at + 1)) && !entry.slice(at + 1).includes(':')) {
+    return { key: entry.slice(0, at), roles: entry.slice(at + 1).split('|').filter(Boolean) };
+  }
+  return { key: entry, roles: [] };
+}
+
+function insecure(config: Config, raw: Raw): string[] {
+  const problems: string[] = [];
+  const secret = raw.MIMIR_JWT_SECRET;
+  if (secret !== undefined && PLACEHOLDER_SECRETS.has(secret.trim().toLowerCase())) {
+    problems.push(`MIMIR_JWT_SECRET: is a placeholder from the documentation; set a random value of at least 32 bytes (e.g. \`openssl rand -base64 48\`)`);
+  } else if (config.jwt.algorithm === 'HS256') {
+    if (secret === undefined) problems.push('MIMIR_JWT_SECRET: is required when MIMIR_JWT_ALGORITHM is HS256; set a random value of at least 32 bytes');
+    else if (Buffer.byteLength(secret) < 32) problems.push(`MIMIR_JWT_SECRET: is ${Buffer.byteLength(secret)} bytes; HS256 needs at least 32 bytes`);
+  } else if (secret !== undefined && Buffer.byteLength(secret) < 32) {
+    problems.push(`MIMIR_JWT_SECRET: is ${Buffer.byteLength(secret)} bytes; it encrypts the signing keys and needs at least 32 bytes`);
+  }
+  const sessionSecret = raw.MIMIR_SESSION_SECRET;
+  if (sessionSecret !== undefined) {
+    if (PLACEHOLDER_SECRETS.has(sessionSecret.trim().toLowerCase())) problems.push('MIMIR_SESSION_SECRET: is a placeholder from the documentation; set a random value of at least 32 bytes');
+    else if (Buffer.byteLength(sessionSecret) < 32) problems.push(`MIMIR_SESSION_SECRET: is ${Buffer.byteLength(sessionSecret)} bytes; at least 32 bytes are needed`);
+  }
+  for (const key of config.legacyApiKeys) {
+    if (key.key.length < 16) problems.push('MIMIR_API_KEYS: an entry is shorter than 16 characters; legacy keys must be at least 16 characters');
+    else if (PLACEHOLDER_SECRETS.has(key.key.toLowerCase()) || /^your-/.test(key.key)) problems.push('MIMIR_API_KEYS: an entry is a placeholder from the documentation');
+  }
+  if (raw.MIMIR_OAUTH_CLIENT_SECRET && PLACEHOLDER_SECRETS.has(raw.MIMIR_OAUTH_CLIENT_SECRET.toLowerCase())) {
+    problems.push('MIMIR_OAUTH_CLIENT_SECRET: is a placeholder from the documentation; use the secret your IdP issued');
+  }
+  if (config.session.cookie.sameSite === 'none' && !config.session.cookie.secure) {
+    problems.push('MIMIR_SESSION_COOKIE_SAMESITE: "none" requires MIMIR_SESSION_COOKIE_SECURE=true (browsers refuse it otherwise)');
+  }
+  if (config.security.requireTokenBinding && !config.security.tokenBinding) {
+    problems.push('MIMIR_REQUIRE_TOKEN_BINDING: true needs MIMIR_ENABLE_TOKEN_BINDING=true');
+  }
+  if ((raw.MIMIR_TLS_CERT_FILE === undefined) !== (raw.MIMIR_TLS_KEY_FILE === undefined)) {
+    problems.push('MIMIR_TLS_CERT_FILE: and MIMIR_TLS_KEY_FILE must be set together');
+  }
+  return problems;
+}
+
+function dedupe(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    if (!(o instanceof Set)) for (const value of Object.values(o)) deepFreeze(value);
+  }
+  return o;
+}
+
+/** Removes the password from a URL for display. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** The effective variables with every secret redacted, for `mimir-auth config`. */
+export function redactedVariables(config: Config): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const doc of VARIABLES) {
+    const value = config.variables[doc.name];
+    if (value === undefined) out[doc.name] = undefined;
+    else if (doc.name === 'MIMIR_REDIS_URL') out[doc.name] = redactUrl(value);
+    else out[doc.name] = doc.secret ? '<redacted>' : value;
+  }
+  return out;
+}
+
+/** `.env.example`: every variable with its default and one-line meaning. */
+export function envExample(): string {
+  const lines = [
+    '# Mimir Auth Hub configuration. Every variable, its default, and what it means.',
+    '# Generated by `mimir-auth config --example`; a test keeps it in step with src/config/variables.ts.',
+  ];
+  let section = '';
+  for (const doc of VARIABLES) {
+    if (doc.section !== section) {
+      section = doc.section;
+      lines.push('', `# ── ${section} ${'─'.repeat(Math.max(0, 70 - section.length))}`);
+    }
+    lines.push(`# ${doc.description}${doc.added ? ' (hub addition)' : ''}`);
+    lines.push(doc.default === undefined ? `# ${doc.name}=` : `${doc.name}=${doc.default}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,90 @@
+/**
+ * Small primitives around node:crypto. JOSE work belongs to `jose`; these are the non-JOSE bits:
+ * random identifiers, hashing of stored secrets, constant-time comparison, and AES-256-GCM for
+ * secrets kept at rest (private signing keys, IdP refresh tokens, CLI credentials).
+ */
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** A URL-safe random string carrying `bytes` bytes of entropy. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** Lower-case alphanumeric id (no `_`, so it can sit inside `mimir_<id>_<secret>`). */
+export function randomId(length = 16): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const b of bytes) out += alphabet[b % 36];
+  return out;
+}
+
+export function sha256(input: string | Buffer): Buffer {
+  return createHash('sha256').update(input).digest();
+}
+
+/** base64url SHA-256: how opaque secrets (API keys, client secrets, refresh tokens) are stored. */
+export function hashSecret(secret: string): string {
+  return sha256(secret).toString('base64url');
+}
+
+/** Constant-time equality of two strings (hashes them first so lengths never leak). */
+export function safeEqual(a: string, b: string): boolean {
+  return timingSafeEqual(sha256(a), sha256(b));
+}
+
+export interface Sealed {
+  /** version.iv.tag.ciphertext, each base64url. */
+  readonly sealed: string;
+}
+
+const VERSION = 'v1';
+
+/** AES-256-GCM with a random 96-bit IV; `aad` binds the ciphertext to its purpose/owner. */
+export function seal(key: Buffer, plaintext: string | Buffer, aad = ''): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad));
+  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return [VERSION, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
+}
+
+/** Returns null when the box is malformed, tampered with or sealed under another key. */
+export function unseal(key: Buffer, box: string, aad = ''): Buffer | null {
+  const parts = box.split('.');
+  if (parts.length !== 4 || parts[0] !== VERSION) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(parts[1]!, 'base64url'));
+    decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(Buffer.from(parts[2]!, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(parts[3]!, 'base64url')), decipher.final()]);
+  } catch {
+    return null;
+  }
+}
+
+/** Derives a 256-bit key for one purpose from secret material (RFC 5869 HKDF-SHA256). */
+export function deriveKey(material: string | Buffer, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', material, 'mimir-auth-hub', purpose, 32));
+}
+
+/**
+ * Reads a 32-byte key file, creating it (mode 0600, directory 0700) on first use.
+ * Refuses a file that is readable by group or others.
+ */
+export function loadOrCreateKeyFile(path: string): Buffer {
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(path, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process won the race
+    }
+  }
+  chmodSync(path, 0o600);
+  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+  if (key.length !== 32) throw new Error(`${path}: is not a 32-byte base64url key; delete it only if nothing was encrypted with it`);
+  return key;
+}

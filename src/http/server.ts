@@ -1,0 +1,97 @@
+/**
+ * The HTTP edge: Fastify, the hub's routes, error rendering. Protocol logic lives elsewhere.
+ */
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Principal } from '../authn/principal.ts';
+import { OAuthError } from '../errors.ts';
+import type { Hub } from '../hub.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { coreRoutes } from './routes/core.ts';
+import { sendError } from './reply.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export interface ServerOptions {
+  /** Log requests (default: only at debug level). */
+  logRequests?: boolean;
+}
+
+export async function buildServer(hub: Hub, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const { config } = hub;
+  const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile) } : null;
+  const app = Fastify({
+    loggerInstance: hub.log,
+    logController: new LogController({ disableRequestLogging: !(options.logRequests ?? (config.logLevel === 'debug' || config.logLevel === 'trace')) }),
+    trustProxy: config.trustProxy,
+    routerOptions: { maxParamLength: 256 },
+    bodyLimit: 1024 * 1024,
+    http: { maxHeaderSize: config.maxHeaderBytes },
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    ...(https ? { https } : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+  });
+
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+
+  app.setErrorHandler((error, _req, reply) => {
+    const e = error as { statusCode?: number; code?: string; message?: string };
+    if (error instanceof OAuthError) return sendError(reply, error);
+    // Fastify's own 4xx (bad JSON, unsupported content type, body too large): the caller's fault.
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      const code = e.statusCode === 413 ? 'payload_too_large' : 'invalid_request';
+      return sendError(reply, new OAuthError(code, describeFastifyError(e.code), { status: e.statusCode, detail: e.code ?? '' }));
+    }
+    return sendError(reply, error);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new OAuthError('not_found', `No route for ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}.`)));
+
+  await app.register(coreRoutes(hub));
+  await app.register(adminRoutes(hub));
+  return app;
+}
+
+function describeFastifyError(code: string | undefined): string {
+  switch (code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return 'The request body is not valid JSON.';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'The request content type is not supported; use application/x-www-form-urlencoded or application/json.';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'The request body is too large.';
+    default: return 'The request is malformed.';
+  }
+}
+
+/** Authenticates the request, setting `req.principal`; replies with the error on failure. */
+export function authenticateRequest(hub: Hub) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    try {
+      req.principal = await hub.authenticator.authenticate({
+        headers: req.headers,
+        cookies: req.cookies,
+        method: req.method,
+        url: `${req.protocol}://${req.host}${req.url}`,
+      });
+    } catch (e) {
+      if (e instanceof OAuthError && e.status === 401) {
+        hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: e.error, ip: req.ip, request_id: req.id });
+      }
+      return sendError(reply, e);
+    }
+    return undefined;
+  };
+}

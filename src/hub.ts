@@ -1,0 +1,68 @@
+/**
+ * The hub's parts wired together once: storage, keys, credentials, authenticator, audit.
+ * Used by the HTTP server, the CLI (which works on the store directly, no server needed)
+ * and the library.
+ */
+import type { Logger } from 'pino';
+import { ApiKeys } from './api-keys/index.ts';
+import { createAudit, type Audit } from './audit/index.ts';
+import { Authenticator } from './authn/authenticate.ts';
+import type { Config } from './config/index.ts';
+import { createTokenSigner, type TokenSigner } from './jwt/access-token.ts';
+import { KEYS_CHANNEL, KeyRing } from './jwt/keys.ts';
+import { createLogger } from './logger.ts';
+import { loadRbac, type Rbac } from './rbac/policy.ts';
+import { ServiceAccounts } from './service-accounts/index.ts';
+import type { Store } from './storage/adapter.ts';
+import { createStore } from './storage/index.ts';
+
+export interface Hub {
+  readonly config: Config;
+  readonly store: Store;
+  readonly keys: KeyRing;
+  readonly signer: TokenSigner;
+  readonly apiKeys: ApiKeys;
+  readonly serviceAccounts: ServiceAccounts;
+  readonly rbac: Rbac;
+  readonly authenticator: Authenticator;
+  readonly audit: Audit;
+  readonly log: Logger;
+  /** Audiences a Mimir JWT may carry to be accepted by the hub. */
+  readonly audiences: string[];
+  readonly now: () => number;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  now?: () => number;
+  logger?: Logger;
+  /** Use this store instead of opening the configured one (tests). */
+  store?: Store;
+}
+
+export async function openHub(config: Config, options: OpenOptions = {}): Promise<Hub> {
+  const now = options.now ?? Date.now;
+  const log = options.logger ?? createLogger(config.logLevel);
+  const store = options.store ?? await createStore({ kind: config.storage.kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis });
+  try {
+    const keys = await KeyRing.open(store, config, { now });
+    await store.subscribe(KEYS_CHANNEL, () => { void keys.reload().catch((e: unknown) => log.error({ err: e }, 'reloading signing keys failed')); });
+    const rbac = await loadRbac(config.rbacConfig);
+    const audiences = [...new Set([config.jwt.audience, `${config.publicUrl}/mcp`])];
+    const signer = createTokenSigner(keys, { issuer: config.jwt.issuer, audience: config.jwt.audience, now });
+    const apiKeys = new ApiKeys(store, { now });
+    const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace });
+    const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now });
+    const audit = createAudit(config);
+    return {
+      config, store, keys, signer, apiKeys, serviceAccounts, rbac, authenticator, audit, log, audiences, now,
+      async close() {
+        await audit.flush().catch(() => undefined);
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The hub's signing keys. Generated on first start, private halves sealed at rest
+ * (AES-256-GCM), public halves published at /.well-known/jwks.json (RFC 7517).
+ * Rotation: the new key signs from then on; the old one stays published (and verifying)
+ * until the last token it signed has expired, then leaves the set.
+ */
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK } from 'jose';
+import type { webcrypto } from 'node:crypto';
+import { join } from 'node:path';
+import type { Config, SigningAlgorithm } from '../config/index.ts';
+import { deriveKey, loadOrCreateKeyFile, seal, sha256, unseal } from '../crypto/index.ts';
+import type { Store } from '../storage/adapter.ts';
+
+type CryptoKey = webcrypto.CryptoKey;
+type VerifyKey = CryptoKey | Uint8Array;
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: SigningAlgorithm;
+  /** Public JWK (absent for HS256: a shared secret is never published). */
+  publicJwk?: JWK;
+  /** Sealed PKCS#8 PEM of the private key (absent for HS256). */
+  privateSealed?: string;
+  createdAt: number;
+  /** When it stopped signing. */
+  retiredAt?: number;
+  /** After this, it neither verifies nor is published. */
+  removeAfter?: number;
+}
+
+interface LoadedKey {
+  record: SigningKeyRecord;
+  verify: VerifyKey;
+  sign?: CryptoKey | Uint8Array;
+}
+
+const KIND = 'signing_key';
+const CURRENT = 'signing_key_current';
+/** Channel on which instances learn about rotations without polling. */
+export const KEYS_CHANNEL = 'signing-keys';
+
+export class KeyRing {
+  readonly #store: Store;
+  readonly #config: Config;
+  readonly #sealKey: Buffer;
+  readonly #now: () => number;
+  #keys = new Map<string, LoadedKey>();
+  #currentKid = '';
+  #lastReload = 0;
+
+  private constructor(store: Store, config: Config, sealKey: Buffer, now: () => number) {
+    this.#store = store;
+    this.#config = config;
+    this.#sealKey = sealKey;
+    this.#now = now;
+  }
+
+  /** Loads the key set, generating the first key (or one for a newly configured algorithm). */
+  static async open(store: Store, config: Config, options: { now?: () => number } = {}): Promise<KeyRing> {
+    const sealKey = config.jwt.secret
+      ? deriveKey(config.jwt.secret, 'signing-key-encryption')
+      : loadOrCreateKeyFile(join(config.dataDir, 'signing-keys.key'));
+    const ring = new KeyRing(store, config, sealKey, options.now ?? Date.now);
+    await ring.reload();
+    const current = ring.#keys.get(ring.#currentKid);
+    if (!current || current.record.alg !== config.jwt.algorithm || (config.jwt.algorithm === 'HS256' && current.record.kid !== hmacKid(config.jwt.secret!))) {
+      await ring.rotate();
+    }
+    return ring;
+  }
+
+  get algorithm(): SigningAlgorithm {
+    return this.current().record.alg;
+  }
+
+  get currentKid(): string {
+    return this.#currentKid;
+  }
+
+  current(): LoadedKey & { sign: CryptoKey | Uint8Array } {
+    const key = this.#keys.get(this.#currentKid);
+    if (!key?.sign) throw new Error('no signing key loaded');
+    return key as LoadedKey & { sign: CryptoKey | Uint8Array };
+  }
+
+  /** The key that verifies tokens carrying this `kid`, if it is still valid. */
+  verificationKey(kid: string): { key: VerifyKey; alg: SigningAlgorithm } | undefined {
+    const k = this.#keys.get(kid);
+    if (!k) return undefined;
+    if (k.record.removeAfter !== undefined && k.record.removeAfter <= this.#nowSeconds()) return undefined;
+    return { key: k.verify, alg: k.record.alg };
+  }
+
+  /** Reloads from the store when a `kid` is unknown, at most once a second (another instance may have rotated). */
+  async refreshForUnknownKid(kid: string): Promise<boolean> {
+    if (this.#keys.has(kid)) return true;
+    if (this.#now() - this.#lastReload < 1000) return false;
+    await this.reload();
+    return this.#keys.has(kid);
+  }
+
+  /** RFC 7517 JWK Set of every published key (the current one first). */
+  jwks(): { keys: JWK[] } {
+    const now = this.#nowSeconds();
+    const keys: JWK[] = [];
+    for (const k of this.#sorted()) {
+      if (!k.record.publicJwk) continue;
+      if (k.record.removeAfter !== undefined && k.record.removeAfter <= now) continue;
+      keys.push({ ...k.record.publicJwk, kid: k.record.kid, alg: k.record.alg, use: 'sig' });
+    }
+    return { keys };
+  }
+
+  list(): SigningKeyRecord[] {
+    return this.#sorted().map((k) => ({ ...k.record, privateSealed: undefined, publicJwk: undefined }));
+  }
+
+  /** Generates a new current key and retires the previous one with overlap. */
+  async rotate(): Promise<SigningKeyRecord> {
+    const alg = this.#config.jwt.algorithm;
+    const now = this.#nowSeconds();
+    const record = await this.#generate(alg, now);
+    await this.#store.upsert(KIND, record.kid, record);
+    const previous = this.#currentKid ? this.#keys.get(this.#currentKid) : undefined;
+    await this.#store.upsert(CURRENT, 'current', { kid: record.kid, at: now });
+    if (previous && previous.record.kid !== record.kid) {
+      const retired: SigningKeyRecord = { ...previous.record, retiredAt: now, removeAfter: now + this.#config.jwt.signingKeyOverlap };
+      // HS256 secrets are not kept: once MIMIR_JWT_SECRET changed, the old one is gone.
+      await this.#store.upsert(KIND, retired.kid, retired, retired.privateSealed ? this.#config.jwt.signingKeyOverlap + 60 : 1);
+    }
+    await this.reload();
+    await this.#store.publish(KEYS_CHANNEL, record.kid).catch(() => undefined);
+    return record;
+  }
+
+  async reload(): Promise<void> {
+    this.#lastReload = this.#now();
+    const records = await this.#store.list<SigningKeyRecord>(KIND);
+    const current = await this.#store.find<{ kid: string }>(CURRENT, 'current');
+    const next = new Map<string, LoadedKey>();
+    for (const { payload } of records) {
+      const loaded = await this.#load(payload);
+      if (loaded) next.set(payload.kid, loaded);
+    }
+    this.#keys = next;
+    this.#currentKid = current?.payload.kid ?? '';
+  }
+
+  async #generate(alg: SigningAlgorithm, now: number): Promise<SigningKeyRecord> {
+    if (alg === 'HS256') {
+      return { kid: hmacKid(this.#config.jwt.secret!), alg, createdAt: now };
+    }
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    const pem = await exportPKCS8(privateKey);
+    return { kid, alg, publicJwk, privateSealed: seal(this.#sealKey, pem, `signing-key:${kid}`), createdAt: now };
+  }
+
+  async #load(record: SigningKeyRecord): Promise<LoadedKey | undefined> {
+    if (record.alg === 'HS256') {
+      const secret = this.#config.jwt.secret;
+      // Only the secret configured now can verify; a record for an old secret is inert.
+      if (!secret || hmacKid(secret) !== record.kid) return undefined;
+      const key = new TextEncoder().encode(secret);
+      return { record, verify: key, sign: key };
+    }
+    if (!record.publicJwk) return undefined;
+    const verify = await importJWK(record.publicJwk, record.alg) as CryptoKey;
+    let sign: CryptoKey | undefined;
+    if (record.privateSealed && record.retiredAt === undefined) {
+      const pem = unseal(this.#sealKey, record.privateSealed, `signing-key:${record.kid}`);
+      if (!pem) {
+        throw new Error(`signing key ${record.kid} cannot be decrypted: MIMIR_JWT_SECRET (or ${join(this.#config.dataDir, 'signing-keys.key')}) differs from the one it was created with`);
+      }
+      sign = await importPKCS8(pem.toString('utf8'), record.alg);
+    }
+    return sign ? { record, verify, sign } : { record, verify };
+  }
+
+  #sorted(): LoadedKey[] {
+    return [...this.#keys.values()].sort((a, b) =>
+      a.record.kid === this.#currentKid ? -1 : b.record.kid === this.#currentKid ? 1 : b.record.createdAt - a.record.createdAt);
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+}
+
+/** A stable, non-reversible id for an HMAC secret. */
+function hmacKid(secret: string): string {
+  return 'hs-' + sha256(`mimir-hs256-kid:${secret}`).toString('base64url').slice(0, 16);
+}

@@ -1,0 +1,74 @@
+/**
+ * POST /auth/token (RFC 6749 §3.2): an ordered list of small checks, then the grant.
+ */
+import { OAuthError } from '../../errors.ts';
+import type { Hub } from '../../hub.ts';
+import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
+import { authenticateClient, readClientCredentials } from './authenticate-client.ts';
+import { clientCredentialsGrant } from './client-credentials.ts';
+import { parseBody, type Params } from './parse-body.ts';
+
+export interface TokenResponse {
+  body: { access_token: string; token_type: string; expires_in: number; scope?: string; refresh_token?: string; issued_token_type?: string; [k: string]: unknown };
+  /** Non-secret facts for the audit log. */
+  audit: { jti: string; sub: string; [k: string]: unknown };
+}
+
+export interface TokenRequest {
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+  method: string;
+  url: string;
+}
+
+export interface GrantContext {
+  hub: Hub;
+  params: Params;
+  request: TokenRequest;
+  /** The authenticated client, when the grant needs one. */
+  client?: ServiceAccountRecord;
+}
+
+export type GrantHandler = (ctx: GrantContext) => Promise<TokenResponse>;
+
+export interface Grant {
+  /** Whether the client must authenticate (confidential clients only). */
+  requiresClient: boolean;
+  handle: GrantHandler;
+}
+
+/** Grants by `grant_type`. Later features add theirs with {@link registerGrant}. */
+const grants = new Map<string, Grant>([
+  ['client_credentials', { requiresClient: true, handle: ({ hub, params, client }) => clientCredentialsGrant(hub, params, client!) }],
+]);
+
+export function registerGrant(grantType: string, grant: Grant): void {
+  grants.set(grantType, grant);
+}
+
+export function supportedGrantTypes(): string[] {
+  return [...grants.keys()];
+}
+
+export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promise<TokenResponse & { grantType: string; clientId?: string }> {
+  const params = parseBody(request.body);
+  const grantType = checkGrantType(params);
+  const grant = grants.get(grantType)!;
+  const authorization = first(request.headers.authorization);
+  const creds = readClientCredentials(params, authorization);
+  let client: ServiceAccountRecord | undefined;
+  if (grant.requiresClient || creds) client = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled);
+  const result = await grant.handle(client ? { hub, params, request, client } : { hub, params, request });
+  return client ? { ...result, grantType, clientId: client.clientId } : { ...result, grantType };
+}
+
+function checkGrantType(params: Params): string {
+  const grantType = params.grant_type;
+  if (!grantType) throw new OAuthError('invalid_request', 'The grant_type parameter is missing.');
+  if (!grants.has(grantType)) throw new OAuthError('unsupported_grant_type', `The grant type "${grantType.slice(0, 100)}" is not supported.`);
+  return grantType;
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,109 @@
+/**
+ * RBAC in Mimir's own rbac.json format: `{version, claimPath, defaultRole, roleMappings: {role:
+ * {description, permissions[]}}}`. Permissions are `ns:action`; `*` grants all, `ns:*` a namespace.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export const rbacSchema = z.object({
+  version: z.string().optional(),
+  claimPath: z.string().default('roles'),
+  defaultRole: z.string().optional(),
+  roleMappings: z.record(z.string(), z.object({
+    description: z.string().optional(),
+    permissions: z.array(z.string()),
+  })),
+});
+
+export type RbacConfig = z.infer<typeof rbacSchema>;
+
+/** Mimir's shipped default (the same as its rbac.json), used when MIMIR_RBAC_CONFIG is unset. */
+export const DEFAULT_RBAC: RbacConfig = {
+  version: '1.0',
+  claimPath: 'roles',
+  defaultRole: 'viewer',
+  roleMappings: {
+    admin: { description: 'Full system access - can manage all resources', permissions: ['*'] },
+    developer: {
+      description: 'Read/write access for development work',
+      permissions: ['nodes:read', 'nodes:write', 'nodes:delete', 'search:execute', 'orchestration:read', 'orchestration:write',
+        'orchestration:execute', 'orchestration:cancel', 'files:index', 'files:read', 'chat:use', 'mcp:*'],
+    },
+    analyst: {
+      description: 'Read and query access for data analysis',
+      permissions: ['nodes:read', 'search:execute', 'orchestration:read', 'files:read', 'chat:use'],
+    },
+    viewer: {
+      description: 'Read-only access to public resources',
+      permissions: ['nodes:read', 'search:execute', 'orchestration:read', 'files:read'],
+    },
+  },
+};
+
+export class Rbac {
+  readonly config: RbacConfig;
+  constructor(config: RbacConfig = DEFAULT_RBAC) {
+    this.config = config;
+  }
+
+  /** Roles as given, or the default role when none is known. Unknown roles grant nothing. */
+  effectiveRoles(roles: readonly string[]): string[] {
+    const known = roles.filter((r) => r in this.config.roleMappings);
+    if (known.length === 0 && this.config.defaultRole) return [this.config.defaultRole];
+    return [...new Set(roles)];
+  }
+
+  permissionsFor(roles: readonly string[]): string[] {
+    const out = new Set<string>();
+    for (const role of this.effectiveRoles(roles)) {
+      for (const p of this.config.roleMappings[role]?.permissions ?? []) out.add(p);
+    }
+    return [...out];
+  }
+
+  isKnownRole(role: string): boolean {
+    return role in this.config.roleMappings;
+  }
+}
+
+/** Does a granted permission (possibly a wildcard) cover the one needed? */
+export function covers(granted: string, needed: string): boolean {
+  if (granted === '*' || granted === needed) return true;
+  if (granted.endsWith(':*')) return needed.startsWith(granted.slice(0, -1));
+  return false;
+}
+
+export function allows(granted: readonly string[], needed: string): boolean {
+  return granted.some((g) => covers(g, needed));
+}
+
+/** Loads MIMIR_RBAC_CONFIG given as a path or inline JSON (https URLs: see loadRbacFromUrl). */
+export function parseRbac(source: string, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): RbacConfig {
+  const text = source.trim().startsWith('{') ? source : read(source);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`MIMIR_RBAC_CONFIG: ${source.trim().startsWith('{') ? 'inline value' : source} is not valid JSON`);
+  }
+  const parsed = rbacSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`MIMIR_RBAC_CONFIG: ${issue.path.join('.') || 'document'}: ${issue.message} (expected Mimir's rbac.json format: {claimPath, defaultRole, roleMappings: {role: {permissions: []}}})`);
+  }
+  return parsed.data;
+}
+
+export async function loadRbac(source: string | undefined, fetchImpl: typeof fetch = fetch): Promise<Rbac> {
+  if (!source) return new Rbac();
+  if (/^https?:\/\//.test(source.trim())) {
+    const url = new URL(source.trim());
+    if (url.protocol !== 'https:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+      throw new Error(`MIMIR_RBAC_CONFIG: ${url.origin} must be https (http only on a loopback host)`);
+    }
+    const res = await fetchImpl(url, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`MIMIR_RBAC_CONFIG: fetching ${url} answered ${res.status}`);
+    return new Rbac(parseRbac(await res.text(), () => ''));
+  }
+  return new Rbac(parseRbac(source));
+}

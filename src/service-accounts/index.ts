@@ -1,0 +1,138 @@
+/**
+ * Service accounts: OAuth clients of the hub that authenticate with a secret
+ * (client_secret_basic / client_secret_post) and get Mimir JWTs by client_credentials.
+ * Only a hash of the secret is stored; rotation keeps the previous secret valid for a grace period.
+ */
+import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
+import type { Store } from '../storage/adapter.ts';
+
+export interface ServiceAccountRecord {
+  clientId: string;
+  name: string;
+  roles: string[];
+  /** Scopes it may request; empty = the permissions of its roles. */
+  scopes: string[];
+  secretHash: string;
+  previousSecretHash?: string;
+  previousSecretExpiresAt?: number;
+  disabled: boolean;
+  allowUserContext: boolean;
+  allowTokenExchange: boolean;
+  createdAt: number;
+  secretRotatedAt?: number;
+  lastUsedAt?: number;
+}
+
+export type ServiceAccountView = Omit<ServiceAccountRecord, 'secretHash' | 'previousSecretHash'> & { hasPreviousSecret: boolean };
+
+const KIND = 'service_account';
+const DUMMY_HASH = hashSecret('mimir-auth-hub-no-such-service-account');
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const SERVICE_ACCOUNT_CHANNEL = 'service-account-changed';
+
+export class ServiceAccounts {
+  readonly #store: Store;
+  readonly #now: () => number;
+  readonly #grace: number;
+
+  constructor(store: Store, options: { now?: () => number; secretGraceSeconds?: number } = {}) {
+    this.#store = store;
+    this.#now = options.now ?? Date.now;
+    this.#grace = options.secretGraceSeconds ?? 86400;
+  }
+
+  async create(input: { clientId: string; name?: string; roles: string[]; scopes?: string[]; allowUserContext?: boolean; allowTokenExchange?: boolean }): Promise<{ clientSecret: string; account: ServiceAccountView }> {
+    if (!CLIENT_ID_PATTERN.test(input.clientId)) {
+      throw new Error(`"${input.clientId}" is not a valid service account id (1-128 of letters, digits, '.', '_', '-', starting with a letter or digit)`);
+    }
+    const clientSecret = randomToken(32);
+    const record: ServiceAccountRecord = {
+      clientId: input.clientId,
+      name: input.name ?? input.clientId,
+      roles: [...new Set(input.roles)],
+      scopes: [...new Set(input.scopes ?? [])],
+      secretHash: hashSecret(clientSecret),
+      disabled: false,
+      allowUserContext: input.allowUserContext ?? false,
+      allowTokenExchange: input.allowTokenExchange ?? false,
+      createdAt: this.#seconds(),
+    };
+    if (!(await this.#store.insert(KIND, input.clientId, record))) {
+      throw new ServiceAccountExists(input.clientId);
+    }
+    return { clientSecret, account: view(record) };
+  }
+
+  /**
+   * The account when the secret is right and the account enabled; otherwise null.
+   * Both the current and the previous secret are always compared, so timing tells nothing.
+   */
+  async authenticate(clientId: string, secret: string): Promise<ServiceAccountRecord | null> {
+    const found = CLIENT_ID_PATTERN.test(clientId) ? await this.#store.find<ServiceAccountRecord>(KIND, clientId) : null;
+    const r = found?.payload;
+    const presented = hashSecret(secret);
+    const current = safeEqual(presented, r?.secretHash ?? DUMMY_HASH);
+    const previous = safeEqual(presented, r?.previousSecretHash ?? DUMMY_HASH)
+      && r?.previousSecretExpiresAt !== undefined && r.previousSecretExpiresAt > this.#seconds();
+    if (!r || r.disabled || !(current || previous)) return null;
+    return r;
+  }
+
+  async get(clientId: string): Promise<ServiceAccountRecord | null> {
+    return (await this.#store.find<ServiceAccountRecord>(KIND, clientId))?.payload ?? null;
+  }
+
+  async list(): Promise<ServiceAccountView[]> {
+    return (await this.#store.list<ServiceAccountRecord>(KIND)).map((r) => view(r.payload)).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async rotateSecret(clientId: string, graceSeconds = this.#grace): Promise<{ clientSecret: string; previousValidUntil: number } | null> {
+    const r = await this.get(clientId);
+    if (!r) return null;
+    const clientSecret = randomToken(32);
+    const now = this.#seconds();
+    const next: ServiceAccountRecord = {
+      ...r, secretHash: hashSecret(clientSecret), previousSecretHash: r.secretHash,
+      previousSecretExpiresAt: now + graceSeconds, secretRotatedAt: now,
+    };
+    await this.#store.upsert(KIND, clientId, next);
+    return { clientSecret, previousValidUntil: now + graceSeconds };
+  }
+
+  async setDisabled(clientId: string, disabled: boolean): Promise<boolean> {
+    const r = await this.get(clientId);
+    if (!r) return false;
+    await this.#store.upsert(KIND, clientId, { ...r, disabled });
+    await this.#store.publish(SERVICE_ACCOUNT_CHANNEL, clientId).catch(() => undefined);
+    return true;
+  }
+
+  async delete(clientId: string): Promise<boolean> {
+    const removed = await this.#store.destroy(KIND, clientId);
+    if (removed) await this.#store.publish(SERVICE_ACCOUNT_CHANNEL, clientId).catch(() => undefined);
+    return removed;
+  }
+
+  async touch(record: ServiceAccountRecord): Promise<void> {
+    const now = this.#seconds();
+    if (record.lastUsedAt !== undefined && now - record.lastUsedAt < 60) return;
+    const current = await this.get(record.clientId);
+    if (current) await this.#store.upsert(KIND, record.clientId, { ...current, lastUsedAt: now });
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+}
+
+export class ServiceAccountExists extends Error {
+  constructor(clientId: string) {
+    super(`service account "${clientId}" already exists`);
+    this.name = 'ServiceAccountExists';
+  }
+}
+
+function view(r: ServiceAccountRecord): ServiceAccountView {
+  const { secretHash: _s, previousSecretHash, ...rest } = r;
+  return { ...rest, hasPreviousSecret: previousSecretHash !== undefined };
+}

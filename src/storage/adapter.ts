@@ -1,0 +1,43 @@
+/**
+ * The narrow storage adapter every part of the hub uses (DESIGN.md "Storage").
+ * Records are JSON objects grouped by `kind` ("api_key", "service_account", "signing_key",
+ * "refresh_token", "session", ...). TTLs are in seconds; `undefined` means no expiry.
+ * An expired record is never returned, whether or not it has been purged yet.
+ */
+export interface StoredRecord<T = Record<string, unknown>> {
+  payload: T;
+  /** Epoch seconds when this record was consumed (single use), if it was. */
+  consumedAt?: number;
+  /** Epoch seconds when it expires, if it does. */
+  expiresAt?: number;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'sqlite' | 'redis';
+  /** Create or replace. */
+  upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void>;
+  /** Create only if absent (or expired). Returns true when this call created it. */
+  insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean>;
+  find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null>;
+  /**
+   * Atomic single use: marks the record consumed. Returns true for exactly one caller,
+   * across processes sharing the store; false when missing, expired or already consumed.
+   * The record stays readable (with `consumedAt`) until it expires or is destroyed, so
+   * reuse of a consumed one-time credential can be detected.
+   */
+  consume(kind: string, id: string): Promise<boolean>;
+  /** Returns true when a record was removed. */
+  destroy(kind: string, id: string): Promise<boolean>;
+  /** Every live record of a kind. For admin listings and small sets only. */
+  list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>>;
+  /** Atomically add `by` to a counter record (created at 0), returning the new value. */
+  increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number>;
+  /** Removes expired records; returns how many per kind. Redis expires natively and returns {}. */
+  purgeExpired(): Promise<Record<string, number>>;
+  /** Cross-instance messages (revocations). Memory and sqlite deliver within this process only. */
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  /** Throws when the backend cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

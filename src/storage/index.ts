@@ -1,0 +1,39 @@
+import type { Store } from './adapter.ts';
+import { MemoryStore } from './memory.ts';
+import { RedisStore, redactRedisUrl } from './redis.ts';
+import { SqliteStore } from './sqlite.ts';
+
+export type { Store, StoredRecord } from './adapter.ts';
+export { MemoryStore, type MemoryStoreOptions } from './memory.ts';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
+export { RedisStore, type RedisStoreOptions, redactRedisUrl } from './redis.ts';
+
+export interface CreateStoreOptions {
+  kind: 'memory' | 'sqlite' | 'redis';
+  sqlitePath?: string;
+  redis?: { url: string; db: number; keyPrefix: string };
+}
+
+/** Opens the configured store; for Redis it connects and pings first, so a bad URL fails at startup. */
+export async function createStore(options: CreateStoreOptions): Promise<Store> {
+  switch (options.kind) {
+    case 'memory':
+      return new MemoryStore();
+    case 'sqlite':
+      if (!options.sqlitePath) throw new Error('storage kind "sqlite" needs a sqlitePath');
+      return new SqliteStore(options.sqlitePath);
+    case 'redis': {
+      const url = options.redis?.url ?? 'redis://localhost:6379';
+      const store = new RedisStore(options.redis ?? {});
+      try {
+        await store.connect();
+      } catch (err) {
+        throw new Error(
+          `Redis at ${redactRedisUrl(url)} is unreachable (check MIMIR_REDIS_URL): ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      return store;
+    }
+  }
+}

@@ -1,0 +1,260 @@
+import { Redis } from 'ioredis';
+import type { Store, StoredRecord } from './adapter.ts';
+import { checkIncrement, checkKind, checkTtl } from './memory.ts';
+
+export interface RedisStoreOptions {
+  url?: string;
+  /** Overrides a database number in the URL path. */
+  db?: number;
+  keyPrefix?: string;
+  /** Clock in epoch milliseconds, used for `consumedAt` and `expiresAt`. Expiry itself is Redis's own. */
+  now?: () => number;
+  /** Connection errors (ioredis reconnects by itself; commands fail meanwhile). */
+  onError?: (err: Error) => void;
+}
+
+/*
+ * Each record is a hash at `${keyPrefix}${kind}:${id}` with fields `payload` (JSON), `consumed`
+ * (epoch seconds) and, for counters, `value` (HINCRBY integer, overlaid on payload.value when read).
+ * TTLs are native key expiry. Every write that sets a TTL is one Lua script, so a key never exists
+ * without its TTL; scripts are atomic (https://redis.io/docs/latest/develop/interact/programmability/eval-intro/).
+ */
+const SCRIPTS = {
+  mimirUpsert: `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'payload', ARGV[1])
+if ARGV[2] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1`,
+  // Expired keys do not exist for EXISTS, so this also succeeds over an expired record.
+  mimirInsert: `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'payload', ARGV[1])
+if ARGV[2] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1`,
+  // HSET on an existing key keeps its TTL.
+  mimirConsume: `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'consumed') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'consumed', ARGV[1])
+return 1`,
+  // A new counter gets the TTL; an existing record keeps its own. A record written by upsert starts
+  // from its payload.value, like the other stores.
+  mimirIncrement: `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local v = redis.call('HINCRBY', KEYS[1], 'value', ARGV[1])
+  if ARGV[2] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+  return v
+end
+if redis.call('HEXISTS', KEYS[1], 'value') == 0 then
+  local ok, obj = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'payload') or '{}')
+  local base = 0
+  if ok and type(obj) == 'table' and type(obj.value) == 'number' then base = obj.value end
+  redis.call('HSET', KEYS[1], 'value', string.format('%d', base))
+end
+return redis.call('HINCRBY', KEYS[1], 'value', ARGV[1])`,
+  // Fields and remaining TTL read together, so a record cannot expire between the two.
+  mimirGet: `return { redis.call('HGETALL', KEYS[1]), redis.call('PTTL', KEYS[1]) }`,
+} as const;
+
+type Scripted = {
+  [name in Exclude<keyof typeof SCRIPTS, 'mimirGet'>]: (key: string, ...args: string[]) => Promise<number>;
+} & { mimirGet(key: string): Promise<[string[], number]> };
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #cmd: Scripted;
+  readonly #prefix: string;
+  readonly #now: () => number;
+  readonly #onError: (err: Error) => void;
+  #lastError: Error | undefined;
+  #subscriber: Promise<Redis> | undefined;
+  readonly #channels = new Map<string, { handlers: Set<(message: string) => void>; ready: Promise<unknown> }>();
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.#prefix = options.keyPrefix ?? 'mimir:tokens:';
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError ?? (() => {});
+    this.#redis = new Redis(withDb(options.url ?? 'redis://localhost:6379', options.db), {
+      // Fail fast instead of queueing forever: connect() rejects on the first failure and a command
+      // issued while disconnected fails after one reconnection attempt.
+      lazyConnect: true,
+      connectTimeout: 2000,
+      commandTimeout: 5000,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    });
+    this.#watch(this.#redis);
+    for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: 1 });
+    this.#cmd = this.#redis as unknown as Scripted;
+  }
+
+  /** Connects and pings; on failure stops reconnecting and throws with the underlying cause. */
+  async connect(): Promise<void> {
+    try {
+      if (this.#redis.status === 'wait') await this.#redis.connect();
+      await this.ping();
+    } catch (err) {
+      this.#redis.disconnect();
+      // connect() only says "Connection is closed."; the socket error (ECONNREFUSED, ...) came as an event.
+      const reason = this.#lastError?.message ?? (err as Error).message;
+      throw new Error(`cannot connect to Redis: ${reason}`, { cause: err });
+    }
+  }
+
+  async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
+    await this.#cmd.mimirUpsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds));
+  }
+
+  async insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean> {
+    return (await this.#cmd.mimirInsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds))) === 1;
+  }
+
+  async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
+    return this.#get<T>(this.#key(kind, id));
+  }
+
+  async consume(kind: string, id: string): Promise<boolean> {
+    return (await this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds()))) === 1;
+  }
+
+  async destroy(kind: string, id: string): Promise<boolean> {
+    return (await this.#redis.del(this.#key(kind, id))) === 1;
+  }
+
+  async list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>> {
+    const base = this.#key(kind, '');
+    const keys = new Set<string>(); // SCAN may return a key more than once
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.#redis.scan(cursor, 'MATCH', `${escapeGlob(base)}*`, 'COUNT', 500);
+      cursor = next;
+      for (const key of batch) keys.add(key);
+    } while (cursor !== '0');
+    const found = await Promise.all([...keys].map(async (key) => ({ id: key.slice(base.length), record: await this.#get<T>(key) })));
+    return found
+      .filter((f) => f.record !== null)
+      .map((f) => ({ id: f.id, ...(f.record as StoredRecord<T>) }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {
+    checkIncrement(by);
+    return this.#cmd.mimirIncrement(this.#key(kind, id), String(by), ttlArg(ttlSeconds));
+  }
+
+  async purgeExpired(): Promise<Record<string, number>> {
+    return {};
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#redis.publish(this.#prefix + channel, message);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
+    const name = this.#prefix + channel;
+    let entry = this.#channels.get(name);
+    if (!entry) {
+      const ready = this.#subscriberConnection().then((sub) => sub.subscribe(name));
+      this.#channels.set(name, (entry = { handlers: new Set(), ready }));
+      ready.catch(() => this.#channels.delete(name));
+    }
+    entry.handlers.add(onMessage);
+    await entry.ready;
+  }
+
+  async ping(): Promise<void> {
+    await this.#redis.ping();
+  }
+
+  async close(): Promise<void> {
+    const sub = await this.#subscriber?.catch(() => undefined);
+    this.#channels.clear();
+    await Promise.all([this.#redis, sub].map((conn) => (conn ? quit(conn) : undefined)));
+  }
+
+  /** Subscribing puts a connection into subscriber mode (RESP2), so it gets its own. */
+  #subscriberConnection(): Promise<Redis> {
+    this.#subscriber ??= (async () => {
+      const sub = this.#redis.duplicate();
+      this.#watch(sub);
+      sub.on('message', (channel: string, message: string) => {
+        for (const handler of this.#channels.get(channel)?.handlers ?? []) handler(message);
+      });
+      try {
+        await sub.connect();
+        return sub;
+      } catch (err) {
+        sub.disconnect();
+        this.#subscriber = undefined;
+        throw err;
+      }
+    })();
+    return this.#subscriber;
+  }
+
+  #watch(conn: Redis): void {
+    // Without a listener ioredis prints every connection error to the console.
+    conn.on('error', (err: Error) => {
+      this.#lastError = err;
+      this.#onError(err);
+    });
+    conn.on('ready', () => (this.#lastError = undefined));
+  }
+
+  async #get<T>(key: string): Promise<StoredRecord<T> | null> {
+    const [flat, pttl] = await this.#cmd.mimirGet(key);
+    if (flat.length === 0) return null;
+    const fields = new Map<string, string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
+    const payload = JSON.parse(fields.get('payload') ?? '{}') as Record<string, unknown>;
+    const value = fields.get('value');
+    if (value !== undefined) payload.value = Number(value);
+    const record: StoredRecord<T> = { payload: payload as T };
+    const consumed = fields.get('consumed');
+    if (consumed !== undefined) record.consumedAt = Number(consumed);
+    // Same rounding as the other stores: the first whole second at which the record is gone.
+    if (pttl > 0) record.expiresAt = Math.ceil((this.#now() + pttl) / 1000);
+    return record;
+  }
+
+  #key(kind: string, id: string): string {
+    checkKind(kind); // no ':' in kinds, so `${kind}:` is an unambiguous key (and SCAN) prefix
+    return `${this.#prefix}${kind}:${id}`;
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+}
+
+/** Escapes Redis glob metacharacters for SCAN MATCH (https://redis.io/docs/latest/commands/keys/). */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** The URL with any password removed, for messages and logs. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function ttlArg(ttlSeconds: number | undefined): string {
+  return checkTtl(ttlSeconds) === undefined ? '' : String(ttlSeconds);
+}
+
+function withDb(url: string, db: number | undefined): string {
+  if (db === undefined) return url;
+  const parsed = new URL(url);
+  parsed.pathname = `/${db}`;
+  return parsed.toString();
+}
+
+async function quit(conn: Redis): Promise<void> {
+  if (conn.status !== 'ready') return conn.disconnect();
+  await conn.quit().catch(() => conn.disconnect());
+}

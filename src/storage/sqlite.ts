@@ -1,0 +1,188 @@
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { Store, StoredRecord } from './adapter.ts';
+import { checkIncrement, checkKind, expiryFor } from './memory.ts';
+
+export interface SqliteStoreOptions {
+  /** Clock in epoch milliseconds; injectable so tests can freeze time. */
+  now?: () => number;
+}
+
+interface Row {
+  id: string;
+  payload: string;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+const LIVE = '(expires_at IS NULL OR expires_at > :now)';
+const EXPIRED = '(records.expires_at IS NOT NULL AND records.expires_at <= :now)';
+
+const SQL = {
+  find: `SELECT payload, expires_at, consumed_at FROM records WHERE kind = :kind AND id = :id AND ${LIVE}`,
+  list: `SELECT id, payload, expires_at, consumed_at FROM records WHERE kind = :kind AND ${LIVE} ORDER BY id`,
+  upsert: `INSERT INTO records (kind, id, payload, expires_at) VALUES (:kind, :id, :payload, :exp)
+    ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = NULL`,
+  // Succeeds when absent, or replaces a row that is expired but not purged yet; changes === 0 otherwise.
+  insert: `INSERT INTO records (kind, id, payload, expires_at) VALUES (:kind, :id, :payload, :exp)
+    ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = NULL
+    WHERE ${EXPIRED}`,
+  // One statement, so SQLite's write lock makes it atomic across connections and processes.
+  consume: `UPDATE records SET consumed_at = :now WHERE kind = :kind AND id = :id AND consumed_at IS NULL AND ${LIVE}`,
+  destroy: `DELETE FROM records WHERE kind = :kind AND id = :id RETURNING expires_at`,
+  // An expired row restarts as a fresh counter; a live one gets payload.value += by (other fields kept).
+  increment: `INSERT INTO records (kind, id, payload, expires_at) VALUES (:kind, :id, json_object('value', CAST(:by AS INTEGER)), :exp)
+    ON CONFLICT (kind, id) DO UPDATE SET
+      payload = CASE WHEN ${EXPIRED} THEN excluded.payload ELSE json_set(records.payload, '$.value',
+        CASE WHEN json_type(records.payload, '$.value') IN ('integer', 'real') THEN json_extract(records.payload, '$.value') ELSE 0 END
+        + CAST(:by AS INTEGER)) END,
+      expires_at = CASE WHEN ${EXPIRED} THEN excluded.expires_at ELSE records.expires_at END,
+      consumed_at = CASE WHEN ${EXPIRED} THEN NULL ELSE records.consumed_at END
+    RETURNING json_extract(payload, '$.value') AS value`,
+  purge: 'DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= :now RETURNING kind',
+  ping: 'SELECT 1',
+} as const;
+
+/** One bus per database file, so every SqliteStore on that file in this process hears publishes. */
+const buses = new Map<string, EventEmitter>();
+
+/**
+ * SQLite store for a single host: several processes may share the file (WAL + busy_timeout, atomic
+ * single statements), but publish/subscribe only reaches stores on the same file in this process.
+ * Use Redis when more than one process or host must see revocations.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #stmts: Record<keyof typeof SQL, StatementSync>;
+  readonly #bus: EventEmitter;
+  readonly #subscriptions: Array<[string, (message: string) => void]> = [];
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    const onDisk = path !== ':memory:' && path !== '' && !path.startsWith('file:');
+    if (onDisk) mkdirSync(dirname(path), { recursive: true });
+    const busKey = onDisk ? resolve(path) : undefined;
+    let bus = busKey === undefined ? undefined : buses.get(busKey);
+    if (!bus) {
+      bus = new EventEmitter().setMaxListeners(0);
+      if (busKey !== undefined) buses.set(busKey, bus);
+    }
+    this.#bus = bus;
+    this.#db = new DatabaseSync(path);
+    // busy_timeout first: switching to WAL and creating the schema take locks another process may hold.
+    this.#db.exec(`
+      PRAGMA busy_timeout = 5000;
+      PRAGMA journal_mode = WAL;
+      CREATE TABLE IF NOT EXISTS records (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        expires_at INTEGER NULL,
+        consumed_at INTEGER NULL,
+        PRIMARY KEY (kind, id)
+      );
+      CREATE INDEX IF NOT EXISTS records_expires_at ON records (expires_at);
+    `);
+    this.#stmts = Object.fromEntries(
+      Object.entries(SQL).map(([name, sql]) => [name, this.#db.prepare(sql)]),
+    ) as Record<keyof typeof SQL, StatementSync>;
+  }
+
+  async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
+    this.#stmts.upsert.run(this.#write(kind, id, payload, ttlSeconds));
+  }
+
+  async insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean> {
+    return this.#stmts.insert.run({ ...this.#write(kind, id, payload, ttlSeconds), now: this.#seconds() }).changes === 1;
+  }
+
+  async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
+    checkKind(kind);
+    const row = this.#stmts.find.get({ kind, id, now: this.#seconds() }) as Row | undefined;
+    return row ? toRecord<T>(row) : null;
+  }
+
+  async consume(kind: string, id: string): Promise<boolean> {
+    checkKind(kind);
+    return this.#stmts.consume.run({ kind, id, now: this.#seconds() }).changes === 1;
+  }
+
+  async destroy(kind: string, id: string): Promise<boolean> {
+    checkKind(kind);
+    const row = this.#stmts.destroy.get({ kind, id }) as Pick<Row, 'expires_at'> | undefined;
+    // An expired row is removed too, but it did not exist as far as callers are concerned.
+    return row !== undefined && (row.expires_at === null || row.expires_at > this.#seconds());
+  }
+
+  async list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>> {
+    checkKind(kind);
+    const rows = this.#stmts.list.all({ kind, now: this.#seconds() }) as unknown as Row[];
+    return rows.map((row) => ({ id: row.id, ...toRecord<T>(row) }));
+  }
+
+  async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {
+    checkKind(kind);
+    checkIncrement(by);
+    const row = this.#stmts.increment.get({
+      kind,
+      id,
+      by,
+      exp: expiryFor(this.#now(), ttlSeconds) ?? null,
+      now: this.#seconds(),
+    }) as { value: number };
+    return row.value;
+  }
+
+  async purgeExpired(): Promise<Record<string, number>> {
+    const removed: Record<string, number> = {};
+    for (const row of this.#stmts.purge.iterate({ now: this.#seconds() }) as Iterable<{ kind: string }>) {
+      removed[row.kind] = (removed[row.kind] ?? 0) + 1;
+    }
+    return removed;
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    this.#open();
+    this.#bus.emit(channel, message);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
+    this.#open();
+    this.#bus.on(channel, onMessage);
+    this.#subscriptions.push([channel, onMessage]);
+  }
+
+  async ping(): Promise<void> {
+    this.#open();
+    this.#stmts.ping.get();
+  }
+
+  async close(): Promise<void> {
+    for (const [channel, onMessage] of this.#subscriptions.splice(0)) this.#bus.off(channel, onMessage);
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #open(): void {
+    if (!this.#db.isOpen) throw new Error('SqliteStore is closed');
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+
+  #write(kind: string, id: string, payload: object, ttlSeconds: number | undefined) {
+    checkKind(kind);
+    return { kind, id, payload: JSON.stringify(payload), exp: expiryFor(this.#now(), ttlSeconds) ?? null };
+  }
+}
+
+function toRecord<T>(row: Omit<Row, 'id'>): StoredRecord<T> {
+  const record: StoredRecord<T> = { payload: JSON.parse(row.payload) as T };
+  if (row.consumed_at !== null) record.consumedAt = row.consumed_at;
+  if (row.expires_at !== null) record.expiresAt = row.expires_at;
+  return record;
+}

@@ -1,0 +1,392 @@
+/**
+ * One contract, three stores. Memory and sqlite run on a frozen clock; Redis runs for real against
+ * MIMIR_TEST_REDIS_URL and fails (never skips) when that Redis cannot be reached.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { createStore, MemoryStore, RedisStore, SqliteStore, type Store } from '../../src/storage/index.ts';
+import { escapeGlob, redactRedisUrl } from '../../src/storage/redis.ts';
+
+const REDIS_URL = process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+interface Backend {
+  store: Store;
+  /** Another instance sharing the same data (same file, another connection); memory: the same store. */
+  peer: Store;
+  /** Whether time is the injected frozen clock (exact assertions) or real time (Redis). */
+  frozen: boolean;
+  nowSeconds(): number;
+  /** Lets `seconds` pass: advances the frozen clock, or really waits a bit longer for Redis. */
+  elapse(seconds: number): Promise<void>;
+  /** Opens a brand-new instance on the same data, or undefined when nothing survives (memory). */
+  reopen?(): Store;
+  teardown(): Promise<void>;
+}
+
+function frozenClock() {
+  const clock = { ms: 1_700_000_000_000 };
+  return {
+    now: () => clock.ms,
+    nowSeconds: () => Math.floor(clock.ms / 1000),
+    elapse: async (seconds: number) => void (clock.ms += Math.round(seconds * 1000)),
+  };
+}
+
+const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = {
+  async memory() {
+    const clock = frozenClock();
+    const store = new MemoryStore({ now: clock.now });
+    return { store, peer: store, frozen: true, ...clock, teardown: () => store.close() };
+  },
+  async sqlite() {
+    const clock = frozenClock();
+    const dir = mkdtempSync(join(tmpdir(), 'mimir-sqlite-'));
+    const path = join(dir, 'missing', 'parent', 'store.db'); // the store creates missing directories
+    const store = new SqliteStore(path, { now: clock.now });
+    const peer = new SqliteStore(path, { now: clock.now });
+    return {
+      store,
+      peer,
+      frozen: true,
+      ...clock,
+      reopen: () => new SqliteStore(path, { now: clock.now }),
+      async teardown() {
+        await Promise.all([store.close(), peer.close()]);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  async redis() {
+    // Glob metacharacters in the prefix prove that SCAN patterns are escaped.
+    const keyPrefix = `mimir-test:${randomUUID()}:[t]*?:`;
+    const open = async () => {
+      const store = new RedisStore({ url: REDIS_URL, keyPrefix });
+      try {
+        await store.connect();
+      } catch (err) {
+        throw new Error(
+          `Redis is required for the storage contract tests and ${redactRedisUrl(REDIS_URL)} is unreachable ` +
+            `(${(err as Error).message}). Run \`npm test\`, which provides one, or set MIMIR_TEST_REDIS_URL.`,
+          { cause: err },
+        );
+      }
+      return store;
+    };
+    const [store, peer] = [await open(), await open()];
+    return {
+      store,
+      peer,
+      frozen: false,
+      nowSeconds: () => Math.floor(Date.now() / 1000),
+      elapse: (seconds) => sleep(seconds * 1000 + 200),
+      reopen: () => new RedisStore({ url: REDIS_URL, keyPrefix }),
+      async teardown() {
+        await Promise.all([store.close(), peer.close()]);
+        const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        await raw.connect();
+        let cursor = '0';
+        do {
+          const [next, keys] = await raw.scan(cursor, 'MATCH', `${escapeGlob(keyPrefix)}*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await raw.del(...keys);
+        } while (cursor !== '0');
+        await raw.quit();
+      },
+    };
+  },
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** A fresh kind per test, so tests never see each other's records (and Redis tests can run in parallel). */
+const newKind = () => `k_${randomUUID().slice(0, 8)}`;
+
+for (const [name, setup] of Object.entries(backends)) {
+  // Redis tests wait on real TTLs, so they run concurrently; the others share one frozen clock.
+  describe(`${name} store contract`, { concurrency: name === 'redis' }, () => {
+    let b: Backend;
+    before(async () => {
+      b = await setup();
+    });
+    after(async () => {
+      await b?.teardown();
+    });
+
+    it('reports its kind and answers ping', async () => {
+      assert.equal(b.store.kind, name);
+      await b.store.ping();
+    });
+
+    it('upsert then find returns the payload; upsert replaces payload, TTL and consumption', async () => {
+      const kind = newKind();
+      await b.store.upsert(kind, 'r1', { a: 1, nested: { list: [1, 'x'] } }, 60);
+      const found = await b.store.find(kind, 'r1');
+      assert.deepEqual(found?.payload, { a: 1, nested: { list: [1, 'x'] } });
+      assert.equal(found?.consumedAt, undefined);
+      assertExpiry(b, found?.expiresAt, 60);
+      assert.equal(await b.store.consume(kind, 'r1'), true);
+      await b.store.upsert(kind, 'r1', { a: 2 });
+      assert.deepEqual(await b.peer.find(kind, 'r1'), { payload: { a: 2 } });
+    });
+
+    it('find of a missing record returns null', async () => {
+      assert.equal(await b.store.find(newKind(), 'nope'), null);
+    });
+
+    it('a record is not returned once its TTL has passed', async () => {
+      const kind = newKind();
+      const ttl = b.frozen ? 10 : 1;
+      await b.store.upsert(kind, 'ttl', { v: 1 }, ttl);
+      if (b.frozen) await b.elapse(ttl - 0.001);
+      assert.notEqual(await b.store.find(kind, 'ttl'), null);
+      await b.elapse(b.frozen ? 0.001 : ttl);
+      assert.equal(await b.store.find(kind, 'ttl'), null);
+      assert.equal(await b.peer.find(kind, 'ttl'), null);
+    });
+
+    it('consume succeeds exactly once', async () => {
+      const kind = newKind();
+      await b.store.upsert(kind, 'code', { c: 1 }, 60);
+      assert.equal(await b.store.consume(kind, 'code'), true);
+      assert.equal(await b.store.consume(kind, 'code'), false);
+      assert.equal(await b.peer.consume(kind, 'code'), false);
+    });
+
+    it('consume of a missing or expired record is false', async () => {
+      const kind = newKind();
+      assert.equal(await b.store.consume(kind, 'missing'), false);
+      await b.store.upsert(kind, 'old', {}, 1);
+      await b.elapse(1);
+      assert.equal(await b.store.consume(kind, 'old'), false);
+    });
+
+    it('50 concurrent consumes of one record (across two instances) yield exactly one true', async () => {
+      const kind = newKind();
+      await b.store.upsert(kind, 'race', {}, 60);
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => (i % 2 ? b.peer : b.store).consume(kind, 'race')),
+      );
+      assert.equal(results.filter(Boolean).length, 1);
+    });
+
+    it('a consumed record is still found, with consumedAt set', async () => {
+      const kind = newKind();
+      await b.store.upsert(kind, 'once', { k: 'v' }, 60);
+      const t0 = b.nowSeconds();
+      assert.equal(await b.store.consume(kind, 'once'), true);
+      const found = await b.peer.find(kind, 'once');
+      assert.ok(found);
+      assert.deepEqual(found.payload, { k: 'v' });
+      assert.ok(found.consumedAt !== undefined && found.consumedAt >= t0 && found.consumedAt <= b.nowSeconds());
+      assertExpiry(b, found.expiresAt, 60); // consuming keeps the TTL
+    });
+
+    it('insert creates only if absent, and succeeds over an expired record', async () => {
+      const kind = newKind();
+      assert.equal(await b.store.insert(kind, 'i', { n: 1 }, 1), true);
+      assert.equal(await b.peer.insert(kind, 'i', { n: 2 }, 60), false);
+      assert.deepEqual((await b.store.find(kind, 'i'))?.payload, { n: 1 });
+      assert.equal(await b.store.consume(kind, 'i'), true);
+      assert.equal(await b.store.insert(kind, 'i', { n: 3 }), false, 'a consumed live record still blocks insert');
+      await b.elapse(1);
+      assert.equal(await b.store.insert(kind, 'i', { n: 4 }), true);
+      assert.deepEqual(await b.store.find(kind, 'i'), { payload: { n: 4 } });
+    });
+
+    it('destroy removes a record and reports whether one existed', async () => {
+      const kind = newKind();
+      await b.store.upsert(kind, 'd', {});
+      assert.equal(await b.peer.destroy(kind, 'd'), true);
+      assert.equal(await b.store.find(kind, 'd'), null);
+      assert.equal(await b.store.destroy(kind, 'd'), false);
+      await b.store.upsert(kind, 'gone', {}, 1);
+      await b.elapse(1);
+      assert.equal(await b.store.destroy(kind, 'gone'), false, 'an expired record does not count');
+    });
+
+    it('list returns live records only, of that kind only, with ids containing ":" and "*"', async () => {
+      const kind = newKind();
+      const ids = ['a:b:c', 'star*', '*', 'q?[x]\\', 'plain'];
+      for (const id of ids) await b.store.upsert(kind, id, { id }, 600);
+      await b.store.upsert(kind, 'short:lived*', {}, 1);
+      await b.store.upsert(`${kind}x`, 'other-kind', {}); // a kind whose name extends this one
+      await b.store.consume(kind, 'plain');
+      await b.elapse(1);
+      const listed = await b.peer.list(kind);
+      assert.deepEqual(listed.map((r) => r.id), [...ids].sort());
+      for (const r of listed) assert.deepEqual(r.payload, { id: r.id });
+      assert.ok(listed.find((r) => r.id === 'plain')?.consumedAt !== undefined);
+      assert.deepEqual(await b.store.list(newKind()), []);
+    });
+
+    it('increment is atomic under 100 concurrent increments', async () => {
+      const kind = newKind();
+      const values = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => (i % 2 ? b.peer : b.store).increment(kind, 'n', 1, 600)),
+      );
+      assert.deepEqual([...values].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i + 1));
+      const found = await b.store.find(kind, 'n');
+      assert.deepEqual(found?.payload, { value: 100 });
+      assertExpiry(b, found?.expiresAt, 600, 1);
+    });
+
+    it('increment starts a counter at 0 with the TTL, and restarts it once expired', async () => {
+      const kind = newKind();
+      assert.equal(await b.store.increment(kind, 'c', 5, 1), 5);
+      assert.equal(await b.store.increment(kind, 'c', -2, 60), 3, 'an existing counter keeps its TTL');
+      await b.elapse(1);
+      assert.equal(await b.store.increment(kind, 'c', 1), 1);
+      assert.deepEqual(await b.store.find(kind, 'c'), { payload: { value: 1 } });
+      await b.store.upsert(kind, 'p', { value: 10, label: 'kept' });
+      assert.equal(await b.store.increment(kind, 'p', 1), 11, 'adds to payload.value of a stored record');
+      assert.deepEqual((await b.store.find(kind, 'p'))?.payload, { value: 11, label: 'kept' });
+    });
+
+    it('rejects invalid kinds, TTLs and increments', async () => {
+      await assert.rejects(b.store.upsert('has:colon', 'x', {}), TypeError);
+      await assert.rejects(b.store.upsert(newKind(), 'x', {}, 0), RangeError);
+      await assert.rejects(b.store.insert(newKind(), 'x', {}, 1.5), RangeError);
+      await assert.rejects(b.store.increment(newKind(), 'x', 0.5), RangeError);
+    });
+
+    if (name !== 'redis') {
+      it('purgeExpired removes only expired records and counts them per kind', async () => {
+        const kind = newKind();
+        await b.store.upsert(kind, 'forever', {});
+        await b.store.upsert(kind, 'later', {}, 600);
+        await b.store.upsert(kind, 'old1', {}, 1);
+        await b.store.upsert(kind, 'old2', {}, 1);
+        await b.elapse(1);
+        const removed = await b.store.purgeExpired();
+        assert.equal(removed[kind], 2);
+        assert.notEqual(await b.store.find(kind, 'forever'), null);
+        assert.notEqual(await b.store.find(kind, 'later'), null);
+        assert.equal((await b.store.purgeExpired())[kind], undefined);
+      });
+    } else {
+      it('purgeExpired returns {} (Redis expires keys itself)', async () => {
+        assert.deepEqual(await b.store.purgeExpired(), {});
+      });
+    }
+
+    it('publish delivers to subscribers (across instances where shared)', async () => {
+      const channel = `revocations-${randomUUID()}`;
+      const received: string[] = [];
+      let done = () => {};
+      const got = new Promise<void>((resolve) => (done = resolve));
+      await b.peer.subscribe(channel, (m) => {
+        received.push(m);
+        if (received.length === 2) done();
+      });
+      await b.peer.subscribe(channel, () => {}); // a second handler on the same channel is fine
+      await b.store.publish(`${channel}-other`, 'not for us');
+      await b.store.publish(channel, 'one');
+      await b.store.publish(channel, 'two');
+      await Promise.race([got, sleep(2000).then(() => assert.fail(`received only ${JSON.stringify(received)}`))]);
+      assert.deepEqual(received, ['one', 'two']);
+    });
+
+    if (name !== 'memory') {
+      it('data survives reopening the store', async () => {
+        const kind = newKind();
+        const writer = b.reopen!();
+        if (writer instanceof RedisStore) await writer.connect();
+        await writer.upsert(kind, 'persisted', { ok: true }, 600);
+        await writer.consume(kind, 'persisted');
+        await writer.close();
+        const reader = b.reopen!();
+        try {
+          const found = await reader.find(kind, 'persisted');
+          assert.ok(found);
+          assert.deepEqual(found.payload, { ok: true });
+          assert.ok(found.consumedAt !== undefined);
+          assert.equal(await reader.consume(kind, 'persisted'), false);
+        } finally {
+          await reader.close();
+        }
+      });
+    }
+  });
+}
+
+describe('sqlite store across processes', () => {
+  it('consume yields exactly one winner per record among 4 processes sharing the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mimir-sqlite-mp-'));
+    const path = join(dir, 'store.db');
+    const ids = Array.from({ length: 40 }, (_, i) => `code-${i}`);
+    const store = new SqliteStore(path);
+    try {
+      for (const id of ids) await store.upsert('race', id, {}, 600);
+      const startAt = Date.now() + 1500; // all children race from the same moment
+      const child = `
+        const { SqliteStore } = await import(${JSON.stringify(new URL('../../src/storage/sqlite.ts', import.meta.url).href)});
+        const store = new SqliteStore(${JSON.stringify(path)});
+        while (Date.now() < ${startAt}) {}
+        const won = [];
+        for (const id of ${JSON.stringify(ids)}) if (await store.consume('race', id)) won.push(id);
+        await store.close();
+        process.stdout.write(JSON.stringify(won));`;
+      const outputs = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          promisify(execFile)(process.execPath, ['--no-warnings', '--input-type=module', '-e', child]),
+        ),
+      );
+      const won = outputs.flatMap((o) => JSON.parse(o.stdout) as string[]);
+      assert.deepEqual([...won].sort(), [...ids].sort());
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('createStore', () => {
+  it('opens memory and sqlite stores', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mimir-create-'));
+    try {
+      for (const store of [
+        await createStore({ kind: 'memory' }),
+        await createStore({ kind: 'sqlite', sqlitePath: join(dir, 'db', 'x.db') }),
+      ]) {
+        await store.ping();
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects quickly, naming MIMIR_REDIS_URL and hiding the password, when Redis is unreachable', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      createStore({ kind: 'redis', redis: { url: 'redis://user:s3cret@127.0.0.1:1', db: 0, keyPrefix: 'x:' } }),
+      (err: Error) => {
+        assert.match(err.message, /MIMIR_REDIS_URL/);
+        assert.match(err.message, /127\.0\.0\.1:1/);
+        assert.doesNotMatch(err.message, /s3cret/);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+  });
+
+  it('connects to a reachable Redis', async () => {
+    const store = await createStore({ kind: 'redis', redis: { url: REDIS_URL, db: 0, keyPrefix: `mimir-test:${randomUUID()}:` } });
+    await store.ping();
+    await store.close();
+  });
+});
+
+/** Exact with a frozen clock; with real time the write happened up to `slack` s before we looked. */
+function assertExpiry(b: Backend, expiresAt: number | undefined, ttl: number, slack = 0): void {
+  assert.ok(expiresAt !== undefined, 'expiresAt is set');
+  const expected = b.nowSeconds() + ttl;
+  if (b.frozen && slack === 0) assert.equal(expiresAt, expected);
+  else assert.ok(expiresAt >= expected - 1 - slack && expiresAt <= expected + 1, `expiresAt ${expiresAt} vs ${expected}`);
+}
