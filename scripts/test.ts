@@ -19,13 +19,25 @@ const log = (message: string) => console.log(`[test] ${message}`);
 const isRoot = process.getuid?.() === 0;
 
 let ownRedis: ChildProcess | undefined;
-// Whatever way we leave, the Redis we started goes with us.
+// Whatever way we leave, the Redis we started goes with us (the 'exit' hook is the last resort).
 process.on('exit', () => ownRedis?.kill('SIGTERM'));
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.on(signal, () => process.exit(code));
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.on(signal, () => void stopOwnRedis().finally(() => process.exit(code)));
+}
+
+class Fatal extends Error {}
+
+/** Stops our Redis and waits for it, so it is reaped here rather than left to init. */
+async function stopOwnRedis(): Promise<void> {
+  const child = ownRedis;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
+}
 
 function fail(message: string): never {
-  console.error(`[test] FAILED: ${message}`);
-  process.exit(1);
+  throw new Fatal(message);
 }
 
 function onPath(command: string): string | undefined {
@@ -91,7 +103,7 @@ async function aptInstall(pkg: string): Promise<boolean> {
     aptUpdated = true;
   }
   log(`apt-get install -y ${pkg}`);
-  return (await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], env)) === 0;
+  return (await run('apt-get', ['install', '-y', pkg], env)) === 0;
 }
 
 const canApt = () => isRoot && onPath('apt-get') !== undefined;
@@ -132,7 +144,7 @@ async function ensureRedis(): Promise<string> {
   if (!server && canApt()) {
     log('redis-server not found; installing it');
     if (!(await aptInstall('redis-server'))) fail('apt-get could not install redis-server');
-    server = onPath('redis-server') ?? '/usr/sbin/redis-server';
+    server = onPath('redis-server') ?? '/usr/bin/redis-server';
   }
   if (!server) {
     fail('the tests need Redis: install redis-server (e.g. `apt-get install redis-server`), or run one on 127.0.0.1:6379, or set MIMIR_TEST_REDIS_URL');
@@ -162,27 +174,39 @@ function testFiles(filters: string[]): string[] {
   return wanted.length === 0 ? all : all.filter((file) => wanted.some((f) => file.includes(f)));
 }
 
-const filters = process.argv.slice(2);
-const files = testFiles(filters);
-if (files.length === 0) fail(filters.length ? `no test file matches ${filters.join(' ')}` : 'no test/**/*.test.ts files');
+async function main(): Promise<number> {
+  const filters = process.argv.slice(2);
+  const files = testFiles(filters);
+  if (files.length === 0) fail(filters.length ? `no test file matches ${filters.join(' ')}` : 'no test/**/*.test.ts files');
 
-log('checking Redis');
-const redisUrl = await ensureRedis();
-log('checking Chromium');
-const chromium = await ensureChromium();
-log(`Chromium: ${chromium}`);
+  log('checking Redis');
+  const redisUrl = await ensureRedis();
+  log('checking Chromium');
+  const chromium = await ensureChromium();
+  log(`Chromium: ${chromium}`);
 
-log('tsc --noEmit');
-if ((await run(bin('tsc'), ['--noEmit'])) !== 0) fail('type check failed');
-log('eslint .');
-if ((await run(bin('eslint'), ['.'])) !== 0) fail('lint failed');
+  log('tsc --noEmit');
+  if ((await run(bin('tsc'), ['--noEmit'])) !== 0) fail('type check failed');
+  log('eslint .');
+  if ((await run(bin('eslint'), ['.'])) !== 0) fail('lint failed');
 
-const concurrency = process.env.MIMIR_TEST_CONCURRENCY ?? '2';
-log(`running ${files.length} test file(s), concurrency ${concurrency}, Redis ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
-const code = await run(
-  process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-  { ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium },
-);
-log(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);
-process.exit(code);
+  const concurrency = process.env.MIMIR_TEST_CONCURRENCY ?? '2';
+  log(`running ${files.length} test file(s), concurrency ${concurrency}, Redis ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+  const code = await run(
+    process.execPath,
+    ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+    { ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium },
+  );
+  log(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);
+  return code;
+}
+
+try {
+  process.exitCode = await main();
+} catch (err) {
+  console.error(`[test] FAILED: ${err instanceof Fatal ? err.message : (err as Error).stack}`);
+  process.exitCode = 1;
+} finally {
+  await stopOwnRedis();
+}
+process.exit();

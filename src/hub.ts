@@ -7,10 +7,12 @@ import type { Logger } from 'pino';
 import { ApiKeys } from './api-keys/index.ts';
 import { createAudit, type Audit } from './audit/index.ts';
 import { Authenticator } from './authn/authenticate.ts';
+import { createAuthCaches, type AuthCaches } from './cache/index.ts';
 import type { Config } from './config/index.ts';
 import { createTokenSigner, type TokenSigner } from './jwt/access-token.ts';
 import { KEYS_CHANNEL, KeyRing } from './jwt/keys.ts';
 import { createLogger } from './logger.ts';
+import { RefreshTokens } from './oauth/refresh/refresh-tokens.ts';
 import { loadRbac, type Rbac } from './rbac/policy.ts';
 import { ServiceAccounts } from './service-accounts/index.ts';
 import type { Store } from './storage/adapter.ts';
@@ -23,8 +25,11 @@ export interface Hub {
   readonly signer: TokenSigner;
   readonly apiKeys: ApiKeys;
   readonly serviceAccounts: ServiceAccounts;
+  readonly refreshTokens: RefreshTokens;
   readonly rbac: Rbac;
   readonly authenticator: Authenticator;
+  /** Hot-path caches of verified tokens, API keys and service accounts. */
+  readonly caches: AuthCaches;
   readonly audit: Audit;
   readonly log: Logger;
   /** Audiences a Mimir JWT may carry to be accepted by the hub. */
@@ -38,6 +43,8 @@ export interface OpenOptions {
   logger?: Logger;
   /** Use this store instead of opening the configured one (tests). */
   store?: Store;
+  /** File descriptor for audit lines bound for stdout (the CLI uses 2). */
+  auditFd?: number;
 }
 
 export async function openHub(config: Config, options: OpenOptions = {}): Promise<Hub> {
@@ -52,10 +59,12 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const signer = createTokenSigner(keys, { issuer: config.jwt.issuer, audience: config.jwt.audience, now });
     const apiKeys = new ApiKeys(store, { now });
     const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace });
-    const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now });
-    const audit = createAudit(config);
+    const refreshTokens = new RefreshTokens(store, { lifetimeSeconds: config.jwt.refreshTokenLifetime, now });
+    const caches = await createAuthCaches(store, config.cache, now);
+    const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches });
+    const audit = createAudit(config, options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {});
     return {
-      config, store, keys, signer, apiKeys, serviceAccounts, rbac, authenticator, audit, log, audiences, now,
+      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, rbac, authenticator, audit, log, audiences, now,
       async close() {
         await audit.flush().catch(() => undefined);
         await store.close();

@@ -1,6 +1,8 @@
 /**
- * The audit log: one JSON line per authentication event. Never a token, secret or key:
- * credentials are named by jti, key id or a hash prefix.
+ * The audit log: one JSON line per authentication event (time, outcome, reason code, principal,
+ * client, source IP, request id) at MIMIR_AUTH_LOG_LEVEL, to stdout and/or MIMIR_AUDIT_LOG_FILE.
+ * Never a token, secret or key: credentials are named by jti, key id or a hash prefix. As a last
+ * line of defence, fields named like credentials and values shaped like tokens are redacted.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -29,15 +31,30 @@ export interface AuditEvent {
 export interface Audit {
   record(event: AuditEvent): void;
   flush(): Promise<void>;
+  /** Adds an observer of every event (written or not). */
+  observe(observer: AuditObserver): void;
 }
 
 const LEVEL_OF: Record<AuditEvent['outcome'], 'info' | 'warn'> = { success: 'info', failure: 'warn' };
 
-export function createAudit(config: Config): Audit {
-  if (!config.audit.enabled) return { record() {}, async flush() {} };
+/** Called for every event, written or not (metrics count what the audit log records). */
+export type AuditObserver = (event: AuditEvent) => void;
+
+/**
+ * `stdoutFd`: where "stdout" goes — the CLI passes 2 so its own output stays parseable.
+ * `observers`: see {@link AuditObserver}; set later with `audit.observe(fn)` too.
+ */
+export function createAudit(config: Config, options: { stdoutFd?: number; observers?: AuditObserver[] } = {}): Audit {
+  const observers = [...(options.observers ?? [])];
+  const observe = (event: AuditEvent) => {
+    for (const o of observers) {
+      try { o(event); } catch { /* an observer never breaks the request */ }
+    }
+  };
+  if (!config.audit.enabled) return { record: observe, async flush() {}, observe: (o) => void observers.push(o) };
   const streams: pino.StreamEntry[] = [];
   const dest = config.audit.destination;
-  if (dest === 'stdout' || dest === 'both') streams.push({ stream: pino.destination({ fd: 1, sync: false }) });
+  if (dest === 'stdout' || dest === 'both') streams.push({ stream: pino.destination({ fd: options.stdoutFd ?? 1, sync: false }) });
   if (dest === 'file' || dest === 'both') {
     mkdirSync(dirname(config.audit.file), { recursive: true });
     streams.push({ stream: pino.destination({ dest: config.audit.file, sync: false, mkdir: true }) });
@@ -48,13 +65,34 @@ export function createAudit(config: Config): Audit {
   );
   return {
     record(event) {
+      observe(event);
       const principal = event.principal
         ? { sub: event.principal.sub, auth_method: event.principal.auth_method, client_id: event.principal.client_id, act: event.principal.act, provider: event.principal.provider }
         : undefined;
-      logger[LEVEL_OF[event.outcome]]({ ...event, principal }, event.type);
+      logger[LEVEL_OF[event.outcome]](scrub({ ...event, principal }) as object, event.type);
     },
     async flush() {
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
+    observe: (o) => void observers.push(o),
   };
+}
+
+/** Field names that only ever hold credentials. */
+const SECRET_FIELD = /^(token|access_token|refresh_token|id_token|subject_token|actor_token|client_secret|secret|password|api_key|key|dpop|proof|authorization|cookie|code)$/i;
+/** Fields holding public identifiers that happen to look random (RFC 7638 thumbprints). */
+const PUBLIC_ID_FIELD = /^(kid|jkt)$/;
+/** A compact JWS/JWE, a Mimir API key, or a long opaque random string. */
+const TOKEN_SHAPED = /^(eyJ[\w-]*\.[\w-]*\.[\w-]*(\.[\w-]*\.[\w-]*)?|mimir_[a-z0-9]{16}_[\w-]{43}|[\w-]{40,})$/;
+
+/** Redacts credential-named fields and token-shaped values, at any depth. */
+export function scrub(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return TOKEN_SHAPED.test(value) ? '[redacted]' : value;
+  if (value === null || typeof value !== 'object' || depth > 6) return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_FIELD.test(k) && v !== undefined ? '[redacted]' : PUBLIC_ID_FIELD.test(k) && typeof v === 'string' ? v : scrub(v, depth + 1);
+  }
+  return out;
 }

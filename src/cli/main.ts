@@ -3,6 +3,7 @@
  * directly, with no server running, so the first admin key can be bootstrapped.
  */
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { parseDuration } from '../api-keys/index.ts';
 import { ConfigError, envExample, loadConfig, redactedVariables, type Config } from '../config/index.ts';
 import { openHub, type Hub } from '../hub.ts';
@@ -75,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
 async function withHub(fn: (hub: Hub) => Promise<number>): Promise<number> {
   const config = loadConfig();
   // The CLI prints results, not operational logs.
-  const hub = await openHub(config, { logger: createLogger('warn') });
+  const hub = await openHub(config, { logger: createLogger('warn', pino.destination(2)), auditFd: 2 });
   try {
     return await fn(hub);
   } finally {

@@ -1,0 +1,176 @@
+/**
+ * Mimir refresh tokens: opaque, stored only as a hash, grouped in a family per login.
+ * RFC 9700 §4.14.2: each use rotates the token; presenting a rotated-out token revokes the
+ * whole family. Atomic single use (Store.consume) makes concurrent refreshes yield one winner.
+ */
+import { hashSecret, randomToken } from '../../crypto/index.ts';
+import { OAuthError } from '../../errors.ts';
+import type { RevocationList } from '../../revocation/index.ts';
+import type { Store } from '../../storage/adapter.ts';
+
+/** What a refresh token stands for: enough to mint the next access token. */
+export interface RefreshGrant {
+  sub: string;
+  clientId: string;
+  scope: string;
+  roles: string[];
+  email?: string;
+  name?: string;
+  groups?: string[];
+  provider?: string;
+  tenant?: string;
+  /** The sign-in session this family belongs to, if any. */
+  sid?: string;
+  act?: { sub: string; act?: unknown };
+  /** RFC 8707 resource the tokens are for (becomes `aud`). */
+  resource?: string;
+  /** RFC 9449: refresh tokens of public clients bound to a DPoP key. */
+  jkt?: string;
+  /** Whether the client is public (rotation is then mandatory). */
+  publicClient?: boolean;
+}
+
+interface TokenRecord {
+  familyId: string;
+  grant: RefreshGrant;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface FamilyRecord {
+  familyId: string;
+  sub: string;
+  clientId: string;
+  sid?: string;
+  createdAt: number;
+  /** Absolute end of the family (the first token's lifetime). */
+  expiresAt: number;
+  revokedAt?: number;
+  revokedReason?: string;
+}
+
+export interface IssuedRefreshToken {
+  token: string;
+  familyId: string;
+  expiresAt: number;
+}
+
+const TOKEN = 'refresh_token';
+const FAMILY = 'refresh_family';
+export const FAMILY_REVOKED_CHANNEL = 'refresh-family-revoked';
+
+export class RefreshTokens {
+  readonly #store: Store;
+  readonly #lifetime: number;
+  readonly #now: () => number;
+  readonly #revocations: RevocationList | undefined;
+  readonly #accessTokenLifetime: number;
+
+  /**
+   * `revocations` + `accessTokenLifetime`: revoking a family also revokes, by `sid`, the access
+   * tokens minted from it (RFC 7009 §2.1: tokens of the same grant), for as long as they could live.
+   */
+  constructor(store: Store, options: { lifetimeSeconds: number; now?: () => number; revocations?: RevocationList; accessTokenLifetime?: number }) {
+    this.#store = store;
+    this.#lifetime = options.lifetimeSeconds;
+    this.#now = options.now ?? Date.now;
+    this.#revocations = options.revocations;
+    this.#accessTokenLifetime = options.accessTokenLifetime ?? 86400;
+  }
+
+  /** Starts a new family (a new login) and returns its first token. */
+  async issue(grant: RefreshGrant): Promise<IssuedRefreshToken> {
+    const now = this.#seconds();
+    const familyId = randomToken(16);
+    const family: FamilyRecord = {
+      familyId, sub: grant.sub, clientId: grant.clientId, createdAt: now, expiresAt: now + this.#lifetime,
+      ...(grant.sid ? { sid: grant.sid } : {}),
+    };
+    await this.#store.upsert(FAMILY, familyId, family, this.#lifetime);
+    return this.#mint(familyId, grant, family.expiresAt);
+  }
+
+  /**
+   * Uses a refresh token. With rotation, it is consumed and a successor returned; reuse of a
+   * consumed one revokes the family and fails. Without rotation, the same token stays valid.
+   */
+  async use(token: string, options: { rotate: boolean }): Promise<{ grant: RefreshGrant; familyId: string; next?: IssuedRefreshToken }> {
+    const id = hashSecret(token);
+    const found = await this.#store.find<TokenRecord>(TOKEN, id);
+    if (!found) throw new OAuthError('invalid_grant', 'The refresh token is invalid or expired.');
+    const record = found.payload;
+    const family = await this.#liveFamily(record.familyId);
+    if (!family) throw new OAuthError('invalid_grant', 'The refresh token has been revoked.');
+    if (found.consumedAt !== undefined) {
+      await this.revokeFamily(record.familyId, 'reuse_detected');
+      throw new RefreshReuseError(record.familyId, record.grant);
+    }
+    if (!options.rotate && !record.grant.publicClient) return { grant: record.grant, familyId: record.familyId };
+    // Exactly one concurrent caller wins; any other is a reuse of a rotated-out token.
+    if (!(await this.#store.consume(TOKEN, id))) {
+      await this.revokeFamily(record.familyId, 'reuse_detected');
+      throw new RefreshReuseError(record.familyId, record.grant);
+    }
+    const next = await this.#mint(record.familyId, record.grant, family.expiresAt);
+    return { grant: record.grant, familyId: record.familyId, next };
+  }
+
+  /** The grant and family of a token without using it (introspection, revocation). */
+  async inspect(token: string): Promise<{ grant: RefreshGrant; family: FamilyRecord; expiresAt: number; consumed: boolean } | null> {
+    const found = await this.#store.find<TokenRecord>(TOKEN, hashSecret(token));
+    if (!found) return null;
+    const family = await this.#store.find<FamilyRecord>(FAMILY, found.payload.familyId);
+    if (!family) return null;
+    return { grant: found.payload.grant, family: family.payload, expiresAt: found.payload.expiresAt, consumed: found.consumedAt !== undefined };
+  }
+
+  async isFamilyLive(familyId: string): Promise<boolean> {
+    return (await this.#liveFamily(familyId)) !== null;
+  }
+
+  /** Revokes every token of the family, now and on every instance. */
+  async revokeFamily(familyId: string, reason: string): Promise<boolean> {
+    const found = await this.#store.find<FamilyRecord>(FAMILY, familyId);
+    if (!found) return false;
+    if (found.payload.revokedAt === undefined) {
+      const ttl = Math.max(1, found.payload.expiresAt - this.#seconds());
+      await this.#store.upsert(FAMILY, familyId, { ...found.payload, revokedAt: this.#seconds(), revokedReason: reason }, ttl);
+    }
+    if (this.#revocations) {
+      const until = this.#seconds() + this.#accessTokenLifetime;
+      for (const sid of new Set([familyId, found.payload.sid ?? familyId])) await this.#revocations.revoke('sid', sid, until);
+    }
+    await this.#store.publish(FAMILY_REVOKED_CHANNEL, familyId).catch(() => undefined);
+    return true;
+  }
+
+  async #liveFamily(familyId: string): Promise<FamilyRecord | null> {
+    const family = await this.#store.find<FamilyRecord>(FAMILY, familyId);
+    if (!family || family.payload.revokedAt !== undefined || family.payload.expiresAt <= this.#seconds()) return null;
+    return family.payload;
+  }
+
+  async #mint(familyId: string, grant: RefreshGrant, familyExpiresAt: number): Promise<IssuedRefreshToken> {
+    const token = randomToken(32);
+    const now = this.#seconds();
+    const expiresAt = Math.min(familyExpiresAt, now + this.#lifetime);
+    const record: TokenRecord = { familyId, grant, issuedAt: now, expiresAt };
+    await this.#store.upsert(TOKEN, hashSecret(token), record, Math.max(1, expiresAt - now));
+    return { token, familyId, expiresAt };
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+}
+
+/** Thrown when a rotated-out token is presented: the family is already revoked. */
+export class RefreshReuseError extends OAuthError {
+  readonly familyId: string;
+  readonly grant: RefreshGrant;
+  constructor(familyId: string, grant: RefreshGrant) {
+    super('invalid_grant', 'The refresh token was already used; every token of this sign-in has been revoked.', { detail: 'refresh token reuse detected' });
+    this.familyId = familyId;
+    this.grant = grant;
+  }
+}

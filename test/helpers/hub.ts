@@ -1,0 +1,95 @@
+/**
+ * Starts a real hub on a loopback port for a test: real Fastify, real storage.
+ * `storage: 'redis'` uses MIMIR_TEST_REDIS_URL with a fresh key prefix.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { openHub, type Hub } from '../../src/hub.ts';
+import { buildServer } from '../../src/http/server.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export const REDIS_URL = process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface TestHub {
+  url: string;
+  hub: Hub;
+  app: FastifyInstance;
+  config: Config;
+  dataDir: string;
+  close(options?: { keepData?: boolean }): Promise<void>;
+}
+
+export interface StartOptions {
+  storage?: 'memory' | 'sqlite' | 'redis';
+  env?: Record<string, string>;
+  /** Reuse a data directory (restart tests). */
+  dataDir?: string;
+  /** Reuse a Redis key prefix (restart / multi-instance tests). */
+  redisPrefix?: string;
+  now?: () => number;
+}
+
+export function newRedisPrefix(): string {
+  return `mimir-test:${randomBytes(6).toString('hex')}:`;
+}
+
+export async function startHub(options: StartOptions = {}): Promise<TestHub> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mimir-hub-test-'));
+  const storage = options.storage ?? 'sqlite';
+  const env: Record<string, string> = {
+    MIMIR_AUTH_PORT: '0',
+    MIMIR_DATA_DIR: dataDir,
+    MIMIR_TOKEN_STORAGE: storage,
+    MIMIR_REDIS_URL: REDIS_URL,
+    MIMIR_REDIS_KEY_PREFIX: options.redisPrefix ?? newRedisPrefix(),
+    MIMIR_LOG_AUTH_EVENTS: 'false',
+    MIMIR_LOG_LEVEL: 'silent',
+    ...options.env,
+  };
+  // The public URL must name the real port, so listen first on a port we pick.
+  const port = options.env?.MIMIR_AUTH_PORT ?? String(await freePort());
+  env.MIMIR_AUTH_PORT = port;
+  env.MIMIR_PUBLIC_URL ??= `http://127.0.0.1:${port}`;
+  const config = loadConfig(env, { dotenv: false });
+  const hub = await openHub(config, { logger: createLogger(config.logLevel), ...(options.now ? { now: options.now } : {}) });
+  const app = await buildServer(hub);
+  await app.listen({ port: Number(port), host: '127.0.0.1' });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hub, app, config, dataDir,
+    async close({ keepData = false } = {}) {
+      await app.close();
+      await hub.close();
+      if (!keepData && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** A service account and its token, the common test setup. */
+export async function serviceAccountToken(t: TestHub, roles = ['developer'], clientId = `svc-${randomBytes(3).toString('hex')}`): Promise<{ clientId: string; secret: string; token: string }> {
+  const { clientSecret } = await t.hub.serviceAccounts.create({ clientId, roles });
+  const res = await fetch(`${t.url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
+    body: 'grant_type=client_credentials',
+  });
+  if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${await res.text()}`);
+  const body = await res.json() as { access_token: string };
+  return { clientId, secret: clientSecret, token: body.access_token };
+}
