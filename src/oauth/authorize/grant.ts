@@ -1,0 +1,55 @@
+/**
+ * grant_type=authorization_code (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3): code single use, client,
+ * redirect URI and PKCE verifier checked, RFC 8707 resource becoming the token's `aud`.
+ */
+import { OAuthError } from '../../errors.ts';
+import type { Hub } from '../../hub.ts';
+import type { OAuthClient } from '../clients/metadata.ts';
+import type { TokenResponse } from '../token/index.ts';
+import type { Params } from '../token/parse-body.ts';
+import { redeemCode, rememberIssued, verifyPkce } from './codes.ts';
+
+export async function authorizationCodeGrant(hub: Hub, params: Params, client: OAuthClient, dpopJkt: string | undefined): Promise<TokenResponse> {
+  const code = params.code;
+  if (!code) throw new OAuthError('invalid_request', 'The code parameter is missing.');
+  const redeemed = await redeemCode(hub.store, code);
+  if (!('grant' in redeemed)) {
+    // RFC 6749 §4.1.2: a reused code revokes what it produced.
+    if (redeemed.replayedFamily) await hub.refreshTokens.revokeFamily(redeemed.replayedFamily, 'code_reuse');
+    hub.audit.record({ type: 'token_issued', outcome: 'failure', reason: 'code_replayed', client: client.client_id });
+    throw new OAuthError('invalid_grant', 'The authorization code was already used.');
+  }
+  const g = redeemed.grant;
+  if (g.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'The authorization code was issued to another client.');
+  if (params.redirect_uri !== g.redirectUri) throw new OAuthError('invalid_grant', 'The redirect_uri differs from the one in the authorization request.');
+  verifyPkce(params.code_verifier, g.codeChallenge);
+  if (params.resource !== undefined && params.resource.replace(/\/$/, '') !== g.resource) {
+    throw new OAuthError('invalid_target', 'The resource differs from the one the user authorized.');
+  }
+
+  const u = g.user;
+  const publicClient = client.token_endpoint_auth_method === 'none';
+  const refresh = hub.config.refresh.enabled && client.grant_types.includes('refresh_token')
+    ? await hub.refreshTokens.issue({
+      sub: u.sub, clientId: client.client_id, scope: g.scope, roles: u.roles, resource: g.resource, publicClient,
+      ...(u.email ? { email: u.email } : {}), ...(u.name ? { name: u.name } : {}), groups: u.groups,
+      ...(u.provider ? { provider: u.provider } : {}), ...(u.tenant ? { tenant: u.tenant } : {}), ...(u.sid ? { sid: u.sid } : {}),
+      ...(dpopJkt ? { jkt: dpopJkt } : {}),
+    })
+    : undefined;
+  if (refresh) await rememberIssued(hub.store, code, refresh.familyId, 600);
+  const issued = await hub.signer.issue({
+    sub: u.sub, client_id: client.client_id, scope: g.scope, roles: u.roles, groups: u.groups, aud: g.resource,
+    auth_method: 'authorization_code', sid: u.sid ?? refresh?.familyId,
+    ...(u.email ? { email: u.email } : {}), ...(u.name ? { name: u.name } : {}),
+    ...(u.provider ? { provider: u.provider } : {}), ...(u.tenant ? { tenant: u.tenant } : {}),
+    ...(dpopJkt ? { cnf: { jkt: dpopJkt } } : {}),
+  }, hub.config.jwt.accessTokenLifetime);
+  return {
+    body: {
+      access_token: issued.token, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: issued.expiresIn, scope: g.scope,
+      ...(refresh ? { refresh_token: refresh.token } : {}),
+    },
+    audit: { jti: issued.jti, sub: u.sub, client_id: client.client_id, resource: g.resource },
+  };
+}

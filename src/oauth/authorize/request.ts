@@ -1,0 +1,111 @@
+/**
+ * The authorization request (RFC 6749 §4.1.1, OAuth 2.1), checked in order. Until the client
+ * and its redirect URI are known good, errors are shown to the user, never redirected
+ * (RFC 6749 §4.1.2.1); after that they go back to the client with `state` and `iss` (RFC 9207).
+ */
+import { OAuthError } from '../../errors.ts';
+import type { OAuthClient } from '../clients/metadata.ts';
+import { redirectUriMatches } from '../clients/metadata.ts';
+import type { ClientRegistry } from '../clients/registry.ts';
+
+export interface AuthorizationRequest {
+  client: OAuthClient;
+  redirectUri: string;
+  state?: string;
+  codeChallenge: string;
+  scope?: string;
+  resource: string;
+}
+
+/** An error to show on a page (the redirect URI cannot be trusted). */
+export class AuthorizePageError extends Error {
+  readonly status: number;
+  constructor(message: string, status = 400) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** An error to send back to the client's redirect URI. */
+export class AuthorizeRedirectError extends Error {
+  readonly redirectUri: string;
+  readonly error: string;
+  readonly description: string;
+  readonly state: string | undefined;
+  constructor(redirectUri: string, error: string, description: string, state: string | undefined) {
+    super(description);
+    this.redirectUri = redirectUri;
+    this.error = error;
+    this.description = description;
+    this.state = state;
+  }
+}
+
+type Query = Record<string, unknown>;
+
+function single(q: Query, name: string): string | undefined {
+  const v = q[name];
+  if (Array.isArray(v)) throw new AuthorizePageError(`The parameter ${name} is repeated.`);
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+export async function checkAuthorizationRequest(
+  query: Query,
+  clients: ClientRegistry,
+  options: { resources: readonly string[]; defaultResource: string },
+): Promise<AuthorizationRequest> {
+  // 1. the client
+  const clientId = single(query, 'client_id');
+  if (!clientId) throw new AuthorizePageError('The request has no client_id.');
+  let client: OAuthClient;
+  try {
+    client = await clients.get(clientId);
+  } catch (e) {
+    throw new AuthorizePageError(e instanceof OAuthError ? e.description : 'The client is unknown.');
+  }
+
+  // 2. its redirect URI: exact match (loopback: any port)
+  const presented = single(query, 'redirect_uri');
+  const redirectUri = presented ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined);
+  if (!redirectUri) throw new AuthorizePageError('The request has no redirect_uri and the client registered several.');
+  if (!redirectUriMatches(client.redirect_uris, redirectUri)) {
+    throw new AuthorizePageError('The redirect_uri does not match any URI registered for this client.');
+  }
+
+  // From here on, errors go back to the client.
+  const state = single(query, 'state');
+  const fail = (error: string, description: string) => new AuthorizeRedirectError(redirectUri, error, description, state);
+
+  if (single(query, 'response_type') !== 'code') throw fail('unsupported_response_type', 'Only response_type=code is supported.');
+  if (!client.grant_types.includes('authorization_code')) throw fail('unauthorized_client', 'This client may not use the authorization code grant.');
+
+  // 3. PKCE, S256 only (OAuth 2.1 §4.1.1; RFC 7636 §4.2 — "plain" refused)
+  const codeChallenge = single(query, 'code_challenge');
+  const method = single(query, 'code_challenge_method');
+  if (!codeChallenge) throw fail('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256.');
+  if (method !== 'S256') throw fail('invalid_request', 'Only code_challenge_method=S256 is accepted.');
+  if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(codeChallenge)) throw fail('invalid_request', 'The code_challenge is malformed.');
+
+  // 4. RFC 8707 resource: the token's audience
+  const resource = single(query, 'resource') ?? options.defaultResource;
+  if (!options.resources.includes(resource.replace(/\/$/, '')) && !options.resources.includes(resource)) {
+    throw fail('invalid_target', `The resource ${resource.slice(0, 200)} is not served by this authorization server.`);
+  }
+
+  const scope = single(query, 'scope');
+  if (scope !== undefined && !/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) {
+    throw fail('invalid_scope', 'The scope is malformed.');
+  }
+  return {
+    client, redirectUri, codeChallenge, resource: resource.replace(/\/$/, ''),
+    ...(state !== undefined ? { state } : {}),
+    ...(scope !== undefined ? { scope } : {}),
+  };
+}
+
+/** The redirect back to the client (RFC 6749 §4.1.2) carrying `iss` (RFC 9207 §2). */
+export function redirectBack(redirectUri: string, params: Record<string, string | undefined>): string {
+  const u = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v);
+  return u.toString();
+}

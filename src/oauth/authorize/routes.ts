@@ -1,0 +1,203 @@
+/**
+ * The hub as the OAuth 2.1 authorization server for MCP clients and the CLI:
+ * /auth/authorize (+ consent), /auth/register (RFC 7591), RFC 9728 protected resource metadata,
+ * and the authorization_code grant. Sign-in itself is federated to the configured IdP through
+ * the session the sign-in routes create.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../../errors.ts';
+import type { Hub } from '../../hub.ts';
+import { noStore, sendError } from '../../http/reply.ts';
+import { errorPage } from '../../pages/render.ts';
+import { allows } from '../../rbac/policy.ts';
+import { comesFromOwnOrigin } from '../../sessions/origin.ts';
+import type { Principal } from '../../authn/principal.ts';
+import { ClientRegistry } from '../clients/registry.ts';
+import { extendMetadata } from '../metadata/index.ts';
+import { registerGrant } from '../token/index.ts';
+import { readClientCredentials } from '../token/authenticate-client.ts';
+import { issueCode } from './codes.ts';
+import { hasConsent, rememberConsent, savePending, takePending } from './consent.ts';
+import { authorizationCodeGrant } from './grant.ts';
+import { consentPage } from './page.ts';
+import { AuthorizePageError, AuthorizeRedirectError, checkAuthorizationRequest, redirectBack, type AuthorizationRequest } from './request.ts';
+
+export function mcpResource(hub: Hub): string {
+  return `${hub.config.publicUrl}/mcp`;
+}
+
+export function resourceMetadataUrl(hub: Hub): string {
+  return `${hub.config.publicUrl}/.well-known/oauth-protected-resource/mcp`;
+}
+
+/** Permissions a client may ask for: every permission of the RBAC configuration. */
+function scopesSupported(hub: Hub): string[] {
+  const out = new Set<string>();
+  for (const role of Object.values(hub.rbac.config.roleMappings)) for (const p of role.permissions) if (p !== '*') out.add(p);
+  return [...out].sort();
+}
+
+const registries = new WeakMap<Hub, ClientRegistry>();
+
+/** One client registry per hub (the grant registry is process-wide; hubs are not). */
+export function clientsOf(hub: Hub): ClientRegistry {
+  let registry = registries.get(hub);
+  if (!registry) {
+    registry = new ClientRegistry(hub.store, { developmentMode: hub.config.authorizationServer.developmentMode, now: hub.now });
+    registries.set(hub, registry);
+  }
+  return registry;
+}
+
+registerGrant('authorization_code', {
+  requiresClient: false,
+  authenticatesItself: true,
+  handle: async ({ hub, params, request, dpopJkt }) => {
+    const creds = readClientCredentials(params, first(request.headers.authorization));
+    const clientId = creds?.clientId ?? params.client_id;
+    if (!clientId) throw new OAuthError('invalid_client', 'client_id is required.');
+    const client = await clientsOf(hub).authenticate(clientId, creds?.secret);
+    return authorizationCodeGrant(hub, params, client, dpopJkt);
+  },
+});
+
+extendMetadata((h) => ({
+  authorization_endpoint: `${h.config.publicUrl}/auth/authorize`,
+  response_types_supported: ['code'],
+  response_modes_supported: ['query'],
+  code_challenge_methods_supported: ['S256'],
+  // RFC 9207: the authorization response carries `iss`.
+  authorization_response_iss_parameter_supported: true,
+  client_id_metadata_document_supported: true,
+  ...(h.config.authorizationServer.dynamicRegistration ? { registration_endpoint: `${h.config.publicUrl}/auth/register` } : {}),
+  token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+  resource_indicators_supported: true,
+}));
+
+export function authorizationServerRoutes(hub: Hub) {
+  const clients = clientsOf(hub);
+  const resources = [...new Set([mcpResource(hub), hub.config.publicUrl, hub.config.jwt.audience])];
+
+
+  const session = async (req: FastifyRequest): Promise<Principal | null> => {
+    try {
+      const p = await hub.authenticator.authenticate({ headers: {}, cookies: req.cookies });
+      return p.auth_method === 'session' ? p : null;
+    } catch {
+      return null;
+    }
+  };
+
+  const showError = (reply: FastifyReply, status: number, message: string) =>
+    reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store')
+      .send(errorPage({ status, title: 'This sign-in request cannot be completed', message }));
+
+  const finish = async (reply: FastifyReply, request: AuthorizationRequest, user: Principal, scopes: string[], status = 302) => {
+    const code = await issueCode(hub.store, {
+      clientId: request.client.client_id, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge,
+      resource: request.resource, scope: scopes.join(' '),
+      user: {
+        sub: user.sub, roles: user.roles, groups: user.groups,
+        ...(user.email ? { email: user.email } : {}), ...(user.name ? { name: user.name } : {}),
+        ...(user.provider ? { provider: user.provider } : {}), ...(user.tenant ? { tenant: user.tenant } : {}),
+        ...(user.sid ? { sid: user.sid } : {}),
+      },
+    }, hub.config.authorizationServer.codeLifetime);
+    hub.audit.record({ type: 'login', outcome: 'success', action: 'authorization_code_issued', principal: user, client: request.client.client_id, resource: request.resource });
+    return reply.code(status).header('cache-control', 'no-store')
+      .redirect(redirectBack(request.redirectUri, { code, state: request.state, iss: hub.config.jwt.issuer }), status);
+  };
+
+  /** Scopes granted: what was asked and the user's roles allow; everything they allow when nothing was asked. */
+  const grantedScopes = (request: AuthorizationRequest, user: Principal): string[] => {
+    const permitted = hub.rbac.permissionsFor(user.roles);
+    if (!request.scope) return permitted;
+    return request.scope.split(' ').filter((s) => allows(permitted, s));
+  };
+
+  return async function routes(app: FastifyInstance): Promise<void> {
+    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+      app.get(path, async (_req, reply) => {
+        reply.header('cache-control', 'public, max-age=300');
+        return {
+          resource: mcpResource(hub),
+          authorization_servers: [hub.config.jwt.issuer],
+          scopes_supported: scopesSupported(hub),
+          bearer_methods_supported: ['header'],
+          resource_name: 'Mimir',
+          ...(hub.config.security.tokenBinding ? { dpop_signing_alg_values_supported: ['ES256', 'RS256', 'EdDSA'] } : {}),
+        };
+      });
+    }
+
+    app.get('/auth/authorize', async (req, reply) => {
+      let request: AuthorizationRequest;
+      try {
+        request = await checkAuthorizationRequest(req.query as Record<string, unknown>, clients, { resources, defaultResource: mcpResource(hub) });
+      } catch (e) {
+        if (e instanceof AuthorizePageError) return showError(reply, e.status, e.message);
+        if (e instanceof AuthorizeRedirectError) {
+          return reply.redirect(redirectBack(e.redirectUri, { error: e.error, error_description: e.description, state: e.state, iss: hub.config.jwt.issuer }));
+        }
+        throw e;
+      }
+      const user = await session(req);
+      if (!user) {
+        // Sign in through the IdP first, then come back here.
+        return reply.redirect(`/auth/login?returnTo=${encodeURIComponent(req.url)}`);
+      }
+      const scopes = grantedScopes(request, user);
+      if (scopes.length === 0) {
+        return reply.redirect(redirectBack(request.redirectUri, { error: 'invalid_scope', error_description: 'None of the requested scopes are allowed for this user.', state: request.state, iss: hub.config.jwt.issuer }));
+      }
+      if (await hasConsent(hub.store, user.sub, request, scopes)) return finish(reply, request, user, scopes);
+      const pendingId = await savePending(hub.store, { request, scopes, sub: user.sub, sid: user.sid }, 600);
+      return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY')
+        .header('content-security-policy', "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
+        .send(consentPage({ client: request.client, redirectUri: request.redirectUri, scopes, resource: request.resource, pendingId, user: user.email ?? user.name ?? user.sub }));
+    });
+
+    app.post('/auth/authorize/decision', async (req, reply) => {
+      if (!comesFromOwnOrigin(req.headers, hub.config.publicUrl)) return showError(reply, 403, 'This decision did not come from the hub\'s own consent page.');
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const id = typeof body.request === 'string' ? body.request : '';
+      const user = await session(req);
+      const pending = id ? await takePending(hub.store, id) : null;
+      if (!pending || !user || pending.sub !== user.sub || pending.sid !== user.sid) {
+        return showError(reply, 400, 'This consent request expired or belongs to another session. Start again from your application.');
+      }
+      const { request, scopes } = pending;
+      if (body.decision !== 'allow') {
+        hub.audit.record({ type: 'login', outcome: 'failure', reason: 'access_denied', principal: user, client: request.client.client_id });
+        return reply.redirect(redirectBack(request.redirectUri, { error: 'access_denied', error_description: 'The user denied the request.', state: request.state, iss: hub.config.jwt.issuer }), 303);
+      }
+      await rememberConsent(hub.store, user.sub, request, scopes);
+      return finish(reply, request, user, scopes, 303);
+    });
+
+    app.post('/auth/register', async (req, reply) => {
+      try {
+        if (!hub.config.authorizationServer.dynamicRegistration) throw new OAuthError('not_found', 'Dynamic client registration is disabled.');
+        const window = Math.floor(hub.now() / 60_000);
+        const count = await hub.store.increment('dcr_rate', `${req.ip}:${window}`, 1, 120);
+        if (count > hub.config.authorizationServer.registrationRateLimit) {
+          reply.header('retry-after', '60');
+          throw new OAuthError('too_many_requests', 'Too many registrations from this address; try again in a minute.');
+        }
+        const { client, clientSecret } = await clients.register(req.body);
+        hub.audit.record({ type: 'admin', outcome: 'success', action: 'client_registered', client: client.client_id, ip: req.ip, request_id: req.id });
+        const { client_secret_hash: _h, source: _s, ...metadata } = client;
+        return noStore(reply).code(201).send({
+          ...metadata,
+          ...(clientSecret ? { client_secret: clientSecret, client_secret_expires_at: 0 } : {}),
+        });
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    });
+  };
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,110 @@
+/**
+ * OAuth client metadata (RFC 7591 §2), validated the same way whether it arrives by dynamic
+ * registration or in a client ID metadata document.
+ */
+import { z } from 'zod';
+import { OAuthError } from '../../errors.ts';
+
+export interface OAuthClient {
+  client_id: string;
+  client_name?: string;
+  client_uri?: string;
+  logo_uri?: string;
+  redirect_uris: string[];
+  grant_types: string[];
+  response_types: string[];
+  token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post';
+  scope?: string;
+  /** Hash of the client secret, for confidential clients registered dynamically. */
+  client_secret_hash?: string;
+  /** How the hub learned of it. */
+  source: 'dynamic' | 'metadata-document' | 'builtin';
+  client_id_issued_at?: number;
+  software_id?: string;
+  software_version?: string;
+}
+
+const url = z.string().max(2000);
+
+export const clientMetadataSchema = z.object({
+  redirect_uris: z.array(url).min(1, { error: 'at least one redirect URI is required' }).max(20),
+  client_name: z.string().max(200).optional(),
+  client_uri: url.optional(),
+  logo_uri: url.optional(),
+  grant_types: z.array(z.string().max(100)).max(10).optional(),
+  response_types: z.array(z.string().max(100)).max(10).optional(),
+  token_endpoint_auth_method: z.string().max(100).optional(),
+  scope: z.string().max(2000).optional(),
+  software_id: z.string().max(200).optional(),
+  software_version: z.string().max(100).optional(),
+  client_id: z.string().max(2000).optional(),
+}).loose();
+
+const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token']);
+const AUTH_METHODS = new Set(['none', 'client_secret_basic', 'client_secret_post']);
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === '127.0.0.1' || hostname === '[::1]' || hostname === 'localhost';
+}
+
+/**
+ * Redirect URIs: https, or http on a loopback host (RFC 8252 §7.3); no fragments (RFC 6749 §3.1.2);
+ * no credentials in the URL.
+ */
+export function checkRedirectUri(value: string): URL {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new OAuthError('invalid_redirect_uri', `The redirect URI ${JSON.stringify(value.slice(0, 200))} is not an absolute URL.`);
+  }
+  if (u.hash || value.includes('#')) throw new OAuthError('invalid_redirect_uri', 'A redirect URI must not contain a fragment (RFC 6749 §3.1.2).');
+  if (u.username || u.password) throw new OAuthError('invalid_redirect_uri', 'A redirect URI must not contain credentials.');
+  if (u.protocol === 'https:') return u;
+  if (u.protocol === 'http:' && isLoopbackHost(u.hostname)) return u;
+  throw new OAuthError('invalid_redirect_uri', `The redirect URI ${JSON.stringify(value.slice(0, 200))} must use https, or http on a loopback address (127.0.0.1, [::1], localhost) per RFC 8252 §7.3.`);
+}
+
+export function validateClientMetadata(input: unknown): z.infer<typeof clientMetadataSchema> & { grant_types: string[]; response_types: string[]; token_endpoint_auth_method: OAuthClient['token_endpoint_auth_method'] } {
+  const parsed = clientMetadataSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || 'metadata';
+    throw new OAuthError(field.startsWith('redirect_uris') ? 'invalid_redirect_uri' : 'invalid_client_metadata', `${field}: ${issue.message}`);
+  }
+  const m = parsed.data;
+  for (const uri of m.redirect_uris) checkRedirectUri(uri);
+  const grant_types = m.grant_types ?? ['authorization_code'];
+  const unsupported = grant_types.filter((g) => !SUPPORTED_GRANTS.has(g));
+  if (unsupported.length) throw new OAuthError('invalid_client_metadata', `grant_types: ${unsupported.join(', ')} not supported; use authorization_code and refresh_token.`);
+  const response_types = m.response_types ?? ['code'];
+  if (response_types.some((r) => r !== 'code')) throw new OAuthError('invalid_client_metadata', 'response_types: only "code" is supported.');
+  const method = m.token_endpoint_auth_method ?? 'client_secret_basic';
+  if (!AUTH_METHODS.has(method)) throw new OAuthError('invalid_client_metadata', `token_endpoint_auth_method: "${method.slice(0, 50)}" is not one of none, client_secret_basic, client_secret_post.`);
+  for (const field of ['client_uri', 'logo_uri'] as const) {
+    const v = m[field];
+    if (v !== undefined && !/^https:\/\//.test(v)) throw new OAuthError('invalid_client_metadata', `${field}: must be an https URL.`);
+  }
+  return { ...m, grant_types, response_types, token_endpoint_auth_method: method as OAuthClient['token_endpoint_auth_method'] };
+}
+
+/** RFC 6749 §3.1.2.3 exact match, except the port of a loopback http redirect (RFC 8252 §7.3). */
+export function redirectUriMatches(registered: readonly string[], presented: string): boolean {
+  let p: URL;
+  try {
+    p = new URL(presented);
+  } catch {
+    return false;
+  }
+  return registered.some((r) => {
+    if (r === presented) return true;
+    let reg: URL;
+    try {
+      reg = new URL(r);
+    } catch {
+      return false;
+    }
+    if (reg.protocol !== 'http:' || p.protocol !== 'http:' || !isLoopbackHost(reg.hostname) || reg.hostname !== p.hostname) return false;
+    return reg.pathname === p.pathname && reg.search === p.search;
+  });
+}

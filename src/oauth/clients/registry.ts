@@ -1,0 +1,142 @@
+/**
+ * OAuth clients of the hub's authorization server (MCP clients, the CLI):
+ * - dynamic client registration (RFC 7591), kept for MCP 2025-11-25 clients;
+ * - client ID metadata documents (MCP 2026-07-28 primary registration): `client_id` is an https
+ *   URL whose JSON document describes the client, fetched on demand and cached;
+ * - the built-in public client `mimir-cli` (loopback redirects, RFC 8252).
+ */
+import { hashSecret, randomToken, safeEqual } from '../../crypto/index.ts';
+import { OAuthError } from '../../errors.ts';
+import type { Store } from '../../storage/adapter.ts';
+import { DocumentFetchError, fetchJsonDocument, type FetchLimits } from './fetch-document.ts';
+import { validateClientMetadata, type OAuthClient } from './metadata.ts';
+
+const KIND = 'oauth_client';
+const DOC_CACHE = 'oauth_client_doc';
+
+export const CLI_CLIENT: OAuthClient = {
+  client_id: 'mimir-cli',
+  client_name: 'mimir-auth CLI',
+  redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback', 'http://[::1]/callback'],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'none',
+  source: 'builtin',
+};
+
+export interface ClientRegistryOptions {
+  developmentMode: boolean;
+  now?: () => number;
+  fetchLimits?: Partial<FetchLimits>;
+}
+
+export class ClientRegistry {
+  readonly #store: Store;
+  readonly #opts: ClientRegistryOptions;
+  readonly #limits: FetchLimits;
+  readonly #now: () => number;
+
+  constructor(store: Store, options: ClientRegistryOptions) {
+    this.#store = store;
+    this.#opts = options;
+    this.#now = options.now ?? Date.now;
+    this.#limits = { maxBytes: 5 * 1024, timeoutMs: 5000, allowPrivate: options.developmentMode, ...options.fetchLimits };
+  }
+
+  /** RFC 7591 §3.2.1: registers a client; a secret only for confidential clients. */
+  async register(input: unknown): Promise<{ client: OAuthClient; clientSecret?: string }> {
+    const m = validateClientMetadata(input);
+    const clientId = `dyn_${randomToken(18)}`;
+    const confidential = m.token_endpoint_auth_method !== 'none';
+    const clientSecret = confidential ? randomToken(32) : undefined;
+    const client: OAuthClient = {
+      client_id: clientId,
+      redirect_uris: m.redirect_uris,
+      grant_types: m.grant_types,
+      response_types: m.response_types,
+      token_endpoint_auth_method: m.token_endpoint_auth_method,
+      source: 'dynamic',
+      client_id_issued_at: Math.floor(this.#now() / 1000),
+      ...(m.client_name ? { client_name: m.client_name } : {}),
+      ...(m.client_uri ? { client_uri: m.client_uri } : {}),
+      ...(m.logo_uri ? { logo_uri: m.logo_uri } : {}),
+      ...(m.scope ? { scope: m.scope } : {}),
+      ...(m.software_id ? { software_id: m.software_id } : {}),
+      ...(m.software_version ? { software_version: m.software_version } : {}),
+      ...(clientSecret ? { client_secret_hash: hashSecret(clientSecret) } : {}),
+    };
+    await this.#store.upsert(KIND, clientId, client);
+    return clientSecret ? { client, clientSecret } : { client };
+  }
+
+  /** The client, or an OAuthError saying why it cannot be used. */
+  async get(clientId: string): Promise<OAuthClient> {
+    if (clientId === CLI_CLIENT.client_id) return CLI_CLIENT;
+    if (/^https?:\/\//.test(clientId)) return this.#fromDocument(clientId);
+    const found = await this.#store.find<OAuthClient>(KIND, clientId);
+    if (!found) throw new OAuthError('invalid_client', 'The client is not registered.', { status: 400 });
+    return found.payload;
+  }
+
+  /** Public clients authenticate by client_id alone; confidential ones by their secret. */
+  async authenticate(clientId: string, secret: string | undefined): Promise<OAuthClient> {
+    const client = await this.get(clientId).catch(() => null);
+    if (!client) throw new OAuthError('invalid_client', 'Client authentication failed.');
+    if (client.token_endpoint_auth_method === 'none') {
+      if (secret !== undefined) throw new OAuthError('invalid_client', 'Client authentication failed.');
+      return client;
+    }
+    const ok = secret !== undefined && safeEqual(hashSecret(secret), client.client_secret_hash ?? '');
+    if (!ok) throw new OAuthError('invalid_client', 'Client authentication failed.');
+    return client;
+  }
+
+  async #fromDocument(clientId: string): Promise<OAuthClient> {
+    let url: URL;
+    try {
+      url = new URL(clientId);
+    } catch {
+      throw new OAuthError('invalid_client', 'The client_id is not a valid URL.', { status: 400 });
+    }
+    // CIMD: the URL must have a path, and no fragment or credentials.
+    if (url.pathname === '/' || url.hash || url.username || url.password) {
+      throw new OAuthError('invalid_client', 'A client_id URL must be https with a path, and no fragment or credentials.', { status: 400 });
+    }
+    const cached = await this.#store.find<OAuthClient>(DOC_CACHE, clientId);
+    if (cached) return cached.payload;
+    let fetched: Awaited<ReturnType<typeof fetchJsonDocument>>;
+    try {
+      fetched = await fetchJsonDocument(url, this.#limits);
+    } catch (e) {
+      const why = e instanceof DocumentFetchError ? e.message : 'the client_id URL could not be fetched';
+      throw new OAuthError('invalid_client', `The client metadata document cannot be used: ${why}.`, { status: 400 });
+    }
+    const doc = fetched.json as Record<string, unknown>;
+    if (!doc || typeof doc !== 'object' || doc.client_id !== clientId) {
+      throw new OAuthError('invalid_client', 'The client metadata document\'s client_id differs from its URL.', { status: 400 });
+    }
+    if ('client_secret' in doc || 'client_secret_expires_at' in doc) {
+      throw new OAuthError('invalid_client', 'A client metadata document must not contain a client secret.', { status: 400 });
+    }
+    const m = validateClientMetadata({ token_endpoint_auth_method: 'none', ...doc });
+    if (m.token_endpoint_auth_method !== 'none') {
+      throw new OAuthError('invalid_client', 'Clients identified by a metadata document authenticate with "none" here.', { status: 400 });
+    }
+    const client: OAuthClient = {
+      client_id: clientId,
+      redirect_uris: m.redirect_uris,
+      grant_types: m.grant_types,
+      response_types: m.response_types,
+      token_endpoint_auth_method: 'none',
+      source: 'metadata-document',
+      ...(m.client_name ? { client_name: m.client_name } : {}),
+      ...(m.client_uri ? { client_uri: m.client_uri } : {}),
+      ...(m.logo_uri ? { logo_uri: m.logo_uri } : {}),
+      ...(m.scope ? { scope: m.scope } : {}),
+    };
+    // Cache per the document's max-age, between 5 minutes and a day.
+    const ttl = Math.min(86400, Math.max(300, fetched.maxAgeSeconds ?? 3600));
+    await this.#store.upsert(DOC_CACHE, clientId, client, ttl);
+    return client;
+  }
+}
