@@ -12,8 +12,11 @@ import type { Config } from './config/index.ts';
 import { createTokenSigner, type TokenSigner } from './jwt/access-token.ts';
 import { KEYS_CHANNEL, KeyRing } from './jwt/keys.ts';
 import { createLogger } from './logger.ts';
+import { AuthMetrics } from './metrics/index.ts';
 import { RefreshTokens } from './oauth/refresh/refresh-tokens.ts';
 import { loadRbac, type Rbac } from './rbac/policy.ts';
+import { RevocationList } from './revocation/index.ts';
+import { accessTokenPolicy } from './revocation/policy.ts';
 import { ServiceAccounts } from './service-accounts/index.ts';
 import type { Store } from './storage/adapter.ts';
 import { createStore } from './storage/index.ts';
@@ -26,6 +29,10 @@ export interface Hub {
   readonly apiKeys: ApiKeys;
   readonly serviceAccounts: ServiceAccounts;
   readonly refreshTokens: RefreshTokens;
+  /** Revoked jti / sid / kid, mirrored locally from the Store's pub/sub (token lifecycle). */
+  readonly revocations: RevocationList;
+  /** Prometheus registry and per-credential request counts. */
+  readonly metrics: AuthMetrics;
   readonly rbac: Rbac;
   readonly authenticator: Authenticator;
   /** Hot-path caches of verified tokens, API keys and service accounts. */
@@ -59,13 +66,22 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const signer = createTokenSigner(keys, { issuer: config.jwt.issuer, audience: config.jwt.audience, now });
     const apiKeys = new ApiKeys(store, { now });
     const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace });
-    const refreshTokens = new RefreshTokens(store, { lifetimeSeconds: config.jwt.refreshTokenLifetime, now });
+    const revocations = await RevocationList.open(store, { now, onError: (e) => log.error({ err: e }, 'revocation list resync failed') });
+    const refreshTokens = new RefreshTokens(store, {
+      lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations,
+      accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
+    });
+    const metrics = new AuthMetrics({ store, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
     const caches = await createAuthCaches(store, config.cache, now);
     const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches });
-    const audit = createAudit(config, options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {});
+    // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
+    authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });
+    const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
     return {
-      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, rbac, authenticator, audit, log, audiences, now,
+      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authenticator, audit, log, audiences, now,
       async close() {
+        revocations.close();
+        await metrics.close();
         await audit.flush().catch(() => undefined);
         await store.close();
       },

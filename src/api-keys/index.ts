@@ -4,6 +4,7 @@
  * fast hash is enough) and it is compared in constant time. Shown once, at creation.
  */
 import { hashSecret, randomId, randomToken, safeEqual } from '../crypto/index.ts';
+import { requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
 export interface ApiKeyRecord {
@@ -81,7 +82,8 @@ export class ApiKeys {
 
   async list(): Promise<ApiKeyView[]> {
     const all = await this.#store.list<ApiKeyRecord>(KIND);
-    return all.map((r) => this.#view(r.payload)).sort((a, b) => a.createdAt - b.createdAt);
+    const counts = await requestCounts(this.#store, 'api_key');
+    return all.map((r) => ({ ...this.#view(r.payload), requestCount: counts.get(r.payload.id) ?? 0 })).sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /** Marks the key revoked (kept for audit and listing). Returns false when unknown. */

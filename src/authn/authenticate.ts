@@ -12,6 +12,9 @@ import { verifyAccessToken, type VerifiedAccessToken } from '../jwt/access-token
 import type { KeyRing } from '../jwt/keys.ts';
 import type { ServiceAccounts } from '../service-accounts/index.ts';
 import type { Principal } from './principal.ts';
+import type { ApiKeyRecord } from '../api-keys/index.ts';
+import type { AuthCaches } from '../cache/index.ts';
+import type { ServiceAccountRecord } from '../service-accounts/index.ts';
 
 /** RFC 6750 §2.1 b64token. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -54,6 +57,8 @@ export interface AuthenticatorDeps {
   idp?: IdpTokenVerifier;
   sessions?: SessionResolver;
   policy?: AccessTokenPolicy;
+  /** Hot-path caches (src/cache); absent: every request verifies its token and reads storage. */
+  caches?: AuthCaches;
   /** Audiences a Mimir JWT may carry (default: MIMIR_JWT_AUDIENCE). */
   audiences?: string[];
   now?: () => number;
@@ -127,6 +132,9 @@ export class Authenticator {
       return this.#apiKey(token);
     }
     if (token.split('.').length === 3) {
+      // A token verified before skips decoding and the signature; #mimirJwt still runs every other check.
+      const cached = methods.has('jwt') ? this.#cachedToken(token) : undefined;
+      if (cached) return this.#mimirJwt(token, input, scheme, cached);
       let iss: unknown;
       try {
         iss = decodeJwt(token).iss;
@@ -153,8 +161,8 @@ export class Authenticator {
     throw this.#challenge('invalid_token', 'The access token is invalid.');
   }
 
-  async #mimirJwt(token: string, input: AuthInput, scheme: string): Promise<Principal> {
-    const verified = await verifyAccessToken(token, this.#d.keys, {
+  async #mimirJwt(token: string, input: AuthInput, scheme: string, cached?: VerifiedAccessToken): Promise<Principal> {
+    const verified = cached ?? await verifyAccessToken(token, this.#d.keys, {
       issuer: this.#d.config.jwt.issuer,
       audiences: this.#audiences,
       ...(this.#d.now ? { now: this.#d.now } : {}),
@@ -162,6 +170,7 @@ export class Authenticator {
       if (e instanceof OAuthError) throw withChallenge(e, this.challengeFor(e.error === 'token_expired' ? 'invalid_token' : e.error, e.description));
       throw e;
     });
+    if (!cached) this.#d.caches?.tokens.set(token, verified);
     const p = verified.payload;
     // RFC 9449 §7.1: a DPoP-bound token must not be usable as a plain bearer token.
     if (p.cnf?.jkt && scheme !== 'dpop' && !this.#d.policy) {
@@ -170,7 +179,7 @@ export class Authenticator {
     if (this.#d.policy) await this.#d.policy.check(verified, input, token);
     if (p.act === undefined && p.client_id && p.sub === p.client_id) {
       // A service account's own token: it stops working when the account is disabled or deleted.
-      const account = await this.#d.serviceAccounts.get(p.client_id);
+      const account = await this.#serviceAccount(p.client_id);
       if (!account || account.disabled) throw this.#challenge('invalid_token', 'The service account is disabled.');
     }
     const principal: Principal = {
@@ -197,7 +206,7 @@ export class Authenticator {
     if (Buffer.byteLength(value) > MAX_CREDENTIAL_BYTES) {
       throw new OAuthError('invalid_request', `The X-API-Key header is longer than ${MAX_CREDENTIAL_BYTES} bytes.`);
     }
-    const record = await this.#d.apiKeys.verify(value.trim());
+    const record = await this.#verifyApiKey(value.trim());
     if (record) {
       void this.#d.apiKeys.touch(record).catch(() => undefined);
       const principal: Principal = {
@@ -210,6 +219,29 @@ export class Authenticator {
     const legacy = this.#legacy(value.trim());
     if (legacy) return legacy;
     throw this.#challenge('invalid_token', 'The API key is invalid, expired or revoked.', 'api-key');
+  }
+
+  /** A cached verification, unless the key that signed the token has left the key ring since. */
+  #cachedToken(token: string): VerifiedAccessToken | undefined {
+    const hit = this.#d.caches?.tokens.get(token);
+    const kid = hit?.header.kid;
+    return kid !== undefined && this.#d.keys.verificationKey(kid) ? hit : undefined;
+  }
+
+  #serviceAccount(clientId: string): Promise<ServiceAccountRecord | null> {
+    const load = () => this.#d.serviceAccounts.get(clientId);
+    return this.#d.caches ? this.#d.caches.serviceAccounts.get(clientId, load) : load();
+  }
+
+  /** Cached by a hash of the presented key (never the key itself); a cached record is re-checked for expiry. */
+  async #verifyApiKey(presented: string): Promise<ApiKeyRecord | null> {
+    const load = () => this.#d.apiKeys.verify(presented);
+    const caches = this.#d.caches;
+    if (!caches) return load();
+    const record = await caches.apiKeys.get(hashSecret(presented), load);
+    const nowSeconds = Math.floor((this.#d.now ?? Date.now)() / 1000);
+    if (!record || record.revokedAt !== undefined || (record.expiresAt !== undefined && record.expiresAt <= nowSeconds)) return null;
+    return record;
   }
 
   #legacy(value: string): Principal | null {

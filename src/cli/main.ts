@@ -27,6 +27,14 @@ Usage:
   mimir-auth service-accounts rotate-secret ID [--json]
   mimir-auth service-accounts disable ID | enable ID | delete ID
   mimir-auth signing-keys list | rotate
+  mimir-auth providers check [--json]      fetch each IdP's discovery document and JWKS, report problems
+  mimir-auth token --service-account ID [--url URL] [--no-cache]
+                                     print an access token (secret from MIMIR_SERVICE_ACCOUNT_SECRET)
+  mimir-auth login [--url URL] [--no-browser] [--timeout SECONDS] [--scope S]
+                                     sign in through the hub (browser, PKCE, loopback redirect)
+  mimir-auth whoami                        who the stored credentials belong to
+  mimir-auth token                         print a fresh access token of the signed-in user (for scripts)
+  mimir-auth logout                        revoke at the hub and delete ~/.mimir/credentials
   mimir-auth version
 
 Configuration comes from MIMIR_* environment variables and ./.env (see .env.example).`;
@@ -53,6 +61,22 @@ export async function main(argv: string[]): Promise<number> {
         return await withHub((hub) => keysCommand(hub, rest));
       case 'service-accounts':
         return await withHub((hub) => serviceAccountsCommand(hub, rest));
+      case 'token':
+        if (rest.some((a) => a === '--service-account' || a.startsWith('--service-account='))) {
+          return await (await import('../client/cli-token.ts')).tokenCommand(rest);
+        }
+        return await userCommand('token', rest);
+      case 'login':
+      case 'whoami':
+      case 'logout':
+        return await userCommand(command, rest);
+      case 'providers': {
+        if (rest[0] !== 'check') throw new UsageError('usage: mimir-auth providers check [--json]');
+        const { checkProviders, formatReports } = await import('../oidc/check.ts');
+        const reports = await checkProviders(loadConfig());
+        console.log(rest.includes('--json') ? JSON.stringify(reports, null, 2) : formatReports(reports));
+        return reports.every((r) => r.ok) ? 0 : 1;
+      }
       case 'signing-keys':
         return await withHub((hub) => signingKeysCommand(hub, rest));
       default:
@@ -70,6 +94,41 @@ export async function main(argv: string[]): Promise<number> {
     }
     console.error(`mimir-auth: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
+  }
+}
+
+/** Commands of a person using the CLI against a running hub (no local configuration needed). */
+async function userCommand(command: 'login' | 'whoami' | 'token' | 'logout', args: string[]): Promise<number> {
+  const { login, whoami, logout, freshCredentials, LoginError } = await import('./login.ts');
+  const { CredentialsError } = await import('./credentials.ts');
+  const { values } = parseArgs({
+    args, strict: true,
+    options: { url: { type: 'string' }, 'no-browser': { type: 'boolean' }, timeout: { type: 'string' }, scope: { type: 'string' } },
+  });
+  try {
+    switch (command) {
+      case 'login': {
+        const url = values.url ?? loadConfig().publicUrl;
+        const timeout = values.timeout ? Number(values.timeout) : 300;
+        if (!Number.isInteger(timeout) || timeout < 10) throw new UsageError('--timeout: a whole number of seconds, at least 10');
+        await login({ url, openBrowser: !values['no-browser'], timeoutSeconds: timeout, out: process.stderr, ...(values.scope ? { scope: values.scope } : {}) });
+        return 0;
+      }
+      case 'whoami':
+        return await whoami(process.stdout);
+      case 'token':
+        // Only the token on stdout, so `$(mimir-auth token)` works.
+        process.stdout.write(`${(await freshCredentials()).accessToken}\n`);
+        return 0;
+      case 'logout':
+        return await logout(process.stderr);
+    }
+  } catch (e) {
+    if (e instanceof LoginError || e instanceof CredentialsError) {
+      console.error(`mimir-auth: ${e.message}`);
+      return 1;
+    }
+    throw e;
   }
 }
 
@@ -146,9 +205,9 @@ async function keysCommand(hub: Hub, args: string[]): Promise<number> {
       } else if (keys.length === 0) {
         console.log('No API keys. Create one: mimir-auth keys create --name NAME --roles admin');
       } else {
-        console.log(['ID'.padEnd(18), 'NAME'.padEnd(20), 'ROLES'.padEnd(20), 'STATUS'.padEnd(8), 'CREATED'.padEnd(25), 'EXPIRES'.padEnd(25), 'LAST USED'].join(' '));
+        console.log(['ID'.padEnd(18), 'NAME'.padEnd(20), 'ROLES'.padEnd(20), 'STATUS'.padEnd(8), 'CREATED'.padEnd(25), 'EXPIRES'.padEnd(25), 'LAST USED'.padEnd(25), 'REQUESTS'].join(' '));
         for (const k of keys) {
-          console.log([k.id.padEnd(18), k.name.slice(0, 20).padEnd(20), k.roles.join(',').slice(0, 20).padEnd(20), k.status.padEnd(8), date(k.createdAt).padEnd(25), date(k.expiresAt).padEnd(25), date(k.lastUsedAt)].join(' '));
+          console.log([k.id.padEnd(18), k.name.slice(0, 20).padEnd(20), k.roles.join(',').slice(0, 20).padEnd(20), k.status.padEnd(8), date(k.createdAt).padEnd(25), date(k.expiresAt).padEnd(25), date(k.lastUsedAt).padEnd(25), String(k.requestCount ?? 0)].join(' '));
         }
       }
       return 0;
@@ -212,10 +271,10 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
       } else if (accounts.length === 0) {
         console.log('No service accounts. Create one: mimir-auth service-accounts create --id pctx-service --roles developer');
       } else {
-        console.log(['CLIENT ID'.padEnd(24), 'ROLES'.padEnd(20), 'STATUS'.padEnd(9), 'USER-CTX'.padEnd(9), 'EXCHANGE'.padEnd(9), 'CREATED'.padEnd(25), 'LAST USED'].join(' '));
+        console.log(['CLIENT ID'.padEnd(24), 'ROLES'.padEnd(20), 'STATUS'.padEnd(9), 'USER-CTX'.padEnd(9), 'EXCHANGE'.padEnd(9), 'CREATED'.padEnd(25), 'LAST USED'.padEnd(25), 'REQUESTS'].join(' '));
         for (const a of accounts) {
           console.log([a.clientId.padEnd(24), a.roles.join(',').slice(0, 20).padEnd(20), (a.disabled ? 'disabled' : 'active').padEnd(9),
-            String(a.allowUserContext).padEnd(9), String(a.allowTokenExchange).padEnd(9), date(a.createdAt).padEnd(25), date(a.lastUsedAt)].join(' '));
+            String(a.allowUserContext).padEnd(9), String(a.allowTokenExchange).padEnd(9), date(a.createdAt).padEnd(25), date(a.lastUsedAt).padEnd(25), String(a.requestCount ?? 0)].join(' '));
         }
       }
       return 0;

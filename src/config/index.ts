@@ -129,6 +129,11 @@ const schema = z.object({
   MIMIR_REVOCATION_ENDPOINT: path,
   MIMIR_SIGNING_KEY_OVERLAP: int(0, 31536000, ' seconds').optional(),
 
+  MIMIR_DEVELOPMENT_MODE: bool,
+  MIMIR_AUTHORIZATION_CODE_LIFETIME: int(5, 600, ' seconds'),
+  MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION: bool,
+  MIMIR_REGISTRATION_RATE_LIMIT: int(1, 100000, ' per minute'),
+
   MIMIR_SESSION_STORAGE: oneOf(['redis', 'memory', 'database', 'sqlite', 'cookie'] as const).optional(),
   MIMIR_SESSION_SECRET: z.string().optional(),
   MIMIR_SESSION_TIMEOUT: int(1, 31536000, ' seconds'),
@@ -148,6 +153,7 @@ const schema = z.object({
   MIMIR_USER_EMAIL_HEADER: z.string().trim().min(1),
   MIMIR_USER_ROLES_HEADER: z.string().trim().min(1),
   MIMIR_RBAC_CONFIG: z.string().optional(),
+  MIMIR_MCP_ALLOWED_ORIGINS: list.pipe(z.array(httpUrl)).optional(),
 
   MIMIR_OKTA_DOMAIN: z.string().optional(),
   MIMIR_OKTA_AUTHORIZATION_SERVER: z.string().optional(),
@@ -173,6 +179,11 @@ const schema = z.object({
   MIMIR_AUDIT_LOG_FILE: z.string().min(1),
   MIMIR_ENABLE_AUTH_METRICS: bool,
   MIMIR_AUTH_METRICS_ENDPOINT: path,
+  MIMIR_CLEANUP_INTERVAL: int(0, 86400, ' seconds'),
+
+  MIMIR_TOKEN_CACHE_SIZE: int(0, 10_000_000, ' entries'),
+  MIMIR_CREDENTIAL_CACHE_SIZE: int(0, 10_000_000, ' entries'),
+  MIMIR_CREDENTIAL_CACHE_MAX_AGE: int(0, 3600, ' seconds'),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -227,6 +238,10 @@ export interface Config {
     readonly signingKeyOverlap: number;
   };
   readonly refresh: { readonly enabled: boolean; readonly rotation: boolean };
+  readonly authorizationServer: {
+    readonly developmentMode: boolean; readonly codeLifetime: number;
+    readonly dynamicRegistration: boolean; readonly registrationRateLimit: number;
+  };
   readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
   readonly session: {
     readonly storage: 'redis' | 'memory' | 'sqlite' | 'cookie';
@@ -239,12 +254,17 @@ export interface Config {
   readonly forwarding: { readonly enabled: boolean; readonly header: string };
   readonly userContext: { readonly enabled: boolean; readonly idHeader: string; readonly emailHeader: string; readonly rolesHeader: string };
   readonly rbacConfig: string | undefined;
+  /** Origins (scheme://host[:port]) accepted in an Origin header on /mcp, besides the public URL's. */
+  readonly mcpAllowedOrigins: readonly string[];
   readonly security: {
     readonly pkce: boolean; readonly state: boolean; readonly stateTimeout: number; readonly nonce: boolean;
     readonly tokenBinding: boolean; readonly requireTokenBinding: boolean;
   };
   readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string };
   readonly metrics: { readonly enabled: boolean; readonly endpoint: string };
+  readonly cleanup: { readonly intervalSeconds: number };
+  /** Hot-path caches (bench/README.md "Performance"): entry bounds and the credential max age in seconds. */
+  readonly cache: { readonly tokens: number; readonly credentials: number; readonly credentialMaxAge: number };
   /** The effective variables (defaults applied), for `mimir-auth config`. Secrets included: redact before showing. */
   readonly variables: Readonly<Record<string, string | undefined>>;
 }
@@ -345,6 +365,12 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       signingKeyOverlap: raw.MIMIR_SIGNING_KEY_OVERLAP ?? longest,
     },
     refresh: { enabled: raw.MIMIR_ENABLE_TOKEN_REFRESH, rotation: raw.MIMIR_REFRESH_TOKEN_ROTATION },
+    authorizationServer: {
+      developmentMode: raw.MIMIR_DEVELOPMENT_MODE,
+      codeLifetime: raw.MIMIR_AUTHORIZATION_CODE_LIFETIME,
+      dynamicRegistration: raw.MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION,
+      registrationRateLimit: raw.MIMIR_REGISTRATION_RATE_LIMIT,
+    },
     revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
     session: {
       storage: sessionStorage,
@@ -371,6 +397,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       rolesHeader: raw.MIMIR_USER_ROLES_HEADER,
     },
     rbacConfig: raw.MIMIR_RBAC_CONFIG,
+    mcpAllowedOrigins: (raw.MIMIR_MCP_ALLOWED_ORIGINS ?? []).map((o) => new URL(o).origin),
     security: {
       pkce: raw.MIMIR_OAUTH_ENABLE_PKCE,
       state: raw.MIMIR_OAUTH_ENABLE_STATE,
@@ -386,6 +413,8 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       file: resolve(cwd, raw.MIMIR_AUDIT_LOG_FILE),
     },
     metrics: { enabled: raw.MIMIR_ENABLE_AUTH_METRICS, endpoint: raw.MIMIR_AUTH_METRICS_ENDPOINT },
+    cleanup: { intervalSeconds: raw.MIMIR_CLEANUP_INTERVAL },
+    cache: { tokens: raw.MIMIR_TOKEN_CACHE_SIZE, credentials: raw.MIMIR_CREDENTIAL_CACHE_SIZE, credentialMaxAge: raw.MIMIR_CREDENTIAL_CACHE_MAX_AGE },
     variables: { ...variables },
   };
 }

@@ -71,6 +71,12 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Token Configuration', 'MIMIR_REVOCATION_ENDPOINT', '/auth/revoke', 'Path of the revocation endpoint'),
   v('Token Configuration', 'MIMIR_SIGNING_KEY_OVERLAP', undefined, 'Seconds a rotated-out signing key stays published; default the longest token lifetime', { added: true }),
 
+  // Authorization server for MCP clients and the CLI (added)
+  v('Authorization Server', 'MIMIR_DEVELOPMENT_MODE', 'false', 'Development mode: client ID metadata documents may be fetched from loopback/private addresses over http', { added: true }),
+  v('Authorization Server', 'MIMIR_AUTHORIZATION_CODE_LIFETIME', '60', 'Lifetime of authorization codes, seconds (single use)', { added: true }),
+  v('Authorization Server', 'MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION', 'true', 'Accept RFC 7591 dynamic client registration at /auth/register (MCP 2025-11-25 clients)', { added: true }),
+  v('Authorization Server', 'MIMIR_REGISTRATION_RATE_LIMIT', '10', 'Dynamic registrations allowed per source IP per minute', { added: true }),
+
   // Sessions
   v('Session Management', 'MIMIR_SESSION_STORAGE', undefined, 'Session storage: redis, memory, database, cookie; default follows MIMIR_TOKEN_STORAGE'),
   v('Session Management', 'MIMIR_SESSION_SECRET', undefined, 'Key material for session cookies (>= 32 bytes); default a generated key file in MIMIR_DATA_DIR', { secret: true }),
@@ -92,6 +98,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Downstream Services', 'MIMIR_USER_EMAIL_HEADER', 'X-User-Email', 'Header carrying the user email'),
   v('Downstream Services', 'MIMIR_USER_ROLES_HEADER', 'X-User-Roles', 'Header carrying the user roles, comma-separated'),
   v('Downstream Services', 'MIMIR_RBAC_CONFIG', undefined, 'Mimir rbac.json: a path, an https URL or inline JSON', { added: true }),
+  v('Downstream Services', 'MIMIR_MCP_ALLOWED_ORIGINS', undefined, 'Browser origins allowed on /mcp besides MIMIR_PUBLIC_URL (comma-separated; DNS-rebinding protection)', { added: true }),
 
   // Provider-specific
   v('Provider-Specific', 'MIMIR_OKTA_DOMAIN', undefined, 'Okta domain, e.g. your-tenant.okta.com'),
@@ -120,6 +127,12 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Monitoring & Logging', 'MIMIR_AUDIT_LOG_FILE', './data/audit.log', 'Audit log file when the destination includes file', { added: true }),
   v('Monitoring & Logging', 'MIMIR_ENABLE_AUTH_METRICS', 'true', 'Serve Prometheus metrics'),
   v('Monitoring & Logging', 'MIMIR_AUTH_METRICS_ENDPOINT', '/metrics/auth', 'Path of the metrics endpoint'),
+  v('Monitoring & Logging', 'MIMIR_CLEANUP_INTERVAL', '300', 'Seconds between purges of expired records from sqlite/memory storage (0 = never; Redis expires natively)', { added: true }),
+
+  // Performance (added)
+  v('Performance', 'MIMIR_TOKEN_CACHE_SIZE', '10000', 'Verified Mimir JWTs kept in memory (LRU keyed by SHA-256, until exp); 0 disables', { added: true }),
+  v('Performance', 'MIMIR_CREDENTIAL_CACHE_SIZE', '10000', 'API key and service account records kept in memory, each (memory and redis storage; sqlite reads every time); 0 disables', { added: true }),
+  v('Performance', 'MIMIR_CREDENTIAL_CACHE_MAX_AGE', '5', 'Seconds a cached API key or service account is trusted before it is read again (Redis pub/sub revocations apply at once)', { added: true }),
 ];
 
 export const VARIABLE_NAMES: ReadonlySet<string> = new Set(VARIABLES.map((d) => d.name));

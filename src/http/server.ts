@@ -12,6 +12,12 @@ import type { Hub } from '../hub.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { coreRoutes } from './routes/core.ts';
 import { sendError } from './reply.ts';
+import { lifecycleRoutes } from '../revocation/lifecycle-routes.ts';
+import { observeAuthentication } from '../metrics/observe.ts';
+import { oidcRoutes } from '../oidc/routes.ts';
+import { proxyRoutes } from '../proxy/routes.ts';
+import { authorizationServerRoutes } from '../oauth/authorize/routes.ts';
+import { registerTokenExchange } from '../oauth/token/token-exchange.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -63,6 +69,12 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
 
   await app.register(coreRoutes(hub));
   await app.register(adminRoutes(hub));
+  await app.register(lifecycleRoutes(hub));
+  await app.register(oidcRoutes(hub));
+  await app.register(authorizationServerRoutes(hub));
+  registerTokenExchange();
+  // Keep last: the authenticating reverse proxy is the catch-all for everything above leaves.
+  await app.register(proxyRoutes(hub));
   return app;
 }
 
@@ -79,6 +91,7 @@ function describeFastifyError(code: string | undefined): string {
 /** Authenticates the request, setting `req.principal`; replies with the error on failure. */
 export function authenticateRequest(hub: Hub) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const startedAt = performance.now();
     try {
       req.principal = await hub.authenticator.authenticate({
         headers: req.headers,
@@ -86,7 +99,9 @@ export function authenticateRequest(hub: Hub) {
         method: req.method,
         url: `${req.protocol}://${req.host}${req.url}`,
       });
+      observeAuthentication(hub, req, req.principal, startedAt);
     } catch (e) {
+      observeAuthentication(hub, req, e, startedAt);
       if (e instanceof OAuthError && e.status === 401) {
         hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: e.error, ip: req.ip, request_id: req.id });
       }

@@ -13,6 +13,12 @@ export const rbacSchema = z.object({
     description: z.string().optional(),
     permissions: z.array(z.string()),
   })),
+  /** Hub addition (optional; Mimir ignores it): method+path → permission, first match wins. See routes.ts. */
+  routes: z.array(z.object({
+    method: z.string().regex(/^(\*|[A-Z]+(\|[A-Z]+)*)$/, { error: 'is not "*" or METHOD|METHOD' }),
+    path: z.string().regex(/^\//, { error: 'does not start with /' }),
+    permission: z.string().min(1).nullable(),
+  })).optional(),
 });
 
 export type RbacConfig = z.infer<typeof rbacSchema>;

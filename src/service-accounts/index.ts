@@ -4,6 +4,7 @@
  * Only a hash of the secret is stored; rotation keeps the previous secret valid for a grace period.
  */
 import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
+import { requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
 export interface ServiceAccountRecord {
@@ -23,7 +24,7 @@ export interface ServiceAccountRecord {
   lastUsedAt?: number;
 }
 
-export type ServiceAccountView = Omit<ServiceAccountRecord, 'secretHash' | 'previousSecretHash'> & { hasPreviousSecret: boolean };
+export type ServiceAccountView = Omit<ServiceAccountRecord, 'secretHash' | 'previousSecretHash'> & { hasPreviousSecret: boolean; requestCount?: number };
 
 const KIND = 'service_account';
 const DUMMY_HASH = hashSecret('mimir-auth-hub-no-such-service-account');
@@ -83,7 +84,9 @@ export class ServiceAccounts {
   }
 
   async list(): Promise<ServiceAccountView[]> {
-    return (await this.#store.list<ServiceAccountRecord>(KIND)).map((r) => view(r.payload)).sort((a, b) => a.createdAt - b.createdAt);
+    const counts = await requestCounts(this.#store, 'service_account');
+    return (await this.#store.list<ServiceAccountRecord>(KIND))
+      .map((r) => ({ ...view(r.payload), requestCount: counts.get(r.payload.clientId) ?? 0 })).sort((a, b) => a.createdAt - b.createdAt);
   }
 
   async rotateSecret(clientId: string, graceSeconds = this.#grace): Promise<{ clientSecret: string; previousValidUntil: number } | null> {

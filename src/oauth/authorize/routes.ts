@@ -153,7 +153,7 @@ export function authorizationServerRoutes(hub: Hub) {
       if (await hasConsent(hub.store, user.sub, request, scopes)) return finish(reply, request, user, scopes);
       const pendingId = await savePending(hub.store, { request, scopes, sub: user.sub, sid: user.sid }, 600);
       return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY')
-        .header('content-security-policy', "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
+        .header('content-security-policy', `default-src 'none'; style-src 'self'; frame-ancestors 'none'; form-action 'self' ${new URL(request.redirectUri).origin}`)
         .send(consentPage({ client: request.client, redirectUri: request.redirectUri, scopes, resource: request.resource, pendingId, user: user.email ?? user.name ?? user.sub }));
     });
 

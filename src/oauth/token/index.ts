@@ -1,6 +1,7 @@
 /**
  * POST /auth/token (RFC 6749 §3.2): an ordered list of small checks, then the grant.
  */
+import { dpopForTokenRequest } from '../../dpop/token-request.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
@@ -27,6 +28,8 @@ export interface GrantContext {
   request: TokenRequest;
   /** The authenticated client, when the grant needs one. */
   client?: ServiceAccountRecord;
+  /** RFC 9449 §5: thumbprint of the verified DPoP proof key; the issued token is bound to it. */
+  dpopJkt?: string;
 }
 
 export type GrantHandler = (ctx: GrantContext) => Promise<TokenResponse>;
@@ -34,12 +37,14 @@ export type GrantHandler = (ctx: GrantContext) => Promise<TokenResponse>;
 export interface Grant {
   /** Whether the client must authenticate (confidential clients only). */
   requiresClient: boolean;
+  /** The grant authenticates its own clients (OAuth clients rather than service accounts). */
+  authenticatesItself?: boolean;
   handle: GrantHandler;
 }
 
 /** Grants by `grant_type`. Later features add theirs with {@link registerGrant}. */
 const grants = new Map<string, Grant>([
-  ['client_credentials', { requiresClient: true, handle: ({ hub, params, client }) => clientCredentialsGrant(hub, params, client!) }],
+  ['client_credentials', { requiresClient: true, handle: ({ hub, params, client, dpopJkt }) => clientCredentialsGrant(hub, params, client!, dpopJkt ? { cnf: { jkt: dpopJkt } } : {}) }],
 ]);
 
 export function registerGrant(grantType: string, grant: Grant): void {
@@ -57,8 +62,10 @@ export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promi
   const authorization = first(request.headers.authorization);
   const creds = readClientCredentials(params, authorization);
   let client: ServiceAccountRecord | undefined;
-  if (grant.requiresClient || creds) client = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled);
-  const result = await grant.handle(client ? { hub, params, request, client } : { hub, params, request });
+  if (!grant.authenticatesItself && (grant.requiresClient || creds)) client = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled);
+  const dpopJkt = await dpopForTokenRequest(hub, request);
+  const ctx: GrantContext = { hub, params, request, ...(client ? { client } : {}), ...(dpopJkt ? { dpopJkt } : {}) };
+  const result = await grant.handle(ctx);
   return client ? { ...result, grantType, clientId: client.clientId } : { ...result, grantType };
 }
 

@@ -1,0 +1,86 @@
+/**
+ * One load run against one URL: wrk when it is on PATH (C, leaves more of the machine to the server),
+ * autocannon otherwise; fixed-rate runs always use autocannon (wrk has no rate mode).
+ */
+import autocannon from 'autocannon';
+import { execFile } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export interface LoadSpec {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  seconds: number;
+  connections: number;
+  /** Requests per second for a fixed-rate (latency) run. */
+  rate?: number;
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  /** Responses that were not 2xx, plus socket errors and timeouts. */
+  failures: number;
+  generator: 'wrk' | 'autocannon';
+}
+
+export const WRK = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'wrk')).find((p) => {
+  try { accessSync(p, constants.X_OK); return true; } catch { return false; }
+});
+
+export async function load(spec: LoadSpec, prefer: 'wrk' | 'autocannon' = WRK ? 'wrk' : 'autocannon'): Promise<LoadResult> {
+  return prefer === 'wrk' && WRK && spec.rate === undefined ? wrk(spec, WRK) : cannon(spec);
+}
+
+async function cannon(spec: LoadSpec): Promise<LoadResult> {
+  const r = await autocannon({
+    url: spec.url, method: spec.method ?? 'GET', connections: spec.connections, duration: spec.seconds,
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(spec.body !== undefined ? { body: spec.body } : {}),
+    ...(spec.rate !== undefined ? { overallRate: spec.rate } : {}),
+  });
+  return {
+    rps: r.requests.total / spec.seconds, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total,
+    failures: r.non2xx + r.errors + r.timeouts, generator: 'autocannon',
+  };
+}
+
+let scriptDir: string | undefined;
+
+function wrk(spec: LoadSpec, bin: string): Promise<LoadResult> {
+  scriptDir ??= mkdtempSync(join(tmpdir(), 'mimir-bench-'));
+  const script = join(scriptDir, `${Math.random().toString(36).slice(2)}.lua`);
+  const lua = (s: string) => `[==[${s}]==]`;
+  const lines = [`wrk.method = "${spec.method ?? 'GET'}"`];
+  if (spec.body !== undefined) lines.push(`wrk.body = ${lua(spec.body)}`);
+  for (const [k, v] of Object.entries(spec.headers ?? {})) lines.push(`wrk.headers[ ${lua(k)} ] = ${lua(v)}`);
+  writeFileSync(script, lines.join('\n') + '\n', { mode: 0o600 });
+  const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency', '-s', script, spec.url];
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, { timeout: (spec.seconds + 30) * 1000 }, (err, stdout) => {
+      if (err) return reject(new Error(`wrk failed: ${err.message}`));
+      const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? Number.NaN);
+      const requests = num(/(\d+) requests in/);
+      const sockets = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+      resolve({
+        rps: num(/Requests\/sec:\s+([\d.]+)/),
+        p50: ms(/\s50%\s+([\d.]+)(us|ms|s)/.exec(stdout)),
+        p99: ms(/\s99%\s+([\d.]+)(us|ms|s)/.exec(stdout)),
+        requests,
+        failures: (num(/Non-2xx or 3xx responses: (\d+)/) || 0) + (sockets ? sockets.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+        generator: 'wrk',
+      });
+    });
+  });
+}
+
+function ms(m: RegExpExecArray | null): number {
+  if (!m) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}

@@ -1,0 +1,297 @@
+/**
+ * `npm run bench [-- --quick]`: the hub side by side with its baselines, all on loopback.
+ * Every server runs in its own child process; the load generator runs here. Each line is driven
+ * for the same duration, lines alternate within a round, and the median of the rounds is kept.
+ * Prints a table, writes bench/results/<timestamp>.json, latest.json and ratios.svg.
+ * See bench/README.md for what each line means.
+ */
+import { randomBytes } from 'node:crypto';
+import { execSync } from 'node:child_process';
+import { cpus, freemem, totalmem } from 'node:os';
+import { decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
+import { load, WRK, type LoadResult, type LoadSpec } from './lib/load.ts';
+import { report, type Goal, type Row } from './lib/report.ts';
+import { freePort, startTarget, type Target } from './lib/targets.ts';
+
+const quick = process.argv.includes('--quick');
+const SECONDS = quick ? 3 : 10;
+const WARMUP = quick ? 1 : 2;
+const ROUNDS = quick ? 1 : 3;
+const CONNECTIONS = 64;
+// Full runs send the issue's 200,000 tokens; --quick sends 20,000 to stay under two minutes.
+const MEMORY_TOKENS = quick ? 20_000 : 200_000;
+const REVOCATION_TRIALS = quick ? 20 : 200;
+const REDIS_URL = process.env.MIMIR_BENCH_REDIS_URL ?? process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const started = Date.now();
+const log = (s: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${s}`);
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const FORM = 'application/x-www-form-urlencoded';
+
+interface Line { id: string; label: string; spec?: Omit<LoadSpec, 'seconds' | 'connections'>; na?: string }
+
+async function post(url: string, body: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': FORM, ...headers }, body: new URLSearchParams(body).toString() });
+  return { status: res.status, json: await res.json().catch(() => ({})) as Record<string, unknown> };
+}
+
+/** One request: the line is measured only when the hub answers it correctly now. */
+async function probe(spec: Line['spec'] & object, ok: (status: number, body: string) => boolean): Promise<string | undefined> {
+  const res = await fetch(spec.url, { method: spec.method ?? 'GET', headers: spec.headers ?? {}, ...(spec.body !== undefined ? { body: spec.body } : {}) });
+  const body = await res.text();
+  if (ok(res.status, body)) return undefined;
+  let code = '';
+  try { code = String((JSON.parse(body) as { error?: string }).error ?? ''); } catch { /* not JSON */ }
+  return `n/a — not yet implemented (HTTP ${res.status}${code ? ` ${code}` : ''})`;
+}
+
+async function startHubs(idp: Target, upstream: Target): Promise<{ a: Target; b: Target; idpWired: boolean }> {
+  const shared = {
+    MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: REDIS_URL, MIMIR_REDIS_KEY_PREFIX: `mimir-bench:${randomBytes(4).toString('hex')}:`,
+    MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_JWT_ISSUER: 'http://hub.bench.local', MIMIR_LOG_LEVEL: 'warn',
+    MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_ENABLE_AUTH_METRICS: 'true', MIMIR_UPSTREAM_URL: upstream.url,
+    MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}`, MIMIR_JWT_ALGORITHM: 'RS256',
+  };
+  const idpEnv = {
+    MIMIR_AUTH_PROVIDER: 'generic', MIMIR_OAUTH_ISSUER: String(idp.info.issuer), MIMIR_OAUTH_CLIENT_ID: String(idp.info.clientId),
+    MIMIR_OAUTH_CLIENT_SECRET: String(idp.info.clientSecret), MIMIR_OAUTH_AUDIENCE: String(idp.info.audience),
+  };
+  const one = async (env: Record<string, string>) => {
+    const port = await freePort();
+    return startTarget('hub', { port, env: { ...shared, ...env, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}` } });
+  };
+  try {
+    const a = await one(idpEnv);
+    return { a, b: await one(idpEnv), idpWired: true };
+  } catch (e) {
+    log(`hub did not start with the IdP configured (${(e as Error).message.slice(0, 160)}); starting it without`);
+    const a = await one({});
+    return { a, b: await one({}), idpWired: false };
+  }
+}
+
+/** Revocation made at A, until B refuses: `trials` times, milliseconds. */
+async function propagation(trials: number, setup: () => Promise<{ use: () => Promise<number>; revoke: () => Promise<void> }>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const { use, revoke } = await setup();
+    if (await use() !== 200) throw new Error('credential not accepted before revocation');
+    const t0 = performance.now();
+    await revoke();
+    for (;;) {
+      if (await use() === 401) break;
+      if (performance.now() - t0 > 5000) throw new Error('not refused within 5 s');
+    }
+    times.push(performance.now() - t0);
+  }
+  return times.sort((x, y) => x - y);
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const median = (xs: LoadResult[]) => [...xs].sort((x, y) => x.rps - y.rps)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<number> {
+  log(`${quick ? 'quick' : 'full'} run: ${SECONDS} s per line, ${ROUNDS} round(s), ${CONNECTIONS} connections, load generator ${WRK ? 'wrk' : 'autocannon'}`);
+  const targets: Target[] = [];
+  const start = async (name: string, options?: Parameters<typeof startTarget>[1]) => { const t = await startTarget(name, options); targets.push(t); return t; };
+  try {
+    log('starting upstream and oidc-provider');
+    const [upstream, idp] = await Promise.all([start('upstream'), start('oidc-provider')]);
+    log('starting two hub instances on one Redis');
+    const { a: hub, b: hubB, idpWired } = await startHubs(idp, upstream);
+    targets.push(hub, hubB);
+
+    // Credentials.
+    const sa = await hub.call<{ clientId: string; clientSecret: string }>('service-account', { clientId: 'bench-svc' });
+    const saAuth = basic(sa.clientId, sa.clientSecret);
+    // RFC 7662 §2.1: the introspecting caller is a resource server; the hub asks it for an admin-held permission.
+    const rs = await hub.call<{ clientId: string; clientSecret: string }>('service-account', { clientId: 'bench-resource-server', roles: ['admin'] });
+    const rsAuth = basic(rs.clientId, rs.clientSecret);
+    const issued = await post(`${hub.url}/auth/token`, { grant_type: 'client_credentials' }, { authorization: saAuth });
+    if (issued.status !== 200) throw new Error(`hub client_credentials failed: ${issued.status} ${JSON.stringify(issued.json)}`);
+    const hubToken = String(issued.json.access_token);
+    const [apiKey] = await hub.call<Array<{ key: string; id: string }>>('api-keys', { count: 1 });
+    const [admin] = await hub.call<Array<{ key: string; id: string }>>('api-keys', { count: 1, roles: ['admin'] });
+    const idpAuth = basic(String(idp.info.clientId), String(idp.info.clientSecret));
+    const idpJwt = String((await post(`${idp.url}/token`, { grant_type: 'client_credentials' }, { authorization: idpAuth })).json.access_token);
+    const idpOpaque = String((await post(`${idp.url}/token`, { grant_type: 'client_credentials', resource: String(idp.info.opaque) }, { authorization: idpAuth })).json.access_token);
+
+    log('starting baselines: bare Fastify, Fastify + jose, Express + express-jwt, Fastify proxy');
+    const jwks = await (await fetch(`${hub.url}/.well-known/jwks.json`)).json() as { keys: JWK[] };
+    const kid = (JSON.parse(Buffer.from(hubToken.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+    const jwtEnv = { BENCH_JWK: JSON.stringify(jwks.keys.find((k) => k.kid === kid)), BENCH_ISSUER: String(decodeJwt(hubToken).iss), BENCH_AUDIENCE: String(hub.info.audience) };
+    const [bare, jose, express, proxy] = await Promise.all([
+      start('bare'), start('fastify-jose', { env: jwtEnv }), start('express-jwt', { env: jwtEnv }), start('proxy', { env: { BENCH_UPSTREAM: upstream.url } }),
+    ]);
+
+    const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+    const lines: Line[] = [
+      { id: 'bare', label: 'bare Fastify 5, JSON hello', spec: { url: `${bare.url}/` } },
+      { id: 'fastify-jose', label: 'Fastify + jose.jwtVerify per request', spec: { url: `${jose.url}/`, headers: bearer(hubToken) } },
+      { id: 'express-jwt', label: 'Express 5 + express-jwt', spec: { url: `${express.url}/`, headers: bearer(hubToken) } },
+      { id: 'oidc-cc', label: 'oidc-provider client_credentials (JWT, RS256)', spec: { url: `${idp.url}/token`, method: 'POST', headers: { 'content-type': FORM, authorization: idpAuth }, body: 'grant_type=client_credentials' } },
+      { id: 'oidc-introspect', label: 'oidc-provider introspection', spec: { url: `${idp.url}/token/introspection`, method: 'POST', headers: { 'content-type': FORM, authorization: idpAuth }, body: `token=${idpOpaque}` } },
+      { id: 'proxy-base', label: 'Fastify proxy, no auth (@fastify/reply-from)', spec: { url: `${proxy.url}/api/nodes/node-1` } },
+      { id: 'hub-jwt', label: 'hub /auth/me, Mimir JWT', spec: { url: `${hub.url}/auth/me`, headers: bearer(hubToken) } },
+      { id: 'hub-idp', label: 'hub /auth/me, IdP JWT', spec: { url: `${hub.url}/auth/me`, headers: bearer(idpJwt) } },
+      { id: 'hub-api-key', label: 'hub /auth/me, API key', spec: { url: `${hub.url}/auth/me`, headers: { 'x-api-key': apiKey!.key } } },
+      { id: 'hub-session', label: 'hub /auth/me, session cookie', na: 'n/a — not yet implemented (no session without a browser sign-in in the bench)' },
+      { id: 'hub-cc', label: 'hub client_credentials (RS256)', spec: { url: `${hub.url}/auth/token`, method: 'POST', headers: { 'content-type': FORM, authorization: saAuth }, body: 'grant_type=client_credentials' } },
+      { id: 'hub-introspect', label: 'hub introspection', spec: { url: `${hub.url}/auth/introspect`, method: 'POST', headers: { 'content-type': FORM, authorization: rsAuth }, body: `token=${hubToken}` } },
+      { id: 'hub-proxy', label: 'hub proxy, Mimir JWT', spec: { url: `${hub.url}/api/nodes/node-1`, headers: bearer(hubToken) } },
+    ];
+
+    // Probe every line once; anything not answered correctly is reported, not measured.
+    const ok200 = (s: number) => s === 200;
+    const checks: Record<string, (s: number, b: string) => boolean> = {
+      'hub-introspect': (s, b) => s === 200 && b.includes('"active":true'),
+      'oidc-introspect': (s, b) => s === 200 && b.includes('"active":true'),
+      'hub-proxy': (s, b) => s === 200 && b.includes('node-1'),
+      'proxy-base': (s, b) => s === 200 && b.includes('node-1'),
+    };
+    for (const line of lines) {
+      if (!line.spec) continue;
+      line.na = await probe(line.spec, checks[line.id] ?? ok200);
+      if (line.id === 'hub-idp' && line.na && !idpWired) line.na = 'n/a — not yet implemented (the hub did not start with an IdP configured)';
+      if (line.na) log(`${line.label}: ${line.na}`);
+    }
+
+    const results = new Map<string, LoadResult[]>();
+    const measured = lines.filter((l) => l.spec && !l.na);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const line of measured) {
+        const spec = { ...line.spec!, connections: CONNECTIONS };
+        await load({ ...spec, seconds: WARMUP });
+        const r = await load({ ...spec, seconds: SECONDS });
+        if (r.failures > r.requests * 0.01) log(`  warning: ${line.label}: ${r.failures} of ${r.requests} responses failed`);
+        results.set(line.id, [...(results.get(line.id) ?? []), r]);
+        log(`round ${round}/${ROUNDS} ${line.label.padEnd(48)} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms`);
+      }
+    }
+    const best = new Map([...results].map(([id, rs]) => [id, median(rs)]));
+
+    // Goal 1, latency: p99 at half of the bare server's peak, same rate for both (autocannon, fixed rate).
+    let latency: { rate: number; bare: LoadResult; hub: LoadResult } | undefined;
+    const barePeak = best.get('bare');
+    if (barePeak && best.get('hub-jwt')) {
+      const rate = Math.round(barePeak.rps / 2);
+      log(`p99 at half the bare peak: ${rate} req/s`);
+      const at = async (id: string) => load({ ...lines.find((l) => l.id === id)!.spec!, connections: CONNECTIONS, seconds: SECONDS, rate });
+      const hubHalf = await at('hub-jwt');
+      const bareHalf = await at('bare');
+      latency = { rate, bare: bareHalf, hub: hubHalf };
+      log(`  bare p99 ${bareHalf.p99.toFixed(2)} ms (${Math.round(bareHalf.rps)} req/s), hub p99 ${hubHalf.p99.toFixed(2)} ms (${Math.round(hubHalf.rps)} req/s)`);
+    }
+
+    // Goal 5: revocation seen by the second instance.
+    const revocation: Record<string, number[] | string> = {};
+    log(`revocation propagation A → B, ${REVOCATION_TRIALS} trials each`);
+    const keys = await hub.call<Array<{ key: string; id: string }>>('api-keys', { count: REVOCATION_TRIALS });
+    let k = 0;
+    revocation['api-key'] = await propagation(REVOCATION_TRIALS, async () => {
+      const key = keys[k++]!;
+      return {
+        use: async () => (await fetch(`${hubB.url}/auth/me`, { headers: { 'x-api-key': key.key } }).then(async (r) => { await r.arrayBuffer(); return r.status; })),
+        revoke: async () => {
+          const r = await fetch(`${hub.url}/auth/admin/api-keys/${key.id}`, { method: 'DELETE', headers: { 'x-api-key': admin!.key } });
+          if (r.status !== 200) throw new Error(`revoking at A answered ${r.status} ${(await r.text()).slice(0, 120)}`);
+        },
+      };
+    }).catch((e: unknown) => `n/a — ${(e as Error).message}`);
+    const revokeProbe = await post(`${hub.url}/auth/revoke`, { token: 'not-a-token' }, { authorization: saAuth });
+    revocation['access-token'] = revokeProbe.status === 404 ? 'n/a — not yet implemented (no /auth/revoke)' : await propagation(REVOCATION_TRIALS, async () => {
+      const token = String((await post(`${hub.url}/auth/token`, { grant_type: 'client_credentials' }, { authorization: saAuth })).json.access_token);
+      return {
+        use: async () => (await fetch(`${hubB.url}/auth/me`, { headers: bearer(token) }).then(async (r) => { await r.arrayBuffer(); return r.status; })),
+        revoke: async () => {
+          const r = await post(`${hub.url}/auth/revoke`, { token, token_type_hint: 'access_token' }, { authorization: saAuth });
+          if (r.status !== 200) throw new Error(`revoking at A answered ${r.status} ${String(r.json.error ?? '')}`);
+        },
+      };
+    }).catch((e: unknown) => `n/a — ${(e as Error).message}`);
+    for (const [what, r] of Object.entries(revocation)) log(`  ${what}: ${typeof r === 'string' ? r : `p50 ${pct(r, 50).toFixed(1)} ms, p99 ${pct(r, 99).toFixed(1)} ms`}`);
+
+    // Goal 6: memory after MEMORY_TOKENS distinct valid tokens through one fresh hub.
+    for (const t of [jose, express, proxy]) await t.stop();
+    log(`memory: ${MEMORY_TOKENS.toLocaleString('en')} distinct valid tokens through a fresh hub (HS256 to sign them quickly; entries are the same size for any algorithm)`);
+    const memPort = await freePort();
+    const secret = randomBytes(48).toString('base64url');
+    const mem = await start('hub', {
+      port: memPort, execArgv: ['--expose-gc'],
+      env: { MIMIR_TOKEN_STORAGE: 'memory', MIMIR_JWT_ALGORITHM: 'HS256', MIMIR_JWT_SECRET: secret, MIMIR_AUTH_PORT: String(memPort), MIMIR_PUBLIC_URL: `http://127.0.0.1:${memPort}`, MIMIR_LOG_LEVEL: 'warn', MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}` },
+    });
+    const before = await mem.call<{ rss: number }>('stats');
+    // Tokens are signed here, not in the hub, so its memory holds only what serving them left behind.
+    const [sample] = await mem.call<string[]>('sign', { from: 0, count: 1 });
+    const claims = decodeJwt(sample!);
+    const hsKey = new TextEncoder().encode(secret);
+    const header = decodeProtectedHeader(sample!);
+    const batch = 10_000;
+    let accepted = 0;
+    for (let from = 0; from < MEMORY_TOKENS; from += batch) {
+      const tokens = await Promise.all(Array.from({ length: batch }, (_, i) => new SignJWT({
+        sub: `user-${from + i}`, client_id: 'bench', roles: ['developer'], email: `user-${from + i}@example.com`, scope: 'nodes:read nodes:write',
+      }).setProtectedHeader({ alg: 'HS256', kid: header.kid!, typ: 'at+jwt' }).setIssuer(claims.iss!).setAudience(claims.aud!)
+        .setIssuedAt().setNotBefore('0s').setExpirationTime('1h').setJti(randomBytes(16).toString('base64url')).sign(hsKey)));
+      const r = await drive(`${mem.url}/auth/me`, tokens);
+      accepted += r;
+      if ((from + batch) % 50_000 === 0 || from + batch >= MEMORY_TOKENS) log(`  ${(from + batch).toLocaleString('en')} tokens sent, ${accepted.toLocaleString('en')} accepted`);
+    }
+    const after = await mem.call<{ rss: number; heapUsed: number; tokenCache: { size: number; max: number } }>('stats');
+    const memory = { tokens: MEMORY_TOKENS, accepted, rssBefore: before.rss, rss: after.rss, heapUsed: after.heapUsed, tokenCache: after.tokenCache };
+    log(`  RSS ${(after.rss / 2 ** 20).toFixed(0)} MB (at start ${(before.rss / 2 ** 20).toFixed(0)} MB), token cache ${after.tokenCache.size}/${after.tokenCache.max}`);
+
+    const rows: Row[] = lines.map((l) => ({ id: l.id, label: l.label, ...(l.na ? { na: l.na } : {}), ...(best.get(l.id) ? { result: best.get(l.id)! } : {}) }));
+    const ratio = (id: string, base: string) => (best.get(id) && best.get(base) ? best.get(id)!.rps / best.get(base)!.rps : undefined);
+    const goals: Goal[] = [
+      ...['hub-jwt', 'hub-idp', 'hub-api-key', 'hub-session'].map((id) => ({ n: 1, what: `${lines.find((l) => l.id === id)!.label} vs bare Fastify`, value: ratio(id, 'bare'), min: 0.85, unit: '×', na: lines.find((l) => l.id === id)!.na })),
+      { n: 1, what: `p99 at half the bare peak (${latency?.rate ?? '?'} req/s): hub minus bare`, value: latency ? latency.hub.p99 - latency.bare.p99 : undefined, max: 1, unit: 'ms' },
+      { n: 2, what: 'hub /auth/me Mimir JWT vs Express + express-jwt', value: ratio('hub-jwt', 'express-jwt'), min: 10, unit: '×' },
+      { n: 3, what: 'hub proxy vs Fastify proxy', value: ratio('hub-proxy', 'proxy-base'), min: 0.85, unit: '×', na: lines.find((l) => l.id === 'hub-proxy')!.na },
+      { n: 4, what: 'hub client_credentials vs oidc-provider', value: ratio('hub-cc', 'oidc-cc'), min: 2, unit: '×' },
+      { n: 4, what: 'hub introspection vs oidc-provider', value: ratio('hub-introspect', 'oidc-introspect'), min: 3, unit: '×', na: lines.find((l) => l.id === 'hub-introspect')!.na },
+      ...Object.entries(revocation).map(([what, r]) => ({ n: 5, what: `revocation seen by instance B (${what}), p99`, value: typeof r === 'string' ? undefined : pct(r, 99), max: 50, unit: 'ms', ...(typeof r === 'string' ? { na: r } : {}) })),
+      { n: 6, what: `RSS after ${MEMORY_TOKENS.toLocaleString('en')} distinct tokens`, value: after.rss / 2 ** 20, max: 256, unit: 'MB' },
+      { n: 6, what: 'token cache entries vs MIMIR_TOKEN_CACHE_SIZE', value: after.tokenCache.size, max: after.tokenCache.max, unit: 'entries' },
+    ];
+
+    const machine = {
+      nproc: Number(execSync('nproc').toString().trim()), cpu: cpus()[0]?.model ?? 'unknown',
+      memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free`, node: process.version,
+    };
+    report({
+      timestamp: new Date().toISOString(), mode: quick ? 'quick' : 'full', seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS,
+      generator: WRK ? 'wrk (fixed-rate runs: autocannon)' : 'autocannon', machine, rows, goals, latency, revocation, memory,
+    });
+    log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return 0;
+  } finally {
+    await Promise.all(targets.map((t) => t.stop()));
+  }
+}
+
+/** Sends each token once (32 in flight), returns how many were accepted. */
+async function drive(url: string, tokens: string[]): Promise<number> {
+  const { Agent, request } = await import('node:http');
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  let next = 0;
+  let ok = 0;
+  const worker = async () => {
+    while (next < tokens.length) {
+      const token = tokens[next++]!;
+      const accepted = await new Promise<number>((resolve, reject) => {
+        const req = request(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode === 200 ? 1 : 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      ok += accepted;
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  agent.destroy();
+  return ok;
+}
+
+main().then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });

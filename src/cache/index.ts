@@ -1,0 +1,42 @@
+/**
+ * The hub's hot-path caches, wired to the store's revocation messages. One instance per hub.
+ * What is cached, and what still runs on every request, is described in bench/README.md.
+ */
+import { API_KEY_REVOKED_CHANNEL, type ApiKeyRecord } from '../api-keys/index.ts';
+import type { Config } from '../config/index.ts';
+import type { ServiceAccountRecord } from '../service-accounts/index.ts';
+import { SERVICE_ACCOUNT_CHANNEL } from '../service-accounts/index.ts';
+import type { Store } from '../storage/adapter.ts';
+import { RecordCache } from './records.ts';
+import { VerifiedTokenCache } from './verified-tokens.ts';
+
+export interface AuthCaches {
+  /** Verified Mimir JWTs by SHA-256 of the token. */
+  readonly tokens: VerifiedTokenCache;
+  /** API key records by SHA-256 of the presented key. */
+  readonly apiKeys: RecordCache<ApiKeyRecord>;
+  /** Service account records by client_id. */
+  readonly serviceAccounts: RecordCache<ServiceAccountRecord>;
+}
+
+/**
+ * @example
+ * const caches = await createAuthCaches(store, config.cache);
+ * new Authenticator({ ...deps, caches });
+ */
+export async function createAuthCaches(store: Store, sizes: Config['cache'], now: () => number = Date.now): Promise<AuthCaches> {
+  const maxAgeMs = sizes.credentialMaxAge * 1000;
+  // SQLite is shared with other processes (the CLI revokes keys there) whose messages never reach
+  // us, and a revocation must hold on the next request; its reads are local and cheap, so records
+  // are read every time. Memory is one process; Redis delivers revocations to every instance.
+  const credentials = store.kind === 'sqlite' ? 0 : sizes.credentials;
+  const caches: AuthCaches = {
+    tokens: new VerifiedTokenCache(sizes.tokens, now),
+    apiKeys: new RecordCache<ApiKeyRecord>({ maxEntries: credentials, maxAgeMs, now }),
+    serviceAccounts: new RecordCache<ServiceAccountRecord>({ maxEntries: credentials, maxAgeMs, now }),
+  };
+  // Revocation and disabling publish the record id; with Redis every instance hears it.
+  await store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => caches.apiKeys.invalidate((r) => r.id === id));
+  await store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => caches.serviceAccounts.invalidate((r) => r.clientId === clientId));
+  return caches;
+}

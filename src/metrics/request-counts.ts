@@ -1,0 +1,17 @@
+/**
+ * Per-credential request counts (the seed's token monitor): counter records in the Store, one per
+ * API key or service account, added to by every hub instance (AuthMetrics.flush), read by listings.
+ */
+import type { Store } from '../storage/adapter.ts';
+
+export const REQUEST_COUNT_KIND = 'request_count';
+export type CountedCredential = 'api_key' | 'service_account';
+
+/** Request counts of every credential of one kind, by id. */
+export async function requestCounts(store: Store, kind: CountedCredential): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const r of await store.list<{ value?: number }>(REQUEST_COUNT_KIND)) {
+    if (r.id.startsWith(`${kind}.`) && typeof r.payload.value === 'number') out.set(r.id.slice(kind.length + 1), r.payload.value);
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+/**
+ * RFC 7662 token introspection of Mimir access tokens, refresh tokens and API keys.
+ * §2.2: `{active: false}` for anything not currently valid — unknown, malformed, expired,
+ * revoked, consumed, or of a disabled service account — and nothing else about it.
+ */
+import { looksLikeApiKey } from '../../api-keys/index.ts';
+import { OAuthError } from '../../errors.ts';
+import type { Hub } from '../../hub.ts';
+import { verifyAccessToken } from '../../jwt/access-token.ts';
+import { allows } from '../../rbac/policy.ts';
+import type { Caller } from '../revoke/authenticate-caller.ts';
+
+export type Introspection = { active: false } | ({ active: true; token_type: string } & Record<string, unknown>);
+
+const INACTIVE = { active: false } as const;
+const MAX_TOKEN_BYTES = 8192;
+/** The permission a caller needs (Mimir's `admin` role holds `*`). */
+export const INTROSPECT_PERMISSION = 'introspect';
+
+/** RFC 7662 §2.1: only callers allowed to introspect may learn about tokens. */
+export function checkMayIntrospect(caller: Caller): void {
+  if (caller.kind === 'anonymous') {
+    throw new OAuthError('invalid_client', 'Introspection needs client authentication or a bearer credential.', { status: 401, challenge: { realm: 'mimir' } });
+  }
+  if (!allows(caller.permissions, INTROSPECT_PERMISSION)) {
+    throw new OAuthError('insufficient_scope', `Introspection needs the ${INTROSPECT_PERMISSION} permission.`, {
+      extra: { missing_permission: INTROSPECT_PERMISSION }, challenge: { realm: 'mimir', error: 'insufficient_scope', scope: INTROSPECT_PERMISSION },
+    });
+  }
+}
+
+export async function introspectToken(hub: Hub, token: string | undefined): Promise<Introspection> {
+  if (!token) throw new OAuthError('invalid_request', 'The token parameter is missing.');
+  if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return INACTIVE;
+  if (looksLikeApiKey(token)) return apiKey(hub, token);
+  if (token.split('.').length === 3) return accessToken(hub, token);
+  return refreshToken(hub, token);
+}
+
+async function accessToken(hub: Hub, token: string): Promise<Introspection> {
+  const verified = await verifyAccessToken(token, hub.keys, { issuer: hub.config.jwt.issuer, audiences: hub.audiences, now: hub.now }).catch(() => null);
+  if (!verified) return INACTIVE;
+  const p = verified.payload;
+  if (hub.revocations.isRevoked({ jti: p.jti, sid: p.sid, kid: verified.header.kid })) return INACTIVE;
+  if (p.act === undefined && p.client_id && p.sub === p.client_id) {
+    const account = await hub.serviceAccounts.get(p.client_id);
+    if (!account || account.disabled) return INACTIVE;
+  }
+  return compact({
+    active: true, token_type: p.cnf?.jkt ? 'DPoP' : 'Bearer',
+    scope: p.scope, client_id: p.client_id, sub: p.sub, username: p.email ?? p.name,
+    exp: p.exp, iat: p.iat, nbf: p.nbf, iss: p.iss, aud: p.aud, jti: p.jti,
+    email: p.email, name: p.name, roles: p.roles, groups: p.groups, act: p.act, sid: p.sid,
+    provider: p.provider, tenant: p.tenant, auth_method: p.auth_method, cnf: p.cnf,
+  });
+}
+
+async function refreshToken(hub: Hub, token: string): Promise<Introspection> {
+  if (!/^[A-Za-z0-9_-]{20,512}$/.test(token)) return INACTIVE;
+  const found = await hub.refreshTokens.inspect(token);
+  const now = Math.floor(hub.now() / 1000);
+  if (!found || found.consumed || found.family.revokedAt !== undefined || found.expiresAt <= now || found.family.expiresAt <= now) return INACTIVE;
+  const g = found.grant;
+  return compact({
+    active: true, token_type: 'refresh_token', scope: g.scope, client_id: g.clientId, sub: g.sub, username: g.email ?? g.name,
+    exp: found.expiresAt, iat: found.family.createdAt, iss: hub.config.jwt.issuer, sid: g.sid ?? found.family.familyId,
+    ...(g.jkt ? { cnf: { jkt: g.jkt } } : {}),
+  });
+}
+
+async function apiKey(hub: Hub, token: string): Promise<Introspection> {
+  const record = await hub.apiKeys.verify(token);
+  if (!record) return INACTIVE;
+  return compact({
+    active: true, token_type: 'api_key', sub: `api-key:${record.id}`, client_id: record.id, username: record.name,
+    roles: record.roles, iat: record.createdAt, exp: record.expiresAt, iss: hub.config.jwt.issuer,
+  });
+}
+
+function compact<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,131 @@
+/**
+ * RFC 6749 §6 refresh, as an ordered list of small checks, shared by `grant_type=refresh_token`
+ * at the token endpoint and the seed's `POST /auth/refresh`.
+ */
+import { OAuthError } from '../../errors.ts';
+import type { Hub } from '../../hub.ts';
+import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
+import type { TokenResponse } from '../token/index.ts';
+import { grantScope } from '../token/scope.ts';
+import { RefreshReuseError, type RefreshGrant } from './refresh-tokens.ts';
+
+export interface RefreshInput {
+  refreshToken: string | undefined;
+  /** RFC 6749 §6: an optional narrower scope. */
+  scope?: string | undefined;
+  /** The authenticated confidential client, if one authenticated. */
+  client?: ServiceAccountRecord | undefined;
+  /** Thumbprint of a verified DPoP proof sent with the request. */
+  dpopJkt?: string | undefined;
+  /** For the audit log. */
+  ip?: string | undefined;
+  requestId?: string | undefined;
+}
+
+/**
+ * Runs after the refresh token was used (so only the one winner of a race runs it) and before the
+ * access token is minted: the sign-in feature renews the IdP tokens of the session here. Throwing
+ * `invalid_grant` ends the login: the family is revoked and the client gets a 401.
+ */
+export type RefreshHook = (ctx: { hub: Hub; grant: RefreshGrant; familyId: string }) => Promise<void>;
+
+const hooks: RefreshHook[] = [];
+
+export function onRefresh(hook: RefreshHook): void {
+  hooks.push(hook);
+}
+
+/** A refresh token is 43 base64url characters; anything else is refused without a lookup. */
+const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,512}$/;
+
+export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<TokenResponse & { refreshFamily: string }> {
+  const meta = { ip: input.ip, request_id: input.requestId };
+  try {
+    checkRefreshEnabled(hub);
+    const token = requireToken(input.refreshToken);
+    const inspected = await hub.refreshTokens.inspect(token);
+    if (!inspected) throw new OAuthError('invalid_grant', 'The refresh token is invalid, expired or revoked.');
+    await checkClient(hub, inspected.grant, input.client);
+    checkBinding(inspected.grant, input.dpopJkt);
+    const scope = narrowScope(inspected.grant.scope, input.scope);
+
+    const used = await hub.refreshTokens.use(token, { rotate: hub.config.refresh.rotation });
+    await runHooks(hub, used.grant, used.familyId);
+
+    const jkt = used.grant.jkt ?? input.dpopJkt;
+    const g = used.grant;
+    const issued = await hub.signer.issue({
+      sub: g.sub, client_id: g.clientId, scope, roles: g.roles, auth_method: 'refresh_token',
+      // RFC 7009 §2.1: `sid` ties the token to its login, so revoking the family reaches it.
+      sid: g.sid ?? used.familyId,
+      ...(g.email ? { email: g.email } : {}), ...(g.name ? { name: g.name } : {}), ...(g.groups ? { groups: g.groups } : {}),
+      ...(g.provider ? { provider: g.provider } : {}), ...(g.tenant ? { tenant: g.tenant } : {}),
+      ...(g.act ? { act: g.act } : {}), ...(g.resource ? { aud: g.resource } : {}),
+      ...(jkt ? { cnf: { jkt } } : {}),
+    }, hub.config.jwt.accessTokenLifetime);
+
+    hub.audit.record({ type: 'refresh', outcome: 'success', principal: { sub: g.sub, auth_method: 'jwt', client_id: g.clientId }, client: g.clientId, jti: issued.jti, family: used.familyId, rotated: Boolean(used.next), ...meta });
+    return {
+      body: {
+        access_token: issued.token, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: issued.expiresIn, scope,
+        ...(used.next ? { refresh_token: used.next.token, refresh_token_expires_in: Math.max(0, used.next.expiresAt - Math.floor(hub.now() / 1000)) } : {}),
+      },
+      audit: { jti: issued.jti, sub: g.sub, family: used.familyId },
+      refreshFamily: used.familyId,
+    };
+  } catch (e) {
+    if (e instanceof RefreshReuseError) {
+      // RFC 9700 §4.14.2: the family is already revoked; say so loudly.
+      hub.audit.record({ type: 'refresh_reuse_detected', outcome: 'failure', reason: 'reuse_detected', family: e.familyId, principal: { sub: e.grant.sub, auth_method: 'jwt', client_id: e.grant.clientId }, client: e.grant.clientId, ...meta });
+    }
+    hub.audit.record({ type: 'refresh', outcome: 'failure', reason: e instanceof OAuthError ? e.error : 'server_error', ...meta });
+    throw e;
+  }
+}
+
+function checkRefreshEnabled(hub: Hub): void {
+  if (!hub.config.refresh.enabled) throw new OAuthError('unsupported_grant_type', 'Token refresh is disabled (MIMIR_ENABLE_TOKEN_REFRESH=false).');
+}
+
+function requireToken(token: string | undefined): string {
+  if (!token) throw new OAuthError('invalid_request', 'The refresh_token parameter is missing.');
+  if (!REFRESH_TOKEN_SHAPE.test(token)) throw new OAuthError('invalid_grant', 'The refresh token is invalid, expired or revoked.');
+  return token;
+}
+
+/**
+ * RFC 6749 §6: a confidential client must authenticate, and only for its own tokens. Checked before
+ * the token is used, so a failed attempt cannot burn (or rotate) someone else's token.
+ */
+async function checkClient(hub: Hub, grant: RefreshGrant, client: ServiceAccountRecord | undefined): Promise<void> {
+  if (client) {
+    if (client.clientId !== grant.clientId) throw new OAuthError('invalid_grant', 'The refresh token was issued to another client.');
+    return;
+  }
+  if (!grant.publicClient && (await hub.serviceAccounts.get(grant.clientId))) {
+    throw new OAuthError('invalid_client', 'This refresh token belongs to a confidential client, which must authenticate.', { status: 401 });
+  }
+}
+
+/** RFC 9449 §5: a refresh token bound to a DPoP key is usable only with a proof by that key. */
+function checkBinding(grant: RefreshGrant, dpopJkt: string | undefined): void {
+  if (grant.jkt && grant.jkt !== dpopJkt) throw new OAuthError('invalid_dpop_proof', 'This refresh token is bound to a DPoP key; send a DPoP proof made with it.');
+}
+
+function narrowScope(original: string, requested: string | undefined): string {
+  const granted = original.split(' ').filter(Boolean);
+  return grantScope(requested, granted).join(' ');
+}
+
+async function runHooks(hub: Hub, grant: RefreshGrant, familyId: string): Promise<void> {
+  try {
+    for (const hook of hooks) await hook({ hub, grant, familyId });
+  } catch (e) {
+    if (e instanceof OAuthError && e.error === 'invalid_grant') {
+      await hub.refreshTokens.revokeFamily(familyId, 'idp_session_ended');
+      // A 401 tells the client to sign in again rather than retry the refresh.
+      throw new OAuthError('invalid_grant', 'The sign-in session has ended; sign in again.', { status: 401, ...(e.detail ? { detail: e.detail } : {}), extra: { session_ended: true } });
+    }
+    throw e;
+  }
+}

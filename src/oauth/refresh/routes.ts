@@ -1,0 +1,39 @@
+/** HTTP edge of refresh: the seed's `POST /auth/refresh` and `grant_type=refresh_token` at /auth/token. */
+import type { FastifyInstance } from 'fastify';
+import { dpopForTokenRequest } from '../../dpop/token-request.ts';
+import { OAuthError } from '../../errors.ts';
+import { noStore, sendError } from '../../http/reply.ts';
+import type { Hub } from '../../hub.ts';
+import { authenticateClient, readClientCredentials } from '../token/authenticate-client.ts';
+import { registerGrant } from '../token/index.ts';
+import { parseBody } from '../token/parse-body.ts';
+import { refreshGrant } from './refresh-grant.ts';
+
+/** RFC 6749 §6 at the token endpoint: client authentication is optional (public clients). */
+export function registerRefreshGrant(): void {
+  registerGrant('refresh_token', {
+    requiresClient: false,
+    handle: ({ hub, params, client, dpopJkt }) => refreshGrant(hub, { refreshToken: params.refresh_token, scope: params.scope, client, dpopJkt }),
+  });
+}
+
+export function refreshRoutes(hub: Hub) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    // Body: JSON `{"refresh_token": "..."}` (the seed's contract) or the same as a form.
+    app.post('/auth/refresh', async (req, reply) => {
+      try {
+        const params = parseBody(req.body);
+        const authorization = Array.isArray(req.headers.authorization) ? req.headers.authorization[0] : req.headers.authorization;
+        const creds = readClientCredentials(params, authorization);
+        const client = creds ? await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled) : undefined;
+        const dpopJkt = await dpopForTokenRequest(hub, { headers: req.headers, method: req.method, url: req.url });
+        const result = await refreshGrant(hub, { refreshToken: params.refresh_token, scope: params.scope, client, dpopJkt, ip: req.ip, requestId: req.id });
+        hub.audit.record({ type: 'token_issued', outcome: 'success', grant_type: 'refresh_token', client: client?.clientId, ip: req.ip, request_id: req.id, ...result.audit });
+        return noStore(reply).send(result.body);
+      } catch (e) {
+        hub.audit.record({ type: 'token_issued', outcome: 'failure', grant_type: 'refresh_token', reason: e instanceof OAuthError ? e.error : 'server_error', ip: req.ip, request_id: req.id });
+        return sendError(reply, e);
+      }
+    });
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * IdP access tokens presented as `Authorization: Bearer` (the seed's "Token Validation Flow").
+ * JWTs: the provider is chosen by the exact `iss`, and only that provider's JWKS can verify it
+ * (so a token from provider A never validates as B's); `aud` must be MIMIR_OAUTH_AUDIENCE (or
+ * the provider's `audience`), Cognito's `client_id` where `aud` is absent. Unknown `kid`s refetch
+ * the JWKS at most once per cooldown (jose `cooldownDuration`). Opaque tokens go to the
+ * provider's introspection (RFC 7662) or userinfo endpoint, results cached until expiry.
+ */
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import * as client from 'openid-client';
+import type { IdpTokenVerifier } from '../authn/authenticate.ts';
+import type { Principal } from '../authn/principal.ts';
+import { hashSecret } from '../crypto/index.ts';
+import { OAuthError } from '../errors.ts';
+import { checkProviderRules, mapClaims } from './claims.ts';
+import { describe, type ProviderDirectory } from './discovery.ts';
+import type { ProviderSettings } from './providers.ts';
+
+/** Asymmetric only: a shared-secret (HS*) or `none` token is never an IdP token. */
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+const OPAQUE_CACHE_MAX = 10_000;
+const OPAQUE_NEGATIVE_SECONDS = 30;
+const OPAQUE_USERINFO_SECONDS = 300;
+
+interface CachedOpaque {
+  principal: Principal | null;
+  until: number;
+}
+
+export class IdpBearerVerifier implements IdpTokenVerifier {
+  readonly #providers: ProviderDirectory;
+  readonly #now: () => number;
+  readonly #jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  readonly #opaque = new Map<string, CachedOpaque>();
+
+  constructor(providers: ProviderDirectory, options: { now?: () => number } = {}) {
+    this.#providers = providers;
+    this.#now = options.now ?? Date.now;
+  }
+
+  knowsIssuer(iss: string): boolean {
+    return this.#providers.all.some((p) => p.issuer === iss);
+  }
+
+  async verifyJwt(token: string, iss: string): Promise<Principal> {
+    const candidates = this.#providers.all.filter((p) => p.issuer === iss);
+    let last: OAuthError | undefined;
+    for (const p of candidates) {
+      try {
+        return await this.#verifyWith(p, token);
+      } catch (e) {
+        last = e instanceof OAuthError ? e : new OAuthError('invalid_token', 'The access token is invalid.');
+      }
+    }
+    throw challenged(last ?? new OAuthError('invalid_token', 'The access token was issued by an unknown issuer.'));
+  }
+
+  async verifyOpaque(token: string): Promise<Principal | null> {
+    const key = hashSecret(token);
+    const now = Math.floor(this.#now() / 1000);
+    const hit = this.#opaque.get(key);
+    if (hit && hit.until > now) return hit.principal ? { ...hit.principal } : null;
+    let result: CachedOpaque = { principal: null, until: now + OPAQUE_NEGATIVE_SECONDS };
+    for (const p of this.#providers.all.filter((x) => x.opaqueTokens !== 'off')) {
+      const found = await this.#opaqueWith(p, token, now).catch((e: unknown) => {
+        if (e instanceof OAuthError && e.status === 403) throw challenged(e);
+        return null;
+      });
+      if (found) { result = found; break; }
+    }
+    if (this.#opaque.size >= OPAQUE_CACHE_MAX) this.#opaque.delete(this.#opaque.keys().next().value!);
+    this.#opaque.set(key, result);
+    return result.principal ? { ...result.principal } : null;
+  }
+
+  async #verifyWith(p: ProviderSettings, token: string): Promise<Principal> {
+    const jwks = await this.#keySet(p);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, jwks, {
+        issuer: p.issuer,
+        algorithms: ALGORITHMS,
+        ...(p.kind === 'cognito' ? {} : { audience: this.#audience(p) }),
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: 5,
+        currentDate: new Date(this.#now()),
+      }));
+    } catch (e) {
+      if (e instanceof errors.JWTExpired) throw new OAuthError('token_expired', 'The access token expired.', { challenge: { error: 'invalid_token' } });
+      if (e instanceof errors.JWKSTimeout || (e instanceof TypeError && /fetch failed/.test(e.message))) {
+        throw new OAuthError('temporarily_unavailable', `The keys of ${p.name} cannot be fetched right now; try again shortly.`, { detail: describe(e) });
+      }
+      throw new OAuthError('invalid_token', 'The access token is invalid.', { detail: `${p.id}: ${(e as { code?: string }).code ?? describe(e)}` });
+    }
+    if (p.kind === 'cognito') {
+      // Cognito access tokens carry the app client in client_id, not aud.
+      const aud = payload.aud ?? payload.client_id;
+      const want = this.#audience(p);
+      if (!(Array.isArray(aud) ? aud.includes(want) : aud === want)) throw new OAuthError('invalid_token', 'The access token is for another client.');
+    }
+    checkProviderRules(p, payload, 'access');
+    return mapClaims(p, payload, 'oauth').principal;
+  }
+
+  #audience(p: ProviderSettings): string {
+    const aud = p.kind === 'cognito' ? p.audience ?? p.clientId : p.audience;
+    // Fail closed: without a configured audience no IdP access token is for us.
+    if (!aud) throw new OAuthError('invalid_token', `Access tokens of ${p.name} are not accepted: no audience (MIMIR_OAUTH_AUDIENCE) is configured.`);
+    return aud;
+  }
+
+  async #keySet(p: ProviderSettings) {
+    let set = this.#jwks.get(p.id);
+    if (!set) {
+      const jwksUri = p.endpoints.jwks ?? (await this.#providers.configuration(p).catch((e: unknown) => {
+        throw new OAuthError('temporarily_unavailable', `${p.name} cannot be reached to verify the token; try again shortly.`, { detail: describe(e) });
+      })).serverMetadata().jwks_uri;
+      if (!jwksUri) throw new OAuthError('invalid_token', `${p.name} publishes no JWKS.`);
+      set = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: p.jwksCooldownSeconds * 1000, timeoutDuration: 5000 });
+      this.#jwks.set(p.id, set);
+    }
+    return set;
+  }
+
+  async #opaqueWith(p: ProviderSettings, token: string, now: number): Promise<CachedOpaque | null> {
+    const config = await this.#providers.configuration(p);
+    let claims: Record<string, unknown>;
+    let until: number;
+    if (p.opaqueTokens === 'introspection') {
+      if (!config.serverMetadata().introspection_endpoint) return null;
+      const r = await client.tokenIntrospection(config, token);
+      if (!r.active || typeof r.exp !== 'number' || r.exp <= now) return null;
+      // Introspection says the token is live; it must still be meant for us.
+      if (p.audience && r.aud !== undefined && !(Array.isArray(r.aud) ? r.aud.includes(p.audience) : r.aud === p.audience)) return null;
+      claims = r as Record<string, unknown>;
+      until = r.exp;
+    } else {
+      claims = await client.fetchUserInfo(config, token, client.skipSubjectCheck) as Record<string, unknown>;
+      until = now + OPAQUE_USERINFO_SECONDS;
+    }
+    if (typeof claims.sub !== 'string') return null;
+    checkProviderRules(p, claims, 'id');
+    const { principal } = mapClaims(p, claims, 'oauth');
+    principal.expires_at = until;
+    return { principal, until };
+  }
+}
+
+function challenged(e: OAuthError): OAuthError {
+  const error = e.error === 'token_expired' ? 'invalid_token' : e.error;
+  const options: ConstructorParameters<typeof OAuthError>[2] = {
+    status: e.status === 403 ? 403 : e.status >= 500 ? e.status : 401,
+    challenge: { realm: 'mimir', error, error_description: e.description, scheme: 'Bearer' },
+  };
+  if (e.detail !== undefined) options.detail = e.detail;
+  return new OAuthError(e.error, e.description, options);
+}

@@ -1,0 +1,124 @@
+/**
+ * The redirect back from the IdP (OpenID Connect Core §3.1.2.5–3.1.3.7), as a list of named
+ * checks: the state is read and used up, not expired and bound to this browser; the code is
+ * exchanged (openid-client checks the ID token: signature by JWKS, iss, aud, azp, exp, iat,
+ * nonce, and RFC 9207 `iss` when the IdP sends it); then the kind's own rules and the claims
+ * mapping. Nothing is stored here: the caller creates the session.
+ */
+import * as client from 'openid-client';
+import { hashSecret, safeEqual } from '../crypto/index.ts';
+import { OAuthError } from '../errors.ts';
+import { checkProviderRules, mapClaims, type MappedIdentity } from './claims.ts';
+import { describe } from './discovery.ts';
+import { LOGIN_STATE_KIND, type LoginDeps, type LoginState } from './login.ts';
+import type { ProviderSettings } from './providers.ts';
+
+export interface CallbackInput {
+  /** The callback's query parameters. */
+  query: Record<string, unknown>;
+  /** The browser-binding cookie set at /auth/login. */
+  binding: string | undefined;
+}
+
+export interface CompletedLogin {
+  provider: ProviderSettings;
+  identity: MappedIdentity;
+  idToken: string | undefined;
+  idpRefreshToken: string | undefined;
+  returnTo: string;
+}
+
+export async function completeLogin(d: LoginDeps, input: CallbackInput): Promise<CompletedLogin> {
+  const query = stringParams(input.query);
+  const key = readStateKey(d, query, input.binding);
+  const state = await consumeState(d, key);
+  checkNotExpired(d, state);
+  checkBinding(state, input.binding);
+  const provider = d.providers.get(state.provider);
+  if (!provider) throw new OAuthError('invalid_request', 'The sign-in was started for a provider that is no longer configured.');
+  const tokens = await exchangeCode(d, provider, state, query);
+  const claims = tokens.claims() as Record<string, unknown> | undefined;
+  if (!claims) throw new OAuthError('invalid_grant', 'The identity provider returned no ID token.');
+  checkProviderRules(provider, claims, 'id');
+  const identity = mapClaims(provider, claims, 'session');
+  return { provider, identity, idToken: tokens.id_token, idpRefreshToken: tokens.refresh_token, returnTo: state.returnTo };
+}
+
+function stringParams(query: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(query)) {
+    // RFC 6749 §3.1: parameters must not be repeated.
+    if (Array.isArray(v)) throw new OAuthError('invalid_request', `The ${k.slice(0, 40)} parameter is repeated.`);
+    if (typeof v === 'string') out[k] = v;
+  }
+  return out;
+}
+
+function readStateKey(d: LoginDeps, query: Record<string, string>, binding: string | undefined): string {
+  if (d.security.state) {
+    const state = query.state;
+    if (!state) throw new OAuthError('invalid_request', 'The sign-in response has no state; start the sign-in again.', { detail: 'state missing' });
+    if (state.length > 512) throw new OAuthError('invalid_request', 'The state parameter is malformed.');
+    return hashSecret(state);
+  }
+  if (!binding) throw new OAuthError('invalid_request', 'The sign-in cookie is missing; start the sign-in again.');
+  return hashSecret(binding);
+}
+
+/** RFC 6749 §10.12: state is single use. Unknown, used or expired all read the same. */
+async function consumeState(d: LoginDeps, key: string): Promise<LoginState> {
+  const found = await d.store.find<LoginState>(LOGIN_STATE_KIND, key);
+  if (!found || found.consumedAt !== undefined || !(await d.store.consume(LOGIN_STATE_KIND, key))) {
+    throw new OAuthError('invalid_request', 'This sign-in link is unknown, expired or was already used; start the sign-in again.', {
+      detail: found ? 'state replayed' : 'state unknown',
+      extra: { reason: found ? 'state_used' : 'state_unknown' },
+    });
+  }
+  return found.payload;
+}
+
+function checkNotExpired(d: LoginDeps, state: LoginState): void {
+  if (Math.floor(d.now() / 1000) - state.createdAt > d.security.stateTimeout) {
+    throw new OAuthError('invalid_request', 'The sign-in took too long and expired; start it again.', { detail: 'state expired', extra: { reason: 'state_expired' } });
+  }
+}
+
+function checkBinding(state: LoginState, binding: string | undefined): void {
+  if (!binding || !safeEqual(hashSecret(binding), state.binding)) {
+    throw new OAuthError('invalid_request', 'The sign-in was started in another browser; start it again here.', { detail: 'binding cookie mismatch' });
+  }
+}
+
+async function exchangeCode(d: LoginDeps, p: ProviderSettings, state: LoginState, query: Record<string, string>) {
+  const config = await d.providers.configuration(p);
+  const url = new URL(p.redirectUri);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  try {
+    return await client.authorizationCodeGrant(config, url, {
+      ...(state.verifier ? { pkceCodeVerifier: state.verifier } : {}),
+      expectedState: state.state ?? client.skipStateCheck,
+      ...(state.nonce ? { expectedNonce: state.nonce } : {}),
+      idTokenExpected: true,
+    });
+  } catch (e) {
+    throw idpError(p, e);
+  }
+}
+
+/** openid-client failures as OAuth errors: the IdP's own error, a failed check, or an unreachable IdP. */
+export function idpError(p: ProviderSettings, e: unknown): OAuthError {
+  if (e instanceof OAuthError) return e;
+  if (e instanceof client.AuthorizationResponseError) {
+    const code = e.error === 'access_denied' ? 'access_denied' : 'invalid_request';
+    return new OAuthError(code, e.error === 'access_denied' ? `Sign-in at ${p.name} was cancelled or refused.` : `${p.name} refused the sign-in (${e.error.slice(0, 60)}).`, { detail: describe(e) });
+  }
+  if (e instanceof client.ResponseBodyError) {
+    return new OAuthError('invalid_grant', `${p.name} refused the authorization code (${e.error.slice(0, 60)}); start the sign-in again.`, { detail: describe(e) });
+  }
+  const name = (e as { name?: string }).name ?? '';
+  if (name === 'TimeoutError' || name === 'AbortError' || (e instanceof TypeError && /fetch failed/.test(e.message))) {
+    return new OAuthError('bad_gateway', `${p.name} could not be reached.`, { detail: describe(e) });
+  }
+  // ID token checks (iss, aud, azp, nonce, signature, exp) and other protocol violations.
+  return new OAuthError('invalid_grant', `The answer from ${p.name} failed validation; start the sign-in again.`, { detail: describe(e) });
+}

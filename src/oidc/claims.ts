@@ -1,0 +1,111 @@
+/**
+ * Provider claims → Principal, per kind (fixtures/provider-claims/*.json), and the per-kind
+ * rules a token must pass beyond signature, iss, aud and exp: Google `hd`, Azure tenants,
+ * Cognito `token_use`, Keycloak `typ`.
+ */
+import type { Principal } from '../authn/principal.ts';
+import { OAuthError } from '../errors.ts';
+import type { ProviderSettings } from './providers.ts';
+
+export type TokenUse = 'id' | 'access';
+
+export interface MappedIdentity {
+  principal: Principal;
+  /** Azure sent a groups-overage marker instead of the groups (more than 200). */
+  groupsOverage: boolean;
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? v.split(' ').filter(Boolean) : []);
+
+function at(claims: Record<string, unknown>, path: string): unknown {
+  if (path in claims) return claims[path];
+  let cur: unknown = claims;
+  for (const part of path.split('.')) {
+    if (!cur || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+/** Rejects tokens that break a kind's rules. `access_denied` (403) for policy, `invalid_token` otherwise. */
+export function checkProviderRules(p: ProviderSettings, claims: Record<string, unknown>, use: TokenUse): void {
+  if (p.hostedDomain !== undefined && claims.hd !== p.hostedDomain) {
+    // Google: restrict by the signed hd claim, never by the request's hd parameter.
+    throw new OAuthError('access_denied', `Only accounts of ${p.hostedDomain} may sign in here.`, { detail: `hd ${String(claims.hd ?? '(none)')} refused` });
+  }
+  if (p.kind === 'azure') {
+    const tid = claims.tid;
+    if (typeof tid !== 'string' || !/^[0-9a-f-]{36}$/i.test(tid)) throw new OAuthError('invalid_token', 'The token has no valid tenant id (tid).');
+    if (p.allowedTenants.length && !p.allowedTenants.includes(tid)) {
+      throw new OAuthError('access_denied', 'Your organisation (tenant) is not allowed to sign in here.', { detail: `tenant ${tid} refused` });
+    }
+    if (typeof claims.iss === 'string' && !claims.iss.includes(tid)) throw new OAuthError('invalid_token', 'The token issuer does not match its tenant.');
+  }
+  if (p.kind === 'cognito' && claims.token_use !== undefined && claims.token_use !== use) {
+    // Cognito: an ID token must never pass as an access token or the reverse.
+    throw new OAuthError('invalid_token', `The token is a Cognito ${String(claims.token_use)} token, not an ${use} token.`);
+  }
+  if (p.kind === 'cognito' && use === 'access' && claims.token_use !== 'access') {
+    throw new OAuthError('invalid_token', 'The Cognito token has no token_use "access".');
+  }
+  if (p.kind === 'keycloak' && use === 'access' && claims.typ !== undefined && claims.typ !== 'Bearer') {
+    throw new OAuthError('invalid_token', `A Keycloak ${String(claims.typ)} token is not an access token.`);
+  }
+}
+
+/** Roles and groups the kind puts in its claims, before mapping. */
+function sourceRolesAndGroups(p: ProviderSettings, c: Record<string, unknown>): { roles: string[]; groups: string[] } {
+  if (p.rolesClaim) return { roles: strings(at(c, p.rolesClaim)), groups: strings(c.groups) };
+  switch (p.kind) {
+    case 'okta': return { roles: strings(c.groups), groups: strings(c.groups) };
+    case 'auth0': {
+      // Auth0 role claims must be namespaced: any http(s) claim name ending in /roles.
+      const roles = Object.entries(c).filter(([k]) => /^https?:\/\/.+\/roles$/.test(k)).flatMap(([, v]) => strings(v));
+      return { roles, groups: strings(Object.entries(c).find(([k]) => /^https?:\/\/.+\/groups$/.test(k))?.[1]) };
+    }
+    case 'azure': return { roles: strings(c.roles), groups: strings(c.groups) };
+    case 'google': return { roles: [], groups: [] };
+    case 'keycloak': {
+      const resource = (c.resource_access && typeof c.resource_access === 'object' ? c.resource_access : {}) as Record<string, { roles?: unknown }>;
+      const clients = [p.clientId, ...(p.audience ? [p.audience] : [])];
+      const clientRoles = clients.flatMap((id) => strings(resource[id]?.roles));
+      return { roles: [...strings(at(c, 'realm_access.roles')), ...clientRoles], groups: strings(c.groups) };
+    }
+    case 'cognito': return { roles: strings(c['cognito:groups']), groups: strings(c['cognito:groups']) };
+    case 'generic': return { roles: strings(c.roles), groups: strings(c.groups) };
+  }
+}
+
+/** Applies `roleMappings` (IdP role → RBAC roles, identity by default) and `groupsToRoles`. */
+export function mapRoles(p: ProviderSettings, roles: readonly string[], groups: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const r of roles) for (const m of p.roleMappings[r] ?? [r]) out.add(m);
+  for (const g of groups) for (const m of p.groupsToRoles[g] ?? []) out.add(m);
+  return [...out];
+}
+
+export function mapClaims(p: ProviderSettings, c: Record<string, unknown>, authMethod: Principal['auth_method']): MappedIdentity {
+  if (typeof c.sub !== 'string' || c.sub === '') throw new OAuthError('invalid_token', 'The token has no subject.');
+  const { roles, groups } = sourceRolesAndGroups(p, c);
+  const names = c._claim_names && typeof c._claim_names === 'object' ? c._claim_names as Record<string, unknown> : {};
+  const groupsOverage = p.kind === 'azure' && ('groups' in names || c.hasgroups === true);
+  const principal: Principal = {
+    sub: c.sub,
+    roles: mapRoles(p, roles, groups),
+    groups,
+    scopes: strings(c.scp ?? c.scope),
+    provider: p.id,
+    auth_method: authMethod,
+  };
+  const email = c.email ?? (p.kind === 'azure' ? c.preferred_username : undefined);
+  if (typeof email === 'string') principal.email = email;
+  const name = c.name ?? c.preferred_username ?? c['cognito:username'] ?? c.username;
+  if (typeof name === 'string') principal.name = name;
+  const tenant = p.kind === 'azure' ? c.tid : p.kind === 'google' ? c.hd : undefined;
+  if (typeof tenant === 'string') principal.tenant = tenant;
+  const clientId = c.client_id ?? c.azp ?? c.cid;
+  if (typeof clientId === 'string') principal.client_id = clientId;
+  if (typeof c.exp === 'number') principal.expires_at = c.exp;
+  if (typeof c.jti === 'string') principal.credential_id = c.jti;
+  return { principal, groupsOverage };
+}

@@ -1,0 +1,95 @@
+/**
+ * One openid-client Configuration per provider, from discovery on its issuer (OpenID Connect
+ * Discovery 1.0 §4), explicit endpoints overriding. Discovered once and kept; a failure is not
+ * kept, so the next sign-in tries again once the IdP is back.
+ */
+import * as client from 'openid-client';
+import { OAuthError } from '../errors.ts';
+import { isLoopback, type ProviderSettings } from './providers.ts';
+
+export interface DiscoveryOptions {
+  /** Seconds before an IdP request is given up (openid-client `timeout`). */
+  timeoutSeconds?: number;
+}
+
+export class ProviderDirectory {
+  readonly #byId = new Map<string, ProviderSettings>();
+  readonly #configs = new Map<string, Promise<client.Configuration>>();
+  readonly #timeout: number;
+
+  constructor(providers: readonly ProviderSettings[], options: DiscoveryOptions = {}) {
+    for (const p of providers) this.#byId.set(p.id, p);
+    this.#timeout = options.timeoutSeconds ?? 5;
+  }
+
+  get all(): ProviderSettings[] {
+    return [...this.#byId.values()];
+  }
+
+  get(id: string): ProviderSettings | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** The client configuration of a provider; OAuthError `bad_gateway` (502) when the IdP cannot be reached. */
+  async configuration(p: ProviderSettings): Promise<client.Configuration> {
+    let pending = this.#configs.get(p.id);
+    if (!pending) {
+      pending = discover(p, this.#timeout);
+      this.#configs.set(p.id, pending);
+      pending.catch(() => this.#configs.delete(p.id));
+    }
+    return pending;
+  }
+}
+
+/** openid-client options for a provider: http only for loopback issuers. */
+export function requestOptions(p: ProviderSettings, timeout: number): client.DiscoveryRequestOptions {
+  return { timeout, ...(isLoopback(p.issuer) ? { execute: [client.allowInsecureRequests] } : {}) };
+}
+
+async function discover(p: ProviderSettings, timeout: number): Promise<client.Configuration> {
+  const metadata: Partial<client.ClientMetadata> = { redirect_uris: [p.redirectUri] };
+  const auth = p.clientSecret ? client.ClientSecretPost(p.clientSecret) : client.None();
+  const e = p.endpoints;
+  let config: client.Configuration;
+  try {
+    if (e.authorization && e.token && e.jwks) {
+      // Everything given explicitly: no discovery needed.
+      config = new client.Configuration({ issuer: p.issuer }, p.clientId, metadata, auth);
+    } else {
+      config = await client.discovery(new URL(p.issuer), p.clientId, metadata, auth, requestOptions(p, timeout));
+    }
+  } catch (err) {
+    throw new OAuthError('bad_gateway', `The identity provider "${p.name}" could not be reached or did not publish valid discovery metadata.`, {
+      detail: `discovery of ${p.issuer} failed: ${describe(err)}`,
+    });
+  }
+  const server = config.serverMetadata();
+  const overrides = {
+    ...(e.authorization ? { authorization_endpoint: e.authorization } : {}),
+    ...(e.token ? { token_endpoint: e.token } : {}),
+    ...(e.jwks ? { jwks_uri: e.jwks } : {}),
+    ...(e.userinfo ? { userinfo_endpoint: e.userinfo } : {}),
+    ...(e.revocation ? { revocation_endpoint: e.revocation } : {}),
+    ...(e.introspection ? { introspection_endpoint: e.introspection } : {}),
+    ...(e.endSession ? { end_session_endpoint: e.endSession } : {}),
+  };
+  if (Object.keys(overrides).length === 0) {
+    if (isLoopback(p.issuer)) client.allowInsecureRequests(config);
+    config.timeout = timeout;
+    return config;
+  }
+  const merged = new client.Configuration({ ...server, ...overrides } as unknown as client.ServerMetadata, p.clientId, metadata, auth);
+  if (isLoopback(p.issuer)) client.allowInsecureRequests(merged);
+  merged.timeout = timeout;
+  return merged;
+}
+
+/** A short, secret-free description of a failure for logs and `providers check`. */
+export function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  const code = (err as { code?: string }).code ?? (cause as { code?: string } | undefined)?.code;
+  const causeMsg = cause instanceof Error ? `: ${cause.message}` : '';
+  return `${code ? `${code} ` : ''}${err.message}${causeMsg}`.slice(0, 300);
+}

@@ -1,0 +1,214 @@
+/**
+ * Upstream identity providers: the seed's single provider (`MIMIR_AUTH_PROVIDER` +
+ * `MIMIR_OAUTH_*` + per-kind variables) and/or several from `MIMIR_AUTH_PROVIDERS_FILE`
+ * (JSON or YAML). Issuers are derived per kind where the seed implies them, and must be https
+ * except on loopback hosts.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, PROVIDER_KINDS, type Config, type ProviderKind } from '../config/index.ts';
+
+export type OpaqueTokenMode = 'introspection' | 'userinfo' | 'off';
+
+export interface ProviderSettings {
+  readonly id: string;
+  readonly kind: ProviderKind;
+  readonly name: string;
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string | undefined;
+  readonly redirectUri: string;
+  readonly scope: string;
+  /** `aud` an IdP access token must carry to be accepted as a bearer token; unset: none are. */
+  readonly audience: string | undefined;
+  readonly endpoints: {
+    readonly authorization?: string; readonly token?: string; readonly jwks?: string;
+    readonly userinfo?: string; readonly revocation?: string; readonly introspection?: string; readonly endSession?: string;
+  };
+  readonly hostedDomain: string | undefined;
+  readonly allowedTenants: readonly string[];
+  /** Dot path of the roles claim, overriding the kind's default. */
+  readonly rolesClaim: string | undefined;
+  readonly roleMappings: Readonly<Record<string, readonly string[]>>;
+  readonly groupsToRoles: Readonly<Record<string, readonly string[]>>;
+  readonly opaqueTokens: OpaqueTokenMode;
+  readonly jwksCooldownSeconds: number;
+  /** Extra authorization request parameters (Auth0 `audience`). */
+  readonly authorizationParams: Readonly<Record<string, string>>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+export function isLoopback(url: string): boolean {
+  try {
+    return LOOPBACK.has(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+const roleMap = z.record(z.string(), z.union([z.string(), z.array(z.string())]))
+  .transform((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Array.isArray(v) ? v : [v]])));
+
+const fileEntry = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, - or _'),
+  kind: z.enum(PROVIDER_KINDS as [ProviderKind, ...ProviderKind[]]),
+  name: z.string().min(1).optional(),
+  issuer: z.string().optional(),
+  clientId: z.string().min(1),
+  clientSecret: z.string().optional(),
+  redirectUri: z.string().optional(),
+  scope: z.string().optional(),
+  audience: z.string().optional(),
+  endpoints: z.object({
+    authorization: z.string().optional(), token: z.string().optional(), jwks: z.string().optional(), userinfo: z.string().optional(),
+    revocation: z.string().optional(), introspection: z.string().optional(), endSession: z.string().optional(),
+  }).optional(),
+  oktaDomain: z.string().optional(),
+  authorizationServer: z.string().optional(),
+  auth0Domain: z.string().optional(),
+  tenantId: z.string().optional(),
+  allowedTenants: z.array(z.string()).optional(),
+  hostedDomain: z.string().optional(),
+  keycloakServerUrl: z.string().optional(),
+  realm: z.string().optional(),
+  rolesClaim: z.string().optional(),
+  roleMappings: roleMap.optional(),
+  groupsToRoles: roleMap.optional(),
+  opaqueTokens: z.enum(['introspection', 'userinfo', 'off']).optional(),
+  jwksCooldownSeconds: z.number().min(0).max(3600).optional(),
+}).strict();
+
+const fileSchema = z.union([z.array(fileEntry), z.object({ providers: z.array(fileEntry) }).strict()]);
+type FileEntry = z.infer<typeof fileEntry>;
+
+const DISPLAY: Record<ProviderKind, string> = {
+  okta: 'Okta', auth0: 'Auth0', azure: 'Microsoft', google: 'Google', keycloak: 'Keycloak', cognito: 'AWS Cognito', generic: 'Single sign-on',
+};
+
+/** Every configured provider, validated. Throws ConfigError naming the variable or file entry. */
+export function loadProviders(config: Config, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): ProviderSettings[] {
+  const out: ProviderSettings[] = [];
+  const problems: string[] = [];
+  const p = config.provider;
+  if (p.kind) {
+    const entry: FileEntry = {
+      id: p.kind, kind: p.kind, clientId: p.clientId ?? '',
+      ...opt('issuer', p.issuer), ...opt('clientSecret', p.clientSecret), ...opt('audience', p.audience ?? p.auth0.audience),
+      scope: p.scope, redirectUri: p.redirectUri,
+      endpoints: {
+        ...opt('authorization', p.authorizationEndpoint), ...opt('token', p.tokenEndpoint), ...opt('jwks', p.jwksUri),
+        ...opt('userinfo', p.userinfoEndpoint), ...opt('revocation', p.revocationEndpoint),
+      },
+      ...opt('oktaDomain', p.okta.domain), ...opt('authorizationServer', p.okta.authorizationServer),
+      ...opt('auth0Domain', p.auth0.domain), ...opt('tenantId', p.azure.tenantId), allowedTenants: [...p.azure.allowedTenants],
+      ...opt('hostedDomain', p.google.hostedDomain), ...opt('keycloakServerUrl', p.keycloak.serverUrl), ...opt('realm', p.keycloak.realm),
+    };
+    if (!p.clientId) problems.push('MIMIR_OAUTH_CLIENT_ID: is required when MIMIR_AUTH_PROVIDER is set');
+    else out.push(settle(entry, config, 'MIMIR_OAUTH_ISSUER', problems));
+  }
+  if (p.providersFile) {
+    const where = `MIMIR_AUTH_PROVIDERS_FILE (${p.providersFile})`;
+    let doc: unknown;
+    try {
+      const text = read(p.providersFile);
+      doc = /\.ya?ml$/i.test(p.providersFile) ? parseYaml(text) : JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError([`${where}: cannot be read as ${/\.ya?ml$/i.test(p.providersFile) ? 'YAML' : 'JSON'}: ${(e as Error).message}`]);
+    }
+    const parsed = fileSchema.safeParse(doc);
+    if (!parsed.success) {
+      throw new ConfigError(parsed.error.issues.map((i) => `${where}: ${i.path.join('.') || 'document'}: ${i.message}`));
+    }
+    const entries = Array.isArray(parsed.data) ? parsed.data : parsed.data.providers;
+    entries.forEach((e, i) => out.push(settle(e, config, `${where}: providers.${i} (${e.id})`, problems)));
+  }
+  const ids = new Set<string>();
+  for (const s of out) {
+    if (ids.has(s.id)) problems.push(`provider id "${s.id}" is configured twice; ids must be unique`);
+    ids.add(s.id);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out;
+}
+
+function opt<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined || value === '' ? {} : { [key]: value }) as { [P in K]?: string };
+}
+
+function settle(e: FileEntry, config: Config, where: string, problems: string[]): ProviderSettings {
+  const issuer = deriveIssuer(e);
+  if (!issuer) {
+    problems.push(`${where}: no issuer; set it${hintFor(e.kind)}`);
+  } else {
+    checkUrl(issuer, `${where}: issuer`, problems);
+  }
+  for (const [name, url] of Object.entries(e.endpoints ?? {})) if (url) checkUrl(url, `${where}: ${name} endpoint`, problems);
+  const audience = e.audience;
+  return {
+    id: e.id,
+    kind: e.kind,
+    name: e.name ?? DISPLAY[e.kind],
+    issuer: issuer ?? '',
+    clientId: e.clientId,
+    clientSecret: e.clientSecret,
+    redirectUri: e.redirectUri ?? config.provider.redirectUri,
+    scope: e.scope ?? config.provider.scope,
+    audience,
+    endpoints: e.endpoints ?? {},
+    hostedDomain: e.hostedDomain,
+    allowedTenants: e.allowedTenants ?? [],
+    rolesClaim: e.rolesClaim,
+    roleMappings: e.roleMappings ?? {},
+    groupsToRoles: e.groupsToRoles ?? {},
+    // Google access tokens are opaque (userinfo); Okta's org AS ones too (introspection).
+    opaqueTokens: e.opaqueTokens ?? (e.kind === 'google' ? 'userinfo' : e.kind === 'okta' && !e.authorizationServer && !/\/oauth2\//.test(issuer ?? '') ? 'introspection' : 'off'),
+    jwksCooldownSeconds: e.jwksCooldownSeconds ?? 30,
+    authorizationParams: e.kind === 'auth0' && audience ? { audience } : {},
+  };
+}
+
+/** The issuer the seed implies for each kind when it is not given explicitly. */
+export function deriveIssuer(e: Pick<FileEntry, 'kind' | 'issuer' | 'oktaDomain' | 'authorizationServer' | 'auth0Domain' | 'tenantId' | 'keycloakServerUrl' | 'realm'>): string | undefined {
+  const host = (d: string) => (/^https?:\/\//.test(d) ? d : `https://${d}`).replace(/\/+$/, '');
+  let issuer = e.issuer;
+  if (!issuer) {
+    switch (e.kind) {
+      case 'okta':
+        if (e.oktaDomain) issuer = e.authorizationServer ? `${host(e.oktaDomain)}/oauth2/${e.authorizationServer}` : host(e.oktaDomain);
+        break;
+      case 'auth0': if (e.auth0Domain) issuer = `${host(e.auth0Domain)}/`; break;
+      case 'azure': if (e.tenantId) issuer = `https://login.microsoftonline.com/${e.tenantId}/v2.0`; break;
+      case 'google': issuer = 'https://accounts.google.com'; break;
+      case 'keycloak': if (e.keycloakServerUrl && e.realm) issuer = `${e.keycloakServerUrl.replace(/\/+$/, '')}/realms/${e.realm}`; break;
+      default: break;
+    }
+  }
+  // Auth0's issuer always ends with "/" and is compared exactly (fixtures/provider-claims/auth0.json).
+  if (issuer && e.kind === 'auth0' && !issuer.endsWith('/')) issuer += '/';
+  return issuer;
+}
+
+function hintFor(kind: ProviderKind): string {
+  switch (kind) {
+    case 'okta': return ' (or MIMIR_OKTA_DOMAIN, with MIMIR_OKTA_AUTHORIZATION_SERVER for a custom authorization server)';
+    case 'auth0': return ' (or MIMIR_AUTH0_DOMAIN)';
+    case 'azure': return ' (or MIMIR_AZURE_TENANT_ID)';
+    case 'keycloak': return ' (or MIMIR_KEYCLOAK_SERVER_URL and MIMIR_KEYCLOAK_REALM)';
+    default: return ' (MIMIR_OAUTH_ISSUER or "issuer" in the providers file)';
+  }
+}
+
+function checkUrl(url: string, what: string, problems: string[]): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    problems.push(`${what}: ${JSON.stringify(url)} is not a URL`);
+    return;
+  }
+  if (u.protocol === 'https:') return;
+  if (u.protocol === 'http:' && LOOPBACK.has(u.hostname)) return;
+  problems.push(`${what}: ${JSON.stringify(url)} must use https (http is allowed only on 127.0.0.1, localhost or [::1])`);
+}

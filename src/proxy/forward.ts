@@ -1,0 +1,128 @@
+/**
+ * The request toward the upstream Mimir, framework-free: which inbound headers never pass
+ * (credentials, identity claims, hop-by-hop), which the hub sets (user context from the
+ * Principal, X-Forwarded-*, the forwarded token), and the streaming request itself.
+ */
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import type { Principal } from '../authn/principal.ts';
+import { OAuthError } from '../errors.ts';
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus the non-standard ones proxies still see. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'expect']);
+/** Inbound credentials: the upstream must never see them (MCP forbids token passthrough). */
+const CREDENTIALS = new Set(['authorization', 'x-api-key', 'dpop']);
+/** Set by the hub from what it verified; an inbound value would be a claim nobody checked. */
+const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip']);
+
+export interface HeaderPolicy {
+  sessionCookie: string;
+  userContext: { enabled: boolean; idHeader: string; emailHeader: string; rolesHeader: string };
+  forwardingHeader: string;
+}
+
+export interface ForwardFacts {
+  principal: Principal;
+  clientIp: string;
+  proto: string;
+  host: string;
+  /** The caller's IdP token, when token forwarding applies. */
+  forwardedToken?: string | undefined;
+}
+
+/**
+ * The headers sent upstream.
+ *
+ * @example
+ * upstreamHeaders(req.headers, policy, { principal, clientIp: req.ip, proto: 'https', host: 'mimir.example' })
+ */
+export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPolicy, facts: ForwardFacts): OutgoingHttpHeaders {
+  const identity = new Set([policy.userContext.idHeader, policy.userContext.emailHeader, policy.userContext.rolesHeader, policy.forwardingHeader].map((h) => h.toLowerCase()));
+  const named = connectionTokens(inbound.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(inbound)) {
+    if (value === undefined) continue;
+    const n = name.toLowerCase();
+    if (HOP_BY_HOP.has(n) || named.has(n) || CREDENTIALS.has(n) || FORWARDING.has(n) || identity.has(n) || n === 'host' || n.startsWith('x-user-')) continue;
+    if (n === 'cookie') {
+      const kept = withoutCookie(Array.isArray(value) ? value.join('; ') : value, policy.sessionCookie);
+      if (kept) out.cookie = kept;
+      continue;
+    }
+    out[n] = value;
+  }
+  out['x-forwarded-for'] = facts.clientIp;
+  out['x-forwarded-proto'] = facts.proto;
+  out['x-forwarded-host'] = facts.host;
+  if (policy.userContext.enabled) {
+    const p = facts.principal;
+    out[policy.userContext.idHeader.toLowerCase()] = fieldValue(p.sub);
+    if (p.email) out[policy.userContext.emailHeader.toLowerCase()] = fieldValue(p.email);
+    out[policy.userContext.rolesHeader.toLowerCase()] = fieldValue(p.roles.join(','));
+  }
+  if (facts.forwardedToken) out[policy.forwardingHeader.toLowerCase()] = facts.forwardedToken;
+  return out;
+}
+
+/** Response headers passed back to the caller. */
+export function downstreamHeaders(upstream: IncomingHttpHeaders, options: { dropLength?: boolean } = {}): OutgoingHttpHeaders {
+  const named = connectionTokens(upstream.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    if (options.dropLength && name === 'content-length') continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** The upstream URL for an inbound path: `/upstream/health` reaches the upstream's own `/health`. */
+export function upstreamUrl(base: string, inboundUrl: string): URL {
+  const b = new URL(base);
+  const rewritten = inboundUrl.replace(/^\/upstream\/health(?=$|\?)/i, '/health');
+  return new URL(b.pathname.replace(/\/+$/, '') + rewritten, b.origin);
+}
+
+export interface UpstreamCall {
+  url: URL;
+  method: string;
+  headers: OutgoingHttpHeaders;
+  /** A body already read (MCP), or the inbound stream to pipe. */
+  body: Buffer | Readable | undefined;
+  /** Aborts the upstream request (the caller went away). */
+  signal: AbortSignal;
+}
+
+/** Sends the request; resolves with the upstream response as soon as its headers arrive. */
+export function callUpstream(call: UpstreamCall): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const send = call.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(call.url, { method: call.method, headers: call.headers, signal: call.signal });
+    req.once('response', resolve);
+    req.once('error', (e: NodeJS.ErrnoException) => {
+      reject(new OAuthError('bad_gateway', 'The upstream Mimir server could not be reached.', { detail: `${e.code ?? e.name} ${call.url.origin}` }));
+    });
+    const body = call.body;
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else {
+      body.once('error', () => req.destroy());
+      body.pipe(req);
+    }
+  });
+}
+
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const v = Array.isArray(value) ? value.join(',') : value ?? '';
+  return new Set(v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+}
+
+function withoutCookie(header: string, name: string): string {
+  return header.split(';').map((c) => c.trim()).filter((c) => c && c.slice(0, c.indexOf('=') === -1 ? c.length : c.indexOf('=')).trim() !== name).join('; ');
+}
+
+/** RFC 9110 §5.5: header values are visible ASCII; anything else is percent-encoded. */
+function fieldValue(v: string): string {
+  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
+}

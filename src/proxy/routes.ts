@@ -1,0 +1,253 @@
+/**
+ * The front door (HTTP edge): every request outside the hub's own routes is authenticated,
+ * authorized and streamed to MIMIR_UPSTREAM_URL. Registered last, as the catch-all. The steps
+ * are small named checks; the protocol pieces live in forward.ts, mcp.ts, user-context.ts and
+ * src/rbac.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
+import type { IncomingMessage } from 'node:http';
+import type { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Principal } from '../authn/principal.ts';
+import { OAuthError } from '../errors.ts';
+import type { Hub } from '../hub.ts';
+import { sendError } from '../http/reply.ts';
+import { authenticateRequest } from '../http/server.ts';
+import { may } from '../rbac/effective.ts';
+import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
+import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamUrl, type HeaderPolicy } from './forward.ts';
+import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
+import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
+import { applyUserContext } from './user-context.ts';
+
+/** Largest MCP message the hub reads to authorize (the rest of the proxy streams). */
+const MCP_BODY_LIMIT = 4 * 1024 * 1024;
+/** Largest JSON tools/list result the hub filters in memory. */
+const TOOLS_LIST_LIMIT = 16 * 1024 * 1024;
+/** Paths that name the upstream even when none is configured (they answer 503, not 404). */
+const PROXIED = /^\/(api|v1|upstream)(\/|$)|^\/mcp\/?$/i;
+
+/**
+ * @example
+ * await app.register(proxyRoutes(hub)); // after every other route plugin
+ */
+export function proxyRoutes(hub: Hub) {
+  const rules: readonly RouteRule[] = hub.rbac.config.routes ?? DEFAULT_ROUTES;
+  const policy: HeaderPolicy = {
+    sessionCookie: hub.config.session.cookie.name,
+    userContext: hub.config.userContext,
+    forwardingHeader: hub.config.forwarding.header,
+  };
+  const origins = new Set([new URL(hub.config.publicUrl).origin, ...hub.config.mcpAllowedOrigins]);
+  const authenticate = authenticateRequest(hub);
+
+  return async function proxy(app: FastifyInstance): Promise<void> {
+    // Bodies are streamed, not parsed: this context keeps the raw request stream untouched.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+    app.all('/*', async (req, reply) => {
+      try {
+        const path = req.url.split('?')[0]!;
+        if (isHubPath(hub, path) || (!hub.config.upstreamUrl && !PROXIED.test(path))) {
+          return sendError(reply, new OAuthError('not_found', `No route for ${req.method} ${path.slice(0, 200)}.`));
+        }
+        if (!hub.config.upstreamUrl) {
+          return sendError(reply, new OAuthError('service_unavailable', 'No upstream Mimir server is configured: MIMIR_UPSTREAM_URL is not set.'));
+        }
+        checkPath(path);
+        const mcp = /^\/mcp\/?$/i.test(path);
+        if (mcp) checkOrigin(origins, req.headers.origin);
+        if (await authenticate(req, reply)) return reply;
+        const principal = await actingPrincipal(hub, req);
+        authorizeRoute(hub, req, principal, rules, path);
+        const facts = { principal, clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwardedToken(hub, req, principal) };
+        const headers = upstreamHeaders(req.headers, policy, facts);
+        const url = upstreamUrl(hub.config.upstreamUrl, req.url);
+        if (mcp) return await proxyMcp(hub, req, reply, principal, url, headers);
+        return await relay(hub, req, reply, { url, headers, body: req.raw });
+      } catch (e) {
+        if (reply.sent || reply.raw.headersSent) return reply;
+        if (e instanceof McpProtocolError) return reply.code(400).header('cache-control', 'no-store').send(e.toJSON());
+        return sendError(reply, e);
+      }
+    });
+  };
+}
+
+/** The hub's own namespaces never reach the upstream, whatever the method. */
+function isHubPath(hub: Hub, path: string): boolean {
+  const p = path.toLowerCase();
+  return /^\/(auth|\.well-known)(\/|$)/.test(p) || p === '/health' || p === '/ready' || p === hub.config.metrics.endpoint.toLowerCase();
+}
+
+/**
+ * Authorization is decided on the path the hub sees, so the upstream must see the same one:
+ * dot segments, encoded slashes and backslashes could be resolved differently behind it.
+ */
+function checkPath(path: string): void {
+  if (/(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\/|%00/i.test(path)) {
+    throw new OAuthError('invalid_request', 'The request path contains dot segments or encoded separators.');
+  }
+}
+
+/** MCP Streamable HTTP "Security Warning": validate Origin to prevent DNS rebinding (403). */
+function checkOrigin(allowed: ReadonlySet<string>, origin: string | undefined): void {
+  if (origin === undefined) return;
+  let o: string | undefined;
+  try { o = new URL(origin).origin; } catch { /* refused below */ }
+  if (!o || !allowed.has(o)) throw new OAuthError('access_denied', 'The Origin of this request is not allowed on /mcp.', { status: 403 });
+}
+
+/** A trusted service account may act for a user (X-User-ID); from anyone else it is ignored. */
+async function actingPrincipal(hub: Hub, req: FastifyRequest): Promise<Principal> {
+  const original = req.principal!;
+  const result = await applyUserContext({ rbac: hub.rbac, serviceAccounts: hub.serviceAccounts, names: hub.config.userContext }, original, req.headers);
+  if (result.outcome === 'asserted') {
+    hub.audit.record({ type: 'user_context_asserted', outcome: 'success', principal: result.principal, client: original.client_id, ip: req.ip, request_id: req.id });
+  } else if (result.outcome === 'ignored') {
+    hub.audit.record({ type: 'user_context_ignored', outcome: 'failure', reason: result.reason, principal: original, ip: req.ip, request_id: req.id });
+  }
+  req.principal = result.principal;
+  return result.principal;
+}
+
+function authorizeRoute(hub: Hub, req: FastifyRequest, principal: Principal, rules: readonly RouteRule[], path: string): void {
+  const { permission } = routePermission(rules, req.method, path);
+  if (permission === null) return;
+  // No rule matched a custom table: fail closed.
+  const needed = permission ?? 'upstream:access';
+  if (!may(hub.rbac, principal, needed)) deny(hub, req, principal, needed);
+}
+
+/** RFC 6750 §3.1 insufficient_scope, naming the permission, plus an audit event. */
+function deny(hub: Hub, req: FastifyRequest, principal: Principal, permission: string, extra: Record<string, unknown> = {}): never {
+  hub.audit.record({
+    type: 'access_denied', outcome: 'failure', reason: 'insufficient_scope', permission, method: req.method,
+    path: req.url.split('?')[0]!.slice(0, 200), principal, ip: req.ip, request_id: req.id, ...extra,
+  });
+  const description = `This request needs the permission "${permission}".`;
+  throw new OAuthError('insufficient_scope', description, {
+    extra: { missing_permission: permission },
+    challenge: { realm: 'mimir', error: 'insufficient_scope', error_description: description, scope: permission },
+  });
+}
+
+/** MIMIR_ENABLE_TOKEN_FORWARDING: only an IdP token whose audience is Mimir's goes upstream. */
+function forwardedToken(hub: Hub, req: FastifyRequest, principal: Principal): string | undefined {
+  if (!hub.config.forwarding.enabled || principal.auth_method !== 'oauth' || principal.act) return undefined;
+  const m = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  if (!m) return undefined;
+  const expected = hub.config.provider.audience ?? hub.config.jwt.audience;
+  try {
+    const aud = decodeJwt(m[1]!).aud;
+    return (Array.isArray(aud) ? aud : [aud]).includes(expected) ? m[1] : undefined;
+  } catch {
+    return undefined; // opaque tokens carry no audience we can check
+  }
+}
+
+async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, url: URL, headers: Record<string, unknown>): Promise<FastifyReply> {
+  const version = first(req.headers['mcp-protocol-version']);
+  const sessionId = first(req.headers['mcp-session-id']);
+  // 2026-07-28 removed the GET stream: a stateless client asking for one gets 405.
+  if (req.method === 'GET' && isModernRevision(version)) {
+    return reply.code(405).header('allow', 'POST').header('cache-control', 'no-store')
+      .send(new McpProtocolError(-32600, 'This MCP revision has no GET stream; send requests as POST.').toJSON());
+  }
+  if (sessionId !== undefined && !(await ownsSession(hub.store, sessionId, principal))) {
+    // MCP transport §Session Management: an unknown session is 404, and the client re-initializes.
+    return reply.code(404).header('cache-control', 'no-store').send(new McpProtocolError(-32001, 'Session not found.').toJSON());
+  }
+  let message: JsonRpcMessage | undefined;
+  let body: Buffer | Readable | undefined = req.raw;
+  if (req.method === 'POST') {
+    const raw = await readBody(req.raw, MCP_BODY_LIMIT);
+    message = parseMcpMessage(raw);
+    checkStandardHeaders(req.headers, message);
+    const needed = mcpPermission(message);
+    if (needed !== null && !may(hub.rbac, principal, needed)) deny(hub, req, principal, needed, { mcp_method: message.method });
+    body = raw;
+  }
+  const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
+  return relay(hub, req, reply, {
+    url, headers, body,
+    onResponse: async (res) => {
+      const issued = first(res.headers['mcp-session-id']);
+      if (message?.method === 'initialize' && issued) await bindSession(hub.store, issued, principal);
+      if (req.method === 'DELETE' && sessionId && res.statusCode! < 300) await unbindSession(hub.store, sessionId);
+      if (!listing || res.statusCode !== 200) return undefined;
+      const allowed = (tool: string) => may(hub.rbac, principal, `mcp:tool:${tool}`);
+      const filter = (json: unknown) => filterToolsResult(json, listing.id, allowed);
+      const type = String(res.headers['content-type'] ?? '');
+      if (type.startsWith('text/event-stream')) {
+        return { stream: sseDataTransform((data) => { try { return JSON.stringify(filter(JSON.parse(data))); } catch { return data; } }) };
+      }
+      if (type.startsWith('application/json')) {
+        const text = (await readBody(res, TOOLS_LIST_LIMIT)).toString('utf8');
+        try { return { buffer: Buffer.from(JSON.stringify(filter(JSON.parse(text)))) }; } catch { return { buffer: Buffer.from(text) }; }
+      }
+      return undefined;
+    },
+  });
+}
+
+interface Relay {
+  url: URL;
+  headers: Record<string, unknown>;
+  body: Buffer | Readable | undefined;
+  /** Side effects on the response and an optional rewrite of its body. */
+  onResponse?: (res: IncomingMessage) => Promise<{ stream: Transform } | { buffer: Buffer } | undefined>;
+}
+
+/**
+ * Streams the exchange both ways. A caller that goes away aborts the upstream request; an
+ * upstream that cannot be reached is 502 and nothing else.
+ */
+async function relay(hub: Hub, req: FastifyRequest, reply: FastifyReply, r: Relay): Promise<FastifyReply> {
+  const controller = new AbortController();
+  const onClose = () => { if (!reply.raw.writableFinished) controller.abort(); };
+  reply.raw.once('close', onClose);
+  let res: IncomingMessage;
+  try {
+    const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : r.body;
+    res = await callUpstream({ url: r.url, method: req.method, headers: r.headers as never, body, signal: controller.signal });
+  } catch (e) {
+    if (controller.signal.aborted) return reply;
+    hub.log.warn({ detail: e instanceof OAuthError ? e.detail : String(e), request_id: req.id }, 'upstream unreachable');
+    return sendError(reply, e);
+  }
+  const rewrite = await r.onResponse?.(res);
+  const status = res.statusCode ?? 502;
+  const headers = { ...(reply.getHeaders() as Record<string, unknown>), ...downstreamHeaders(res.headers, { dropLength: rewrite !== undefined }) };
+  if (rewrite && 'buffer' in rewrite) {
+    headers['content-length'] = rewrite.buffer.length;
+    reply.hijack();
+    reply.raw.writeHead(status, headers as never);
+    reply.raw.end(rewrite.buffer);
+    return reply;
+  }
+  reply.hijack();
+  reply.raw.writeHead(status, headers as never);
+  // Event streams must reach the caller as they happen: send the headers now.
+  reply.raw.flushHeaders();
+  const piped = rewrite ? pipeline(res, rewrite.stream, reply.raw) : pipeline(res, reply.raw);
+  await piped.catch(() => controller.abort());
+  return reply;
+}
+
+async function readBody(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new OAuthError('payload_too_large', 'The request body is too large.');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { OAuthError } from '../../src/errors.ts';
+import { newRedisPrefix, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
+
+const me = (t: TestHub, headers: Record<string, string>) => fetch(`${t.url}/auth/me`, { headers });
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+async function clientCredentials(t: TestHub, clientId: string, secret: string): Promise<string> {
+  const res = await fetch(`${t.url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }).toString(),
+  });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+/** Two instances of one deployment: same key-encryption secret and issuer. */
+const sharedEnv = () => ({ MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_JWT_ISSUER: 'https://hub.example.test' });
+
+/** Polls until the status is no longer 200, for at most `ms`. */
+async function statusWithin(ms: number, request: () => Promise<Response>): Promise<number> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const res = await request();
+    await res.body?.cancel();
+    if (res.status !== 200 || Date.now() > deadline) return res.status;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('hot path caches', () => {
+  const hubs: TestHub[] = [];
+  after(async () => { await Promise.all(hubs.map((h) => h.close())); });
+  const start = async (...args: Parameters<typeof startHub>) => { const h = await startHub(...args); hubs.push(h); return h; };
+
+  it('an expired Mimir JWT is never served from the token cache', async () => {
+    let clock = Date.now();
+    const t = await start({ now: () => clock });
+    const { token } = await serviceAccountToken(t);
+    assert.equal((await me(t, bearer(token))).status, 200);
+    assert.equal((await me(t, bearer(token))).status, 200);
+    assert.equal(t.hub.caches.tokens.size, 1, 'the verified token is cached');
+    const exp = decodeJwt(token).exp!;
+    clock = (exp + 10) * 1000; // beyond exp and the verifier's clock tolerance
+    const res = await me(t, bearer(token));
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { error: string }).error, 'token_expired');
+    assert.equal(t.hub.caches.tokens.size, 0, 'the expired entry is gone');
+  });
+
+  it('a cache hit still runs the access-token policy (revocation, DPoP) on every request', async () => {
+    const t = await start();
+    const { token } = await serviceAccountToken(t);
+    let checks = 0;
+    let revoked = false;
+    t.hub.authenticator.policy = {
+      async check() {
+        checks++;
+        if (revoked) throw new OAuthError('invalid_token', 'The access token was revoked.', { status: 401 });
+      },
+    };
+    for (let i = 0; i < 3; i++) assert.equal((await me(t, bearer(token))).status, 200);
+    assert.equal(checks, 3);
+    revoked = true;
+    assert.equal((await me(t, bearer(token))).status, 401, 'a revoked token is refused although it is cached');
+  });
+
+  it('the token cache never holds more than MIMIR_TOKEN_CACHE_SIZE entries, and evicted tokens still verify', async () => {
+    const t = await start({ env: { MIMIR_TOKEN_CACHE_SIZE: '3' } });
+    const { clientId, secret } = await serviceAccountToken(t);
+    const tokens: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const token = await clientCredentials(t, clientId, secret);
+      tokens.push(token);
+      assert.equal((await me(t, bearer(token))).status, 200);
+      assert.ok(t.hub.caches.tokens.size <= 3, `size ${t.hub.caches.tokens.size}`);
+    }
+    assert.equal(t.hub.caches.tokens.maxEntries, 3);
+    assert.equal((await me(t, bearer(tokens[0]!))).status, 200);
+  });
+
+  it('a revoked API key stops working at once in the same process', async () => {
+    const t = await start({ storage: 'redis' });
+    const { key, record } = await t.hub.apiKeys.create({ name: 'k', roles: ['viewer'] });
+    assert.equal((await me(t, { 'x-api-key': key })).status, 200);
+    assert.equal((await me(t, { 'x-api-key': key })).status, 200);
+    assert.equal(t.hub.caches.apiKeys.size, 1, 'the key record is cached');
+    assert.ok(await t.hub.apiKeys.revoke(record.id));
+    assert.equal((await me(t, { 'x-api-key': key })).status, 401);
+    assert.equal((await me(t, bearer(key))).status, 401, 'also when sent as a bearer token');
+  });
+
+  it('a revoked API key stops working on a second instance on the same Redis (pub/sub)', async () => {
+    const prefix = newRedisPrefix();
+    // A long max age, so only the revocation message can explain the refusal.
+    const env = { ...sharedEnv(), MIMIR_CREDENTIAL_CACHE_MAX_AGE: '3600' };
+    const a = await start({ storage: 'redis', redisPrefix: prefix, env });
+    const b = await start({ storage: 'redis', redisPrefix: prefix, env });
+    const { key, record } = await a.hub.apiKeys.create({ name: 'k', roles: ['viewer'] });
+    assert.equal((await me(b, { 'x-api-key': key })).status, 200);
+    assert.equal(b.hub.caches.apiKeys.size, 1);
+    assert.ok(await a.hub.apiKeys.revoke(record.id));
+    assert.equal(await statusWithin(2000, () => me(b, { 'x-api-key': key })), 401);
+  });
+
+  it("a disabled service account's token stops working on a second instance on the same Redis", async () => {
+    const prefix = newRedisPrefix();
+    const env = { ...sharedEnv(), MIMIR_CREDENTIAL_CACHE_MAX_AGE: '3600' };
+    const a = await start({ storage: 'redis', redisPrefix: prefix, env });
+    const b = await start({ storage: 'redis', redisPrefix: prefix, env });
+    const { clientId, token } = await serviceAccountToken(a);
+    assert.equal((await me(b, bearer(token))).status, 200);
+    assert.equal(b.hub.caches.serviceAccounts.size, 1);
+    assert.ok(await a.hub.serviceAccounts.setDisabled(clientId, true));
+    assert.equal(await statusWithin(2000, () => me(b, bearer(token))), 401);
+  });
+
+  it('a change nobody announced is seen once the credential cache max age has passed', async () => {
+    let clock = Date.now();
+    const t = await start({ storage: 'redis', now: () => clock, env: { MIMIR_CREDENTIAL_CACHE_MAX_AGE: '5' } });
+    const { key, record } = await t.hub.apiKeys.create({ name: 'k', roles: ['viewer'] });
+    assert.equal((await me(t, { 'x-api-key': key })).status, 200);
+    // Another writer revokes without publishing (e.g. a lost pub/sub message).
+    const stored = await t.hub.store.find<Record<string, unknown>>('api_key', record.id);
+    await t.hub.store.upsert('api_key', record.id, { ...stored!.payload, revokedAt: Math.floor(clock / 1000) });
+    clock += 5000;
+    assert.equal((await me(t, { 'x-api-key': key })).status, 401);
+  });
+
+  it('on SQLite, where other processes write without messages, API keys are read on every request', async () => {
+    const t = await start({ storage: 'sqlite' });
+    const { key, record } = await t.hub.apiKeys.create({ name: 'k', roles: ['viewer'] });
+    assert.equal((await me(t, { 'x-api-key': key })).status, 200);
+    assert.equal(t.hub.caches.apiKeys.size, 0);
+    const stored = await t.hub.store.find<Record<string, unknown>>('api_key', record.id);
+    await t.hub.store.upsert('api_key', record.id, { ...stored!.payload, revokedAt: Math.floor(Date.now() / 1000) });
+    assert.equal((await me(t, { 'x-api-key': key })).status, 401);
+  });
+});

@@ -1,0 +1,140 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { checkProviders } from '../../src/oidc/check.ts';
+import { mapClaims } from '../../src/oidc/claims.ts';
+import { loadProviders } from '../../src/oidc/providers.ts';
+import { safeReturnTo } from '../../src/oidc/return-to.ts';
+import { MAX_COOKIE_VALUE_BYTES, Sessions } from '../../src/sessions/sessions.ts';
+import { createStore } from '../../src/storage/index.ts';
+import { freePort } from '../helpers/hub.ts';
+import { startIdp } from '../helpers/idp.ts';
+
+const cfg = (env: Record<string, string>) => loadConfig({ MIMIR_DATA_DIR: tmpdir(), ...env }, { dotenv: false });
+
+describe('provider configuration', () => {
+  it('keycloak issuer is derived as <server>/realms/<realm>', () => {
+    const [p] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'keycloak', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_KEYCLOAK_SERVER_URL: 'https://sso.example.com', MIMIR_KEYCLOAK_REALM: 'mimir' }));
+    assert.equal(p!.issuer, 'https://sso.example.com/realms/mimir');
+  });
+
+  it('okta custom authorization server and azure tenant issuers are derived', () => {
+    const [okta] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'okta', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OKTA_DOMAIN: 'acme.okta.com', MIMIR_OKTA_AUTHORIZATION_SERVER: 'default' }));
+    assert.equal(okta!.issuer, 'https://acme.okta.com/oauth2/default');
+    const [azure] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'azure', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_AZURE_TENANT_ID: 'tid-1' }));
+    assert.equal(azure!.issuer, 'https://login.microsoftonline.com/tid-1/v2.0');
+  });
+
+  it('auth0 issuer keeps its trailing slash', () => {
+    const [p] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'auth0', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'https://acme.auth0.com' }));
+    assert.equal(p!.issuer, 'https://acme.auth0.com/');
+  });
+
+  it('an http issuer on a non-loopback host stops the start, naming the variable', () => {
+    assert.throws(() => loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'generic', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'http://idp.example.com' })),
+      (e: unknown) => e instanceof ConfigError && /MIMIR_OAUTH_ISSUER.*https/.test(e.problems.join()));
+    assert.doesNotThrow(() => loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'generic', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'http://127.0.0.1:9999' })));
+  });
+
+  it('a YAML providers file lists several providers with role mappings', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prov-'));
+    const file = join(dir, 'providers.yaml');
+    writeFileSync(file, `providers:
+  - id: corp
+    kind: okta
+    issuer: https://acme.okta.com/oauth2/default
+    clientId: abc
+    groupsToRoles: { Engineering: developer }
+    roleMappings: { Engineering: [developer, analyst] }
+  - id: google
+    kind: google
+    clientId: def
+    hostedDomain: acme.com
+`);
+    const ps = loadProviders(cfg({ MIMIR_AUTH_PROVIDERS_FILE: file }));
+    assert.deepEqual(ps.map((p) => p.id), ['corp', 'google']);
+    assert.equal(ps[1]!.issuer, 'https://accounts.google.com');
+    assert.deepEqual(mapClaims(ps[0]!, { sub: 'u', groups: ['Engineering'] }, 'oauth').principal.roles, ['developer', 'analyst']);
+  });
+
+  it('azure groups overage is reported, not silently dropped', () => {
+    const [p] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'azure', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_AZURE_TENANT_ID: 't' }));
+    const m = mapClaims(p!, { sub: 'u', roles: ['admin'], _claim_names: { groups: 'src1' } }, 'oauth');
+    assert.equal(m.groupsOverage, true);
+    assert.deepEqual(m.principal.roles, ['admin']);
+  });
+});
+
+describe('returnTo', () => {
+  it('keeps same-origin paths and turns everything else into /', () => {
+    assert.equal(safeReturnTo('/api/nodes?x=1'), '/api/nodes?x=1');
+    for (const bad of ['//evil.example', 'https://evil.example', '/\\evil.example', 'javascript:alert(1)', '/\t/evil.example', undefined]) {
+      assert.equal(safeReturnTo(bad), '/', String(bad));
+    }
+  });
+});
+
+describe('providers check', () => {
+  it('reports a reachable IdP as OK and an unreachable one with an actionable problem', async () => {
+    const idp = await startIdp({ kind: 'keycloak', redirectUris: ['http://127.0.0.1:1/auth/callback'] });
+    const dead = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'prov-'));
+    const file = join(dir, 'providers.json');
+    writeFileSync(file, JSON.stringify([
+      { id: 'up', kind: 'keycloak', issuer: idp.issuer, clientId: idp.clientId },
+      { id: 'down', kind: 'generic', issuer: `http://127.0.0.1:${dead}`, clientId: 'x' },
+    ]));
+    try {
+      const reports = await checkProviders(cfg({ MIMIR_AUTH_PROVIDERS_FILE: file }));
+      assert.equal(reports.find((r) => r.id === 'up')!.ok, true);
+      const down = reports.find((r) => r.id === 'down')!;
+      assert.equal(down.ok, false);
+      assert.match(down.problems.join(), /discovery failed/);
+    } finally {
+      await idp.close();
+    }
+  });
+});
+
+describe('sessions', () => {
+  const identity = { sub: 'jane', roles: ['developer'], groups: Array.from({ length: 40 }, (_, i) => `group-${i}`), provider: 'kc', email: 'jane@example.com' };
+
+  it('cookie mode: sealed, under 4 KB, tamper-proof, and revocable at sign-out', async () => {
+    const store = await createStore({ kind: 'memory', sqlitePath: '', redis: { url: '', db: 0, keyPrefix: '' } });
+    const sessions = new Sessions(store, { mode: 'cookie', key: randomBytes(32), cookieName: 's', idleSeconds: 900, absoluteSeconds: 3600 });
+    const { cookie } = await sessions.create(identity, { idpRefreshToken: 'r'.repeat(400), idToken: 'i'.repeat(1200) });
+    assert.ok(cookie.length <= MAX_COOKIE_VALUE_BYTES);
+    assert.doesNotMatch(cookie, /jane/);
+    assert.equal((await sessions.resolve(cookie))!.sub, 'jane');
+    const tampered = cookie.slice(0, -2) + (cookie.endsWith('A') ? 'BB' : 'AA');
+    assert.equal(await sessions.resolve(tampered), null);
+    await sessions.destroy(cookie);
+    assert.equal(await sessions.resolve(cookie), null);
+    await store.close();
+  });
+
+  for (const kind of ['memory', 'redis'] as const) {
+    it(`${kind}: the idle timeout slides with use and the absolute lifetime does not`, async () => {
+      const store = await createStore({ kind, sqlitePath: '', redis: { url: process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', db: 0, keyPrefix: `mimir-test:${randomBytes(4).toString('hex')}:` } });
+      let t = Date.now();
+      const sessions = new Sessions(store, { mode: 'store', key: randomBytes(32), cookieName: 's', idleSeconds: 100, absoluteSeconds: 250, now: () => t });
+      try {
+        const { cookie } = await sessions.create(identity, { idpRefreshToken: 'idp-refresh' });
+        const { session } = (await sessions.read(cookie))!;
+        assert.equal(sessions.open(session, 'idpRefreshToken'), 'idp-refresh');
+        assert.doesNotMatch(JSON.stringify(session), /idp-refresh/);
+        t += 80_000; assert.ok(await sessions.resolve(cookie)); // slides
+        t += 80_000; assert.ok(await sessions.resolve(cookie)); // 160 s after start, 80 s idle
+        t += 100_000; assert.equal(await sessions.resolve(cookie), null); // past the absolute lifetime
+        const second = await sessions.create(identity);
+        t += 101_000; assert.equal(await sessions.resolve(second.cookie), null); // idle too long
+      } finally {
+        await store.close();
+      }
+    });
+  }
+});
