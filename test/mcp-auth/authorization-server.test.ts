@@ -113,6 +113,28 @@ describe('the hub as the authorization server for MCP clients', () => {
     assert.equal(decodeJwt(t2.body.access_token).aud, resource, 'the refreshed token keeps the resource audience');
   });
 
+  it('refresh tokens stay bound to their client; confidential clients authenticate', async () => {
+    const conf = await register(rig.hub, { client_name: 'Confidential', redirect_uris: ['https://conf.example/cb'], token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] });
+    assert.equal(conf.status, 201);
+    assert.ok(conf.body.client_secret, 'a confidential client gets a secret once');
+    const basic = `Basic ${Buffer.from(`${conf.body.client_id}:${conf.body.client_secret}`).toString('base64')}`;
+    const { verifier, challenge } = pkce();
+    const r = await authorize(rig.hub, session, { response_type: 'code', client_id: conf.body.client_id, redirect_uri: 'https://conf.example/cb', code_challenge: challenge, code_challenge_method: 'S256' });
+    const code = new URL(r.location!).searchParams.get('code')!;
+    const noAuth = await tokenRequest(rig.hub, { grant_type: 'authorization_code', code, redirect_uri: 'https://conf.example/cb', code_verifier: verifier, client_id: conf.body.client_id });
+    assert.equal(noAuth.status, 401);
+    assert.equal(noAuth.body.error, 'invalid_client');
+    const r2 = await authorize(rig.hub, session, { response_type: 'code', client_id: conf.body.client_id, redirect_uri: 'https://conf.example/cb', code_challenge: challenge, code_challenge_method: 'S256' });
+    const t = await tokenRequest(rig.hub, { grant_type: 'authorization_code', code: new URL(r2.location!).searchParams.get('code')!, redirect_uri: 'https://conf.example/cb', code_verifier: verifier }, { authorization: basic });
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    const stolen = await tokenRequest(rig.hub, { grant_type: 'refresh_token', refresh_token: t.body.refresh_token, client_id: 'mimir-cli' });
+    assert.equal(stolen.body.error, 'invalid_grant', 'another client cannot use it');
+    const wrongSecret = await tokenRequest(rig.hub, { grant_type: 'refresh_token', refresh_token: t.body.refresh_token }, { authorization: `Basic ${Buffer.from(`${conf.body.client_id}:nope`).toString('base64')}` });
+    assert.equal(wrongSecret.status, 401);
+    const ok = await tokenRequest(rig.hub, { grant_type: 'refresh_token', refresh_token: t.body.refresh_token }, { authorization: basic });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+
   it('a client ID metadata document served on loopback (development mode) works', async () => {
     const clientId = `${docOrigin}/clients/cli.json`;
     docs.set('/clients/cli.json', { client_id: clientId, client_name: 'Doc Client', redirect_uris: ['http://127.0.0.1:9999/cb'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'none' });

@@ -12,7 +12,7 @@ import { errorPage } from '../../pages/render.ts';
 import { allows } from '../../rbac/policy.ts';
 import { comesFromOwnOrigin } from '../../sessions/origin.ts';
 import type { Principal } from '../../authn/principal.ts';
-import { ClientRegistry } from '../clients/registry.ts';
+import { clientsOf } from '../clients/registry.ts';
 import { extendMetadata } from '../metadata/index.ts';
 import { registerGrant } from '../token/index.ts';
 import { readClientCredentials } from '../token/authenticate-client.ts';
@@ -35,18 +35,6 @@ function scopesSupported(hub: Hub): string[] {
   const out = new Set<string>();
   for (const role of Object.values(hub.rbac.config.roleMappings)) for (const p of role.permissions) if (p !== '*') out.add(p);
   return [...out].sort();
-}
-
-const registries = new WeakMap<Hub, ClientRegistry>();
-
-/** One client registry per hub (the grant registry is process-wide; hubs are not). */
-export function clientsOf(hub: Hub): ClientRegistry {
-  let registry = registries.get(hub);
-  if (!registry) {
-    registry = new ClientRegistry(hub.store, { developmentMode: hub.config.authorizationServer.developmentMode, now: hub.now });
-    registries.set(hub, registry);
-  }
-  return registry;
 }
 
 registerGrant('authorization_code', {

@@ -32,13 +32,11 @@ export interface ClientRegistryOptions {
 
 export class ClientRegistry {
   readonly #store: Store;
-  readonly #opts: ClientRegistryOptions;
   readonly #limits: FetchLimits;
   readonly #now: () => number;
 
   constructor(store: Store, options: ClientRegistryOptions) {
     this.#store = store;
-    this.#opts = options;
     this.#now = options.now ?? Date.now;
     this.#limits = { maxBytes: 5 * 1024, timeoutMs: 5000, allowPrivate: options.developmentMode, ...options.fetchLimits };
   }
@@ -139,4 +137,16 @@ export class ClientRegistry {
     await this.#store.upsert(DOC_CACHE, clientId, client, ttl);
     return client;
   }
+}
+
+const registries = new WeakMap<object, ClientRegistry>();
+
+/** One client registry per hub (grant handlers are process-wide; hubs are not). */
+export function clientsOf(hub: { store: Store; now: () => number; config: { authorizationServer: { developmentMode: boolean } } }): ClientRegistry {
+  let registry = registries.get(hub);
+  if (!registry) {
+    registry = new ClientRegistry(hub.store, { developmentMode: hub.config.authorizationServer.developmentMode, now: hub.now });
+    registries.set(hub, registry);
+  }
+  return registry;
 }

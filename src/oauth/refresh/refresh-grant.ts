@@ -15,6 +15,8 @@ export interface RefreshInput {
   scope?: string | undefined;
   /** The authenticated confidential client, if one authenticated. */
   client?: ServiceAccountRecord | undefined;
+  /** An OAuth client (authorization server) that authenticated or, if public, named itself. */
+  oauthClientId?: string | undefined;
   /** Thumbprint of a verified DPoP proof sent with the request. */
   dpopJkt?: string | undefined;
   /** For the audit log. */
@@ -45,7 +47,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
     const token = requireToken(input.refreshToken);
     const inspected = await hub.refreshTokens.inspect(token);
     if (!inspected) throw new OAuthError('invalid_grant', 'The refresh token is invalid, expired or revoked.');
-    await checkClient(hub, inspected.grant, input.client);
+    await checkClient(hub, inspected.grant, input.client, input.oauthClientId);
     checkBinding(inspected.grant, input.dpopJkt);
     const scope = narrowScope(inspected.grant.scope, input.scope);
 
@@ -97,7 +99,9 @@ function requireToken(token: string | undefined): string {
  * RFC 6749 §6: a confidential client must authenticate, and only for its own tokens. Checked before
  * the token is used, so a failed attempt cannot burn (or rotate) someone else's token.
  */
-async function checkClient(hub: Hub, grant: RefreshGrant, client: ServiceAccountRecord | undefined): Promise<void> {
+async function checkClient(hub: Hub, grant: RefreshGrant, client: ServiceAccountRecord | undefined, oauthClientId: string | undefined): Promise<void> {
+  // OAuth 2.1 §4.3.1: a refresh token is bound to the client it was issued to.
+  if (oauthClientId !== undefined && oauthClientId !== grant.clientId) throw new OAuthError('invalid_grant', 'The refresh token was issued to another client.');
   if (client) {
     if (client.clientId !== grant.clientId) throw new OAuthError('invalid_grant', 'The refresh token was issued to another client.');
     return;
