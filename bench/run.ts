@@ -79,7 +79,7 @@ async function propagation(trials: number, setup: () => Promise<{ use: () => Pro
     await revoke();
     for (;;) {
       if (await use() === 401) break;
-      if (performance.now() - t0 > 5000) throw new Error('not refused within 5 s');
+      if (performance.now() - t0 > 5000) throw new Error(`FAILED — instance B still accepted the credential 5 s after A revoked it (trial ${i + 1})`);
     }
     times.push(performance.now() - t0);
   }
@@ -238,18 +238,28 @@ async function main(): Promise<number> {
     }
     const after = await mem.call<{ rss: number; heapUsed: number; tokenCache: { size: number; max: number } }>('stats');
     const memory = { tokens: MEMORY_TOKENS, accepted, rssBefore: before.rss, rss: after.rss, heapUsed: after.heapUsed, tokenCache: after.tokenCache };
-    log(`  RSS ${(after.rss / 2 ** 20).toFixed(0)} MB (at start ${(before.rss / 2 ** 20).toFixed(0)} MB), token cache ${after.tokenCache.size}/${after.tokenCache.max}`);
+    log(`  RSS ${(after.rss / 2 ** 20).toFixed(0)} MB (at start ${(before.rss / 2 ** 20).toFixed(0)} MB), JS heap after GC ${(after.heapUsed / 2 ** 20).toFixed(0)} MB, token cache ${after.tokenCache.size}/${after.tokenCache.max}`);
 
     const rows: Row[] = lines.map((l) => ({ id: l.id, label: l.label, ...(l.na ? { na: l.na } : {}), ...(best.get(l.id) ? { result: best.get(l.id)! } : {}) }));
+    // A p99 comparison means something only when both servers kept up with the fixed rate.
+    const sustained = latency !== undefined && latency.bare.rps >= latency.rate * 0.95 && latency.hub.rps >= latency.rate * 0.95;
     const ratio = (id: string, base: string) => (best.get(id) && best.get(base) ? best.get(id)!.rps / best.get(base)!.rps : undefined);
     const goals: Goal[] = [
       ...['hub-jwt', 'hub-idp', 'hub-api-key', 'hub-session'].map((id) => ({ n: 1, what: `${lines.find((l) => l.id === id)!.label} vs bare Fastify`, value: ratio(id, 'bare'), min: 0.85, unit: '×', na: lines.find((l) => l.id === id)!.na })),
-      { n: 1, what: `p99 at half the bare peak (${latency?.rate ?? '?'} req/s): hub minus bare`, value: latency ? latency.hub.p99 - latency.bare.p99 : undefined, max: 1, unit: 'ms' },
+      {
+        n: 1, what: `p99 at half the bare peak (${latency?.rate ?? '?'} req/s): hub minus bare`, value: sustained ? latency!.hub.p99 - latency!.bare.p99 : undefined, max: 1, unit: 'ms',
+        ...(latency && !sustained ? { na: `n/a — the rate was not sustained (bare ${Math.round(latency.bare.rps)}, hub ${Math.round(latency.hub.rps)} req/s): the machine is too busy for this comparison` } : {}),
+      },
       { n: 2, what: 'hub /auth/me Mimir JWT vs Express + express-jwt', value: ratio('hub-jwt', 'express-jwt'), min: 10, unit: '×' },
       { n: 3, what: 'hub proxy vs Fastify proxy', value: ratio('hub-proxy', 'proxy-base'), min: 0.85, unit: '×', na: lines.find((l) => l.id === 'hub-proxy')!.na },
       { n: 4, what: 'hub client_credentials vs oidc-provider', value: ratio('hub-cc', 'oidc-cc'), min: 2, unit: '×' },
       { n: 4, what: 'hub introspection vs oidc-provider', value: ratio('hub-introspect', 'oidc-introspect'), min: 3, unit: '×', na: lines.find((l) => l.id === 'hub-introspect')!.na },
-      ...Object.entries(revocation).map(([what, r]) => ({ n: 5, what: `revocation seen by instance B (${what}), p99`, value: typeof r === 'string' ? undefined : pct(r, 99), max: 50, unit: 'ms', ...(typeof r === 'string' ? { na: r } : {}) })),
+      ...Object.entries(revocation).map(([what, r]) => ({
+        n: 5, what: `revocation seen by instance B (${what}), p99`, max: 50, unit: 'ms',
+        // A credential B kept accepting is a failure, not a missing feature.
+        value: typeof r !== 'string' ? pct(r, 99) : r.startsWith('FAILED') ? Number.POSITIVE_INFINITY : undefined,
+        ...(typeof r === 'string' ? { na: r } : {}),
+      })),
       { n: 6, what: `RSS after ${MEMORY_TOKENS.toLocaleString('en')} distinct tokens`, value: after.rss / 2 ** 20, max: 256, unit: 'MB' },
       { n: 6, what: 'token cache entries vs MIMIR_TOKEN_CACHE_SIZE', value: after.tokenCache.size, max: after.tokenCache.max, unit: 'entries' },
     ];

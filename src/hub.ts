@@ -72,7 +72,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
     const metrics = new AuthMetrics({ store, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
-    const caches = await createAuthCaches(store, config.cache, now);
+    const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts });
     const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches });
     // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
     authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });

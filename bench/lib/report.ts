@@ -19,7 +19,7 @@ export function verdict(g: Goal): 'pass' | 'FAIL' | 'n/a' {
   return 'pass';
 }
 
-const fmt = (v: number | undefined, unit: string) => v === undefined ? '—' : unit === '×' ? `${v.toFixed(2)}×` : `${v.toFixed(unit === 'entries' ? 0 : 1)} ${unit}`;
+const fmt = (v: number | undefined, unit: string) => v === undefined ? '—' : !Number.isFinite(v) ? `∞ ${unit}` : unit === '×' ? `${v.toFixed(2)}×` : `${v.toFixed(unit === 'entries' ? 0 : 1)} ${unit}`;
 const goalText = (g: Goal) => g.min !== undefined ? `≥ ${g.min}${g.unit === '×' ? '×' : ` ${g.unit}`}` : `≤ ${g.max}${g.unit === '×' ? '×' : ` ${g.unit}`}`;
 
 export function report(r: Report): void {
@@ -36,7 +36,7 @@ export function report(r: Report): void {
   console.log(`\n${pad('goal', 4)} ${pad('what', 62)} ${lpad('measured', 11)} ${lpad('goal', 10)}  result`);
   console.log('-'.repeat(100));
   for (const g of r.goals) {
-    console.log(`${pad(String(g.n), 4)} ${pad(g.what, 62)} ${lpad(fmt(g.value, g.unit), 11)} ${lpad(goalText(g), 10)}  ${verdict(g)}${g.na && g.value === undefined ? `  (${g.na})` : ''}`);
+    console.log(`${pad(String(g.n), 4)} ${pad(g.what, 62)} ${lpad(fmt(g.value, g.unit), 11)} ${lpad(goalText(g), 10)}  ${verdict(g)}${g.na ? `  (${g.na})` : ''}`);
   }
   mkdirSync(RESULTS, { recursive: true });
   const json = JSON.stringify({ ...r, goals: r.goals.map((g) => ({ ...g, result: verdict(g) })) }, null, 2) + '\n';

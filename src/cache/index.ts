@@ -2,9 +2,9 @@
  * The hub's hot-path caches, wired to the store's revocation messages. One instance per hub.
  * What is cached, and what still runs on every request, is described in bench/README.md.
  */
-import { API_KEY_REVOKED_CHANNEL, type ApiKeyRecord } from '../api-keys/index.ts';
+import { API_KEY_REVOKED_CHANNEL, type ApiKeyRecord, type ApiKeys } from '../api-keys/index.ts';
 import type { Config } from '../config/index.ts';
-import type { ServiceAccountRecord } from '../service-accounts/index.ts';
+import type { ServiceAccountRecord, ServiceAccounts } from '../service-accounts/index.ts';
 import { SERVICE_ACCOUNT_CHANNEL } from '../service-accounts/index.ts';
 import type { Store } from '../storage/adapter.ts';
 import { RecordCache } from './records.ts';
@@ -24,7 +24,10 @@ export interface AuthCaches {
  * const caches = await createAuthCaches(store, config.cache);
  * new Authenticator({ ...deps, caches });
  */
-export async function createAuthCaches(store: Store, sizes: Config['cache'], now: () => number = Date.now): Promise<AuthCaches> {
+export async function createAuthCaches(
+  store: Store, sizes: Config['cache'], now: () => number = Date.now,
+  writers?: { apiKeys: ApiKeys; serviceAccounts: ServiceAccounts },
+): Promise<AuthCaches> {
   const maxAgeMs = sizes.credentialMaxAge * 1000;
   // SQLite is shared with other processes (the CLI revokes keys there) whose messages never reach
   // us, and a revocation must hold on the next request; its reads are local and cheap, so records
@@ -38,5 +41,17 @@ export async function createAuthCaches(store: Store, sizes: Config['cache'], now
   // Revocation and disabling publish the record id; with Redis every instance hears it.
   await store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => caches.apiKeys.invalidate((r) => r.id === id));
   await store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => caches.serviceAccounts.invalidate((r) => r.clientId === clientId));
+  // The message of a change made here comes back through Redis a little later; this instance must
+  // not serve the old record meanwhile, so its own writes invalidate as soon as they are stored.
+  if (writers) {
+    const after = <A extends [string, ...unknown[]], R>(fn: (...args: A) => Promise<R>, invalidate: (id: string) => void) =>
+      async (...args: A): Promise<R> => { try { return await fn(...args); } finally { invalidate(args[0]); } };
+    const { apiKeys, serviceAccounts } = writers;
+    const forKey = (id: string) => caches.apiKeys.invalidate((r) => r.id === id);
+    const forAccount = (clientId: string) => caches.serviceAccounts.invalidate((r) => r.clientId === clientId);
+    apiKeys.revoke = after(apiKeys.revoke.bind(apiKeys), forKey);
+    serviceAccounts.setDisabled = after(serviceAccounts.setDisabled.bind(serviceAccounts), forAccount);
+    serviceAccounts.delete = after(serviceAccounts.delete.bind(serviceAccounts), forAccount);
+  }
   return caches;
 }

@@ -132,6 +132,7 @@ const schema = z.object({
   MIMIR_DEVELOPMENT_MODE: bool,
   MIMIR_AUTHORIZATION_CODE_LIFETIME: int(5, 600, ' seconds'),
   MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION: bool,
+  MIMIR_OUTBOUND_CA_FILE: z.string().optional(),
   MIMIR_REGISTRATION_RATE_LIMIT: int(1, 100000, ' per minute'),
 
   MIMIR_SESSION_STORAGE: oneOf(['redis', 'memory', 'database', 'sqlite', 'cookie'] as const).optional(),
@@ -241,6 +242,7 @@ export interface Config {
   readonly authorizationServer: {
     readonly developmentMode: boolean; readonly codeLifetime: number;
     readonly dynamicRegistration: boolean; readonly registrationRateLimit: number;
+    readonly outboundCaFile: string | undefined;
   };
   readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
   readonly session: {
@@ -370,6 +372,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       codeLifetime: raw.MIMIR_AUTHORIZATION_CODE_LIFETIME,
       dynamicRegistration: raw.MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION,
       registrationRateLimit: raw.MIMIR_REGISTRATION_RATE_LIMIT,
+      outboundCaFile: raw.MIMIR_OUTBOUND_CA_FILE ? resolve(cwd, raw.MIMIR_OUTBOUND_CA_FILE) : undefined,
     },
     revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
     session: {

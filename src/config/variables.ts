@@ -75,6 +75,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Authorization Server', 'MIMIR_DEVELOPMENT_MODE', 'false', 'Development mode: client ID metadata documents may be fetched from loopback/private addresses over http', { added: true }),
   v('Authorization Server', 'MIMIR_AUTHORIZATION_CODE_LIFETIME', '60', 'Lifetime of authorization codes, seconds (single use)', { added: true }),
   v('Authorization Server', 'MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION', 'true', 'Accept RFC 7591 dynamic client registration at /auth/register (MCP 2025-11-25 clients)', { added: true }),
+  v('Authorization Server', 'MIMIR_OUTBOUND_CA_FILE', undefined, 'Extra PEM CA certificates trusted when fetching client ID metadata documents (private PKI)', { added: true }),
   v('Authorization Server', 'MIMIR_REGISTRATION_RATE_LIMIT', '10', 'Dynamic registrations allowed per source IP per minute', { added: true }),
 
   // Sessions

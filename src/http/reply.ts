@@ -16,7 +16,9 @@ export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
   } else if (err.detail) {
     reply.log.info({ error: err.error, detail: err.detail }, 'request refused');
   }
-  if (err.challenge) reply.header('www-authenticate', formatChallenge(err.challenge));
+  // RFC 9728 §5.1: a protected resource points clients at its metadata in every challenge.
+  const extras = (reply.request as { challengeExtras?: Record<string, string> } | undefined)?.challengeExtras;
+  if (err.challenge) reply.header('www-authenticate', formatChallenge(extras && (err.status === 401 || err.status === 403) ? { ...extras, ...err.challenge } : err.challenge));
   else if (err.status === 401 && err.error === 'invalid_client') reply.header('www-authenticate', 'Basic realm="mimir"');
   return reply.code(err.status).header('cache-control', 'no-store').type('application/json').send(err.toJSON());
 }

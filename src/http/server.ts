@@ -22,6 +22,8 @@ import { registerTokenExchange } from '../oauth/token/token-exchange.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** Parameters every 401/403 challenge of this request carries (RFC 9728 `resource_metadata` on /mcp). */
+    challengeExtras?: Record<string, string>;
   }
 }
 
@@ -46,7 +48,10 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
     ...(https ? { https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
+  const mcpChallenge = { resource_metadata: `${config.publicUrl}/.well-known/oauth-protected-resource/mcp`, scope: 'mcp:*' };
   app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if (path === '/mcp' || path.startsWith('/mcp/')) req.challengeExtras = mcpChallenge;
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');

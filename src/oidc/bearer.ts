@@ -3,16 +3,19 @@
  * JWTs: the provider is chosen by the exact `iss`, and only that provider's JWKS can verify it
  * (so a token from provider A never validates as B's); `aud` must be MIMIR_OAUTH_AUDIENCE (or
  * the provider's `audience`), Cognito's `client_id` where `aud` is absent. Unknown `kid`s refetch
- * the JWKS at most once per cooldown (jose `cooldownDuration`). Opaque tokens go to the
- * provider's introspection (RFC 7662) or userinfo endpoint, results cached until expiry.
+ * the JWKS at most once per cooldown (jose `cooldownDuration`). Opaque tokens go only to
+ * providers configured for them, introspection (RFC 7662) before userinfo; the first provider
+ * whose introspection says "active" decides — its `iss` and `aud`/`client_id` must be ours, and
+ * the token is sent nowhere else. Results are cached until expiry. A multi-tenant Azure
+ * provider matches `iss` by its `{tenantid}` template.
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import type { IdpTokenVerifier } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import { hashSecret } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
-import { checkProviderRules, mapClaims } from './claims.ts';
+import { checkProviderRules, issuerMatches, mapClaims } from './claims.ts';
 import { describe, type ProviderDirectory } from './discovery.ts';
 import type { ProviderSettings } from './providers.ts';
 
@@ -27,27 +30,38 @@ interface CachedOpaque {
   until: number;
 }
 
+/** An introspection answered "active" but the token is not for us: stop asking anyone else. */
+const REFUSED = Symbol('refused');
+
+export interface IdpBearerOptions {
+  now?: () => number;
+  /** Called once per JWKS download, with its outcome (the jwks-fetches metric). */
+  onJwksFetch?: (result: 'success' | 'failure') => void;
+}
+
 export class IdpBearerVerifier implements IdpTokenVerifier {
   readonly #providers: ProviderDirectory;
   readonly #now: () => number;
   readonly #jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   readonly #opaque = new Map<string, CachedOpaque>();
+  readonly #onJwksFetch: (result: 'success' | 'failure') => void;
 
-  constructor(providers: ProviderDirectory, options: { now?: () => number } = {}) {
+  constructor(providers: ProviderDirectory, options: IdpBearerOptions = {}) {
     this.#providers = providers;
     this.#now = options.now ?? Date.now;
+    this.#onJwksFetch = options.onJwksFetch ?? (() => {});
   }
 
   knowsIssuer(iss: string): boolean {
-    return this.#providers.all.some((p) => p.issuer === iss);
+    return this.#providers.all.some((p) => issuerMatches(p, iss));
   }
 
   async verifyJwt(token: string, iss: string): Promise<Principal> {
-    const candidates = this.#providers.all.filter((p) => p.issuer === iss);
+    const candidates = this.#providers.all.filter((p) => issuerMatches(p, iss));
     let last: OAuthError | undefined;
     for (const p of candidates) {
       try {
-        return await this.#verifyWith(p, token);
+        return await this.#verifyWith(p, token, iss);
       } catch (e) {
         last = e instanceof OAuthError ? e : new OAuthError('invalid_token', 'The access token is invalid.');
       }
@@ -61,11 +75,16 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     const hit = this.#opaque.get(key);
     if (hit && hit.until > now) return hit.principal ? { ...hit.principal } : null;
     let result: CachedOpaque = { principal: null, until: now + OPAQUE_NEGATIVE_SECONDS };
-    for (const p of this.#providers.all.filter((x) => x.opaqueTokens !== 'off')) {
+    // Introspection first: it is authenticated and tells whose token it is, so a token it
+    // recognises never travels on to another provider's userinfo endpoint.
+    const order = (x: ProviderSettings) => (x.opaqueTokens === 'introspection' ? 0 : 1);
+    const askable = this.#providers.all.filter((x) => x.opaqueTokens !== 'off').sort((a, b) => order(a) - order(b));
+    for (const p of askable) {
       const found = await this.#opaqueWith(p, token, now).catch((e: unknown) => {
         if (e instanceof OAuthError && e.status === 403) throw challenged(e);
         return null;
       });
+      if (found === REFUSED) break;
       if (found) { result = found; break; }
     }
     if (this.#opaque.size >= OPAQUE_CACHE_MAX) this.#opaque.delete(this.#opaque.keys().next().value!);
@@ -73,12 +92,13 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     return result.principal ? { ...result.principal } : null;
   }
 
-  async #verifyWith(p: ProviderSettings, token: string): Promise<Principal> {
+  async #verifyWith(p: ProviderSettings, token: string, iss: string): Promise<Principal> {
     const jwks = await this.#keySet(p);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, jwks, {
-        issuer: p.issuer,
+        // Multi-tenant: `iss` matched the template; checkProviderRules ties it to the token's tid.
+        issuer: p.issuerTemplate ? iss : p.issuer,
         algorithms: ALGORITHMS,
         ...(p.kind === 'cognito' ? {} : { audience: this.#audience(p) }),
         requiredClaims: ['exp', 'sub'],
@@ -116,22 +136,34 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
         throw new OAuthError('temporarily_unavailable', `${p.name} cannot be reached to verify the token; try again shortly.`, { detail: describe(e) });
       })).serverMetadata().jwks_uri;
       if (!jwksUri) throw new OAuthError('invalid_token', `${p.name} publishes no JWKS.`);
-      set = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: p.jwksCooldownSeconds * 1000, timeoutDuration: 5000 });
+      const counted: typeof fetch = async (url, init) => {
+        try {
+          const res = await fetch(url, init);
+          this.#onJwksFetch(res.ok ? 'success' : 'failure');
+          return res;
+        } catch (e) {
+          this.#onJwksFetch('failure');
+          throw e;
+        }
+      };
+      set = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: p.jwksCooldownSeconds * 1000, timeoutDuration: 5000, [customFetch]: counted });
       this.#jwks.set(p.id, set);
     }
     return set;
   }
 
-  async #opaqueWith(p: ProviderSettings, token: string, now: number): Promise<CachedOpaque | null> {
+  async #opaqueWith(p: ProviderSettings, token: string, now: number): Promise<CachedOpaque | null | typeof REFUSED> {
     const config = await this.#providers.configuration(p);
     let claims: Record<string, unknown>;
     let until: number;
     if (p.opaqueTokens === 'introspection') {
       if (!config.serverMetadata().introspection_endpoint) return null;
       const r = await client.tokenIntrospection(config, token);
-      if (!r.active || typeof r.exp !== 'number' || r.exp <= now) return null;
-      // Introspection says the token is live; it must still be meant for us.
-      if (p.audience && r.aud !== undefined && !(Array.isArray(r.aud) ? r.aud.includes(p.audience) : r.aud === p.audience)) return null;
+      if (!r.active) return null;
+      // RFC 7662 §2.2: the provider recognised the token. From here its answer decides.
+      if (typeof r.iss === 'string' && !issuerMatches(p, r.iss)) return REFUSED; // another issuer's token (or a misrouted endpoint)
+      if (typeof r.exp !== 'number' || r.exp <= now) return REFUSED;
+      if (!meantForUs(p, r.aud, r.client_id)) return REFUSED;
       claims = r as Record<string, unknown>;
       until = r.exp;
     } else {
@@ -144,6 +176,16 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     principal.expires_at = until;
     return { principal, until };
   }
+}
+
+/**
+ * An opaque token is for us when its `aud` names our audience (or our client), or, without `aud`,
+ * when it was issued to our client or audience. Neither stated: refused (fail closed).
+ */
+function meantForUs(p: ProviderSettings, aud: unknown, clientId: unknown): boolean {
+  const ours = [p.audience, p.clientId].filter((x): x is string => typeof x === 'string' && x !== '');
+  if (aud !== undefined) return (Array.isArray(aud) ? aud : [aud]).some((a) => ours.includes(a as string));
+  return typeof clientId === 'string' && ours.includes(clientId);
 }
 
 function challenged(e: OAuthError): OAuthError {

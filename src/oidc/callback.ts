@@ -3,14 +3,16 @@
  * checks: the state is read and used up, not expired and bound to this browser; the code is
  * exchanged (openid-client checks the ID token: signature by JWKS, iss, aud, azp, exp, iat,
  * nonce, and RFC 9207 `iss` when the IdP sends it); then the kind's own rules and the claims
- * mapping. Nothing is stored here: the caller creates the session.
+ * mapping. Azure multi-tenant providers have their ID token verified by multi-tenant.ts instead.
+ * Nothing is stored here: the caller creates the session.
  */
 import * as client from 'openid-client';
 import { hashSecret, safeEqual } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
-import { checkProviderRules, mapClaims, type MappedIdentity } from './claims.ts';
+import { checkProviderRules, issuerMatches, mapClaims, type MappedIdentity } from './claims.ts';
 import { describe } from './discovery.ts';
 import { LOGIN_STATE_KIND, type LoginDeps, type LoginState } from './login.ts';
+import { verifyTenantIdToken, withoutIdToken } from './multi-tenant.ts';
 import type { ProviderSettings } from './providers.ts';
 
 export interface CallbackInput {
@@ -25,6 +27,9 @@ export interface CompletedLogin {
   identity: MappedIdentity;
   idToken: string | undefined;
   idpRefreshToken: string | undefined;
+  idpAccessToken: string | undefined;
+  /** Epoch seconds, from the token response's `expires_in`. */
+  idpAccessTokenExpiresAt: number | undefined;
   returnTo: string;
 }
 
@@ -36,12 +41,16 @@ export async function completeLogin(d: LoginDeps, input: CallbackInput): Promise
   checkBinding(state, input.binding);
   const provider = d.providers.get(state.provider);
   if (!provider) throw new OAuthError('invalid_request', 'The sign-in was started for a provider that is no longer configured.');
-  const tokens = await exchangeCode(d, provider, state, query);
-  const claims = tokens.claims() as Record<string, unknown> | undefined;
+  const { tokens, claims, idToken } = await exchangeCode(d, provider, state, query);
   if (!claims) throw new OAuthError('invalid_grant', 'The identity provider returned no ID token.');
   checkProviderRules(provider, claims, 'id');
   const identity = mapClaims(provider, claims, 'session');
-  return { provider, identity, idToken: tokens.id_token, idpRefreshToken: tokens.refresh_token, returnTo: state.returnTo };
+  const expiresIn = tokens.expiresIn();
+  return {
+    provider, identity, idToken, idpRefreshToken: tokens.refresh_token, idpAccessToken: tokens.access_token,
+    idpAccessTokenExpiresAt: expiresIn === undefined ? undefined : Math.floor(d.now() / 1000) + expiresIn,
+    returnTo: state.returnTo,
+  };
 }
 
 function stringParams(query: Record<string, unknown>): Record<string, string> {
@@ -93,13 +102,26 @@ async function exchangeCode(d: LoginDeps, p: ProviderSettings, state: LoginState
   const config = await d.providers.configuration(p);
   const url = new URL(p.redirectUri);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const checks: client.AuthorizationCodeGrantChecks = { expectedState: state.state ?? client.skipStateCheck };
+  if (state.verifier) checks.pkceCodeVerifier = state.verifier;
   try {
-    return await client.authorizationCodeGrant(config, url, {
-      ...(state.verifier ? { pkceCodeVerifier: state.verifier } : {}),
-      expectedState: state.state ?? client.skipStateCheck,
-      ...(state.nonce ? { expectedNonce: state.nonce } : {}),
-      idTokenExpected: true,
-    });
+    if (p.issuerTemplate) {
+      // RFC 9207: a tenant's `iss` response parameter must fit the template and name the same
+      // tenant as the ID token; openid-client compares it with the template itself.
+      const iss = query.iss;
+      if (iss !== undefined) {
+        if (!issuerMatches(p, iss)) throw new OAuthError('invalid_grant', `The answer from ${p.name} names another issuer; start the sign-in again.`, { detail: 'iss response parameter' });
+        url.searchParams.set('iss', p.issuerTemplate);
+      }
+      const split = withoutIdToken(p, config);
+      const tokens = await client.authorizationCodeGrant(split.config, url, { ...checks, idTokenExpected: false });
+      const idToken = split.idToken();
+      const claims = await verifyTenantIdToken(p, config, idToken, { nonce: state.nonce, now: d.now }) as Record<string, unknown>;
+      if (iss !== undefined && claims.iss !== iss) throw new OAuthError('invalid_grant', `The answer from ${p.name} names two issuers; start the sign-in again.`, { detail: 'iss parameter differs from id_token iss' });
+      return { tokens, claims, idToken };
+    }
+    const tokens = await client.authorizationCodeGrant(config, url, { ...checks, ...(state.nonce ? { expectedNonce: state.nonce } : {}), idTokenExpected: true });
+    return { tokens, claims: tokens.claims() as Record<string, unknown> | undefined, idToken: tokens.id_token };
   } catch (e) {
     throw idpError(p, e);
   }

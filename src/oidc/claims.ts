@@ -39,7 +39,9 @@ export function checkProviderRules(p: ProviderSettings, claims: Record<string, u
     if (p.allowedTenants.length && !p.allowedTenants.includes(tid)) {
       throw new OAuthError('access_denied', 'Your organisation (tenant) is not allowed to sign in here.', { detail: `tenant ${tid} refused` });
     }
-    if (typeof claims.iss === 'string' && !claims.iss.includes(tid)) throw new OAuthError('invalid_token', 'The token issuer does not match its tenant.');
+    // Multi-tenant: the issuer is the template with the token's own tid (never another tenant's).
+    const ok = p.issuerTemplate ? claims.iss === tenantIssuer(p.issuerTemplate, tid) : typeof claims.iss !== 'string' || claims.iss.includes(tid);
+    if (!ok) throw new OAuthError('invalid_token', 'The token issuer does not match its tenant.', { detail: `iss does not name tid ${tid}` });
   }
   if (p.kind === 'cognito' && claims.token_use !== undefined && claims.token_use !== use) {
     // Cognito: an ID token must never pass as an access token or the reverse.
@@ -51,6 +53,20 @@ export function checkProviderRules(p: ProviderSettings, claims: Record<string, u
   if (p.kind === 'keycloak' && use === 'access' && claims.typ !== undefined && claims.typ !== 'Bearer') {
     throw new OAuthError('invalid_token', `A Keycloak ${String(claims.typ)} token is not an access token.`);
   }
+}
+
+const TENANT_ID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+
+/** `https://login.microsoftonline.com/{tenantid}/v2.0` with a tenant substituted. */
+export function tenantIssuer(template: string, tid: string): string {
+  return template.replace('{tenantid}', tid);
+}
+
+/** Whether `iss` is the provider's issuer — or, for a multi-tenant template, that template for some tenant. */
+export function issuerMatches(p: ProviderSettings, iss: string): boolean {
+  if (!p.issuerTemplate) return p.issuer === iss;
+  const [head, tail] = p.issuerTemplate.split('{tenantid}') as [string, string];
+  return iss.startsWith(head) && iss.endsWith(tail) && new RegExp(`^${TENANT_ID}$`).test(iss.slice(head.length, iss.length - tail.length));
 }
 
 /** Roles and groups the kind puts in its claims, before mapping. */

@@ -47,15 +47,38 @@ export function requestOptions(p: ProviderSettings, timeout: number): client.Dis
   return { timeout, ...(isLoopback(p.issuer) ? { execute: [client.allowInsecureRequests] } : {}) };
 }
 
+/**
+ * A copy of a provider's configuration whose HTTP requests go through `fetchImpl`: for one
+ * exchange that needs to see the raw token response (multi-tenant ID tokens, see azure.ts).
+ */
+export function configurationWithFetch(p: ProviderSettings, base: client.Configuration, fetchImpl: client.CustomFetch): client.Configuration {
+  const c = new client.Configuration(base.serverMetadata(), p.clientId, clientMetadata(p), clientAuth(p));
+  if (isLoopback(p.issuer)) client.allowInsecureRequests(c);
+  c.timeout = base.timeout;
+  c[client.customFetch] = fetchImpl;
+  return c;
+}
+
+const clientMetadata = (p: ProviderSettings): Partial<client.ClientMetadata> => ({ redirect_uris: [p.redirectUri] });
+const clientAuth = (p: ProviderSettings): client.ClientAuth => (p.clientSecret ? client.ClientSecretPost(p.clientSecret) : client.None());
+
 async function discover(p: ProviderSettings, timeout: number): Promise<client.Configuration> {
-  const metadata: Partial<client.ClientMetadata> = { redirect_uris: [p.redirectUri] };
-  const auth = p.clientSecret ? client.ClientSecretPost(p.clientSecret) : client.None();
+  const metadata = clientMetadata(p);
+  const auth = clientAuth(p);
   const e = p.endpoints;
   let config: client.Configuration;
   try {
     if (e.authorization && e.token && e.jwks) {
       // Everything given explicitly: no discovery needed.
-      config = new client.Configuration({ issuer: p.issuer }, p.clientId, metadata, auth);
+      config = new client.Configuration({ issuer: p.issuerTemplate ?? p.issuer }, p.clientId, metadata, auth);
+    } else if (p.issuerTemplate) {
+      // Azure multi-tenant: the document at .../organizations/v2.0 publishes the issuer as
+      // .../{tenantid}/v2.0, which openid-client's discovery check refuses outside Microsoft's
+      // own host. Fetch the document by its full URL (no issuer comparison) and compare here.
+      const wellKnown = new URL(`${p.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
+      config = await client.discovery(wellKnown, p.clientId, metadata, auth, requestOptions(p, timeout));
+      const published = config.serverMetadata().issuer;
+      if (published !== p.issuerTemplate) throw new Error(`the discovery document names issuer ${published}, expected ${p.issuerTemplate}`);
     } else {
       config = await client.discovery(new URL(p.issuer), p.clientId, metadata, auth, requestOptions(p, timeout));
     }

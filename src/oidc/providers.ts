@@ -27,6 +27,12 @@ export interface ProviderSettings {
     readonly userinfo?: string; readonly revocation?: string; readonly introspection?: string; readonly endSession?: string;
   };
   readonly hostedDomain: string | undefined;
+  /**
+   * Azure multi-tenant apps (tenant `organizations` or `common`): the issuer with `{tenantid}` in
+   * place of the tenant, as Microsoft's discovery publishes it. Tokens must carry exactly this
+   * issuer with their own `tid` substituted. `issuer` is then only where discovery is fetched.
+   */
+  readonly issuerTemplate: string | undefined;
   readonly allowedTenants: readonly string[];
   /** Dot path of the roles claim, overriding the kind's default. */
   readonly rolesClaim: string | undefined;
@@ -69,6 +75,8 @@ const fileEntry = z.object({
   authorizationServer: z.string().optional(),
   auth0Domain: z.string().optional(),
   tenantId: z.string().optional(),
+  /** Alias of tenantId. */
+  tenant: z.string().optional(),
   allowedTenants: z.array(z.string()).optional(),
   hostedDomain: z.string().optional(),
   keycloakServerUrl: z.string().optional(),
@@ -137,8 +145,14 @@ function opt<K extends string>(key: K, value: string | undefined): { [P in K]?: 
   return (value === undefined || value === '' ? {} : { [key]: value }) as { [P in K]?: string };
 }
 
-function settle(e: FileEntry, config: Config, where: string, problems: string[]): ProviderSettings {
+/** Microsoft's tenant-independent endpoints: tokens come from whichever tenant the user belongs to. */
+const AZURE_MULTI_TENANT = /\/(organizations|common)\/v2\.0\/?$/;
+
+function settle(raw: FileEntry, config: Config, where: string, problems: string[]): ProviderSettings {
+  const e: FileEntry = raw.tenant !== undefined && raw.tenantId === undefined ? { ...raw, tenantId: raw.tenant } : raw;
   const issuer = deriveIssuer(e);
+  const issuerTemplate = e.kind === 'azure' && issuer && AZURE_MULTI_TENANT.test(issuer)
+    ? issuer.replace(AZURE_MULTI_TENANT, '/{tenantid}/v2.0') : undefined;
   if (!issuer) {
     problems.push(`${where}: no issuer; set it${hintFor(e.kind)}`);
   } else {
@@ -158,6 +172,7 @@ function settle(e: FileEntry, config: Config, where: string, problems: string[])
     audience,
     endpoints: e.endpoints ?? {},
     hostedDomain: e.hostedDomain,
+    issuerTemplate,
     allowedTenants: e.allowedTenants ?? [],
     rolesClaim: e.rolesClaim,
     roleMappings: e.roleMappings ?? {},

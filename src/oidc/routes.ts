@@ -18,8 +18,10 @@ import { completeLogin } from './callback.ts';
 import { ProviderDirectory } from './discovery.ts';
 import { beginLogin, type LoginDeps } from './login.ts';
 import { loadProviders } from './providers.ts';
+import { renewIdpTokens, type RenewDeps } from './renew.ts';
 import { safeReturnTo } from './return-to.ts';
 import * as client from 'openid-client';
+import { onRefresh } from '../oauth/refresh/refresh-grant.ts';
 
 const LOGIN_CLIENT_ID = 'mimir-login';
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -29,6 +31,20 @@ export interface SignIn {
   providers: ProviderDirectory;
   sessions: Sessions;
   verifier: IdpBearerVerifier;
+}
+
+/** Each hub's sign-in, for the refresh hook (registered once per process, hubs may be many). */
+const renewals = new WeakMap<Hub, RenewDeps>();
+let hookRegistered = false;
+
+function registerRenewalHook(): void {
+  if (hookRegistered) return;
+  hookRegistered = true;
+  onRefresh(async ({ hub, grant }) => {
+    const deps = renewals.get(hub);
+    if (!deps || !grant.sid) return;
+    await renewIdpTokens(deps, grant.sid, grant.provider);
+  });
 }
 
 export function createSignIn(hub: Hub): SignIn {
@@ -42,7 +58,8 @@ export function createSignIn(hub: Hub): SignIn {
     key, cookieName: config.session.cookie.name,
     idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now: hub.now,
   });
-  return { providers, sessions, verifier: new IdpBearerVerifier(providers, { now: hub.now }) };
+  const verifier = new IdpBearerVerifier(providers, { now: hub.now, onJwksFetch: (result) => hub.metrics.jwksFetches.inc({ result }) });
+  return { providers, sessions, verifier };
 }
 
 export function oidcRoutes(hub: Hub) {
@@ -52,6 +69,15 @@ export function oidcRoutes(hub: Hub) {
     const { providers, sessions } = signIn;
     if (providers.all.length) hub.authenticator.idp = signIn.verifier;
     hub.authenticator.sessions = sessions;
+    renewals.set(hub, { sessions, providers, store: hub.store, now: hub.now, log: hub.log });
+    registerRenewalHook();
+    // Counted when /metrics/auth is scraped (a store listing); cookie mode keeps no count.
+    if (config.session.storage !== 'cookie') hub.metrics.activeSessions = async () => (await sessions.count()) ?? 0;
+    for (const p of providers.all) {
+      if (p.issuerTemplate && p.allowedTenants.length === 0) {
+        hub.log.warn({ provider: p.id }, 'multi-tenant Azure provider without MIMIR_AZURE_ALLOWED_TENANTS: users of any Microsoft tenant can sign in');
+      }
+    }
     // Sessions' storage: `cookie` mode keeps only the sign-out list in the hub store.
     const deps: LoginDeps = { store: hub.store, providers, security: config.security, now: hub.now };
     const cookie = config.session.cookie;
@@ -123,15 +149,19 @@ export function oidcRoutes(hub: Hub) {
         // A new session with a fresh id, never an earlier cookie (no session fixation).
         const old = req.cookies?.[cookie.name];
         if (old) await sessions.destroy(old).catch(() => null);
+        // The family names the session (sid), so a refresh can find it to renew the IdP tokens.
+        const id = sessions.newId();
         const refresh = await hub.refreshTokens.issue({
           sub: p.sub, clientId: LOGIN_CLIENT_ID, scope: '', roles: p.roles, groups: p.groups, provider: done.provider.id,
-          publicClient: true,
+          publicClient: true, sid: id.sid,
           ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}), ...(p.tenant ? { tenant: p.tenant } : {}),
         });
         const { cookie: value, session } = await sessions.create(identity, {
           refreshFamily: refresh.familyId, groupsOverage: done.identity.groupsOverage,
           ...(done.idpRefreshToken ? { idpRefreshToken: done.idpRefreshToken } : {}), ...(done.idToken ? { idToken: done.idToken } : {}),
-        });
+          ...(done.idpAccessToken ? { idpAccessToken: done.idpAccessToken } : {}),
+          ...(done.idpAccessTokenExpiresAt ? { idpAccessTokenExpiresAt: done.idpAccessTokenExpiresAt } : {}),
+        }, id);
         reply.setCookie(cookie.name, value, sessionCookieOptions);
         hub.audit.record({
           type: 'login', outcome: 'success', principal: { sub: p.sub, auth_method: 'session', provider: done.provider.id },
@@ -160,6 +190,10 @@ export function oidcRoutes(hub: Hub) {
       const session = value ? await sessions.destroy(value) : null;
       let endSessionUrl: string | undefined;
       if (session) {
+        // Every Mimir access token of this login stops working at once (RFC 7009 §2.1: tokens of
+        // the same grant), for as long as any of them could still live.
+        const until = Math.floor(hub.now() / 1000) + Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime);
+        await hub.revocations.revoke('sid', session.sid, until);
         if (session.refreshFamily) await hub.refreshTokens.revokeFamily(session.refreshFamily, 'logout').catch(() => false);
         hub.audit.record({ type: 'logout', outcome: 'success', principal: { sub: session.identity.sub, auth_method: 'session', provider: session.identity.provider }, sid: session.sid, ip: req.ip, request_id: req.id });
         endSessionUrl = await idpLogoutUrl(session.identity.provider, sessions.open(session, 'idToken'));

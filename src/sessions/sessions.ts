@@ -1,9 +1,12 @@
 /**
- * Sign-in sessions. Server-side (the hub Store: redis, memory or sqlite), keyed by the hash
- * of the cookie value so a store dump yields no usable cookie; or `cookie` mode, where the
- * whole session is sealed (AES-256-GCM) into the cookie and kept under the 4 KB cookie limit.
- * Idle timeout slides with use; the absolute lifetime never moves. The IdP's refresh token is
- * sealed separately, bound to the session id.
+ * Sign-in sessions. Server-side (the hub Store: redis, memory or sqlite), keyed by the session
+ * id — a hash prefix of the cookie value, so a store dump yields no usable cookie, and the refresh
+ * grant (which knows only `sid`) can find the session; or `cookie` mode, where the whole session is
+ * sealed (AES-256-GCM) into the cookie and kept under the 4 KB cookie limit, and only the IdP
+ * tokens live server-side (the refresh grant must renew them without the browser).
+ * Idle timeout slides with use; the absolute lifetime never moves. IdP tokens are sealed,
+ * bound to the session id. An ended session leaves a tombstone until it would have expired,
+ * so every grant tied to it can be refused.
  */
 import type { Principal } from '../authn/principal.ts';
 import { hashSecret, randomToken, seal, unseal } from '../crypto/index.ts';
@@ -26,8 +29,11 @@ export interface SessionData {
   createdAt: number;
   lastSeenAt: number;
   absoluteExpiresAt: number;
-  /** Sealed IdP refresh token, if the IdP issued one. */
+  /** Sealed IdP refresh token, if the IdP issued one (store mode; cookie mode keeps it server-side). */
   idpRefreshToken?: string;
+  /** Sealed IdP access token and its expiry (epoch seconds), renewed on Mimir refresh when due. */
+  idpAccessToken?: string;
+  idpAccessTokenExpiresAt?: number;
   /** Sealed ID token, for RP-initiated logout's id_token_hint. */
   idToken?: string;
   /** The Mimir refresh-token family started at sign-in, revoked at sign-out. */
@@ -46,8 +52,28 @@ export interface SessionOptions {
 
 /** Browsers drop cookies over 4096 bytes (name + value + attributes); keep a margin. */
 export const MAX_COOKIE_VALUE_BYTES = 3800;
+/** The IdP tokens of a session, opened. */
+export interface IdpTokens {
+  refreshToken?: string;
+  accessToken?: string;
+  /** Epoch seconds. */
+  accessTokenExpiresAt?: number;
+}
+
+export interface CreateExtra {
+  idpRefreshToken?: string;
+  idpAccessToken?: string;
+  idpAccessTokenExpiresAt?: number;
+  idToken?: string;
+  refreshFamily?: string;
+  groupsOverage?: boolean;
+}
+
 const KIND = 'session';
 const REVOKED = 'session_revoked';
+/** Cookie mode: the IdP tokens of a session, server-side under its sid. */
+const IDP_TOKENS = 'session_idp_tokens';
+type IdpBox = Pick<SessionData, 'idpRefreshToken' | 'idpAccessToken' | 'idpAccessTokenExpiresAt'>;
 
 export class Sessions {
   readonly cookieName: string;
@@ -64,27 +90,37 @@ export class Sessions {
 
   get idleSeconds(): number { return this.#o.idleSeconds; }
 
-  /** A new session with a fresh id (never reuses an earlier cookie: no fixation). */
-  async create(identity: SessionIdentity, extra: { idpRefreshToken?: string; idToken?: string; refreshFamily?: string; groupsOverage?: boolean } = {}): Promise<{ cookie: string; session: SessionData }> {
-    const now = this.#seconds();
+  /** A fresh cookie secret and the session id it yields (for grants that must name the session before it exists). */
+  newId(): { secret: string; sid: string } {
     const secret = randomToken(32);
-    const sid = hashSecret(secret).slice(0, 22);
+    return { secret, sid: sidOf(secret) };
+  }
+
+  /** A new session with a fresh id (never reuses an earlier cookie: no fixation). */
+  async create(identity: SessionIdentity, extra: CreateExtra = {}, id = this.newId()): Promise<{ cookie: string; session: SessionData }> {
+    const now = this.#seconds();
+    const { secret, sid } = id;
     const session: SessionData = {
       sid, identity, createdAt: now, lastSeenAt: now, absoluteExpiresAt: now + this.#o.absoluteSeconds,
       ...(extra.refreshFamily ? { refreshFamily: extra.refreshFamily } : {}),
       ...(extra.groupsOverage ? { groupsOverage: true } : {}),
     };
-    if (extra.idpRefreshToken) session.idpRefreshToken = seal(this.#o.key, extra.idpRefreshToken, `idp-refresh:${sid}`);
+    const idp = this.#sealIdp(sid, {
+      ...(extra.idpRefreshToken ? { refreshToken: extra.idpRefreshToken } : {}),
+      ...(extra.idpAccessToken ? { accessToken: extra.idpAccessToken } : {}),
+      ...(extra.idpAccessTokenExpiresAt ? { accessTokenExpiresAt: extra.idpAccessTokenExpiresAt } : {}),
+    });
     if (extra.idToken) session.idToken = seal(this.#o.key, extra.idToken, `id-token:${sid}`);
     if (this.#o.mode === 'cookie') {
+      if (Object.keys(idp).length) await this.#store.upsert(IDP_TOKENS, sid, idp, this.#o.absoluteSeconds);
       let cookie = this.#sealCookie(session);
-      // Over the limit: drop what is only nice to have (logout hint, then IdP refresh token).
+      // Over the limit: drop what is only nice to have (logout hint, then groups).
       if (cookie.length > MAX_COOKIE_VALUE_BYTES) { delete session.idToken; cookie = this.#sealCookie(session); }
-      if (cookie.length > MAX_COOKIE_VALUE_BYTES) { delete session.idpRefreshToken; cookie = this.#sealCookie(session); }
       if (cookie.length > MAX_COOKIE_VALUE_BYTES) { session.identity = { ...identity, groups: [] }; cookie = this.#sealCookie(session); }
       return { cookie, session };
     }
-    await this.#store.upsert(KIND, hashSecret(secret), session, this.#ttl(session));
+    Object.assign(session, idp);
+    await this.#store.upsert(KIND, sid, session, this.#ttl(session));
     return { cookie: secret, session };
   }
 
@@ -101,18 +137,18 @@ export class Sessions {
       session = plain ? JSON.parse(plain.toString('utf8')) as SessionData : null;
       if (session && await this.#store.find(REVOKED, session.sid)) session = null;
     } else {
-      session = (await this.#store.find<SessionData>(KIND, hashSecret(cookie)))?.payload ?? null;
+      session = (await this.#store.find<SessionData>(KIND, sidOf(cookie)))?.payload ?? null;
     }
     if (!session) return null;
-    if (now >= session.absoluteExpiresAt || now - session.lastSeenAt >= this.#o.idleSeconds) {
-      if (this.#o.mode === 'store') await this.#store.destroy(KIND, hashSecret(cookie));
+    if (!this.#live(session, now)) {
+      if (this.#o.mode === 'store' && now >= session.absoluteExpiresAt) await this.#store.destroy(KIND, session.sid);
       return null;
     }
     // Slide, at most once a minute (or a tenth of the idle timeout) to spare the store.
     if (now - session.lastSeenAt >= Math.min(60, Math.ceil(this.#o.idleSeconds / 10))) {
       session = { ...session, lastSeenAt: now };
       if (this.#o.mode === 'cookie') return { session, reissue: this.#sealCookie(session) };
-      await this.#store.upsert(KIND, hashSecret(cookie), session, this.#ttl(session));
+      await this.#store.upsert(KIND, session.sid, session, this.#ttl(session));
     }
     return { session };
   }
@@ -127,14 +163,68 @@ export class Sessions {
   async destroy(cookie: string): Promise<SessionData | null> {
     const found = await this.read(cookie).catch(() => null);
     if (!found) return null;
-    const s = found.session;
+    await this.end(found.session.sid, found.session.absoluteExpiresAt);
+    return found.session;
+  }
+
+  /**
+   * Ends a session by id: its record and IdP tokens go, and a tombstone stays until it would have
+   * expired anyway (a sealed cookie cannot be recalled; grants tied to the sid are refused).
+   */
+  async end(sid: string, absoluteExpiresAt?: number): Promise<void> {
+    const until = absoluteExpiresAt ?? this.#seconds() + this.#o.absoluteSeconds;
+    await this.#store.upsert(REVOKED, sid, { at: this.#seconds() }, Math.max(1, until - this.#seconds()));
+    await this.#store.destroy(KIND, sid);
+    await this.#store.destroy(IDP_TOKENS, sid);
+  }
+
+  /** Whether the session was ended (sign-out, IdP refusal) rather than merely idle. */
+  async wasEnded(sid: string): Promise<boolean> {
+    return (await this.#store.find(REVOKED, sid)) !== null;
+  }
+
+  /** The IdP tokens of a live session, by id; null when the session is gone (or, in cookie mode, holds none). */
+  async idpTokens(sid: string): Promise<IdpTokens | null> {
+    let box: IdpBox | null;
     if (this.#o.mode === 'cookie') {
-      // A sealed cookie cannot be recalled: remember its id until it would have expired anyway.
-      await this.#store.upsert(REVOKED, s.sid, { at: this.#seconds() }, Math.max(1, s.absoluteExpiresAt - this.#seconds()));
+      box = (await this.#store.find<IdpBox>(IDP_TOKENS, sid))?.payload ?? null;
     } else {
-      await this.#store.destroy(KIND, hashSecret(cookie));
+      const s = (await this.#store.find<SessionData>(KIND, sid))?.payload;
+      // The login's IdP tokens serve its refresh families past the browser's idle timeout.
+      box = s && this.#seconds() < s.absoluteExpiresAt ? s : null;
     }
-    return s;
+    if (!box) return null;
+    const open = (v: string | undefined, purpose: string) => (v ? unseal(this.#o.key, v, `${purpose}:${sid}`)?.toString('utf8') : undefined);
+    const refreshToken = open(box.idpRefreshToken, 'idp-refresh');
+    const accessToken = open(box.idpAccessToken, 'idp-access');
+    return {
+      ...(refreshToken ? { refreshToken } : {}), ...(accessToken ? { accessToken } : {}),
+      ...(box.idpAccessTokenExpiresAt ? { accessTokenExpiresAt: box.idpAccessTokenExpiresAt } : {}),
+    };
+  }
+
+  /** Stores renewed IdP tokens (sealed) with a live session. Returns false when the session is gone. */
+  async saveIdpTokens(sid: string, tokens: IdpTokens): Promise<boolean> {
+    const box = this.#sealIdp(sid, tokens);
+    if (this.#o.mode === 'cookie') {
+      const found = await this.#store.find<IdpBox>(IDP_TOKENS, sid);
+      if (!found) return false;
+      const ttl = found.expiresAt ? found.expiresAt - this.#seconds() : this.#o.absoluteSeconds;
+      await this.#store.upsert(IDP_TOKENS, sid, withoutStaleExpiry({ ...found.payload, ...box }, tokens), Math.max(1, ttl));
+      return true;
+    }
+    const s = (await this.#store.find<SessionData>(KIND, sid))?.payload;
+    if (!s || this.#seconds() >= s.absoluteExpiresAt) return false;
+    const next = withoutStaleExpiry({ ...s, ...box }, tokens);
+    await this.#store.upsert(KIND, sid, next, this.#ttl(next));
+    return true;
+  }
+
+  /** Live server-side sessions (the active-sessions gauge); null in cookie mode, which keeps no count. */
+  async count(): Promise<number | null> {
+    if (this.#o.mode === 'cookie') return null;
+    const now = this.#seconds();
+    return (await this.#store.list<SessionData>(KIND)).filter((r) => this.#live(r.payload, now)).length;
   }
 
   /** Opens a sealed field of a session (IdP refresh token, ID token). */
@@ -150,17 +240,41 @@ export class Sessions {
     return Math.min(session.absoluteExpiresAt, session.lastSeenAt + this.#o.idleSeconds);
   }
 
+  #live(s: SessionData, now: number): boolean {
+    return now < s.absoluteExpiresAt && now - s.lastSeenAt < this.#o.idleSeconds;
+  }
+
+  #sealIdp(sid: string, t: IdpTokens): IdpBox {
+    return {
+      ...(t.refreshToken ? { idpRefreshToken: seal(this.#o.key, t.refreshToken, `idp-refresh:${sid}`) } : {}),
+      ...(t.accessToken ? { idpAccessToken: seal(this.#o.key, t.accessToken, `idp-access:${sid}`) } : {}),
+      ...(t.accessTokenExpiresAt ? { idpAccessTokenExpiresAt: t.accessTokenExpiresAt } : {}),
+    };
+  }
+
   #sealCookie(session: SessionData): string {
     return seal(this.#o.key, JSON.stringify(session), 'session-cookie');
   }
 
+  /** Kept until the absolute end (idle expiry is enforced by read), so a refresh can still renew its IdP tokens. */
   #ttl(session: SessionData): number {
-    return Math.max(1, this.expiresAt(session) - this.#seconds());
+    return Math.max(1, session.absoluteExpiresAt - this.#seconds());
   }
 
   #seconds(): number {
     return Math.floor(this.#now() / 1000);
   }
+}
+
+/** A renewed access token without `expires_in` must not inherit its predecessor's expiry. */
+function withoutStaleExpiry<T extends IdpBox>(box: T, tokens: IdpTokens): T {
+  if (tokens.accessTokenExpiresAt === undefined) delete box.idpAccessTokenExpiresAt;
+  return box;
+}
+
+/** The session id a cookie value names: a hash prefix (132 bits), so the id reveals nothing of the cookie. */
+function sidOf(secret: string): string {
+  return hashSecret(secret).slice(0, 22);
 }
 
 export function sessionPrincipal(s: SessionData, idleSeconds: number): Principal {

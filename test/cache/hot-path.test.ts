@@ -103,6 +103,11 @@ describe('hot path caches', () => {
     const { key, record } = await a.hub.apiKeys.create({ name: 'k', roles: ['viewer'] });
     assert.equal((await me(b, { 'x-api-key': key })).status, 200);
     assert.equal(b.hub.caches.apiKeys.size, 1);
+    // B records the use in the background (ApiKeys.touch, a read-modify-write that can undo a revocation
+    // racing it — reported separately); wait for it so this test isolates the pub/sub invalidation.
+    for (let i = 0; i < 100 && (await a.hub.store.find<{ lastUsedAt?: number }>('api_key', record.id))?.payload.lastUsedAt === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     assert.ok(await a.hub.apiKeys.revoke(record.id));
     assert.equal(await statusWithin(2000, () => me(b, { 'x-api-key': key })), 401);
   });

@@ -6,7 +6,7 @@
  * test drives by HTTP (`loginByHttp`) or in Chromium.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 // @ts-expect-error -- oidc-provider ships no type declarations
 import Provider from 'oidc-provider';
@@ -31,6 +31,12 @@ export interface StartIdpOptions {
   realm?: string;
   /** Listen on this port (restart tests); default a free one. */
   port?: number;
+  /**
+   * Azure multi-tenant shape: `${origin}/organizations/v2.0/.well-known/openid-configuration`
+   * publishes the issuer as `${origin}/{tenantid}/v2.0`, as Microsoft's does; tokens carry the
+   * tenant's own issuer (`issuer`).
+   */
+  multiTenant?: boolean;
 }
 
 export interface TestIdp {
@@ -42,6 +48,15 @@ export interface TestIdp {
   clientSecret: string;
   /** How many times the JWKS endpoint was fetched. */
   jwksRequests: number;
+  /** Requests per endpoint path below the issuer (e.g. `/token`, `/token/introspection`, `/me`). */
+  requests(path: string): number;
+  /** Multi-tenant: where discovery is fetched (`${origin}/organizations/v2.0`) and the published template. */
+  commonIssuer: string;
+  issuerTemplate: string;
+  /** A user's tokens by the authorization code flow (PKCE), as a client of this IdP would hold them. */
+  userTokens(login?: string): Promise<{ access_token: string; refresh_token?: string; id_token?: string }>;
+  /** RFC 7009 revocation at the IdP (the user's IdP session ends). */
+  revoke(token: string, hint?: 'access_token' | 'refresh_token'): Promise<void>;
   /** Current signing key id. */
   kid: string;
   /** Replaces the signing key (the old one leaves the JWKS), as an IdP key rotation does. */
@@ -184,16 +199,28 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
 
   let provider = build();
   const state = { jwksRequests: 0 };
+  const counts = new Map<string, number>();
+  const commonIssuer = `${origin}/organizations/v2.0`;
+  const issuerTemplate = `${origin}/{tenantid}/v2.0`;
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    if (options.multiTenant && url === `${new URL(commonIssuer).pathname}/.well-known/openid-configuration`) {
+      void fetch(`${issuer}/.well-known/openid-configuration`).then(async (r) => {
+        const doc = { ...await r.json() as Record<string, unknown>, issuer: issuerTemplate };
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(doc));
+      });
+      return;
+    }
     if (prefix && !url.startsWith(prefix)) {
       res.statusCode = 404;
       res.end('not found');
       return;
     }
     const inner = prefix ? url.slice(prefix.length) || '/' : url;
-    const path = inner.split('?')[0];
+    const path = inner.split('?')[0]!;
+    counts.set(path, (counts.get(path) ?? 0) + 1);
     if (req.method === 'GET' && path === '/jwks') state.jwksRequests += 1;
     if (req.method === 'POST' && path === '/token' && tamper) rewriteIdToken(res, tamper, key);
     if (prefix) {
@@ -213,6 +240,8 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
     kind: options.kind, issuer, origin, port, clientId, clientSecret,
     get jwksRequests() { return state.jwksRequests; },
     set jwksRequests(n: number) { state.jwksRequests = n; },
+    requests: (path) => counts.get(path) ?? 0,
+    commonIssuer, issuerTemplate,
     get kid() { return key.kid; },
     async rotateKeys() {
       key = await newKey();
@@ -232,6 +261,24 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
       const json = await res.json() as { access_token?: string };
       if (!json.access_token) throw new Error(`client_credentials failed: ${res.status} ${JSON.stringify(json)}`);
       return json.access_token;
+    },
+    async userTokens(login = 'jane') {
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      const redirectUri = options.redirectUris[0]!;
+      const auth = new URL(`${issuer.replace(/\/$/, '')}/auth`);
+      for (const [k, v] of Object.entries({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid email profile', code_challenge: challenge, code_challenge_method: 'S256', nonce: randomBytes(8).toString('hex') })) auth.searchParams.set(k, v);
+      const back = await driveLogin(auth.href, login, options.redirectUris);
+      const body = new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, redirect_uri: redirectUri, code_verifier: verifier, client_id: clientId, client_secret: clientSecret });
+      const res = await fetch(`${issuer.replace(/\/$/, '')}/token`, { method: 'POST', body });
+      const json = await res.json() as { access_token?: string; refresh_token?: string; id_token?: string };
+      if (!json.access_token) throw new Error(`code exchange failed: ${res.status} ${JSON.stringify(json)}`);
+      return json as { access_token: string; refresh_token?: string; id_token?: string };
+    },
+    async revoke(token, hint) {
+      const body = new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret, ...(hint ? { token_type_hint: hint } : {}) });
+      const res = await fetch(`${issuer.replace(/\/$/, '')}/token/revocation`, { method: 'POST', body });
+      if (res.status !== 200) throw new Error(`revocation failed: ${res.status} ${await res.text()}`);
     },
     async loginByHttp(authorizationUrl, login = 'jane') {
       return driveLogin(authorizationUrl, login, options.redirectUris);

@@ -18,8 +18,10 @@ export interface Rig {
 
 export interface RigOptions extends Omit<StartOptions, 'env'> {
   env?: Record<string, string>;
-  /** Extra providers-file settings per IdP id. */
-  settings?: Record<string, Record<string, unknown>>;
+  /** Extra providers-file settings per IdP id (a function when they depend on the started IdP). */
+  settings?: Record<string, Record<string, unknown> | ((idp: TestIdp, all: Record<string, TestIdp>) => Record<string, unknown>)>;
+  /** IdP options per IdP id, over `idp`. */
+  idpById?: Record<string, Partial<StartIdpOptions>>;
   idp?: Partial<StartIdpOptions>;
 }
 
@@ -30,7 +32,7 @@ export async function startRig(kinds: Record<string, IdpKind>, options: RigOptio
   const idps: Record<string, TestIdp> = {};
   for (const [id, kind] of Object.entries(kinds)) {
     idps[id] = await startIdp({
-      kind, redirectUris: [`${hubUrl}/auth/callback`], postLogoutRedirectUris: [`${hubUrl}/auth/login`], audience: AUDIENCE, ...options.idp,
+      kind, redirectUris: [`${hubUrl}/auth/callback`], postLogoutRedirectUris: [`${hubUrl}/auth/login`], audience: AUDIENCE, ...options.idp, ...options.idpById?.[id],
     });
   }
   const dir = mkdtempSync(join(tmpdir(), 'mimir-providers-'));
@@ -38,7 +40,7 @@ export async function startRig(kinds: Record<string, IdpKind>, options: RigOptio
   writeFileSync(file, JSON.stringify({
     providers: Object.entries(idps).map(([id, idp]) => ({
       id, kind: idp.kind, name: `${idp.kind} test`, issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-      audience: AUDIENCE, ...options.settings?.[id],
+      audience: AUDIENCE, ...settingsFor(options.settings?.[id], idp, idps),
     })),
   }));
   const hub = await startHub({
@@ -57,6 +59,10 @@ export async function startRig(kinds: Record<string, IdpKind>, options: RigOptio
       for (const idp of Object.values(idps)) await idp.close();
     },
   };
+}
+
+function settingsFor(s: RigOptions['settings'] extends Record<string, infer V> | undefined ? V | undefined : never, idp: TestIdp, all: Record<string, TestIdp>): Record<string, unknown> {
+  return typeof s === 'function' ? s(idp, all) : s ?? {};
 }
 
 export function cookieFrom(res: Response, name: string): string | undefined {

@@ -64,7 +64,8 @@ extendMetadata((h) => ({
 
 export function authorizationServerRoutes(hub: Hub) {
   const clients = clientsOf(hub);
-  const resources = [...new Set([mcpResource(hub), hub.config.publicUrl, hub.config.jwt.audience])];
+  // Only audiences the hub accepts: a token for anything else would be useless here (and passthrough-prone).
+  const resources = [...new Set([mcpResource(hub), hub.config.jwt.audience])];
 
 
   const session = async (req: FastifyRequest): Promise<Principal | null> => {
@@ -100,7 +101,9 @@ export function authorizationServerRoutes(hub: Hub) {
   const grantedScopes = (request: AuthorizationRequest, user: Principal): string[] => {
     const permitted = hub.rbac.permissionsFor(user.roles);
     if (!request.scope) return permitted;
-    return request.scope.split(' ').filter((s) => allows(permitted, s));
+    // RFC 6749 §3.3: the server may grant less than asked. Nothing covered: what the roles allow.
+    const covered = request.scope.split(' ').filter((s) => allows(permitted, s));
+    return covered.length ? covered : permitted;
   };
 
   return async function routes(app: FastifyInstance): Promise<void> {
@@ -136,7 +139,7 @@ export function authorizationServerRoutes(hub: Hub) {
       }
       const scopes = grantedScopes(request, user);
       if (scopes.length === 0) {
-        return reply.redirect(redirectBack(request.redirectUri, { error: 'invalid_scope', error_description: 'None of the requested scopes are allowed for this user.', state: request.state, iss: hub.config.jwt.issuer }));
+        return reply.redirect(redirectBack(request.redirectUri, { error: 'access_denied', error_description: 'This user has no permissions in Mimir.', state: request.state, iss: hub.config.jwt.issuer }));
       }
       if (await hasConsent(hub.store, user.sub, request, scopes)) return finish(reply, request, user, scopes);
       const pendingId = await savePending(hub.store, { request, scopes, sub: user.sub, sid: user.sid }, 600);

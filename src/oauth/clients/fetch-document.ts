@@ -8,12 +8,15 @@ import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 
 export interface FetchLimits {
   maxBytes: number;
   timeoutMs: number;
   /** Development mode: loopback and private addresses (and http on loopback) allowed. */
   allowPrivate: boolean;
+  /** Extra trusted CA certificates (PEM), added to Node's defaults. */
+  ca?: string;
 }
 
 export class DocumentFetchError extends Error {}
@@ -57,7 +60,8 @@ export async function fetchJsonDocument(url: URL, limits: FetchLimits): Promise<
 
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', lookup, headers: { accept: 'application/json' }, timeout: limits.timeoutMs }, (res) => {
+    const tls = limits.ca ? { ca: [...rootCertificates, limits.ca] } : {};
+    const req = request(url, { method: 'GET', lookup, headers: { accept: 'application/json' }, timeout: limits.timeoutMs, ...tls }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         return reject(new DocumentFetchError(`the client_id URL answered ${res.statusCode}`));

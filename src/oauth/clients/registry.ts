@@ -5,6 +5,7 @@
  *   URL whose JSON document describes the client, fetched on demand and cached;
  * - the built-in public client `mimir-cli` (loopback redirects, RFC 8252).
  */
+import { readFileSync } from 'node:fs';
 import { hashSecret, randomToken, safeEqual } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Store } from '../../storage/adapter.ts';
@@ -142,10 +143,14 @@ export class ClientRegistry {
 const registries = new WeakMap<object, ClientRegistry>();
 
 /** One client registry per hub (grant handlers are process-wide; hubs are not). */
-export function clientsOf(hub: { store: Store; now: () => number; config: { authorizationServer: { developmentMode: boolean } } }): ClientRegistry {
+export function clientsOf(hub: { store: Store; now: () => number; config: { authorizationServer: { developmentMode: boolean; outboundCaFile: string | undefined } } }): ClientRegistry {
   let registry = registries.get(hub);
   if (!registry) {
-    registry = new ClientRegistry(hub.store, { developmentMode: hub.config.authorizationServer.developmentMode, now: hub.now });
+    const ca = hub.config.authorizationServer.outboundCaFile;
+    registry = new ClientRegistry(hub.store, {
+      developmentMode: hub.config.authorizationServer.developmentMode, now: hub.now,
+      ...(ca ? { fetchLimits: { ca: readFileSync(ca, 'utf8') } } : {}),
+    });
     registries.set(hub, registry);
   }
   return registry;
