@@ -4,7 +4,7 @@
  * fast hash is enough) and it is compared in constant time. Shown once, at creation.
  */
 import { hashSecret, randomId, randomToken, safeEqual } from '../crypto/index.ts';
-import { requestCounts } from '../metrics/request-counts.ts';
+import { lastUses, recordLastUse, requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
 export interface ApiKeyRecord {
@@ -34,6 +34,7 @@ export function looksLikeApiKey(value: string): boolean {
 export class ApiKeys {
   readonly #store: Store;
   readonly #now: () => number;
+  readonly #lastWrites = new Map<string, number>();
 
   constructor(store: Store, options: { now?: () => number } = {}) {
     this.#store = store;
@@ -66,13 +67,14 @@ export class ApiKeys {
     return record;
   }
 
-  /** Records use without a write per request: at most once a minute per key. */
+  /** Records use without a write per request: at most once a minute per key and instance. */
   async touch(record: ApiKeyRecord): Promise<void> {
     const now = this.#seconds();
-    if (record.lastUsedAt !== undefined && now - record.lastUsedAt < 60) return;
-    record.lastUsedAt = now;
-    const current = await this.#store.find<ApiKeyRecord>(KIND, record.id);
-    if (current && current.payload.revokedAt === undefined) await this.#store.upsert(KIND, record.id, { ...current.payload, lastUsedAt: now });
+    const last = this.#lastWrites.get(record.id);
+    if (last !== undefined && now - last < 60) return;
+    this.#lastWrites.set(record.id, now);
+    if (this.#lastWrites.size > 10_000) this.#lastWrites.clear();
+    await recordLastUse(this.#store, 'api_key', record.id, now);
   }
 
   async get(id: string): Promise<ApiKeyView | null> {
@@ -82,8 +84,8 @@ export class ApiKeys {
 
   async list(): Promise<ApiKeyView[]> {
     const all = await this.#store.list<ApiKeyRecord>(KIND);
-    const counts = await requestCounts(this.#store, 'api_key');
-    return all.map((r) => ({ ...this.#view(r.payload), requestCount: counts.get(r.payload.id) ?? 0 })).sort((a, b) => a.createdAt - b.createdAt);
+    const [counts, used] = await Promise.all([requestCounts(this.#store, 'api_key'), lastUses(this.#store, 'api_key')]);
+    return all.map((r) => withLastUse({ ...this.#view(r.payload), requestCount: counts.get(r.payload.id) ?? 0 }, used.get(r.payload.id))).sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /** Marks the key revoked (kept for audit and listing). Returns false when unknown. */
@@ -111,6 +113,10 @@ export class ApiKeys {
   #seconds(): number {
     return Math.floor(this.#now() / 1000);
   }
+}
+
+function withLastUse<T extends { lastUsedAt?: number }>(view: T, at: number | undefined): T {
+  return at === undefined ? view : { ...view, lastUsedAt: Math.max(at, view.lastUsedAt ?? 0) };
 }
 
 /** Legacy static keys from MIMIR_API_KEYS, compared in constant time against every entry. */

@@ -181,6 +181,7 @@ export class Authenticator {
       // A service account's own token: it stops working when the account is disabled or deleted.
       const account = await this.#serviceAccount(p.client_id);
       if (!account || account.disabled) throw this.#challenge('invalid_token', 'The service account is disabled.');
+      void this.#d.serviceAccounts.touch(account).catch(() => undefined);
     }
     const principal: Principal = {
       sub: p.sub,

@@ -15,3 +15,22 @@ export async function requestCounts(store: Store, kind: CountedCredential): Prom
   }
   return out;
 }
+
+const LAST_USED_KIND = 'last_used';
+
+/**
+ * Records a credential's last use in a record of its own — never by rewriting the credential,
+ * which could race with a revocation on another instance and undo it.
+ */
+export async function recordLastUse(store: Store, kind: CountedCredential, id: string, atSeconds: number): Promise<void> {
+  await store.upsert(LAST_USED_KIND, `${kind}.${id}`, { at: atSeconds });
+}
+
+/** Last use of every credential of one kind, by id (epoch seconds). */
+export async function lastUses(store: Store, kind: CountedCredential): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const r of await store.list<{ at?: number }>(LAST_USED_KIND)) {
+    if (r.id.startsWith(`${kind}.`) && typeof r.payload.at === 'number') out.set(r.id.slice(kind.length + 1), r.payload.at);
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  * Only a hash of the secret is stored; rotation keeps the previous secret valid for a grace period.
  */
 import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
-import { requestCounts } from '../metrics/request-counts.ts';
+import { lastUses, recordLastUse, requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
 export interface ServiceAccountRecord {
@@ -35,6 +35,7 @@ export class ServiceAccounts {
   readonly #store: Store;
   readonly #now: () => number;
   readonly #grace: number;
+  readonly #lastWrites = new Map<string, number>();
 
   constructor(store: Store, options: { now?: () => number; secretGraceSeconds?: number } = {}) {
     this.#store = store;
@@ -84,9 +85,9 @@ export class ServiceAccounts {
   }
 
   async list(): Promise<ServiceAccountView[]> {
-    const counts = await requestCounts(this.#store, 'service_account');
+    const [counts, used] = await Promise.all([requestCounts(this.#store, 'service_account'), lastUses(this.#store, 'service_account')]);
     return (await this.#store.list<ServiceAccountRecord>(KIND))
-      .map((r) => ({ ...view(r.payload), requestCount: counts.get(r.payload.clientId) ?? 0 })).sort((a, b) => a.createdAt - b.createdAt);
+      .map((r) => ({ ...view(r.payload), requestCount: counts.get(r.payload.clientId) ?? 0, ...(used.has(r.payload.clientId) ? { lastUsedAt: used.get(r.payload.clientId)! } : {}) })).sort((a, b) => a.createdAt - b.createdAt);
   }
 
   async rotateSecret(clientId: string, graceSeconds = this.#grace): Promise<{ clientSecret: string; previousValidUntil: number } | null> {
@@ -116,11 +117,14 @@ export class ServiceAccounts {
     return removed;
   }
 
+  /** Records use in its own record (see recordLastUse): at most once a minute per account and instance. */
   async touch(record: ServiceAccountRecord): Promise<void> {
     const now = this.#seconds();
-    if (record.lastUsedAt !== undefined && now - record.lastUsedAt < 60) return;
-    const current = await this.get(record.clientId);
-    if (current) await this.#store.upsert(KIND, record.clientId, { ...current, lastUsedAt: now });
+    const last = this.#lastWrites.get(record.clientId);
+    if (last !== undefined && now - last < 60) return;
+    this.#lastWrites.set(record.clientId, now);
+    if (this.#lastWrites.size > 10_000) this.#lastWrites.clear();
+    await recordLastUse(this.#store, 'service_account', record.clientId, now);
   }
 
   #seconds(): number {
