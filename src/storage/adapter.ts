@@ -37,12 +37,6 @@ export interface Store {
   /** Cross-instance messages (revocations). Memory and sqlite deliver within this process only. */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
-  /**
-   * A number that changes whenever another connection or process committed a write, for stores
-   * whose publish() cannot reach other processes (SQLite: `PRAGMA data_version`). Caches drop their
-   * entries when it moves, so a revocation made by the CLI is honoured by a running server at once.
-   */
-  externalChangeMarker?(): number;
   /** Throws when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

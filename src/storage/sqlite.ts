@@ -58,7 +58,6 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #now: () => number;
   readonly #stmts: Record<keyof typeof SQL, StatementSync>;
-  readonly #dataVersion: StatementSync;
   readonly #bus: EventEmitter;
   readonly #subscriptions: Array<[string, (message: string) => void]> = [];
 
@@ -91,7 +90,6 @@ export class SqliteStore implements Store {
     this.#stmts = Object.fromEntries(
       Object.entries(SQL).map(([name, sql]) => [name, this.#db.prepare(sql)]),
     ) as Record<keyof typeof SQL, StatementSync>;
-    this.#dataVersion = this.#db.prepare('PRAGMA data_version');
   }
 
   async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
@@ -156,12 +154,6 @@ export class SqliteStore implements Store {
     this.#open();
     this.#bus.on(channel, onMessage);
     this.#subscriptions.push([channel, onMessage]);
-  }
-
-  externalChangeMarker(): number {
-    this.#open();
-    // Changes only when another connection commits (https://sqlite.org/pragma.html#pragma_data_version).
-    return (this.#dataVersion.get() as { data_version: number }).data_version;
   }
 
   async ping(): Promise<void> {
