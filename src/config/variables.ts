@@ -125,7 +125,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Monitoring & Logging', 'MIMIR_LOG_AUTH_EVENTS', 'true', 'Write one audit line per authentication event'),
   v('Monitoring & Logging', 'MIMIR_AUTH_LOG_LEVEL', 'info', 'Audit log level: debug, info, warn, error'),
   v('Monitoring & Logging', 'MIMIR_AUDIT_LOG_DESTINATION', 'stdout', 'Audit log destination: stdout, file, both', { added: true }),
-  v('Monitoring & Logging', 'MIMIR_AUDIT_LOG_FILE', './data/audit.log', 'Audit log file when the destination includes file', { added: true }),
+  v('Monitoring & Logging', 'MIMIR_AUDIT_LOG_FILE', undefined, 'Audit log file when the destination includes file; default <MIMIR_DATA_DIR>/audit.log', { added: true }),
   v('Monitoring & Logging', 'MIMIR_ENABLE_AUTH_METRICS', 'true', 'Serve Prometheus metrics'),
   v('Monitoring & Logging', 'MIMIR_AUTH_METRICS_ENDPOINT', '/metrics/auth', 'Path of the metrics endpoint'),
   v('Monitoring & Logging', 'MIMIR_CLEANUP_INTERVAL', '300', 'Seconds between purges of expired records from sqlite/memory storage (0 = never; Redis expires natively)', { added: true }),

@@ -14,6 +14,7 @@ import { coreRoutes } from './routes/core.ts';
 import { sendError } from './reply.ts';
 import { lifecycleRoutes } from '../revocation/lifecycle-routes.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
+import { lazyChildLogger } from '../logger.ts';
 import { oidcRoutes } from '../oidc/routes.ts';
 import { proxyRoutes } from '../proxy/routes.ts';
 import { authorizationServerRoutes } from '../oauth/authorize/routes.ts';
@@ -37,6 +38,8 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile) } : null;
   const app = Fastify({
     loggerInstance: hub.log,
+    // Most requests write no log line: their request-id child logger is built only when one does.
+    childLoggerFactory: lazyChildLogger,
     logController: new LogController({ disableRequestLogging: !(options.logRequests ?? (config.logLevel === 'debug' || config.logLevel === 'trace')) }),
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 256 },
@@ -49,15 +52,20 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   const mcpChallenge = { resource_metadata: `${config.publicUrl}/.well-known/oauth-protected-resource/mcp`, scope: 'mcp:*' };
-  app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0]!;
-    if (path === '/mcp' || path.startsWith('/mcp/')) req.challengeExtras = mcpChallenge;
+  // One callback-style hook for what every request needs (an async hook costs a promise per request).
+  app.addHook('onRequest', (req, reply, done) => {
+    if (isMcpPath(req.url)) req.challengeExtras = mcpChallenge;
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
+    // Parsed here, only when a Cookie header came; @fastify/cookie's own hook would also allocate
+    // its Set-Cookie bookkeeping on every request (reply.setCookie does that itself when used).
+    const header = req.headers.cookie;
+    req.cookies = header === undefined ? {} : app.parseCookie(header);
+    done();
   });
 
-  await app.register(cookie);
+  await app.register(cookie, { hook: false });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
 
   app.setErrorHandler((error, _req, reply) => {
@@ -81,6 +89,13 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   // Keep last: the authenticating reverse proxy is the catch-all for everything above leaves.
   await app.register(proxyRoutes(hub));
   return app;
+}
+
+/** `/mcp` or below it, query string aside. */
+function isMcpPath(url: string): boolean {
+  if (!url.startsWith('/mcp')) return false;
+  const next = url.charCodeAt(4);
+  return Number.isNaN(next) || next === 0x2f /* / */ || next === 0x3f /* ? */;
 }
 
 function describeFastifyError(code: string | undefined): string {
