@@ -85,13 +85,16 @@ export function oidcRoutes(hub: Hub) {
     const sessionCookieOptions = { path: '/', httpOnly: cookie.httpOnly, secure: cookie.secure, sameSite: cookie.sameSite } as const;
 
     // CSRF: a state-changing request carrying only the session cookie must come from our origin.
-    app.addHook('onRequest', async (req, reply) => {
-      if (!isStateChanging(req.method) || !req.cookies?.[cookie.name]) return;
-      if (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) return;
+    // Callback style: it runs on every request, and nearly always just lets it through.
+    app.addHook('onRequest', (req, reply, done) => {
+      if (!isStateChanging(req.method) || !req.cookies?.[cookie.name]) return done();
+      if (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) return done();
       if (!comesFromOwnOrigin(req.headers, config.publicUrl)) {
         hub.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'cross_origin_cookie_request', ip: req.ip, request_id: req.id });
-        return sendError(reply, new OAuthError('access_denied', 'Cross-site requests with the session cookie are refused.', { status: 403 }));
+        sendError(reply, new OAuthError('access_denied', 'Cross-site requests with the session cookie are refused.', { status: 403 }));
+        return undefined;
       }
+      return done();
     });
 
     const wantsJson = (req: FastifyRequest) => {

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.ts';
 import { decodeJwt } from 'jose';
 import { startRig, type Rig } from '../oidc/setup.ts';
 
@@ -26,10 +27,7 @@ describe('mimir-auth login, whoami, token, logout (RFC 8252 loopback flow, scrip
 
   before(async () => {
     rig = await startRig({ corp: 'okta' });
-    browser = await chromium.launch({
-      executablePath: process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.ts';
 import { startRig, type Rig } from './setup.ts';
 
 describe('the sign-in in a real browser (Chromium)', () => {
@@ -8,10 +9,7 @@ describe('the sign-in in a real browser (Chromium)', () => {
   let browser: Browser;
   before(async () => {
     rig = await startRig({ kc: 'keycloak', az: 'azure' }, { storage: 'redis' });
-    browser = await chromium.launch({
-      executablePath: process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
