@@ -46,7 +46,8 @@ export interface SessionResolver {
 
 /** Extra checks on Mimir JWTs: revocation list, DPoP binding (the lifecycle issue plugs in here). */
 export interface AccessTokenPolicy {
-  check(verified: VerifiedAccessToken, input: AuthInput, token: string): Promise<void>;
+  /** Throws (or rejects) to refuse; may answer synchronously when it needs no I/O. */
+  check(verified: VerifiedAccessToken, input: AuthInput, token: string): Promise<void> | undefined;
 }
 
 export interface AuthenticatorDeps {
@@ -121,20 +122,21 @@ export class Authenticator {
     if (scheme !== 'bearer' && scheme !== 'dpop') {
       throw this.#challenge(undefined, 'Only the Bearer and DPoP authorization schemes are accepted.');
     }
+    const methods = this.#d.config.authMethods;
+    // A token verified before is the very string that passed every shape check below, so a hit
+    // skips them along with decoding and the signature; #mimirJwt still runs every other check.
+    const cached = token && methods.has('jwt') ? this.#cachedToken(token) : undefined;
+    if (cached) return this.#mimirJwt(token, input, scheme, cached);
     // RFC 6750 §3.1: a malformed request is invalid_request (400).
     if (!token || !B64TOKEN.test(token)) {
       throw new OAuthError('invalid_request', 'The Authorization header is not of the form "Bearer <token>".', { challenge: this.challengeFor('invalid_request') });
     }
-    const methods = this.#d.config.authMethods;
     // Some clients (PCTX "bearer" auth) can only send bearer tokens: accept an API key there too.
     if (looksLikeApiKey(token)) {
       if (!methods.has('api-key')) throw this.#challenge('invalid_token', 'API keys are not accepted here.');
       return this.#apiKey(token);
     }
     if (token.split('.').length === 3) {
-      // A token verified before skips decoding and the signature; #mimirJwt still runs every other check.
-      const cached = methods.has('jwt') ? this.#cachedToken(token) : undefined;
-      if (cached) return this.#mimirJwt(token, input, scheme, cached);
       let iss: unknown;
       try {
         iss = decodeJwt(token).iss;
@@ -176,10 +178,11 @@ export class Authenticator {
     if (p.cnf?.jkt && scheme !== 'dpop' && !this.#d.policy) {
       throw this.#challenge('invalid_token', 'This token is bound to a DPoP key.');
     }
-    if (this.#d.policy) await this.#d.policy.check(verified, input, token);
+    const pending = this.#d.policy?.check(verified, input, token);
+    if (pending) await pending;
     if (p.act === undefined && p.client_id && p.sub === p.client_id) {
       // A service account's own token: it stops working when the account is disabled or deleted.
-      const account = await this.#serviceAccount(p.client_id);
+      const account = this.#d.caches?.serviceAccounts.peek(p.client_id) ?? await this.#serviceAccount(p.client_id);
       if (!account || account.disabled) throw this.#challenge('invalid_token', 'The service account is disabled.');
       void this.#d.serviceAccounts.touch(account).catch(() => undefined);
     }

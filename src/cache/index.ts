@@ -52,6 +52,23 @@ export async function createAuthCaches(
     apiKeys.revoke = after(apiKeys.revoke.bind(apiKeys), forKey);
     serviceAccounts.setDisabled = after(serviceAccounts.setDisabled.bind(serviceAccounts), forAccount);
     serviceAccounts.delete = after(serviceAccounts.delete.bind(serviceAccounts), forAccount);
+    // Client authentication reads cached records too: a rotated-out secret (no grace) must fail
+    // at once here and, through the message, on every other instance.
+    serviceAccounts.rotateSecret = after(serviceAccounts.rotateSecret.bind(serviceAccounts), (clientId) => {
+      forAccount(clientId);
+      void store.publish(SERVICE_ACCOUNT_CHANNEL, clientId).catch(() => undefined);
+    });
   }
   return caches;
+}
+
+/**
+ * Service-account records through the record cache: what client authentication (token endpoint,
+ * introspection, revocation) and the authenticator read, so none of them costs a storage round trip.
+ *
+ * @example
+ * await hub.serviceAccounts.authenticate(id, secret, serviceAccountFinder(hub.caches, hub.serviceAccounts));
+ */
+export function serviceAccountFinder(caches: AuthCaches, accounts: ServiceAccounts): (clientId: string) => Promise<ServiceAccountRecord | null> {
+  return (clientId) => caches.serviceAccounts.get(clientId, () => accounts.get(clientId));
 }

@@ -1,12 +1,16 @@
 /**
  * A bounded least-recently-used map whose entries also expire at a fixed instant.
  * A JS Map iterates in insertion order, so re-inserting on a hit makes the first key the
- * least recently used one: O(1) get, set and eviction, no timers.
+ * least recently used one: O(1) get, set and eviction, no timers. A hit re-inserts only an entry
+ * that has aged past half the capacity (counted in inserts and moves since its own): one used
+ * more recently is nowhere near the front, and the delete-and-insert is most of a hit's cost.
  */
 export class LruCache<V> {
   readonly maxEntries: number;
   readonly #now: () => number;
-  readonly #entries = new Map<string, { value: V; expiresAt: number }>();
+  readonly #entries = new Map<string, { value: V; expiresAt: number; tick: number }>();
+  /** Counts inserts and moves to the back: an entry's age is the difference. */
+  #tick = 0;
 
   /** `maxEntries` 0 disables the cache (every get misses, set stores nothing). */
   constructor(maxEntries: number, now: () => number = Date.now) {
@@ -27,8 +31,11 @@ export class LruCache<V> {
       this.#entries.delete(key);
       return undefined;
     }
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    if (this.#tick - entry.tick > this.maxEntries >> 1) {
+      this.#entries.delete(key);
+      entry.tick = ++this.#tick;
+      this.#entries.set(key, entry);
+    }
     return entry.value;
   }
 
@@ -40,7 +47,7 @@ export class LruCache<V> {
       const oldest = this.#entries.keys().next().value as string;
       this.#entries.delete(oldest);
     }
-    this.#entries.set(key, { value, expiresAt });
+    this.#entries.set(key, { value, expiresAt, tick: ++this.#tick });
   }
 
   delete(key: string): boolean {

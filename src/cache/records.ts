@@ -27,6 +27,11 @@ export class RecordCache<T> {
     return this.#lru.maxEntries;
   }
 
+  /** The cached record, without loading (the synchronous hot path); undefined on a miss. */
+  peek(key: string): T | undefined {
+    return this.#lru.get(key);
+  }
+
   /** The cached record, else `load()`'s answer (cached when not null). Null answers are never cached. */
   async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
     const hit = this.#lru.get(key);

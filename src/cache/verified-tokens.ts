@@ -6,7 +6,7 @@
  * without the verifier's clock tolerance, so the cache is never more lenient than verification.
  * Revocation and DPoP checks are not cached: the authenticator runs them on every request.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { VerifiedAccessToken } from '../jwt/access-token.ts';
 import { LruCache } from './lru.ts';
 
@@ -47,7 +47,8 @@ export class VerifiedTokenCache {
 }
 
 function keyOf(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  // One-shot hash(): about half the cost of createHash().update().digest() on every request.
+  return hash('sha256', token, 'base64url');
 }
 
 function deepFreeze<T>(o: T): T {

@@ -3,7 +3,7 @@
  * random identifiers, hashing of stored secrets, constant-time comparison, and AES-256-GCM for
  * secrets kept at rest (private signing keys, IdP refresh tokens, CLI credentials).
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -27,7 +27,8 @@ export function sha256(input: string | Buffer): Buffer {
 
 /** base64url SHA-256: how opaque secrets (API keys, client secrets, refresh tokens) are stored. */
 export function hashSecret(secret: string): string {
-  return sha256(secret).toString('base64url');
+  // One-shot hash(): the same digest at about half the cost; it runs on every API-key request.
+  return hash('sha256', secret, 'base64url');
 }
 
 /** Constant-time equality of two strings (hashes them first so lengths never leak). */

@@ -9,10 +9,11 @@
  * the token is sent nowhere else. Results are cached until expiry. A multi-tenant Azure
  * provider matches `iss` by its `{tenantid}` template.
  */
-import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import type { IdpTokenVerifier } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
+import { LruCache } from '../cache/lru.ts';
 import { hashSecret } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import { checkProviderRules, issuerMatches, mapClaims } from './claims.ts';
@@ -37,6 +38,16 @@ export interface IdpBearerOptions {
   now?: () => number;
   /** Called once per JWKS download, with its outcome (the jwks-fetches metric). */
   onJwksFetch?: (result: 'success' | 'failure') => void;
+  /** Verified JWTs kept (default 10,000; 0 = verify every time). */
+  cacheSize?: number;
+}
+
+/** Not longer than jose's default JWKS cacheMaxAge (10 min): see verifyJwt. */
+const VERIFIED_MAX_AGE_MS = 5 * 60_000;
+
+/** Callers may change what they get; the cached Principal must not change with it. */
+function copyPrincipal(p: Principal): Principal {
+  return { ...p, roles: [...p.roles], groups: [...p.groups], scopes: [...p.scopes] };
 }
 
 export class IdpBearerVerifier implements IdpTokenVerifier {
@@ -44,12 +55,14 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
   readonly #now: () => number;
   readonly #jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   readonly #opaque = new Map<string, CachedOpaque>();
+  readonly #verified: LruCache<{ principal: Principal; providerId: string; kid: string }>;
   readonly #onJwksFetch: (result: 'success' | 'failure') => void;
 
   constructor(providers: ProviderDirectory, options: IdpBearerOptions = {}) {
     this.#providers = providers;
     this.#now = options.now ?? Date.now;
     this.#onJwksFetch = options.onJwksFetch ?? (() => {});
+    this.#verified = new LruCache(options.cacheSize ?? 10_000, this.#now);
   }
 
   knowsIssuer(iss: string): boolean {
@@ -57,11 +70,23 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
   }
 
   async verifyJwt(token: string, iss: string): Promise<Principal> {
+    // Issue 7: a token verified before skips the signature check (keyed by its SHA-256, never the
+    // token itself). Every check is a function of the token's claims except time and the key:
+    // the entry ends at `exp` (no clock tolerance) or after VERIFIED_MAX_AGE_MS, and is used only
+    // while its key is still in the provider's JWKS as jose last fetched it.
+    const key = hashSecret(token);
+    const hit = this.#verified.get(key);
+    if (hit && this.#jwks.get(hit.providerId)?.jwks()?.keys.some((k) => k.kid === hit.kid)) return copyPrincipal(hit.principal);
     const candidates = this.#providers.all.filter((p) => issuerMatches(p, iss));
     let last: OAuthError | undefined;
     for (const p of candidates) {
       try {
-        return await this.#verifyWith(p, token, iss);
+        const principal = await this.#verifyWith(p, token, iss);
+        const kid = decodeProtectedHeader(token).kid;
+        if (principal.expires_at !== undefined && kid !== undefined) {
+          this.#verified.set(key, { principal: copyPrincipal(principal), providerId: p.id, kid }, Math.min(principal.expires_at * 1000, this.#now() + VERIFIED_MAX_AGE_MS));
+        }
+        return principal;
       } catch (e) {
         last = e instanceof OAuthError ? e : new OAuthError('invalid_token', 'The access token is invalid.');
       }

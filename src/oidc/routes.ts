@@ -58,7 +58,7 @@ export function createSignIn(hub: Hub): SignIn {
     key, cookieName: config.session.cookie.name,
     idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now: hub.now,
   });
-  const verifier = new IdpBearerVerifier(providers, { now: hub.now, onJwksFetch: (result) => hub.metrics.jwksFetches.inc({ result }) });
+  const verifier = new IdpBearerVerifier(providers, { now: hub.now, cacheSize: config.cache.tokens, onJwksFetch: (result) => hub.metrics.jwksFetches.inc({ result }) });
   return { providers, sessions, verifier };
 }
 
@@ -87,7 +87,7 @@ export function oidcRoutes(hub: Hub) {
     // CSRF: a state-changing request carrying only the session cookie must come from our origin.
     // Callback style: it runs on every request, and nearly always just lets it through.
     app.addHook('onRequest', (req, reply, done) => {
-      if (!isStateChanging(req.method) || !req.cookies?.[cookie.name]) return done();
+      if (req.headers.cookie === undefined || !isStateChanging(req.method) || !req.cookies?.[cookie.name]) return done();
       if (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) return done();
       if (!comesFromOwnOrigin(req.headers, config.publicUrl)) {
         hub.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'cross_origin_cookie_request', ip: req.ip, request_id: req.id });

@@ -3,7 +3,7 @@
  * (credentials, identity claims, hop-by-hop), which the hub sets (user context from the
  * Principal, X-Forwarded-*, the forwarded token), and the streaming request itself.
  */
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { Principal } from '../authn/principal.ts';
@@ -38,7 +38,7 @@ export interface ForwardFacts {
  * upstreamHeaders(req.headers, policy, { principal, clientIp: req.ip, proto: 'https', host: 'mimir.example' })
  */
 export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPolicy, facts: ForwardFacts): OutgoingHttpHeaders {
-  const identity = new Set([policy.userContext.idHeader, policy.userContext.emailHeader, policy.userContext.rolesHeader, policy.forwardingHeader].map((h) => h.toLowerCase()));
+  const identity = identityHeaders(policy);
   const named = connectionTokens(inbound.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(inbound)) {
@@ -65,6 +65,17 @@ export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPoli
   return out;
 }
 
+/** The identity headers a policy names, lower-cased once per policy rather than per request. */
+const identitySets = new WeakMap<HeaderPolicy, ReadonlySet<string>>();
+function identityHeaders(policy: HeaderPolicy): ReadonlySet<string> {
+  let set = identitySets.get(policy);
+  if (!set) {
+    set = new Set([policy.userContext.idHeader, policy.userContext.emailHeader, policy.userContext.rolesHeader, policy.forwardingHeader].map((h) => h.toLowerCase()));
+    identitySets.set(policy, set);
+  }
+  return set;
+}
+
 /** Response headers passed back to the caller. */
 export function downstreamHeaders(upstream: IncomingHttpHeaders, options: { dropLength?: boolean } = {}): OutgoingHttpHeaders {
   const named = connectionTokens(upstream.connection);
@@ -77,11 +88,20 @@ export function downstreamHeaders(upstream: IncomingHttpHeaders, options: { drop
   return out;
 }
 
+/** MIMIR_UPSTREAM_URL parsed once, not on every request. */
+const bases = new Map<string, { origin: string; prefix: string }>();
+
 /** The upstream URL for an inbound path: `/upstream/health` reaches the upstream's own `/health`. */
 export function upstreamUrl(base: string, inboundUrl: string): URL {
-  const b = new URL(base);
+  let b = bases.get(base);
+  if (!b) {
+    const u = new URL(base);
+    b = { origin: u.origin, prefix: u.pathname.replace(/\/+$/, '') };
+    if (bases.size > 16) bases.clear();
+    bases.set(base, b);
+  }
   const rewritten = inboundUrl.replace(/^\/upstream\/health(?=$|\?)/i, '/health');
-  return new URL(b.pathname.replace(/\/+$/, '') + rewritten, b.origin);
+  return new URL(b.prefix + rewritten, b.origin);
 }
 
 export interface UpstreamCall {
@@ -90,15 +110,20 @@ export interface UpstreamCall {
   headers: OutgoingHttpHeaders;
   /** A body already read (MCP), or the inbound stream to pipe. */
   body: Buffer | Readable | undefined;
-  /** Aborts the upstream request (the caller went away). */
-  signal: AbortSignal;
+  /**
+   * Receives the outgoing request as soon as it exists, so the caller can destroy it when its own
+   * client goes away. (Not an AbortSignal: tying one to a request costs more than the rest of
+   * the call on a small exchange.)
+   */
+  onRequest?: (request: ClientRequest) => void;
 }
 
 /** Sends the request; resolves with the upstream response as soon as its headers arrive. */
 export function callUpstream(call: UpstreamCall): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const send = call.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(call.url, { method: call.method, headers: call.headers, signal: call.signal });
+    const req = send(call.url, { method: call.method, headers: call.headers });
+    call.onRequest?.(req);
     req.once('response', resolve);
     req.once('error', (e: NodeJS.ErrnoException) => {
       reject(new OAuthError('bad_gateway', 'The upstream Mimir server could not be reached.', { detail: `${e.code ?? e.name} ${call.url.origin}` }));
@@ -113,8 +138,11 @@ export function callUpstream(call: UpstreamCall): Promise<IncomingMessage> {
   });
 }
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  const v = Array.isArray(value) ? value.join(',') : value ?? '';
+const NONE: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NONE;
+  const v = Array.isArray(value) ? value.join(',') : value;
   return new Set(v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
 }
 

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
@@ -206,15 +206,22 @@ interface Relay {
  * upstream that cannot be reached is 502 and nothing else.
  */
 async function relay(hub: Hub, req: FastifyRequest, reply: FastifyReply, r: Relay): Promise<FastifyReply> {
-  const controller = new AbortController();
-  const onClose = () => { if (!reply.raw.writableFinished) controller.abort(); };
-  reply.raw.once('close', onClose);
+  let aborted = false;
+  let upstream: ClientRequest | undefined;
+  const abort = () => {
+    aborted = true;
+    upstream?.destroy(new Error('the caller went away'));
+  };
+  reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort(); });
   let res: IncomingMessage;
   try {
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : r.body;
-    res = await callUpstream({ url: r.url, method: req.method, headers: r.headers as never, body, signal: controller.signal });
+    res = await callUpstream({
+      url: r.url, method: req.method, headers: r.headers as never, body,
+      onRequest: (request) => { upstream = request; if (aborted) abort(); },
+    });
   } catch (e) {
-    if (controller.signal.aborted) return reply;
+    if (aborted) return reply;
     hub.log.warn({ detail: e instanceof OAuthError ? e.detail : String(e), request_id: req.id }, 'upstream unreachable');
     return sendError(reply, e);
   }
@@ -230,11 +237,33 @@ async function relay(hub: Hub, req: FastifyRequest, reply: FastifyReply, r: Rela
   }
   reply.hijack();
   reply.raw.writeHead(status, headers as never);
-  // Event streams must reach the caller as they happen: send the headers now.
-  reply.raw.flushHeaders();
-  const piped = rewrite ? pipeline(res, rewrite.stream, reply.raw) : pipeline(res, reply.raw);
-  await piped.catch(() => controller.abort());
+  // Event streams and other open-ended bodies must reach the caller as they happen: send the
+  // headers now. A body of known length goes out with its headers in one write.
+  if (res.headers['content-length'] === undefined || String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) reply.raw.flushHeaders();
+  if (rewrite) await pipeline(res, rewrite.stream, reply.raw).catch(abort);
+  else await pipe(res, reply.raw, abort);
   return reply;
+}
+
+/**
+ * `source.pipe(dest)` with pipeline's error handling: an upstream that fails mid-body cuts the
+ * response off, a caller that goes away aborts the upstream (the relay's 'close' listener).
+ * Not stream.pipeline for the common case: it creates and aborts an AbortController per call,
+ * and that AbortError's stack trace was the dearest part of a proxied request.
+ */
+function pipe(source: IncomingMessage, dest: ServerResponse, abortUpstream: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    const fail = () => {
+      abortUpstream();
+      dest.destroy();
+      resolve();
+    };
+    source.once('error', fail);
+    // Closed before its end: the upstream went away mid-body (pipeline's premature close).
+    source.once('close', () => { if (!source.readableEnded) fail(); });
+    dest.once('close', () => resolve());
+    source.pipe(dest);
+  });
 }
 
 async function readBody(stream: Readable, limit: number): Promise<Buffer> {

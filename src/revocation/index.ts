@@ -34,8 +34,8 @@ export class RevocationList {
   readonly #store: Store;
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
-  /** `${type}.${id}` → until (epoch seconds). */
-  readonly #local = new Map<string, number>();
+  /** By type, id → until (epoch seconds). Separate maps: a lookup builds no key string. */
+  readonly #local: Record<RevokedType, Map<string, number>> = { jti: new Map(), sid: new Map(), kid: new Map() };
   readonly #listeners = new Set<(entry: RevokedEntry) => void>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -70,15 +70,7 @@ export class RevocationList {
 
   /** Local lookup only: never waits on storage. */
   isRevoked(claims: { jti?: unknown; sid?: unknown; kid?: unknown }): RevokedType | null {
-    for (const type of ['jti', 'sid', 'kid'] as const) {
-      const id = claims[type];
-      if (typeof id !== 'string') continue;
-      const until = this.#local.get(`${type}.${id}`);
-      if (until === undefined) continue;
-      if (until > this.#seconds()) return type;
-      this.#local.delete(`${type}.${id}`);
-    }
-    return null;
+    return this.#check('jti', claims.jti) ?? this.#check('sid', claims.sid) ?? this.#check('kid', claims.kid);
   }
 
   /** Called for every revocation this instance learns of (e.g. to drop cached verifications). */
@@ -87,14 +79,14 @@ export class RevocationList {
   }
 
   get size(): number {
-    return this.#local.size;
+    return this.#local.jti.size + this.#local.sid.size + this.#local.kid.size;
   }
 
   /** Rebuilds the local set from the Store (entries there expire with the credentials they name). */
   async resync(): Promise<void> {
     const stored = await this.#store.list<RevokedEntry>(KIND);
     const now = this.#seconds();
-    for (const [key, until] of this.#local) if (until <= now) this.#local.delete(key);
+    for (const map of Object.values(this.#local)) for (const [id, until] of map) if (until <= now) map.delete(id);
     for (const { payload } of stored) if (isEntry(payload)) this.#add(payload);
   }
 
@@ -110,10 +102,20 @@ export class RevocationList {
     if (isEntry(entry)) this.#add(entry);
   }
 
+  #check(type: RevokedType, id: unknown): RevokedType | null {
+    const map = this.#local[type];
+    if (map.size === 0 || typeof id !== 'string') return null;
+    const until = map.get(id);
+    if (until === undefined) return null;
+    if (until > this.#seconds()) return type;
+    map.delete(id);
+    return null;
+  }
+
   #add(entry: RevokedEntry): void {
-    const key = `${entry.type}.${entry.id}`;
-    if ((this.#local.get(key) ?? 0) >= entry.until) return;
-    this.#local.set(key, entry.until);
+    const map = this.#local[entry.type];
+    if ((map.get(entry.id) ?? 0) >= entry.until) return;
+    map.set(entry.id, entry.until);
     for (const listener of this.#listeners) {
       try { listener(entry); } catch (e) { this.#onError(e); }
     }

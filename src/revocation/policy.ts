@@ -9,6 +9,13 @@ import { OAuthError } from '../errors.ts';
 import type { Store } from '../storage/adapter.ts';
 import type { RevocationList } from './index.ts';
 
+/** RFC 9449 §7.1: the DPoP authorization scheme (case-insensitive, RFC 9110 §11.1). */
+const DPOP_SCHEME = /^dpop(?: |$)/i;
+
+function firstValue(v: string | string[] | undefined): string {
+  return (Array.isArray(v) ? v[0] : v) ?? '';
+}
+
 export interface PolicyDeps {
   revocations: RevocationList;
   store: Store;
@@ -19,7 +26,7 @@ export interface PolicyDeps {
 
 export function accessTokenPolicy(deps: PolicyDeps): AccessTokenPolicy {
   return {
-    async check(verified, input, token) {
+    check(verified, input, token) {
       const p = verified.payload;
       const revoked = deps.revocations.isRevoked({ jti: p.jti, sid: p.sid, kid: verified.header.kid });
       if (revoked) {
@@ -28,7 +35,10 @@ export function accessTokenPolicy(deps: PolicyDeps): AccessTokenPolicy {
           status: 401, detail: `revoked by ${revoked}`, challenge: { realm: 'mimir', error: 'invalid_token', error_description: description },
         });
       }
-      await checkDpopBinding(p.cnf, input, token, deps);
+      // An unbound token sent as Bearer where binding is optional is all checkDpopBinding would
+      // accept without a proof; skipping it then keeps the common case synchronous.
+      if (p.cnf === undefined && !deps.requireBinding && !DPOP_SCHEME.test(firstValue(input.headers.authorization))) return undefined;
+      return checkDpopBinding(p.cnf, input, token, deps);
     },
   };
 }

@@ -68,10 +68,10 @@ export class ServiceAccounts {
   /**
    * The account when the secret is right and the account enabled; otherwise null.
    * Both the current and the previous secret are always compared, so timing tells nothing.
+   * `find` reads the record (the hub passes its record cache, see src/cache).
    */
-  async authenticate(clientId: string, secret: string): Promise<ServiceAccountRecord | null> {
-    const found = CLIENT_ID_PATTERN.test(clientId) ? await this.#store.find<ServiceAccountRecord>(KIND, clientId) : null;
-    const r = found?.payload;
+  async authenticate(clientId: string, secret: string, find: (clientId: string) => Promise<ServiceAccountRecord | null> = (id) => this.get(id)): Promise<ServiceAccountRecord | null> {
+    const r = CLIENT_ID_PATTERN.test(clientId) ? await find(clientId) : null;
     const presented = hashSecret(secret);
     const current = safeEqual(presented, r?.secretHash ?? DUMMY_HASH);
     const previous = safeEqual(presented, r?.previousSecretHash ?? DUMMY_HASH)

@@ -4,6 +4,7 @@
  * nobody. Wrong credentials fail (401); no credentials is "anonymous", which each endpoint judges.
  */
 import type { Principal } from '../../authn/principal.ts';
+import { serviceAccountFinder } from '../../cache/index.ts';
 import type { Hub } from '../../hub.ts';
 import { allows } from '../../rbac/policy.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
@@ -27,7 +28,7 @@ export async function authenticateCaller(hub: Hub, req: CallerRequest): Promise<
   const authorization = first(req.headers.authorization);
   const creds = readClientCredentials(req.params, authorization);
   if (creds) {
-    const account = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled);
+    const account = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled, serviceAccountFinder(hub.caches, hub.serviceAccounts));
     const permissions = account.scopes.length ? [...account.scopes] : hub.rbac.permissionsFor(account.roles);
     return { kind: 'client', clientId: account.clientId, account, permissions };
   }

@@ -39,9 +39,12 @@ export function readClientCredentials(params: Params, authorization: string | un
 }
 
 /** Authenticates a confidential client; the same invalid_client answer whichever part was wrong. */
-export async function authenticateClient(creds: ClientCredentials | null, accounts: ServiceAccounts, enabled: boolean): Promise<ServiceAccountRecord> {
+export async function authenticateClient(
+  creds: ClientCredentials | null, accounts: ServiceAccounts, enabled: boolean,
+  find?: (clientId: string) => Promise<ServiceAccountRecord | null>,
+): Promise<ServiceAccountRecord> {
   if (!creds) throw new OAuthError('invalid_client', 'Client authentication is required.');
-  const account = enabled ? await accounts.authenticate(creds.clientId, creds.secret) : null;
+  const account = enabled ? await accounts.authenticate(creds.clientId, creds.secret, find) : null;
   if (!account) throw new OAuthError('invalid_client', 'Client authentication failed.');
   return account;
 }

@@ -1,0 +1,85 @@
+/**
+ * Issue 7 regression: the proxy relays response bodies with pipe() instead of stream.pipeline
+ * (which cost an AbortError per request). These hold the failure behaviour pipeline gave.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startHub, type TestHub } from '../helpers/hub.ts';
+
+/** Rejects when `p` has not settled within `ms`: a hang becomes a failure, not a stuck run. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen`)), ms); })]).finally(() => clearTimeout(timer));
+}
+
+/** GET through the hub with node:http; resolves with what arrived and how the body ended. */
+function get(hub: TestHub, path: string, key: string): Promise<{ status: number; body: string; ended: 'complete' | 'cut off' }> {
+  const { hostname, port } = new URL(hub.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ hostname, port, path, agent: false, headers: { 'x-api-key': key } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode!, body, ended: res.complete ? 'complete' : 'cut off' }));
+      res.on('error', () => resolve({ status: res.statusCode!, body, ended: 'cut off' }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
+  let upstream: Server;
+  let t: TestHub;
+  let key: string;
+  before(async () => {
+    upstream = createServer((req, res) => {
+      if (req.url === '/api/nodes/whole') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 11 });
+        res.end('{"ok":true}');
+      } else if (req.url === '/api/nodes/short') {
+        // Promises 100 bytes, sends 10, then the connection dies.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 100 });
+        res.write('{"partial"');
+        setTimeout(() => res.socket?.destroy(), 50);
+      } else {
+        // Chunked, then the connection dies mid-body.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first chunk;');
+        setTimeout(() => res.socket?.destroy(), 50);
+      }
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    t = await startHub({ storage: 'memory', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+    key = (await t.hub.apiKeys.create({ name: 'dev', roles: ['developer'] })).key;
+  });
+  after(async () => {
+    await t.close();
+    upstream.closeAllConnections();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  it('a whole body arrives whole, with its length, many times over one hub', async () => {
+    for (let i = 0; i < 20; i++) {
+      const r = await within(get(t, '/api/nodes/whole', key), 10_000, 'response');
+      assert.deepEqual(r, { status: 200, body: '{"ok":true}', ended: 'complete' });
+    }
+  });
+
+  it('an upstream that dies before the promised length cuts the response off instead of hanging', async () => {
+    const r = await within(get(t, '/api/nodes/short', key), 10_000, 'cut-off response');
+    assert.equal(r.status, 200);
+    assert.equal(r.ended, 'cut off');
+    assert.equal(r.body, '{"partial"');
+  });
+
+  it('an upstream that dies mid-way through a chunked body cuts the response off, and the hub keeps serving', async () => {
+    const r = await within(get(t, '/api/nodes/chunked', key), 10_000, 'cut-off response');
+    assert.equal(r.ended, 'cut off');
+    assert.equal(r.body, 'first chunk;');
+    const again = await within(get(t, '/api/nodes/whole', key), 10_000, 'response after a failure');
+    assert.equal(again.ended, 'complete');
+  });
+});
