@@ -110,6 +110,7 @@ async function main(): Promise<number> {
     if (issued.status !== 200) throw new Error(`hub client_credentials failed: ${issued.status} ${JSON.stringify(issued.json)}`);
     const hubToken = String(issued.json.access_token);
     const [apiKey] = await hub.call<Array<{ key: string; id: string }>>('api-keys', { count: 1 });
+    const session = await hub.call<{ name: string; cookie: string }>('session', {});
     const [admin] = await hub.call<Array<{ key: string; id: string }>>('api-keys', { count: 1, roles: ['admin'] });
     const idpAuth = basic(String(idp.info.clientId), String(idp.info.clientSecret));
     const idpJwt = String((await post(`${idp.url}/token`, { grant_type: 'client_credentials' }, { authorization: idpAuth })).json.access_token);
@@ -134,7 +135,7 @@ async function main(): Promise<number> {
       { id: 'hub-jwt', label: 'hub /auth/me, Mimir JWT', spec: { url: `${hub.url}/auth/me`, headers: bearer(hubToken) } },
       { id: 'hub-idp', label: 'hub /auth/me, IdP JWT', spec: { url: `${hub.url}/auth/me`, headers: bearer(idpJwt) } },
       { id: 'hub-api-key', label: 'hub /auth/me, API key', spec: { url: `${hub.url}/auth/me`, headers: { 'x-api-key': apiKey!.key } } },
-      { id: 'hub-session', label: 'hub /auth/me, session cookie', na: 'n/a — not yet implemented (no session without a browser sign-in in the bench)' },
+      { id: 'hub-session', label: 'hub /auth/me, session cookie', spec: { url: `${hub.url}/auth/me`, headers: { cookie: `${session.name}=${encodeURIComponent(session.cookie)}` } } },
       { id: 'hub-cc', label: 'hub client_credentials (RS256)', spec: { url: `${hub.url}/auth/token`, method: 'POST', headers: { 'content-type': FORM, authorization: saAuth }, body: 'grant_type=client_credentials' } },
       { id: 'hub-introspect', label: 'hub introspection', spec: { url: `${hub.url}/auth/introspect`, method: 'POST', headers: { 'content-type': FORM, authorization: rsAuth }, body: `token=${hubToken}` } },
       { id: 'hub-proxy', label: 'hub proxy, Mimir JWT', spec: { url: `${hub.url}/api/nodes/node-1`, headers: bearer(hubToken) } },
@@ -146,6 +147,7 @@ async function main(): Promise<number> {
       'hub-introspect': (s, b) => s === 200 && b.includes('"active":true'),
       'oidc-introspect': (s, b) => s === 200 && b.includes('"active":true'),
       'hub-proxy': (s, b) => s === 200 && b.includes('node-1'),
+      'hub-session': (s, b) => s === 200 && b.includes('"auth_method":"session"'),
       'proxy-base': (s, b) => s === 200 && b.includes('node-1'),
     };
     for (const line of lines) {

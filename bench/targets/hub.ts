@@ -5,6 +5,7 @@
 import { loadConfig } from '../../src/config/index.ts';
 import { openHub } from '../../src/hub.ts';
 import { buildServer } from '../../src/http/server.ts';
+import { createSignIn } from '../../src/oidc/routes.ts';
 import { ready } from '../lib/child.ts';
 
 const config = loadConfig(process.env, { dotenv: false });
@@ -27,6 +28,12 @@ ready({ url: `http://127.0.0.1:${config.port}`, issuer: config.jwt.issuer, audie
         keys.push({ key, id: record.id });
       }
       return keys;
+    }
+    case 'session': {
+      // A real server-side session, as /auth/callback creates it after an IdP sign-in (same store and key).
+      const { sessions } = createSignIn(hub);
+      const { cookie } = await sessions.create({ sub: 'bench-user', email: 'bench@example.com', roles: ['developer'], groups: [], provider: 'bench' });
+      return { name: config.session.cookie.name, cookie };
     }
     case 'sign': {
       // Distinct user tokens shaped like real ones (sub, client, roles, email, scope).
