@@ -4,7 +4,7 @@
  * fast hash is enough) and it is compared in constant time. Shown once, at creation.
  */
 import { hashSecret, randomId, randomToken, safeEqual } from '../crypto/index.ts';
-import { lastUses, recordLastUse, requestCounts } from '../metrics/request-counts.ts';
+import { LastUseRecorder, lastUses, requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
 export interface ApiKeyRecord {
@@ -34,11 +34,13 @@ export function looksLikeApiKey(value: string): boolean {
 export class ApiKeys {
   readonly #store: Store;
   readonly #now: () => number;
-  readonly #lastWrites = new Map<string, number>();
+
+  readonly #lastUse: LastUseRecorder;
 
   constructor(store: Store, options: { now?: () => number } = {}) {
     this.#store = store;
     this.#now = options.now ?? Date.now;
+    this.#lastUse = new LastUseRecorder(store, 'api_key');
   }
 
   async create(input: { name: string; roles: string[]; expiresInSeconds?: number }): Promise<{ key: string; record: ApiKeyView }> {
@@ -69,12 +71,7 @@ export class ApiKeys {
 
   /** Records use without a write per request: at most once a minute per key and instance. */
   async touch(record: ApiKeyRecord): Promise<void> {
-    const now = this.#seconds();
-    const last = this.#lastWrites.get(record.id);
-    if (last !== undefined && now - last < 60) return;
-    this.#lastWrites.set(record.id, now);
-    if (this.#lastWrites.size > 10_000) this.#lastWrites.clear();
-    await recordLastUse(this.#store, 'api_key', record.id, now);
+    await this.#lastUse.touch(record.id, this.#seconds());
   }
 
   async get(id: string): Promise<ApiKeyView | null> {

@@ -478,14 +478,14 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Removes the password from a URL for display. */
+/** The URL with any password masked, for messages and logs; never echoes what it cannot parse. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return url;
+    return '(unparseable URL)';
   }
 }
 

@@ -18,6 +18,26 @@ export async function requestCounts(store: Store, kind: CountedCredential): Prom
 
 const LAST_USED_KIND = 'last_used';
 
+/** Last-use writes without a write per request: at most once a minute per credential and instance. */
+export class LastUseRecorder {
+  readonly #store: Store;
+  readonly #kind: CountedCredential;
+  readonly #written = new Map<string, number>();
+
+  constructor(store: Store, kind: CountedCredential) {
+    this.#store = store;
+    this.#kind = kind;
+  }
+
+  async touch(id: string, atSeconds: number): Promise<void> {
+    const last = this.#written.get(id);
+    if (last !== undefined && atSeconds - last < 60) return;
+    if (this.#written.size >= 10_000) this.#written.clear();
+    this.#written.set(id, atSeconds);
+    await recordLastUse(this.#store, this.#kind, id, atSeconds);
+  }
+}
+
 /**
  * Records a credential's last use in a record of its own — never by rewriting the credential,
  * which could race with a revocation on another instance and undo it.

@@ -4,7 +4,7 @@
  * Only a hash of the secret is stored; rotation keeps the previous secret valid for a grace period.
  */
 import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
-import { lastUses, recordLastUse, requestCounts } from '../metrics/request-counts.ts';
+import { LastUseRecorder, lastUses, requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
 export interface ServiceAccountRecord {
@@ -35,12 +35,14 @@ export class ServiceAccounts {
   readonly #store: Store;
   readonly #now: () => number;
   readonly #grace: number;
-  readonly #lastWrites = new Map<string, number>();
+
+  readonly #lastUse: LastUseRecorder;
 
   constructor(store: Store, options: { now?: () => number; secretGraceSeconds?: number } = {}) {
     this.#store = store;
     this.#now = options.now ?? Date.now;
     this.#grace = options.secretGraceSeconds ?? 86400;
+    this.#lastUse = new LastUseRecorder(store, 'service_account');
   }
 
   async create(input: { clientId: string; name?: string; roles: string[]; scopes?: string[]; allowUserContext?: boolean; allowTokenExchange?: boolean }): Promise<{ clientSecret: string; account: ServiceAccountView }> {
@@ -119,12 +121,7 @@ export class ServiceAccounts {
 
   /** Records use in its own record (see recordLastUse): at most once a minute per account and instance. */
   async touch(record: ServiceAccountRecord): Promise<void> {
-    const now = this.#seconds();
-    const last = this.#lastWrites.get(record.clientId);
-    if (last !== undefined && now - last < 60) return;
-    this.#lastWrites.set(record.clientId, now);
-    if (this.#lastWrites.size > 10_000) this.#lastWrites.clear();
-    await recordLastUse(this.#store, 'service_account', record.clientId, now);
+    await this.#lastUse.touch(record.clientId, this.#seconds());
   }
 
   #seconds(): number {

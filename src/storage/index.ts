@@ -1,12 +1,13 @@
 import type { Store } from './adapter.ts';
 import { MemoryStore } from './memory.ts';
-import { RedisStore, redactRedisUrl } from './redis.ts';
+import { redactUrl } from '../config/index.ts';
+import { RedisStore } from './redis.ts';
 import { SqliteStore } from './sqlite.ts';
 
 export type { Store, StoredRecord } from './adapter.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
-export { RedisStore, type RedisStoreOptions, redactRedisUrl } from './redis.ts';
+export { RedisStore, type RedisStoreOptions } from './redis.ts';
 
 export interface CreateStoreOptions {
   kind: 'memory' | 'sqlite' | 'redis';
@@ -29,7 +30,7 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
         await store.connect();
       } catch (err) {
         throw new Error(
-          `Redis at ${redactRedisUrl(url)} is unreachable (check MIMIR_REDIS_URL): ${(err as Error).message}`,
+          `Redis at ${redactUrl(url)} is unreachable (check MIMIR_REDIS_URL): ${(err as Error).message}`,
           { cause: err },
         );
       }

@@ -232,16 +232,6 @@ export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-/** The URL with any password removed, for messages and logs. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
 
 function ttlArg(ttlSeconds: number | undefined): string {
   return checkTtl(ttlSeconds) === undefined ? '' : String(ttlSeconds);
