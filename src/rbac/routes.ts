@@ -53,10 +53,23 @@ export function routePermission(rules: readonly RouteRule[], method: string, pat
   const m = method.toUpperCase();
   const segments = split(path);
   for (const rule of rules) {
-    if (rule.method !== '*' && !rule.method.split('|').includes(m)) continue;
-    if (matchSegments(split(rule.path), segments)) return { rule, permission: rule.permission };
+    const c = compiled(rule);
+    if (c.methods !== null && !c.methods.includes(m)) continue;
+    if (matchSegments(c.segments, segments)) return { rule, permission: rule.permission };
   }
   return { rule: undefined, permission: undefined };
+}
+
+/** Rules are parsed once, not on every proxied request. */
+const compiledRules = new WeakMap<RouteRule, { methods: string[] | null; segments: string[] }>();
+
+function compiled(rule: RouteRule): { methods: string[] | null; segments: string[] } {
+  let c = compiledRules.get(rule);
+  if (!c) {
+    c = { methods: rule.method === '*' ? null : rule.method.toUpperCase().split('|'), segments: split(rule.path) };
+    compiledRules.set(rule, c);
+  }
+  return c;
 }
 
 function split(path: string): string[] {
