@@ -16,7 +16,7 @@ import type { Principal } from '../authn/principal.ts';
 import { LruCache } from '../cache/lru.ts';
 import { hashSecret } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
-import { checkProviderRules, issuerMatches, mapClaims } from './claims.ts';
+import { acceptedIssuers, checkProviderRules, issuerMatches, mapClaims } from './claims.ts';
 import { describe, type ProviderDirectory } from './discovery.ts';
 import type { ProviderSettings } from './providers.ts';
 
@@ -123,7 +123,7 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     try {
       ({ payload } = await jwtVerify(token, jwks, {
         // Multi-tenant: `iss` matched the template; checkProviderRules ties it to the token's tid.
-        issuer: p.issuerTemplate ? iss : p.issuer,
+        issuer: p.issuerTemplate ? iss : acceptedIssuers(p),
         algorithms: ALGORITHMS,
         ...(p.kind === 'cognito' ? {} : { audience: this.#audience(p) }),
         requiredClaims: ['exp', 'sub'],

@@ -63,8 +63,18 @@ export function tenantIssuer(template: string, tid: string): string {
 }
 
 /** Whether `iss` is the provider's issuer — or, for a multi-tenant template, that template for some tenant. */
+/**
+ * The `iss` values a provider's tokens may carry. Google documents its issuer as
+ * https://accounts.google.com and still issues the legacy scheme-less `accounts.google.com`;
+ * its own verifiers accept both (fixtures/provider-claims/google.json).
+ */
+export function acceptedIssuers(p: ProviderSettings): string[] {
+  if (p.kind === 'google' && p.issuer === 'https://accounts.google.com') return [p.issuer, 'accounts.google.com'];
+  return [p.issuer];
+}
+
 export function issuerMatches(p: ProviderSettings, iss: string): boolean {
-  if (!p.issuerTemplate) return p.issuer === iss;
+  if (!p.issuerTemplate) return acceptedIssuers(p).includes(iss);
   const [head, tail] = p.issuerTemplate.split('{tenantid}') as [string, string];
   return iss.startsWith(head) && iss.endsWith(tail) && new RegExp(`^${TENANT_ID}$`).test(iss.slice(head.length, iss.length - tail.length));
 }
