@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { JWTPayload } from 'jose';
 import { tmpdir } from 'node:os';
 import { loadConfig } from '../../src/config/index.ts';
 import { decodeJwt } from 'jose';
@@ -40,41 +41,31 @@ describe('Azure multi-tenant providers ({tenantid} issuer template)', () => {
       assert.equal(body.tenant, TENANT);
     });
 
-    it('an ID token whose iss names another tenant than its tid is refused', async () => {
-      rig.idps.az!.tamperIdToken((c) => ({ ...c, iss: `${rig.idps.az!.origin}/${OTHER_TENANT}/v2.0` }));
+    /** Signs in with the IdP's ID tokens rewritten by `tamper`: refused, and no session is made. */
+    async function refused(tamper: (c: JWTPayload) => JWTPayload, what: string): Promise<void> {
+      rig.idps.az!.tamperIdToken(tamper);
       try {
         const { res, session } = await signIn(rig, 'az', { accept: 'application/json' });
-        assert.equal(res.status, 400);
-        assert.equal((await res.json() as { error: string }).error, 'invalid_grant');
-        assert.equal(session, undefined);
+        assert.equal(res.status, 400, what);
+        assert.equal((await res.json() as { error: string }).error, 'invalid_grant', what);
+        assert.equal(session, undefined, what);
       } finally {
         rig.idps.az!.tamperIdToken(undefined);
       }
+    }
+
+    it('an ID token whose iss names another tenant than its tid is refused', async () => {
+      await refused((c) => ({ ...c, iss: `${rig.idps.az!.origin}/${OTHER_TENANT}/v2.0` }), 'iss of another tenant');
     });
 
     it('an ID token for another audience, or with a wrong nonce, is refused by the own validation', async () => {
       for (const bad of [{ aud: 'another-app' }, { nonce: 'not-the-nonce' }]) {
-        rig.idps.az!.tamperIdToken((c) => ({ ...c, ...bad }));
-        try {
-          const { res } = await signIn(rig, 'az', { accept: 'application/json' });
-          assert.equal(res.status, 400, JSON.stringify(bad));
-          assert.equal((await res.json() as { error: string }).error, 'invalid_grant');
-        } finally {
-          rig.idps.az!.tamperIdToken(undefined);
-        }
+        await refused((c) => ({ ...c, ...bad }), JSON.stringify(bad));
       }
     });
 
     it('an iss response parameter of another tenant than the ID token is refused', async () => {
-      rig.idps.az!.tamperIdToken((c) => ({ ...c, iss: `${rig.idps.az!.origin}/${OTHER_TENANT}/v2.0`, tid: OTHER_TENANT }));
-      try {
-        const { res, session } = await signIn(rig, 'az', { accept: 'application/json' });
-        assert.equal(res.status, 400);
-        assert.equal((await res.json() as { error: string }).error, 'invalid_grant');
-        assert.equal(session, undefined);
-      } finally {
-        rig.idps.az!.tamperIdToken(undefined);
-      }
+      await refused((c) => ({ ...c, iss: `${rig.idps.az!.origin}/${OTHER_TENANT}/v2.0`, tid: OTHER_TENANT }), 'iss parameter of another tenant');
     });
 
     it('access tokens: iss must be the template with the token tid, and the tenant must be allowed', async () => {
