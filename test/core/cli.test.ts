@@ -17,6 +17,19 @@ function cli(args: string[], env: Record<string, string>, cwd: string): Promise<
   });
 }
 
+/** `mimir-auth serve` in `dir`, resolved once its stdout contains `until`; `out()` is all it printed. */
+async function serve(dir: string, env: Record<string, string>, until: string) {
+  const server = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, MIMIR_LOG_LEVEL: 'warn', ...env } });
+  let out = '';
+  server.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner: ${out}`)), 20_000);
+    server.stdout.on('data', () => { if (out.includes(until)) { clearTimeout(timer); resolve(); } });
+    server.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${out}`)); });
+  }).catch((e: unknown) => { server.kill('SIGTERM'); throw e; });
+  return { server, out: () => out };
+}
+
 describe('mimir-auth CLI', () => {
   it('bootstraps an admin key with no server running, and the server accepts it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mimir-cli-'));
@@ -37,17 +50,10 @@ describe('mimir-auth CLI', () => {
     assert.match(list.stdout, new RegExp(key.id));
     assert.ok(!list.stdout.includes(key.key), 'keys list never shows the key');
 
-    const server = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, ...env, MIMIR_LOG_LEVEL: 'warn' } });
-    let out = '';
-    server.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const { server, out } = await serve(dir, env, 'signing key:');
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner: ${out}`)), 20_000);
-        server.stdout.on('data', () => { if (out.includes('signing key:')) { clearTimeout(timer); resolve(); } });
-        server.once('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
-      });
-      assert.match(out, /storage:\s+sqlite/);
-      assert.doesNotMatch(out, /No admin API key exists yet/, 'an admin key exists, so no bootstrap hint');
+      assert.match(out(), /storage:\s+sqlite/);
+      assert.doesNotMatch(out(), /No admin API key exists yet/, 'an admin key exists, so no bootstrap hint');
       const me = await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { 'x-api-key': key.key } });
       assert.equal(me.status, 200);
       const token = await fetch(`http://127.0.0.1:${port}/auth/token`, {
@@ -69,15 +75,9 @@ describe('mimir-auth CLI', () => {
   it('prints the bootstrap command when no admin key exists', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mimir-cli-'));
     const port = await freePort();
-    const server = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, MIMIR_AUTH_PORT: String(port), MIMIR_LOG_LEVEL: 'warn', MIMIR_LOG_AUTH_EVENTS: 'false' } });
-    let out = '';
-    server.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const { server, out } = await serve(dir, { MIMIR_AUTH_PORT: String(port), MIMIR_LOG_AUTH_EVENTS: 'false' }, 'keys create');
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner: ${out}`)), 20_000);
-        server.stdout.on('data', () => { if (out.includes('keys create')) { clearTimeout(timer); resolve(); } });
-      });
-      assert.match(out, /mimir-auth keys create --name admin --roles admin/);
+      assert.match(out(), /mimir-auth keys create --name admin --roles admin/);
       assert.ok(existsSync(join(dir, 'data', 'mimir-auth.db')), 'the embedded default is sqlite under ./data');
     } finally {
       server.kill('SIGTERM');
