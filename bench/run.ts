@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick]`: the hub side by side with its baselines, all on loopback.
+ * `npm run bench [-- --quick] [-- --memory]`: the hub side by side with its baselines, all on loopback
+ * (`--memory`: only the memory goal).
  * Every server runs in its own child process; the load generator runs here. Each line is driven
  * for the same duration, lines alternate within a round, and the median of the rounds is kept.
  * Prints a table, writes bench/results/<timestamp>.json, latest.json and ratios.svg.
@@ -214,33 +215,7 @@ async function main(): Promise<number> {
 
     // Goal 6: memory after MEMORY_TOKENS distinct valid tokens through one fresh hub.
     for (const t of [jose, express, proxy]) await t.stop();
-    log(`memory: ${MEMORY_TOKENS.toLocaleString('en')} distinct valid tokens through a fresh hub (HS256 to sign them quickly; entries are the same size for any algorithm)`);
-    const memPort = await freePort();
-    const secret = randomBytes(48).toString('base64url');
-    const mem = await start('hub', {
-      port: memPort, execArgv: ['--expose-gc'],
-      env: { MIMIR_TOKEN_STORAGE: 'memory', MIMIR_JWT_ALGORITHM: 'HS256', MIMIR_JWT_SECRET: secret, MIMIR_AUTH_PORT: String(memPort), MIMIR_PUBLIC_URL: `http://127.0.0.1:${memPort}`, MIMIR_LOG_LEVEL: 'warn', MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}` },
-    });
-    const before = await mem.call<{ rss: number }>('stats');
-    // Tokens are signed here, not in the hub, so its memory holds only what serving them left behind.
-    const [sample] = await mem.call<string[]>('sign', { from: 0, count: 1 });
-    const claims = decodeJwt(sample!);
-    const hsKey = new TextEncoder().encode(secret);
-    const header = decodeProtectedHeader(sample!);
-    const batch = 10_000;
-    let accepted = 0;
-    for (let from = 0; from < MEMORY_TOKENS; from += batch) {
-      const tokens = await Promise.all(Array.from({ length: batch }, (_, i) => new SignJWT({
-        sub: `user-${from + i}`, client_id: 'bench', roles: ['developer'], email: `user-${from + i}@example.com`, scope: 'nodes:read nodes:write',
-      }).setProtectedHeader({ alg: 'HS256', kid: header.kid!, typ: 'at+jwt' }).setIssuer(claims.iss!).setAudience(claims.aud!)
-        .setIssuedAt().setNotBefore('0s').setExpirationTime('1h').setJti(randomBytes(16).toString('base64url')).sign(hsKey)));
-      const r = await drive(`${mem.url}/auth/me`, tokens);
-      accepted += r;
-      if ((from + batch) % 50_000 === 0 || from + batch >= MEMORY_TOKENS) log(`  ${(from + batch).toLocaleString('en')} tokens sent, ${accepted.toLocaleString('en')} accepted`);
-    }
-    const after = await mem.call<{ rss: number; heapUsed: number; tokenCache: { size: number; max: number } }>('stats');
-    const memory = { tokens: MEMORY_TOKENS, accepted, rssBefore: before.rss, rss: after.rss, heapUsed: after.heapUsed, tokenCache: after.tokenCache };
-    log(`  RSS ${(after.rss / 2 ** 20).toFixed(0)} MB (at start ${(before.rss / 2 ** 20).toFixed(0)} MB), JS heap after GC ${(after.heapUsed / 2 ** 20).toFixed(0)} MB, token cache ${after.tokenCache.size}/${after.tokenCache.max}`);
+    const { memory, after } = await measureMemory(start, MEMORY_TOKENS);
 
     const rows: Row[] = lines.map((l) => ({ id: l.id, label: l.label, ...(l.na ? { na: l.na } : {}), ...(best.get(l.id) ? { result: best.get(l.id)! } : {}) }));
     // A p99 comparison means something only when both servers kept up with the fixed rate.
@@ -282,6 +257,52 @@ async function main(): Promise<number> {
 }
 
 /** Sends each token once (32 in flight), returns how many were accepted. */
+/** Goal 6: `count` distinct valid tokens through one fresh hub, then its memory and cache sizes. */
+async function measureMemory(start: (name: string, options?: Parameters<typeof startTarget>[1]) => Promise<Target>, count: number) {
+  log(`memory: ${count.toLocaleString('en')} distinct valid tokens through a fresh hub (HS256 to sign them quickly; entries are the same size for any algorithm)`);
+  const memPort = await freePort();
+  const secret = randomBytes(48).toString('base64url');
+  const mem = await start('hub', {
+    port: memPort, execArgv: ['--expose-gc'],
+    env: { MIMIR_TOKEN_STORAGE: 'memory', MIMIR_JWT_ALGORITHM: 'HS256', MIMIR_JWT_SECRET: secret, MIMIR_AUTH_PORT: String(memPort), MIMIR_PUBLIC_URL: `http://127.0.0.1:${memPort}`, MIMIR_LOG_LEVEL: 'warn', MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}` },
+  });
+  const before = await mem.call<{ rss: number }>('stats');
+  // Tokens are signed here, not in the hub, so its memory holds only what serving them left behind.
+  const [sample] = await mem.call<string[]>('sign', { from: 0, count: 1 });
+  const claims = decodeJwt(sample!);
+  const hsKey = new TextEncoder().encode(secret);
+  const header = decodeProtectedHeader(sample!);
+  const batch = 10_000;
+  let accepted = 0;
+  for (let from = 0; from < count; from += batch) {
+    const tokens = await Promise.all(Array.from({ length: batch }, (_, i) => new SignJWT({
+      sub: `user-${from + i}`, client_id: 'bench', roles: ['developer'], email: `user-${from + i}@example.com`, scope: 'nodes:read nodes:write',
+    }).setProtectedHeader({ alg: 'HS256', kid: header.kid!, typ: 'at+jwt' }).setIssuer(claims.iss!).setAudience(claims.aud!)
+      .setIssuedAt().setNotBefore('0s').setExpirationTime('1h').setJti(randomBytes(16).toString('base64url')).sign(hsKey)));
+    const r = await drive(`${mem.url}/auth/me`, tokens);
+    accepted += r;
+    if ((from + batch) % 50_000 === 0 || from + batch >= count) log(`  ${(from + batch).toLocaleString('en')} tokens sent, ${accepted.toLocaleString('en')} accepted`);
+  }
+  const after = await mem.call<{ rss: number; heapUsed: number; heapTotal: number; external: number; tokenCache: { size: number; max: number } }>('stats');
+  const memory = { tokens: count, accepted, rssBefore: before.rss, rss: after.rss, heapUsed: after.heapUsed, tokenCache: after.tokenCache };
+  log(`  RSS ${(after.rss / 2 ** 20).toFixed(0)} MB (at start ${(before.rss / 2 ** 20).toFixed(0)} MB), JS heap after GC ${(after.heapUsed / 2 ** 20).toFixed(0)} MB (${(after.heapTotal / 2 ** 20).toFixed(0)} MB committed), token cache ${after.tokenCache.size}/${after.tokenCache.max}`);
+
+  return { memory, after };
+}
+
+/** `--memory`: goal 6 alone (a fresh hub, the full token count unless --quick). */
+async function memoryOnly(): Promise<number> {
+  const targets: Target[] = [];
+  try {
+    const { after } = await measureMemory(async (name, options) => { const t = await startTarget(name, options); targets.push(t); return t; }, MEMORY_TOKENS);
+    const rss = after.rss / 2 ** 20;
+    log(`goal 6: RSS ${rss.toFixed(0)} MB (goal < 256 MB) ${rss < 256 ? 'pass' : 'MISS'}; token cache ${after.tokenCache.size}/${after.tokenCache.max} ${after.tokenCache.size <= after.tokenCache.max ? 'pass' : 'MISS'}`);
+    return 0;
+  } finally {
+    for (const t of targets) await t.stop();
+  }
+}
+
 async function drive(url: string, tokens: string[]): Promise<number> {
   const { Agent, request } = await import('node:http');
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
@@ -306,4 +327,4 @@ async function drive(url: string, tokens: string[]): Promise<number> {
   return ok;
 }
 
-main().then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });
+(process.argv.includes('--memory') ? memoryOnly() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });

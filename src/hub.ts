@@ -73,6 +73,9 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     const metrics = new AuthMetrics({ store, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
     const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts });
+    metrics.watchCache('tokens', () => caches.tokens.lookups);
+    metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
+    metrics.watchCache('service_accounts', () => caches.serviceAccounts.lookups);
     const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches });
     // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
     authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });

@@ -49,7 +49,7 @@ ready({ url: `http://127.0.0.1:${config.port}`, issuer: config.jwt.issuer, audie
       gc?.();
       const m = process.memoryUsage();
       return {
-        rss: m.rss, heapUsed: m.heapUsed,
+        rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external,
         tokenCache: { size: hub.caches.tokens.size, max: hub.caches.tokens.maxEntries },
         apiKeyCache: { size: hub.caches.apiKeys.size, max: hub.caches.apiKeys.maxEntries },
         serviceAccountCache: { size: hub.caches.serviceAccounts.size, max: hub.caches.serviceAccounts.maxEntries },

@@ -70,8 +70,8 @@ export class ApiKeys {
   }
 
   /** Records use without a write per request: at most once a minute per key and instance. */
-  async touch(record: ApiKeyRecord): Promise<void> {
-    await this.#lastUse.touch(record.id, this.#seconds());
+  touch(record: ApiKeyRecord): Promise<void> | undefined {
+    return this.#lastUse.touch(record.id, this.#seconds());
   }
 
   async get(id: string): Promise<ApiKeyView | null> {

@@ -13,7 +13,8 @@ import type { KeyRing } from '../jwt/keys.ts';
 import type { ServiceAccounts } from '../service-accounts/index.ts';
 import type { Principal } from './principal.ts';
 import type { ApiKeyRecord } from '../api-keys/index.ts';
-import type { AuthCaches } from '../cache/index.ts';
+import { tokenKey, type AuthCaches } from '../cache/index.ts';
+import { copyPrincipal } from './principal.ts';
 import type { ServiceAccountRecord } from '../service-accounts/index.ts';
 
 /** RFC 6750 §2.1 b64token. */
@@ -34,6 +35,8 @@ export interface IdpTokenVerifier {
   /** Whether this issuer belongs to a configured IdP. */
   knowsIssuer(iss: string): boolean;
   verifyJwt(token: string, iss: string): Promise<Principal>;
+  /** A JWT this verifier accepted before and would accept now, by its {@link tokenKey}; no I/O. */
+  peekJwt?(key: string): Principal | undefined;
   /** Opaque tokens (Google, Okta org AS): introspection or userinfo; null when no IdP can. */
   verifyOpaque(token: string): Promise<Principal | null>;
 }
@@ -68,6 +71,8 @@ export interface AuthenticatorDeps {
 export class Authenticator {
   readonly #d: AuthenticatorDeps;
   readonly #audiences: string[];
+  /** Principals of cached verifications: held only as long as the cache holds the verification. */
+  readonly #principals = new WeakMap<VerifiedAccessToken, Principal>();
 
   constructor(deps: AuthenticatorDeps) {
     this.#d = deps;
@@ -80,6 +85,14 @@ export class Authenticator {
 
   /** The Principal for this request, or throws OAuthError (401 family, or 400 for malformed input). */
   async authenticate(input: AuthInput): Promise<Principal> {
+    return this.resolve(input);
+  }
+
+  /**
+   * {@link authenticate} without a promise when every answer it needs is cached (the hot path of
+   * issue 7): a Principal now, or a promise of one. Throws or rejects with the same OAuthErrors.
+   */
+  resolve(input: AuthInput): Principal | Promise<Principal> {
     const methods = this.#d.config.authMethods;
     const apiKey = header(input, 'x-api-key');
     const authorization = header(input, 'authorization');
@@ -93,9 +106,11 @@ export class Authenticator {
     const sessions = this.#d.sessions;
     const cookie = sessions ? input.cookies?.[sessions.cookieName] : undefined;
     if (sessions && cookie) {
-      const principal = methods.has('oauth') ? await sessions.resolve(cookie) : null;
-      if (principal) return principal;
-      throw this.#challenge('invalid_token', 'The session has ended; sign in again.');
+      if (!methods.has('oauth')) throw this.#challenge('invalid_token', 'The session has ended; sign in again.');
+      return sessions.resolve(cookie).then((principal) => {
+        if (principal) return principal;
+        throw this.#challenge('invalid_token', 'The session has ended; sign in again.');
+      });
     }
     throw this.#challenge(undefined, 'No credentials were sent.');
   }
@@ -112,7 +127,7 @@ export class Authenticator {
     return schemeFor(this.#d.config.defaultAuthMethod);
   }
 
-  async #authorization(value: string, input: AuthInput): Promise<Principal> {
+  #authorization(value: string, input: AuthInput): Principal | Promise<Principal> {
     if (Buffer.byteLength(value) > MAX_CREDENTIAL_BYTES) {
       throw new OAuthError('invalid_request', `The Authorization header is longer than ${MAX_CREDENTIAL_BYTES} bytes.`, { challenge: this.challengeFor('invalid_request') });
     }
@@ -124,9 +139,15 @@ export class Authenticator {
     }
     const methods = this.#d.config.authMethods;
     // A token verified before is the very string that passed every shape check below, so a hit
-    // skips them along with decoding and the signature; #mimirJwt still runs every other check.
-    const cached = token && methods.has('jwt') ? this.#cachedToken(token) : undefined;
-    if (cached) return this.#mimirJwt(token, input, scheme, cached);
+    // skips them along with decoding and the signature; #accept still runs every other check.
+    // One hash of the token serves both caches (Mimir JWTs, IdP JWTs).
+    const key = token && this.#d.caches ? tokenKey(token) : undefined;
+    if (key !== undefined) {
+      const cached = methods.has('jwt') ? this.#cachedToken(key) : undefined;
+      if (cached) return this.#accept(cached, input, scheme, token);
+      const idp = methods.has('oauth') ? this.#d.idp?.peekJwt?.(key) : undefined;
+      if (idp) return idp;
+    }
     // RFC 6750 §3.1: a malformed request is invalid_request (400).
     if (!token || !B64TOKEN.test(token)) {
       throw new OAuthError('invalid_request', 'The Authorization header is not of the form "Bearer <token>".', { challenge: this.challengeFor('invalid_request') });
@@ -154,6 +175,11 @@ export class Authenticator {
       }
       throw this.#challenge('invalid_token', 'The access token was issued by an unknown issuer.');
     }
+    return this.#opaque(token);
+  }
+
+  async #opaque(token: string): Promise<Principal> {
+    const methods = this.#d.config.authMethods;
     if (this.#d.idp && methods.has('oauth')) {
       const principal = await this.#d.idp.verifyOpaque(token);
       if (principal) return principal;
@@ -163,8 +189,8 @@ export class Authenticator {
     throw this.#challenge('invalid_token', 'The access token is invalid.');
   }
 
-  async #mimirJwt(token: string, input: AuthInput, scheme: string, cached?: VerifiedAccessToken): Promise<Principal> {
-    const verified = cached ?? await verifyAccessToken(token, this.#d.keys, {
+  async #mimirJwt(token: string, input: AuthInput, scheme: string): Promise<Principal> {
+    const verified = await verifyAccessToken(token, this.#d.keys, {
       issuer: this.#d.config.jwt.issuer,
       audiences: this.#audiences,
       ...(this.#d.now ? { now: this.#d.now } : {}),
@@ -172,62 +198,85 @@ export class Authenticator {
       if (e instanceof OAuthError) throw withChallenge(e, this.challengeFor(e.error === 'token_expired' ? 'invalid_token' : e.error, e.description));
       throw e;
     });
-    if (!cached) this.#d.caches?.tokens.set(token, verified);
+    this.#d.caches?.tokens.set(token, verified);
+    return this.#accept(verified, input, scheme, token);
+  }
+
+  /** What a verified (or cached) Mimir JWT must still pass on every request: revocation, DPoP, its service account. */
+  #accept(verified: VerifiedAccessToken, input: AuthInput, scheme: string, token: string): Principal | Promise<Principal> {
     const p = verified.payload;
     // RFC 9449 §7.1: a DPoP-bound token must not be usable as a plain bearer token.
     if (p.cnf?.jkt && scheme !== 'dpop' && !this.#d.policy) {
       throw this.#challenge('invalid_token', 'This token is bound to a DPoP key.');
     }
     const pending = this.#d.policy?.check(verified, input, token);
-    if (pending) await pending;
-    if (p.act === undefined && p.client_id && p.sub === p.client_id) {
-      // A service account's own token: it stops working when the account is disabled or deleted.
-      const account = this.#d.caches?.serviceAccounts.peek(p.client_id) ?? await this.#serviceAccount(p.client_id);
-      if (!account || account.disabled) throw this.#challenge('invalid_token', 'The service account is disabled.');
-      void this.#d.serviceAccounts.touch(account).catch(() => undefined);
-    }
-    const principal: Principal = {
-      sub: p.sub,
-      roles: Array.isArray(p.roles) ? p.roles.map(String) : [],
-      groups: Array.isArray(p.groups) ? p.groups.map(String) : [],
-      scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
-      auth_method: 'jwt',
-      expires_at: p.exp,
-      credential_id: p.jti,
-    };
-    if (typeof p.client_id === 'string') principal.client_id = p.client_id;
-    if (typeof p.email === 'string') principal.email = p.email;
-    if (typeof p.name === 'string') principal.name = p.name;
-    if (typeof p.provider === 'string') principal.provider = p.provider;
-    if (typeof p.tenant === 'string') principal.tenant = p.tenant;
-    if (typeof p.sid === 'string') principal.sid = p.sid;
-    if (p.act && typeof p.act === 'object' && typeof (p.act as { sub?: unknown }).sub === 'string') principal.act = p.act as Principal['act'] & object;
-    if (p.cnf?.jkt) principal.cnf = { jkt: p.cnf.jkt };
-    return principal;
+    if (pending) return pending.then(() => this.#ofAccount(verified));
+    return this.#ofAccount(verified);
   }
 
-  async #apiKey(value: string): Promise<Principal> {
+  /** A service account's own token stops working when the account is disabled or deleted. */
+  #ofAccount(verified: VerifiedAccessToken): Principal | Promise<Principal> {
+    const p = verified.payload;
+    if (p.act !== undefined || !p.client_id || p.sub !== p.client_id) return this.#principalOf(verified);
+    const account = this.#d.caches?.serviceAccounts.peek(p.client_id);
+    if (account !== undefined) return this.#withAccount(account, verified);
+    return this.#serviceAccount(p.client_id).then((a) => this.#withAccount(a, verified));
+  }
+
+  #withAccount(account: ServiceAccountRecord | null, verified: VerifiedAccessToken): Principal {
+    if (!account || account.disabled) throw this.#challenge('invalid_token', 'The service account is disabled.');
+    void this.#d.serviceAccounts.touch(account);
+    return this.#principalOf(verified);
+  }
+
+  /** The token's Principal, built once per cached (frozen) verification; each caller gets its own copy. */
+  #principalOf(verified: VerifiedAccessToken): Principal {
+    let principal = this.#principals.get(verified);
+    if (principal === undefined) {
+      principal = principalOfToken(verified);
+      if (Object.isFrozen(verified)) this.#principals.set(verified, principal);
+    }
+    return copyPrincipal(principal);
+  }
+
+  #apiKey(value: string): Principal | Promise<Principal> {
     if (Buffer.byteLength(value) > MAX_CREDENTIAL_BYTES) {
       throw new OAuthError('invalid_request', `The X-API-Key header is longer than ${MAX_CREDENTIAL_BYTES} bytes.`);
     }
-    const record = await this.#verifyApiKey(value.trim());
+    const presented = value.trim();
+    const caches = this.#d.caches;
+    const key = caches ? hashSecret(presented) : '';
+    const hit = caches?.apiKeys.peek(key);
+    if (hit !== undefined) return this.#withApiKey(this.#usable(hit), presented);
+    const load = () => this.#d.apiKeys.verify(presented);
+    return (caches ? caches.apiKeys.get(key, load) : load()).then((record) => this.#withApiKey(record && this.#usable(record), presented));
+  }
+
+  #withApiKey(record: ApiKeyRecord | null, presented: string): Principal {
     if (record) {
-      void this.#d.apiKeys.touch(record).catch(() => undefined);
+      void this.#d.apiKeys.touch(record);
       const principal: Principal = {
-        sub: `api-key:${record.id}`, name: record.name, roles: record.roles, groups: [], scopes: [],
+        sub: `api-key:${record.id}`, name: record.name, roles: [...record.roles], groups: [], scopes: [],
         auth_method: 'api-key', client_id: record.id, credential_id: record.id,
       };
       if (record.expiresAt !== undefined) principal.expires_at = record.expiresAt;
       return principal;
     }
-    const legacy = this.#legacy(value.trim());
+    const legacy = this.#legacy(presented);
     if (legacy) return legacy;
     throw this.#challenge('invalid_token', 'The API key is invalid, expired or revoked.', 'api-key');
   }
 
+  /** A cached record is re-checked: revoked or expired since it was read is refused. */
+  #usable(record: ApiKeyRecord): ApiKeyRecord | null {
+    const nowSeconds = Math.floor((this.#d.now ?? Date.now)() / 1000);
+    if (record.revokedAt !== undefined || (record.expiresAt !== undefined && record.expiresAt <= nowSeconds)) return null;
+    return record;
+  }
+
   /** A cached verification, unless the key that signed the token has left the key ring since. */
-  #cachedToken(token: string): VerifiedAccessToken | undefined {
-    const hit = this.#d.caches?.tokens.get(token);
+  #cachedToken(key: string): VerifiedAccessToken | undefined {
+    const hit = this.#d.caches?.tokens.getByKey(key);
     const kid = hit?.header.kid;
     return kid !== undefined && this.#d.keys.verificationKey(kid) ? hit : undefined;
   }
@@ -235,17 +284,6 @@ export class Authenticator {
   #serviceAccount(clientId: string): Promise<ServiceAccountRecord | null> {
     const load = () => this.#d.serviceAccounts.get(clientId);
     return this.#d.caches ? this.#d.caches.serviceAccounts.get(clientId, load) : load();
-  }
-
-  /** Cached by a hash of the presented key (never the key itself); a cached record is re-checked for expiry. */
-  async #verifyApiKey(presented: string): Promise<ApiKeyRecord | null> {
-    const load = () => this.#d.apiKeys.verify(presented);
-    const caches = this.#d.caches;
-    if (!caches) return load();
-    const record = await caches.apiKeys.get(hashSecret(presented), load);
-    const nowSeconds = Math.floor((this.#d.now ?? Date.now)() / 1000);
-    if (!record || record.revokedAt !== undefined || (record.expiresAt !== undefined && record.expiresAt <= nowSeconds)) return null;
-    return record;
   }
 
   #legacy(value: string): Principal | null {
@@ -261,6 +299,28 @@ export class Authenticator {
     const scheme = schemeFor(method ?? this.#d.config.defaultAuthMethod);
     return new OAuthError(error ?? 'invalid_token', description, { status: 401, challenge: { ...params, scheme } });
   }
+}
+
+function principalOfToken(verified: VerifiedAccessToken): Principal {
+  const p = verified.payload;
+  const principal: Principal = {
+    sub: p.sub,
+    roles: Array.isArray(p.roles) ? p.roles.map(String) : [],
+    groups: Array.isArray(p.groups) ? p.groups.map(String) : [],
+    scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
+    auth_method: 'jwt',
+    expires_at: p.exp,
+    credential_id: p.jti,
+  };
+  if (typeof p.client_id === 'string') principal.client_id = p.client_id;
+  if (typeof p.email === 'string') principal.email = p.email;
+  if (typeof p.name === 'string') principal.name = p.name;
+  if (typeof p.provider === 'string') principal.provider = p.provider;
+  if (typeof p.tenant === 'string') principal.tenant = p.tenant;
+  if (typeof p.sid === 'string') principal.sid = p.sid;
+  if (p.act && typeof p.act === 'object' && typeof (p.act as { sub?: unknown }).sub === 'string') principal.act = p.act as Principal['act'] & object;
+  if (p.cnf?.jkt) principal.cnf = { jkt: p.cnf.jkt };
+  return principal;
 }
 
 function schemeFor(method: AuthMethod): string {

@@ -33,6 +33,11 @@ export interface Principal {
   allow_token_exchange?: boolean;
 }
 
+/** A Principal its caller may change without changing the one it was copied from (a cached one). */
+export function copyPrincipal(p: Principal): Principal {
+  return { ...p, roles: [...p.roles], groups: [...p.groups], scopes: [...p.scopes] };
+}
+
 export function isAdmin(p: Principal): boolean {
   return p.roles.includes('admin');
 }

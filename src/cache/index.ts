@@ -10,6 +10,8 @@ import type { Store } from '../storage/adapter.ts';
 import { RecordCache } from './records.ts';
 import { VerifiedTokenCache } from './verified-tokens.ts';
 
+export { tokenKey } from './verified-tokens.ts';
+
 export interface AuthCaches {
   /** Verified Mimir JWTs by SHA-256 of the token. */
   readonly tokens: VerifiedTokenCache;

@@ -5,12 +5,17 @@
  * that has aged past half the capacity (counted in inserts and moves since its own): one used
  * more recently is nowhere near the front, and the delete-and-insert is most of a hit's cost.
  */
+export interface CacheLookups { hits: number; misses: number }
+
 export class LruCache<V> {
   readonly maxEntries: number;
   readonly #now: () => number;
   readonly #entries = new Map<string, { value: V; expiresAt: number; tick: number }>();
   /** Counts inserts and moves to the back: an entry's age is the difference. */
   #tick = 0;
+  /** Lookups answered from the cache, and not (the hit-ratio metrics). */
+  hits = 0;
+  misses = 0;
 
   /** `maxEntries` 0 disables the cache (every get misses, set stores nothing). */
   constructor(maxEntries: number, now: () => number = Date.now) {
@@ -26,11 +31,16 @@ export class LruCache<V> {
   /** The live value, or undefined; an expired entry is dropped, never returned. */
   get(key: string): V | undefined {
     const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    if (this.#now() >= entry.expiresAt) {
-      this.#entries.delete(key);
+    if (!entry) {
+      this.misses++;
       return undefined;
     }
+    if (this.#now() >= entry.expiresAt) {
+      this.#entries.delete(key);
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
     if (this.#tick - entry.tick > this.maxEntries >> 1) {
       this.#entries.delete(key);
       entry.tick = ++this.#tick;

@@ -4,7 +4,7 @@
  * store's pub/sub message; `maxAgeMs` bounds how long a change made where no message reaches us
  * (another process on the same SQLite file) can go unseen.
  */
-import { LruCache } from './lru.ts';
+import { LruCache, type CacheLookups } from './lru.ts';
 
 export class RecordCache<T> {
   readonly #lru: LruCache<T>;
@@ -25,6 +25,11 @@ export class RecordCache<T> {
 
   get maxEntries(): number {
     return this.#lru.maxEntries;
+  }
+
+  /** Lookups so far that hit and missed. */
+  get lookups(): CacheLookups {
+    return { hits: this.#lru.hits, misses: this.#lru.misses };
   }
 
   /** The cached record, without loading (the synchronous hot path); undefined on a miss. */

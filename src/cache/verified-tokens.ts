@@ -8,7 +8,7 @@
  */
 import { hash } from 'node:crypto';
 import type { VerifiedAccessToken } from '../jwt/access-token.ts';
-import { LruCache } from './lru.ts';
+import { LruCache, type CacheLookups } from './lru.ts';
 
 export class VerifiedTokenCache {
   readonly #lru: LruCache<VerifiedAccessToken>;
@@ -25,15 +25,25 @@ export class VerifiedTokenCache {
     return this.#lru.maxEntries;
   }
 
+  /** Lookups so far that hit and missed. */
+  get lookups(): CacheLookups {
+    return { hits: this.#lru.hits, misses: this.#lru.misses };
+  }
+
   get(token: string): VerifiedAccessToken | undefined {
+    return this.getByKey(tokenKey(token));
+  }
+
+  /** By {@link tokenKey}, for a caller that hashed the token once for several caches. */
+  getByKey(key: string): VerifiedAccessToken | undefined {
     if (this.#lru.maxEntries === 0) return undefined;
-    return this.#lru.get(keyOf(token));
+    return this.#lru.get(key);
   }
 
   /** Caches a verified token; the entry is frozen so no caller can alter what later requests see. */
   set(token: string, verified: VerifiedAccessToken): void {
     if (this.#lru.maxEntries === 0 || typeof verified.payload.exp !== 'number') return;
-    this.#lru.set(keyOf(token), deepFreeze(verified), verified.payload.exp * 1000);
+    this.#lru.set(tokenKey(token), deepFreeze(verified), verified.payload.exp * 1000);
   }
 
   /** Drops the entries of one `jti` (a revocation seen by this instance). */
@@ -46,8 +56,8 @@ export class VerifiedTokenCache {
   }
 }
 
-function keyOf(token: string): string {
-  // One-shot hash(): about half the cost of createHash().update().digest() on every request.
+/** The cache key of a bearer token: its SHA-256 (one-shot hash(): about half the cost of createHash()). */
+export function tokenKey(token: string): string {
   return hash('sha256', token, 'base64url');
 }
 

@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditEvent } from '../audit/index.ts';
+import type { CacheLookups } from '../cache/lru.ts';
 import type { Store } from '../storage/adapter.ts';
 import { REQUEST_COUNT_KIND, type CountedCredential } from './request-counts.ts';
 
@@ -25,7 +26,7 @@ export class AuthMetrics {
   readonly #pending = new Map<string, number>();
   readonly #onError: (err: unknown) => void;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
-  readonly #cache = new Map<string, { hits: number; misses: number }>();
+  readonly #caches = new Map<string, () => CacheLookups>();
   activeSessions: (() => Promise<number>) | undefined;
 
   readonly authentications: Counter<'method' | 'result'>;
@@ -52,12 +53,26 @@ export class AuthMetrics {
     this.reuseDetections = new Counter({ name: 'mimir_auth_refresh_reuse_detected_total', help: 'Rotated-out refresh tokens presented (each revoked a family)', registers });
     this.revocations = new Counter({ name: 'mimir_auth_revocations_total', help: 'Credentials revoked, by token type', labelNames: ['token_type'], registers });
     this.jwksFetches = new Counter({ name: 'mimir_auth_jwks_fetches_total', help: 'Identity provider JWKS fetches, by result', labelNames: ['result'], registers });
-    this.cacheLookups = new Counter({ name: 'mimir_auth_cache_lookups_total', help: 'Cache lookups, by cache and result (hit or miss)', labelNames: ['cache', 'result'], registers });
-    const cache = this.#cache;
+    // Read from the caches' own counts when scraped: nothing is counted here per request.
+    const caches = this.#caches;
+    this.cacheLookups = new Counter({
+      name: 'mimir_auth_cache_lookups_total', help: 'Cache lookups, by cache and result (hit or miss)', labelNames: ['cache', 'result'], registers,
+      collect() {
+        this.reset();
+        for (const [cache, read] of caches) {
+          const c = read();
+          this.inc({ cache, result: 'hit' }, c.hits);
+          this.inc({ cache, result: 'miss' }, c.misses);
+        }
+      },
+    });
     new Gauge({
       name: 'mimir_auth_cache_hit_ratio', help: 'Share of cache lookups that hit, by cache', labelNames: ['cache'], registers,
       collect() {
-        for (const [name, c] of cache) this.set({ cache: name }, c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses));
+        for (const [cache, read] of caches) {
+          const c = read();
+          this.set({ cache }, c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses));
+        }
       },
     });
     const sessions = () => this.activeSessions;
@@ -81,11 +96,9 @@ export class AuthMetrics {
     this.validationSeconds.observe({ method }, seconds);
   }
 
-  cacheLookup(cache: string, hit: boolean): void {
-    this.cacheLookups.inc({ cache, result: hit ? 'hit' : 'miss' });
-    const c = this.#cache.get(cache) ?? { hits: 0, misses: 0 };
-    if (hit) c.hits++; else c.misses++;
-    this.#cache.set(cache, c);
+  /** Reports a cache's hits and misses (read when the metrics are scraped). */
+  watchCache(cache: string, lookups: () => CacheLookups): void {
+    this.#caches.set(cache, lookups);
   }
 
   /** One more request made with this API key or service account (buffered). */

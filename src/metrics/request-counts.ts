@@ -29,12 +29,16 @@ export class LastUseRecorder {
     this.#kind = kind;
   }
 
-  async touch(id: string, atSeconds: number): Promise<void> {
+  /**
+   * Synchronous on the hot path: nearly every call writes nothing and returns undefined. A write's
+   * promise never rejects (a failed write is dropped: last use is a hint); callers need not wait for it.
+   */
+  touch(id: string, atSeconds: number): Promise<void> | undefined {
     const last = this.#written.get(id);
     if (last !== undefined && atSeconds - last < 60) return;
     if (this.#written.size >= 10_000) this.#written.clear();
     this.#written.set(id, atSeconds);
-    await recordLastUse(this.#store, this.#kind, id, atSeconds);
+    return recordLastUse(this.#store, this.#kind, id, atSeconds).catch(() => undefined);
   }
 }
 

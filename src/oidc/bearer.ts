@@ -12,8 +12,9 @@
 import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import type { IdpTokenVerifier } from '../authn/authenticate.ts';
-import type { Principal } from '../authn/principal.ts';
-import { LruCache } from '../cache/lru.ts';
+import { copyPrincipal, type Principal } from '../authn/principal.ts';
+import { LruCache, type CacheLookups } from '../cache/lru.ts';
+import { tokenKey } from '../cache/verified-tokens.ts';
 import { hashSecret } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import { acceptedIssuers, checkProviderRules, issuerMatches, mapClaims } from './claims.ts';
@@ -45,11 +46,6 @@ export interface IdpBearerOptions {
 /** Not longer than jose's default JWKS cacheMaxAge (10 min): see verifyJwt. */
 const VERIFIED_MAX_AGE_MS = 5 * 60_000;
 
-/** Callers may change what they get; the cached Principal must not change with it. */
-function copyPrincipal(p: Principal): Principal {
-  return { ...p, roles: [...p.roles], groups: [...p.groups], scopes: [...p.scopes] };
-}
-
 export class IdpBearerVerifier implements IdpTokenVerifier {
   readonly #providers: ProviderDirectory;
   readonly #now: () => number;
@@ -65,18 +61,31 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     this.#verified = new LruCache(options.cacheSize ?? 10_000, this.#now);
   }
 
+  /** Lookups of verified IdP JWTs so far that hit and missed. */
+  get lookups(): CacheLookups {
+    return { hits: this.#verified.hits, misses: this.#verified.misses };
+  }
+
   knowsIssuer(iss: string): boolean {
     return this.#providers.all.some((p) => issuerMatches(p, iss));
   }
 
-  async verifyJwt(token: string, iss: string): Promise<Principal> {
-    // Issue 7: a token verified before skips the signature check (keyed by its SHA-256, never the
-    // token itself). Every check is a function of the token's claims except time and the key:
-    // the entry ends at `exp` (no clock tolerance) or after VERIFIED_MAX_AGE_MS, and is used only
-    // while its key is still in the provider's JWKS as jose last fetched it.
-    const key = hashSecret(token);
+  /**
+   * Issue 7: a token verified before skips the signature check (keyed by its SHA-256, never the
+   * token itself). Every check is a function of the token's claims except time and the key:
+   * the entry ends at `exp` (no clock tolerance) or after VERIFIED_MAX_AGE_MS, and is used only
+   * while its key is still in the provider's JWKS as jose last fetched it. Callers get a copy.
+   */
+  peekJwt(key: string): Principal | undefined {
     const hit = this.#verified.get(key);
     if (hit && this.#jwks.get(hit.providerId)?.jwks()?.keys.some((k) => k.kid === hit.kid)) return copyPrincipal(hit.principal);
+    return undefined;
+  }
+
+  async verifyJwt(token: string, iss: string): Promise<Principal> {
+    const key = tokenKey(token);
+    const hit = this.peekJwt(key);
+    if (hit) return hit;
     const candidates = this.#providers.all.filter((p) => issuerMatches(p, iss));
     let last: OAuthError | undefined;
     for (const p of candidates) {
@@ -98,7 +107,7 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     const key = hashSecret(token);
     const now = Math.floor(this.#now() / 1000);
     const hit = this.#opaque.get(key);
-    if (hit && hit.until > now) return hit.principal ? { ...hit.principal } : null;
+    if (hit && hit.until > now) return hit.principal ? copyPrincipal(hit.principal) : null;
     let result: CachedOpaque = { principal: null, until: now + OPAQUE_NEGATIVE_SECONDS };
     // Introspection first: it is authenticated and tells whose token it is, so a token it
     // recognises never travels on to another provider's userinfo endpoint.

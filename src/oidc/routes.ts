@@ -59,6 +59,7 @@ export function createSignIn(hub: Hub): SignIn {
     idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now: hub.now,
   });
   const verifier = new IdpBearerVerifier(providers, { now: hub.now, cacheSize: config.cache.tokens, onJwksFetch: (result) => hub.metrics.jwksFetches.inc({ result }) });
+  hub.metrics.watchCache('idp_tokens', () => verifier.lookups);
   return { providers, sessions, verifier };
 }
 

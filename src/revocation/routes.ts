@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../errors.ts';
 import { sendError } from '../http/reply.ts';
-import { authenticateRequest } from '../http/server.ts';
+import { authenticateHook } from '../http/server.ts';
 import type { Hub } from '../hub.ts';
 import { allows } from '../rbac/policy.ts';
 
@@ -18,7 +18,7 @@ const body = z.object({
 });
 
 export function adminRevocationRoutes(hub: Hub) {
-  const authenticate = authenticateRequest(hub);
+  const authenticate = authenticateHook(hub);
   return async function routes(app: FastifyInstance): Promise<void> {
     app.post('/auth/admin/revocations', { preHandler: authenticate }, async (req, reply) => {
       try {

@@ -120,8 +120,8 @@ export class ServiceAccounts {
   }
 
   /** Records use in its own record (see recordLastUse): at most once a minute per account and instance. */
-  async touch(record: ServiceAccountRecord): Promise<void> {
-    await this.#lastUse.touch(record.clientId, this.#seconds());
+  touch(record: ServiceAccountRecord): Promise<void> | undefined {
+    return this.#lastUse.touch(record.clientId, this.#seconds());
   }
 
   #seconds(): number {

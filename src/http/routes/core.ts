@@ -4,7 +4,7 @@ import { authorizationServerMetadata } from '../../oauth/metadata/index.ts';
 import { handleTokenRequest } from '../../oauth/token/index.ts';
 import { OAuthError } from '../../errors.ts';
 import { noStore, sendError } from '../reply.ts';
-import { authenticateRequest } from '../server.ts';
+import { authenticateHook } from '../server.ts';
 
 export function coreRoutes(hub: Hub) {
   return async function routes(app: FastifyInstance): Promise<void> {
@@ -48,7 +48,7 @@ export function coreRoutes(hub: Hub) {
     });
 
     const permissionsOf = memoizedPermissions(hub);
-    app.get('/auth/me', { preHandler: authenticateRequest(hub) }, async (req, reply) => {
+    app.get('/auth/me', { preHandler: authenticateHook(hub) }, async (req, reply) => {
       reply.header('cache-control', 'no-store');
       const p = req.principal!;
       return { ...p, permissions: permissionsOf(p.roles) };

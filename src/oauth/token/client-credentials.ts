@@ -15,7 +15,7 @@ export async function clientCredentialsGrant(hub: Hub, params: Params, client: S
     sub: client.clientId, client_id: client.clientId, scope, roles: client.roles, auth_method: 'client_credentials',
     ...(extra.cnf ? { cnf: extra.cnf } : {}),
   }, lifetime);
-  void hub.serviceAccounts.touch(client).catch(() => undefined);
+  hub.serviceAccounts.touch(client);
   return {
     body: { access_token: issued.token, token_type: extra.cnf ? 'DPoP' : 'Bearer', expires_in: issued.expiresIn, scope },
     audit: { jti: issued.jti, sub: client.clientId },

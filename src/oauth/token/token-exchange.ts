@@ -56,7 +56,7 @@ export async function tokenExchangeGrant(hub: Hub, params: Params, client: Servi
     ...(subject.provider ? { provider: subject.provider } : {}),
     ...(subject.tenant ? { tenant: subject.tenant } : {}),
   }, lifetime);
-  void hub.serviceAccounts.touch(client).catch(() => undefined);
+  hub.serviceAccounts.touch(client);
   return {
     body: { access_token: issued.token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: issued.expiresIn, scope: scopes.join(' ') },
     audit: { jti: issued.jti, sub: subject.sub, act: client.clientId, subject_credential: subject.credential_id },
