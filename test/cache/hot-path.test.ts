@@ -145,4 +145,22 @@ describe('hot path caches', () => {
     await t.hub.store.upsert('api_key', record.id, { ...stored!.payload, revokedAt: Math.floor(Date.now() / 1000) });
     assert.equal((await me(t, { 'x-api-key': key })).status, 401);
   });
+
+  it('reports its hits and misses in the metrics, and a hit answers with a Principal of its own', async () => {
+    const t = await start();
+    const { token } = await serviceAccountToken(t);
+    for (let i = 0; i < 3; i++) assert.equal((await me(t, bearer(token))).status, 200);
+    const text = await t.hub.metrics.text();
+    const count = (cache: string, result: string) => Number(new RegExp(`mimir_auth_cache_lookups_total\\{cache="${cache}",result="${result}"\\} (\\d+)`).exec(text)?.[1]);
+    assert.equal(count('tokens', 'miss'), 1, text);
+    assert.equal(count('tokens', 'hit'), 2, text);
+    assert.match(text, /mimir_auth_cache_hit_ratio\{cache="tokens"\} 0\.66/);
+    // What one caller does to its Principal is not what the next request sees.
+    const first = await t.hub.authenticator.authenticate({ headers: bearer(token) });
+    first.roles.push('admin');
+    first.scopes.length = 0;
+    const second = await t.hub.authenticator.authenticate({ headers: bearer(token) });
+    assert.ok(!second.roles.includes('admin'));
+    assert.ok(second.scopes.length > 0);
+  });
 });
