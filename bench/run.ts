@@ -27,6 +27,8 @@ const started = Date.now();
 const log = (s: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${s}`);
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const FORM = 'application/x-www-form-urlencoded';
+/** The V8 flags `npm start` and bin/mimir-auth.js run the hub with: the hub is measured as it is deployed. */
+const HUB_NODE_FLAGS = ['--max-semi-space-size=8'];
 
 interface Line { id: string; label: string; spec?: Omit<LoadSpec, 'seconds' | 'connections'>; na?: string }
 
@@ -58,7 +60,7 @@ async function startHubs(idp: Target, upstream: Target): Promise<{ a: Target; b:
   };
   const one = async (env: Record<string, string>) => {
     const port = await freePort();
-    return startTarget('hub', { port, env: { ...shared, ...env, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}` } });
+    return startTarget('hub', { port, execArgv: HUB_NODE_FLAGS, env: { ...shared, ...env, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}` } });
   };
   try {
     const a = await one(idpEnv);
@@ -263,7 +265,7 @@ async function measureMemory(start: (name: string, options?: Parameters<typeof s
   const memPort = await freePort();
   const secret = randomBytes(48).toString('base64url');
   const mem = await start('hub', {
-    port: memPort, execArgv: ['--expose-gc'],
+    port: memPort, execArgv: [...HUB_NODE_FLAGS, '--expose-gc'],
     env: { MIMIR_TOKEN_STORAGE: 'memory', MIMIR_JWT_ALGORITHM: 'HS256', MIMIR_JWT_SECRET: secret, MIMIR_AUTH_PORT: String(memPort), MIMIR_PUBLIC_URL: `http://127.0.0.1:${memPort}`, MIMIR_LOG_LEVEL: 'warn', MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}` },
   });
   const before = await mem.call<{ rss: number }>('stats');
