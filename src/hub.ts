@@ -76,6 +76,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     metrics.watchCache('tokens', () => caches.tokens.lookups);
     metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
     metrics.watchCache('service_accounts', () => caches.serviceAccounts.lookups);
+    metrics.watchCache('sessions', () => caches.sessions.lookups);
     const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches });
     // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
     authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });

@@ -6,6 +6,7 @@ import { API_KEY_REVOKED_CHANNEL, type ApiKeyRecord, type ApiKeys } from '../api
 import type { Config } from '../config/index.ts';
 import type { ServiceAccountRecord, ServiceAccounts } from '../service-accounts/index.ts';
 import { SERVICE_ACCOUNT_CHANNEL } from '../service-accounts/index.ts';
+import { SESSION_ENDED_CHANNEL, type SessionData } from '../sessions/sessions.ts';
 import type { Store } from '../storage/adapter.ts';
 import { RecordCache } from './records.ts';
 import { VerifiedTokenCache } from './verified-tokens.ts';
@@ -19,6 +20,8 @@ export interface AuthCaches {
   readonly apiKeys: RecordCache<ApiKeyRecord>;
   /** Service account records by client_id. */
   readonly serviceAccounts: RecordCache<ServiceAccountRecord>;
+  /** Server-side sign-in sessions by session id. */
+  readonly sessions: RecordCache<SessionData>;
 }
 
 /**
@@ -39,10 +42,12 @@ export async function createAuthCaches(
     tokens: new VerifiedTokenCache(sizes.tokens, now),
     apiKeys: new RecordCache<ApiKeyRecord>({ maxEntries: credentials, maxAgeMs, now }),
     serviceAccounts: new RecordCache<ServiceAccountRecord>({ maxEntries: credentials, maxAgeMs, now }),
+    sessions: new RecordCache<SessionData>({ maxEntries: credentials, maxAgeMs, now }),
   };
   // Revocation and disabling publish the record id; with Redis every instance hears it.
   await store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => caches.apiKeys.invalidate((r) => r.id === id));
   await store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => caches.serviceAccounts.invalidate((r) => r.clientId === clientId));
+  await store.subscribe(SESSION_ENDED_CHANNEL, (sid) => caches.sessions.forget(sid));
   // The message of a change made here comes back through Redis a little later; this instance must
   // not serve the old record meanwhile, so its own writes invalidate as soon as they are stored.
   if (writers) {

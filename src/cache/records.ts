@@ -53,6 +53,12 @@ export class RecordCache<T> {
     this.#lru.deleteWhere(matches);
   }
 
+  /** Drops one entry by key, and any answer still being loaded. */
+  forget(key: string): void {
+    this.#generation++;
+    this.#lru.delete(key);
+  }
+
   clear(): void {
     this.#generation++;
     this.#lru.clear();

@@ -57,6 +57,7 @@ export function createSignIn(hub: Hub): SignIn {
     mode: config.session.storage === 'cookie' ? 'cookie' : 'store',
     key, cookieName: config.session.cookie.name,
     idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now: hub.now,
+    cache: hub.caches.sessions,
   });
   const verifier = new IdpBearerVerifier(providers, { now: hub.now, cacheSize: config.cache.tokens, onJwksFetch: (result) => hub.metrics.jwksFetches.inc({ result }) });
   hub.metrics.watchCache('idp_tokens', () => verifier.lookups);

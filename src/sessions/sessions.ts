@@ -10,7 +10,11 @@
  */
 import type { Principal } from '../authn/principal.ts';
 import { hashSecret, randomToken, seal, unseal } from '../crypto/index.ts';
+import type { RecordCache } from '../cache/records.ts';
 import type { Store } from '../storage/adapter.ts';
+
+/** Published with the session id when a session ends, so every instance drops its cached copy. */
+export const SESSION_ENDED_CHANNEL = 'session-ended';
 
 export interface SessionIdentity {
   sub: string;
@@ -48,6 +52,11 @@ export interface SessionOptions {
   idleSeconds: number;
   absoluteSeconds: number;
   now?: () => number;
+  /**
+   * Server-side sessions by id, so a request does not cost a storage round trip: dropped at once
+   * when a session ends here or (SESSION_ENDED_CHANNEL) anywhere, and re-read after its max age.
+   */
+  cache?: RecordCache<SessionData>;
 }
 
 /** Browsers drop cookies over 4096 bytes (name + value + attributes); keep a margin. */
@@ -137,7 +146,15 @@ export class Sessions {
       session = plain ? JSON.parse(plain.toString('utf8')) as SessionData : null;
       if (session && await this.#store.find(REVOKED, session.sid)) session = null;
     } else {
-      session = (await this.#store.find<SessionData>(KIND, sidOf(cookie)))?.payload ?? null;
+      const sid = sidOf(cookie);
+      const load = async () => (await this.#store.find<SessionData>(KIND, sid))?.payload ?? null;
+      const cache = this.#o.cache;
+      session = cache ? await cache.get(sid, load) : await load();
+      // A cached copy may predate another instance's slide: only the stored record can say it idled out.
+      if (cache && session && !this.#live(session, now)) {
+        cache.forget(sid);
+        session = await load();
+      }
     }
     if (!session) return null;
     if (!this.#live(session, now)) {
@@ -149,6 +166,7 @@ export class Sessions {
       session = { ...session, lastSeenAt: now };
       if (this.#o.mode === 'cookie') return { session, reissue: this.#sealCookie(session) };
       await this.#store.upsert(KIND, session.sid, session, this.#ttl(session));
+      this.#o.cache?.forget(session.sid);
     }
     return { session };
   }
@@ -174,8 +192,13 @@ export class Sessions {
   async end(sid: string, absoluteExpiresAt?: number): Promise<void> {
     const until = absoluteExpiresAt ?? this.#seconds() + this.#o.absoluteSeconds;
     await this.#store.upsert(REVOKED, sid, { at: this.#seconds() }, Math.max(1, until - this.#seconds()));
-    await this.#store.destroy(KIND, sid);
-    await this.#store.destroy(IDP_TOKENS, sid);
+    try {
+      await this.#store.destroy(KIND, sid);
+      await this.#store.destroy(IDP_TOKENS, sid);
+    } finally {
+      this.#o.cache?.forget(sid);
+      if (this.#o.cache) await this.#store.publish(SESSION_ENDED_CHANNEL, sid).catch(() => undefined);
+    }
   }
 
   /** Whether the session was ended (sign-out, IdP refusal) rather than merely idle. */
@@ -217,6 +240,7 @@ export class Sessions {
     if (!s || this.#seconds() >= s.absoluteExpiresAt) return false;
     const next = withoutStaleExpiry({ ...s, ...box }, tokens);
     await this.#store.upsert(KIND, sid, next, this.#ttl(next));
+    this.#o.cache?.forget(sid);
     return true;
   }
 

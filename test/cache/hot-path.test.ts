@@ -3,6 +3,7 @@ import { after, describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { OAuthError } from '../../src/errors.ts';
+import { createSignIn } from '../../src/oidc/routes.ts';
 import { newRedisPrefix, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
 
 const me = (t: TestHub, headers: Record<string, string>) => fetch(`${t.url}/auth/me`, { headers });
@@ -122,6 +123,24 @@ describe('hot path caches', () => {
     assert.equal(b.hub.caches.serviceAccounts.size, 1);
     assert.ok(await a.hub.serviceAccounts.setDisabled(clientId, true));
     assert.equal(await statusWithin(2000, () => me(b, bearer(token))), 401);
+  });
+
+  it('a session ended on one instance is refused at once by a second instance that cached it', async () => {
+    const prefix = newRedisPrefix();
+    const env = { ...sharedEnv(), MIMIR_CREDENTIAL_CACHE_MAX_AGE: '3600' };
+    const a = await start({ storage: 'redis', redisPrefix: prefix, env });
+    const b = await start({ storage: 'redis', redisPrefix: prefix, env });
+    const { sessions } = createSignIn(a.hub);
+    const { cookie, session } = await sessions.create({ sub: 'alice', roles: ['viewer'], groups: [], provider: 'test' });
+    const asCookie = { cookie: `${b.hub.config.session.cookie.name}=${encodeURIComponent(cookie)}` };
+    const first = await me(b, asCookie);
+    assert.equal(first.status, 200);
+    assert.equal(((await first.json()) as { sub: string }).sub, 'alice');
+    assert.equal(b.hub.caches.sessions.size, 1, 'B holds the session in its cache');
+    assert.equal((await me(b, asCookie)).status, 200);
+    await sessions.end(session.sid);
+    assert.equal(await statusWithin(2000, () => me(b, asCookie)), 401);
+    assert.equal(b.hub.caches.sessions.size, 0);
   });
 
   it('a change nobody announced is seen once the credential cache max age has passed', async () => {
