@@ -48,6 +48,7 @@ export const DEFAULT_RBAC: RbacConfig = {
 
 export class Rbac {
   readonly config: RbacConfig;
+  readonly #memo = new Map<string, readonly string[]>();
   constructor(config: RbacConfig = DEFAULT_RBAC) {
     this.config = config;
   }
@@ -59,12 +60,22 @@ export class Rbac {
     return [...new Set(roles)];
   }
 
+  /** The permissions these roles grant (a fresh array: callers may change it). */
   permissionsFor(roles: readonly string[]): string[] {
-    const out = new Set<string>();
-    for (const role of this.effectiveRoles(roles)) {
-      for (const p of this.config.roleMappings[role]?.permissions ?? []) out.add(p);
+    // Once per distinct list of roles: the table is fixed for the Rbac's life and the same few
+    // role sets come back on every request. Bounded, in case roles are many.
+    const key = JSON.stringify(roles);
+    let found = this.#memo.get(key);
+    if (found === undefined) {
+      const out = new Set<string>();
+      for (const role of this.effectiveRoles(roles)) {
+        for (const p of this.config.roleMappings[role]?.permissions ?? []) out.add(p);
+      }
+      found = [...out];
+      if (this.#memo.size >= 1000) this.#memo.clear();
+      this.#memo.set(key, found);
     }
-    return [...out];
+    return [...found];
   }
 
   isKnownRole(role: string): boolean {

@@ -47,30 +47,10 @@ export function coreRoutes(hub: Hub) {
       }
     });
 
-    const permissionsOf = memoizedPermissions(hub);
     app.get('/auth/me', { preHandler: authenticateHook(hub) }, async (req, reply) => {
       reply.header('cache-control', 'no-store');
       const p = req.principal!;
-      return { ...p, permissions: permissionsOf(p.roles) };
+      return { ...p, permissions: hub.rbac.permissionsFor(p.roles) };
     });
-  };
-}
-
-/**
- * `permissionsFor` once per distinct list of roles: the RBAC table is fixed for the hub's life,
- * and the same few role sets come back on every request. Bounded, in case roles are many.
- */
-function memoizedPermissions(hub: Hub): (roles: readonly string[]) => readonly string[] {
-  const memo = new Map<string, readonly string[]>();
-  return (roles) => {
-    const key = JSON.stringify(roles);
-    let found = memo.get(key);
-    if (found === undefined) {
-      if (memo.size >= 1000) memo.clear();
-      // Not frozen: JSON.stringify takes a slow path on frozen arrays. Only serialised, never handed out.
-      found = hub.rbac.permissionsFor(roles);
-      memo.set(key, found);
-    }
-    return found;
   };
 }
