@@ -43,6 +43,8 @@ export interface IdpBearerOptions {
   cacheSize?: number;
 }
 
+/** How stale the key ids that cached IdP verifications are checked against may be (see #keyIds). */
+const KEY_IDS_MAX_AGE_MS = 1000;
 /** Not longer than jose's default JWKS cacheMaxAge (10 min): see verifyJwt. */
 const VERIFIED_MAX_AGE_MS = 5 * 60_000;
 
@@ -53,6 +55,7 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
   readonly #opaque = new Map<string, CachedOpaque>();
   readonly #verified: LruCache<{ principal: Principal; providerId: string; kid: string }>;
   readonly #onJwksFetch: (result: 'success' | 'failure') => void;
+  readonly #kids = new Map<string, { at: number; kids: ReadonlySet<string> }>();
 
   constructor(providers: ProviderDirectory, options: IdpBearerOptions = {}) {
     this.#providers = providers;
@@ -78,8 +81,24 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
    */
   peekJwt(key: string): Principal | undefined {
     const hit = this.#verified.get(key);
-    if (hit && this.#jwks.get(hit.providerId)?.jwks()?.keys.some((k) => k.kid === hit.kid)) return copyPrincipal(hit.principal);
+    if (hit && this.#keyIds(hit.providerId)?.has(hit.kid)) return copyPrincipal(hit.principal);
     return undefined;
+  }
+
+  /**
+   * The `kid`s of a provider's JWKS as jose last fetched it, read again at most every
+   * KEY_IDS_MAX_AGE_MS: jose's `jwks()` hands out a structuredClone of the whole set on every
+   * call, which cost more than the rest of a cache hit.
+   */
+  #keyIds(providerId: string): ReadonlySet<string> | undefined {
+    const now = this.#now();
+    const known = this.#kids.get(providerId);
+    if (known && now - known.at < KEY_IDS_MAX_AGE_MS) return known.kids;
+    const jwks = this.#jwks.get(providerId)?.jwks();
+    if (!jwks) return undefined;
+    const kids = new Set(jwks.keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string'));
+    this.#kids.set(providerId, { at: now, kids });
+    return kids;
   }
 
   async verifyJwt(token: string, iss: string): Promise<Principal> {

@@ -12,7 +12,7 @@ describe('cached IdP bearer tokens', () => {
   let rig: Rig;
   let clock = Date.now();
   before(async () => {
-    rig = await startRig({ okta: 'okta' }, { storage: 'memory', now: () => clock });
+    rig = await startRig({ okta: 'okta' }, { storage: 'memory', now: () => clock, settings: { okta: { jwksCooldownSeconds: 1 } } });
   });
   after(async () => { await rig?.close(); });
 
@@ -45,5 +45,20 @@ describe('cached IdP bearer tokens', () => {
     assert.deepEqual(second.body, first.body);
     assert.equal(second.body.sub, 'joe');
     assert.deepEqual(second.body.groups, ['viewer']);
+  });
+
+  it('a cached IdP JWT stops working once its key has left the IdP\'s JWKS', async () => {
+    const okta = rig.idps.okta!;
+    const now = () => Math.floor(clock / 1000);
+    const old = await okta.sign({ sub: 'jane', aud: AUDIENCE, groups: ['developer'], iat: now(), exp: now() + 600 });
+    for (let i = 0; i < 3; i++) assert.equal((await me(rig.hub, bearer(old))).status, 200);
+    await okta.rotateKeys();
+    await new Promise((r) => setTimeout(r, 1100)); // past jose's refetch cooldown (real time)
+    // A token under the new key makes the hub fetch the JWKS again: the old key is gone from it.
+    const fresh = await okta.sign({ sub: 'jane', aud: AUDIENCE, groups: ['developer'], iat: now(), exp: now() + 600 });
+    assert.equal((await me(rig.hub, bearer(fresh))).status, 200);
+    clock += 1001; // the hub re-reads the key ids of a JWKS at most once a second
+    assert.equal((await me(rig.hub, bearer(old))).status, 401);
+    assert.equal((await me(rig.hub, bearer(fresh))).status, 200);
   });
 });
