@@ -2,7 +2,7 @@
  * Mimir access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`).
  */
 import { errors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
-import { randomToken } from '../crypto/index.ts';
+import { randomPublicId } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { KeyRing } from './keys.ts';
 
@@ -50,7 +50,7 @@ export function createTokenSigner(keys: KeyRing, options: { issuer: string; audi
       const { aud, ...rest } = claims;
       const iat = Math.floor(now() / 1000);
       const exp = iat + lifetimeSeconds;
-      const jti = randomToken(16);
+      const jti = randomPublicId(16);
       const key = keys.current();
       const token = await new SignJWT(rest as JWTPayload)
         .setProtectedHeader({ alg: key.record.alg, kid: key.record.kid, typ: 'at+jwt' })

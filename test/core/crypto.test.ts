@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { hashSecret, randomPublicId, randomToken, safeEqual, sha256 } from '../../src/crypto/index.ts';
+import { createHash } from 'node:crypto';
+
+describe('crypto primitives', () => {
+  it('randomPublicId: URL-safe, the requested entropy, never repeating across pool refills', () => {
+    const ids = Array.from({ length: 5000 }, () => randomPublicId(16)); // 80,000 bytes: about 20 refills of the 4 KB pool
+    assert.equal(new Set(ids).size, ids.length);
+    for (const id of ids) assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+    assert.match(randomPublicId(300), /^[A-Za-z0-9_-]{400}$/);
+  });
+
+  it('randomToken: URL-safe and unique', () => {
+    const tokens = Array.from({ length: 1000 }, () => randomToken(32));
+    assert.equal(new Set(tokens).size, tokens.length);
+    for (const t of tokens) assert.match(t, /^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('sha256, hashSecret and safeEqual agree with node:crypto', () => {
+    assert.deepEqual(sha256('abc'), createHash('sha256').update('abc').digest());
+    assert.equal(hashSecret('abc'), createHash('sha256').update('abc').digest('base64url'));
+    assert.equal(safeEqual('same', 'same'), true);
+    assert.equal(safeEqual('same', 'other'), false);
+    assert.equal(safeEqual('short', 'a much longer string'), false);
+  });
+});
