@@ -6,8 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
-import { EventEmitter } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
@@ -17,7 +16,7 @@ import { sendError } from '../http/reply.ts';
 import { authenticateRequest } from '../http/server.ts';
 import { may } from '../rbac/effective.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
-import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamUrl, type HeaderPolicy, type UpstreamResponse } from './forward.ts';
+import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamUrl, type HeaderPolicy } from './forward.ts';
 import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 import { applyUserContext } from './user-context.ts';
@@ -177,7 +176,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     onResponse: async (res) => {
       const issued = first(res.headers['mcp-session-id']);
       if (message?.method === 'initialize' && issued) await bindSession(hub.store, issued, principal);
-      if (req.method === 'DELETE' && sessionId && res.statusCode < 300) await unbindSession(hub.store, sessionId);
+      if (req.method === 'DELETE' && sessionId && res.statusCode! < 300) await unbindSession(hub.store, sessionId);
       if (!listing || res.statusCode !== 200) return undefined;
       const allowed = (tool: string) => may(hub.rbac, principal, `mcp:tool:${tool}`);
       const filter = (json: unknown) => filterToolsResult(json, listing.id, allowed);
@@ -186,7 +185,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
         return { stream: sseDataTransform((data) => { try { return JSON.stringify(filter(JSON.parse(data))); } catch { return data; } }) };
       }
       if (type.startsWith('application/json')) {
-        const text = (await readBody(res.body, TOOLS_LIST_LIMIT)).toString('utf8');
+        const text = (await readBody(res, TOOLS_LIST_LIMIT)).toString('utf8');
         try { return { buffer: Buffer.from(JSON.stringify(filter(JSON.parse(text)))) }; } catch { return { buffer: Buffer.from(text) }; }
       }
       return undefined;
@@ -199,7 +198,7 @@ interface Relay {
   headers: Record<string, unknown>;
   body: Buffer | Readable | undefined;
   /** Side effects on the response and an optional rewrite of its body. */
-  onResponse?: (res: UpstreamResponse) => Promise<{ stream: Transform } | { buffer: Buffer } | undefined>;
+  onResponse?: (res: IncomingMessage) => Promise<{ stream: Transform } | { buffer: Buffer } | undefined>;
 }
 
 /**
@@ -208,24 +207,26 @@ interface Relay {
  */
 async function relay(hub: Hub, req: FastifyRequest, reply: FastifyReply, r: Relay): Promise<FastifyReply> {
   let aborted = false;
-  const signal = new EventEmitter();
+  let upstream: ClientRequest | undefined;
   const abort = () => {
-    if (aborted) return;
     aborted = true;
-    signal.emit('abort');
+    upstream?.destroy(new Error('the caller went away'));
   };
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort(); });
-  let res: UpstreamResponse;
+  let res: IncomingMessage;
   try {
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : r.body;
-    res = await callUpstream({ url: r.url, method: req.method, headers: r.headers as never, body, signal });
+    res = await callUpstream({
+      url: r.url, method: req.method, headers: r.headers as never, body,
+      onRequest: (request) => { upstream = request; if (aborted) abort(); },
+    });
   } catch (e) {
     if (aborted) return reply;
     hub.log.warn({ detail: e instanceof OAuthError ? e.detail : String(e), request_id: req.id }, 'upstream unreachable');
     return sendError(reply, e);
   }
   const rewrite = await r.onResponse?.(res);
-  const status = res.statusCode;
+  const status = res.statusCode ?? 502;
   const headers = { ...(reply.getHeaders() as Record<string, unknown>), ...downstreamHeaders(res.headers, { dropLength: rewrite !== undefined }) };
   if (rewrite && 'buffer' in rewrite) {
     headers['content-length'] = rewrite.buffer.length;
@@ -239,8 +240,8 @@ async function relay(hub: Hub, req: FastifyRequest, reply: FastifyReply, r: Rela
   // Event streams and other open-ended bodies must reach the caller as they happen: send the
   // headers now. A body of known length goes out with its headers in one write.
   if (res.headers['content-length'] === undefined || String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) reply.raw.flushHeaders();
-  if (rewrite) await pipeline(res.body, rewrite.stream, reply.raw).catch(abort);
-  else await pipe(res.body, reply.raw, abort);
+  if (rewrite) await pipeline(res, rewrite.stream, reply.raw).catch(abort);
+  else await pipe(res, reply.raw, abort);
   return reply;
 }
 
@@ -250,7 +251,7 @@ async function relay(hub: Hub, req: FastifyRequest, reply: FastifyReply, r: Rela
  * Not stream.pipeline for the common case: it creates and aborts an AbortController per call,
  * and that AbortError's stack trace was the dearest part of a proxied request.
  */
-function pipe(source: Readable, dest: ServerResponse, abortUpstream: () => void): Promise<void> {
+function pipe(source: IncomingMessage, dest: ServerResponse, abortUpstream: () => void): Promise<void> {
   return new Promise((resolve) => {
     const fail = () => {
       abortUpstream();
