@@ -1,7 +1,7 @@
 /**
  * A real OpenID provider (the npm package `oidc-provider`) on loopback, shaped like one of the
  * provider kinds the hub knows: issuer path and claim names as in
- * /work/shared/fixtures/provider-claims/<kind>.json. Sign-in uses oidc-provider's
+ * the shared fixtures provider-claims/<kind>.json (outside this repository: the claim shapes were copied here). Sign-in uses oidc-provider's
  * devInteractions login form (any login, any password; the login names the account), which a
  * test drives by HTTP (`loginByHttp`) or in Chromium.
  */

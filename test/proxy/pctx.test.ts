@@ -21,7 +21,7 @@ import { TOOLS } from './upstream.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/mimir-auth.js', import.meta.url));
-const PCTX_JSON = fileURLToPath(new URL('../../../shared/fixtures/pctx.json', import.meta.url));
+const PCTX_JSON = fileURLToPath(new URL('../fixtures/pctx.json', import.meta.url));
 
 interface PctxServerEntry { name: string; url: string; auth: { type: string; token?: string; headers?: Record<string, string> } }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { startHub, type StartOptions, type TestHub } from '../helpers/hub.ts';
 import { startUpstream, type Upstream } from './upstream.ts';
 
-export const RBAC_FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/mimir-rbac.json', import.meta.url));
+export const RBAC_FIXTURE = fileURLToPath(new URL('../fixtures/mimir-rbac.json', import.meta.url));
 
 export interface Front {
   upstream: Upstream;
@@ -16,11 +16,18 @@ export interface Front {
 
 export async function startFront(options: StartOptions = {}): Promise<Front> {
   const upstream = await startUpstream();
-  const t = await startHub({
-    storage: 'memory',
-    ...options,
-    env: { MIMIR_UPSTREAM_URL: upstream.url, MIMIR_RBAC_CONFIG: RBAC_FIXTURE, ...options.env },
-  });
+  let t: TestHub;
+  try {
+    t = await startHub({
+      storage: 'memory',
+      ...options,
+      env: { MIMIR_UPSTREAM_URL: upstream.url, MIMIR_RBAC_CONFIG: RBAC_FIXTURE, ...options.env },
+    });
+  } catch (e) {
+    // A hub that does not start must fail the file, not leave the upstream listening until the runner's timeout.
+    await upstream.close();
+    throw e;
+  }
   return {
     upstream, t,
     async close() {
