@@ -45,6 +45,8 @@ export interface IdpTokenVerifier {
 export interface SessionResolver {
   readonly cookieName: string;
   resolve(cookieValue: string): Promise<Principal | null>;
+  /** Ends a session by id, on every instance (an administrator's revocation). */
+  end?(sid: string): Promise<void>;
 }
 
 /** Extra checks on Mimir JWTs: revocation list, DPoP binding (the lifecycle issue plugs in here). */
@@ -81,6 +83,7 @@ export class Authenticator {
 
   set idp(v: IdpTokenVerifier | undefined) { if (v) this.#d.idp = v; else delete this.#d.idp; }
   set sessions(v: SessionResolver | undefined) { if (v) this.#d.sessions = v; else delete this.#d.sessions; }
+  get sessions(): SessionResolver | undefined { return this.#d.sessions; }
   set policy(v: AccessTokenPolicy | undefined) { if (v) this.#d.policy = v; else delete this.#d.policy; }
 
   /** The Principal for this request, or throws OAuthError (401 family, or 400 for malformed input). */

@@ -36,6 +36,8 @@ export function adminRevocationRoutes(hub: Hub) {
           await hub.revocations.revoke('kid', id, until);
         } else {
           await hub.revocations.revoke(type === 'session' ? 'sid' : 'jti', id, until);
+          // The session itself ends too: its cookie stops working on every instance, not only its tokens.
+          if (type === 'session') await hub.authenticator.sessions?.end?.(id);
         }
         hub.audit.record({ type: 'revocation', outcome: 'success', token_type: type, target: id, principal: p, ip: req.ip, request_id: req.id });
         return reply.header('cache-control', 'no-store').send({ type, id, revoked: true });

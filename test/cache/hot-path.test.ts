@@ -143,6 +143,26 @@ describe('hot path caches', () => {
     assert.equal(b.hub.caches.sessions.size, 0);
   });
 
+  for (const storage of ['redis', 'cookie'] as const) {
+    it(`an administrator's revocation of a session ends its cookie on every instance (session storage: ${storage})`, async () => {
+      const prefix = newRedisPrefix();
+      const env = { ...sharedEnv(), MIMIR_CREDENTIAL_CACHE_MAX_AGE: '3600', MIMIR_SESSION_STORAGE: storage, MIMIR_SESSION_SECRET: randomBytes(32).toString('base64url') };
+      const a = await start({ storage: 'redis', redisPrefix: prefix, env });
+      const b = await start({ storage: 'redis', redisPrefix: prefix, env });
+      const { cookie, session } = await createSignIn(a.hub).sessions.create({ sub: 'mallory', roles: ['viewer'], groups: [], provider: 'test' });
+      const asCookie = { cookie: `${b.hub.config.session.cookie.name}=${encodeURIComponent(cookie)}` };
+      assert.equal((await me(b, asCookie)).status, 200);
+      assert.equal((await me(a, asCookie)).status, 200);
+      const { key } = await a.hub.apiKeys.create({ name: 'admin', roles: ['admin'] });
+      const res = await fetch(`${a.url}/auth/admin/revocations`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ type: 'session', id: session.sid }),
+      });
+      assert.equal(res.status, 200, await res.text());
+      assert.equal((await me(a, asCookie)).status, 401);
+      assert.equal(await statusWithin(2000, () => me(b, asCookie)), 401);
+    });
+  }
+
   it('a change nobody announced is seen once the credential cache max age has passed', async () => {
     let clock = Date.now();
     const t = await start({ storage: 'redis', now: () => clock, env: { MIMIR_CREDENTIAL_CACHE_MAX_AGE: '5' } });
