@@ -146,7 +146,7 @@ export class Authenticator {
     // One hash of the token serves both caches (Mimir JWTs, IdP JWTs).
     const key = token && this.#d.caches ? tokenKey(token) : undefined;
     if (key !== undefined) {
-      const cached = methods.has('jwt') ? this.#cachedToken(key) : undefined;
+      const cached = methods.has('jwt') ? this.#d.caches?.tokens.getByKey(key, this.#d.keys) : undefined;
       if (cached) return this.#accept(cached, input, scheme, token);
       const idp = methods.has('oauth') ? this.#d.idp?.peekJwt?.(key) : undefined;
       if (idp) return idp;
@@ -252,7 +252,7 @@ export class Authenticator {
     const hit = caches?.apiKeys.peek(key);
     if (hit !== undefined) return this.#withApiKey(this.#usable(hit), presented);
     const load = () => this.#d.apiKeys.verify(presented);
-    return (caches ? caches.apiKeys.get(key, load) : load()).then((record) => this.#withApiKey(record && this.#usable(record), presented));
+    return (caches ? caches.apiKeys.fill(key, load) : load()).then((record) => this.#withApiKey(record && this.#usable(record), presented));
   }
 
   #withApiKey(record: ApiKeyRecord | null, presented: string): Principal {
@@ -277,16 +277,10 @@ export class Authenticator {
     return record;
   }
 
-  /** A cached verification, unless the key that signed the token has left the key ring since. */
-  #cachedToken(key: string): VerifiedAccessToken | undefined {
-    const hit = this.#d.caches?.tokens.getByKey(key);
-    const kid = hit?.header.kid;
-    return kid !== undefined && this.#d.keys.verificationKey(kid) ? hit : undefined;
-  }
-
+  /** For a caller whose cache `peek` just missed: loads, and caches the answer. */
   #serviceAccount(clientId: string): Promise<ServiceAccountRecord | null> {
     const load = () => this.#d.serviceAccounts.get(clientId);
-    return this.#d.caches ? this.#d.caches.serviceAccounts.get(clientId, load) : load();
+    return this.#d.caches ? this.#d.caches.serviceAccounts.fill(clientId, load) : load();
   }
 
   #legacy(value: string): Principal | null {

@@ -28,6 +28,11 @@ export class LruCache<V> {
     return this.#entries.size;
   }
 
+  /** Lookups so far that hit and missed. */
+  get lookups(): CacheLookups {
+    return { hits: this.hits, misses: this.misses };
+  }
+
   /** The live value, or undefined; an expired entry is dropped, never returned. */
   get(key: string): V | undefined {
     const entry = this.#entries.get(key);

@@ -29,7 +29,7 @@ export class RecordCache<T> {
 
   /** Lookups so far that hit and missed. */
   get lookups(): CacheLookups {
-    return { hits: this.#lru.hits, misses: this.#lru.misses };
+    return this.#lru.lookups;
   }
 
   /** The cached record, without loading (the synchronous hot path); undefined on a miss. */
@@ -39,8 +39,11 @@ export class RecordCache<T> {
 
   /** The cached record, else `load()`'s answer (cached when not null). Null answers are never cached. */
   async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
-    const hit = this.#lru.get(key);
-    if (hit !== undefined) return hit;
+    return this.peek(key) ?? this.fill(key, load);
+  }
+
+  /** `load()`'s answer, cached when not null: for a caller whose `peek` just missed. */
+  async fill(key: string, load: () => Promise<T | null>): Promise<T | null> {
     const generation = this.#generation;
     const loaded = await load();
     if (loaded !== null && generation === this.#generation) this.#lru.set(key, loaded, this.#now() + this.#maxAgeMs);

@@ -6,9 +6,14 @@
  * without the verifier's clock tolerance, so the cache is never more lenient than verification.
  * Revocation and DPoP checks are not cached: the authenticator runs them on every request.
  */
-import { hash } from 'node:crypto';
+import { hashSecret } from '../crypto/index.ts';
 import type { VerifiedAccessToken } from '../jwt/access-token.ts';
 import { LruCache, type CacheLookups } from './lru.ts';
+
+/** The part of the KeyRing the cache asks: is this `kid` still one that verifies? */
+export interface KeyIds {
+  verificationKey(kid: string): unknown;
+}
 
 export class VerifiedTokenCache {
   readonly #lru: LruCache<VerifiedAccessToken>;
@@ -27,17 +32,20 @@ export class VerifiedTokenCache {
 
   /** Lookups so far that hit and missed. */
   get lookups(): CacheLookups {
-    return { hits: this.#lru.hits, misses: this.#lru.misses };
+    return this.#lru.lookups;
   }
 
-  get(token: string): VerifiedAccessToken | undefined {
-    return this.getByKey(tokenKey(token));
+  /** A cached verification, unless the key that signed the token has left the key ring since. */
+  get(token: string, keys: KeyIds): VerifiedAccessToken | undefined {
+    return this.getByKey(tokenKey(token), keys);
   }
 
   /** By {@link tokenKey}, for a caller that hashed the token once for several caches. */
-  getByKey(key: string): VerifiedAccessToken | undefined {
+  getByKey(key: string, keys: KeyIds): VerifiedAccessToken | undefined {
     if (this.#lru.maxEntries === 0) return undefined;
-    return this.#lru.get(key);
+    const hit = this.#lru.get(key);
+    const kid = hit?.header.kid;
+    return kid !== undefined && keys.verificationKey(kid) ? hit : undefined;
   }
 
   /** Caches a verified token; the entry is frozen so no caller can alter what later requests see. */
@@ -56,10 +64,8 @@ export class VerifiedTokenCache {
   }
 }
 
-/** The cache key of a bearer token: its SHA-256 (one-shot hash(): about half the cost of createHash()). */
-export function tokenKey(token: string): string {
-  return hash('sha256', token, 'base64url');
-}
+/** The cache key of a bearer token: its SHA-256, as every stored secret is hashed. */
+export const tokenKey: (token: string) => string = hashSecret;
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {

@@ -66,7 +66,7 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
 
   /** Lookups of verified IdP JWTs so far that hit and missed. */
   get lookups(): CacheLookups {
-    return { hits: this.#verified.hits, misses: this.#verified.misses };
+    return this.#verified.lookups;
   }
 
   knowsIssuer(iss: string): boolean {

@@ -6,7 +6,7 @@
 import { looksLikeApiKey } from '../../api-keys/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
-import { verifyAccessToken, type VerifiedAccessToken } from '../../jwt/access-token.ts';
+import { verifyAccessToken } from '../../jwt/access-token.ts';
 import { serviceAccountFinder } from '../../cache/index.ts';
 import { allows } from '../../rbac/policy.ts';
 import type { Caller } from '../revoke/authenticate-caller.ts';
@@ -39,7 +39,7 @@ export async function introspectToken(hub: Hub, token: string | undefined): Prom
 }
 
 async function accessToken(hub: Hub, token: string): Promise<Introspection> {
-  const verified = cachedVerification(hub, token)
+  const verified = hub.caches.tokens.get(token, hub.keys)
     ?? await verifyAccessToken(token, hub.keys, { issuer: hub.config.jwt.issuer, audiences: hub.audiences, now: hub.now }).then((v) => {
       hub.caches.tokens.set(token, v);
       return v;
@@ -58,17 +58,6 @@ async function accessToken(hub: Hub, token: string): Promise<Introspection> {
     email: p.email, name: p.name, roles: p.roles, groups: p.groups, act: p.act, sid: p.sid,
     provider: p.provider, tenant: p.tenant, auth_method: p.auth_method, cnf: p.cnf,
   });
-}
-
-/**
- * The authenticator's cache of verified Mimir JWTs (same issuer, audiences and keys): a hit lives
- * no longer than the token's `exp` and is dropped when its key leaves the ring. Revocation and the
- * service account are still checked on every call.
- */
-function cachedVerification(hub: Hub, token: string): VerifiedAccessToken | undefined {
-  const hit = hub.caches.tokens.get(token);
-  const kid = hit?.header.kid;
-  return kid !== undefined && hub.keys.verificationKey(kid) ? hit : undefined;
 }
 
 async function refreshToken(hub: Hub, token: string): Promise<Introspection> {
