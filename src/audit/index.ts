@@ -52,13 +52,16 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
     }
   };
   if (!config.audit.enabled) return { record: observe, async flush() {}, observe: (o) => void observers.push(o) };
-  const streams: pino.StreamEntry[] = [];
+  // minLength 1 still writes every line at once; unlike 0, it makes a destination's flush(cb) wait
+  // until what was written has reached the file (with 0, sonic-boom calls back immediately).
+  const destinations: Array<ReturnType<typeof pino.destination>> = [];
   const dest = config.audit.destination;
-  if (dest === 'stdout' || dest === 'both') streams.push({ stream: pino.destination({ fd: options.stdoutFd ?? 1, sync: false }) });
+  if (dest === 'stdout' || dest === 'both') destinations.push(pino.destination({ fd: options.stdoutFd ?? 1, sync: false, minLength: 1 }));
   if (dest === 'file' || dest === 'both') {
     mkdirSync(dirname(config.audit.file), { recursive: true });
-    streams.push({ stream: pino.destination({ dest: config.audit.file, sync: false, mkdir: true }) });
+    destinations.push(pino.destination({ dest: config.audit.file, sync: false, mkdir: true, minLength: 1 }));
   }
+  const streams: pino.StreamEntry[] = destinations.map((stream) => ({ stream }));
   const logger: Logger = pino(
     { level: config.audit.level, base: { log: 'audit' }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event' },
     pino.multistream(streams),
@@ -71,8 +74,9 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
         : undefined;
       logger[LEVEL_OF[event.outcome]](scrub({ ...event, principal }) as object, event.type);
     },
+    /** Resolves once every line recorded so far is written (pino's multistream has no flush of its own). */
     async flush() {
-      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      await Promise.all(destinations.map((d) => new Promise<void>((resolve) => d.flush(() => resolve()))));
     },
     observe: (o) => void observers.push(o),
   };
