@@ -6,6 +6,8 @@ import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import { OAuthError } from '../errors.ts';
@@ -13,6 +15,7 @@ import type { Hub } from '../hub.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { coreRoutes } from './routes/core.ts';
 import { sendError } from './reply.ts';
+import { createFastPath, takeHandover, type FastPath } from './fast-path.ts';
 import { lifecycleRoutes } from '../revocation/lifecycle-routes.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
 import { lazyChildLogger } from '../logger.ts';
@@ -32,25 +35,52 @@ declare module 'fastify' {
 export interface ServerOptions {
   /** Log requests (default: only at debug level). */
   logRequests?: boolean;
+  /**
+   * Answer `GET /auth/me` with a cached credential outside Fastify's pipeline (src/http/fast-path.ts).
+   * Default: on, except where Fastify must see every request — request logging, or MIMIR_TRUST_PROXY
+   * (the client address then comes from X-Forwarded-For, which Fastify works out).
+   */
+  fastPath?: boolean;
+}
+
+const fastPaths = new WeakMap<FastifyInstance, FastPath>();
+
+/** Requests this server answered on its fast path (undefined: it has none). */
+export function fastPathAnswered(app: FastifyInstance): number | undefined {
+  return fastPaths.get(app)?.answered;
 }
 
 export async function buildServer(hub: Hub, options: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = hub;
   const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile) } : null;
+  const logRequests = options.logRequests ?? (config.logLevel === 'debug' || config.logLevel === 'trace');
+  const nextId = requestIds();
+  let fastPath: FastPath | undefined;
+  let closing = false;
   const app = Fastify({
     loggerInstance: hub.log,
     // Most requests write no log line: their request-id child logger is built only when one does.
     childLoggerFactory: lazyChildLogger,
-    logController: new LogController({ disableRequestLogging: !(options.logRequests ?? (config.logLevel === 'debug' || config.logLevel === 'trace')) }),
+    logController: new LogController({ disableRequestLogging: !logRequests }),
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 1024 * 1024,
-    http: { maxHeaderSize: config.maxHeaderBytes },
-    genReqId: requestIds(),
+    genReqId: nextId,
     requestIdHeader: false,
     return503OnClosing: true,
-    ...(https ? { https } : {}),
+    // The server Fastify would create (lib/server.js), with the fast path in front of its handler.
+    serverFactory: (handler: RequestListener, opts: { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number }) => {
+      const listener = (req: IncomingMessage, res: ServerResponse) => { if (!fastPath?.(req, res)) handler(req, res); };
+      const server = https
+        ? createHttpsServer({ ...https, maxHeaderSize: config.maxHeaderBytes }, listener)
+        : createHttpServer({ maxHeaderSize: config.maxHeaderBytes }, listener);
+      server.keepAliveTimeout = opts.keepAliveTimeout;
+      server.requestTimeout = opts.requestTimeout;
+      server.setTimeout(opts.connectionTimeout);
+      return server;
+    },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  app.addHook('preClose', (done) => { closing = true; done(); });
 
   const mcpChallenge = { resource_metadata: `${config.publicUrl}/.well-known/oauth-protected-resource/mcp`, scope: 'mcp:*' };
   // One callback-style hook for what every request needs (an async hook costs a promise per request).
@@ -68,6 +98,10 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
 
   await app.register(cookie, { hook: false });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
+  if (options.fastPath ?? (!logRequests && config.trustProxy === false)) {
+    fastPath = createFastPath({ hub, nextId, parseCookie: (h) => app.parseCookie(h), open: () => !closing });
+    fastPaths.set(app, fastPath);
+  }
 
   app.setErrorHandler((error, _req, reply) => {
     const e = error as { statusCode?: number; code?: string; message?: string };
@@ -166,10 +200,12 @@ export function authenticateRequest(hub: Hub) {
  */
 export function authenticateHook(hub: Hub) {
   return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
-    const startedAt = performance.now();
+    // What the fast path already worked out for this request, else the authenticator now.
+    const early = takeHandover(req.raw);
+    const startedAt = early?.startedAt ?? performance.now();
     let result: Principal | Promise<Principal>;
     try {
-      result = hub.authenticator.resolve(authInput(req));
+      result = early ? early.result() : hub.authenticator.resolve(authInput(req));
     } catch (e) {
       refused(hub, req, reply, e, startedAt);
       return;

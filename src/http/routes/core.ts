@@ -5,6 +5,7 @@ import { handleTokenRequest } from '../../oauth/token/index.ts';
 import { OAuthError } from '../../errors.ts';
 import { noStore, sendError } from '../reply.ts';
 import { authenticateHook } from '../server.ts';
+import { meBody } from '../fast-path.ts';
 
 export function coreRoutes(hub: Hub) {
   return async function routes(app: FastifyInstance): Promise<void> {
@@ -47,10 +48,9 @@ export function coreRoutes(hub: Hub) {
       }
     });
 
-    app.get('/auth/me', { preHandler: authenticateHook(hub) }, async (req, reply) => {
-      reply.header('cache-control', 'no-store');
-      const p = req.principal!;
-      return { ...p, permissions: hub.rbac.permissionsFor(p.roles) };
+    // Also answered by src/http/fast-path.ts when the credential is cached: keep the two alike.
+    app.get('/auth/me', { preHandler: authenticateHook(hub) }, (req, reply) => {
+      reply.header('cache-control', 'no-store').send(meBody(hub, req.principal!));
     });
   };
 }

@@ -1,0 +1,141 @@
+/**
+ * GET /auth/me answered outside Fastify (src/http/fast-path.ts) must be indistinguishable from the
+ * Fastify route: one hub, two servers over it (fast path on and off), every answer compared.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
+import { createSignIn } from '../../src/oidc/routes.ts';
+import { freePort, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
+
+interface Answer { status: number; headers: Record<string, string>; body: string }
+
+/** Status, body and headers, less those that differ per response by design. */
+async function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
+  const res = await fetch(url, { method, headers });
+  const out: Record<string, string> = {};
+  res.headers.forEach((v, k) => { if (k !== 'date' && k !== 'x-request-id') out[k] = v; });
+  return { status: res.status, headers: out, body: await res.text() };
+}
+
+describe('the /auth/me fast path', () => {
+  let t: TestHub;
+  let slow: FastifyInstance;
+  let slowUrl: string;
+  before(async () => {
+    t = await startHub({ storage: 'redis' });
+    slow = await buildServer(t.hub, { fastPath: false });
+    const port = await freePort();
+    await slow.listen({ port, host: '127.0.0.1' });
+    slowUrl = `http://127.0.0.1:${port}`;
+  });
+  after(async () => { await slow.close(); await t.close(); });
+
+  /** Asks both servers (the fast one twice: its first answer fills the caches) and compares. */
+  async function both(headers: Record<string, string>, path = '/auth/me', method = 'GET'): Promise<{ answer: Answer; answeredFast: number }> {
+    await get(`${t.url}${path}`, headers, method);
+    const before = fastPathAnswered(t.app)!;
+    const fast = await get(`${t.url}${path}`, headers, method);
+    const answeredFast = fastPathAnswered(t.app)! - before;
+    const reference = await get(`${slowUrl}${path}`, headers, method);
+    assert.equal(fastPathAnswered(slow), undefined, 'the reference server has no fast path');
+    assert.deepEqual(fast, reference, `${method} ${path} answers alike on both servers`);
+    return { answer: fast, answeredFast };
+  }
+
+  it('answers a cached service-account token, byte for byte as Fastify does', async () => {
+    const { token, clientId } = await serviceAccountToken(t);
+    const { answer, answeredFast } = await both({ authorization: `Bearer ${token}` });
+    assert.equal(answeredFast, 1, 'the cached token was answered on the fast path');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers['cache-control'], 'no-store');
+    assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+    assert.equal(answer.headers['referrer-policy'], 'no-referrer');
+    assert.equal(answer.headers['content-type'], 'application/json; charset=utf-8');
+    const me = JSON.parse(answer.body) as { sub: string; permissions: string[] };
+    assert.equal(me.sub, clientId);
+    assert.ok(me.permissions.includes('nodes:write'));
+  });
+
+  it('answers a cached API key, and counts and audits its use as the Fastify route does', async () => {
+    const seen: string[] = [];
+    t.hub.audit.observe((e) => { if (e.type === 'api_key_used') seen.push(String(e.request_id)); });
+    const { key, record } = await t.hub.apiKeys.create({ name: 'fast', roles: ['viewer'] });
+    const { answer, answeredFast } = await both({ 'x-api-key': key });
+    assert.equal(answeredFast, 1);
+    assert.equal((JSON.parse(answer.body) as { credential_id: string }).credential_id, record.id);
+    assert.equal(seen.length, 3, 'every use is audited, fast or not');
+    assert.equal(new Set(seen).size, 3, 'each with its own request id');
+    for (const id of seen) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+
+  it('hands a session (read from storage) to Fastify without resolving it twice', async () => {
+    const { sessions } = createSignIn(t.hub);
+    const { cookie } = await sessions.create({ sub: 'alice', roles: ['viewer'], groups: [], provider: 'test' });
+    const asCookie = { cookie: `${t.hub.config.session.cookie.name}=${encodeURIComponent(cookie)}` };
+    const { answer, answeredFast } = await both(asCookie);
+    assert.equal(answeredFast, 0, 'a credential that needs a promise is answered by Fastify');
+    assert.equal(answer.status, 200);
+    assert.equal((JSON.parse(answer.body) as { sub: string }).sub, 'alice');
+
+    const real = t.hub.authenticator.sessions!;
+    let lookups = 0;
+    t.hub.authenticator.sessions = { cookieName: real.cookieName, resolve: (v) => { lookups++; return real.resolve(v); } };
+    try {
+      assert.equal((await get(`${t.url}/auth/me`, asCookie)).status, 200);
+      assert.equal(lookups, 1, 'the fast path started the lookup and Fastify used its answer');
+    } finally {
+      t.hub.authenticator.sessions = real;
+    }
+  });
+
+  it('refusals are rendered by Fastify alike: no credential, a forged token, a revoked key', async () => {
+    const none = await both({});
+    assert.equal(none.answeredFast, 0);
+    assert.equal(none.answer.status, 401);
+    assert.match(none.answer.headers['www-authenticate'] ?? '', /^Bearer realm="mimir"/);
+
+    const { token } = await serviceAccountToken(t);
+    const [h, p, s] = token.split('.');
+    const forged = `${h}.${p}.${s!.slice(0, -4)}AAAA`;
+    const bad = await both({ authorization: `Bearer ${forged}` });
+    assert.equal(bad.answeredFast, 0);
+    assert.equal(bad.answer.status, 401);
+    assert.equal((JSON.parse(bad.answer.body) as { error: string }).error, 'invalid_token');
+
+    const { key, record } = await t.hub.apiKeys.create({ name: 'soon revoked', roles: ['viewer'] });
+    assert.equal((await get(`${t.url}/auth/me`, { 'x-api-key': key })).status, 200);
+    assert.equal((await get(`${t.url}/auth/me`, { 'x-api-key': key })).status, 200, 'cached now');
+    await t.hub.apiKeys.revoke(record.id);
+    const before = fastPathAnswered(t.app)!;
+    const revoked = await get(`${t.url}/auth/me`, { 'x-api-key': key });
+    assert.equal(revoked.status, 401, 'a revoked key is never answered from the cache');
+    assert.equal(fastPathAnswered(t.app), before);
+  });
+
+  it('leaves every other shape of request to Fastify', async () => {
+    const { token } = await serviceAccountToken(t);
+    const auth = { authorization: `Bearer ${token}` };
+    for (const [path, method, headers] of [
+      ['/auth/me?x=1', 'GET', auth], ['/auth/me/', 'GET', auth], ['/auth/me', 'HEAD', auth], ['/auth/me', 'POST', auth],
+      ['/auth/me', 'GET', { authorization: `DPoP ${token}`, dpop: 'not-a-proof' }],
+    ] as const) {
+      const { answeredFast, answer } = await both(headers, path, method);
+      assert.equal(answeredFast, 0, `${method} ${path} ${Object.keys(headers).join(',')} went to Fastify`);
+      assert.notEqual(answer.status, 500);
+    }
+  });
+
+  it('is off behind a trusted proxy, where Fastify works out the client address', async () => {
+    const proxied = await startHub({ storage: 'memory', env: { MIMIR_TRUST_PROXY: 'true' } });
+    try {
+      const { token } = await serviceAccountToken(proxied);
+      const res = await fetch(`${proxied.url}/auth/me`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200);
+      assert.equal(fastPathAnswered(proxied.app), undefined);
+    } finally {
+      await proxied.close();
+    }
+  });
+});
