@@ -45,6 +45,8 @@ export interface IdpTokenVerifier {
 export interface SessionResolver {
   readonly cookieName: string;
   resolve(cookieValue: string): Promise<Principal | null>;
+  /** The Principal of a session known live without I/O, else undefined (then `resolve`). */
+  peek?(cookieValue: string): Principal | undefined;
   /** Ends a session by id, on every instance (an administrator's revocation). */
   end?(sid: string): Promise<void>;
 }
@@ -110,6 +112,8 @@ export class Authenticator {
     const cookie = sessions ? input.cookies?.[sessions.cookieName] : undefined;
     if (sessions && cookie) {
       if (!methods.has('oauth')) throw this.#challenge('invalid_token', 'The session has ended; sign in again.');
+      const known = sessions.peek?.(cookie);
+      if (known) return known;
       return sessions.resolve(cookie).then((principal) => {
         if (principal) return principal;
         throw this.#challenge('invalid_token', 'The session has ended; sign in again.');

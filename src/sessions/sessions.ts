@@ -161,14 +161,34 @@ export class Sessions {
       if (this.#o.mode === 'store' && now >= session.absoluteExpiresAt) await this.#store.destroy(KIND, session.sid);
       return null;
     }
-    // Slide, at most once a minute (or a tenth of the idle timeout) to spare the store.
-    if (now - session.lastSeenAt >= Math.min(60, Math.ceil(this.#o.idleSeconds / 10))) {
+    // Slide (see #slideEvery).
+    if (now - session.lastSeenAt >= this.#slideEvery()) {
       session = { ...session, lastSeenAt: now };
       if (this.#o.mode === 'cookie') return { session, reissue: this.#sealCookie(session) };
       await this.#store.upsert(KIND, session.sid, session, this.#ttl(session));
       this.#o.cache?.forget(session.sid);
     }
     return { session };
+  }
+
+  /**
+   * {@link resolve} answered from the session cache alone, without I/O: the Principal of a cached,
+   * live session that needs no slide yet; undefined whenever anything else would have to happen
+   * (not cached, cookie mode, idle-looking, due to slide) — the caller then awaits `resolve`.
+   */
+  peek(cookie: string): Principal | undefined {
+    const cache = this.#o.cache;
+    if (!cache || this.#o.mode === 'cookie' || !cookie || cookie.length > 8192) return undefined;
+    const session = cache.peek(sidOf(cookie));
+    if (!session) return undefined;
+    const now = this.#seconds();
+    if (!this.#live(session, now) || now - session.lastSeenAt >= this.#slideEvery()) return undefined;
+    return sessionPrincipal(session, this.#o.idleSeconds);
+  }
+
+  /** Slide at most once a minute (or a tenth of the idle timeout) to spare the store. */
+  #slideEvery(): number {
+    return Math.min(60, Math.ceil(this.#o.idleSeconds / 10));
   }
 
   /** The session's Principal (`auth_method: 'session'`), for the Authenticator. */

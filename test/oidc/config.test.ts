@@ -9,7 +9,8 @@ import { checkProviders } from '../../src/oidc/check.ts';
 import { mapClaims } from '../../src/oidc/claims.ts';
 import { loadProviders } from '../../src/oidc/providers.ts';
 import { safeReturnTo } from '../../src/oidc/return-to.ts';
-import { MAX_COOKIE_VALUE_BYTES, Sessions } from '../../src/sessions/sessions.ts';
+import { MAX_COOKIE_VALUE_BYTES, Sessions, type SessionData } from '../../src/sessions/sessions.ts';
+import { RecordCache } from '../../src/cache/records.ts';
 import { createStore } from '../../src/storage/index.ts';
 import { freePort } from '../helpers/hub.ts';
 import { startIdp } from '../helpers/idp.ts';
@@ -137,4 +138,34 @@ describe('sessions', () => {
       }
     });
   }
+
+  it('peek answers from the session cache only while no read, slide or expiry is due', async () => {
+    const store = await createStore({ kind: 'memory', sqlitePath: '', redis: { url: '', db: 0, keyPrefix: '' } });
+    let t = Date.now();
+    const cache = new RecordCache<SessionData>({ maxEntries: 10, maxAgeMs: 3_600_000, now: () => t });
+    const sessions = new Sessions(store, { mode: 'store', key: randomBytes(32), cookieName: 's', idleSeconds: 100, absoluteSeconds: 250, now: () => t, cache });
+    try {
+      const { cookie } = await sessions.create(identity);
+      assert.equal(sessions.peek(cookie), undefined, 'not cached before its first read');
+      assert.equal((await sessions.resolve(cookie))!.sub, 'jane');
+      assert.deepEqual(sessions.peek(cookie), await sessions.resolve(cookie), 'cached: the same Principal without I/O');
+      assert.equal(sessions.peek('another-cookie'), undefined);
+      t += 10_000; // the slide is due after a tenth of the idle timeout: resolve must run to write it
+      assert.equal(sessions.peek(cookie), undefined);
+      assert.ok(await sessions.resolve(cookie));
+      assert.equal(sessions.peek(cookie), undefined, 'the slide dropped the cached copy');
+      assert.ok(await sessions.resolve(cookie));
+      assert.ok(sessions.peek(cookie));
+      t += 101_000; // idle beyond the timeout
+      assert.equal(sessions.peek(cookie), undefined);
+      assert.equal(await sessions.resolve(cookie), null);
+      const other = await sessions.create(identity);
+      await sessions.resolve(other.cookie);
+      assert.ok(sessions.peek(other.cookie));
+      await sessions.end(other.session.sid);
+      assert.equal(sessions.peek(other.cookie), undefined, 'an ended session is never peeked');
+    } finally {
+      await store.close();
+    }
+  });
 });
