@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
@@ -62,11 +62,12 @@ export function proxyRoutes(hub: Hub) {
         if (await authenticate(req, reply)) return reply;
         const principal = await actingPrincipal(hub, req);
         authorizeRoute(hub, req, principal, rules, path);
-        const facts = { principal, clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwardedToken(hub, req, principal) };
+        const facts = { principal, clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwardedToken(hub, req.headers, principal) };
         const headers = upstreamHeaders(req.headers, policy, facts);
         const url = upstreamUrl(hub.config.upstreamUrl, req.url);
         if (mcp) return await proxyMcp(hub, req, reply, principal, url, headers);
-        return await relay(hub, req, reply, { url, headers, body: req.raw });
+        await relay(hub, fastifyExchange(req, reply), { url, headers, body: req.raw });
+        return reply;
       } catch (e) {
         if (reply.sent || reply.raw.headersSent) return reply;
         if (e instanceof McpProtocolError) return reply.code(400).header('cache-control', 'no-store').send(e.toJSON());
@@ -135,9 +136,9 @@ function deny(hub: Hub, req: FastifyRequest, principal: Principal, permission: s
 }
 
 /** MIMIR_ENABLE_TOKEN_FORWARDING: only an IdP token whose audience is Mimir's goes upstream. */
-function forwardedToken(hub: Hub, req: FastifyRequest, principal: Principal): string | undefined {
+function forwardedToken(hub: Hub, headers: IncomingHttpHeaders, principal: Principal): string | undefined {
   if (!hub.config.forwarding.enabled || principal.auth_method !== 'oauth' || principal.act) return undefined;
-  const m = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  const m = /^bearer\s+(\S+)$/i.exec(headers.authorization ?? '');
   if (!m) return undefined;
   const expected = hub.config.provider.audience ?? hub.config.jwt.audience;
   try {
@@ -171,7 +172,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     body = raw;
   }
   const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
-  return relay(hub, req, reply, {
+  await relay(hub, fastifyExchange(req, reply), {
     url, headers, body,
     onResponse: async (res) => {
       const issued = first(res.headers['mcp-session-id']);
@@ -191,6 +192,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
       return undefined;
     },
   });
+  return reply;
 }
 
 interface Relay {
@@ -202,47 +204,72 @@ interface Relay {
 }
 
 /**
+ * One proxied request at the node:http level, whoever received it: the Fastify route or the
+ * fast path (src/http/fast-path.ts). Both relay through {@link relay}.
+ */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly id: string;
+  /** The headers every hub response carries (request id, security headers). */
+  headers(): Record<string, unknown>;
+  /** Renders a refusal; called only before anything was written. */
+  refuse(e: unknown): void;
+  /** Called once, before the relay writes to `res` itself. */
+  takeOver(): void;
+}
+
+function fastifyExchange(req: FastifyRequest, reply: FastifyReply): Exchange {
+  return {
+    req: req.raw, res: reply.raw, id: req.id,
+    headers: () => reply.getHeaders() as Record<string, unknown>,
+    refuse: (e) => { sendError(reply, e); },
+    takeOver: () => { reply.hijack(); },
+  };
+}
+
+/**
  * Streams the exchange both ways. A caller that goes away aborts the upstream request; an
  * upstream that cannot be reached is 502 and nothing else.
  */
-async function relay(hub: Hub, req: FastifyRequest, reply: FastifyReply, r: Relay): Promise<FastifyReply> {
+async function relay(hub: Hub, x: Exchange, r: Relay): Promise<void> {
+  const method = x.req.method!;
   let aborted = false;
   let upstream: ClientRequest | undefined;
   const abort = () => {
     aborted = true;
     upstream?.destroy(new Error('the caller went away'));
   };
-  reply.raw.once('close', () => { if (!reply.raw.writableFinished) abort(); });
+  x.res.once('close', () => { if (!x.res.writableFinished) abort(); });
   let res: IncomingMessage;
   try {
-    const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : r.body;
+    const body = method === 'GET' || method === 'HEAD' ? undefined : r.body;
     res = await callUpstream({
-      url: r.url, method: req.method, headers: r.headers as never, body,
+      url: r.url, method, headers: r.headers as never, body,
       onRequest: (request) => { upstream = request; if (aborted) abort(); },
     });
   } catch (e) {
-    if (aborted) return reply;
-    hub.log.warn({ detail: e instanceof OAuthError ? e.detail : String(e), request_id: req.id }, 'upstream unreachable');
-    return sendError(reply, e);
+    if (aborted) return;
+    hub.log.warn({ detail: e instanceof OAuthError ? e.detail : String(e), request_id: x.id }, 'upstream unreachable');
+    x.refuse(e);
+    return;
   }
   const rewrite = await r.onResponse?.(res);
   const status = res.statusCode ?? 502;
-  const headers = { ...(reply.getHeaders() as Record<string, unknown>), ...downstreamHeaders(res.headers, { dropLength: rewrite !== undefined }) };
+  const headers = { ...x.headers(), ...downstreamHeaders(res.headers, { dropLength: rewrite !== undefined }) };
+  x.takeOver();
   if (rewrite && 'buffer' in rewrite) {
     headers['content-length'] = rewrite.buffer.length;
-    reply.hijack();
-    reply.raw.writeHead(status, headers as never);
-    reply.raw.end(rewrite.buffer);
-    return reply;
+    x.res.writeHead(status, headers as never);
+    x.res.end(rewrite.buffer);
+    return;
   }
-  reply.hijack();
-  reply.raw.writeHead(status, headers as never);
+  x.res.writeHead(status, headers as never);
   // Event streams and other open-ended bodies must reach the caller as they happen: send the
   // headers now. A body of known length goes out with its headers in one write.
-  if (res.headers['content-length'] === undefined || String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) reply.raw.flushHeaders();
-  if (rewrite) await pipeline(res, rewrite.stream, reply.raw).catch(abort);
-  else await pipe(res, reply.raw, abort);
-  return reply;
+  if (res.headers['content-length'] === undefined || String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) x.res.flushHeaders();
+  if (rewrite) await pipeline(res, rewrite.stream, x.res).catch(abort);
+  else await pipe(res, x.res, abort);
 }
 
 /**
