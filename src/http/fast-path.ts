@@ -1,19 +1,21 @@
 /**
- * Issue 7's hot path: `GET /auth/me` with a cached credential, answered straight from node:http.
+ * Issue 7's hot path: requests with a cached credential answered straight from node:http —
+ * `GET /auth/me`, and plain requests the proxy relays to the upstream (src/proxy/routes.ts).
  *
  * Measured on 2 cores, Fastify's per-request pipeline (router, Request/Reply objects, hook runners,
  * reply serializer, response listeners) costs more CPU than the cached authentication it wraps.
  * Here the request is answered with exactly what the Fastify route writes (same status, headers,
  * body, request id, metrics and audit events). Whatever this path is not sure about goes to
  * Fastify untouched, and an answer that needs I/O (a cache miss) or is a refusal is handed over,
- * not worked out a second time: Fastify's `preHandler` takes it from {@link takeHandover}, so
- * every error is still rendered in one place.
+ * not worked out a second time: the routes take it from {@link takeHandover}, so every refusal
+ * is still decided and rendered in one place.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
+import { proxyFastPath } from '../proxy/routes.ts';
 
 /** The body of `GET /auth/me`: the Principal and the permissions its roles grant. */
 export function meBody(hub: Hub, p: Principal): Record<string, unknown> {
@@ -53,44 +55,81 @@ export interface FastPath {
   readonly answered: number;
 }
 
-/** Response headers after the request id, in the Fastify route's order. */
-const HEADERS = ['x-content-type-options', 'nosniff', 'referrer-policy', 'no-referrer', 'cache-control', 'no-store', 'content-type', 'application/json; charset=utf-8'];
+/** `GET /auth/me`'s headers after the request id, in the Fastify route's order. */
+const ME_HEADERS = ['x-content-type-options', 'nosniff', 'referrer-policy', 'no-referrer', 'cache-control', 'no-store', 'content-type', 'application/json; charset=utf-8'];
 
 export function createFastPath(o: FastPathOptions): FastPath {
   const { hub } = o;
+  const proxy = proxyFastPath(hub);
   let answered = 0;
-  const fast = ((req: IncomingMessage, res: ServerResponse): boolean => {
-    // Exactly the route, no query, no body, not DPoP (its proof covers the absolute URL).
-    if (req.method !== 'GET' || req.url !== '/auth/me' || !o.open()) return false;
-    const headers = req.headers;
-    if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false;
-    const authorization = headers.authorization;
-    if (authorization !== undefined && /^dpop\s/i.test(authorization)) return false;
 
-    const startedAt = performance.now();
+  /** The cached Principal, or undefined after handing the authenticator's answer to Fastify. */
+  const authenticate = (req: IncomingMessage, startedAt: number): Principal | undefined => {
+    const headers = req.headers;
     const cookie = headers.cookie;
-    const input: AuthInput = { headers, cookies: cookie === undefined ? {} : o.parseCookie(cookie), method: 'GET' };
+    const input: AuthInput = { headers, cookies: cookie === undefined ? {} : o.parseCookie(cookie), method: req.method! };
     let principal: Principal | Promise<Principal>;
     try {
       principal = hub.authenticator.resolve(input);
     } catch (e) {
       handovers.set(req, { startedAt, result: () => { throw e; } });
-      return false;
+      return undefined;
     }
     if (principal instanceof Promise) {
-      // Fastify's preHandler awaits it; keep an early rejection from counting as unhandled meanwhile.
+      // The route awaits it; keep an early rejection from counting as unhandled meanwhile.
       principal.catch(() => undefined);
       const pending = principal;
       handovers.set(req, { startedAt, result: () => pending });
-      return false;
+      return undefined;
     }
+    return principal;
+  };
+
+  const me = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const headers = req.headers;
+    if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false;
+    const startedAt = performance.now();
+    const principal = authenticate(req, startedAt);
+    if (!principal) return false;
     const id = o.nextId();
     observeAuthentication(hub, { headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
     const body = JSON.stringify(meBody(hub, principal));
-    res.writeHead(200, ['x-request-id', id, ...HEADERS, 'content-length', String(Buffer.byteLength(body))]);
+    res.writeHead(200, ['x-request-id', id, ...ME_HEADERS, 'content-length', String(Buffer.byteLength(body))]);
     res.end(body);
-    answered++;
     return true;
+  };
+
+  const proxied = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
+    const startedAt = performance.now();
+    const principal = authenticate(req, startedAt);
+    if (!principal) return false;
+    let id: string | undefined;
+    const nextId = () => (id = o.nextId());
+    if (!proxy!.relay(req, res, path, principal, nextId)) {
+      // Denied: the route decides again, audits and renders the refusal.
+      handovers.set(req, { startedAt, result: () => principal });
+      return false;
+    }
+    observeAuthentication(hub, { headers: req.headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
+    return true;
+  };
+
+  const fast = ((req: IncomingMessage, res: ServerResponse): boolean => {
+    if (!o.open()) return false;
+    const url = req.url!;
+    // Not DPoP: its proof covers the absolute URL, which Fastify works out.
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined && /^dpop\s/i.test(authorization)) return false;
+    let done = false;
+    if (url === '/auth/me') {
+      done = req.method === 'GET' && me(req, res);
+    } else if (proxy) {
+      const q = url.indexOf('?');
+      const path = q === -1 ? url : url.slice(0, q);
+      done = proxy.accepts(req, path) && proxied(req, res, path);
+    }
+    if (done) answered++;
+    return done;
   }) as FastPath;
   Object.defineProperty(fast, 'answered', { get: () => answered });
   return fast;

@@ -1,5 +1,7 @@
 /** Turning OAuthErrors into RFC 6749 §5.2 / RFC 6750 §3 responses. HTTP edge only. */
 import type { FastifyReply } from 'fastify';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import { OAuthError, toOAuthError } from '../errors.ts';
 
 /** RFC 6750 §3: `Bearer realm="mimir", error="invalid_token", error_description="..."`. */
@@ -18,9 +20,35 @@ export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
   }
   // RFC 9728 §5.1: a protected resource points clients at its metadata in every challenge.
   const extras = (reply.request as { challengeExtras?: Record<string, string> } | undefined)?.challengeExtras;
-  if (err.challenge) reply.header('www-authenticate', formatChallenge(extras && (err.status === 401 || err.status === 403) ? { ...extras, ...err.challenge } : err.challenge));
-  else if (err.status === 401 && err.error === 'invalid_client') reply.header('www-authenticate', 'Basic realm="mimir"');
+  const challenge = challengeOf(err, extras);
+  if (challenge) reply.header('www-authenticate', challenge);
   return reply.code(err.status).header('cache-control', 'no-store').type('application/json').send(err.toJSON());
+}
+
+/** The WWW-Authenticate value of a refusal, if it carries one. */
+function challengeOf(err: OAuthError, extras?: Record<string, string>): string | undefined {
+  if (err.challenge) return formatChallenge(extras && (err.status === 401 || err.status === 403) ? { ...extras, ...err.challenge } : err.challenge);
+  if (err.status === 401 && err.error === 'invalid_client') return 'Basic realm="mimir"';
+  return undefined;
+}
+
+/**
+ * {@link sendError} for a response written outside Fastify (src/http/fast-path.ts): the same
+ * status, headers (after `base`, the headers every response carries) and body.
+ */
+export function writeError(res: ServerResponse, base: Record<string, unknown>, e: unknown, log: Logger): void {
+  const err = toOAuthError(e);
+  if (err.status >= 500 && err.error === 'server_error') log.error({ detail: err.detail, request_id: base['x-request-id'] }, 'unexpected error');
+  else if (err.detail) log.info({ error: err.error, detail: err.detail, request_id: base['x-request-id'] }, 'request refused');
+  const body = JSON.stringify(err.toJSON());
+  const headers: Record<string, unknown> = { ...base };
+  const challenge = challengeOf(err);
+  if (challenge) headers['www-authenticate'] = challenge;
+  headers['cache-control'] = 'no-store';
+  headers['content-type'] = 'application/json; charset=utf-8';
+  headers['content-length'] = Buffer.byteLength(body);
+  res.writeHead(err.status, headers as OutgoingHttpHeaders);
+  res.end(body);
 }
 
 /** RFC 6749 §5.1: token responses must not be cached. */

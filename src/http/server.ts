@@ -183,9 +183,10 @@ function refused(hub: Hub, req: FastifyRequest, reply: FastifyReply, e: unknown,
  */
 export function authenticateRequest(hub: Hub) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const startedAt = performance.now();
+    const early = takeHandover(req.raw);
+    const startedAt = early?.startedAt ?? performance.now();
     try {
-      const result = hub.authenticator.resolve(authInput(req));
+      const result = early ? early.result() : hub.authenticator.resolve(authInput(req));
       accepted(hub, req, result instanceof Promise ? await result : result, startedAt);
     } catch (e) {
       return refused(hub, req, reply, e, startedAt);

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
-import { sendError } from '../http/reply.ts';
+import { sendError, writeError } from '../http/reply.ts';
 import { authenticateRequest } from '../http/server.ts';
 import { may } from '../rbac/effective.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
@@ -20,6 +20,7 @@ import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamUrl, type Hea
 import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 import { applyUserContext } from './user-context.ts';
+import { isStateChanging } from '../sessions/origin.ts';
 
 /** Largest MCP message the hub reads to authorize (the rest of the proxy streams). */
 const MCP_BODY_LIMIT = 4 * 1024 * 1024;
@@ -34,11 +35,7 @@ const PROXIED = /^\/(api|v1|upstream)(\/|$)|^\/mcp\/?$/i;
  */
 export function proxyRoutes(hub: Hub) {
   const rules: readonly RouteRule[] = hub.rbac.config.routes ?? DEFAULT_ROUTES;
-  const policy: HeaderPolicy = {
-    sessionCookie: hub.config.session.cookie.name,
-    userContext: hub.config.userContext,
-    forwardingHeader: hub.config.forwarding.header,
-  };
+  const policy = headerPolicy(hub);
   const origins = new Set([new URL(hub.config.publicUrl).origin, ...hub.config.mcpAllowedOrigins]);
   const authenticate = authenticateRequest(hub);
 
@@ -77,6 +74,62 @@ export function proxyRoutes(hub: Hub) {
   };
 }
 
+/**
+ * The proxy's part of the fast path (src/http/fast-path.ts): a plain request to the upstream whose
+ * credential is cached and whose route the Principal may use is relayed without Fastify, with the
+ * very checks, headers and relay of the route above. Plain: a path the router gives this
+ * catch-all (no hub namespace, no percent-encoding, nothing {@link checkPath} refuses), not
+ * /mcp, no user-context headers, no cookie-only state change (the CSRF hook's case), a Host
+ * header. Everything else, and every refusal, stays with the route.
+ */
+export interface ProxyFastPath {
+  /** Whether the fast path may take this request (decided before authentication). */
+  accepts(req: IncomingMessage, path: string): boolean;
+  /** Relays it as `principal`; false when the route must decide (it is denied). */
+  relay(req: IncomingMessage, res: ServerResponse, path: string, principal: Principal, nextId: () => string): boolean;
+}
+
+/** Paths the fast path takes: RFC 3986 pchars without percent-encoding (the router decodes those) or `;`. */
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,=:@/]*$/;
+
+export function proxyFastPath(hub: Hub): ProxyFastPath | undefined {
+  const upstream = hub.config.upstreamUrl;
+  if (!upstream) return undefined;
+  const rules: readonly RouteRule[] = hub.rbac.config.routes ?? DEFAULT_ROUTES;
+  const policy = headerPolicy(hub);
+  const names = hub.config.userContext;
+  const userContext = [names.idHeader, names.emailHeader, names.rolesHeader].map((h) => h.toLowerCase());
+  return {
+    accepts(req, path) {
+      const h = req.headers;
+      return PLAIN_PATH.test(path) && !UNSAFE_PATH.test(path) && !isHubPath(hub, path) && !/^\/mcp\/?$/i.test(path)
+        && h.host !== undefined && !(h.cookie !== undefined && isStateChanging(req.method!))
+        && h[userContext[0]!] === undefined && h[userContext[1]!] === undefined && h[userContext[2]!] === undefined;
+    },
+    relay(req, res, path, principal, nextId) {
+      const { permission } = routePermission(rules, req.method!, path);
+      if (permission !== null && !may(hub.rbac, principal, permission ?? 'upstream:access')) return false;
+      const facts = {
+        principal, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+        host: req.headers.host!, forwardedToken: forwardedToken(hub, req.headers, principal),
+      };
+      const id = nextId();
+      const base = { 'x-request-id': id, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+      const x: Exchange = { req, res, id, headers: () => base, refuse: (e) => writeError(res, base, e, hub.log), takeOver: () => undefined };
+      relay(hub, x, { url: upstreamUrl(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req }).catch((e: unknown) => {
+        // As the route's catch: a response already under way can only be cut off.
+        if (res.headersSent) res.destroy();
+        else writeError(res, base, e, hub.log);
+      });
+      return true;
+    },
+  };
+}
+
+function headerPolicy(hub: Hub): HeaderPolicy {
+  return { sessionCookie: hub.config.session.cookie.name, userContext: hub.config.userContext, forwardingHeader: hub.config.forwarding.header };
+}
+
 /** The hub's own namespaces never reach the upstream, whatever the method. */
 function isHubPath(hub: Hub, path: string): boolean {
   const p = path.toLowerCase();
@@ -88,10 +141,9 @@ function isHubPath(hub: Hub, path: string): boolean {
  * dot segments, encoded slashes and backslashes could be resolved differently behind it.
  */
 function checkPath(path: string): void {
-  if (/(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\/|%00/i.test(path)) {
-    throw new OAuthError('invalid_request', 'The request path contains dot segments or encoded separators.');
-  }
+  if (UNSAFE_PATH.test(path)) throw new OAuthError('invalid_request', 'The request path contains dot segments or encoded separators.');
 }
+const UNSAFE_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\/|%00/i;
 
 /** MCP Streamable HTTP "Security Warning": validate Origin to prevent DNS rebinding (403). */
 function checkOrigin(allowed: ReadonlySet<string>, origin: string | undefined): void {

@@ -1,8 +1,12 @@
 /**
- * GET /auth/me answered outside Fastify (src/http/fast-path.ts) must be indistinguishable from the
- * Fastify route: one hub, two servers over it (fast path on and off), every answer compared.
+ * Requests answered outside Fastify (src/http/fast-path.ts: GET /auth/me, and plain proxied
+ * requests) must be indistinguishable from the Fastify routes: one hub, two servers over it
+ * (fast path on and off), every answer compared, and what the upstream received too.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
@@ -11,34 +15,62 @@ import { freePort, serviceAccountToken, startHub, type TestHub } from '../helper
 
 interface Answer { status: number; headers: Record<string, string>; body: string }
 
-/** Status, body and headers, less those that differ per response by design. */
-async function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
-  const res = await fetch(url, { method, headers });
-  const out: Record<string, string> = {};
-  res.headers.forEach((v, k) => { if (k !== 'date' && k !== 'x-request-id') out[k] = v; });
-  return { status: res.status, headers: out, body: await res.text() };
+/** Status, body and headers, less those that differ per response by design. node:http, so Host can be set. */
+function get(url: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers: { host: 'mimir.example.test', ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => {
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers)) if (k !== 'date' && k !== 'x-request-id' && v !== undefined) out[k] = String(v);
+        resolve({ status: res.statusCode!, headers: out, body: text });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
-describe('the /auth/me fast path', () => {
+/** A stand-in for Mimir that answers with what it received. */
+async function echoUpstream(): Promise<Server> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const text = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body: createHash('sha256').update(body).digest('hex'), length: body.length });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+describe('the fast path', () => {
   let t: TestHub;
+  let upstream: Server;
   let slow: FastifyInstance;
   let slowUrl: string;
   before(async () => {
-    t = await startHub({ storage: 'redis' });
+    upstream = await echoUpstream();
+    t = await startHub({ storage: 'redis', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
     slow = await buildServer(t.hub, { fastPath: false });
     const port = await freePort();
     await slow.listen({ port, host: '127.0.0.1' });
     slowUrl = `http://127.0.0.1:${port}`;
   });
-  after(async () => { await slow.close(); await t.close(); });
+  after(async () => { await slow.close(); await t.close(); await new Promise((r) => upstream.close(r)); });
 
   /** Asks both servers (the fast one twice: its first answer fills the caches) and compares. */
-  async function both(headers: Record<string, string>, path = '/auth/me', method = 'GET'): Promise<{ answer: Answer; answeredFast: number }> {
-    await get(`${t.url}${path}`, headers, method);
+  async function both(headers: Record<string, string>, path = '/auth/me', method = 'GET', body?: string): Promise<{ answer: Answer; answeredFast: number }> {
+    await get(`${t.url}${path}`, headers, method, body);
     const before = fastPathAnswered(t.app)!;
-    const fast = await get(`${t.url}${path}`, headers, method);
+    const fast = await get(`${t.url}${path}`, headers, method, body);
     const answeredFast = fastPathAnswered(t.app)! - before;
-    const reference = await get(`${slowUrl}${path}`, headers, method);
+    const reference = await get(`${slowUrl}${path}`, headers, method, body);
     assert.equal(fastPathAnswered(slow), undefined, 'the reference server has no fast path');
     assert.deepEqual(fast, reference, `${method} ${path} answers alike on both servers`);
     return { answer: fast, answeredFast };
@@ -128,6 +160,89 @@ describe('the /auth/me fast path', () => {
       assert.equal(answeredFast, 0, `${method} ${path} ${Object.keys(headers).join(',')} went to Fastify`);
       assert.notEqual(answer.status, 500);
     }
+  });
+
+  it('relays a plain request upstream: the same headers reach Mimir, the same answer comes back', async () => {
+    const { token, clientId } = await serviceAccountToken(t);
+    const { answer, answeredFast } = await both({ authorization: `Bearer ${token}`, 'x-custom': 'kept' }, '/api/nodes/node-1?depth=2');
+    assert.equal(answeredFast, 1);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers['x-upstream'], 'yes');
+    assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+    const seen = JSON.parse(answer.body) as { url: string; headers: Record<string, string> };
+    assert.equal(seen.url, '/api/nodes/node-1?depth=2');
+    assert.equal(seen.headers.authorization, undefined, 'the credential never reaches the upstream');
+    assert.equal(seen.headers['x-custom'], 'kept');
+    assert.equal(seen.headers['x-forwarded-host'], 'mimir.example.test');
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen.headers['x-user-id'], clientId);
+  });
+
+  it('streams a request body upstream, and counts and audits an API key once per request', async () => {
+    const seen: string[] = [];
+    t.hub.audit.observe((e) => { if (e.type === 'api_key_used') seen.push(String(e.request_id)); });
+    const { key } = await t.hub.apiKeys.create({ name: 'writer', roles: ['developer'] });
+    const body = JSON.stringify({ title: 'x'.repeat(100_000) });
+    const { answer, answeredFast } = await both({ 'x-api-key': key, 'content-type': 'application/json' }, '/api/nodes', 'POST', body);
+    assert.equal(answeredFast, 1);
+    const echoed = JSON.parse(answer.body) as { method: string; length: number; body: string };
+    assert.equal(echoed.method, 'POST');
+    assert.equal(echoed.length, Buffer.byteLength(body));
+    assert.equal(echoed.body, createHash('sha256').update(body).digest('hex'));
+    assert.equal(seen.length, 3);
+    assert.equal(new Set(seen).size, 3);
+  });
+
+  it('a route the Principal may not use is refused by the route itself, audited once', async () => {
+    const denied: unknown[] = [];
+    t.hub.audit.observe((e) => { if (e.type === 'access_denied') denied.push(e.request_id); });
+    const { key } = await t.hub.apiKeys.create({ name: 'reader', roles: ['viewer'] });
+    const { answer, answeredFast } = await both({ 'x-api-key': key }, '/api/nodes/node-1', 'DELETE');
+    assert.equal(answeredFast, 0);
+    assert.equal(answer.status, 403);
+    assert.equal((JSON.parse(answer.body) as { error: string }).error, 'insufficient_scope');
+    assert.equal(denied.length, 3, 'one access_denied event per request');
+  });
+
+  it('an upstream that cannot be reached is the same 502 from both servers', async () => {
+    const closed = await freePort();
+    const down = await startHub({ storage: 'memory', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${closed}` } });
+    const ref = await buildServer(down.hub, { fastPath: false });
+    const port = await freePort();
+    await ref.listen({ port, host: '127.0.0.1' });
+    try {
+      const { token } = await serviceAccountToken(down);
+      const auth = { authorization: `Bearer ${token}` };
+      await get(`${down.url}/api/nodes/1`, auth);
+      const before = fastPathAnswered(down.app)!;
+      const fast = await get(`${down.url}/api/nodes/1`, auth);
+      assert.equal(fastPathAnswered(down.app), before + 1);
+      assert.equal(fast.status, 502);
+      assert.equal((JSON.parse(fast.body) as { error: string }).error, 'bad_gateway');
+      assert.deepEqual(fast, await get(`http://127.0.0.1:${port}/api/nodes/1`, auth));
+    } finally {
+      await ref.close();
+      await down.close();
+    }
+  });
+
+  it('leaves MCP, user context, cookie-only changes, encoded paths, hub paths and DPoP to Fastify', async () => {
+    const { token } = await serviceAccountToken(t);
+    const auth = { authorization: `Bearer ${token}` };
+    const { sessions } = createSignIn(t.hub);
+    const { cookie } = await sessions.create({ sub: 'carol', roles: ['developer'], groups: [], provider: 'test' });
+    const asCookie = { cookie: `${t.hub.config.session.cookie.name}=${encodeURIComponent(cookie)}` };
+    for (const [path, method, headers] of [
+      ['/mcp', 'GET', auth], ['/api/nodes/1', 'GET', { ...auth, 'x-user-id': 'alice' }],
+      ['/api/nodes/1', 'POST', asCookie], ['/api/nodes/%31', 'GET', auth], ['/api/nodes//1', 'GET', auth],
+      ['/auth/nothing', 'GET', auth], ['/api/nodes/1', 'GET', { authorization: `DPoP ${token}`, dpop: 'x' }],
+    ] as const) {
+      const { answeredFast, answer } = await both(headers, path, method);
+      assert.equal(answeredFast, 0, `${method} ${path} ${Object.keys(headers).join(',')} went to Fastify`);
+      assert.notEqual(answer.status, 500);
+    }
+    const plainCookie = await both(asCookie, '/api/nodes/1', 'GET');
+    assert.equal(plainCookie.answeredFast, 1, 'a cookie on a safe method is relayed');
   });
 
   it('is off behind a trusted proxy, where Fastify works out the client address', async () => {
