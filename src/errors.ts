@@ -60,7 +60,12 @@ export class OAuthError extends Error {
     description: string,
     options: { status?: number; detail?: string; extra?: Record<string, unknown>; challenge?: Record<string, string> } = {},
   ) {
+    // A refusal is an expected answer, not a fault: no stack trace (capturing one was the largest
+    // cost of refusing a request, which matters when a flood of bad credentials comes in).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(description);
+    Error.stackTraceLimit = limit;
     this.name = 'OAuthError';
     this.error = error;
     this.status = options.status ?? ErrorCodes[error];

@@ -3,7 +3,7 @@
  * finds the record; only a SHA-256 of the secret is stored (the secret is 256 random bits, so a
  * fast hash is enough) and it is compared in constant time. Shown once, at creation.
  */
-import { hashSecret, randomId, randomToken, safeEqual } from '../crypto/index.ts';
+import { digestEqual, hashSecret, randomId, randomToken, safeEqual } from '../crypto/index.ts';
 import { LastUseRecorder, lastUses, requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
@@ -61,7 +61,7 @@ export class ApiKeys {
     if (!m) return null;
     const [, id, secret] = m as unknown as [string, string, string];
     const found = await this.#store.find<ApiKeyRecord>(KIND, id);
-    const ok = safeEqual(hashSecret(secret), found?.payload.hash ?? DUMMY_HASH);
+    const ok = digestEqual(hashSecret(secret), found?.payload.hash ?? DUMMY_HASH);
     if (!found || !ok) return null;
     const record = found.payload;
     if (record.revokedAt !== undefined) return null;

@@ -53,6 +53,16 @@ export function hashSecret(secret: string): string {
   return hash('sha256', secret, 'base64url');
 }
 
+/**
+ * Constant-time equality of two {@link hashSecret} digests, without hashing them again: both
+ * are 43 characters, so only a malformed stored value differs in length (and is unequal).
+ */
+export function digestEqual(presented: string, stored: string): boolean {
+  const a = Buffer.from(presented, 'latin1');
+  const b = Buffer.from(stored, 'latin1');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /** Constant-time equality of two strings (hashes them first so lengths never leak). */
 export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(sha256(a), sha256(b));

@@ -3,7 +3,7 @@
  * (client_secret_basic / client_secret_post) and get Mimir JWTs by client_credentials.
  * Only a hash of the secret is stored; rotation keeps the previous secret valid for a grace period.
  */
-import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
+import { digestEqual, hashSecret, randomToken } from '../crypto/index.ts';
 import { LastUseRecorder, lastUses, requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
 
@@ -75,8 +75,8 @@ export class ServiceAccounts {
   async authenticate(clientId: string, secret: string, find: (clientId: string) => Promise<ServiceAccountRecord | null> = (id) => this.get(id)): Promise<ServiceAccountRecord | null> {
     const r = CLIENT_ID_PATTERN.test(clientId) ? await find(clientId) : null;
     const presented = hashSecret(secret);
-    const current = safeEqual(presented, r?.secretHash ?? DUMMY_HASH);
-    const previous = safeEqual(presented, r?.previousSecretHash ?? DUMMY_HASH)
+    const current = digestEqual(presented, r?.secretHash ?? DUMMY_HASH);
+    const previous = digestEqual(presented, r?.previousSecretHash ?? DUMMY_HASH)
       && r?.previousSecretExpiresAt !== undefined && r.previousSecretExpiresAt > this.#seconds();
     if (!r || r.disabled || !(current || previous)) return null;
     return r;

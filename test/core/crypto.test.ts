@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hashSecret, randomPublicId, randomToken, safeEqual, sha256 } from '../../src/crypto/index.ts';
+import { digestEqual, hashSecret, randomPublicId, randomToken, safeEqual, sha256 } from '../../src/crypto/index.ts';
+import { OAuthError } from '../../src/errors.ts';
 import { createHash } from 'node:crypto';
 
 describe('crypto primitives', () => {
@@ -23,5 +24,22 @@ describe('crypto primitives', () => {
     assert.equal(safeEqual('same', 'same'), true);
     assert.equal(safeEqual('same', 'other'), false);
     assert.equal(safeEqual('short', 'a much longer string'), false);
+  });
+
+  it('digestEqual compares stored digests without hashing again; a malformed one never matches', () => {
+    const stored = hashSecret('the secret');
+    assert.equal(digestEqual(hashSecret('the secret'), stored), true);
+    assert.equal(digestEqual(hashSecret('the secreT'), stored), false);
+    assert.equal(digestEqual(hashSecret('the secret'), stored.slice(0, -1)), false);
+    assert.equal(digestEqual(hashSecret('the secret'), ''), false);
+    assert.equal(digestEqual(hashSecret('the secret'), `${stored}x`), false);
+  });
+
+  it('an OAuthError carries no stack trace; other errors keep theirs', () => {
+    const e = new OAuthError('invalid_token', 'nope');
+    assert.equal(e.stack?.includes('\n    at '), false);
+    assert.equal(e.message, 'nope');
+    assert.ok(e instanceof Error);
+    assert.ok((new Error('fault').stack ?? '').includes('\n    at '), 'the limit is restored');
   });
 });

@@ -6,7 +6,7 @@
  * - the built-in public client `mimir-cli` (loopback redirects, RFC 8252).
  */
 import { readFileSync } from 'node:fs';
-import { hashSecret, randomToken, safeEqual } from '../../crypto/index.ts';
+import { digestEqual, hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Store } from '../../storage/adapter.ts';
 import { DocumentFetchError, fetchJsonDocument, type FetchLimits } from './fetch-document.ts';
@@ -85,7 +85,7 @@ export class ClientRegistry {
       if (secret !== undefined) throw new OAuthError('invalid_client', 'Client authentication failed.');
       return client;
     }
-    const ok = secret !== undefined && safeEqual(hashSecret(secret), client.client_secret_hash ?? '');
+    const ok = secret !== undefined && digestEqual(hashSecret(secret), client.client_secret_hash ?? '');
     if (!ok) throw new OAuthError('invalid_client', 'Client authentication failed.');
     return client;
   }
