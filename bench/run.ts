@@ -12,7 +12,7 @@ import { cpus, freemem, totalmem } from 'node:os';
 import { decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
 import { load, WRK, type LoadResult, type LoadSpec } from './lib/load.ts';
 import { report, type Goal, type Row } from './lib/report.ts';
-import { freePort, startTarget, type Target } from './lib/targets.ts';
+import { cpuSeconds, freePort, startTarget, type Target } from './lib/targets.ts';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 3 : 10;
@@ -30,7 +30,8 @@ const FORM = 'application/x-www-form-urlencoded';
 /** The V8 flags `npm start` and bin/mimir-auth.js run the hub with: the hub is measured as it is deployed. */
 const HUB_NODE_FLAGS = ['--max-semi-space-size=8'];
 
-interface Line { id: string; label: string; spec?: Omit<LoadSpec, 'seconds' | 'connections'>; na?: string }
+/** `target`: the server process that answers the line (its CPU per request is reported). */
+interface Line { id: string; label: string; spec?: Omit<LoadSpec, 'seconds' | 'connections'>; na?: string; target?: Target }
 
 async function post(url: string, body: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': FORM, ...headers }, body: new URLSearchParams(body).toString() });
@@ -123,25 +124,31 @@ async function main(): Promise<number> {
     const jwks = await (await fetch(`${hub.url}/.well-known/jwks.json`)).json() as { keys: JWK[] };
     const kid = (JSON.parse(Buffer.from(hubToken.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
     const jwtEnv = { BENCH_JWK: JSON.stringify(jwks.keys.find((k) => k.kid === kid)), BENCH_ISSUER: String(decodeJwt(hubToken).iss), BENCH_AUDIENCE: String(hub.info.audience) };
-    const [bare, jose, express, proxy] = await Promise.all([
+    // The ceiling: the hub's own /auth/me answer for the Mimir JWT, written by bare node:http.
+    const meAnswer = await fetch(`${hub.url}/auth/me`, { headers: { authorization: `Bearer ${hubToken}` } });
+    const meHeaders = [...meAnswer.headers].filter(([k]) => !['date', 'connection', 'keep-alive', 'content-length', 'x-request-id'].includes(k)).flat();
+    const meResponse = JSON.stringify({ headers: meHeaders, body: await meAnswer.json() });
+    const [bare, jose, express, proxy, ceiling] = await Promise.all([
       start('bare'), start('fastify-jose', { env: jwtEnv }), start('express-jwt', { env: jwtEnv }), start('proxy', { env: { BENCH_UPSTREAM: upstream.url } }),
+      start('node-http', { env: { BENCH_RESPONSE: meResponse } }),
     ]);
 
     const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
     const lines: Line[] = [
-      { id: 'bare', label: 'bare Fastify 5, JSON hello', spec: { url: `${bare.url}/` } },
-      { id: 'fastify-jose', label: 'Fastify + jose.jwtVerify per request', spec: { url: `${jose.url}/`, headers: bearer(hubToken) } },
-      { id: 'express-jwt', label: 'Express 5 + express-jwt', spec: { url: `${express.url}/`, headers: bearer(hubToken) } },
-      { id: 'oidc-cc', label: 'oidc-provider client_credentials (JWT, RS256)', spec: { url: `${idp.url}/token`, method: 'POST', headers: { 'content-type': FORM, authorization: idpAuth }, body: 'grant_type=client_credentials' } },
-      { id: 'oidc-introspect', label: 'oidc-provider introspection', spec: { url: `${idp.url}/token/introspection`, method: 'POST', headers: { 'content-type': FORM, authorization: idpAuth }, body: `token=${idpOpaque}` } },
-      { id: 'proxy-base', label: 'Fastify proxy, no auth (@fastify/reply-from)', spec: { url: `${proxy.url}/api/nodes/node-1` } },
-      { id: 'hub-jwt', label: 'hub /auth/me, Mimir JWT', spec: { url: `${hub.url}/auth/me`, headers: bearer(hubToken) } },
-      { id: 'hub-idp', label: 'hub /auth/me, IdP JWT', spec: { url: `${hub.url}/auth/me`, headers: bearer(idpJwt) } },
-      { id: 'hub-api-key', label: 'hub /auth/me, API key', spec: { url: `${hub.url}/auth/me`, headers: { 'x-api-key': apiKey!.key } } },
-      { id: 'hub-session', label: 'hub /auth/me, session cookie', spec: { url: `${hub.url}/auth/me`, headers: { cookie: `${session.name}=${encodeURIComponent(session.cookie)}` } } },
-      { id: 'hub-cc', label: 'hub client_credentials (RS256)', spec: { url: `${hub.url}/auth/token`, method: 'POST', headers: { 'content-type': FORM, authorization: saAuth }, body: 'grant_type=client_credentials' } },
-      { id: 'hub-introspect', label: 'hub introspection', spec: { url: `${hub.url}/auth/introspect`, method: 'POST', headers: { 'content-type': FORM, authorization: rsAuth }, body: `token=${hubToken}` } },
-      { id: 'hub-proxy', label: 'hub proxy, Mimir JWT', spec: { url: `${hub.url}/api/nodes/node-1`, headers: bearer(hubToken) } },
+      { id: 'bare', label: 'bare Fastify 5, JSON hello', target: bare, spec: { url: `${bare.url}/` } },
+      { id: 'fastify-jose', label: 'Fastify + jose.jwtVerify per request', target: jose, spec: { url: `${jose.url}/`, headers: bearer(hubToken) } },
+      { id: 'express-jwt', label: 'Express 5 + express-jwt', target: express, spec: { url: `${express.url}/`, headers: bearer(hubToken) } },
+      { id: 'oidc-cc', label: 'oidc-provider client_credentials (JWT, RS256)', target: idp, spec: { url: `${idp.url}/token`, method: 'POST', headers: { 'content-type': FORM, authorization: idpAuth }, body: 'grant_type=client_credentials' } },
+      { id: 'oidc-introspect', label: 'oidc-provider introspection', target: idp, spec: { url: `${idp.url}/token/introspection`, method: 'POST', headers: { 'content-type': FORM, authorization: idpAuth }, body: `token=${idpOpaque}` } },
+      { id: 'proxy-base', label: 'Fastify proxy, no auth (@fastify/reply-from)', target: proxy, spec: { url: `${proxy.url}/api/nodes/node-1` } },
+      { id: 'ceiling-me', label: "node:http, /auth/me's answer, no auth (ceiling)", target: ceiling, spec: { url: `${ceiling.url}/auth/me` } },
+      { id: 'hub-jwt', label: 'hub /auth/me, Mimir JWT', target: hub, spec: { url: `${hub.url}/auth/me`, headers: bearer(hubToken) } },
+      { id: 'hub-idp', label: 'hub /auth/me, IdP JWT', target: hub, spec: { url: `${hub.url}/auth/me`, headers: bearer(idpJwt) } },
+      { id: 'hub-api-key', label: 'hub /auth/me, API key', target: hub, spec: { url: `${hub.url}/auth/me`, headers: { 'x-api-key': apiKey!.key } } },
+      { id: 'hub-session', label: 'hub /auth/me, session cookie', target: hub, spec: { url: `${hub.url}/auth/me`, headers: { cookie: `${session.name}=${encodeURIComponent(session.cookie)}` } } },
+      { id: 'hub-cc', label: 'hub client_credentials (RS256)', target: hub, spec: { url: `${hub.url}/auth/token`, method: 'POST', headers: { 'content-type': FORM, authorization: saAuth }, body: 'grant_type=client_credentials' } },
+      { id: 'hub-introspect', label: 'hub introspection', target: hub, spec: { url: `${hub.url}/auth/introspect`, method: 'POST', headers: { 'content-type': FORM, authorization: rsAuth }, body: `token=${hubToken}` } },
+      { id: 'hub-proxy', label: 'hub proxy, Mimir JWT', target: hub, spec: { url: `${hub.url}/api/nodes/node-1`, headers: bearer(hubToken) } },
     ];
 
     // Probe every line once; anything not answered correctly is reported, not measured.
@@ -164,10 +171,10 @@ async function main(): Promise<number> {
     // speed moves from one half-minute to the next) hits both alike; a ratio is taken within a pair,
     // and the median of the rounds' ratios is reported. bare Fastify runs before each /auth/me line.
     const PAIRS: Array<[string, string]> = [
-      ['bare', 'hub-jwt'], ['express-jwt', 'hub-jwt'], ['bare', 'hub-idp'], ['bare', 'hub-api-key'], ['bare', 'hub-session'],
+      ['bare', 'ceiling-me'], ['bare', 'hub-jwt'], ['express-jwt', 'hub-jwt'], ['bare', 'hub-idp'], ['bare', 'hub-api-key'], ['bare', 'hub-session'],
       ['oidc-cc', 'hub-cc'], ['oidc-introspect', 'hub-introspect'], ['proxy-base', 'hub-proxy'],
     ];
-    const order = ['fastify-jose', 'bare', 'hub-jwt', 'express-jwt', 'bare', 'hub-idp', 'bare', 'hub-api-key', 'bare', 'hub-session',
+    const order = ['fastify-jose', 'ceiling-me', 'bare', 'hub-jwt', 'express-jwt', 'bare', 'hub-idp', 'bare', 'hub-api-key', 'bare', 'hub-session',
       'oidc-cc', 'hub-cc', 'oidc-introspect', 'hub-introspect', 'proxy-base', 'hub-proxy'];
     const results = new Map<string, LoadResult[]>();
     const pairRatios = new Map<string, number[]>();
@@ -180,7 +187,10 @@ async function main(): Promise<number> {
         if (!line.spec || line.na) { previous = id; continue; }
         const spec = { ...line.spec, connections: CONNECTIONS };
         await load({ ...spec, seconds: WARMUP });
+        const cpuBefore = line.target ? cpuSeconds(line.target.pid) : undefined;
         const r = await load({ ...spec, seconds: SECONDS });
+        const cpuAfter = line.target ? cpuSeconds(line.target.pid) : undefined;
+        if (cpuBefore !== undefined && cpuAfter !== undefined && r.requests > 0) r.cpuUs = ((cpuAfter - cpuBefore) * 1e6) / r.requests;
         if (r.failures > r.requests * 0.01) log(`  warning: ${line.label}: ${r.failures} of ${r.requests} responses failed`);
         results.set(id, [...(results.get(id) ?? []), r]);
         last.set(id, r);
@@ -192,10 +202,14 @@ async function main(): Promise<number> {
           pairRatios.set(key, [...(pairRatios.get(key) ?? []), last.get(hub)!.rps / last.get(base)!.rps]);
         }
         previous = id;
-        log(`round ${round}/${ROUNDS} ${line.label.padEnd(48)} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms`);
+        log(`round ${round}/${ROUNDS} ${line.label.padEnd(48)} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${r.cpuUs !== undefined ? `  CPU ${r.cpuUs.toFixed(1)} µs/req` : ''}`);
       }
     }
-    const best = new Map([...results].map(([id, rs]) => [id, median(rs)]));
+    // req/s, p50, p99: the median-throughput run; CPU per request: the median over all runs.
+    const best = new Map([...results].map(([id, rs]) => {
+      const cpu = rs.map((x) => x.cpuUs).filter((x): x is number => x !== undefined).sort((x, y) => x - y);
+      return [id, { ...median(rs), ...(cpu.length ? { cpuUs: cpu[Math.floor(cpu.length / 2)]! } : {}) }];
+    }));
 
     // Goal 1, latency: p99 at half of the bare server's peak, same rate for both (autocannon, fixed rate).
     let latency: { rate: number; bare: LoadResult; hub: LoadResult } | undefined;
@@ -239,7 +253,7 @@ async function main(): Promise<number> {
     for (const [what, r] of Object.entries(revocation)) log(`  ${what}: ${typeof r === 'string' ? r : `p50 ${pct(r, 50).toFixed(1)} ms, p99 ${pct(r, 99).toFixed(1)} ms`}`);
 
     // Goal 6: memory after MEMORY_TOKENS distinct valid tokens through one fresh hub.
-    for (const t of [jose, express, proxy]) await t.stop();
+    for (const t of [jose, express, proxy, ceiling]) await t.stop();
     const { memory, after } = await measureMemory(start, MEMORY_TOKENS);
 
     const rows: Row[] = lines.map((l) => ({ id: l.id, label: l.label, ...(l.na ? { na: l.na } : {}), ...(best.get(l.id) ? { result: best.get(l.id)! } : {}) }));
@@ -250,6 +264,8 @@ async function main(): Promise<number> {
       return rs?.length ? [...rs].sort((x, y) => x - y)[Math.floor(rs.length / 2)] : undefined;
     };
     const goals: Goal[] = [
+      // No goal: how close anything can come to goal 1 with /auth/me's answer on this machine.
+      { n: 1, what: "ceiling: node:http writing /auth/me's answer vs bare Fastify", value: ratio('ceiling-me', 'bare'), unit: '×', reference: true },
       ...['hub-jwt', 'hub-idp', 'hub-api-key', 'hub-session'].map((id) => ({ n: 1, what: `${lines.find((l) => l.id === id)!.label} vs bare Fastify`, value: ratio(id, 'bare'), min: 0.85, unit: '×', na: lines.find((l) => l.id === id)!.na })),
       {
         n: 1, what: `p99 at half the bare peak (${latency?.rate ?? '?'} req/s): hub minus bare`, value: sustained ? latency!.hub.p99 - latency!.bare.p99 : undefined, max: 1, unit: 'ms',

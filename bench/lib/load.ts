@@ -27,6 +27,8 @@ export interface LoadResult {
   /** Responses that were not 2xx, plus socket errors and timeouts. */
   failures: number;
   generator: 'wrk' | 'autocannon';
+  /** CPU time the server process spent per request (user + system, all its threads), µs; when known. */
+  cpuUs?: number;
 }
 
 export const WRK = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'wrk')).find((p) => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { LoadResult } from './load.ts';
 
 export interface Row { id: string; label: string; result?: LoadResult; na?: string }
-export interface Goal { n: number; what: string; value: number | undefined; min?: number; max?: number; unit: string; na?: string | undefined }
+/** A goal's measurement; `reference`: a measured bound shown beside the goal, held to nothing. */
+export interface Goal { n: number; what: string; value: number | undefined; min?: number; max?: number; unit: string; na?: string | undefined; reference?: boolean }
 export interface Report {
   timestamp: string; mode: string; seconds: number; rounds: number; connections: number; generator: string;
   machine: Record<string, unknown>; rows: Row[]; goals: Goal[]; [extra: string]: unknown;
@@ -12,7 +13,8 @@ export interface Report {
 
 const RESULTS = join(import.meta.dirname, '..', 'results');
 
-export function verdict(g: Goal): 'pass' | 'FAIL' | 'n/a' {
+export function verdict(g: Goal): 'pass' | 'FAIL' | 'n/a' | 'reference' {
+  if (g.reference) return 'reference';
   if (g.value === undefined || Number.isNaN(g.value)) return 'n/a';
   if (g.min !== undefined && g.value < g.min) return 'FAIL';
   if (g.max !== undefined && g.value > g.max) return 'FAIL';
@@ -20,18 +22,18 @@ export function verdict(g: Goal): 'pass' | 'FAIL' | 'n/a' {
 }
 
 const fmt = (v: number | undefined, unit: string) => v === undefined ? '—' : !Number.isFinite(v) ? `∞ ${unit}` : unit === '×' ? `${v.toFixed(2)}×` : `${v.toFixed(unit === 'entries' ? 0 : 1)} ${unit}`;
-const goalText = (g: Goal) => g.min !== undefined ? `≥ ${g.min}${g.unit === '×' ? '×' : ` ${g.unit}`}` : `≤ ${g.max}${g.unit === '×' ? '×' : ` ${g.unit}`}`;
+const goalText = (g: Goal) => g.reference ? '—' : g.min !== undefined ? `≥ ${g.min}${g.unit === '×' ? '×' : ` ${g.unit}`}` : `≤ ${g.max}${g.unit === '×' ? '×' : ` ${g.unit}`}`;
 
 export function report(r: Report): void {
   const pad = (s: string, n: number) => s.length >= n ? s : s + ' '.repeat(n - s.length);
   const lpad = (s: string, n: number) => s.length >= n ? s : ' '.repeat(n - s.length) + s;
   console.log(`\nMachine: ${r.machine.nproc} cores, ${r.machine.cpu}, ${r.machine.memory}, Node ${r.machine.node}; ${r.generator}, ${r.connections} connections, ${r.seconds} s × ${r.rounds} round(s)\n`);
-  console.log(`${pad('line', 50)} ${lpad('req/s', 9)} ${lpad('p50 ms', 8)} ${lpad('p99 ms', 8)}`);
-  console.log('-'.repeat(78));
+  console.log(`${pad('line', 50)} ${lpad('req/s', 9)} ${lpad('p50 ms', 8)} ${lpad('p99 ms', 8)} ${lpad('CPU µs/req', 11)}`);
+  console.log('-'.repeat(90));
   for (const row of r.rows) {
     if (!row.result) { console.log(`${pad(row.label, 50)} ${row.na ?? 'n/a'}`); continue; }
     const x = row.result;
-    console.log(`${pad(row.label, 50)} ${lpad(Math.round(x.rps).toString(), 9)} ${lpad(x.p50.toFixed(2), 8)} ${lpad(x.p99.toFixed(2), 8)}`);
+    console.log(`${pad(row.label, 50)} ${lpad(Math.round(x.rps).toString(), 9)} ${lpad(x.p50.toFixed(2), 8)} ${lpad(x.p99.toFixed(2), 8)} ${lpad(x.cpuUs === undefined ? '—' : x.cpuUs.toFixed(1), 11)}`);
   }
   console.log(`\n${pad('goal', 4)} ${pad('what', 62)} ${lpad('measured', 11)} ${lpad('goal', 10)}  result`);
   console.log('-'.repeat(100));
@@ -56,7 +58,7 @@ export function svg(r: Report): string {
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="13">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="10" y="22" font-size="15" font-weight="bold">mimir-auth-hub: throughput ratio to baseline (log scale; tick = goal)</text>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">mimir-auth-hub: throughput ratio to baseline (log scale; tick = goal; grey = reference)</text>`,
     `<text x="10" y="40" fill="#555" font-size="11">${esc(`${r.timestamp} · ${r.machine.nproc} cores ${r.machine.cpu} · ${r.generator} · ${r.mode}`)}</text>`,
   ];
   for (const v of [0.1, 1, 10, 100]) {
@@ -69,10 +71,11 @@ export function svg(r: Report): string {
     if (g.value === undefined) {
       out.push(`<text x="${left + 4}" y="${y + 18}" fill="#888">n/a</text>`);
     } else {
-      const color = result === 'pass' ? '#2e7d32' : '#c62828';
+      const color = result === 'reference' ? '#78909c' : result === 'pass' ? '#2e7d32' : '#c62828';
       out.push(`<rect x="${left}" y="${y + 6}" width="${Math.max(1, x(g.value) - left)}" height="18" fill="${color}" opacity="0.85"/>`);
       out.push(`<text x="${x(g.value) + 4}" y="${y + 19}" fill="#222">${g.value.toFixed(2)}×</text>`);
     }
+    if (g.reference) return;
     const goal = g.min ?? g.max ?? 1;
     out.push(`<line x1="${x(goal)}" y1="${y + 2}" x2="${x(goal)}" y2="${y + 28}" stroke="#000" stroke-width="2"/>`);
   });

@@ -1,5 +1,6 @@
 /** The parent side: forks a target, waits for it to listen, talks to it over IPC, stops it. */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execSync, fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -14,6 +15,23 @@ export interface Target {
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+
+/**
+ * CPU seconds a process has used so far, user + system, all threads (/proc/<pid>/stat); undefined
+ * where /proc is not there. A server's CPU per request, unlike its req/s, does not move with what
+ * else the machine is doing.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return undefined;
+  }
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
