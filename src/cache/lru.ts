@@ -33,19 +33,22 @@ export class LruCache<V> {
     return { hits: this.hits, misses: this.misses };
   }
 
-  /** The live value, or undefined; an expired entry is dropped, never returned. */
-  get(key: string): V | undefined {
+  /**
+   * The live value, or undefined; an expired entry is dropped, never returned. `counted` false:
+   * a look that a counted lookup follows or stands for (see RecordCache.peekUncounted).
+   */
+  get(key: string, counted = true): V | undefined {
     const entry = this.#entries.get(key);
     if (!entry) {
-      this.misses++;
+      if (counted) this.misses++;
       return undefined;
     }
     if (this.#now() >= entry.expiresAt) {
       this.#entries.delete(key);
-      this.misses++;
+      if (counted) this.misses++;
       return undefined;
     }
-    this.hits++;
+    if (counted) this.hits++;
     if (this.#tick - entry.tick > this.maxEntries >> 1) {
       this.#entries.delete(key);
       entry.tick = ++this.#tick;

@@ -37,6 +37,19 @@ export class RecordCache<T> {
     return this.#lru.get(key);
   }
 
+  /**
+   * {@link peek} without counting the lookup, for a caller that either answers from it (and then
+   * calls {@link countHit}) or goes on to a counted lookup of the same key.
+   */
+  peekUncounted(key: string): T | undefined {
+    return this.#lru.get(key, false);
+  }
+
+  /** Counts one hit answered from {@link peekUncounted}. */
+  countHit(): void {
+    this.#lru.hits++;
+  }
+
   /** The cached record, else `load()`'s answer (cached when not null). Null answers are never cached. */
   async get(key: string, load: () => Promise<T | null>): Promise<T | null> {
     return this.peek(key) ?? this.fill(key, load);

@@ -46,6 +46,8 @@ export interface FastPathOptions {
   parseCookie: (header: string) => Record<string, string | undefined>;
   /** False while the server is closing (Fastify answers 503 then). */
   open: () => boolean;
+  /** Whether Fastify's router gives this request to the proxy's catch-all route. */
+  proxied: (method: string, path: string) => boolean;
 }
 
 export interface FastPath {
@@ -60,7 +62,7 @@ const ME_HEADERS = ['x-content-type-options', 'nosniff', 'referrer-policy', 'no-
 
 export function createFastPath(o: FastPathOptions): FastPath {
   const { hub } = o;
-  const proxy = proxyFastPath(hub);
+  const proxy = proxyFastPath(hub, o.proxied);
   let answered = 0;
 
   /** The cached Principal, or undefined after handing the authenticator's answer to Fastify. */
@@ -103,15 +105,15 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const startedAt = performance.now();
     const principal = authenticate(req, startedAt);
     if (!principal) return false;
-    let id: string | undefined;
-    const nextId = () => (id = o.nextId());
-    if (!proxy!.relay(req, res, path, principal, nextId)) {
-      // Denied: the route decides again, audits and renders the refusal.
-      handovers.set(req, { startedAt, result: () => principal });
-      return false;
-    }
-    observeAuthentication(hub, { headers: req.headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
-    return true;
+    const accept = () => {
+      const id = o.nextId();
+      observeAuthentication(hub, { headers: req.headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
+      return id;
+    };
+    if (proxy!.relay(req, res, path, principal, accept)) return true;
+    // Denied: the route decides again, audits and renders the refusal.
+    handovers.set(req, { startedAt, result: () => principal });
+    return false;
   };
 
   const fast = ((req: IncomingMessage, res: ServerResponse): boolean => {

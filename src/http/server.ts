@@ -3,11 +3,10 @@
  */
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HTTPMethods } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import { OAuthError } from '../errors.ts';
@@ -65,21 +64,13 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 1024 * 1024,
+    http: { maxHeaderSize: config.maxHeaderBytes },
     genReqId: nextId,
     requestIdHeader: false,
     return503OnClosing: true,
-    // The server Fastify would create (lib/server.js), with the fast path in front of its handler.
-    serverFactory: (handler: RequestListener, opts: { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number }) => {
-      const listener = (req: IncomingMessage, res: ServerResponse) => { if (!fastPath?.(req, res)) handler(req, res); };
-      const server = https
-        ? createHttpsServer({ ...https, maxHeaderSize: config.maxHeaderBytes }, listener)
-        : createHttpServer({ maxHeaderSize: config.maxHeaderBytes }, listener);
-      server.keepAliveTimeout = opts.keepAliveTimeout;
-      server.requestTimeout = opts.requestTimeout;
-      server.setTimeout(opts.connectionTimeout);
-      return server;
-    },
+    ...(https ? { https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  offerToFastPath(app, () => fastPath);
   app.addHook('preClose', (done) => { closing = true; done(); });
 
   const mcpChallenge = { resource_metadata: `${config.publicUrl}/.well-known/oauth-protected-resource/mcp`, scope: 'mcp:*' };
@@ -99,7 +90,11 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   await app.register(cookie, { hook: false });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   if (options.fastPath ?? (!logRequests && config.trustProxy === false)) {
-    fastPath = createFastPath({ hub, nextId, parseCookie: (h) => app.parseCookie(h), open: () => !closing });
+    fastPath = createFastPath({
+      hub, nextId, parseCookie: (h) => app.parseCookie(h), open: () => !closing,
+      // The catch-all is the one route with a `*` parameter.
+      proxied: (method, path) => { const route = app.findRoute({ method: method as HTTPMethods, url: path }); return route !== null && '*' in route.params; },
+    });
     fastPaths.set(app, fastPath);
   }
 
@@ -124,6 +119,32 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   // Keep last: the authenticating reverse proxy is the catch-all for everything above leaves.
   await app.register(proxyRoutes(hub));
   return app;
+}
+
+/**
+ * Puts the fast path in front of Fastify's handler on the server Fastify made (its request
+ * listener, as http.createServer(options, handler) adds it), keeping every setting Fastify gives
+ * its server. (Not `serverFactory`: with it, Fastify no longer binds both addresses of `localhost`.)
+ * A fast path that throws before answering leaves the request to Fastify; after, it ends the response.
+ */
+function offerToFastPath(app: FastifyInstance, fastPath: () => FastPath | undefined): void {
+  const server = app.server;
+  const [handler] = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  if (!handler) throw new Error('Fastify did not register its request handler on its server');
+  server.removeListener('request', handler);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const fast = fastPath();
+    if (fast) {
+      try {
+        if (fast(req, res)) return;
+      } catch (e) {
+        app.log.error({ detail: e instanceof Error ? e.message : String(e) }, 'fast path failed; the request goes to Fastify');
+        if (res.headersSent) { res.destroy(); return; }
+        takeHandover(req);
+      }
+    }
+    handler(req, res);
+  });
 }
 
 /**

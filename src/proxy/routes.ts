@@ -20,7 +20,6 @@ import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamUrl, type Hea
 import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 import { applyUserContext } from './user-context.ts';
-import { isStateChanging } from '../sessions/origin.ts';
 
 /** Largest MCP message the hub reads to authorize (the rest of the proxy streams). */
 const MCP_BODY_LIMIT = 4 * 1024 * 1024;
@@ -75,24 +74,31 @@ export function proxyRoutes(hub: Hub) {
 }
 
 /**
- * The proxy's part of the fast path (src/http/fast-path.ts): a plain request to the upstream whose
- * credential is cached and whose route the Principal may use is relayed without Fastify, with the
- * very checks, headers and relay of the route above. Plain: a path the router gives this
- * catch-all (no hub namespace, no percent-encoding, nothing {@link checkPath} refuses), not
- * /mcp, no user-context headers, no cookie-only state change (the CSRF hook's case), a Host
+ * The proxy's part of the fast path (src/http/fast-path.ts): a plain read whose credential is cached
+ * and whose route the Principal may use is relayed without Fastify, with the very checks, headers
+ * and relay of the route above. Plain: GET or HEAD (methods Fastify hands over without content-type
+ * checks), a path the router gives this catch-all (`routed`: no other route, no hub namespace, no
+ * percent-encoding, nothing {@link checkPath} refuses), not /mcp, no user-context headers, a Host
  * header. Everything else, and every refusal, stays with the route.
  */
 export interface ProxyFastPath {
   /** Whether the fast path may take this request (decided before authentication). */
   accepts(req: IncomingMessage, path: string): boolean;
-  /** Relays it as `principal`; false when the route must decide (it is denied). */
-  relay(req: IncomingMessage, res: ServerResponse, path: string, principal: Principal, nextId: () => string): boolean;
+  /**
+   * Relays it as `principal`, after `accept()` (which records the authentication and returns the
+   * request id); false, without calling it, when the route must decide (the route is denied).
+   */
+  relay(req: IncomingMessage, res: ServerResponse, path: string, principal: Principal, accept: () => string): boolean;
 }
 
 /** Paths the fast path takes: RFC 3986 pchars without percent-encoding (the router decodes those) or `;`. */
 const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,=:@/]*$/;
 
-export function proxyFastPath(hub: Hub): ProxyFastPath | undefined {
+/**
+ * `routed(method, path)`: whether Fastify's router would give this request to the catch-all route
+ * (no route of the hub's own matches it).
+ */
+export function proxyFastPath(hub: Hub, routed: (method: string, path: string) => boolean): ProxyFastPath | undefined {
   const upstream = hub.config.upstreamUrl;
   if (!upstream) return undefined;
   const rules: readonly RouteRule[] = hub.rbac.config.routes ?? DEFAULT_ROUTES;
@@ -102,21 +108,24 @@ export function proxyFastPath(hub: Hub): ProxyFastPath | undefined {
   return {
     accepts(req, path) {
       const h = req.headers;
-      return PLAIN_PATH.test(path) && !UNSAFE_PATH.test(path) && !isHubPath(hub, path) && !/^\/mcp\/?$/i.test(path)
-        && h.host !== undefined && !(h.cookie !== undefined && isStateChanging(req.method!))
-        && h[userContext[0]!] === undefined && h[userContext[1]!] === undefined && h[userContext[2]!] === undefined;
+      const method = req.method!;
+      return (method === 'GET' || method === 'HEAD') && PLAIN_PATH.test(path) && !UNSAFE_PATH.test(path) && !isHubPath(hub, path)
+        && !/^\/mcp\/?$/i.test(path) && h.host !== undefined
+        && h[userContext[0]!] === undefined && h[userContext[1]!] === undefined && h[userContext[2]!] === undefined
+        && routed(method, path);
     },
-    relay(req, res, path, principal, nextId) {
+    relay(req, res, path, principal, accept) {
       const { permission } = routePermission(rules, req.method!, path);
       if (permission !== null && !may(hub.rbac, principal, permission ?? 'upstream:access')) return false;
       const facts = {
         principal, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         host: req.headers.host!, forwardedToken: forwardedToken(hub, req.headers, principal),
       };
-      const id = nextId();
+      const upstreamRequest = { url: upstreamUrl(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req };
+      const id = accept();
       const base = { 'x-request-id': id, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
       const x: Exchange = { req, res, id, headers: () => base, refuse: (e) => writeError(res, base, e, hub.log), takeOver: () => undefined };
-      relay(hub, x, { url: upstreamUrl(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req }).catch((e: unknown) => {
+      relay(hub, x, upstreamRequest).catch((e: unknown) => {
         // As the route's catch: a response already under way can only be cut off.
         if (res.headersSent) res.destroy();
         else writeError(res, base, e, hub.log);

@@ -179,10 +179,12 @@ export class Sessions {
   peek(cookie: string): Principal | undefined {
     const cache = this.#o.cache;
     if (!cache || this.#o.mode === 'cookie' || !cookie || cookie.length > 8192) return undefined;
-    const session = cache.peek(sidOf(cookie));
+    // Uncounted: when this cannot answer, `resolve` looks the session up again and counts that.
+    const session = cache.peekUncounted(sidOf(cookie));
     if (!session) return undefined;
     const now = this.#seconds();
     if (!this.#live(session, now) || now - session.lastSeenAt >= this.#slideEvery()) return undefined;
+    cache.countHit();
     return sessionPrincipal(session, this.#o.idleSeconds);
   }
 

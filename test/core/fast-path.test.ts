@@ -178,19 +178,21 @@ describe('the fast path', () => {
     assert.equal(seen.headers['x-user-id'], clientId);
   });
 
-  it('streams a request body upstream, and counts and audits an API key once per request', async () => {
+  it('a write (with its body) goes through the Fastify route; an API key is counted and audited once per request', async () => {
     const seen: string[] = [];
     t.hub.audit.observe((e) => { if (e.type === 'api_key_used') seen.push(String(e.request_id)); });
     const { key } = await t.hub.apiKeys.create({ name: 'writer', roles: ['developer'] });
     const body = JSON.stringify({ title: 'x'.repeat(100_000) });
     const { answer, answeredFast } = await both({ 'x-api-key': key, 'content-type': 'application/json' }, '/api/nodes', 'POST', body);
-    assert.equal(answeredFast, 1);
+    assert.equal(answeredFast, 0, 'only GET and HEAD are relayed on the fast path');
+    const read = await both({ 'x-api-key': key }, '/api/nodes/node-1', 'GET');
+    assert.equal(read.answeredFast, 1);
     const echoed = JSON.parse(answer.body) as { method: string; length: number; body: string };
     assert.equal(echoed.method, 'POST');
     assert.equal(echoed.length, Buffer.byteLength(body));
     assert.equal(echoed.body, createHash('sha256').update(body).digest('hex'));
-    assert.equal(seen.length, 3);
-    assert.equal(new Set(seen).size, 3);
+    assert.equal(seen.length, 6);
+    assert.equal(new Set(seen).size, 6);
   });
 
   it('a route the Principal may not use is refused by the route itself, audited once', async () => {
@@ -226,7 +228,7 @@ describe('the fast path', () => {
     }
   });
 
-  it('leaves MCP, user context, cookie-only changes, encoded paths, hub paths and DPoP to Fastify', async () => {
+  it('leaves MCP, user context, writes, other methods, encoded paths, hub paths and DPoP to Fastify', async () => {
     const { token } = await serviceAccountToken(t);
     const auth = { authorization: `Bearer ${token}` };
     const { sessions } = createSignIn(t.hub);
@@ -236,6 +238,9 @@ describe('the fast path', () => {
       ['/mcp', 'GET', auth], ['/api/nodes/1', 'GET', { ...auth, 'x-user-id': 'alice' }],
       ['/api/nodes/1', 'POST', asCookie], ['/api/nodes/%31', 'GET', auth], ['/api/nodes//1', 'GET', auth],
       ['/auth/nothing', 'GET', auth], ['/api/nodes/1', 'GET', { authorization: `DPoP ${token}`, dpop: 'x' }],
+      // Methods Fastify routes nowhere (404) or checks the content type of (415).
+      ['/api/nodes/1', 'PROPFIND', auth], ['/api/chat/x', 'PURGE', auth], ['/api/nodes/1', 'DELETE', { ...auth, 'content-type': 'foo/bar' }],
+      ['/api/nodes/1', 'OPTIONS', auth],
     ] as const) {
       const { answeredFast, answer } = await both(headers, path, method);
       assert.equal(answeredFast, 0, `${method} ${path} ${Object.keys(headers).join(',')} went to Fastify`);
@@ -243,6 +248,43 @@ describe('the fast path', () => {
     }
     const plainCookie = await both(asCookie, '/api/nodes/1', 'GET');
     assert.equal(plainCookie.answeredFast, 1, 'a cookie on a safe method is relayed');
+  });
+
+  it('a hub route outside /auth (MIMIR_REVOCATION_ENDPOINT) is never taken for the proxy', async () => {
+    const moved = await startHub({ storage: 'memory', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, MIMIR_REVOCATION_ENDPOINT: '/oauth/revoke' } });
+    try {
+      const { token, clientId, secret } = await serviceAccountToken(moved);
+      const auth = { authorization: `Bearer ${token}` };
+      assert.equal((await get(`${moved.url}/api/nodes/1`, auth)).status, 200);
+      assert.equal((await get(`${moved.url}/api/nodes/1`, auth)).status, 200, 'cached now');
+      const before = fastPathAnswered(moved.app)!;
+      const basic = `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
+      const revoked = await get(`${moved.url}/oauth/revoke`, { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, 'POST', new URLSearchParams({ token }).toString());
+      assert.equal(revoked.status, 200);
+      assert.equal(revoked.headers['x-upstream'], undefined, 'the revocation route answered, not the upstream');
+      assert.equal(fastPathAnswered(moved.app), before);
+      assert.equal((await get(`${moved.url}/api/nodes/1`, auth)).status, 401, 'the token is revoked');
+    } finally {
+      await moved.close();
+    }
+  });
+
+  it('a fast path that throws before answering leaves the request to Fastify', async () => {
+    const { token } = await serviceAccountToken(t);
+    const auth = { authorization: `Bearer ${token}` };
+    assert.equal((await get(`${t.url}/auth/me`, auth)).status, 200);
+    const rbac = t.hub.rbac;
+    const real = rbac.permissionsFor.bind(rbac);
+    let throws = 1;
+    rbac.permissionsFor = (roles) => { if (throws-- > 0) throw new Error('boom'); return real(roles); };
+    try {
+      const before = fastPathAnswered(t.app)!;
+      const res = await get(`${t.url}/auth/me`, auth);
+      assert.equal(res.status, 200, 'Fastify answered it');
+      assert.equal(fastPathAnswered(t.app), before);
+    } finally {
+      rbac.permissionsFor = real;
+    }
   });
 
   it('is off behind a trusted proxy, where Fastify works out the client address', async () => {

@@ -147,8 +147,11 @@ describe('sessions', () => {
     try {
       const { cookie } = await sessions.create(identity);
       assert.equal(sessions.peek(cookie), undefined, 'not cached before its first read');
+      assert.deepEqual(cache.lookups, { hits: 0, misses: 0 }, 'a peek that cannot answer counts nothing (resolve counts)');
       assert.equal((await sessions.resolve(cookie))!.sub, 'jane');
+      assert.deepEqual(cache.lookups, { hits: 0, misses: 1 });
       assert.deepEqual(sessions.peek(cookie), await sessions.resolve(cookie), 'cached: the same Principal without I/O');
+      assert.deepEqual(cache.lookups, { hits: 2, misses: 1 }, 'one hit per answer');
       assert.equal(sessions.peek('another-cookie'), undefined);
       t += 10_000; // the slide is due after a tenth of the idle timeout: resolve must run to write it
       assert.equal(sessions.peek(cookie), undefined);
