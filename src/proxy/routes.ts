@@ -16,7 +16,7 @@ import { sendError, writeError } from '../http/reply.ts';
 import { authenticateRequest } from '../http/server.ts';
 import { may } from '../rbac/effective.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
-import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamUrl, type HeaderPolicy } from './forward.ts';
+import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, type HeaderPolicy, type UpstreamTarget } from './forward.ts';
 import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 import { applyUserContext } from './user-context.ts';
@@ -60,9 +60,9 @@ export function proxyRoutes(hub: Hub) {
         authorizeRoute(hub, req, principal, rules, path);
         const facts = { principal, clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwardedToken(hub, req.headers, principal) };
         const headers = upstreamHeaders(req.headers, policy, facts);
-        const url = upstreamUrl(hub.config.upstreamUrl, req.url);
-        if (mcp) return await proxyMcp(hub, req, reply, principal, url, headers);
-        await relay(hub, fastifyExchange(req, reply), { url, headers, body: req.raw });
+        const target = upstreamTarget(hub.config.upstreamUrl, req.url);
+        if (mcp) return await proxyMcp(hub, req, reply, principal, target, headers);
+        await relay(hub, fastifyExchange(req, reply), { target, headers, body: req.raw });
         return reply;
       } catch (e) {
         if (reply.sent || reply.raw.headersSent) return reply;
@@ -121,7 +121,7 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
         principal, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         host: req.headers.host!, forwardedToken: forwardedToken(hub, req.headers, principal),
       };
-      const upstreamRequest = { url: upstreamUrl(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req };
+      const upstreamRequest = { target: upstreamTarget(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req };
       const id = accept();
       const base = { 'x-request-id': id, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
       const x: Exchange = { req, res, id, headers: () => base, refuse: (e) => writeError(res, base, e, hub.log), takeOver: () => undefined };
@@ -210,7 +210,7 @@ function forwardedToken(hub: Hub, headers: IncomingHttpHeaders, principal: Princ
   }
 }
 
-async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, url: URL, headers: Record<string, unknown>): Promise<FastifyReply> {
+async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, target: UpstreamTarget, headers: Record<string, unknown>): Promise<FastifyReply> {
   const version = first(req.headers['mcp-protocol-version']);
   const sessionId = first(req.headers['mcp-session-id']);
   // 2026-07-28 removed the GET stream: a stateless client asking for one gets 405.
@@ -234,7 +234,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   }
   const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
   await relay(hub, fastifyExchange(req, reply), {
-    url, headers, body,
+    target, headers, body,
     onResponse: async (res) => {
       const issued = first(res.headers['mcp-session-id']);
       if (message?.method === 'initialize' && issued) await bindSession(hub.store, issued, principal);
@@ -257,7 +257,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
 }
 
 interface Relay {
-  url: URL;
+  target: UpstreamTarget;
   headers: Record<string, unknown>;
   body: Buffer | Readable | undefined;
   /** Side effects on the response and an optional rewrite of its body. */
@@ -306,7 +306,7 @@ async function relay(hub: Hub, x: Exchange, r: Relay): Promise<void> {
   try {
     const body = method === 'GET' || method === 'HEAD' ? undefined : r.body;
     res = await callUpstream({
-      url: r.url, method, headers: r.headers as never, body,
+      target: r.target, method, headers: r.headers as never, body,
       onRequest: (request) => { upstream = request; if (aborted) abort(); },
     });
   } catch (e) {
