@@ -35,9 +35,10 @@ export interface ServerOptions {
   /** Log requests (default: only at debug level). */
   logRequests?: boolean;
   /**
-   * Answer `GET /auth/me` with a cached credential outside Fastify's pipeline (src/http/fast-path.ts).
-   * Default: on, except where Fastify must see every request — request logging, or MIMIR_TRUST_PROXY
-   * (the client address then comes from X-Forwarded-For, which Fastify works out).
+   * Answer `GET /auth/me` and relay plain proxied reads with a cached credential outside Fastify's
+   * pipeline (src/http/fast-path.ts). Default: on, except where Fastify must see every request —
+   * request logging, or MIMIR_TRUST_PROXY (the client address then comes from X-Forwarded-For,
+   * which Fastify works out).
    */
   fastPath?: boolean;
 }
