@@ -93,9 +93,10 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const startedAt = performance.now();
     const principal = authenticate(req, startedAt);
     if (!principal) return false;
+    // The body first: should it throw, Fastify takes the request over and nothing was recorded yet.
+    const body = JSON.stringify(meBody(hub, principal));
     const id = o.nextId();
     observeAuthentication(hub, { headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
-    const body = JSON.stringify(meBody(hub, principal));
     res.writeHead(200, ['x-request-id', id, ...ME_HEADERS, 'content-length', String(Buffer.byteLength(body))]);
     res.end(body);
     return true;

@@ -52,7 +52,8 @@ export function fastPathAnswered(app: FastifyInstance): number | undefined {
 
 export async function buildServer(hub: Hub, options: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = hub;
-  const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile) } : null;
+  // Fastify applies `http` options to plain HTTP only: the header limit goes into the TLS server's options too.
+  const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile), maxHeaderSize: config.maxHeaderBytes } : null;
   const logRequests = options.logRequests ?? (config.logLevel === 'debug' || config.logLevel === 'trace');
   const nextId = requestIds();
   let fastPath: FastPath | undefined;

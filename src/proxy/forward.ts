@@ -116,10 +116,10 @@ export function upstreamTarget(base: string, inboundUrl: string): UpstreamTarget
   let b = bases.get(base);
   if (!b) {
     const u = new URL(base);
-    const { protocol, hostname, port, auth } = urlToHttpOptions(u);
+    // Host and port only: credentials written into MIMIR_UPSTREAM_URL are not sent upstream.
+    const { protocol, hostname, port } = urlToHttpOptions(u);
     const options: RequestOptions = { protocol, hostname };
     if (port !== undefined) options.port = port;
-    if (auth !== undefined) options.auth = auth;
     b = { origin: u.origin, prefix: u.pathname.replace(/\/+$/, ''), options };
     if (bases.size > 16) bases.clear();
     bases.set(base, b);

@@ -101,6 +101,37 @@ describe('HTTPS and proxies', () => {
     }
   });
 
+  it('MIMIR_MAX_HEADER_BYTES holds under TLS too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mimir-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const { freePort } = await import('../helpers/hub.ts');
+    const { loadConfig } = await import('../../src/config/index.ts');
+    const { openHub } = await import('../../src/hub.ts');
+    const { buildServer } = await import('../../src/http/server.ts');
+    const status = (port: number, headerBytes: number) => new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/health', ca: readFileSync(join(dir, 'cert.pem')), headers: { 'x-padding': 'p'.repeat(headerBytes) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    for (const [limit, sent, expected] of [[65536, 20_000, 200], [16384, 20_000, 431]] as const) {
+      const port = await freePort();
+      const config = loadConfig({ MIMIR_TOKEN_STORAGE: 'memory', MIMIR_DATA_DIR: dir, MIMIR_TLS_CERT_FILE: join(dir, 'cert.pem'), MIMIR_TLS_KEY_FILE: join(dir, 'key.pem'), MIMIR_AUTH_PORT: String(port), MIMIR_LOG_LEVEL: 'silent', MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_MAX_HEADER_BYTES: String(limit) }, { dotenv: false });
+      const hub = await openHub(config);
+      const app = await buildServer(hub);
+      await app.listen({ port, host: '127.0.0.1' });
+      try {
+        assert.equal(await status(port, sent), expected, `a ${sent}-byte header with MIMIR_MAX_HEADER_BYTES=${limit}`);
+      } finally {
+        await app.close();
+        await hub.close();
+      }
+    }
+  });
+
   it('X-Forwarded-* are believed only with MIMIR_TRUST_PROXY', async () => {
     for (const trust of ['false', 'true']) {
       const t = await startHub({ storage: 'memory', env: { MIMIR_TRUST_PROXY: trust, MIMIR_LOG_AUTH_EVENTS: 'true', MIMIR_AUDIT_LOG_DESTINATION: 'file' } });

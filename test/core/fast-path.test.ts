@@ -277,11 +277,14 @@ describe('the fast path', () => {
     const real = rbac.permissionsFor.bind(rbac);
     let throws = 1;
     rbac.permissionsFor = (roles) => { if (throws-- > 0) throw new Error('boom'); return real(roles); };
+    const used: unknown[] = [];
+    t.hub.audit.observe((e) => { if (e.type === 'service_account_used') used.push(e.request_id); });
     try {
       const before = fastPathAnswered(t.app)!;
       const res = await get(`${t.url}/auth/me`, auth);
       assert.equal(res.status, 200, 'Fastify answered it');
       assert.equal(fastPathAnswered(t.app), before);
+      assert.equal(used.length, 1, 'the use is recorded once, by the route that answered');
     } finally {
       rbac.permissionsFor = real;
     }
