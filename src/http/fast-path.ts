@@ -15,6 +15,7 @@ import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
+import { SECURITY_HEADERS } from './reply.ts';
 import { proxyFastPath } from '../proxy/routes.ts';
 
 /** The body of `GET /auth/me`: the Principal and the permissions its roles grant. */
@@ -58,7 +59,7 @@ export interface FastPath {
 }
 
 /** `GET /auth/me`'s headers after the request id, in the Fastify route's order. */
-const ME_HEADERS = ['x-content-type-options', 'nosniff', 'referrer-policy', 'no-referrer', 'cache-control', 'no-store', 'content-type', 'application/json; charset=utf-8'];
+const ME_HEADERS = [...Object.entries(SECURITY_HEADERS).flat(), 'cache-control', 'no-store', 'content-type', 'application/json; charset=utf-8'];
 
 export function createFastPath(o: FastPathOptions): FastPath {
   const { hub } = o;

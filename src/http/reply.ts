@@ -4,6 +4,14 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { OAuthError, toOAuthError } from '../errors.ts';
 
+/** The security headers every hub response carries, after its `x-request-id`. */
+export const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' } as const;
+
+/** The headers every hub response carries, for one written outside Fastify. */
+export function baseHeaders(requestId: string): Record<string, string> {
+  return { 'x-request-id': requestId, ...SECURITY_HEADERS };
+}
+
 /** RFC 6750 §3: `Bearer realm="mimir", error="invalid_token", error_description="..."`. */
 export function formatChallenge(params: Record<string, string>): string {
   const { scheme = 'Bearer', ...rest } = params;
@@ -13,16 +21,18 @@ export function formatChallenge(params: Record<string, string>): string {
 
 export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
   const err = toOAuthError(e);
-  if (err.status >= 500 && err.error === 'server_error') {
-    reply.log.error({ detail: err.detail }, 'unexpected error');
-  } else if (err.detail) {
-    reply.log.info({ error: err.error, detail: err.detail }, 'request refused');
-  }
+  logRefusal(reply.log, err);
   // RFC 9728 §5.1: a protected resource points clients at its metadata in every challenge.
   const extras = (reply.request as { challengeExtras?: Record<string, string> } | undefined)?.challengeExtras;
   const challenge = challengeOf(err, extras);
   if (challenge) reply.header('www-authenticate', challenge);
   return reply.code(err.status).header('cache-control', 'no-store').type('application/json').send(err.toJSON());
+}
+
+/** A server error at error level, a refusal with a detail at info level (the detail is logged, never sent). */
+function logRefusal(log: Pick<Logger, 'error' | 'info'>, err: OAuthError, bindings: Record<string, unknown> = {}): void {
+  if (err.status >= 500 && err.error === 'server_error') log.error({ ...bindings, detail: err.detail }, 'unexpected error');
+  else if (err.detail) log.info({ ...bindings, error: err.error, detail: err.detail }, 'request refused');
 }
 
 /** The WWW-Authenticate value of a refusal, if it carries one. */
@@ -38,8 +48,7 @@ function challengeOf(err: OAuthError, extras?: Record<string, string>): string |
  */
 export function writeError(res: ServerResponse, base: Record<string, unknown>, e: unknown, log: Logger): void {
   const err = toOAuthError(e);
-  if (err.status >= 500 && err.error === 'server_error') log.error({ detail: err.detail, request_id: base['x-request-id'] }, 'unexpected error');
-  else if (err.detail) log.info({ error: err.error, detail: err.detail, request_id: base['x-request-id'] }, 'request refused');
+  logRefusal(log, err, { request_id: base['x-request-id'] });
   const body = JSON.stringify(err.toJSON());
   const headers: Record<string, unknown> = { ...base };
   const challenge = challengeOf(err);

@@ -13,7 +13,7 @@ import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { coreRoutes } from './routes/core.ts';
-import { sendError } from './reply.ts';
+import { SECURITY_HEADERS, sendError } from './reply.ts';
 import { createFastPath, takeHandover, type FastPath } from './fast-path.ts';
 import { lifecycleRoutes } from '../revocation/lifecycle-routes.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
@@ -80,8 +80,7 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   app.addHook('onRequest', (req, reply, done) => {
     if (isMcpPath(req.url)) req.challengeExtras = mcpChallenge;
     reply.header('x-request-id', req.id);
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
+    reply.headers(SECURITY_HEADERS);
     // Parsed here, only when a Cookie header came; @fastify/cookie's own hook would also allocate
     // its Set-Cookie bookkeeping on every request (reply.setCookie does that itself when used).
     const header = req.headers.cookie;

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
-import { sendError, writeError } from '../http/reply.ts';
+import { baseHeaders, sendError, writeError } from '../http/reply.ts';
 import { authenticateRequest } from '../http/server.ts';
 import { may } from '../rbac/effective.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
@@ -27,6 +27,8 @@ const MCP_BODY_LIMIT = 4 * 1024 * 1024;
 const TOOLS_LIST_LIMIT = 16 * 1024 * 1024;
 /** Paths that name the upstream even when none is configured (they answer 503, not 404). */
 const PROXIED = /^\/(api|v1|upstream)(\/|$)|^\/mcp\/?$/i;
+/** The MCP endpoint (its JSON-RPC messages are authorized one by one). */
+const MCP_PATH = /^\/mcp\/?$/i;
 
 /**
  * @example
@@ -53,7 +55,7 @@ export function proxyRoutes(hub: Hub) {
           return sendError(reply, new OAuthError('service_unavailable', 'No upstream Mimir server is configured: MIMIR_UPSTREAM_URL is not set.'));
         }
         checkPath(path);
-        const mcp = /^\/mcp\/?$/i.test(path);
+        const mcp = MCP_PATH.test(path);
         if (mcp) checkOrigin(origins, req.headers.origin);
         if (await authenticate(req, reply)) return reply;
         const principal = await actingPrincipal(hub, req);
@@ -110,20 +112,19 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
       const h = req.headers;
       const method = req.method!;
       return (method === 'GET' || method === 'HEAD') && PLAIN_PATH.test(path) && !UNSAFE_PATH.test(path) && !isHubPath(hub, path)
-        && !/^\/mcp\/?$/i.test(path) && h.host !== undefined
+        && !MCP_PATH.test(path) && h.host !== undefined
         && h[userContext[0]!] === undefined && h[userContext[1]!] === undefined && h[userContext[2]!] === undefined
         && routed(method, path);
     },
     relay(req, res, path, principal, accept) {
-      const { permission } = routePermission(rules, req.method!, path);
-      if (permission !== null && !may(hub.rbac, principal, permission ?? 'upstream:access')) return false;
+      if (missingPermission(hub, rules, req.method!, path, principal) !== undefined) return false;
       const facts = {
         principal, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         host: req.headers.host!, forwardedToken: forwardedToken(hub, req.headers, principal),
       };
       const upstreamRequest = { target: upstreamTarget(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req };
       const id = accept();
-      const base = { 'x-request-id': id, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+      const base = baseHeaders(id);
       const x: Exchange = { req, res, id, headers: () => base, refuse: (e) => writeError(res, base, e, hub.log), takeOver: () => undefined };
       relay(hub, x, upstreamRequest).catch((e: unknown) => {
         // As the route's catch: a response already under way can only be cut off.
@@ -176,11 +177,17 @@ async function actingPrincipal(hub: Hub, req: FastifyRequest): Promise<Principal
 }
 
 function authorizeRoute(hub: Hub, req: FastifyRequest, principal: Principal, rules: readonly RouteRule[], path: string): void {
-  const { permission } = routePermission(rules, req.method, path);
-  if (permission === null) return;
+  const missing = missingPermission(hub, rules, req.method, path, principal);
+  if (missing !== undefined) deny(hub, req, principal, missing);
+}
+
+/** The permission this route needs and the Principal lacks, if any. */
+function missingPermission(hub: Hub, rules: readonly RouteRule[], method: string, path: string, principal: Principal): string | undefined {
+  const { permission } = routePermission(rules, method, path);
+  if (permission === null) return undefined;
   // No rule matched a custom table: fail closed.
   const needed = permission ?? 'upstream:access';
-  if (!may(hub.rbac, principal, needed)) deny(hub, req, principal, needed);
+  return may(hub.rbac, principal, needed) ? undefined : needed;
 }
 
 /** RFC 6750 §3.1 insufficient_scope, naming the permission, plus an audit event. */
