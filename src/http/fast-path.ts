@@ -88,6 +88,13 @@ export function createFastPath(o: FastPathOptions): FastPath {
     return principal;
   };
 
+  /** Records an authentication this path answers (metrics, audit) under a new request id. */
+  const accepted = (req: IncomingMessage, principal: Principal, startedAt: number): string => {
+    const id = o.nextId();
+    observeAuthentication(hub, { headers: req.headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
+    return id;
+  };
+
   const me = (req: IncomingMessage, res: ServerResponse): boolean => {
     const headers = req.headers;
     if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false;
@@ -96,8 +103,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (!principal) return false;
     // The body first: should it throw, Fastify takes the request over and nothing was recorded yet.
     const body = JSON.stringify(meBody(hub, principal));
-    const id = o.nextId();
-    observeAuthentication(hub, { headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
+    const id = accepted(req, principal, startedAt);
     res.writeHead(200, ['x-request-id', id, ...ME_HEADERS, 'content-length', String(Buffer.byteLength(body))]);
     res.end(body);
     return true;
@@ -107,12 +113,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const startedAt = performance.now();
     const principal = authenticate(req, startedAt);
     if (!principal) return false;
-    const accept = () => {
-      const id = o.nextId();
-      observeAuthentication(hub, { headers: req.headers, ip: req.socket.remoteAddress, id }, principal, startedAt);
-      return id;
-    };
-    if (proxy!.relay(req, res, path, principal, accept)) return true;
+    if (proxy!.relay(req, res, path, principal, () => accepted(req, principal, startedAt))) return true;
     // Denied: the route decides again, audits and renders the refusal.
     handovers.set(req, { startedAt, result: () => principal });
     return false;
