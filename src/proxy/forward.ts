@@ -33,36 +33,40 @@ export interface ForwardFacts {
 }
 
 /**
- * The headers sent upstream.
+ * The headers sent upstream, as a flat list `[name, value, …]` (the form of `rawHeaders`):
+ * http.request writes such a list as it is, where an object costs a validated setHeader call
+ * per field. Host is not in it: {@link callUpstream} adds the upstream's own, last, where
+ * node:http would.
  *
  * @example
  * upstreamHeaders(req.headers, policy, { principal, clientIp: req.ip, proto: 'https', host: 'mimir.example' })
  */
-export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPolicy, facts: ForwardFacts): OutgoingHttpHeaders {
+export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPolicy, facts: ForwardFacts): string[] {
   const identity = identityHeaders(policy);
   const named = connectionTokens(inbound.connection);
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(inbound)) {
+  const out: string[] = [];
+  for (const name in inbound) {
+    const value = inbound[name];
     if (value === undefined) continue;
     const n = name.toLowerCase();
     if (HOP_BY_HOP.has(n) || named.has(n) || CREDENTIALS.has(n) || FORWARDING.has(n) || identity.has(n) || n === 'host' || n.startsWith('x-user-')) continue;
     if (n === 'cookie') {
       const kept = withoutCookie(Array.isArray(value) ? value.join('; ') : value, policy.sessionCookie);
-      if (kept) out.cookie = kept;
-      continue;
+      if (kept) out.push(n, kept);
+    } else if (Array.isArray(value)) {
+      for (const v of value) out.push(n, v);
+    } else {
+      out.push(n, value);
     }
-    out[n] = value;
   }
-  out['x-forwarded-for'] = facts.clientIp;
-  out['x-forwarded-proto'] = facts.proto;
-  out['x-forwarded-host'] = facts.host;
+  out.push('x-forwarded-for', facts.clientIp, 'x-forwarded-proto', facts.proto, 'x-forwarded-host', facts.host);
   if (policy.userContext.enabled) {
     const p = facts.principal;
-    out[policy.userContext.idHeader.toLowerCase()] = fieldValue(p.sub);
-    if (p.email) out[policy.userContext.emailHeader.toLowerCase()] = fieldValue(p.email);
-    out[policy.userContext.rolesHeader.toLowerCase()] = fieldValue(p.roles.join(','));
+    out.push(policy.userContext.idHeader.toLowerCase(), fieldValue(p.sub));
+    if (p.email) out.push(policy.userContext.emailHeader.toLowerCase(), fieldValue(p.email));
+    out.push(policy.userContext.rolesHeader.toLowerCase(), fieldValue(p.roles.join(',')));
   }
-  if (facts.forwardedToken) out[policy.forwardingHeader.toLowerCase()] = facts.forwardedToken;
+  if (facts.forwardedToken) out.push(policy.forwardingHeader.toLowerCase(), facts.forwardedToken);
   return out;
 }
 
@@ -92,10 +96,12 @@ export function downstreamHeaders(upstream: IncomingHttpHeaders, options: { drop
 /** Where one request goes upstream: http.request's options (path included), and the origin for messages. */
 export interface UpstreamTarget {
   readonly origin: string;
+  /** The Host header the upstream gets: its own host and port (the port only when not the default). */
+  readonly host: string;
   readonly options: Readonly<RequestOptions>;
 }
 
-interface Base { origin: string; prefix: string; options: RequestOptions }
+interface Base { origin: string; host: string; prefix: string; options: RequestOptions }
 
 /** MIMIR_UPSTREAM_URL parsed once, not on every request. */
 const bases = new Map<string, Base>();
@@ -120,7 +126,7 @@ export function upstreamTarget(base: string, inboundUrl: string): UpstreamTarget
     const { protocol, hostname, port } = urlToHttpOptions(u);
     const options: RequestOptions = { protocol, hostname };
     if (port !== undefined) options.port = port;
-    b = { origin: u.origin, prefix: u.pathname.replace(/\/+$/, ''), options };
+    b = { origin: u.origin, host: u.host, prefix: u.pathname.replace(/\/+$/, ''), options };
     if (bases.size > 16) bases.clear();
     bases.set(base, b);
   }
@@ -132,41 +138,49 @@ export function upstreamTarget(base: string, inboundUrl: string): UpstreamTarget
     const u = new URL(b.prefix + rewritten, b.origin);
     path = u.pathname + u.search;
   }
-  return { origin: b.origin, options: { ...b.options, path } };
+  return { origin: b.origin, host: b.host, options: { ...b.options, path } };
 }
 
 export interface UpstreamCall {
   target: UpstreamTarget;
   method: string;
-  headers: OutgoingHttpHeaders;
+  /** From {@link upstreamHeaders}: Host is added here. */
+  headers: readonly string[];
   /** A body already read (MCP), or the inbound stream to pipe. */
   body: Buffer | Readable | undefined;
-  /**
-   * Receives the outgoing request as soon as it exists, so the caller can destroy it when its own
-   * client goes away. (Not an AbortSignal: tying one to a request costs more than the rest of
-   * the call on a small exchange.)
-   */
-  onRequest?: (request: ClientRequest) => void;
+  /** The upstream response, as soon as its headers arrive. */
+  onResponse: (res: IncomingMessage) => void;
+  /** The upstream could not be reached (no response came): bad_gateway. Called at most once. */
+  onError: (e: OAuthError) => void;
 }
 
-/** Sends the request; resolves with the upstream response as soon as its headers arrive. */
-export function callUpstream(call: UpstreamCall): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const send = call.target.options.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send({ ...call.target.options, method: call.method, headers: call.headers });
-    call.onRequest?.(req);
-    req.once('response', resolve);
-    req.once('error', (e: NodeJS.ErrnoException) => {
-      reject(new OAuthError('bad_gateway', 'The upstream Mimir server could not be reached.', { detail: `${e.code ?? e.name} ${call.target.origin}` }));
-    });
-    const body = call.body;
-    if (body === undefined) req.end();
-    else if (Buffer.isBuffer(body)) req.end(body);
-    else {
-      body.once('error', () => req.destroy());
-      body.pipe(req);
-    }
+/**
+ * Sends the request and returns it, so the caller can destroy it when its own client goes away.
+ * Callbacks, not a promise or an AbortSignal: on a small proxied exchange, those cost more than
+ * the rest of the call.
+ */
+export function callUpstream(call: UpstreamCall): ClientRequest {
+  const send = call.target.options.protocol === 'https:' ? httpsRequest : httpRequest;
+  const req = send({ ...call.target.options, method: call.method, headers: [...call.headers, 'host', call.target.host] });
+  let answered = false;
+  req.once('response', (res: IncomingMessage) => {
+    answered = true;
+    call.onResponse(res);
   });
+  // `on`, not `once`: a socket can fail more than once, and an 'error' nobody listens to would end the process.
+  req.on('error', (e: NodeJS.ErrnoException) => {
+    if (answered) return; // the response's own stream reports what happens to its body
+    answered = true;
+    call.onError(new OAuthError('bad_gateway', 'The upstream Mimir server could not be reached.', { detail: `${e.code ?? e.name} ${call.target.origin}` }));
+  });
+  const body = call.body;
+  if (body === undefined) req.end();
+  else if (Buffer.isBuffer(body)) req.end(body);
+  else {
+    body.once('error', () => req.destroy());
+    body.pipe(req);
+  }
+  return req;
 }
 
 const NONE: ReadonlySet<string> = new Set();

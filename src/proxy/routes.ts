@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
-import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
@@ -64,7 +64,7 @@ export function proxyRoutes(hub: Hub) {
         const headers = upstreamHeaders(req.headers, policy, facts);
         const target = upstreamTarget(hub.config.upstreamUrl, req.url);
         if (mcp) return await proxyMcp(hub, req, reply, principal, target, headers);
-        await relay(hub, fastifyExchange(req, reply), { target, headers, body: req.raw });
+        relay(hub, fastifyExchange(req, reply), { target, headers, body: req.raw });
         return reply;
       } catch (e) {
         if (reply.sent || reply.raw.headersSent) return reply;
@@ -124,13 +124,8 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
       };
       const upstreamRequest = { target: upstreamTarget(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req };
       const id = accept();
-      const base = baseHeaders(id);
-      const x: Exchange = { req, res, id, headers: () => base, refuse: (e) => writeError(res, base, e, hub.log), takeOver: () => undefined };
-      relay(hub, x, upstreamRequest).catch((e: unknown) => {
-        // As the route's catch: a response already under way can only be cut off.
-        if (res.headersSent) res.destroy();
-        else writeError(res, base, e, hub.log);
-      });
+      const x: Exchange = { req, res, id, headers: () => baseHeaders(id), refuse: (e) => writeError(res, baseHeaders(id), e, hub.log), takeOver: () => undefined };
+      relay(hub, x, upstreamRequest);
       return true;
     },
   };
@@ -217,7 +212,7 @@ function forwardedToken(hub: Hub, headers: IncomingHttpHeaders, principal: Princ
   }
 }
 
-async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, target: UpstreamTarget, headers: Record<string, unknown>): Promise<FastifyReply> {
+async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, target: UpstreamTarget, headers: readonly string[]): Promise<FastifyReply> {
   const version = first(req.headers['mcp-protocol-version']);
   const sessionId = first(req.headers['mcp-session-id']);
   // 2026-07-28 removed the GET stream: a stateless client asking for one gets 405.
@@ -240,7 +235,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     body = raw;
   }
   const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
-  await relay(hub, fastifyExchange(req, reply), {
+  relay(hub, fastifyExchange(req, reply), {
     target, headers, body,
     onResponse: async (res) => {
       const issued = first(res.headers['mcp-session-id']);
@@ -265,11 +260,13 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
 
 interface Relay {
   target: UpstreamTarget;
-  headers: Record<string, unknown>;
+  headers: readonly string[];
   body: Buffer | Readable | undefined;
   /** Side effects on the response and an optional rewrite of its body. */
-  onResponse?: (res: IncomingMessage) => Promise<{ stream: Transform } | { buffer: Buffer } | undefined>;
+  onResponse?: (res: IncomingMessage) => Promise<Rewrite | undefined>;
 }
+
+type Rewrite = { stream: Transform } | { buffer: Buffer };
 
 /**
  * One proxied request at the node:http level, whoever received it: the Fastify route or the
@@ -279,7 +276,7 @@ export interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly id: string;
-  /** The headers every hub response carries (request id, security headers). */
+  /** The headers every hub response carries (request id, security headers): a new object each call. */
   headers(): Record<string, unknown>;
   /** Renders a refusal; called only before anything was written. */
   refuse(e: unknown): void;
@@ -298,46 +295,65 @@ function fastifyExchange(req: FastifyRequest, reply: FastifyReply): Exchange {
 
 /**
  * Streams the exchange both ways. A caller that goes away aborts the upstream request; an
- * upstream that cannot be reached is 502 and nothing else.
+ * upstream that cannot be reached is 502 and nothing else. Callback-style and never throws:
+ * every outcome is written to `x` (the answer, a refusal, or a response cut off).
  */
-async function relay(hub: Hub, x: Exchange, r: Relay): Promise<void> {
+function relay(hub: Hub, x: Exchange, r: Relay): void {
   const method = x.req.method!;
+  const res = x.res;
   let aborted = false;
-  let upstream: ClientRequest | undefined;
-  const abort = () => {
+  const upstream = callUpstream({
+    target: r.target, method, headers: r.headers,
+    body: method === 'GET' || method === 'HEAD' ? undefined : r.body,
+    onResponse: (answer) => {
+      if (!r.onResponse) return respond(hub, x, answer, undefined, abort);
+      r.onResponse(answer).then(
+        (rewrite) => respond(hub, x, answer, rewrite, abort),
+        (e: unknown) => { answer.destroy(); if (!aborted) x.refuse(e); },
+      );
+    },
+    onError: (e) => {
+      if (aborted) return;
+      hub.log.warn({ detail: e.detail, request_id: x.id }, 'upstream unreachable');
+      x.refuse(e);
+    },
+  });
+  function abort(): void {
     aborted = true;
-    upstream?.destroy(new Error('the caller went away'));
-  };
-  x.res.once('close', () => { if (!x.res.writableFinished) abort(); });
-  let res: IncomingMessage;
+    upstream.destroy(new Error('the caller went away'));
+  }
+  res.once('close', () => { if (!res.writableFinished) abort(); });
+}
+
+/**
+ * Writes the upstream's answer (or its rewrite) to the caller. Runs in the upstream request's
+ * listeners, where a throw would end the process: one (a header value node:http will not write)
+ * becomes the hub's error answer, or cuts the response off once under way.
+ */
+function respond(hub: Hub, x: Exchange, answer: IncomingMessage, rewrite: Rewrite | undefined, abort: () => void): void {
+  const res = x.res;
   try {
-    const body = method === 'GET' || method === 'HEAD' ? undefined : r.body;
-    res = await callUpstream({
-      target: r.target, method, headers: r.headers as never, body,
-      onRequest: (request) => { upstream = request; if (aborted) abort(); },
-    });
+    const status = answer.statusCode ?? 502;
+    const headers = Object.assign(x.headers(), downstreamHeaders(answer.headers, { dropLength: rewrite !== undefined }));
+    x.takeOver();
+    if (rewrite && 'buffer' in rewrite) {
+      headers['content-length'] = rewrite.buffer.length;
+      res.writeHead(status, headers as never);
+      res.end(rewrite.buffer);
+      return;
+    }
+    res.writeHead(status, headers as never);
+    // Event streams and other open-ended bodies must reach the caller as they happen: send the
+    // headers now. A body of known length goes out with its headers in one write.
+    if (answer.headers['content-length'] === undefined || String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+    if (rewrite) pipeline(answer, rewrite.stream, res).catch(abort);
+    else pipe(answer, res, abort);
   } catch (e) {
-    if (aborted) return;
-    hub.log.warn({ detail: e instanceof OAuthError ? e.detail : String(e), request_id: x.id }, 'upstream unreachable');
-    x.refuse(e);
-    return;
+    answer.destroy();
+    x.takeOver();
+    if (res.headersSent) res.destroy();
+    else writeError(res, x.headers(), e, hub.log);
   }
-  const rewrite = await r.onResponse?.(res);
-  const status = res.statusCode ?? 502;
-  const headers = { ...x.headers(), ...downstreamHeaders(res.headers, { dropLength: rewrite !== undefined }) };
-  x.takeOver();
-  if (rewrite && 'buffer' in rewrite) {
-    headers['content-length'] = rewrite.buffer.length;
-    x.res.writeHead(status, headers as never);
-    x.res.end(rewrite.buffer);
-    return;
-  }
-  x.res.writeHead(status, headers as never);
-  // Event streams and other open-ended bodies must reach the caller as they happen: send the
-  // headers now. A body of known length goes out with its headers in one write.
-  if (res.headers['content-length'] === undefined || String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) x.res.flushHeaders();
-  if (rewrite) await pipeline(res, rewrite.stream, x.res).catch(abort);
-  else await pipe(res, x.res, abort);
 }
 
 /**
@@ -346,19 +362,15 @@ async function relay(hub: Hub, x: Exchange, r: Relay): Promise<void> {
  * Not stream.pipeline for the common case: it creates and aborts an AbortController per call,
  * and that AbortError's stack trace was the dearest part of a proxied request.
  */
-function pipe(source: IncomingMessage, dest: ServerResponse, abortUpstream: () => void): Promise<void> {
-  return new Promise((resolve) => {
-    const fail = () => {
-      abortUpstream();
-      dest.destroy();
-      resolve();
-    };
-    source.once('error', fail);
-    // Closed before its end: the upstream went away mid-body (pipeline's premature close).
-    source.once('close', () => { if (!source.readableEnded) fail(); });
-    dest.once('close', () => resolve());
-    source.pipe(dest);
-  });
+function pipe(source: IncomingMessage, dest: ServerResponse, abortUpstream: () => void): void {
+  const fail = () => {
+    abortUpstream();
+    dest.destroy();
+  };
+  source.once('error', fail);
+  // Closed before its end: the upstream went away mid-body (pipeline's premature close).
+  source.once('close', () => { if (!source.readableEnded) fail(); });
+  source.pipe(dest);
 }
 
 async function readBody(stream: Readable, limit: number): Promise<Buffer> {

@@ -33,6 +33,11 @@ describe('the authenticating reverse proxy', () => {
     assert.equal(body.identity['x-user-roles'], 'developer');
     assert.equal(body.identity['x-forwarded-proto'], 'http');
     assert.equal(body.identity['x-forwarded-for'], '127.0.0.1');
+    assert.equal(body.identity['x-forwarded-host'], new URL(f.t.url).host);
+    // The upstream is addressed as itself: its own host and port, once.
+    const raw = f.upstream.find('/api/nodes/42').at(-1)!;
+    assert.equal(raw.headers.host, new URL(f.upstream.url).host);
+    assert.equal(raw.headers.connection, 'keep-alive');
   });
 
   it('never passes inbound credentials, the session cookie or X-User-* headers upstream', async () => {
