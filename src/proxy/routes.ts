@@ -327,8 +327,8 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
 
 /**
  * Writes the upstream's answer (or its rewrite) to the caller. Runs in the upstream request's
- * listeners, where a throw would end the process: one (a header value node:http will not write)
- * becomes the hub's error answer, or cuts the response off once under way.
+ * listeners, where a throw would end the process: one (a status or header node:http will not
+ * write, such as status 099) becomes a 502, or cuts the response off once under way.
  */
 function respond(hub: Hub, x: Exchange, answer: IncomingMessage, rewrite: Rewrite | undefined, abort: () => void): void {
   const res = x.res;
@@ -352,7 +352,7 @@ function respond(hub: Hub, x: Exchange, answer: IncomingMessage, rewrite: Rewrit
     answer.destroy();
     x.takeOver();
     if (res.headersSent) res.destroy();
-    else writeError(res, x.headers(), e, hub.log);
+    else writeError(res, x.headers(), new OAuthError('bad_gateway', 'The upstream Mimir server sent an answer the hub cannot relay.', { detail: String(e) }), hub.log);
   }
 }
 

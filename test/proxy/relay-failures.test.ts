@@ -15,10 +15,10 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** GET through the hub with node:http; resolves with what arrived and how the body ended. */
-function get(hub: TestHub, path: string, key: string): Promise<{ status: number; body: string; ended: 'complete' | 'cut off' }> {
+function get(hub: TestHub, path: string, key: string, method = 'GET'): Promise<{ status: number; body: string; ended: 'complete' | 'cut off' }> {
   const { hostname, port } = new URL(hub.url);
   return new Promise((resolve, reject) => {
-    const req = request({ hostname, port, path, agent: false, headers: { 'x-api-key': key } }, (res) => {
+    const req = request({ hostname, port, path, method, agent: false, headers: { 'x-api-key': key } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
@@ -36,7 +36,10 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
   let key: string;
   before(async () => {
     upstream = createServer((req, res) => {
-      if (req.url === '/api/nodes/whole') {
+      if (req.url === '/api/nodes/odd-status') {
+        // A status node:http parses but will not write (writeHead throws below 100).
+        req.socket.end('HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\nok');
+      } else if (req.url === '/api/nodes/whole') {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': 11 });
         res.end('{"ok":true}');
       } else if (req.url === '/api/nodes/short') {
@@ -59,6 +62,16 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
     await t.close();
     upstream.closeAllConnections();
     await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  it('an upstream answer node:http cannot write is a 502, on the fast path (GET) and through the route (POST), and the hub keeps serving', async () => {
+    for (const method of ['GET', 'POST']) {
+      const r = await within(get(t, '/api/nodes/odd-status', key, method), 5000, `${method}'s answer`);
+      assert.equal(r.status, 502, method);
+      assert.equal(JSON.parse(r.body).error, 'bad_gateway', method);
+      assert.equal(r.ended, 'complete');
+    }
+    assert.equal((await get(t, '/api/nodes/whole', key)).status, 200);
   });
 
   it('a whole body arrives whole, with its length, many times over one hub', async () => {
