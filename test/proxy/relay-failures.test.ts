@@ -15,15 +15,15 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** GET through the hub with node:http; resolves with what arrived and how the body ended. */
-function get(hub: TestHub, path: string, key: string, method = 'GET'): Promise<{ status: number; body: string; ended: 'complete' | 'cut off' }> {
+function get(hub: TestHub, path: string, key: string, method = 'GET'): Promise<{ status: number; body: string; ended: 'complete' | 'cut off'; raw: string[] }> {
   const { hostname, port } = new URL(hub.url);
   return new Promise((resolve, reject) => {
     const req = request({ hostname, port, path, method, agent: false, headers: { 'x-api-key': key } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode!, body, ended: res.complete ? 'complete' : 'cut off' }));
-      res.on('error', () => resolve({ status: res.statusCode!, body, ended: 'cut off' }));
+      res.on('end', () => resolve({ status: res.statusCode!, body, ended: res.complete ? 'complete' : 'cut off', raw: res.rawHeaders }));
+      res.on('error', () => resolve({ status: res.statusCode!, body, ended: 'cut off', raw: res.rawHeaders }));
     });
     req.on('error', reject);
     req.end();
@@ -36,7 +36,11 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
   let key: string;
   before(async () => {
     upstream = createServer((req, res) => {
-      if (req.url === '/api/nodes/odd-status') {
+      if (req.url === '/api/nodes/own-headers') {
+        // Names a field the hub also sets, twice over, plus a hop-by-hop one.
+        res.writeHead(200, ['referrer-policy', 'same-origin', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'keep-alive', 'timeout=5', 'content-length', '2']);
+        res.end('ok');
+      } else if (req.url === '/api/nodes/odd-status') {
         // A status node:http parses but will not write (writeHead throws below 100).
         req.socket.end('HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\nok');
       } else if (req.url === '/api/nodes/whole') {
@@ -64,6 +68,20 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
     await new Promise((resolve) => upstream.close(resolve));
   });
 
+  it("the upstream's headers follow the hub's own; a field both set is sent once, with the upstream's value", async () => {
+    for (const method of ['GET', 'POST']) {
+      const r = await get(t, '/api/nodes/own-headers', key, method);
+      assert.equal(r.status, 200, method);
+      const fields = (name: string) => r.raw.flatMap((v, i) => (i % 2 === 0 && v.toLowerCase() === name ? [r.raw[i + 1]] : []));
+      assert.deepEqual(fields('referrer-policy'), ['same-origin'], method);
+      assert.deepEqual(fields('set-cookie'), ['a=1', 'b=2'], method);
+      assert.deepEqual(fields('x-content-type-options'), ['nosniff'], method);
+      assert.equal(fields('x-request-id').length, 1, method);
+      assert.ok(!fields('keep-alive').includes('timeout=5'), method); // hop-by-hop: the upstream's connection, not the caller's
+      assert.equal(r.raw[0]!.toLowerCase(), 'x-request-id', method);
+    }
+  });
+
   it('an upstream answer node:http cannot write is a 502, on the fast path (GET) and through the route (POST), and the hub keeps serving', async () => {
     for (const method of ['GET', 'POST']) {
       const r = await within(get(t, '/api/nodes/odd-status', key, method), 5000, `${method}'s answer`);
@@ -77,7 +95,7 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
   it('a whole body arrives whole, with its length, many times over one hub', async () => {
     for (let i = 0; i < 20; i++) {
       const r = await within(get(t, '/api/nodes/whole', key), 10_000, 'response');
-      assert.deepEqual(r, { status: 200, body: '{"ok":true}', ended: 'complete' });
+      assert.deepEqual({ ...r, raw: undefined }, { status: 200, body: '{"ok":true}', ended: 'complete', raw: undefined });
     }
   });
 
