@@ -15,6 +15,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { coreRoutes } from './routes/core.ts';
 import { SECURITY_HEADERS, sendError } from './reply.ts';
 import { createFastPath, takeHandover, type FastPath } from './fast-path.ts';
+import { FORM_BODY_LIMIT, parseForm } from './form.ts';
 import { lifecycleRoutes } from '../revocation/lifecycle-routes.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
 import { lazyChildLogger } from '../logger.ts';
@@ -89,7 +90,7 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   });
 
   await app.register(cookie, { hook: false });
-  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(formbody, { bodyLimit: FORM_BODY_LIMIT, parser: parseForm });
   if (options.fastPath ?? (!logRequests && config.trustProxy === false)) {
     fastPath = createFastPath({
       hub, nextId, parseCookie: (h) => app.parseCookie(h), open: () => !closing,

@@ -269,6 +269,54 @@ describe('the fast path', () => {
     }
   });
 
+  it('answers form-encoded introspection from a caller that authenticates itself, as Fastify does, audited alike', async () => {
+    const events: Array<Record<string, unknown>> = [];
+    t.hub.audit.observe((e) => { if (e.type === 'introspection') events.push(e as Record<string, unknown>); });
+    const rs = await serviceAccountToken(t, ['admin']);
+    const { token } = await serviceAccountToken(t);
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+    const form = { authorization: basic(rs.clientId, rs.secret), 'content-type': 'application/x-www-form-urlencoded' };
+    const body = new URLSearchParams({ token }).toString();
+    const active = await both(form, '/auth/introspect', 'POST', body);
+    assert.equal(active.answeredFast, 1);
+    assert.equal(active.answer.status, 200);
+    assert.equal((JSON.parse(active.answer.body) as { active: boolean }).active, true);
+    assert.equal(active.answer.headers['cache-control'], 'no-store');
+    assert.equal(active.answer.headers.pragma, 'no-cache');
+    assert.equal(active.answer.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(events.length, 3, 'one introspection event per request, fast or not');
+    assert.equal(new Set(events.map((e) => e.request_id)).size, 3);
+    for (const e of events) {
+      assert.equal(e.outcome, 'success');
+      assert.equal(e.client, rs.clientId);
+      assert.equal(e.ip, '127.0.0.1');
+    }
+
+    const developer = await serviceAccountToken(t);
+    const cases: Array<[string, Record<string, string>, string, number, number]> = [
+      ['charset spelling', { ...form, 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' }, body, 1, 200],
+      ['unknown token', form, 'token=not-a-token', 1, 200],
+      ['no token parameter', form, 'x=1', 1, 400],
+      ['a repeated parameter', form, `${body}&token=again`, 1, 400],
+      ['broken percent-encoding', form, 'token=%E0%A4%A&x=%', 1, 200],
+      ['a wrong client secret', { ...form, authorization: basic(rs.clientId, 'wrong') }, body, 1, 401],
+      ['a bearer caller without the permission', { ...form, authorization: `Bearer ${developer.token}` }, body, 1, 403],
+      ['a JSON body', { ...form, 'content-type': 'application/json' }, JSON.stringify({ token }), 0, 200],
+      ['other content-type parameters', { ...form, 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' }, body, 0, 200],
+      ['no Authorization header', { 'content-type': 'application/x-www-form-urlencoded' }, body, 0, 401],
+      ['an empty body', form, '', 0, 400],
+    ];
+    for (const [label, headers, text, fast, status] of cases) {
+      const { answer, answeredFast } = await both(headers, '/auth/introspect', 'POST', text);
+      assert.equal(answeredFast, fast, `${label}: ${fast ? 'answered on the fast path' : 'left to Fastify'}`);
+      assert.equal(answer.status, status, `${label}: ${answer.body}`);
+    }
+    const wrong = await both({ ...form, authorization: basic(rs.clientId, 'wrong') }, '/auth/introspect', 'POST', body);
+    assert.equal(wrong.answer.headers['www-authenticate'], 'Basic realm="mimir"');
+    const query = await both(form, '/auth/introspect?x=1', 'POST', body);
+    assert.equal(query.answeredFast, 0, 'a query string is left to Fastify');
+  });
+
   it('a fast path that throws before answering leaves the request to Fastify', async () => {
     const { token } = await serviceAccountToken(t);
     const auth = { authorization: `Bearer ${token}` };
