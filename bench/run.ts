@@ -12,6 +12,7 @@ import { cpus, freemem, totalmem } from 'node:os';
 import { decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
 import { load, WRK, type LoadResult, type LoadSpec } from './lib/load.ts';
 import { report, type Goal, type Row } from './lib/report.ts';
+import { freshStringScanNs } from './lib/string-scan.ts';
 import { cpuSeconds, freePort, startTarget, type Target } from './lib/targets.ts';
 
 const quick = process.argv.includes('--quick');
@@ -120,6 +121,9 @@ async function main(): Promise<number> {
     const idpJwt = String((await post(`${idp.url}/token`, { grant_type: 'client_credentials' }, { authorization: idpAuth })).json.access_token);
     const idpOpaque = String((await post(`${idp.url}/token`, { grant_type: 'client_credentials', resource: String(idp.info.opaque) }, { authorization: idpAuth })).json.access_token);
 
+    const scan = { hub: await hub.call<number>('string-scan'), fresh: freshStringScanNs() };
+    log(`string scans (charCodeAt): ${scan.hub.toFixed(2)} ns per character in the hub, ${scan.fresh.toFixed(2)} in a fresh node`);
+    if (scan.hub > 2 * scan.fresh) log('  warning: a module the hub loads slows every string scan in its process (see bench/README.md, "ioredis 5.11, not 6.0")');
     log('starting baselines: bare Fastify, Fastify + jose, Express + express-jwt, Fastify proxy');
     const jwks = await (await fetch(`${hub.url}/.well-known/jwks.json`)).json() as { keys: JWK[] };
     const kid = (JSON.parse(Buffer.from(hubToken.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;

@@ -7,6 +7,7 @@ import { openHub } from '../../src/hub.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createSignIn } from '../../src/oidc/routes.ts';
 import { ready } from '../lib/child.ts';
+import { stringScanNs } from '../lib/string-scan.ts';
 
 const config = loadConfig(process.env, { dotenv: false });
 const hub = await openHub(config);
@@ -45,6 +46,7 @@ ready({ url: `http://127.0.0.1:${config.port}`, issuer: config.jwt.issuer, audie
       }
       return tokens;
     }
+    case 'string-scan': return stringScanNs();
     case 'stats': {
       gc?.();
       const m = process.memoryUsage();
