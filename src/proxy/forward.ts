@@ -146,7 +146,7 @@ export interface UpstreamCall {
   method: string;
   /** From {@link upstreamHeaders}: Host is added here. */
   headers: readonly string[];
-  /** A body already read (MCP), or the inbound stream to pipe. */
+  /** A body already read (MCP), the inbound stream to pipe, or none. */
   body: Buffer | Readable | undefined;
   /** The upstream response, as soon as its headers arrive. */
   onResponse: (res: IncomingMessage) => void;
@@ -161,7 +161,7 @@ export interface UpstreamCall {
  */
 export function callUpstream(call: UpstreamCall): ClientRequest {
   const send = call.target.options.protocol === 'https:' ? httpsRequest : httpRequest;
-  const req = send({ ...call.target.options, method: call.method, headers: [...call.headers, 'host', call.target.host] });
+  const req = send({ ...call.target.options, method: call.method, headers: framed(call) });
   let answered = false;
   req.once('response', (res: IncomingMessage) => {
     answered = true;
@@ -181,6 +181,31 @@ export function callUpstream(call: UpstreamCall): ClientRequest {
     body.pipe(req);
   }
   return req;
+}
+
+/** Methods whose request node:http sends without a body length when there is none (RFC 9110 §8.6). */
+const NO_BODY_LENGTH = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+/**
+ * The header list as written, with Host last and the body's framing. http.request writes a list
+ * at once, before `end()` could tell it the body's length, so that is set here: a body read in
+ * full carries its own length, no body carries none (or 0 where a body is expected, as node:http
+ * writes for an object), and a streamed body keeps the caller's Content-Length, or is chunked
+ * when the caller sent it chunked.
+ */
+function framed(call: UpstreamCall): string[] {
+  const body = call.body;
+  const out = body === undefined || Buffer.isBuffer(body) ? withoutField(call.headers, 'content-length') : [...call.headers];
+  if (Buffer.isBuffer(body)) out.push('content-length', String(body.length));
+  else if (body === undefined && !NO_BODY_LENGTH.has(call.method)) out.push('content-length', '0');
+  out.push('Host', call.target.host);
+  return out;
+}
+
+function withoutField(list: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) if (list[i] !== name) out.push(list[i]!, list[i + 1]!);
+  return out;
 }
 
 const NONE: ReadonlySet<string> = new Set();

@@ -301,10 +301,15 @@ function fastifyExchange(req: FastifyRequest, reply: FastifyReply): Exchange {
 function relay(hub: Hub, x: Exchange, r: Relay): void {
   const method = x.req.method!;
   const res = x.res;
+  // A caller gone while the route awaited (a credential lookup, an MCP body): its 'close' has
+  // already fired, so nothing would abort an upstream request made now.
+  if (res.destroyed || res.socket?.destroyed !== false) {
+    x.takeOver();
+    return;
+  }
   let aborted = false;
   const upstream = callUpstream({
-    target: r.target, method, headers: r.headers,
-    body: method === 'GET' || method === 'HEAD' ? undefined : r.body,
+    target: r.target, method, headers: r.headers, body: requestBody(x.req, r.body),
     onResponse: (answer) => {
       if (!r.onResponse) return respond(hub, x, answer, undefined, abort);
       r.onResponse(answer).then(
@@ -323,6 +328,18 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
     upstream.destroy(new Error('the caller went away'));
   }
   res.once('close', () => { if (!res.writableFinished) abort(); });
+}
+
+/**
+ * What goes upstream as the body: none for GET and HEAD (a body there has no defined meaning, and
+ * its Content-Length must not go on without it), none when the caller sent no framing (HTTP/1.1:
+ * an empty body), else the body read (MCP) or the inbound stream.
+ */
+function requestBody(req: IncomingMessage, body: Relay['body']): Relay['body'] {
+  const method = req.method;
+  if (method === 'GET' || method === 'HEAD') return undefined;
+  if (!Buffer.isBuffer(body) && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return undefined;
+  return body;
 }
 
 /**

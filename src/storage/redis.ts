@@ -82,6 +82,9 @@ export class RedisStore implements Store {
       commandTimeout: 5000,
       maxRetriesPerRequest: 1,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      // TCP keepalive after 30 s idle (ioredis 5 leaves the OS default, 2 h on Linux): a half-open
+      // subscriber connection would otherwise miss revocations unnoticed for that long.
+      keepAlive: 30_000,
     });
     this.#watch(this.#redis);
     for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: 1 });

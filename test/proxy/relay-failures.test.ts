@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { callUpstream, upstreamTarget } from '../../src/proxy/forward.ts';
 import { startHub, type TestHub } from '../helpers/hub.ts';
 
 /** Rejects when `p` has not settled within `ms`: a hang becomes a failure, not a stuck run. */
@@ -15,10 +16,10 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** GET through the hub with node:http; resolves with what arrived and how the body ended. */
-function get(hub: TestHub, path: string, key: string, method = 'GET'): Promise<{ status: number; body: string; ended: 'complete' | 'cut off'; raw: string[] }> {
+function get(hub: TestHub, path: string, key: string, method = 'GET', send?: { body?: string; headers?: Record<string, string> }): Promise<{ status: number; body: string; ended: 'complete' | 'cut off'; raw: string[] }> {
   const { hostname, port } = new URL(hub.url);
   return new Promise((resolve, reject) => {
-    const req = request({ hostname, port, path, method, agent: false, headers: { 'x-api-key': key } }, (res) => {
+    const req = request({ hostname, port, path, method, agent: false, headers: { 'x-api-key': key, ...send?.headers } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
@@ -26,7 +27,7 @@ function get(hub: TestHub, path: string, key: string, method = 'GET'): Promise<{
       res.on('error', () => resolve({ status: res.statusCode!, body, ended: 'cut off', raw: res.rawHeaders }));
     });
     req.on('error', reject);
-    req.end();
+    if (send?.body !== undefined && send.headers?.['transfer-encoding'] === 'chunked') { req.write(send.body); req.end(); } else req.end(send?.body);
   });
 }
 
@@ -36,6 +37,16 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
   let key: string;
   before(async () => {
     upstream = createServer((req, res) => {
+      if (req.url === '/api/nodes/framing') {
+        // Says how the request's body was framed and what arrived.
+        let length = 0;
+        req.on('data', (c: Buffer) => { length += c.length; });
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ contentLength: req.headers['content-length'] ?? null, transferEncoding: req.headers['transfer-encoding'] ?? null, length, host: req.headers.host }));
+        });
+        return;
+      }
       if (req.url === '/api/nodes/own-headers') {
         // Names a field the hub also sets, twice over, plus a hop-by-hop one.
         res.writeHead(200, ['referrer-policy', 'same-origin', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'keep-alive', 'timeout=5', 'content-length', '2']);
@@ -66,6 +77,36 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
     await t.close();
     upstream.closeAllConnections();
     await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  it('frames the body sent upstream as the caller framed it: a length, chunks, or nothing (none for GET)', async () => {
+    const framing = async (method: string, send?: { body?: string; headers?: Record<string, string> }) => {
+      const r = await within(get(t, '/api/nodes/framing', key, method, send), 5000, `${method}'s answer`);
+      assert.equal(r.status, 200, r.body);
+      return JSON.parse(r.body) as { contentLength: string | null; transferEncoding: string | null; length: number; host: string };
+    };
+    const { host } = new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+    assert.deepEqual(await framing('POST', { body: '{"a":1}', headers: { 'content-type': 'application/json' } }), { contentLength: '7', transferEncoding: null, length: 7, host });
+    assert.deepEqual(await framing('POST', { body: '{"a":1}', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }), { contentLength: null, transferEncoding: 'chunked', length: 7, host });
+    // No Content-Length and no Transfer-Encoding: an empty body (RFC 9112 §6.3), sent as one.
+    assert.deepEqual(await framing('POST'), { contentLength: '0', transferEncoding: null, length: 0, host });
+    // A GET's body does not go upstream, and neither does its length (on both paths).
+    assert.deepEqual(await framing('GET', { body: 'hello', headers: { 'content-length': '5' } }), { contentLength: null, transferEncoding: null, length: 0, host });
+    assert.deepEqual(await framing('GET'), { contentLength: null, transferEncoding: null, length: 0, host });
+  });
+
+  it('a body read in full (MCP) goes upstream with its own length, not the chunks or length the caller used', async () => {
+    const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    for (const caller of [[], ['content-length', '999']]) {
+      const answer = await within(new Promise<string>((resolve, reject) => {
+        callUpstream({
+          target: upstreamTarget(base, '/api/nodes/framing'), method: 'POST', headers: ['content-type', 'application/json', ...caller], body: Buffer.from('{"a":1}'),
+          onResponse: (res) => { let b = ''; res.setEncoding('utf8'); res.on('data', (c: string) => { b += c; }); res.on('end', () => resolve(b)); },
+          onError: reject,
+        });
+      }), 5000, 'the upstream answer');
+      assert.deepEqual(JSON.parse(answer), { contentLength: '7', transferEncoding: null, length: 7, host: new URL(base).host });
+    }
   });
 
   it("the upstream's headers follow the hub's own; a field both set is sent once, with the upstream's value", async () => {
