@@ -74,16 +74,26 @@ const FORM_TYPE = /^application\/x-www-form-urlencoded(?:; ?charset=utf-8)?$/i;
 /** A Content-Length this path reads: 1 to FORM_BODY_LIMIT bytes (an empty body is Fastify's). */
 const FORM_LENGTH = /^[1-9][0-9]{0,5}$/;
 
+/** A 200 JSON answer: the request id, then `headers` (the route's, in its order), then the length. */
+function writeJson(res: ServerResponse, id: string, headers: readonly string[], json: string): void {
+  res.writeHead(200, ['x-request-id', id, ...headers, 'content-length', String(Buffer.byteLength(json))]);
+  res.end(json);
+}
+
 export function createFastPath(o: FastPathOptions): FastPath {
   const { hub } = o;
   const proxy = proxyFastPath(hub, o.proxied);
   let answered = 0;
 
+  /** The request's cookies, parsed as Fastify's requests have them. */
+  const cookiesOf = (req: IncomingMessage): Record<string, string | undefined> => {
+    const cookie = req.headers.cookie;
+    return cookie === undefined ? {} : o.parseCookie(cookie);
+  };
+
   /** The cached Principal, or undefined after handing the authenticator's answer to Fastify. */
   const authenticate = (req: IncomingMessage, startedAt: number): Principal | undefined => {
-    const headers = req.headers;
-    const cookie = headers.cookie;
-    const input: AuthInput = { headers, cookies: cookie === undefined ? {} : o.parseCookie(cookie), method: req.method! };
+    const input: AuthInput = { headers: req.headers, cookies: cookiesOf(req), method: req.method! };
     let principal: Principal | Promise<Principal>;
     try {
       principal = hub.authenticator.resolve(input);
@@ -116,9 +126,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (!principal) return false;
     // The body first: should it throw, Fastify takes the request over and nothing was recorded yet.
     const body = JSON.stringify(meBody(hub, principal));
-    const id = accepted(req, principal, startedAt);
-    res.writeHead(200, ['x-request-id', id, ...ME_HEADERS, 'content-length', String(Buffer.byteLength(body))]);
-    res.end(body);
+    writeJson(res, accepted(req, principal, startedAt), ME_HEADERS, body);
     return true;
   };
 
@@ -155,17 +163,12 @@ export function createFastPath(o: FastPathOptions): FastPath {
         writeError(res, baseHeaders(id), e, hub.log);
         return;
       }
-      const cookie = headers.cookie;
       const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
       introspection(hub, {
-        body, headers, cookies: cookie === undefined ? {} : o.parseCookie(cookie), method: 'POST',
+        body, headers, cookies: cookiesOf(req), method: 'POST',
         url: `${proto}://${headers.host}${req.url}`, ip: req.socket.remoteAddress ?? '', id,
       }).then(
-        (result) => {
-          const json = JSON.stringify(result);
-          res.writeHead(200, ['x-request-id', id, ...INTROSPECTION_HEADERS, 'content-length', String(Buffer.byteLength(json))]);
-          res.end(json);
-        },
+        (result) => writeJson(res, id, INTROSPECTION_HEADERS, JSON.stringify(result)),
         (e: unknown) => writeError(res, baseHeaders(id), e, hub.log),
       ).catch((e: unknown) => {
         hub.log.error({ detail: e instanceof Error ? e.message : String(e), request_id: id }, 'introspection answer failed');
