@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable, Transform } from 'node:stream';
+import { PassThrough, Writable, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
 import { OAuthError } from '../errors.ts';
@@ -16,7 +16,7 @@ import { baseHeaders, sendError, writeError } from '../http/reply.ts';
 import { authenticateRequest } from '../http/server.ts';
 import { may } from '../rbac/effective.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
-import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, type HeaderPolicy, type UpstreamTarget } from './forward.ts';
+import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
 import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 import { applyUserContext } from './user-context.ts';
@@ -237,7 +237,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
   relay(hub, fastifyExchange(req, reply), {
     target, headers, body,
-    onResponse: async (res) => {
+    onResponse: async (res, body) => {
       const issued = first(res.headers['mcp-session-id']);
       if (message?.method === 'initialize' && issued) await bindSession(hub.store, issued, principal);
       if (req.method === 'DELETE' && sessionId && res.statusCode! < 300) await unbindSession(hub.store, sessionId);
@@ -249,7 +249,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
         return { stream: sseDataTransform((data) => { try { return JSON.stringify(filter(JSON.parse(data))); } catch { return data; } }) };
       }
       if (type.startsWith('application/json')) {
-        const text = (await readBody(res, TOOLS_LIST_LIMIT)).toString('utf8');
+        const text = (await readBody(body, TOOLS_LIST_LIMIT)).toString('utf8');
         try { return { buffer: Buffer.from(JSON.stringify(filter(JSON.parse(text)))) }; } catch { return { buffer: Buffer.from(text) }; }
       }
       return undefined;
@@ -262,8 +262,8 @@ interface Relay {
   target: UpstreamTarget;
   headers: readonly string[];
   body: Buffer | Readable | undefined;
-  /** Side effects on the response and an optional rewrite of its body. */
-  onResponse?: (res: IncomingMessage) => Promise<Rewrite | undefined>;
+  /** Side effects on the response and an optional rewrite of its body (read from `body`). */
+  onResponse?: (answer: UpstreamAnswer, body: Readable) => Promise<Rewrite | undefined>;
 }
 
 type Rewrite = { stream: Transform } | { buffer: Buffer };
@@ -294,7 +294,7 @@ function fastifyExchange(req: FastifyRequest, reply: FastifyReply): Exchange {
 }
 
 /**
- * Streams the exchange both ways. A caller that goes away aborts the upstream request; an
+ * Streams the exchange both ways. A caller that goes away aborts the upstream exchange; an
  * upstream that cannot be reached is 502 and nothing else. Callback-style and never throws:
  * every outcome is written to `x` (the answer, a refusal, or a response cut off).
  */
@@ -311,11 +311,19 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
   const upstream = callUpstream({
     target: r.target, method, headers: r.headers, body: requestBody(x.req, r.body),
     onResponse: (answer) => {
-      if (!r.onResponse) return respond(hub, x, answer, undefined, abort);
-      r.onResponse(answer).then(
-        (rewrite) => respond(hub, x, answer, rewrite, abort),
-        (e: unknown) => { answer.destroy(); if (!aborted) x.refuse(e); },
+      if (!r.onResponse) return respond(hub, x, answer, undefined, abort) ? res : discard(abort);
+      // The body is read from here while the hook decides (MCP: bind a session, filter a tool list).
+      const body = new PassThrough();
+      r.onResponse(answer, body).then(
+        (rewrite) => {
+          if (aborted) return;
+          if (!respond(hub, x, answer, rewrite, abort)) return body.destroy();
+          if (rewrite === undefined) pipe(body, res, abort);
+          else if ('stream' in rewrite) pipeline(body, rewrite.stream, res).catch(abort);
+        },
+        (e: unknown) => { body.destroy(); if (!aborted) x.refuse(e); },
       );
+      return body;
     },
     onError: (e) => {
       if (aborted) return;
@@ -325,7 +333,7 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
   });
   function abort(): void {
     aborted = true;
-    upstream.destroy(new Error('the caller went away'));
+    upstream.abort();
   }
   res.once('close', () => { if (!res.writableFinished) abort(); });
 }
@@ -343,34 +351,40 @@ function requestBody(req: IncomingMessage, body: Relay['body']): Relay['body'] {
 }
 
 /**
- * Writes the upstream's answer (or its rewrite) to the caller. Runs in the upstream request's
- * listeners, where a throw would end the process: one (a status or header node:http will not
- * write, such as status 099) becomes a 502, or cuts the response off once under way.
+ * Writes the status and headers of the upstream's answer (or of its rewrite; a buffered rewrite
+ * is written whole). False when they could not be written (a header node:http will not write):
+ * the caller got a 502 instead, or, once under way, a response cut off, and the upstream exchange
+ * is dropped.
  */
-function respond(hub: Hub, x: Exchange, answer: IncomingMessage, rewrite: Rewrite | undefined, abort: () => void): void {
+function respond(hub: Hub, x: Exchange, answer: UpstreamAnswer, rewrite: Rewrite | undefined, abort: () => void): boolean {
   const res = x.res;
   try {
-    const status = answer.statusCode ?? 502;
     const headers = Object.assign(x.headers(), downstreamHeaders(answer.headers, { dropLength: rewrite !== undefined }));
     x.takeOver();
     if (rewrite && 'buffer' in rewrite) {
       headers['content-length'] = rewrite.buffer.length;
-      res.writeHead(status, headers as never);
+      res.writeHead(answer.statusCode, headers as never);
       res.end(rewrite.buffer);
-      return;
+      return true;
     }
-    res.writeHead(status, headers as never);
+    res.writeHead(answer.statusCode, headers as never);
     // Event streams and other open-ended bodies must reach the caller as they happen: send the
     // headers now. A body of known length goes out with its headers in one write.
     if (answer.headers['content-length'] === undefined || String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
-    if (rewrite) pipeline(answer, rewrite.stream, res).catch(abort);
-    else pipe(answer, res, abort);
+    return true;
   } catch (e) {
-    answer.destroy();
+    abort();
     x.takeOver();
     if (res.headersSent) res.destroy();
     else writeError(res, x.headers(), new OAuthError('bad_gateway', 'The upstream Mimir server sent an answer the hub cannot relay.', { detail: String(e) }), hub.log);
+    return false;
   }
+}
+
+/** Where an answer nobody relays goes: nowhere (its exchange is being dropped). */
+function discard(abort: () => void): Writable {
+  abort();
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
 }
 
 /**
@@ -379,7 +393,7 @@ function respond(hub: Hub, x: Exchange, answer: IncomingMessage, rewrite: Rewrit
  * Not stream.pipeline for the common case: it creates and aborts an AbortController per call,
  * and that AbortError's stack trace was the dearest part of a proxied request.
  */
-function pipe(source: IncomingMessage, dest: ServerResponse, abortUpstream: () => void): void {
+function pipe(source: Readable, dest: ServerResponse, abortUpstream: () => void): void {
   const fail = () => {
     abortUpstream();
     dest.destroy();

@@ -4,8 +4,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { callUpstream, upstreamTarget } from '../../src/proxy/forward.ts';
 import { startHub, type TestHub } from '../helpers/hub.ts';
 
@@ -31,6 +33,19 @@ function get(hub: TestHub, path: string, key: string, method = 'GET', send?: { b
   });
 }
 
+/** The size of /api/nodes/big: more than the sockets between the three parties buffer. */
+const BIG = 32 * 1024 * 1024;
+let bigClosed: Promise<number> = Promise.resolve(0);
+/** Bytes of /api/nodes/big written so far by the upstream. */
+let bigSent = 0;
+
+/** The bytes /api/nodes/big sends: chunk i (64 KiB) is all i % 256. */
+function bigDigest(): string {
+  const h = createHash('sha256');
+  for (let sent = 0; sent < BIG; sent += 65_536) h.update(Buffer.alloc(Math.min(65_536, BIG - sent), sent / 65_536));
+  return h.digest('hex');
+}
+
 describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
   let upstream: Server;
   let t: TestHub;
@@ -54,6 +69,27 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
       } else if (req.url === '/api/nodes/odd-status') {
         // A status node:http parses but will not write (writeHead throws below 100).
         req.socket.end('HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\nok');
+      } else if (req.url === '/api/nodes/early-hints') {
+        // An informational answer first (RFC 8297), then the final one.
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 11 });
+        res.end('{"ok":true}');
+      } else if (req.url === '/api/nodes/big') {
+        // BIG bytes in 64 KiB chunks, written as fast as the connection takes them.
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG });
+        let sent = 0;
+        bigSent = 0;
+        const more = () => {
+          while (sent < BIG) {
+            const chunk = Buffer.alloc(Math.min(65_536, BIG - sent), sent / 65_536);
+            sent += chunk.length;
+            bigSent = sent;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        bigClosed = new Promise((resolve) => res.once('close', () => resolve(sent)));
+        more();
       } else if (req.url === '/api/nodes/whole') {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': 11 });
         res.end('{"ok":true}');
@@ -79,7 +115,7 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
     await new Promise((resolve) => upstream.close(resolve));
   });
 
-  it('frames the body sent upstream as the caller framed it: a length, chunks, or nothing (none for GET)', async () => {
+  it('frames the body sent upstream by what is known of it: its length, chunks while it arrives, or nothing (none for GET)', async () => {
     const framing = async (method: string, send?: { body?: string; headers?: Record<string, string> }) => {
       const r = await within(get(t, '/api/nodes/framing', key, method, send), 5000, `${method}'s answer`);
       assert.equal(r.status, 200, r.body);
@@ -87,7 +123,24 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
     };
     const { host } = new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
     assert.deepEqual(await framing('POST', { body: '{"a":1}', headers: { 'content-type': 'application/json' } }), { contentLength: '7', transferEncoding: null, length: 7, host });
-    assert.deepEqual(await framing('POST', { body: '{"a":1}', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }), { contentLength: null, transferEncoding: 'chunked', length: 7, host });
+    // A chunked body that has all arrived may go on with its length (framing is hop-by-hop, RFC 9112 §7)…
+    const whole = await framing('POST', { body: '{"a":1}', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+    assert.ok(whole.contentLength === '7' ? whole.transferEncoding === null : whole.transferEncoding === 'chunked' && whole.contentLength === null, JSON.stringify(whole));
+    assert.deepEqual({ length: whole.length, host: whole.host }, { length: 7, host });
+    // …one still arriving goes on chunked, as it arrives.
+    const { hostname, port } = new URL(t.url);
+    const streamed = await within(new Promise<string>((resolve, reject) => {
+      const req = request({ hostname, port, path: '/api/nodes/framing', method: 'POST', agent: false, headers: { 'x-api-key': key, 'content-type': 'text/plain', 'transfer-encoding': 'chunked' } }, (res) => {
+        let b = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { b += c; });
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', reject);
+      req.write('first;');
+      setTimeout(() => req.end('second'), 100);
+    }), 5000, 'the streamed answer');
+    assert.deepEqual(JSON.parse(streamed), { contentLength: null, transferEncoding: 'chunked', length: 12, host });
     // No Content-Length and no Transfer-Encoding: an empty body (RFC 9112 §6.3), sent as one.
     assert.deepEqual(await framing('POST'), { contentLength: '0', transferEncoding: null, length: 0, host });
     // A GET's body does not go upstream, and neither does its length (on both paths).
@@ -101,7 +154,10 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
       const answer = await within(new Promise<string>((resolve, reject) => {
         callUpstream({
           target: upstreamTarget(base, '/api/nodes/framing'), method: 'POST', headers: ['content-type', 'application/json', ...caller], body: Buffer.from('{"a":1}'),
-          onResponse: (res) => { let b = ''; res.setEncoding('utf8'); res.on('data', (c: string) => { b += c; }); res.on('end', () => resolve(b)); },
+          onResponse: () => {
+            let b = '';
+            return new Writable({ write: (c: Buffer, _e, done) => { b += c.toString(); done(); }, final: (done) => { resolve(b); done(); } });
+          },
           onError: reject,
         });
       }), 5000, 'the upstream answer');
@@ -138,6 +194,53 @@ describe('proxy relay failures (issue 7: pipe instead of pipeline)', () => {
       const r = await within(get(t, '/api/nodes/whole', key), 10_000, 'response');
       assert.deepEqual({ ...r, raw: undefined }, { status: 200, body: '{"ok":true}', ended: 'complete', raw: undefined });
     }
+  });
+
+  it('an informational answer (103 Early Hints) is passed over: the caller gets the final answer', async () => {
+    for (const method of ['GET', 'POST']) {
+      const r = await within(get(t, '/api/nodes/early-hints', key, method), 5000, `${method}'s answer`);
+      assert.deepEqual({ status: r.status, body: r.body, ended: r.ended }, { status: 200, body: '{"ok":true}', ended: 'complete' }, method);
+    }
+  });
+
+  it('a body larger than every buffer reaches a slow reader whole, at the pace it reads (GET and POST)', async () => {
+    const { hostname, port } = new URL(t.url);
+    for (const method of ['GET', 'POST']) {
+      let sentWhilePaused = 0;
+      const got = await within(new Promise<{ length: number; digest: string; status: number }>((resolve, reject) => {
+        const req = request({ hostname, port, path: '/api/nodes/big', method, agent: false, headers: { 'x-api-key': key } }, (res) => {
+          const h = createHash('sha256');
+          let length = 0;
+          let paused = false;
+          res.on('data', (c: Buffer) => {
+            h.update(c);
+            length += c.length;
+            // Stop reading for a while once: the hub must hold the upstream back, not buffer it all.
+            if (!paused && length > 1024 * 1024) { paused = true; res.pause(); setTimeout(() => { sentWhilePaused = bigSent; res.resume(); }, 500); }
+          });
+          res.on('end', () => resolve({ length, digest: h.digest('hex'), status: res.statusCode! }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      }), 60_000, `${method}'s big answer`);
+      assert.deepEqual(got, { length: BIG, digest: bigDigest(), status: 200 }, method);
+      // Socket buffers hold some megabytes (~12 MB here); without backpressure the upstream sends it all.
+      assert.ok(sentWhilePaused < BIG, `${method}: the upstream sent all ${sentWhilePaused} bytes while the caller read nothing`);
+    }
+  });
+
+  it('a caller that goes away mid-way through a large body stops the upstream, and the hub keeps serving', async () => {
+    const { hostname, port } = new URL(t.url);
+    const req = request({ hostname, port, path: '/api/nodes/big', agent: false, headers: { 'x-api-key': key } }, (res) => {
+      res.once('data', () => { res.pause(); setTimeout(() => req.destroy(), 100); });
+    });
+    req.on('error', () => undefined);
+    req.end();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sent = await within(bigClosed, 10_000, 'the upstream response closing');
+    assert.ok(sent < BIG, `the upstream wrote all ${sent} bytes for a caller that had gone`);
+    assert.equal((await within(get(t, '/api/nodes/whole', key), 10_000, 'response after a caller left')).status, 200);
   });
 
   it('an upstream that dies before the promised length cuts the response off instead of hanging', async () => {
