@@ -8,14 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 13)) {
+if (major < 22 || (major === 22 && minor < 19)) {
   console.error(`mimir-auth: Node ${process.versions.node} is too old. An auth server must run on a supported, patched runtime: ` +
-    'Node 22.13 or newer (Node 24 LTS recommended). Inside this project, npm scripts (npm start, npm test) bring Node 24 themselves; ' +
+    'Node 22.19 or newer (Node 24 LTS recommended). Inside this project, npm scripts (npm start, npm test) bring Node 24 themselves; ' +
     'elsewhere install Node 24 or run `npx -p node@24 mimir-auth ...`.');
   process.exit(1);
 }
 
-// Node 22.13–22.17 can run TypeScript only with --experimental-strip-types.
+// Node 22.18+ strips types by default; a NODE_OPTIONS that turned it off gets it back here.
 if (!process.features.typescript) {
   const result = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exit(result.status ?? 1);

@@ -103,19 +103,19 @@ describe('mimir-auth CLI', () => {
     assert.ok(!r.stdout.includes('idp-client-secret-xyz'));
   });
 
-  it('refuses a Node older than 22.13 with a clear message', () => {
+  it('refuses a Node older than 22.19 with a clear message', () => {
     // The machine's system Node (20 here) is the old runtime this guards against.
     const candidates = ['/usr/bin/node', '/usr/local/bin/node'].filter(existsSync);
     const old = candidates.find((bin) => {
       const v = spawnSync(bin, ['-p', 'process.versions.node']).stdout?.toString().trim() ?? '';
       const [major = 0, minor = 0] = v.split('.').map(Number);
-      return major < 22 || (major === 22 && minor < 13);
+      return major < 22 || (major === 22 && minor < 19);
     });
     const runtime = old ?? process.execPath;
     const r = spawnSync(runtime, [BIN, 'version']);
     if (old) {
       assert.equal(r.status, 1);
-      assert.match(r.stderr.toString(), /too old.*22\.13/s);
+      assert.match(r.stderr.toString(), /too old.*22\.19/s);
     } else {
       // No old Node on this machine: the current one must pass the guard.
       assert.equal(r.status, 0, r.stderr.toString());
