@@ -152,7 +152,9 @@ export interface UpstreamCall {
   /**
    * The upstream's final answer, as soon as its headers arrive. Returns where its body goes: the
    * caller's response itself, or a stream the caller reads. The body is written there as it
-   * arrives, with backpressure; an upstream that fails mid-body destroys it.
+   * arrives, with backpressure; an upstream that fails mid-body destroys it with the error (so a
+   * stream of the caller's own needs an 'error' listener from the start). Should it close before
+   * the body's end, the exchange is dropped.
    */
   onResponse: (answer: UpstreamAnswer) => Writable;
   /** No usable answer came (unreachable, reset, malformed): bad_gateway. Called at most once, never after onResponse. */
@@ -169,9 +171,14 @@ export interface UpstreamExchange {
  * Upstream connections, kept alive and reused. undici, not node:http's client: a proxied
  * exchange cost 54 µs of CPU through node:http.request and 34 µs through undici's dispatch,
  * measured side by side (bench/README.md). No timeout on headers or body, as node:http had
- * none: an MCP event stream stays open as long as the upstream keeps it open.
+ * none: an MCP event stream stays open as long as the upstream keeps it open. HTTP/1.1 only
+ * (undici 8 would negotiate HTTP/2 with an https upstream, where an aborted exchange was seen
+ * to leave the upstream's stream open while the session stayed busy).
+ *
+ * One difference from node:http: undici refuses an upstream's `100 Continue` it did not ask for
+ * (the hub never sends `Expect`), which is then a 502. Other 1xx answers are passed over.
  */
-const upstreamAgent = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
+const upstreamAgent = new Agent({ headersTimeout: 0, bodyTimeout: 0, allowH2: false });
 
 /**
  * Sends the request. Callbacks, not a promise or streams of undici's own: on a small proxied
@@ -203,7 +210,15 @@ export function callUpstream(call: UpstreamCall): UpstreamExchange {
         c.abort(new Error('unusable upstream status'));
         return;
       }
-      sink = call.onResponse({ statusCode, headers: headers as IncomingHttpHeaders });
+      const out = call.onResponse({ statusCode, headers: headers as IncomingHttpHeaders });
+      sink = out;
+      // Closed before the end (destroyed by its reader, or the caller went away): nobody wants the
+      // rest, and a paused exchange would otherwise wait for a 'drain' that never comes.
+      out.once('close', () => {
+        if (done) return;
+        done = true;
+        c.abort(new Error('the answer is no longer read'));
+      });
     },
     onResponseData(c, chunk) {
       if (done || !sink) return;

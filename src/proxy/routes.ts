@@ -312,16 +312,28 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
     target: r.target, method, headers: r.headers, body: requestBody(x.req, r.body),
     onResponse: (answer) => {
       if (!r.onResponse) return respond(hub, x, answer, undefined, abort) ? res : discard(abort);
-      // The body is read from here while the hook decides (MCP: bind a session, filter a tool list).
+      // The body is read from here while the hook decides (MCP: bind a session, filter a tool
+      // list). Its errors are looked at once the hook is done; until then nobody else listens.
       const body = new PassThrough();
+      body.on('error', () => undefined);
       r.onResponse(answer, body).then(
         (rewrite) => {
           if (aborted) return;
+          if (body.errored) {
+            // The upstream failed mid-body while the hook ran: nothing has been written yet.
+            x.refuse(new OAuthError('bad_gateway', 'The upstream Mimir server failed while answering.', { detail: String(body.errored) }));
+            return;
+          }
           if (!respond(hub, x, answer, rewrite, abort)) return body.destroy();
           if (rewrite === undefined) pipe(body, res, abort);
           else if ('stream' in rewrite) pipeline(body, rewrite.stream, res).catch(abort);
         },
-        (e: unknown) => { body.destroy(); if (!aborted) x.refuse(e); },
+        (e: unknown) => {
+          const gone = aborted;
+          abort(); // the hook refused: the rest of the upstream's answer is not wanted
+          body.destroy();
+          if (!gone) x.refuse(e);
+        },
       );
       return body;
     },
@@ -346,8 +358,29 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
 function requestBody(req: IncomingMessage, body: Relay['body']): Relay['body'] {
   const method = req.method;
   if (method === 'GET' || method === 'HEAD') return undefined;
-  if (!Buffer.isBuffer(body) && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return undefined;
-  return body;
+  if (Buffer.isBuffer(body)) return body;
+  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return undefined;
+  return body === req ? upload(req) : body;
+}
+
+/**
+ * The caller's body as undici reads it: a stream of its own. An exchange that ends before the
+ * upload does (an upstream that answers early, or fails) has undici destroy the stream it was
+ * given; were that the caller's request, node:http would stop reading the connection and the
+ * caller's next request on it would never be answered. Instead the rest of the upload is read
+ * and dropped, as node:http does with a body nobody reads.
+ */
+function upload(req: IncomingMessage): Readable {
+  const out = new PassThrough();
+  req.pipe(out);
+  req.once('error', (e) => out.destroy(e));
+  req.once('close', () => { if (!req.complete) out.destroy(new Error('the caller went away')); });
+  out.once('close', () => {
+    if (req.complete || req.destroyed) return;
+    req.unpipe(out);
+    req.resume();
+  });
+  return out;
 }
 
 /**
