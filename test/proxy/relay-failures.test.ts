@@ -10,12 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { callUpstream, upstreamTarget } from '../../src/proxy/forward.ts';
 import { startHub, type TestHub } from '../helpers/hub.ts';
-
-/** Rejects when `p` has not settled within `ms`: a hang becomes a failure, not a stuck run. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen`)), ms); })]).finally(() => clearTimeout(timer));
-}
+import { within } from '../helpers/time.ts';
 
 /** GET through the hub with node:http; resolves with what arrived and how the body ended. */
 function get(hub: TestHub, path: string, key: string, method = 'GET', send?: { body?: string; headers?: Record<string, string> }): Promise<{ status: number; body: string; ended: 'complete' | 'cut off'; raw: string[] }> {

@@ -3,12 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { freePort, startHub } from '../helpers/hub.ts';
 import { startFront, type Front } from './setup.ts';
-
-/** Rejects when `p` has not settled within `ms`: a hang becomes a failure, not a stuck run. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen`)), ms); })]).finally(() => clearTimeout(timer));
-}
+import { within } from '../helpers/time.ts';
 
 describe('streaming through the proxy', () => {
   let f: Front;
