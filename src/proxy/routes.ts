@@ -414,10 +414,12 @@ function respond(hub: Hub, x: Exchange, answer: UpstreamAnswer, rewrite: Rewrite
   }
 }
 
-/** Where an answer nobody relays goes: nowhere (its exchange is being dropped). */
+/** Where an answer nobody relays goes: nowhere (its exchange is being dropped, which may destroy it with an error). */
 function discard(abort: () => void): Writable {
   abort();
-  return new Writable({ write: (_chunk, _encoding, done) => done() });
+  const nowhere = new Writable({ write: (_chunk, _encoding, done) => done() });
+  nowhere.on('error', () => undefined);
+  return nowhere;
 }
 
 /**
