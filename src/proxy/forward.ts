@@ -192,6 +192,9 @@ export function callUpstream(call: UpstreamCall): UpstreamExchange {
   const fail = (e: Error & { code?: string }) => {
     if (done) return;
     done = true;
+    // undici leaves a body it never started sending (the connection failed) as it was; its owner
+    // learns from the stream's end that nobody reads it any more.
+    if (call.body !== undefined && !Buffer.isBuffer(call.body)) call.body.destroy();
     if (sink) sink.destroy(e);
     else if (!aborted) call.onError(badGateway(`${e.code ?? e.name} ${call.target.origin}`));
   };

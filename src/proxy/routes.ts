@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { PassThrough, Writable, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
@@ -249,7 +250,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
         return { stream: sseDataTransform((data) => { try { return JSON.stringify(filter(JSON.parse(data))); } catch { return data; } }) };
       }
       if (type.startsWith('application/json')) {
-        const text = (await readBody(body, TOOLS_LIST_LIMIT)).toString('utf8');
+        const text = (await readBody(body, TOOLS_LIST_LIMIT, () => new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is too large to filter.'))).toString('utf8');
         try { return { buffer: Buffer.from(JSON.stringify(filter(JSON.parse(text)))) }; } catch { return { buffer: Buffer.from(text) }; }
       }
       return undefined;
@@ -302,8 +303,10 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
   const method = x.req.method!;
   const res = x.res;
   // A caller gone while the route awaited (a credential lookup, an MCP body): its 'close' has
-  // already fired, so nothing would abort an upstream request made now.
-  if (res.destroyed || res.socket?.destroyed !== false) {
+  // already fired, so nothing would abort an upstream request made now. (The request's socket,
+  // not the response's: a pipelined request's response has none until the one before it is done.)
+  const socket = x.req.socket as Socket | null;
+  if (res.destroyed || !socket || socket.destroyed) {
     x.takeOver();
     return;
   }
@@ -330,9 +333,12 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
         },
         (e: unknown) => {
           const gone = aborted;
+          const failed = body.errored; // before abort(), which destroys the body with its own error
           abort(); // the hook refused: the rest of the upstream's answer is not wanted
           body.destroy();
-          if (!gone) x.refuse(e);
+          if (gone) return;
+          // A body that failed while the hook read it (a tools/list cut off) is the upstream's failure.
+          x.refuse(failed ? new OAuthError('bad_gateway', 'The upstream Mimir server failed while answering.', { detail: String(failed) }) : e);
         },
       );
       return body;
@@ -439,12 +445,13 @@ function pipe(source: Readable, dest: ServerResponse, abortUpstream: () => void)
   source.pipe(dest);
 }
 
-async function readBody(stream: Readable, limit: number): Promise<Buffer> {
+/** `tooLarge`: the refusal past `limit` (by default the caller's body is too large: 413). */
+async function readBody(stream: Readable, limit: number, tooLarge = () => new OAuthError('payload_too_large', 'The request body is too large.')): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new OAuthError('payload_too_large', 'The request body is too large.');
+    if (size > limit) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { startHub, type TestHub } from '../helpers/hub.ts';
+import { freePort, startHub, type TestHub } from '../helpers/hub.ts';
 import { within } from '../helpers/time.ts';
 
 const INITIALIZE = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'test', version: '1' } } });
@@ -33,8 +33,16 @@ describe('relay: exchanges that end early', () => {
         return;
       }
       if (req.url === '/mcp') {
-        req.resume();
-        req.on('end', () => mcpAnswer(res));
+        let raw = '';
+        req.setEncoding('utf8');
+        req.on('data', (c: string) => { raw += c; });
+        req.on('end', () => {
+          if ((JSON.parse(raw) as { method: string }).method !== 'tools/list') return mcpAnswer(res);
+          // A JSON tools/list answer cut off half-way (the hub reads it whole to filter it).
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1000 });
+          res.write('{"jsonrpc":"2.0","id":2,"result":{"tools":[');
+          setTimeout(() => res.socket?.destroy(), 50);
+        });
         return;
       }
       req.resume();
@@ -133,6 +141,41 @@ describe('relay: exchanges that end early', () => {
     await stillServes();
   });
 
+  it('a tools/list answer the upstream cuts off while the hub reads it to filter: a 502', async () => {
+    const { hostname, port } = new URL(t.url);
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
+    const r = await within(new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({
+        hostname, port, path: '/mcp', method: 'POST', agent: false,
+        headers: { 'x-api-key': key, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25', 'content-length': Buffer.byteLength(list) },
+      }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { body += c; });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end(list);
+    }), 5000, 'the answer');
+    assert.equal(r.status, 502, r.body);
+    assert.equal(JSON.parse(r.body).error, 'bad_gateway');
+  });
+
+  it('pipelined requests on one connection are all answered, in order (fast path and route)', async () => {
+    const { port } = new URL(t.url);
+    for (const [method, extra] of [['GET', ''], ['POST', 'content-type: text/plain\r\ncontent-length: 2\r\n']] as const) {
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let received = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => { received += d; });
+      const one = (path: string) => `${method} /api/nodes/${path} HTTP/1.1\r\nx-api-key: ${key}\r\nhost: hub\r\n${extra}\r\n${extra ? 'hi' : ''}`;
+      socket.write(one('a') + one('b') + one('c'));
+      await within((async () => { while ((received.match(/HTTP\/1\.1 200/g) ?? []).length < 3) await new Promise((resolve) => setTimeout(resolve, 20)); })(), 5000, `three answers to three pipelined ${method}s`);
+      socket.destroy();
+    }
+  });
+
   it("an upstream that answers before the caller's upload is done: the answer arrives, and the connection serves the next request", async () => {
     const { port } = new URL(t.url);
     const socket = connect(Number(port), '127.0.0.1');
@@ -152,5 +195,31 @@ describe('relay: exchanges that end early', () => {
     await within((async () => { while (!/\r\n\r\nok$/.test(received)) await new Promise((resolve) => setTimeout(resolve, 20)); })(), 5000, 'the next answer on the same connection');
     assert.deepEqual(received.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 413', 'HTTP/1.1 200']);
     socket.destroy();
+  });
+});
+
+describe('relay: an upload to an upstream that cannot be reached', () => {
+  it('is a 502, and the connection serves the next request (the upload is read and dropped)', async () => {
+    const t = await startHub({ storage: 'memory', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${await freePort()}` } });
+    try {
+      const key = (await t.hub.apiKeys.create({ name: 'dev', roles: ['developer'] })).key;
+      const { port } = new URL(t.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let received = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => { received += d; });
+      socket.on('error', () => undefined);
+      const head = `x-api-key: ${key}\r\nhost: hub\r\n`;
+      // More than the socket and stream buffers between caller and hub hold.
+      const size = 4 * 1024 * 1024;
+      socket.write(`POST /api/nodes/upload HTTP/1.1\r\n${head}content-type: application/octet-stream\r\ncontent-length: ${size}\r\n\r\n`);
+      socket.write(Buffer.alloc(size, 97));
+      socket.write(`GET /api/nodes/next HTTP/1.1\r\n${head}\r\n`);
+      await within((async () => { while ((received.match(/HTTP\/1\.1 502/g) ?? []).length < 2) await new Promise((resolve) => setTimeout(resolve, 20)); })(), 10_000, 'two 502 answers on one connection');
+      socket.destroy();
+    } finally {
+      await t.close();
+    }
   });
 });
