@@ -85,13 +85,13 @@ describe('relay: exchanges that end early', () => {
     res.once('close', () => clearInterval(tick));
   }
 
-  /** POST /mcp initialize; resolves with the status (or 'gone' when the connection ended first) and the body. */
-  function initialize(leaveAfterMs?: number): Promise<{ status: number | 'gone'; body: string }> {
+  /** POST /mcp with `message`; resolves with the status (or 'gone' when the connection ended first) and the body. */
+  function postMcp(message: string, options: { leaveAfterMs?: number; headers?: Record<string, string> } = {}): Promise<{ status: number | 'gone'; body: string }> {
     const { hostname, port } = new URL(t.url);
     return new Promise((resolve) => {
       const req = request({
         hostname, port, path: '/mcp', method: 'POST', agent: false,
-        headers: { 'x-api-key': key, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(INITIALIZE) },
+        headers: { 'x-api-key': key, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(message), ...options.headers },
       }, (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -100,10 +100,11 @@ describe('relay: exchanges that end early', () => {
         res.on('error', () => resolve({ status: res.statusCode!, body }));
       });
       req.on('error', () => resolve({ status: 'gone', body: '' }));
-      req.end(INITIALIZE);
-      if (leaveAfterMs !== undefined) setTimeout(() => { req.destroy(); resolve({ status: 'gone', body: '' }); }, leaveAfterMs);
+      req.end(message);
+      if (options.leaveAfterMs !== undefined) setTimeout(() => { req.destroy(); resolve({ status: 'gone', body: '' }); }, options.leaveAfterMs);
     });
   }
+  const initialize = (leaveAfterMs?: number) => postMcp(INITIALIZE, leaveAfterMs === undefined ? {} : { leaveAfterMs });
 
   async function stillServes(): Promise<void> {
     const r = await within(fetch(`${t.url}/api/nodes/x`, { headers: { 'x-api-key': key } }), 5000, 'an answer afterwards');
@@ -142,21 +143,8 @@ describe('relay: exchanges that end early', () => {
   });
 
   it('a tools/list answer the upstream cuts off while the hub reads it to filter: a 502', async () => {
-    const { hostname, port } = new URL(t.url);
     const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
-    const r = await within(new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({
-        hostname, port, path: '/mcp', method: 'POST', agent: false,
-        headers: { 'x-api-key': key, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25', 'content-length': Buffer.byteLength(list) },
-      }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => { body += c; });
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
-      req.on('error', reject);
-      req.end(list);
-    }), 5000, 'the answer');
+    const r = await within(postMcp(list, { headers: { 'mcp-protocol-version': '2025-11-25' } }), 5000, 'the answer');
     assert.equal(r.status, 502, r.body);
     assert.equal(JSON.parse(r.body).error, 'bad_gateway');
   });
