@@ -32,10 +32,9 @@ export interface ForwardFacts {
 }
 
 /**
- * The headers sent upstream, as a flat list `[name, value, …]` (the form of `rawHeaders`):
- * http.request writes such a list as it is, where an object costs a validated setHeader call
- * per field. Host is not in it: {@link callUpstream} adds the upstream's own, last, where
- * node:http would.
+ * The headers sent upstream, as a flat list `[name, value, …]` (the form of `rawHeaders`, which
+ * undici takes as it is). Host is not in it: {@link callUpstream} adds the upstream's own.
+ * `inbound` is node:http's (or Fastify's) parsed headers, whose names are already lower case.
  *
  * @example
  * upstreamHeaders(req.headers, policy, { principal, clientIp: req.ip, proto: 'https', host: 'mimir.example' })
@@ -44,10 +43,9 @@ export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPoli
   const identity = identityHeaders(policy);
   const named = connectionTokens(inbound.connection);
   const out: string[] = [];
-  for (const name in inbound) {
-    const value = inbound[name];
+  for (const n in inbound) {
+    const value = inbound[n];
     if (value === undefined) continue;
-    const n = name.toLowerCase();
     if (HOP_BY_HOP.has(n) || named.has(n) || CREDENTIALS.has(n) || FORWARDING.has(n) || identity.has(n) || n === 'host' || n.startsWith('x-user-')) continue;
     if (n === 'cookie') {
       const kept = withoutCookie(Array.isArray(value) ? value.join('; ') : value, policy.sessionCookie);

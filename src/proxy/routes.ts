@@ -322,11 +322,8 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
       r.onResponse(answer, body).then(
         (rewrite) => {
           if (aborted) return;
-          if (body.errored) {
-            // The upstream failed mid-body while the hook ran: nothing has been written yet.
-            x.refuse(new OAuthError('bad_gateway', 'The upstream Mimir server failed while answering.', { detail: String(body.errored) }));
-            return;
-          }
+          // The upstream failed mid-body while the hook ran: nothing has been written yet.
+          if (body.errored) return x.refuse(upstreamFailed(body.errored));
           if (!respond(hub, x, answer, rewrite, abort)) return body.destroy();
           if (rewrite === undefined) pipe(body, res, abort);
           else if ('stream' in rewrite) pipeline(body, rewrite.stream, res).catch(abort);
@@ -338,7 +335,7 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
           body.destroy();
           if (gone) return;
           // A body that failed while the hook read it (a tools/list cut off) is the upstream's failure.
-          x.refuse(failed ? new OAuthError('bad_gateway', 'The upstream Mimir server failed while answering.', { detail: String(failed) }) : e);
+          x.refuse(failed ? upstreamFailed(failed) : e);
         },
       );
       return body;
@@ -356,10 +353,15 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
   res.once('close', () => { if (!res.writableFinished) abort(); });
 }
 
+/** The upstream's answer broke off after its headers (its body failed): a 502 while nothing was written. */
+function upstreamFailed(cause: Error): OAuthError {
+  return new OAuthError('bad_gateway', 'The upstream Mimir server failed while answering.', { detail: String(cause) });
+}
+
 /**
  * What goes upstream as the body: none for GET and HEAD (a body there has no defined meaning, and
  * its Content-Length must not go on without it), none when the caller sent no framing (HTTP/1.1:
- * an empty body), else the body read (MCP) or the inbound stream.
+ * an empty body), else the body read (MCP) or the inbound stream, through {@link upload}.
  */
 function requestBody(req: IncomingMessage, body: Relay['body']): Relay['body'] {
   const method = req.method;
