@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { ApiKeys } from './api-keys/index.ts';
 import { createAudit, type Audit } from './audit/index.ts';
 import { Authenticator } from './authn/authenticate.ts';
+import { Authorizer } from './authz/index.ts';
+import { Identities } from './authz/identity.ts';
 import { createAuthCaches, type AuthCaches } from './cache/index.ts';
 import type { Config } from './config/index.ts';
 import { createTokenSigner, type TokenSigner } from './jwt/access-token.ts';
@@ -18,6 +20,7 @@ import { loadRbac, type Rbac } from './rbac/policy.ts';
 import { RevocationList } from './revocation/index.ts';
 import { accessTokenPolicy } from './revocation/policy.ts';
 import { ServiceAccounts } from './service-accounts/index.ts';
+import { loadProviders, type ProviderSettings } from './oidc/providers.ts';
 import type { Store } from './storage/adapter.ts';
 import { createStore } from './storage/index.ts';
 
@@ -34,6 +37,12 @@ export interface Hub {
   /** Prometheus registry and per-credential request counts. */
   readonly metrics: AuthMetrics;
   readonly rbac: Rbac;
+  /** The one authorization rule (src/authz): every surface asks it. */
+  readonly authorizer: Authorizer;
+  /** The upstream identity of principals (X-User-ID and what is keyed on it). */
+  readonly identities: Identities;
+  /** The configured upstream identity providers (the first is the default one). */
+  readonly providers: readonly ProviderSettings[];
   readonly authenticator: Authenticator;
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
@@ -62,7 +71,11 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const keys = await KeyRing.open(store, config, { now });
     await store.subscribe(KEYS_CHANNEL, () => { void keys.reload().catch((e: unknown) => log.error({ err: e }, 'reloading signing keys failed')); });
     const rbac = await loadRbac(config.rbacConfig);
-    const audiences = [...new Set([config.jwt.audience, `${config.publicUrl}/mcp`])];
+    const authorizer = new Authorizer(rbac);
+    const providers = loadProviders(config);
+    const identities = new Identities(providers.map((p) => p.id), authorizer);
+    // The general audience, the origin root (every path) and /mcp (RFC 8707 resources of the hub).
+    const audiences = [...new Set([config.jwt.audience, config.publicUrl, `${config.publicUrl}/mcp`])];
     const signer = createTokenSigner(keys, { issuer: config.jwt.issuer, audience: config.jwt.audience, now });
     const apiKeys = new ApiKeys(store, { now });
     const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace });
@@ -82,7 +95,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
     return {
-      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authenticator, audit, log, audiences, now,
+      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities, providers, authenticator, audit, log, audiences, now,
       async close() {
         revocations.close();
         await metrics.close();

@@ -11,6 +11,8 @@ export interface ApiKeyRecord {
   id: string;
   name: string;
   roles: string[];
+  /** Scopes set at creation: the key gets its roles' permissions ∩ these (none: its roles'). */
+  scopes?: string[];
   hash: string;
   createdAt: number;
   expiresAt?: number;
@@ -43,12 +45,13 @@ export class ApiKeys {
     this.#lastUse = new LastUseRecorder(store, 'api_key');
   }
 
-  async create(input: { name: string; roles: string[]; expiresInSeconds?: number }): Promise<{ key: string; record: ApiKeyView }> {
+  async create(input: { name: string; roles: string[]; scopes?: string[]; expiresInSeconds?: number }): Promise<{ key: string; record: ApiKeyView }> {
     const id = randomId(16);
     const secret = randomToken(32);
     const now = this.#seconds();
     const record: ApiKeyRecord = {
       id, name: input.name, roles: [...new Set(input.roles)], hash: hashSecret(secret), createdAt: now,
+      ...(input.scopes?.length ? { scopes: [...new Set(input.scopes)] } : {}),
       ...(input.expiresInSeconds ? { expiresAt: now + input.expiresInSeconds } : {}),
     };
     if (!(await this.#store.insert(KIND, id, record))) throw new Error('API key id collision; try again');

@@ -75,12 +75,15 @@ export interface AuthenticatorDeps {
 export class Authenticator {
   readonly #d: AuthenticatorDeps;
   readonly #audiences: string[];
+  /** Audiences that restrict a token to nothing: the hub's general audience and its origin root. */
+  readonly #unrestricted: ReadonlySet<string>;
   /** Principals of cached verifications: held only as long as the cache holds the verification. */
   readonly #principals = new WeakMap<VerifiedAccessToken, Principal>();
 
   constructor(deps: AuthenticatorDeps) {
     this.#d = deps;
     this.#audiences = deps.audiences ?? [deps.config.jwt.audience];
+    this.#unrestricted = new Set([deps.config.jwt.audience, deps.config.publicUrl.replace(/\/+$/, ''), `${deps.config.publicUrl.replace(/\/+$/, '')}/`]);
   }
 
   set idp(v: IdpTokenVerifier | undefined) { if (v) this.#d.idp = v; else delete this.#d.idp; }
@@ -240,7 +243,7 @@ export class Authenticator {
   #principalOf(verified: VerifiedAccessToken): Principal {
     let principal = this.#principals.get(verified);
     if (principal === undefined) {
-      principal = principalOfToken(verified);
+      principal = principalOfToken(verified, this.#unrestricted);
       if (Object.isFrozen(verified)) this.#principals.set(verified, principal);
     }
     return copyPrincipal(principal);
@@ -263,7 +266,7 @@ export class Authenticator {
     if (record) {
       void this.#d.apiKeys.touch(record);
       const principal: Principal = {
-        sub: `api-key:${record.id}`, name: record.name, roles: [...record.roles], groups: [], scopes: [],
+        sub: `api-key:${record.id}`, name: record.name, roles: [...record.roles], groups: [], scopes: [...(record.scopes ?? [])],
         auth_method: 'api-key', client_id: record.id, credential_id: record.id,
       };
       if (record.expiresAt !== undefined) principal.expires_at = record.expiresAt;
@@ -302,7 +305,7 @@ export class Authenticator {
   }
 }
 
-function principalOfToken(verified: VerifiedAccessToken): Principal {
+function principalOfToken(verified: VerifiedAccessToken, unrestricted: ReadonlySet<string>): Principal {
   const p = verified.payload;
   const principal: Principal = {
     sub: p.sub,
@@ -319,8 +322,12 @@ function principalOfToken(verified: VerifiedAccessToken): Principal {
   if (typeof p.provider === 'string') principal.provider = p.provider;
   if (typeof p.tenant === 'string') principal.tenant = p.tenant;
   if (typeof p.sid === 'string') principal.sid = p.sid;
+  if (typeof p.fid === 'string') principal.fid = p.fid;
   if (p.act && typeof p.act === 'object' && typeof (p.act as { sub?: unknown }).sub === 'string') principal.act = p.act as Principal['act'] & object;
   if (p.cnf?.jkt) principal.cnf = { jkt: p.cnf.jkt };
+  // RFC 8707: a token issued for a resource of the hub is good only there (src/authz).
+  const aud = (Array.isArray(p.aud) ? p.aud : [p.aud]).filter((a): a is string => typeof a === 'string');
+  if (aud.length && !aud.some((a) => unrestricted.has(a))) principal.resource = aud;
   return principal;
 }
 

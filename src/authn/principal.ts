@@ -1,5 +1,8 @@
-/** Every accepted credential becomes one Principal (DESIGN.md "Credentials accepted"). */
-export type AuthMethodUsed = 'api-key' | 'jwt' | 'oauth' | 'session';
+/**
+ * Every accepted credential becomes one Principal (DESIGN.md "Credentials accepted").
+ * `client`: a service account authenticating with its own secret (revocation, introspection).
+ */
+export type AuthMethodUsed = 'api-key' | 'jwt' | 'oauth' | 'session' | 'client';
 
 export interface Actor {
   sub: string;
@@ -12,8 +15,16 @@ export interface Principal {
   name?: string;
   roles: string[];
   groups: string[];
-  /** Granted scopes/permissions carried by the credential (empty: not narrowed by scope). */
+  /**
+   * Scopes carried by the credential; how they narrow the roles depends on the credential's kind
+   * (src/authz/index.ts). Empty: not narrowed.
+   */
   scopes: string[];
+  /**
+   * RFC 8707: the resources (absolute URLs) this credential is restricted to; absent: every
+   * resource of the hub (its general audience or its origin root).
+   */
+  resource?: string[];
   provider?: string;
   tenant?: string;
   auth_method: AuthMethodUsed;
@@ -28,6 +39,8 @@ export interface Principal {
   cnf?: { jkt: string };
   /** Session id when the credential belongs to a sign-in session. */
   sid?: string;
+  /** The refresh-token family the token was minted from: revoking the family reaches it. */
+  fid?: string;
   /** Whether this service account may assert user context / exchange tokens. */
   allow_user_context?: boolean;
   allow_token_exchange?: boolean;
@@ -35,9 +48,14 @@ export interface Principal {
 
 /** A Principal its caller may change without changing the one it was copied from (a cached one). */
 export function copyPrincipal(p: Principal): Principal {
-  return { ...p, roles: [...p.roles], groups: [...p.groups], scopes: [...p.scopes] };
+  const copy = { ...p, roles: [...p.roles], groups: [...p.groups], scopes: [...p.scopes] };
+  if (p.resource) copy.resource = [...p.resource];
+  return copy;
 }
 
-export function isAdmin(p: Principal): boolean {
-  return p.roles.includes('admin');
+
+/** Is this the token a service account got for itself (client_credentials), or the account itself? */
+export function isServiceAccount(p: Pick<Principal, 'auth_method' | 'client_id' | 'sub' | 'act'>): boolean {
+  if (p.auth_method === 'client') return true;
+  return p.auth_method === 'jwt' && typeof p.client_id === 'string' && p.sub === p.client_id && p.act === undefined;
 }

@@ -80,7 +80,8 @@ export async function login(o: LoginOptions): Promise<StoredCredentials> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   redirectUri = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/callback`;
-  const resource = `${config.serverMetadata().issuer.replace(/\/$/, '')}/mcp`;
+  // RFC 8707: the hub's origin root, so the token is good for every path (the API, /auth/me, /mcp).
+  const resource = config.serverMetadata().issuer.replace(/\/$/, '');
   const authUrl = oidc.buildAuthorizationUrl(config, {
     redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256', state,
     ...(o.scope ? { scope: o.scope } : {}),

@@ -181,6 +181,7 @@ const schema = z.object({
   MIMIR_ENABLE_AUTH_METRICS: bool,
   MIMIR_AUTH_METRICS_ENDPOINT: path,
   MIMIR_CLEANUP_INTERVAL: int(0, 86400, ' seconds'),
+  MIMIR_TOKEN_EXCHANGE_MAX_DEPTH: int(1, 10, ' actors'),
 
   MIMIR_TOKEN_CACHE_SIZE: int(0, 10_000_000, ' entries'),
   MIMIR_CREDENTIAL_CACHE_SIZE: int(0, 10_000_000, ' entries'),
@@ -254,6 +255,7 @@ export interface Config {
   };
   readonly serviceAccounts: { readonly enabled: boolean; readonly tokenLifetime: number; readonly secretGrace: number };
   readonly forwarding: { readonly enabled: boolean; readonly header: string };
+  readonly tokenExchange: { readonly maxDepth: number };
   readonly userContext: { readonly enabled: boolean; readonly idHeader: string; readonly emailHeader: string; readonly rolesHeader: string };
   readonly rbacConfig: string | undefined;
   /** Origins (scheme://host[:port]) accepted in an Origin header on /mcp, besides the public URL's. */
@@ -393,6 +395,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       secretGrace: raw.MIMIR_SERVICE_ACCOUNT_SECRET_GRACE,
     },
     forwarding: { enabled: raw.MIMIR_ENABLE_TOKEN_FORWARDING, header: raw.MIMIR_TOKEN_FORWARDING_HEADER },
+    tokenExchange: { maxDepth: raw.MIMIR_TOKEN_EXCHANGE_MAX_DEPTH },
     userContext: {
       enabled: raw.MIMIR_ENABLE_USER_CONTEXT_PROPAGATION,
       idHeader: raw.MIMIR_USER_CONTEXT_HEADER,

@@ -98,6 +98,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Downstream Services', 'MIMIR_USER_CONTEXT_HEADER', 'X-User-ID', 'Header carrying the user id'),
   v('Downstream Services', 'MIMIR_USER_EMAIL_HEADER', 'X-User-Email', 'Header carrying the user email'),
   v('Downstream Services', 'MIMIR_USER_ROLES_HEADER', 'X-User-Roles', 'Header carrying the user roles, comma-separated'),
+  v('Downstream Services', 'MIMIR_TOKEN_EXCHANGE_MAX_DEPTH', '3', 'Longest delegation chain a token exchange may produce (actors in act); an actor already in the chain is refused', { added: true }),
   v('Downstream Services', 'MIMIR_RBAC_CONFIG', undefined, 'Mimir rbac.json: a path, an https URL or inline JSON', { added: true }),
   v('Downstream Services', 'MIMIR_MCP_ALLOWED_ORIGINS', undefined, 'Browser origins allowed on /mcp besides MIMIR_PUBLIC_URL (comma-separated; DNS-rebinding protection)', { added: true }),
 

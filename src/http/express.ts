@@ -1,15 +1,21 @@
 /**
- * Express middleware for embedding the authenticator. Sets `req.principal`; on failure answers
- * with the RFC 6750 error and `WWW-Authenticate`.
+ * Express middleware for embedding the hub. Fails closed: every request reaching it needs an
+ * accepted credential (and `permission`, when given), decided by the hub's one rule (src/authz);
+ * mount it before the routes it protects. Sets `req.principal`; on failure answers with the
+ * RFC 6750 error and `WWW-Authenticate`.
  *
  * @example
  * ```ts
- * app.use('/api', mimirAuthExpress({ authenticator: hub.authenticator }));
+ * app.use('/api', mimirAuthExpress({ hub }));
+ * app.post('/api/nodes', mimirAuthExpress({ hub, permission: 'nodes:write' }), createNode);
  * ```
  */
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
+import { Authorizer } from '../authz/index.ts';
+import { refusal } from '../authz/refusal.ts';
 import { toOAuthError } from '../errors.ts';
+import { Rbac } from '../rbac/policy.ts';
 import { formatChallenge } from './reply.ts';
 
 interface ExpressLikeRequest {
@@ -28,12 +34,32 @@ interface ExpressLikeResponse {
   json(body: unknown): unknown;
 }
 
-export function mimirAuthExpress(options: { authenticator: Authenticator }) {
-  if (!options?.authenticator) throw new TypeError('mimirAuthExpress: options.authenticator is required');
+export interface MimirAuthExpressOptions {
+  /** The hub (`openHub(config)`): its authenticator and its one authorization rule. */
+  hub?: { authenticator: Authenticator; authorizer: Authorizer };
+  /** Without `hub`: the authenticator, and the RBAC configuration (default: Mimir's shipped rbac.json). */
+  authenticator?: Authenticator;
+  rbac?: Rbac;
+  /** The permission every request through this middleware needs (default: any accepted credential). */
+  permission?: string;
+}
+
+export function mimirAuthExpress(options: MimirAuthExpressOptions) {
+  const authenticator = options?.hub?.authenticator ?? options?.authenticator;
+  if (!authenticator) throw new TypeError('mimirAuthExpress: options.hub is required (from openHub(config))');
+  const authorizer = options.hub?.authorizer ?? new Authorizer(options.rbac ?? new Rbac());
+  const permission = options.permission ?? null;
   return (req: ExpressLikeRequest, res: ExpressLikeResponse, next: (err?: unknown) => void): void => {
     const cookies = req.cookies ?? parseCookies(req.headers.cookie);
-    options.authenticator.authenticate({ headers: req.headers, cookies, method: req.method, url: `${req.protocol ?? 'http'}://${req.get?.('host') ?? ''}${req.originalUrl ?? req.url}` })
-      .then((principal) => { req.principal = principal; next(); })
+    const target = req.originalUrl ?? req.url;
+    const known = req.principal;
+    (known ? Promise.resolve(known) : authenticator.authenticate({ headers: req.headers, cookies, method: req.method, url: `${req.protocol ?? 'http'}://${req.get?.('host') ?? ''}${target}` }))
+      .then((principal) => {
+        const decision = authorizer.decide(principal, { permission, path: target.split('?')[0]! });
+        if (!decision.allowed) throw refusal(decision);
+        req.principal = principal;
+        next();
+      })
       .catch((e: unknown) => {
         const err = toOAuthError(e);
         if (err.challenge) res.setHeader('WWW-Authenticate', formatChallenge(err.challenge));

@@ -14,6 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
+import type { Decision } from '../authz/index.ts';
 import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
 import { INTROSPECTION_PATH, introspection } from '../oauth/introspect/routes.ts';
@@ -21,9 +22,18 @@ import { FORM_BODY_LIMIT, parseForm } from './form.ts';
 import { baseHeaders, SECURITY_HEADERS, writeError } from './reply.ts';
 import { proxyFastPath } from '../proxy/routes.ts';
 
-/** The body of `GET /auth/me`: the Principal and the permissions its roles grant. */
+/** `GET /auth/me`'s path, and the one rule's question for it: any principal whose credential is good here. */
+export const ME_PATH = '/auth/me';
+const ME_ACTION = { permission: null, path: ME_PATH } as const;
+
+/** Whether the principal may see `/auth/me` (a credential bound to another resource may not: src/authz). */
+export function meDecision(hub: Hub, p: Principal): Decision {
+  return hub.authorizer.decide(p, ME_ACTION);
+}
+
+/** The body of `GET /auth/me`: the Principal and its effective permissions (roles ∩ scope, src/authz). */
 export function meBody(hub: Hub, p: Principal): Record<string, unknown> {
-  return { ...p, permissions: hub.rbac.permissionsFor(p.roles) };
+  return { ...p, permissions: hub.authorizer.permissions(p) };
 }
 
 /** What the fast path worked out for a request it left to Fastify. */
@@ -124,6 +134,11 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const startedAt = performance.now();
     const principal = authenticate(req, startedAt);
     if (!principal) return false;
+    if (!meDecision(hub, principal).allowed) {
+      // Refused: the route decides again, audits and renders the refusal.
+      handovers.set(req, { startedAt, result: () => principal });
+      return false;
+    }
     // The body first: should it throw, Fastify takes the request over and nothing was recorded yet.
     const body = JSON.stringify(meBody(hub, principal));
     writeJson(res, accepted(req, principal, startedAt), ME_HEADERS, body);
@@ -185,7 +200,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const authorization = req.headers.authorization;
     if (authorization !== undefined && /^dpop\s/i.test(authorization)) return false;
     let done = false;
-    if (url === '/auth/me') {
+    if (url === ME_PATH) {
       done = req.method === 'GET' && me(req, res);
     } else if (url === INTROSPECTION_PATH) {
       done = req.method === 'POST' && introspect(req, res);

@@ -1,61 +1,90 @@
 /**
- * Fastify adapter for embedding the authenticator (e.g. inside Mimir instead of proxying).
+ * Fastify adapter for embedding the hub (e.g. inside Mimir instead of proxying). Fails closed:
+ * once registered, every route of the scope it is registered in needs an accepted credential,
+ * unless the route opts out with `config: { mimirAuth: false }`; a route may ask for a permission
+ * with `config: { mimirAuth: { permission: 'nodes:read' } }`. Decisions are the hub's one rule
+ * (src/authz): roles ∩ the credential's scope, and the credential's resource binding.
  *
  * @example
  * ```ts
  * const hub = await openHub(loadConfig());
- * await app.register(mimirAuth, { authenticator: hub.authenticator });
- * app.get('/api/nodes', { preHandler: app.requireAuth }, (req) => req.principal);
+ * await app.register(mimirAuth, { hub });
+ * app.get('/api/nodes', { config: { mimirAuth: { permission: 'nodes:read' } } }, (req) => req.principal);
+ * app.get('/status', { config: { mimirAuth: false } }, () => ({ ok: true })); // public, explicitly
  * ```
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
-import { OAuthError } from '../errors.ts';
-import { allows } from '../rbac/policy.ts';
-import type { Rbac } from '../rbac/policy.ts';
+import { Authorizer } from '../authz/index.ts';
+import { refusal } from '../authz/refusal.ts';
+import { Rbac } from '../rbac/policy.ts';
 import { sendError } from './reply.ts';
 
 export interface MimirAuthOptions {
-  authenticator: Authenticator;
-  /** When given, `requirePermission(p)` checks RBAC permissions. */
+  /** The hub (`openHub(config)`): its authenticator and its one authorization rule. */
+  hub?: { authenticator: Authenticator; authorizer: Authorizer };
+  /** Without `hub`: the authenticator (from `openHub(config).authenticator`)… */
+  authenticator?: Authenticator;
+  /** …and the RBAC configuration permissions are decided by (default: Mimir's shipped rbac.json). */
   rbac?: Rbac;
 }
 
+/** A route's `config.mimirAuth`: `false` opts out; an object may name the permission the route needs. */
+export type RouteAuth = false | { permission?: string } | undefined;
+
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    mimirAuth?: RouteAuth;
+  }
   interface FastifyInstance {
     requireAuth: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
     requirePermission: (permission: string) => (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
   }
 }
 
+const path = (req: FastifyRequest) => req.url.split('?')[0]!;
+
 export async function mimirAuth(app: FastifyInstance, options: MimirAuthOptions): Promise<void> {
-  if (!options?.authenticator) throw new TypeError('mimirAuth: options.authenticator is required (from openHub(config).authenticator)');
-  const { authenticator, rbac } = options;
-  const requireAuth = async (req: FastifyRequest, reply: FastifyReply) => {
+  const authenticator = options?.hub?.authenticator ?? options?.authenticator;
+  if (!authenticator) throw new TypeError('mimirAuth: options.hub is required (from openHub(config))');
+  const authorizer = options.hub?.authorizer ?? new Authorizer(options.rbac ?? new Rbac());
+
+  /** Authenticates and decides; replies with the refusal and resolves to it, or to undefined. */
+  const guard = async (req: FastifyRequest, reply: FastifyReply, permission: string | null): Promise<FastifyReply | undefined> => {
     try {
-      req.principal = await authenticator.authenticate({ headers: req.headers, cookies: (req as { cookies?: Record<string, string> }).cookies ?? {}, method: req.method, url: `${req.protocol}://${req.host}${req.url}` });
+      if (!req.principal) {
+        req.principal = await authenticator.authenticate({
+          headers: req.headers, cookies: (req as { cookies?: Record<string, string> }).cookies ?? {}, method: req.method,
+          url: `${req.protocol}://${req.host}${req.url}`,
+        });
+      }
+      const decision = authorizer.decide(req.principal, { permission, path: path(req) });
+      if (!decision.allowed) return sendError(reply, refusal(decision));
       return undefined;
     } catch (e) {
       return sendError(reply, e);
     }
   };
-  app.decorate('requireAuth', requireAuth);
-  app.decorate('requirePermission', (permission: string) => async (req: FastifyRequest, reply: FastifyReply) => {
-    const failed = await requireAuth(req, reply);
-    if (failed) return failed;
-    if (!rbac) throw new TypeError('requirePermission needs options.rbac');
-    if (!principalAllows(rbac, req.principal!, permission)) {
-      return sendError(reply, new OAuthError('insufficient_scope', `This needs the ${permission} permission.`, { extra: { missing_permission: permission }, challenge: { error: 'insufficient_scope', scope: permission } }));
-    }
-    return undefined;
+
+  // Every route of this scope, whenever it was registered: fail closed unless it opts out.
+  app.addHook('preHandler', async (req, reply) => {
+    const auth = req.routeOptions.config?.mimirAuth;
+    if (auth === false) return undefined;
+    return guard(req, reply, auth?.permission ?? null);
   });
+  app.decorate('requireAuth', (req: FastifyRequest, reply: FastifyReply) => guard(req, reply, null));
+  app.decorate('requirePermission', (permission: string) => (req: FastifyRequest, reply: FastifyReply) => guard(req, reply, permission));
 }
-// Let the decorators escape encapsulation, as fastify-plugin would.
+// Let the hook and decorators escape encapsulation, as fastify-plugin would.
 (mimirAuth as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
 
-export function principalAllows(rbac: Rbac, p: Principal, permission: string): boolean {
-  const granted = rbac.permissionsFor(p.roles);
-  if (!allows(granted, permission)) return false;
-  return p.scopes.length === 0 || allows(p.scopes, permission);
+/**
+ * Whether the principal may use `permission` at `path` (the hub's one rule).
+ *
+ * @example
+ * principalAllows(hub.authorizer, req.principal, 'nodes:write', '/api/nodes')
+ */
+export function principalAllows(authorizer: Authorizer, p: Principal, permission: string, atPath = '/'): boolean {
+  return authorizer.decide(p, { permission, path: atPath }).allowed;
 }

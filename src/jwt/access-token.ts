@@ -23,8 +23,10 @@ export interface AccessTokenClaims {
   auth_method?: string;
   provider?: string;
   tenant?: string;
-  /** Session id / refresh family: lets revocation of a login reach its tokens. */
+  /** Sign-in session id: signing out (revoking the login) reaches the token. */
   sid?: string;
+  /** Refresh-token family the token was minted from: revoking the family reaches the token. */
+  fid?: string;
   [claim: string]: unknown;
 }
 

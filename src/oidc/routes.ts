@@ -17,7 +17,6 @@ import { IdpBearerVerifier } from './bearer.ts';
 import { completeLogin } from './callback.ts';
 import { ProviderDirectory } from './discovery.ts';
 import { beginLogin, type LoginDeps } from './login.ts';
-import { loadProviders } from './providers.ts';
 import { renewIdpTokens, type RenewDeps } from './renew.ts';
 import { safeReturnTo } from './return-to.ts';
 import * as client from 'openid-client';
@@ -49,7 +48,7 @@ function registerRenewalHook(): void {
 
 export function createSignIn(hub: Hub): SignIn {
   const { config } = hub;
-  const providers = new ProviderDirectory(loadProviders(config));
+  const providers = new ProviderDirectory(hub.providers);
   const key = config.session.secret
     ? deriveKey(config.session.secret, 'sessions')
     : loadOrCreateKeyFile(join(config.dataDir, 'session.key'));
@@ -174,7 +173,7 @@ export function oidcRoutes(hub: Hub) {
         });
         if (wantsJson(req)) {
           const access = await hub.signer.issue({
-            sub: p.sub, client_id: LOGIN_CLIENT_ID, roles: p.roles, groups: p.groups, auth_method: 'oauth', provider: done.provider.id, sid: session.sid,
+            sub: p.sub, client_id: LOGIN_CLIENT_ID, roles: p.roles, groups: p.groups, auth_method: 'oauth', provider: done.provider.id, sid: session.sid, fid: refresh.familyId,
             ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}), ...(p.tenant ? { tenant: p.tenant } : {}),
           }, config.jwt.accessTokenLifetime);
           return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({

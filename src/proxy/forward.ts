@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
-import type { Principal } from '../authn/principal.ts';
+import type { UpstreamIdentity } from '../authz/identity.ts';
 import { OAuthError } from '../errors.ts';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the non-standard ones proxies still see. */
@@ -15,6 +15,11 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 const CREDENTIALS = new Set(['authorization', 'x-api-key', 'dpop']);
 /** Set by the hub from what it verified; an inbound value would be a claim nobody checked. */
 const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip']);
+/**
+ * Method overrides: the hub authorized the request's own method, and an upstream honouring one
+ * of these (Express's method-override, many frameworks) would run another.
+ */
+const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-method-override', 'x-http-method']);
 
 export interface HeaderPolicy {
   sessionCookie: string;
@@ -23,7 +28,8 @@ export interface HeaderPolicy {
 }
 
 export interface ForwardFacts {
-  principal: Principal;
+  /** Who the upstream is told the caller is (src/authz/identity.ts). */
+  identity: UpstreamIdentity;
   clientIp: string;
   proto: string;
   host: string;
@@ -37,7 +43,7 @@ export interface ForwardFacts {
  * `inbound` is node:http's (or Fastify's) parsed headers, whose names are already lower case.
  *
  * @example
- * upstreamHeaders(req.headers, policy, { principal, clientIp: req.ip, proto: 'https', host: 'mimir.example' })
+ * upstreamHeaders(req.headers, policy, { identity: hub.identities.upstream(principal), clientIp: req.ip, proto: 'https', host: 'mimir.example' })
  */
 export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPolicy, facts: ForwardFacts): string[] {
   const identity = identityHeaders(policy);
@@ -46,7 +52,7 @@ export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPoli
   for (const n in inbound) {
     const value = inbound[n];
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(n) || named.has(n) || CREDENTIALS.has(n) || FORWARDING.has(n) || identity.has(n) || n === 'host' || n.startsWith('x-user-')) continue;
+    if (HOP_BY_HOP.has(n) || named.has(n) || CREDENTIALS.has(n) || FORWARDING.has(n) || METHOD_OVERRIDES.has(n) || identity.has(n) || n === 'host' || n.startsWith('x-user-')) continue;
     if (n === 'cookie') {
       const kept = withoutCookie(Array.isArray(value) ? value.join('; ') : value, policy.sessionCookie);
       if (kept) out.push(n, kept);
@@ -58,10 +64,10 @@ export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPoli
   }
   out.push('x-forwarded-for', facts.clientIp, 'x-forwarded-proto', facts.proto, 'x-forwarded-host', facts.host);
   if (policy.userContext.enabled) {
-    const p = facts.principal;
-    out.push(policy.userContext.idHeader.toLowerCase(), fieldValue(p.sub));
-    if (p.email) out.push(policy.userContext.emailHeader.toLowerCase(), fieldValue(p.email));
-    out.push(policy.userContext.rolesHeader.toLowerCase(), fieldValue(p.roles.join(',')));
+    const who = facts.identity;
+    out.push(policy.userContext.idHeader.toLowerCase(), fieldValue(who.id));
+    if (who.email) out.push(policy.userContext.emailHeader.toLowerCase(), fieldValue(who.email));
+    out.push(policy.userContext.rolesHeader.toLowerCase(), fieldValue(who.roles.join(',')));
   }
   if (facts.forwardedToken) out.push(policy.forwardingHeader.toLowerCase(), facts.forwardedToken);
   return out;

@@ -69,6 +69,11 @@ export function parseMcpMessage(body: Buffer): JsonRpcMessage {
   if (!parsed || typeof parsed !== 'object') throw new McpProtocolError(INVALID_REQUEST, 'The request body is not a JSON-RPC message.');
   const m = parsed as Record<string, unknown>;
   const id = typeof m.id === 'string' || typeof m.id === 'number' ? m.id : null;
+  // JSON-RPC 2.0 §4: an id is a string, a number or null. Any other id would be answered (and a
+  // tools/list result filtered) by a rule written for the ones that exist.
+  if (m.id !== undefined && m.id !== null && typeof m.id !== 'string' && typeof m.id !== 'number') {
+    throw new McpProtocolError(INVALID_REQUEST, 'The id must be a string, a number or null.');
+  }
   if (m.jsonrpc !== '2.0') throw new McpProtocolError(INVALID_REQUEST, 'The message is not JSON-RPC 2.0.', id);
   if (m.method !== undefined && typeof m.method !== 'string') throw new McpProtocolError(INVALID_REQUEST, 'The method must be a string.', id);
   if (m.params !== undefined && (m.params === null || typeof m.params !== 'object' || Array.isArray(m.params))) {
@@ -126,7 +131,7 @@ export function decodeHeaderValue(value: string): string | undefined {
   return Buffer.from(m[1]!, 'base64').toString('utf8');
 }
 
-/** The permission a message needs beyond authentication, or null. */
+/** The permission a message needs beyond authentication, or null (initialize, tools/list, notifications: authentication only). */
 export function mcpPermission(message: JsonRpcMessage): string | null {
   if (message.method === 'tools/call') {
     const name = message.params?.name;
@@ -135,11 +140,16 @@ export function mcpPermission(message: JsonRpcMessage): string | null {
   return null;
 }
 
-/** `tools/list` result with only the tools `allowed` says yes to. */
-export function filterToolsResult(message: unknown, id: string | number | null | undefined, allowed: (tool: string) => boolean): unknown {
+/**
+ * A `tools/list` answer with only the tools `allowed` says yes to. Every response in it that
+ * carries a tool list is filtered, whatever its id: an id the hub did not expect (or a batch)
+ * must not carry tools past the rule.
+ */
+export function filterToolsResult(message: unknown, allowed: (tool: string) => boolean): unknown {
+  if (Array.isArray(message)) return message.map((m) => filterToolsResult(m, allowed));
   if (!message || typeof message !== 'object') return message;
   const m = message as JsonRpcMessage;
-  if (m.id !== id || !m.result || typeof m.result !== 'object') return message;
+  if (!m.result || typeof m.result !== 'object') return message;
   const result = m.result as { tools?: unknown };
   if (!Array.isArray(result.tools)) return message;
   const tools = result.tools.filter((t) => t && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && allowed((t as { name: string }).name));

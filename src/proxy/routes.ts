@@ -11,11 +11,12 @@ import type { Socket } from 'node:net';
 import { PassThrough, Writable, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
+import type { Decision } from '../authz/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { baseHeaders, sendError, writeError } from '../http/reply.ts';
 import { authenticateRequest } from '../http/server.ts';
-import { may } from '../rbac/effective.ts';
+import { refusal } from '../authz/refusal.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
 import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
 import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
@@ -55,16 +56,17 @@ export function proxyRoutes(hub: Hub) {
         if (!hub.config.upstreamUrl) {
           return sendError(reply, new OAuthError('service_unavailable', 'No upstream Mimir server is configured: MIMIR_UPSTREAM_URL is not set.'));
         }
-        checkPath(path);
+        checkTarget(req.url);
+        checkIdentityHeaders(hub, req.raw.rawHeaders);
         const mcp = MCP_PATH.test(path);
         if (mcp) checkOrigin(origins, req.headers.origin);
         if (await authenticate(req, reply)) return reply;
         const principal = await actingPrincipal(hub, req);
         authorizeRoute(hub, req, principal, rules, path);
-        const facts = { principal, clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwardedToken(hub, req.headers, principal) };
+        const facts = { identity: hub.identities.upstream(principal), clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwardedToken(hub, req.headers, principal) };
         const headers = upstreamHeaders(req.headers, policy, facts);
         const target = upstreamTarget(hub.config.upstreamUrl, req.url);
-        if (mcp) return await proxyMcp(hub, req, reply, principal, target, headers);
+        if (mcp) return await proxyMcp(hub, req, reply, principal, target, headers, path);
         relay(hub, fastifyExchange(req, reply), { target, headers, body: req.raw });
         return reply;
       } catch (e) {
@@ -112,15 +114,15 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
     accepts(req, path) {
       const h = req.headers;
       const method = req.method!;
-      return (method === 'GET' || method === 'HEAD') && PLAIN_PATH.test(path) && !UNSAFE_PATH.test(path) && !isHubPath(hub, path)
+      return (method === 'GET' || method === 'HEAD') && PLAIN_PATH.test(path) && !UNSAFE_PATH.test(path) && !req.url!.includes('#') && !isHubPath(hub, path)
         && !MCP_PATH.test(path) && h.host !== undefined
         && h[userContext[0]!] === undefined && h[userContext[1]!] === undefined && h[userContext[2]!] === undefined
         && routed(method, path);
     },
     relay(req, res, path, principal, accept) {
-      if (missingPermission(hub, rules, req.method!, path, principal) !== undefined) return false;
+      if (!decideRoute(hub, rules, req.method!, path, principal).allowed) return false;
       const facts = {
-        principal, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+        identity: hub.identities.upstream(principal), clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         host: req.headers.host!, forwardedToken: forwardedToken(hub, req.headers, principal),
       };
       const upstreamRequest = { target: upstreamTarget(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req };
@@ -143,13 +145,43 @@ function isHubPath(hub: Hub, path: string): boolean {
 }
 
 /**
- * Authorization is decided on the path the hub sees, so the upstream must see the same one:
- * dot segments, encoded slashes and backslashes could be resolved differently behind it.
+ * Authorization is decided on the path the upstream will route, so the target must leave it no
+ * other reading. Refused (400, never forwarded): anything but an origin-form target (RFC 9112
+ * §3.2.1: `/path?query`); a fragment anywhere (clients never send one; Express routes the path
+ * before it, the hub's own router too); in the path, a dot segment, an empty segment (`//`), a
+ * backslash, an encoded NUL, or a percent-encoded `/`, `\` or `.` (an upstream or a proxy between may
+ * decode and resolve them). What remains is routed by Express as the hub decides it:
+ * case-insensitively, one trailing slash ignored (src/rbac/routes.ts matches the same way), and
+ * forwarded exactly as received. The query is not judged: no router reads it, and legitimate
+ * queries carry encoded slashes (`?path=%2Fhome`).
  */
-function checkPath(path: string): void {
-  if (UNSAFE_PATH.test(path)) throw new OAuthError('invalid_request', 'The request path contains dot segments or encoded separators.');
+export function checkTarget(url: string): void {
+  if (url.charCodeAt(0) !== 0x2f /* / */ || url.includes('#')) {
+    throw new OAuthError('invalid_request', 'The request target must be a path (origin form) without a fragment.');
+  }
+  const q = url.indexOf('?');
+  if (UNSAFE_PATH.test(q === -1 ? url : url.slice(0, q))) {
+    throw new OAuthError('invalid_request', 'The request path contains dot segments, empty segments, backslashes or encoded separators.');
+  }
 }
 const UNSAFE_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\/|%00/i;
+
+/**
+ * Identity headers sent more than once are refused (400) from anyone: node:http joins repeats
+ * of most fields into one value (`joe, boss`), which one reader would take as one id and another
+ * as two.
+ */
+function checkIdentityHeaders(hub: Hub, raw: readonly string[]): void {
+  const names = hub.config.userContext;
+  const watched = [names.idHeader, names.emailHeader, names.rolesHeader].map((h) => h.toLowerCase());
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!.toLowerCase();
+    if (!watched.includes(n)) continue;
+    if (seen.has(n)) throw new OAuthError('invalid_request', `The ${raw[i]} header is repeated.`);
+    seen.add(n);
+  }
+}
 
 /** MCP Streamable HTTP "Security Warning": validate Origin to prevent DNS rebinding (403). */
 function checkOrigin(allowed: ReadonlySet<string>, origin: string | undefined): void {
@@ -162,7 +194,7 @@ function checkOrigin(allowed: ReadonlySet<string>, origin: string | undefined): 
 /** A trusted service account may act for a user (X-User-ID); from anyone else it is ignored. */
 async function actingPrincipal(hub: Hub, req: FastifyRequest): Promise<Principal> {
   const original = req.principal!;
-  const result = await applyUserContext({ rbac: hub.rbac, serviceAccounts: hub.serviceAccounts, names: hub.config.userContext }, original, req.headers);
+  const result = await applyUserContext({ authorizer: hub.authorizer, identities: hub.identities, serviceAccounts: hub.serviceAccounts, names: hub.config.userContext }, original, req.headers);
   if (result.outcome === 'asserted') {
     hub.audit.record({ type: 'user_context_asserted', outcome: 'success', principal: result.principal, client: original.client_id, ip: req.ip, request_id: req.id });
   } else if (result.outcome === 'ignored') {
@@ -173,30 +205,24 @@ async function actingPrincipal(hub: Hub, req: FastifyRequest): Promise<Principal
 }
 
 function authorizeRoute(hub: Hub, req: FastifyRequest, principal: Principal, rules: readonly RouteRule[], path: string): void {
-  const missing = missingPermission(hub, rules, req.method, path, principal);
-  if (missing !== undefined) deny(hub, req, principal, missing);
+  const decision = decideRoute(hub, rules, req.method, path, principal);
+  if (!decision.allowed) deny(hub, req, principal, decision);
 }
 
-/** The permission this route needs and the Principal lacks, if any. */
-function missingPermission(hub: Hub, rules: readonly RouteRule[], method: string, path: string, principal: Principal): string | undefined {
+/** The one rule's answer for this route (src/authz): its permission from the route table, and the credential's resource. */
+function decideRoute(hub: Hub, rules: readonly RouteRule[], method: string, path: string, principal: Principal): Decision {
   const { permission } = routePermission(rules, method, path);
-  if (permission === null) return undefined;
   // No rule matched a custom table: fail closed.
-  const needed = permission ?? 'upstream:access';
-  return may(hub.rbac, principal, needed) ? undefined : needed;
+  return hub.authorizer.decide(principal, { permission: permission === undefined ? 'upstream:access' : permission, path });
 }
 
-/** RFC 6750 §3.1 insufficient_scope, naming the permission, plus an audit event. */
-function deny(hub: Hub, req: FastifyRequest, principal: Principal, permission: string, extra: Record<string, unknown> = {}): never {
+/** The refusal of a decision (RFC 6750 §3.1), plus an audit event naming the method and path. */
+function deny(hub: Hub, req: FastifyRequest, principal: Principal, decision: Exclude<Decision, { allowed: true }>, extra: Record<string, unknown> = {}): never {
   hub.audit.record({
-    type: 'access_denied', outcome: 'failure', reason: 'insufficient_scope', permission, method: req.method,
-    path: req.url.split('?')[0]!.slice(0, 200), principal, ip: req.ip, request_id: req.id, ...extra,
+    type: 'access_denied', outcome: 'failure', reason: decision.reason, ...(decision.reason === 'insufficient_scope' ? { permission: decision.permission } : {}),
+    method: req.method, path: req.url.split('?')[0]!.slice(0, 200), principal, ip: req.ip, request_id: req.id, ...extra,
   });
-  const description = `This request needs the permission "${permission}".`;
-  throw new OAuthError('insufficient_scope', description, {
-    extra: { missing_permission: permission },
-    challenge: { realm: 'mimir', error: 'insufficient_scope', error_description: description, scope: permission },
-  });
+  throw refusal(decision);
 }
 
 /** MIMIR_ENABLE_TOKEN_FORWARDING: only an IdP token whose audience is Mimir's goes upstream. */
@@ -213,7 +239,7 @@ function forwardedToken(hub: Hub, headers: IncomingHttpHeaders, principal: Princ
   }
 }
 
-async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, target: UpstreamTarget, headers: readonly string[]): Promise<FastifyReply> {
+async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, target: UpstreamTarget, headers: readonly string[], path: string): Promise<FastifyReply> {
   const version = first(req.headers['mcp-protocol-version']);
   const sessionId = first(req.headers['mcp-session-id']);
   // 2026-07-28 removed the GET stream: a stateless client asking for one gets 405.
@@ -221,7 +247,8 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     return reply.code(405).header('allow', 'POST').header('cache-control', 'no-store')
       .send(new McpProtocolError(-32600, 'This MCP revision has no GET stream; send requests as POST.').toJSON());
   }
-  if (sessionId !== undefined && !(await ownsSession(hub.store, sessionId, principal))) {
+  const owner = sessionOwner(hub, principal);
+  if (sessionId !== undefined && !(await ownsSession(hub.store, sessionId, owner))) {
     // MCP transport §Session Management: an unknown session is 404, and the client re-initializes.
     return reply.code(404).header('cache-control', 'no-store').send(new McpProtocolError(-32001, 'Session not found.').toJSON());
   }
@@ -231,8 +258,8 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     const raw = await readBody(req.raw, MCP_BODY_LIMIT);
     message = parseMcpMessage(raw);
     checkStandardHeaders(req.headers, message);
-    const needed = mcpPermission(message);
-    if (needed !== null && !may(hub.rbac, principal, needed)) deny(hub, req, principal, needed, { mcp_method: message.method });
+    const decision = hub.authorizer.decide(principal, { permission: mcpPermission(message), path });
+    if (!decision.allowed) deny(hub, req, principal, decision, { mcp_method: message.method });
     body = raw;
   }
   const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
@@ -240,20 +267,24 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     target, headers, body,
     onResponse: async (res, body) => {
       const issued = first(res.headers['mcp-session-id']);
-      if (message?.method === 'initialize' && issued) await bindSession(hub.store, issued, principal);
+      if (message?.method === 'initialize' && issued) await bindSession(hub.store, issued, owner);
       if (req.method === 'DELETE' && sessionId && res.statusCode! < 300) await unbindSession(hub.store, sessionId);
       if (!listing || res.statusCode !== 200) return undefined;
-      const allowed = (tool: string) => may(hub.rbac, principal, `mcp:tool:${tool}`);
-      const filter = (json: unknown) => filterToolsResult(json, listing.id, allowed);
-      const type = String(res.headers['content-type'] ?? '');
+      const allowed = (tool: string) => hub.authorizer.decide(principal, { permission: `mcp:tool:${tool}`, path }).allowed;
+      const filter = (json: unknown) => filterToolsResult(json, allowed);
+      const type = String(res.headers['content-type'] ?? '').toLowerCase();
       if (type.startsWith('text/event-stream')) {
         return { stream: sseDataTransform((data) => { try { return JSON.stringify(filter(JSON.parse(data))); } catch { return data; } }) };
       }
-      if (type.startsWith('application/json')) {
-        const text = (await readBody(body, TOOLS_LIST_LIMIT, () => new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is too large to filter.'))).toString('utf8');
-        try { return { buffer: Buffer.from(JSON.stringify(filter(JSON.parse(text)))) }; } catch { return { buffer: Buffer.from(text) }; }
+      // Any other answer is read and filtered whatever it calls itself: a tool list must not
+      // pass under an unexpected content type. JSON that cannot be read is not relayed.
+      const text = (await readBody(body, TOOLS_LIST_LIMIT, () => new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is too large to filter.'))).toString('utf8');
+      let json: unknown;
+      try { json = JSON.parse(text); } catch {
+        if (type.includes('json')) throw new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is not valid JSON.');
+        return { buffer: Buffer.from(text) };
       }
-      return undefined;
+      return { buffer: Buffer.from(JSON.stringify(filter(json))) };
     },
   });
   return reply;
@@ -461,4 +492,11 @@ async function readBody(stream: Readable, limit: number, tooLarge = () => new OA
 
 function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** Who owns an MCP session: the principal's upstream id, its client, and every actor in its chain. */
+function sessionOwner(hub: Hub, p: Principal): string {
+  const chain: string[] = [];
+  for (let a = p.act; a; a = a.act) chain.push(a.sub);
+  return JSON.stringify([hub.identities.idOf(p), p.client_id ?? null, chain]);
 }

@@ -5,10 +5,11 @@
  * what both may do. From anyone else the headers are ignored — and the caller is told so in
  * the audit log, since a spoofing attempt is worth seeing.
  */
-import type { Principal } from '../authn/principal.ts';
+import { isServiceAccount, type Principal } from '../authn/principal.ts';
+import { delegatedScopes, narrowRoles } from '../authz/delegation.ts';
+import type { Identities } from '../authz/identity.ts';
+import type { Authorizer } from '../authz/index.ts';
 import { OAuthError } from '../errors.ts';
-import { delegatedScopes, effectivePermissions, narrowRoles } from '../rbac/effective.ts';
-import type { Rbac } from '../rbac/policy.ts';
 import type { ServiceAccounts } from '../service-accounts/index.ts';
 
 export interface UserContextNames {
@@ -18,7 +19,8 @@ export interface UserContextNames {
 }
 
 export interface UserContextDeps {
-  rbac: Rbac;
+  authorizer: Authorizer;
+  identities: Identities;
   serviceAccounts: Pick<ServiceAccounts, 'get'>;
   names: UserContextNames;
 }
@@ -34,7 +36,7 @@ const ROLE = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Is this the token a service account got for itself (client_credentials)? */
 export function isServiceAccountToken(p: Principal): boolean {
-  return p.auth_method === 'jwt' && typeof p.client_id === 'string' && p.sub === p.client_id && p.act === undefined;
+  return p.auth_method === 'jwt' && isServiceAccount(p);
 }
 
 /**
@@ -53,17 +55,22 @@ export async function applyUserContext(deps: UserContextDeps, principal: Princip
   if (id === undefined) return { outcome: 'ignored', principal, reason: 'no_user_id' };
 
   if (!USER_ID.test(id)) throw new OAuthError('invalid_request', `The ${deps.names.idHeader} header is not a valid user id.`);
+  // The user is named by the id the hub gave them (src/authz/identity.ts), never a service's or a key's.
+  const user = deps.identities.parse(id);
+  if (!user) throw new OAuthError('invalid_request', `The ${deps.names.idHeader} header names no user (service accounts and API keys cannot be acted for; other providers' users are "<provider>:<sub>").`);
   if (email !== undefined && !EMAIL.test(email)) throw new OAuthError('invalid_request', `The ${deps.names.emailHeader} header is not an email address.`);
+  const rbac = deps.authorizer.rbac;
   const userRoles = roles === undefined
-    ? (deps.rbac.config.defaultRole ? [deps.rbac.config.defaultRole] : [])
+    ? (rbac.config.defaultRole ? [rbac.config.defaultRole] : [])
     : roles.split(',').map((r) => r.trim()).filter(Boolean);
   if (userRoles.some((r) => !ROLE.test(r))) throw new OAuthError('invalid_request', `The ${deps.names.rolesHeader} header is not a comma-separated list of roles.`);
 
-  const userPermissions = deps.rbac.permissionsFor(userRoles);
-  const actorPermissions = effectivePermissions(deps.rbac, principal);
+  const userPermissions = rbac.permissionsFor(userRoles);
+  const actorPermissions = deps.authorizer.permissions(principal);
   const acting: Principal = {
-    sub: id,
-    roles: narrowRoles(deps.rbac, userPermissions, actorPermissions, [...userRoles, ...principal.roles]),
+    sub: user.sub,
+    ...(user.provider !== undefined ? { provider: user.provider } : {}),
+    roles: narrowRoles(rbac, userPermissions, actorPermissions, [...userRoles, ...principal.roles]),
     groups: [],
     scopes: delegatedScopes(userPermissions, actorPermissions),
     auth_method: principal.auth_method,
@@ -73,6 +80,7 @@ export async function applyUserContext(deps: UserContextDeps, principal: Princip
   if (email !== undefined) acting.email = email;
   if (principal.credential_id !== undefined) acting.credential_id = principal.credential_id;
   if (principal.expires_at !== undefined) acting.expires_at = principal.expires_at;
+  if (principal.resource !== undefined) acting.resource = [...principal.resource];
   return { outcome: 'asserted', principal: acting };
 }
 

@@ -46,16 +46,27 @@ export const DEFAULT_RBAC: RbacConfig = {
   },
 };
 
+/**
+ * Roles of the hub's own, for its own permissions, present in every RBAC configuration that does
+ * not define the same name (Mimir's rbac.json has no word for them): a resource server that
+ * introspects tokens, a Prometheus scraper. A scope can only narrow a role, so these are how a
+ * service account comes to hold `introspect` or `metrics:read` without holding `*`.
+ */
+export const HUB_ROLES: RbacConfig['roleMappings'] = {
+  introspector: { description: 'Resource servers: may introspect tokens (RFC 7662)', permissions: ['introspect'] },
+  'metrics-reader': { description: 'May read the hub\'s Prometheus metrics', permissions: ['metrics:read'] },
+};
+
 export class Rbac {
   readonly config: RbacConfig;
   readonly #memo = new Map<string, readonly string[]>();
   constructor(config: RbacConfig = DEFAULT_RBAC) {
-    this.config = config;
+    this.config = { ...config, roleMappings: { ...HUB_ROLES, ...config.roleMappings } };
   }
 
   /** Roles as given, or the default role when none is known. Unknown roles grant nothing. */
   effectiveRoles(roles: readonly string[]): string[] {
-    const known = roles.filter((r) => r in this.config.roleMappings);
+    const known = roles.filter((r) => this.isKnownRole(r));
     if (known.length === 0 && this.config.defaultRole) return [this.config.defaultRole];
     return [...new Set(roles)];
   }
@@ -69,7 +80,7 @@ export class Rbac {
     if (found === undefined) {
       const out = new Set<string>();
       for (const role of this.effectiveRoles(roles)) {
-        for (const p of this.config.roleMappings[role]?.permissions ?? []) out.add(p);
+        for (const p of this.rolePermissions(role) ?? []) out.add(p);
       }
       found = [...out];
       if (this.#memo.size >= 1000) this.#memo.clear();
@@ -78,8 +89,17 @@ export class Rbac {
     return [...found];
   }
 
+  /**
+   * Own roles only: a role named like an Object.prototype member (`constructor`, `__proto__`,
+   * `toString`) is as unknown as any other name the file does not define.
+   */
   isKnownRole(role: string): boolean {
-    return role in this.config.roleMappings;
+    return Object.hasOwn(this.config.roleMappings, role);
+  }
+
+  /** The permissions one role grants, or undefined for a role the configuration does not define. */
+  rolePermissions(role: string): readonly string[] | undefined {
+    return this.isKnownRole(role) ? this.config.roleMappings[role]!.permissions : undefined;
   }
 }
 

@@ -68,9 +68,12 @@ export class RevocationList {
     await this.#store.publish(REVOKED_CHANNEL, JSON.stringify(entry));
   }
 
-  /** Local lookup only: never waits on storage. */
-  isRevoked(claims: { jti?: unknown; sid?: unknown; kid?: unknown }): RevokedType | null {
-    return this.#check('jti', claims.jti) ?? this.#check('sid', claims.sid) ?? this.#check('kid', claims.kid);
+  /**
+   * Local lookup only: never waits on storage. `fid` (the refresh family a token was minted
+   * from) is looked up among revoked logins, as `sid` is.
+   */
+  isRevoked(claims: { jti?: unknown; sid?: unknown; fid?: unknown; kid?: unknown }): RevokedType | null {
+    return this.#check('jti', claims.jti) ?? this.#check('sid', claims.sid) ?? this.#check('sid', claims.fid) ?? this.#check('kid', claims.kid);
   }
 
   /** Called for every revocation this instance learns of (e.g. to drop cached verifications). */

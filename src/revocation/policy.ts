@@ -28,7 +28,7 @@ export function accessTokenPolicy(deps: PolicyDeps): AccessTokenPolicy {
   return {
     check(verified, input, token) {
       const p = verified.payload;
-      const revoked = deps.revocations.isRevoked({ jti: p.jti, sid: p.sid, kid: verified.header.kid });
+      const revoked = deps.revocations.isRevoked({ jti: p.jti, sid: p.sid, fid: p.fid, kid: verified.header.kid });
       if (revoked) {
         const description = 'The access token has been revoked.';
         throw new OAuthError('invalid_token', description, {

@@ -10,7 +10,7 @@ import { OAuthError } from '../errors.ts';
 import { sendError } from '../http/reply.ts';
 import { authenticateHook } from '../http/server.ts';
 import type { Hub } from '../hub.ts';
-import { allows } from '../rbac/policy.ts';
+import { refusal } from '../authz/refusal.ts';
 
 const body = z.object({
   type: z.enum(['session', 'access_token', 'signing_key']),
@@ -23,8 +23,10 @@ export function adminRevocationRoutes(hub: Hub) {
     app.post('/auth/admin/revocations', { preHandler: authenticate }, async (req, reply) => {
       try {
         const p = req.principal!;
-        if (!allows(hub.rbac.permissionsFor(p.roles), 'admin:manage')) {
-          throw new OAuthError('insufficient_scope', 'Revocation by id needs the admin:manage permission.', { extra: { missing_permission: 'admin:manage' } });
+        const decision = hub.authorizer.decide(p, { permission: 'admin:manage', path: req.url.split('?')[0]! });
+        if (!decision.allowed) {
+          hub.audit.record({ type: 'access_denied', outcome: 'failure', reason: decision.reason, permission: 'admin:manage', method: req.method, path: '/auth/admin/revocations', principal: p, ip: req.ip, request_id: req.id });
+          throw refusal(decision, 'Revocation by id needs the admin:manage permission.');
         }
         const parsed = body.safeParse(req.body ?? {});
         if (!parsed.success) throw new OAuthError('invalid_request', 'The body must be {"type": "session" | "access_token" | "signing_key", "id": "..."}.');

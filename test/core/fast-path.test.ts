@@ -175,7 +175,7 @@ describe('the fast path', () => {
     assert.equal(seen.headers['x-custom'], 'kept');
     assert.equal(seen.headers['x-forwarded-host'], 'mimir.example.test');
     assert.equal(seen.headers['x-forwarded-proto'], 'http');
-    assert.equal(seen.headers['x-user-id'], clientId);
+    assert.equal(seen.headers['x-user-id'], `service-account:${clientId}`, 'a service account is named as one (issue 15 D)');
   });
 
   it('a write (with its body) goes through the Fastify route; an API key is counted and audited once per request', async () => {

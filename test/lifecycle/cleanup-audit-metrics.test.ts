@@ -103,7 +103,7 @@ describe('audit log and metrics', () => {
 
   it('the audit log records lifecycle events and contains none of the tokens, secrets or keys issued', async () => {
     const key = await dpopKey();
-    const { clientSecret } = await t.hub.serviceAccounts.create({ clientId: 'audited', roles: ['developer'], scopes: ['introspect', 'nodes:read'] });
+    const { clientSecret } = await t.hub.serviceAccounts.create({ clientId: 'audited', roles: ['developer', 'introspector'], scopes: ['introspect', 'nodes:read'] });
     issued.push(clientSecret);
     const proof = await dpopProof(key, { htm: 'POST', htu: `${t.url}/auth/token` });
     issued.push(proof);

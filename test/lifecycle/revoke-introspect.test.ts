@@ -11,7 +11,7 @@ describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
 
   before(async () => {
     t = await startHub();
-    const { clientSecret } = await t.hub.serviceAccounts.create({ clientId: 'resource-server', roles: [], scopes: ['introspect'] });
+    const { clientSecret } = await t.hub.serviceAccounts.create({ clientId: 'resource-server', roles: ['introspector'], scopes: ['introspect'] });
     introspector = { clientId: 'resource-server', secret: clientSecret };
   });
   after(async () => t.close());

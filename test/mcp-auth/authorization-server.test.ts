@@ -81,8 +81,10 @@ describe('the hub as the authorization server for MCP clients', () => {
     assert.equal(claims.client_id, reg.body.client_id);
     assert.equal(claims.scope, 'mcp:* nodes:read');
     assert.ok(typeof token.body.refresh_token === 'string');
+    // RFC 8707: a token for the /mcp resource is good there only (issue 15 item 8).
     const me = await fetch(`${rig.hub.url}/auth/me`, { headers: { authorization: `Bearer ${token.body.access_token}` } });
-    assert.equal(me.status, 200);
+    assert.equal(me.status, 401);
+    assert.equal((await me.json() as { error: string }).error, 'invalid_token');
 
     // Replayed code: refused, and what it produced is revoked.
     const replay = await tokenRequest(rig.hub, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id: reg.body.client_id });

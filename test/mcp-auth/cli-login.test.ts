@@ -90,7 +90,7 @@ describe('mimir-auth login, whoami, token, logout (RFC 8252 loopback flow, scrip
     const claims = decodeJwt(jwt);
     assert.equal(claims.sub, 'grace');
     assert.equal(claims.client_id, 'mimir-cli');
-    assert.equal(claims.aud, `${rig.hub.url}/mcp`);
+    assert.equal(claims.aud, rig.hub.url, 'the origin root (RFC 8707): good for the API, /auth/me and /mcp alike');
     const me = await fetch(`${rig.hub.url}/auth/me`, { headers: { authorization: `Bearer ${jwt}` } });
     assert.equal(me.status, 200);
   });

@@ -145,7 +145,7 @@ describe('the authenticating reverse proxy', () => {
     const { token, clientId } = await serviceAccountToken(f.t, ['developer']);
     const res = await fetch(`${f.t.url}/api/nodes/1`, { headers: { authorization: `Bearer ${token}`, 'x-user-id': 'alice' } });
     assert.equal(res.status, 200);
-    assert.equal((await json(res)).identity['x-user-id'], clientId);
+    assert.equal((await json(res)).identity['x-user-id'], `service-account:${clientId}`);
   });
 
   it('the upstream health is reachable under /upstream/health; the hub keeps its own /health', async () => {

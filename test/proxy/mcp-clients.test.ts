@@ -30,7 +30,7 @@ describe('MCP through the hub, both SDK generations', () => {
       try {
         assert.deepEqual(await s.listTools(), [...TOOLS].sort());
         const seen = JSON.parse(await s.call('whoami')) as Record<string, string>;
-        assert.equal(seen['x-user-id'], clientId);
+        assert.equal(seen['x-user-id'], `service-account:${clientId}`);
         assert.equal(seen.authorization, undefined, 'the token never reaches the upstream');
       } finally {
         await s.close();

@@ -74,7 +74,7 @@ describe('Test 3: PCTX Integration', () => {
       const body = await res.json() as { result: { tools: Array<{ name: string }> } };
       assert.deepEqual(body.result.tools.map((t) => t.name).sort(), [...TOOLS].sort());
       const seen = f.upstream.find('/mcp').at(-1)!.headers;
-      assert.equal(seen['x-user-id'], 'pctx-service');
+      assert.equal(seen['x-user-id'], 'service-account:pctx-service');
       assert.equal(seen.authorization, undefined);
     } finally {
       await gateway.close();

@@ -1,12 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { effectivePermissions, intersectPermissions, may, narrowRoles } from '../../src/rbac/effective.ts';
+import { Authorizer, intersectPermissions } from '../../src/authz/index.ts';
+import { narrowRoles } from '../../src/authz/delegation.ts';
 import { parseRbac, Rbac } from '../../src/rbac/policy.ts';
 import { DEFAULT_ROUTES, routePermission } from '../../src/rbac/routes.ts';
 import { startFront, RBAC_FIXTURE } from './setup.ts';
 
 const rbac = new Rbac(parseRbac(RBAC_FIXTURE));
+const authz = new Authorizer(rbac);
+const may = (p: { roles: string[]; scopes: string[]; auth_method?: 'jwt' | 'oauth' | 'session' | 'api-key' }, needed: string) => authz.holds({ auth_method: 'jwt', ...p }, needed);
 
 describe('RBAC route table and effective permissions', () => {
   it('the default table maps node routes by method', () => {
@@ -19,17 +22,18 @@ describe('RBAC route table and effective permissions', () => {
   });
 
   it('mcp:* and mcp:tool:<name> both grant a tool; a scope narrows but never widens', () => {
-    assert.ok(may(rbac, { roles: ['developer'], scopes: [] }, 'mcp:tool:memory_node'));
-    assert.ok(!may(rbac, { roles: ['viewer'], scopes: [] }, 'mcp:tool:memory_node'));
-    assert.ok(!may(rbac, { roles: ['developer'], scopes: ['mcp:tool:memory_search'] }, 'mcp:tool:memory_node'));
-    assert.ok(!may(rbac, { roles: ['viewer'], scopes: ['mcp:*'] }, 'mcp:tool:memory_node'), 'a scope the roles lack grants nothing');
-    assert.ok(may(rbac, { roles: ['developer'], scopes: ['openid', 'profile'] }, 'nodes:write'), 'OIDC scopes do not narrow');
+    assert.ok(may({ roles: ['developer'], scopes: [] }, 'mcp:tool:memory_node'));
+    assert.ok(!may({ roles: ['viewer'], scopes: [] }, 'mcp:tool:memory_node'));
+    assert.ok(!may({ roles: ['developer'], scopes: ['mcp:tool:memory_search'] }, 'mcp:tool:memory_node'));
+    assert.ok(!may({ roles: ['viewer'], scopes: ['mcp:*'] }, 'mcp:tool:memory_node'), 'a scope the roles lack grants nothing');
+    assert.ok(may({ roles: ['developer'], scopes: ['openid', 'profile'], auth_method: 'oauth' }, 'nodes:write'), 'an IdP token\'s OIDC scopes do not narrow');
+    assert.ok(!may({ roles: ['developer'], scopes: ['openid', 'profile'] }, 'nodes:write'), 'a hub token\'s scope narrows entry by entry: OIDC scopes grant nothing');
   });
 
   it('intersections respect wildcards', () => {
     assert.deepEqual(intersectPermissions(['*'], ['nodes:read']), ['nodes:read']);
     assert.deepEqual(intersectPermissions(['mcp:*'], ['mcp:tool:a', 'nodes:read']), ['mcp:tool:a']);
-    assert.deepEqual(effectivePermissions(rbac, { roles: ['admin'], scopes: ['nodes:read'] }), ['nodes:read']);
+    assert.deepEqual(authz.permissions({ roles: ['admin'], scopes: ['nodes:read'], auth_method: 'jwt' }), ['nodes:read']);
     assert.deepEqual(narrowRoles(rbac, ['*'], rbac.permissionsFor(['developer']), ['admin', 'developer']), ['developer']);
   });
 

@@ -5,7 +5,8 @@ import { handleTokenRequest } from '../../oauth/token/index.ts';
 import { OAuthError } from '../../errors.ts';
 import { noStore, sendError } from '../reply.ts';
 import { authenticateHook } from '../server.ts';
-import { meBody } from '../fast-path.ts';
+import { ME_PATH, meBody, meDecision } from '../fast-path.ts';
+import { refusal } from '../../authz/refusal.ts';
 
 export function coreRoutes(hub: Hub) {
   return async function routes(app: FastifyInstance): Promise<void> {
@@ -49,8 +50,10 @@ export function coreRoutes(hub: Hub) {
     });
 
     // Also answered by src/http/fast-path.ts when the credential is cached: keep the two alike.
-    app.get('/auth/me', { preHandler: authenticateHook(hub) }, (req, reply) => {
-      reply.header('cache-control', 'no-store').send(meBody(hub, req.principal!));
+    app.get(ME_PATH, { preHandler: authenticateHook(hub) }, (req, reply) => {
+      const decision = meDecision(hub, req.principal!);
+      if (!decision.allowed) return sendError(reply, refusal(decision));
+      return reply.header('cache-control', 'no-store').send(meBody(hub, req.principal!));
     });
   };
 }

@@ -40,7 +40,7 @@ export async function authorizationCodeGrant(hub: Hub, params: Params, client: O
   if (refresh) await rememberIssued(hub.store, code, refresh.familyId, 600);
   const issued = await hub.signer.issue({
     sub: u.sub, client_id: client.client_id, scope: g.scope, roles: u.roles, groups: u.groups, aud: g.resource,
-    auth_method: 'authorization_code', sid: u.sid ?? refresh?.familyId,
+    auth_method: 'authorization_code', ...(u.sid ? { sid: u.sid } : {}), ...(refresh ? { fid: refresh.familyId } : {}),
     ...(u.email ? { email: u.email } : {}), ...(u.name ? { name: u.name } : {}),
     ...(u.provider ? { provider: u.provider } : {}), ...(u.tenant ? { tenant: u.tenant } : {}),
     ...(dpopJkt ? { cnf: { jkt: dpopJkt } } : {}),

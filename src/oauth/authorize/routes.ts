@@ -10,6 +10,7 @@ import type { Hub } from '../../hub.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import { errorPage } from '../../pages/render.ts';
 import { allows } from '../../rbac/policy.ts';
+import { isPermission } from '../../authz/index.ts';
 import { comesFromOwnOrigin } from '../../sessions/origin.ts';
 import type { Principal } from '../../authn/principal.ts';
 import { clientsOf } from '../clients/registry.ts';
@@ -64,8 +65,9 @@ extendMetadata((h) => ({
 
 export function authorizationServerRoutes(hub: Hub) {
   const clients = clientsOf(hub);
-  // Only audiences the hub accepts: a token for anything else would be useless here (and passthrough-prone).
-  const resources = [...new Set([mcpResource(hub), hub.config.jwt.audience])];
+  // Only audiences the hub accepts: a token for anything else would be useless here (and
+  // passthrough-prone). The origin root is good for every path; /mcp only for /mcp (src/authz).
+  const resources = [...new Set([mcpResource(hub), hub.config.jwt.audience, hub.config.publicUrl])];
 
 
   const session = async (req: FastifyRequest): Promise<Principal | null> => {
@@ -97,12 +99,15 @@ export function authorizationServerRoutes(hub: Hub) {
       .redirect(redirectBack(request.redirectUri, { code, state: request.state, iss: hub.config.jwt.issuer }), status);
   };
 
-  /** Scopes granted: what was asked and the user's roles allow; everything they allow when nothing was asked. */
+  /**
+   * Scopes granted: the permissions asked for that the user holds; everything they hold when no
+   * permission was asked (scopes such as `openid` are not Mimir permissions and grant nothing).
+   */
   const grantedScopes = (request: AuthorizationRequest, user: Principal): string[] => {
-    const permitted = hub.rbac.permissionsFor(user.roles);
+    const permitted = hub.authorizer.permissions(user);
     if (!request.scope) return permitted;
     // RFC 6749 §3.3: the server may grant less than asked. Nothing covered: what the roles allow.
-    const covered = request.scope.split(' ').filter((s) => allows(permitted, s));
+    const covered = request.scope.split(' ').filter((s) => isPermission(s) && allows(permitted, s));
     return covered.length ? covered : permitted;
   };
 
@@ -141,8 +146,10 @@ export function authorizationServerRoutes(hub: Hub) {
       if (scopes.length === 0) {
         return reply.redirect(redirectBack(request.redirectUri, { error: 'access_denied', error_description: 'This user has no permissions in Mimir.', state: request.state, iss: hub.config.jwt.issuer }));
       }
-      if (await hasConsent(hub.store, user.sub, request, scopes)) return finish(reply, request, user, scopes);
-      const pendingId = await savePending(hub.store, { request, scopes, sub: user.sub, sid: user.sid }, 600);
+      // Remembered per user as the hub names them (alice of provider A is not alice of provider B).
+      const who = hub.identities.idOf(user);
+      if (await hasConsent(hub.store, who, request, scopes)) return finish(reply, request, user, scopes);
+      const pendingId = await savePending(hub.store, { request, scopes, sub: who, sid: user.sid }, 600);
       return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY')
         .header('content-security-policy', `default-src 'none'; style-src 'self'; frame-ancestors 'none'; form-action 'self' ${new URL(request.redirectUri).origin}`)
         .send(consentPage({ client: request.client, redirectUri: request.redirectUri, scopes, resource: request.resource, pendingId, user: user.email ?? user.name ?? user.sub }));
@@ -154,7 +161,7 @@ export function authorizationServerRoutes(hub: Hub) {
       const id = typeof body.request === 'string' ? body.request : '';
       const user = await session(req);
       const pending = id ? await takePending(hub.store, id) : null;
-      if (!pending || !user || pending.sub !== user.sub || pending.sid !== user.sid) {
+      if (!pending || !user || pending.sub !== hub.identities.idOf(user) || pending.sid !== user.sid) {
         return showError(reply, 400, 'This consent request expired or belongs to another session. Start again from your application.');
       }
       const { request, scopes } = pending;
@@ -162,7 +169,7 @@ export function authorizationServerRoutes(hub: Hub) {
         hub.audit.record({ type: 'login', outcome: 'failure', reason: 'access_denied', principal: user, client: request.client.client_id });
         return reply.redirect(redirectBack(request.redirectUri, { error: 'access_denied', error_description: 'The user denied the request.', state: request.state, iss: hub.config.jwt.issuer }), 303);
       }
-      await rememberConsent(hub.store, user.sub, request, scopes);
+      await rememberConsent(hub.store, hub.identities.idOf(user), request, scopes);
       return finish(reply, request, user, scopes, 303);
     });
 

@@ -8,7 +8,7 @@ import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { verifyAccessToken } from '../../jwt/access-token.ts';
 import { serviceAccountFinder } from '../../cache/index.ts';
-import { allows } from '../../rbac/policy.ts';
+import { refusal } from '../../authz/refusal.ts';
 import type { Caller } from '../revoke/authenticate-caller.ts';
 
 export type Introspection = { active: false } | ({ active: true; token_type: string } & Record<string, unknown>);
@@ -18,16 +18,24 @@ const MAX_TOKEN_BYTES = 8192;
 /** The permission a caller needs (Mimir's `admin` role holds `*`). */
 export const INTROSPECT_PERMISSION = 'introspect';
 
-/** RFC 7662 §2.1: only callers allowed to introspect may learn about tokens. */
-export function checkMayIntrospect(caller: Caller): void {
+/**
+ * RFC 7662 §2.1: only callers allowed to introspect may learn about tokens: a holder of the
+ * `introspect` permission (by the one rule), or an OAuth client of the hub about its own tokens
+ * (see {@link forCaller}).
+ */
+export function checkMayIntrospect(hub: Hub, caller: Caller, path: string): void {
   if (caller.kind === 'anonymous') {
     throw new OAuthError('invalid_client', 'Introspection needs client authentication or a bearer credential.', { status: 401, challenge: { realm: 'mimir' } });
   }
-  if (!allows(caller.permissions, INTROSPECT_PERMISSION)) {
-    throw new OAuthError('insufficient_scope', `Introspection needs the ${INTROSPECT_PERMISSION} permission.`, {
-      extra: { missing_permission: INTROSPECT_PERMISSION }, challenge: { realm: 'mimir', error: 'insufficient_scope', scope: INTROSPECT_PERMISSION },
-    });
-  }
+  if (caller.kind === 'oauth_client') return;
+  const decision = hub.authorizer.decide(caller.principal, { permission: INTROSPECT_PERMISSION, path });
+  if (!decision.allowed) throw refusal(decision, `Introspection needs the ${INTROSPECT_PERMISSION} permission.`);
+}
+
+/** What this caller may learn: an OAuth client (no introspect permission) only about tokens issued to it. */
+export function forCaller(caller: Caller, result: Introspection): Introspection {
+  if (caller.kind !== 'oauth_client' || !result.active || result.client_id === caller.clientId) return result;
+  return INACTIVE;
 }
 
 export async function introspectToken(hub: Hub, token: string | undefined): Promise<Introspection> {
@@ -46,7 +54,7 @@ async function accessToken(hub: Hub, token: string): Promise<Introspection> {
     }, () => null);
   if (!verified) return INACTIVE;
   const p = verified.payload;
-  if (hub.revocations.isRevoked({ jti: p.jti, sid: p.sid, kid: verified.header.kid })) return INACTIVE;
+  if (hub.revocations.isRevoked({ jti: p.jti, sid: p.sid, fid: p.fid, kid: verified.header.kid })) return INACTIVE;
   if (p.act === undefined && p.client_id && p.sub === p.client_id) {
     const account = await serviceAccountFinder(hub.caches, hub.serviceAccounts)(p.client_id);
     if (!account || account.disabled) return INACTIVE;

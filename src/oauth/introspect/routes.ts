@@ -5,7 +5,7 @@ import { noStore, sendError } from '../../http/reply.ts';
 import type { Hub } from '../../hub.ts';
 import { authenticateCaller } from '../revoke/authenticate-caller.ts';
 import { parseBody } from '../token/parse-body.ts';
-import { checkMayIntrospect, introspectToken, type Introspection } from './introspect-token.ts';
+import { checkMayIntrospect, forCaller, introspectToken, type Introspection } from './introspect-token.ts';
 
 export const INTROSPECTION_PATH = '/auth/introspect';
 
@@ -30,11 +30,11 @@ export async function introspection(hub: Hub, req: IntrospectionRequest): Promis
   try {
     const params = parseBody(req.body);
     const caller = await authenticateCaller(hub, { params, headers: req.headers, cookies: req.cookies, method: req.method, url: req.url });
-    checkMayIntrospect(caller);
-    const result = await introspectToken(hub, params.token);
+    checkMayIntrospect(hub, caller, INTROSPECTION_PATH);
+    const result = forCaller(caller, await introspectToken(hub, params.token));
     hub.audit.record({
       type: 'introspection', outcome: 'success', active: result.active, jti: result.active ? result.jti : undefined,
-      client: caller.kind === 'client' ? caller.clientId : caller.kind === 'principal' ? caller.principal.client_id : undefined,
+      client: caller.kind === 'client' || caller.kind === 'oauth_client' ? caller.clientId : caller.kind === 'principal' ? caller.principal.client_id : undefined,
       ip: req.ip, request_id: req.id,
     });
     return result;

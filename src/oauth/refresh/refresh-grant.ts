@@ -58,8 +58,9 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
     const g = used.grant;
     const issued = await hub.signer.issue({
       sub: g.sub, client_id: g.clientId, scope, roles: g.roles, auth_method: 'refresh_token',
-      // RFC 7009 §2.1: `sid` ties the token to its login, so revoking the family reaches it.
-      sid: g.sid ?? used.familyId,
+      // RFC 7009 §2.1: tokens of the same grant. `fid` ties the token to its family (revoking the
+      // family reaches it), `sid` to the sign-in session it came from (signing out reaches it).
+      fid: used.familyId, ...(g.sid ? { sid: g.sid } : {}),
       ...(g.email ? { email: g.email } : {}), ...(g.name ? { name: g.name } : {}), ...(g.groups ? { groups: g.groups } : {}),
       ...(g.provider ? { provider: g.provider } : {}), ...(g.tenant ? { tenant: g.tenant } : {}),
       ...(g.act ? { act: g.act } : {}), ...(g.resource ? { aud: g.resource } : {}),

@@ -128,7 +128,11 @@ export class RefreshTokens {
     return (await this.#liveFamily(familyId)) !== null;
   }
 
-  /** Revokes every token of the family, now and on every instance. */
+  /**
+   * Revokes every token of the family, now and on every instance: its refresh tokens, and the
+   * access tokens minted from it (they carry the family as `fid`). Only this family (RFC 9700
+   * §4.14.2): the sign-in session it came from, and the user's other clients, keep working.
+   */
   async revokeFamily(familyId: string, reason: string): Promise<boolean> {
     const found = await this.#store.find<FamilyRecord>(FAMILY, familyId);
     if (!found) return false;
@@ -136,10 +140,7 @@ export class RefreshTokens {
       const ttl = Math.max(1, found.payload.expiresAt - this.#seconds());
       await this.#store.upsert(FAMILY, familyId, { ...found.payload, revokedAt: this.#seconds(), revokedReason: reason }, ttl);
     }
-    if (this.#revocations) {
-      const until = this.#seconds() + this.#accessTokenLifetime;
-      for (const sid of new Set([familyId, found.payload.sid ?? familyId])) await this.#revocations.revoke('sid', sid, until);
-    }
+    if (this.#revocations) await this.#revocations.revoke('sid', familyId, this.#seconds() + this.#accessTokenLifetime);
     await this.#store.publish(FAMILY_REVOKED_CHANNEL, familyId).catch(() => undefined);
     return true;
   }

@@ -1,20 +1,24 @@
 /**
  * Who is calling the revocation or introspection endpoint: a confidential client by its secret
- * (RFC 7009 §2.1, RFC 7662 §2.1), a bearer of a hub credential (Bearer/DPoP token or API key), or
- * nobody. Wrong credentials fail (401); no credentials is "anonymous", which each endpoint judges.
+ * (RFC 7009 §2.1, RFC 7662 §2.1) — a service account, or an OAuth client registered with a
+ * secret (RFC 7591), with the method it registered — a bearer of a hub credential (Bearer/DPoP
+ * token or API key), or nobody. Wrong credentials fail (401); no credentials is "anonymous",
+ * which each endpoint judges. What a caller may do is decided by the one rule (src/authz).
  */
 import type { Principal } from '../../authn/principal.ts';
 import { serviceAccountFinder } from '../../cache/index.ts';
+import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
-import { allows } from '../../rbac/policy.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
-import { authenticateClient, readClientCredentials } from '../token/authenticate-client.ts';
+import { clientsOf } from '../clients/registry.ts';
+import { authenticateClient, readClientCredentials, type ClientCredentials } from '../token/authenticate-client.ts';
 import type { Params } from '../token/parse-body.ts';
 
 export type Caller =
-  | { kind: 'client'; clientId: string; account: ServiceAccountRecord; permissions: string[] }
-  | { kind: 'principal'; principal: Principal; permissions: string[] }
-  | { kind: 'anonymous'; permissions: [] };
+  | { kind: 'client'; clientId: string; account: ServiceAccountRecord; principal: Principal }
+  | { kind: 'oauth_client'; clientId: string }
+  | { kind: 'principal'; principal: Principal }
+  | { kind: 'anonymous' };
 
 export interface CallerRequest {
   params: Params;
@@ -24,26 +28,47 @@ export interface CallerRequest {
   url: string;
 }
 
+/** A service account authenticating as itself, as the one rule sees it. */
+export function accountPrincipal(account: ServiceAccountRecord): Principal {
+  return {
+    sub: account.clientId, client_id: account.clientId, roles: [...account.roles], groups: [], scopes: [...account.scopes],
+    auth_method: 'client', credential_id: account.clientId,
+    allow_user_context: account.allowUserContext, allow_token_exchange: account.allowTokenExchange,
+  };
+}
+
 export async function authenticateCaller(hub: Hub, req: CallerRequest): Promise<Caller> {
   const authorization = first(req.headers.authorization);
   const creds = readClientCredentials(req.params, authorization);
-  if (creds) {
-    const account = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled, serviceAccountFinder(hub.caches, hub.serviceAccounts));
-    const permissions = account.scopes.length ? [...account.scopes] : hub.rbac.permissionsFor(account.roles);
-    return { kind: 'client', clientId: account.clientId, account, permissions };
-  }
+  if (creds) return authenticateConfidentialClient(hub, creds);
   if (authorization !== undefined || req.headers['x-api-key'] !== undefined) {
     const principal = await hub.authenticator.authenticate({ headers: req.headers, ...(req.cookies ? { cookies: req.cookies } : {}), method: req.method, url: req.url });
-    // A token narrowed by scope grants only that scope, whatever its roles allow.
-    const fromRoles = hub.rbac.permissionsFor(principal.roles);
-    const permissions = principal.scopes.length ? principal.scopes.filter((s) => allows(fromRoles, s)) : fromRoles;
-    return { kind: 'principal', principal, permissions };
+    return { kind: 'principal', principal };
   }
-  return { kind: 'anonymous', permissions: [] };
+  return { kind: 'anonymous' };
 }
 
-export function isAdminCaller(caller: Caller): boolean {
-  return allows(caller.permissions, 'admin:manage');
+/** A service account by its secret, else an OAuth client registered with a secret, by the method it registered. */
+async function authenticateConfidentialClient(hub: Hub, creds: ClientCredentials): Promise<Caller> {
+  const find = serviceAccountFinder(hub.caches, hub.serviceAccounts);
+  if (await find(creds.clientId)) {
+    const account = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled, find);
+    return { kind: 'client', clientId: account.clientId, account, principal: accountPrincipal(account) };
+  }
+  const client = await clientsOf(hub).authenticate(creds.clientId, creds.secret).catch(() => null);
+  if (!client || client.token_endpoint_auth_method !== creds.method) throw new OAuthError('invalid_client', 'Client authentication failed.');
+  return { kind: 'oauth_client', clientId: client.client_id };
+}
+
+/** The principal a caller acts as, for the one rule; none for anonymous callers and OAuth clients (they hold no permissions). */
+export function callerPrincipal(caller: Caller): Principal | undefined {
+  return caller.kind === 'client' || caller.kind === 'principal' ? caller.principal : undefined;
+}
+
+/** Whether the caller may act on any credential (the admin:manage permission, for this endpoint's path). */
+export function isAdminCaller(hub: Hub, caller: Caller, path: string): boolean {
+  const p = callerPrincipal(caller);
+  return p !== undefined && hub.authorizer.decide(p, { permission: 'admin:manage', path }).allowed;
 }
 
 function first(v: string | string[] | undefined): string | undefined {

@@ -9,6 +9,7 @@ import { looksLikeApiKey } from '../../api-keys/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { verifyAccessToken } from '../../jwt/access-token.ts';
+import { clientsOf } from '../clients/registry.ts';
 import { isAdminCaller, type Caller } from './authenticate-caller.ts';
 
 export type RevokedTokenType = 'access_token' | 'refresh_token' | 'api_key';
@@ -20,7 +21,7 @@ export interface RevokeOutcome {
 
 const MAX_TOKEN_BYTES = 8192;
 
-export async function revokeToken(hub: Hub, token: string | undefined, caller: Caller): Promise<RevokeOutcome> {
+export async function revokeToken(hub: Hub, token: string | undefined, caller: Caller, path = hub.config.revocation.endpoint): Promise<RevokeOutcome> {
   if (!token) throw new OAuthError('invalid_request', 'The token parameter is missing.');
   if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return { revoked: null };
 
@@ -36,28 +37,35 @@ export async function revokeToken(hub: Hub, token: string | undefined, caller: C
     const verified = await verifyAccessToken(token, hub.keys, { issuer: hub.config.jwt.issuer, audiences: hub.audiences, now: hub.now }).catch(() => null);
     if (!verified) return { revoked: null };
     const p = verified.payload;
-    await authorize(hub, caller, p.client_id, p.sub);
+    await authorize(hub, caller, path, p.client_id, p.sub);
     await hub.revocations.revoke('jti', p.jti, p.exp);
     return { revoked: { type: 'access_token', id: p.jti, client: p.client_id } };
   }
 
   const refresh = await hub.refreshTokens.inspect(token);
   if (!refresh || refresh.family.revokedAt !== undefined) return { revoked: null };
-  await authorize(hub, caller, refresh.grant.clientId, refresh.grant.sub);
+  await authorize(hub, caller, path, refresh.grant.clientId, refresh.grant.sub);
   await hub.refreshTokens.revokeFamily(refresh.family.familyId, 'revoked');
   return { revoked: { type: 'refresh_token', id: refresh.family.familyId, client: refresh.grant.clientId } };
 }
 
-async function authorize(hub: Hub, caller: Caller, tokenClientId: string | undefined, tokenSub: string): Promise<void> {
-  if (isAdminCaller(caller)) return;
+async function authorize(hub: Hub, caller: Caller, path: string, tokenClientId: string | undefined, tokenSub: string): Promise<void> {
+  if (isAdminCaller(hub, caller, path)) return;
   const refuse = () => new OAuthError('unauthorized_client', 'The token was not issued to this client.');
-  if (caller.kind === 'client') {
+  if (caller.kind === 'client' || caller.kind === 'oauth_client') {
     if (caller.clientId !== tokenClientId) throw refuse();
     return;
   }
   if (caller.kind === 'principal' && (caller.principal.client_id === tokenClientId || (caller.principal.sub === tokenSub && caller.principal.client_id === undefined))) return;
-  const confidential = tokenClientId ? await hub.serviceAccounts.get(tokenClientId) : null;
-  if (confidential) {
+  if (tokenClientId && await isConfidential(hub, tokenClientId)) {
     throw new OAuthError('invalid_client', 'The token belongs to a confidential client, which must authenticate to revoke it.', { status: 401 });
   }
+}
+
+/** A service account, or an OAuth client registered with a secret. */
+async function isConfidential(hub: Hub, clientId: string): Promise<boolean> {
+  if (await hub.serviceAccounts.get(clientId)) return true;
+  if (/^https?:\/\//.test(clientId)) return false; // metadata-document clients are public: never fetch here
+  const client = await clientsOf(hub).get(clientId).catch(() => null);
+  return client !== null && client.token_endpoint_auth_method !== 'none';
 }

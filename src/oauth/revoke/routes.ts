@@ -16,9 +16,10 @@ export function revokeRoutes(hub: Hub) {
         const { revoked } = await revokeToken(hub, params.token, caller);
         if (revoked) {
           hub.audit.record({
-            type: 'revocation', outcome: 'success', token_type: revoked.type, target: revoked.id, client: revoked.client,
+            type: 'revocation', outcome: 'success', token_type: revoked.type, target: revoked.id,
             token_type_hint: params.token_type_hint?.slice(0, 32),
-            principal: caller.kind === 'principal' ? caller.principal : caller.kind === 'client' ? { sub: caller.clientId, auth_method: 'jwt', client_id: caller.clientId } : undefined,
+            principal: caller.kind === 'principal' || caller.kind === 'client' ? caller.principal : undefined,
+            client: caller.kind === 'oauth_client' ? caller.clientId : revoked.client,
             ip: req.ip, request_id: req.id,
           });
         }

@@ -9,7 +9,8 @@
 import type { Principal } from '../../authn/principal.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
-import { delegatedScopes, effectivePermissions, intersectPermissions, narrowRoles } from '../../rbac/effective.ts';
+import { delegatedScopes, narrowRoles } from '../../authz/delegation.ts';
+import { accountPrincipal } from '../revoke/authenticate-caller.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
 import { registerGrant, type TokenResponse } from './index.ts';
 import type { Params } from './parse-body.ts';
@@ -29,13 +30,13 @@ export function registerTokenExchange(): void {
 export async function tokenExchangeGrant(hub: Hub, params: Params, client: ServiceAccountRecord): Promise<TokenResponse> {
   checkClientMayExchange(client);
   checkTokenTypes(params);
-  const audience = targetAudience(hub, params);
   const subject = await verifySubjectToken(hub, params.subject_token!);
+  const audience = targetAudience(hub, params, subject);
+  checkChain(hub, subject, client);
 
-  const userPermissions = effectivePermissions(hub.rbac, subject);
+  const userPermissions = hub.authorizer.permissions(subject);
   // What the service account may do itself: its roles, narrowed by its configured scopes.
-  const fromRoles = hub.rbac.permissionsFor(client.roles);
-  const actorView = client.scopes.length ? intersectPermissions(fromRoles, client.scopes) : fromRoles;
+  const actorView = hub.authorizer.permissions(accountPrincipal(client));
   const roles = narrowRoles(hub.rbac, userPermissions, actorView, [...subject.roles, ...client.roles]);
   const delegable = delegatedScopes(userPermissions, actorView);
   const scopes = grantScope(params.scope, delegable);
@@ -55,6 +56,9 @@ export async function tokenExchangeGrant(hub: Hub, params: Params, client: Servi
     ...(subject.name ? { name: subject.name } : {}),
     ...(subject.provider ? { provider: subject.provider } : {}),
     ...(subject.tenant ? { tenant: subject.tenant } : {}),
+    // The user's sign-in and refresh family: signing out (or a revoked family) reaches this token too.
+    ...(subject.sid ? { sid: subject.sid } : {}),
+    ...(subject.fid ? { fid: subject.fid } : {}),
   }, lifetime);
   hub.serviceAccounts.touch(client);
   return {
@@ -85,8 +89,26 @@ function checkTokenTypes(params: Params): void {
   }
 }
 
-/** §2.1 audience / RFC 8707 resource: only the hub's own audiences; otherwise invalid_target. */
-function targetAudience(hub: Hub, params: Params): string[] {
+/**
+ * The delegation chain (§4.1 `act`) stays short and never loops: at most
+ * MIMIR_TOKEN_EXCHANGE_MAX_DEPTH actors, and no actor twice.
+ */
+function checkChain(hub: Hub, subject: Principal, client: ServiceAccountRecord): void {
+  let depth = 1;
+  for (let a = subject.act; a; a = a.act) {
+    if (a.sub === client.clientId) throw new OAuthError('invalid_request', 'This service account already acts in the subject token\'s delegation chain.');
+    depth++;
+  }
+  const max = hub.config.tokenExchange.maxDepth;
+  if (depth > max) throw new OAuthError('invalid_request', `The delegation chain would be ${depth} actors long; at most ${max} are allowed (MIMIR_TOKEN_EXCHANGE_MAX_DEPTH).`);
+}
+
+/**
+ * §2.1 audience / RFC 8707 resource: only the hub's own audiences; otherwise invalid_target.
+ * A subject token bound to resources yields a token for those resources only (a delegate never
+ * reaches further than the user's token did).
+ */
+function targetAudience(hub: Hub, params: Params, subject: Principal): string[] {
   const asked = [params.audience, params.resource].filter((v): v is string => v !== undefined);
   if (params.resource !== undefined) {
     let ok = false;
@@ -96,7 +118,11 @@ function targetAudience(hub: Hub, params: Params): string[] {
   const known = new Set(hub.audiences);
   const unknown = asked.filter((a) => !known.has(a));
   if (unknown.length) throw new OAuthError('invalid_target', `The hub does not issue tokens for ${unknown.map((u) => `"${u.slice(0, 100)}"`).join(', ')}.`);
-  return asked.length ? [...new Set(asked)] : [hub.config.jwt.audience];
+  const bound = subject.resource;
+  if (bound === undefined) return asked.length ? [...new Set(asked)] : [hub.config.jwt.audience];
+  const wider = asked.filter((a) => !bound.includes(a));
+  if (wider.length) throw new OAuthError('invalid_target', 'The subject_token is bound to another resource; a delegated token cannot reach further.');
+  return asked.length ? [...new Set(asked)] : [...bound];
 }
 
 /**

@@ -1,0 +1,160 @@
+/**
+ * The one authorization rule. Every surface (the proxy and its MCP tool checks, the admin API,
+ * revocation and introspection callers, `/auth/me`, the Fastify and Express adapters, the fast
+ * path) asks {@link Authorizer.decide}; nothing else grants or refuses a permission.
+ *
+ * Effective permissions = the permissions of the principal's roles (Mimir's rbac.json)
+ *   ∩ the credential's scope (RFC 6749 §3.3: a scope only narrows)
+ *   ∩ the delegating actor's (baked into a delegated token's scope when it is issued: token
+ *     exchange, user context).
+ * Per credential kind:
+ *   - a hub access token (`jwt`) is narrowed by its `scope` claim, entry by entry: an entry that
+ *     is no permission grants nothing; an empty scope narrows nothing (a sign-in's own tokens);
+ *   - an API key or a service account authenticating as a client, by the scopes set when it
+ *     was created (none set: its roles' permissions);
+ *   - an IdP access token (`oauth`), by the scopes in Mimir's permission vocabulary it carries,
+ *     if any (its other scopes are the IdP's own, such as `openid profile`);
+ *   - a session, by nothing beyond its roles.
+ * Resource binding (RFC 8707): a credential restricted to resources (`Principal.resource`) is
+ * good only for paths within one of them; one bound to the origin root, for every path.
+ */
+import type { Principal } from '../authn/principal.ts';
+import { allows, type Rbac } from '../rbac/policy.ts';
+
+/** What a principal wants to do. */
+export interface Action {
+  /** The permission needed; `null`: any authenticated principal. */
+  permission: string | null;
+  /** The request path (query aside), for resource binding. */
+  path: string;
+}
+
+export type Decision =
+  | { readonly allowed: true }
+  | { readonly allowed: false; readonly reason: 'insufficient_scope'; readonly permission: string }
+  | { readonly allowed: false; readonly reason: 'wrong_resource'; readonly resource: readonly string[] };
+
+const ALLOWED: Decision = Object.freeze({ allowed: true });
+
+/** `ns:action` or `*`: the shape of a permission in Mimir's vocabulary. */
+const PERMISSION_SHAPED = /^(\*|[A-Za-z][\w-]*:[\w*:./@-]+)$/;
+
+export function isPermission(scope: string): boolean {
+  return PERMISSION_SHAPED.test(scope);
+}
+
+/** Flags of a service account that let it speak for others: a caller must hold them to hand them out. */
+export interface CredentialRights {
+  roles?: readonly string[];
+  scopes?: readonly string[];
+  allowUserContext?: boolean;
+  allowTokenExchange?: boolean;
+}
+
+export class Authorizer {
+  readonly rbac: Rbac;
+
+  constructor(rbac: Rbac) {
+    this.rbac = rbac;
+  }
+
+  /**
+   * The principal's effective permissions (a fresh array).
+   *
+   * @example
+   * hub.authorizer.permissions(principal) // ['nodes:read', 'search:execute']
+   */
+  permissions(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>): string[] {
+    const fromRoles = this.rbac.permissionsFor(p.roles);
+    const limit = scopeLimit(p);
+    return limit === undefined ? fromRoles : intersectPermissions(fromRoles, limit);
+  }
+
+  /** Whether the principal holds `permission` (resource binding aside: see {@link decide}). */
+  holds(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>, permission: string): boolean {
+    if (!allows(this.rbac.permissionsFor(p.roles), permission)) return false;
+    const limit = scopeLimit(p);
+    return limit === undefined || allows(limit, permission);
+  }
+
+  /**
+   * The decision for one action.
+   *
+   * @example
+   * const d = hub.authorizer.decide(principal, { permission: 'admin:manage', path: '/auth/admin/api-keys' });
+   * if (!d.allowed) throw refusal(d);
+   */
+  decide(p: Principal, action: Action): Decision {
+    if (p.resource !== undefined && !withinResource(p.resource, action.path)) {
+      return { allowed: false, reason: 'wrong_resource', resource: p.resource };
+    }
+    if (action.permission === null || this.holds(p, action.permission)) return ALLOWED;
+    return { allowed: false, reason: 'insufficient_scope', permission: action.permission };
+  }
+
+  /**
+   * What `caller` would hand out or take control of beyond what it holds itself, or undefined:
+   * the first permission (of `rights.roles` or `rights.scopes`) or flag it lacks. The privilege
+   * ceiling of the admin API: nobody creates or controls a credential stronger than their own.
+   */
+  exceeds(caller: Principal, rights: CredentialRights): string | undefined {
+    const held = this.permissions(caller);
+    for (const p of rights.roles ? this.rbac.permissionsFor(rights.roles) : []) if (!allows(held, p)) return p;
+    for (const s of rights.scopes ?? []) if (!allows(held, s)) return s;
+    // A flag that lets a service speak for any user is held by whoever holds everything, or by
+    // a service account that has the flag itself.
+    const all = allows(held, '*');
+    if (rights.allowUserContext && !all && !caller.allow_user_context) return 'allow_user_context';
+    if (rights.allowTokenExchange && !all && !caller.allow_token_exchange) return 'allow_token_exchange';
+    return undefined;
+  }
+
+  /**
+   * The roles told to the upstream (X-User-Roles, Mimir JWT `roles`): the principal's RBAC roles
+   * whose every permission it effectively holds. An unknown role or one its scope cuts down is
+   * not said: Mimir reads roles, not scopes, and would grant the whole role.
+   */
+  upstreamRoles(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>): string[] {
+    const held = this.permissions(p);
+    const out: string[] = [];
+    // The default role stands in when none is known, as it does for the permissions.
+    for (const role of this.rbac.effectiveRoles(p.roles)) {
+      const perms = this.rbac.rolePermissions(role);
+      if (perms !== undefined && perms.every((perm) => allows(held, perm))) out.push(role);
+    }
+    return out;
+  }
+}
+
+/** The scope that narrows this principal's roles, or undefined when nothing narrows them. */
+function scopeLimit(p: Pick<Principal, 'scopes' | 'auth_method'>): readonly string[] | undefined {
+  switch (p.auth_method) {
+    case 'session':
+      return undefined;
+    case 'oauth': {
+      const shaped = p.scopes.filter(isPermission);
+      return shaped.length ? shaped : undefined;
+    }
+    default:
+      return p.scopes.length ? p.scopes : undefined;
+  }
+}
+
+/** Permissions both lists grant, wildcards respected (`['*']` ∩ `['nodes:read']` = `['nodes:read']`). */
+export function intersectPermissions(a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a.filter((p) => allows(b, p)), ...b.filter((p) => allows(a, p))])];
+}
+
+/**
+ * Whether `path` lies within one of the resources (absolute URLs). Compared as Express routes
+ * the upstream: case-insensitive, one trailing slash ignored, by whole segments.
+ */
+export function withinResource(resources: readonly string[], path: string): boolean {
+  const p = path.toLowerCase().replace(/\/+$/, '');
+  for (const r of resources) {
+    let base: string;
+    try { base = new URL(r).pathname.toLowerCase().replace(/\/+$/, ''); } catch { continue; }
+    if (base === '' || p === base || p.startsWith(`${base}/`)) return true;
+  }
+  return false;
+}
