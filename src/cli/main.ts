@@ -18,7 +18,7 @@ const HELP = `mimir-auth — the Mimir Auth Hub
 Usage:
   mimir-auth serve                         start the hub (npm start)
   mimir-auth config [--json] [--example]   print the effective configuration (secrets redacted)
-  mimir-auth keys create --name NAME [--roles r1,r2] [--expires-in 30d] [--json]
+  mimir-auth keys create --name NAME [--roles r1,r2] [--scopes s1,s2] [--expires-in 30d] [--json]
   mimir-auth keys list [--json]
   mimir-auth keys revoke ID
   mimir-auth service-accounts create --id ID [--roles r1,r2] [--scopes s1,s2]
@@ -175,7 +175,7 @@ async function keysCommand(hub: Hub, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true, strict: true,
-    options: { name: { type: 'string' }, roles: { type: 'string' }, 'expires-in': { type: 'string' }, json: { type: 'boolean' } },
+    options: { name: { type: 'string' }, roles: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, json: { type: 'boolean' } },
   });
   switch (sub) {
     case 'create': {
@@ -186,12 +186,13 @@ async function keysCommand(hub: Hub, args: string[]): Promise<number> {
       }
       const roles = csv(values.roles);
       warnUnknownRoles(hub, roles);
-      const { key, record } = await hub.apiKeys.create({ name: values.name, roles, ...(expiresInSeconds ? { expiresInSeconds } : {}) });
+      const scopes = csv(values.scopes);
+      const { key, record } = await hub.apiKeys.create({ name: values.name, roles, ...(scopes.length ? { scopes } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}) });
       hub.audit.record({ type: 'admin', outcome: 'success', action: 'api_key_created', target: record.id, principal: { sub: 'cli', auth_method: 'api-key' } });
       if (values.json) {
         console.log(JSON.stringify({ ...record, key }));
       } else {
-        console.log(`Created API key ${record.id} (${record.name}) with roles [${record.roles.join(', ')}]${record.expiresAt ? `, expires ${date(record.expiresAt)}` : ''}.`);
+        console.log(`Created API key ${record.id} (${record.name}) with roles [${record.roles.join(', ')}]${record.scopes ? ` narrowed to [${record.scopes.join(', ')}]` : ''}${record.expiresAt ? `, expires ${date(record.expiresAt)}` : ''}.`);
         console.log('Store it now: it is shown only this once.\n');
         console.log(`  ${key}\n`);
         console.log(`Use it: curl -H "X-API-Key: ${key.slice(0, 12)}…" ${hub.config.publicUrl}/auth/me`);
