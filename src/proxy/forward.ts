@@ -110,18 +110,17 @@ interface Base { origin: string; host: string; prefix: string }
 const bases = new Map<string, Base>();
 
 /**
- * Inbound URLs that WHATWG URL parsing would leave as they are (no dot segments, no `//`, nothing
- * it percent-encodes or folds, no fragment, no empty query), so the upstream path is the string
- * itself. test/proxy/upstream-target.test.ts holds the two to the same answer. Anything
- * else goes through `new URL()`.
- */
-const VERBATIM = /^(?!.*\/\.\.?(?:\/|\?|$))(?!.*\/\/)\/[A-Za-z0-9\-._~!$&()*+,;=:@/]*(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]+)?$/;
-
-/**
- * The upstream target for an inbound URL: `/upstream/health` reaches the upstream's own `/health`.
- * Credentials written into MIMIR_UPSTREAM_URL are not sent upstream: the origin has none.
+ * The upstream target for an inbound target: `/upstream/health` reaches the upstream's own
+ * `/health`; anything else goes as it came, after the base's path prefix. Verbatim, byte for
+ * byte: the hub authorized this very string (src/proxy/routes.ts `checkTarget` refuses every
+ * target the upstream could route differently), so no parser may rewrite it on the way.
+ * Credentials written into MIMIR_UPSTREAM_URL are not sent upstream: the origin has none. A
+ * target that is not a path of this origin (absolute form, `//host`) is refused, whoever calls.
  */
 export function upstreamTarget(base: string, inboundUrl: string): UpstreamTarget {
+  if (inboundUrl.charCodeAt(0) !== 0x2f /* / */ || inboundUrl.charCodeAt(1) === 0x2f) {
+    throw new OAuthError('invalid_request', 'The request target must be a path (origin form).');
+  }
   let b = bases.get(base);
   if (!b) {
     const u = new URL(base);
@@ -130,14 +129,7 @@ export function upstreamTarget(base: string, inboundUrl: string): UpstreamTarget
     bases.set(base, b);
   }
   const rewritten = inboundUrl.replace(/^\/upstream\/health(?=$|\?)/i, '/health');
-  let path: string;
-  if (VERBATIM.test(rewritten)) {
-    path = b.prefix + rewritten;
-  } else {
-    const u = new URL(b.prefix + rewritten, b.origin);
-    path = u.pathname + u.search;
-  }
-  return { origin: b.origin, host: b.host, path };
+  return { origin: b.origin, host: b.host, path: b.prefix + rewritten };
 }
 
 /** The upstream's final answer, as its headers arrive (undici's parsed headers: lower-case names, repeated fields as arrays). */
