@@ -133,6 +133,7 @@ const schema = z.object({
   MIMIR_AUTHORIZATION_CODE_LIFETIME: int(5, 600, ' seconds'),
   MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION: bool,
   MIMIR_OUTBOUND_CA_FILE: z.string().optional(),
+  MIMIR_CIMD_FETCH_TIMEOUT: int(1, 60, ' seconds'),
   MIMIR_REGISTRATION_RATE_LIMIT: int(1, 100000, ' per minute'),
 
   MIMIR_SESSION_STORAGE: oneOf(['redis', 'memory', 'database', 'sqlite', 'cookie'] as const).optional(),
@@ -243,6 +244,8 @@ export interface Config {
     readonly developmentMode: boolean; readonly codeLifetime: number;
     readonly dynamicRegistration: boolean; readonly registrationRateLimit: number;
     readonly outboundCaFile: string | undefined;
+    /** Seconds for the whole fetch of a client ID metadata document, body included. */
+    readonly cimdFetchTimeout: number;
   };
   readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
   readonly session: {
@@ -373,6 +376,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       dynamicRegistration: raw.MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION,
       registrationRateLimit: raw.MIMIR_REGISTRATION_RATE_LIMIT,
       outboundCaFile: raw.MIMIR_OUTBOUND_CA_FILE ? resolve(cwd, raw.MIMIR_OUTBOUND_CA_FILE) : undefined,
+      cimdFetchTimeout: raw.MIMIR_CIMD_FETCH_TIMEOUT,
     },
     revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
     session: {

@@ -76,6 +76,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Authorization Server', 'MIMIR_AUTHORIZATION_CODE_LIFETIME', '60', 'Lifetime of authorization codes, seconds (single use)', { added: true }),
   v('Authorization Server', 'MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION', 'true', 'Accept RFC 7591 dynamic client registration at /auth/register (MCP 2025-11-25 clients)', { added: true }),
   v('Authorization Server', 'MIMIR_OUTBOUND_CA_FILE', undefined, 'Extra PEM CA certificates trusted when fetching client ID metadata documents (private PKI)', { added: true }),
+  v('Authorization Server', 'MIMIR_CIMD_FETCH_TIMEOUT', '5', 'Seconds allowed for fetching a client ID metadata document in full (connection, headers and body); a failed fetch is remembered for a minute', { added: true }),
   v('Authorization Server', 'MIMIR_REGISTRATION_RATE_LIMIT', '10', 'Dynamic registrations allowed per source IP per minute', { added: true }),
 
   // Sessions
