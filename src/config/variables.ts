@@ -84,7 +84,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Session Management', 'MIMIR_SESSION_SECRET', undefined, 'Key material for session cookies (>= 32 bytes); default a generated key file in MIMIR_DATA_DIR', { secret: true }),
   v('Session Management', 'MIMIR_SESSION_TIMEOUT', '900', 'Idle timeout of a session, seconds (sliding)'),
   v('Session Management', 'MIMIR_SESSION_ABSOLUTE_TIMEOUT', '43200', 'Absolute session lifetime, seconds, whatever the activity', { added: true }),
-  v('Session Management', 'MIMIR_SESSION_COOKIE_NAME', 'mimir_session', 'Session cookie name'),
+  v('Session Management', 'MIMIR_SESSION_COOKIE_NAME', 'mimir_session', 'Session cookie name; with secure cookies it is sent as __Host-<name>'),
   v('Session Management', 'MIMIR_SESSION_COOKIE_SECURE', 'true', 'Secure flag of the session cookie'),
   v('Session Management', 'MIMIR_SESSION_COOKIE_HTTPONLY', 'true', 'HttpOnly flag of the session cookie'),
   v('Session Management', 'MIMIR_SESSION_COOKIE_SAMESITE', 'strict', 'SameSite of the session cookie: strict, lax, none'),

@@ -83,7 +83,7 @@ export function oidcRoutes(hub: Hub) {
     // Sessions' storage: `cookie` mode keeps only the sign-out list in the hub store.
     const deps: LoginDeps = { store: hub.store, providers, security: config.security, now: hub.now };
     const cookie = config.session.cookie;
-    const bindingCookie = `${cookie.name}_login`;
+    const bindingCookie = cookie.loginName;
     const sessionCookieOptions = { path: '/', httpOnly: cookie.httpOnly, secure: cookie.secure, sameSite: cookie.sameSite } as const;
 
     // CSRF: a state-changing request carrying only the session cookie must come from our origin.
