@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { startHub, type TestHub } from '../helpers/hub.ts';
 
 const DEADLINE_SECONDS = 2;
@@ -59,6 +60,15 @@ describe('client ID metadata document fetching is bounded and failures are remem
     client_id: clientId, redirect_uri: 'http://127.0.0.1:4000/cb', response_type: 'code',
     code_challenge: 'x'.repeat(43), code_challenge_method: 'S256',
   })}`, { redirect: 'manual' });
+
+  it('MIMIR_CIMD_FETCH_TIMEOUT: whole seconds from 1 to 60, default 5', () => {
+    assert.equal(loadConfig({}, { dotenv: false }).authorizationServer.cimdFetchTimeout, 5);
+    assert.equal(loadConfig({ MIMIR_CIMD_FETCH_TIMEOUT: '12' }, { dotenv: false }).authorizationServer.cimdFetchTimeout, 12);
+    for (const bad of ['0', '61', '1.5', 'soon']) {
+      assert.throws(() => loadConfig({ MIMIR_CIMD_FETCH_TIMEOUT: bad }, { dotenv: false }),
+        (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.startsWith('MIMIR_CIMD_FETCH_TIMEOUT:')), bad);
+    }
+  });
 
   it('a document dripped a byte a second: /auth/authorize answers an error page within the deadline (+ margin)', async () => {
     const clientId = `${base}/slow/client.json`;
