@@ -66,7 +66,10 @@ export interface OpenOptions {
 export async function openHub(config: Config, options: OpenOptions = {}): Promise<Hub> {
   const now = options.now ?? Date.now;
   const log = options.logger ?? createLogger(config.logLevel);
-  const store = options.store ?? await createStore({ kind: config.storage.kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis });
+  const store = options.store ?? await createStore({
+    kind: config.storage.kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis,
+    onPermissionsFixed: (fixed) => log.warn({ fixed }, `permissions tightened (readable by others before): ${fixed.map((f) => `${f.path} ${f.from} -> ${f.to}`).join(', ')}`),
+  });
   try {
     const keys = await KeyRing.open(store, config, { now });
     await store.subscribe(KEYS_CHANNEL, () => { void keys.reload().catch((e: unknown) => log.error({ err: e }, 'reloading signing keys failed')); });

@@ -58,7 +58,7 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
   const dest = config.audit.destination;
   if (dest === 'stdout' || dest === 'both') destinations.push(pino.destination({ fd: options.stdoutFd ?? 1, sync: false, minLength: 1 }));
   if (dest === 'file' || dest === 'both') {
-    mkdirSync(dirname(config.audit.file), { recursive: true });
+    mkdirSync(dirname(config.audit.file), { recursive: true, mode: 0o700 });
     destinations.push(pino.destination({ dest: config.audit.file, sync: false, mkdir: true, minLength: 1 }));
   }
   const streams: pino.StreamEntry[] = destinations.map((stream) => ({ stream }));

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import * as oidc from 'openid-client';
 import { CLI_CLIENT } from '../oauth/clients/registry.ts';
+import { pageHeaders } from '../pages/respond.ts';
 import { deleteCredentials, loadCredentials, saveCredentials, type StoredCredentials } from './credentials.ts';
 
 const isLoopback = (u: URL) => ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
@@ -73,7 +74,7 @@ export async function login(o: LoginOptions): Promise<StoredCredentials> {
       return;
     }
     const ok = !u.searchParams.get('error');
-    res.writeHead(ok ? 200 : 400, { 'content-type': 'text/html; charset=utf-8' });
+    res.writeHead(ok ? 200 : 400, pageHeaders());
     res.end(`<!doctype html><meta charset="utf-8"><title>mimir-auth</title><p>${ok ? 'Signed in. You can close this window and return to the terminal.' : 'Sign-in failed; see the terminal.'}</p>`);
     resolveCallback(u);
   });

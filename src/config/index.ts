@@ -133,6 +133,7 @@ const schema = z.object({
   MIMIR_AUTHORIZATION_CODE_LIFETIME: int(5, 600, ' seconds'),
   MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION: bool,
   MIMIR_OUTBOUND_CA_FILE: z.string().optional(),
+  MIMIR_CIMD_FETCH_TIMEOUT: int(1, 60, ' seconds'),
   MIMIR_REGISTRATION_RATE_LIMIT: int(1, 100000, ' per minute'),
 
   MIMIR_SESSION_STORAGE: oneOf(['redis', 'memory', 'database', 'sqlite', 'cookie'] as const).optional(),
@@ -244,6 +245,8 @@ export interface Config {
     readonly developmentMode: boolean; readonly codeLifetime: number;
     readonly dynamicRegistration: boolean; readonly registrationRateLimit: number;
     readonly outboundCaFile: string | undefined;
+    /** Seconds for the whole fetch of a client ID metadata document, body included. */
+    readonly cimdFetchTimeout: number;
   };
   readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
   readonly session: {
@@ -251,7 +254,13 @@ export interface Config {
     readonly secret: string | undefined;
     readonly timeout: number;
     readonly absoluteTimeout: number;
-    readonly cookie: { readonly name: string; readonly secure: boolean; readonly httpOnly: boolean; readonly sameSite: 'strict' | 'lax' | 'none' };
+    readonly cookie: {
+      /** The effective session cookie name: `__Host-` + MIMIR_SESSION_COOKIE_NAME when secure (see {@link sessionCookieNames}). */
+      readonly name: string;
+      /** The sign-in binding cookie (Path=/auth/callback), `__Secure-` when secure. */
+      readonly loginName: string;
+      readonly secure: boolean; readonly httpOnly: boolean; readonly sameSite: 'strict' | 'lax' | 'none';
+    };
   };
   readonly serviceAccounts: { readonly enabled: boolean; readonly tokenLifetime: number; readonly secretGrace: number };
   readonly forwarding: { readonly enabled: boolean; readonly header: string };
@@ -375,6 +384,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       dynamicRegistration: raw.MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION,
       registrationRateLimit: raw.MIMIR_REGISTRATION_RATE_LIMIT,
       outboundCaFile: raw.MIMIR_OUTBOUND_CA_FILE ? resolve(cwd, raw.MIMIR_OUTBOUND_CA_FILE) : undefined,
+      cimdFetchTimeout: raw.MIMIR_CIMD_FETCH_TIMEOUT,
     },
     revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
     session: {
@@ -383,7 +393,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       timeout: raw.MIMIR_SESSION_TIMEOUT,
       absoluteTimeout: raw.MIMIR_SESSION_ABSOLUTE_TIMEOUT,
       cookie: {
-        name: raw.MIMIR_SESSION_COOKIE_NAME,
+        ...sessionCookieNames(raw.MIMIR_SESSION_COOKIE_NAME, raw.MIMIR_SESSION_COOKIE_SECURE),
         secure: raw.MIMIR_SESSION_COOKIE_SECURE,
         httpOnly: raw.MIMIR_SESSION_COOKIE_HTTPONLY,
         sameSite: raw.MIMIR_SESSION_COOKIE_SAMESITE,
@@ -425,6 +435,21 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
   };
 }
 
+const COOKIE_PREFIX = /^__(host|secure)-/i;
+
+/**
+ * The cookie names, computed once so every user (sign-in, CSRF check, authenticator, proxy)
+ * follows. Secure: the session cookie is `__Host-<name>`, which a browser keeps only when it is
+ * Secure, Path=/ and without Domain, so neither a sibling subdomain nor a plain-http page can set
+ * or shadow it (RFC 6265bis §4.1.3.2). The binding cookie's Path=/auth/callback rules `__Host-`
+ * out; `__Secure-` (§4.1.3.1) still keeps insecure origins from setting it.
+ */
+export function sessionCookieNames(configured: string, secure: boolean): { name: string; loginName: string } {
+  const stem = configured.replace(COOKIE_PREFIX, '');
+  if (!secure) return { name: configured, loginName: `${stem}_login` };
+  return { name: COOKIE_PREFIX.test(configured) ? configured : `__Host-${configured}`, loginName: `__Secure-${stem}_login` };
+}
+
 function parseLegacyKey(entry: string): { key: string; roles: string[] } {
   // "key" or "key:role1|role2" — a key itself never contains ':' in our format, legacy ones rarely do.
   const at = entry.lastIndexOf(':');
@@ -459,6 +484,9 @@ function insecure(config: Config, raw: Raw): string[] {
   }
   if (config.session.cookie.sameSite === 'none' && !config.session.cookie.secure) {
     problems.push('MIMIR_SESSION_COOKIE_SAMESITE: "none" requires MIMIR_SESSION_COOKIE_SECURE=true (browsers refuse it otherwise)');
+  }
+  if (!config.session.cookie.secure && COOKIE_PREFIX.test(raw.MIMIR_SESSION_COOKIE_NAME)) {
+    problems.push('MIMIR_SESSION_COOKIE_NAME: a __Host- or __Secure- name needs MIMIR_SESSION_COOKIE_SECURE=true (browsers refuse it otherwise)');
   }
   if (config.security.requireTokenBinding && !config.security.tokenBinding) {
     problems.push('MIMIR_REQUIRE_TOKEN_BINDING: true needs MIMIR_ENABLE_TOKEN_BINDING=true');

@@ -76,6 +76,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Authorization Server', 'MIMIR_AUTHORIZATION_CODE_LIFETIME', '60', 'Lifetime of authorization codes, seconds (single use)', { added: true }),
   v('Authorization Server', 'MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION', 'true', 'Accept RFC 7591 dynamic client registration at /auth/register (MCP 2025-11-25 clients)', { added: true }),
   v('Authorization Server', 'MIMIR_OUTBOUND_CA_FILE', undefined, 'Extra PEM CA certificates trusted when fetching client ID metadata documents (private PKI)', { added: true }),
+  v('Authorization Server', 'MIMIR_CIMD_FETCH_TIMEOUT', '5', 'Seconds allowed for fetching a client ID metadata document in full (connection, headers and body); a failed fetch is remembered for a minute', { added: true }),
   v('Authorization Server', 'MIMIR_REGISTRATION_RATE_LIMIT', '10', 'Dynamic registrations allowed per source IP per minute', { added: true }),
 
   // Sessions
@@ -83,7 +84,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('Session Management', 'MIMIR_SESSION_SECRET', undefined, 'Key material for session cookies (>= 32 bytes); default a generated key file in MIMIR_DATA_DIR', { secret: true }),
   v('Session Management', 'MIMIR_SESSION_TIMEOUT', '900', 'Idle timeout of a session, seconds (sliding)'),
   v('Session Management', 'MIMIR_SESSION_ABSOLUTE_TIMEOUT', '43200', 'Absolute session lifetime, seconds, whatever the activity', { added: true }),
-  v('Session Management', 'MIMIR_SESSION_COOKIE_NAME', 'mimir_session', 'Session cookie name'),
+  v('Session Management', 'MIMIR_SESSION_COOKIE_NAME', 'mimir_session', 'Session cookie name; with secure cookies it is sent as __Host-<name>'),
   v('Session Management', 'MIMIR_SESSION_COOKIE_SECURE', 'true', 'Secure flag of the session cookie'),
   v('Session Management', 'MIMIR_SESSION_COOKIE_HTTPONLY', 'true', 'HttpOnly flag of the session cookie'),
   v('Session Management', 'MIMIR_SESSION_COOKIE_SAMESITE', 'strict', 'SameSite of the session cookie: strict, lax, none'),

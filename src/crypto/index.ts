@@ -74,24 +74,35 @@ export interface Sealed {
 }
 
 const VERSION = 'v1';
+/** NIST SP 800-38D: a 96-bit IV and the full 128-bit tag. */
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
 
 /** AES-256-GCM with a random 96-bit IV; `aad` binds the ciphertext to its purpose/owner. */
 export function seal(key: Buffer, plaintext: string | Buffer, aad = ''): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.from(aad));
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return [VERSION, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
 }
 
-/** Returns null when the box is malformed, tampered with or sealed under another key. */
+/**
+ * Returns null when the box is malformed, tampered with or sealed under another key. The tag must
+ * be the whole 16 bytes: GCM checks only the bytes it is given, so a truncated tag (Node accepts
+ * 4 to 16 unless told otherwise) would cut a forger's work from 2^128 tries to as few as 2^32
+ * (SP 800-38D §5.2.1.2 and Appendix C).
+ */
 export function unseal(key: Buffer, box: string, aad = ''): Buffer | null {
   const parts = box.split('.');
   if (parts.length !== 4 || parts[0] !== VERSION) return null;
+  const iv = Buffer.from(parts[1]!, 'base64url');
+  const tag = Buffer.from(parts[2]!, 'base64url');
+  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) return null;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(parts[1]!, 'base64url'));
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(Buffer.from(aad));
-    decipher.setAuthTag(Buffer.from(parts[2]!, 'base64url'));
+    decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(Buffer.from(parts[3]!, 'base64url')), decipher.final()]);
   } catch {
     return null;

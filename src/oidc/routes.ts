@@ -11,6 +11,7 @@ import { OAuthError, toOAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { sendError } from '../http/reply.ts';
 import { accountPage, continuePage, errorPage, loginPage, signedOutPage, STYLESHEET, STYLESHEET_PATH } from '../pages/render.ts';
+import { sendPage } from '../pages/respond.ts';
 import { comesFromOwnOrigin, isStateChanging } from '../sessions/origin.ts';
 import { Sessions } from '../sessions/sessions.ts';
 import { IdpBearerVerifier } from './bearer.ts';
@@ -23,7 +24,6 @@ import * as client from 'openid-client';
 import { onRefresh } from '../oauth/refresh/refresh-grant.ts';
 
 const LOGIN_CLIENT_ID = 'mimir-login';
-const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** The sign-in parts of a hub, for tests and the CLI. */
 export interface SignIn {
@@ -82,7 +82,7 @@ export function oidcRoutes(hub: Hub) {
     // Sessions' storage: `cookie` mode keeps only the sign-out list in the hub store.
     const deps: LoginDeps = { store: hub.store, providers, security: config.security, now: hub.now };
     const cookie = config.session.cookie;
-    const bindingCookie = `${cookie.name}_login`;
+    const bindingCookie = cookie.loginName;
     const sessionCookieOptions = { path: '/', httpOnly: cookie.httpOnly, secure: cookie.secure, sameSite: cookie.sameSite } as const;
 
     // CSRF: a state-changing request carrying only the session cookie must come from our origin.
@@ -108,7 +108,7 @@ export function oidcRoutes(hub: Hub) {
       if (wantsJson(req)) return sendError(reply, err);
       if (err.status >= 500 && err.error === 'server_error') reply.log.error({ detail: err.detail }, 'unexpected error');
       else if (err.detail) reply.log.info({ error: err.error, detail: err.detail }, 'sign-in refused');
-      return page(reply, err.status, errorPage({ status: err.status, title: titleFor(err), message: err.description, retryHref }));
+      return sendPage(reply, err.status, errorPage({ status: err.status, title: titleFor(err), message: err.description, retryHref }));
     };
 
     app.get(STYLESHEET_PATH, async (_req, reply) =>
@@ -122,7 +122,7 @@ export function oidcRoutes(hub: Hub) {
         // One provider: straight to it (the seed's Test 1 expects a 302). Several: choose.
         if (providers.all.length !== 1) {
           const status = providers.all.length ? 200 : 404;
-          return page(reply, status, loginPage(providers.all.map((p) => ({ id: p.id, name: p.name })), returnTo));
+          return sendPage(reply, status, loginPage(providers.all.map((p) => ({ id: p.id, name: p.name })), returnTo));
         }
         providerId = providers.all[0]!.id;
       }
@@ -180,7 +180,7 @@ export function oidcRoutes(hub: Hub) {
             access_token: access.token, refresh_token: refresh.token, token_type: 'Bearer', expires_in: access.expiresIn,
           });
         }
-        return page(reply, 200, continuePage(done.returnTo));
+        return sendPage(reply, 200, continuePage(done.returnTo));
       } catch (e) {
         const err = toOAuthError(e);
         hub.audit.record({ type: 'login', outcome: 'failure', reason: err.error, detail: err.detail, ip: req.ip, request_id: req.id });
@@ -204,7 +204,7 @@ export function oidcRoutes(hub: Hub) {
       }
       if (wantsJson(req)) return reply.header('cache-control', 'no-store').send({ signed_out: Boolean(session), ...(endSessionUrl ? { end_session_url: endSessionUrl } : {}) });
       if (endSessionUrl) return reply.redirect(endSessionUrl, 303);
-      return page(reply, 200, signedOutPage());
+      return sendPage(reply, 200, signedOutPage());
     });
 
     app.get('/auth/account', async (req, reply) => {
@@ -214,11 +214,12 @@ export function oidcRoutes(hub: Hub) {
       if (found.reissue) reply.setCookie(cookie.name, found.reissue, sessionCookieOptions);
       const s = found.session;
       const provider = providers.get(s.identity.provider);
-      return page(reply, 200, accountPage({
+      // Its sign-out form is answered by a redirect to the IdP's end-session endpoint, which form-action would block.
+      return sendPage(reply, 200, accountPage({
         sub: s.identity.sub, provider: provider?.name ?? s.identity.provider, roles: s.identity.roles, expiresAt: sessions.expiresAt(s),
         ...(s.identity.name ? { name: s.identity.name } : {}), ...(s.identity.email ? { email: s.identity.email } : {}),
         ...(s.groupsOverage ? { groupsOverage: true } : {}),
-      }));
+      }), { formAction: 'unrestricted' });
     });
 
     /** RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2) where the IdP supports it. */
@@ -238,11 +239,6 @@ export function oidcRoutes(hub: Hub) {
       }
     }
   }, { name: 'mimir-sign-in' });
-}
-
-function page(reply: FastifyReply, status: number, html: string): FastifyReply {
-  return reply.code(status).header('cache-control', 'no-store').header('content-security-policy', CSP)
-    .type('text/html; charset=utf-8').send(html);
 }
 
 function titleFor(e: OAuthError): string {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Store, StoredRecord } from './adapter.ts';
@@ -8,6 +8,21 @@ import { checkIncrement, checkKind, expiryFor } from './memory.ts';
 export interface SqliteStoreOptions {
   /** Clock in epoch milliseconds; injectable so tests can freeze time. */
   now?: () => number;
+  /**
+   * The database's directory belongs to the hub alone (MIMIR_DATA_DIR): tightened to 0700 when
+   * found open to group or others. Off for a database in a directory the hub does not own (a
+   * shared parent must not be chmod-ed); a directory the store creates is 0700 either way.
+   */
+  privateDirectory?: boolean;
+  /** Told what was tightened at start, to log it. */
+  onPermissionsFixed?: (fixed: PermissionFix[]) => void;
+}
+
+/** A file or directory whose mode was tightened, modes in octal. */
+export interface PermissionFix {
+  path: string;
+  from: string;
+  to: string;
 }
 
 interface Row {
@@ -45,6 +60,33 @@ const SQL = {
   ping: 'SELECT 1',
 } as const;
 
+/**
+ * The database holds hashed secrets, sealed IdP tokens and sealed signing keys: readable by its
+ * owner only. SQLite creates a database 0644 (less the umask) and gives its -wal, -shm and
+ * -journal files the database's mode, so the database is created 0600 before SQLite opens it;
+ * files and the directory found open (an older hub, a copy) are tightened.
+ */
+function makePrivate(path: string, privateDirectory: boolean): PermissionFix[] {
+  const fixed: PermissionFix[] = [];
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  else if (privateDirectory) tighten(dir, fixed);
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) if (existsSync(file)) tighten(file, fixed);
+  return fixed;
+}
+
+/** Drops every group and other permission bit of `path`, noting it when there were any. */
+function tighten(path: string, fixed: PermissionFix[]): void {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  const to = mode & 0o700;
+  chmodSync(path, to);
+  fixed.push({ path, from: octal(mode), to: octal(to) });
+}
+
+const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
+
 /** One bus per database file, so every SqliteStore on that file in this process hears publishes. */
 const buses = new Map<string, EventEmitter>();
 
@@ -64,7 +106,10 @@ export class SqliteStore implements Store {
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
     const onDisk = path !== ':memory:' && path !== '' && !path.startsWith('file:');
-    if (onDisk) mkdirSync(dirname(path), { recursive: true });
+    if (onDisk) {
+      const fixed = makePrivate(path, options.privateDirectory ?? false);
+      if (fixed.length) options.onPermissionsFixed?.(fixed);
+    }
     const busKey = onDisk ? resolve(path) : undefined;
     let bus = busKey === undefined ? undefined : buses.get(busKey);
     if (!bus) {

@@ -30,7 +30,7 @@ describe('configuration', () => {
     assert.equal(c.jwt.refreshTokenLifetime, 2592000);
     assert.equal(c.storage.kind, 'sqlite');
     assert.equal(c.storage.redis.keyPrefix, 'mimir:tokens:');
-    assert.equal(c.session.cookie.name, 'mimir_session');
+    assert.equal(c.session.cookie.name, '__Host-mimir_session');
     assert.equal(c.session.cookie.sameSite, 'strict');
     assert.equal(c.serviceAccounts.tokenLifetime, 86400);
     assert.equal(c.userContext.idHeader, 'X-User-ID');

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { TestHub } from '../helpers/hub.ts';
+import { sessionCookie } from '../oidc/setup.ts';
 
 export function pkce(): { verifier: string; challenge: string } {
   const verifier = randomBytes(32).toString('base64url');
@@ -21,14 +22,14 @@ export function authorizeUrl(hub: TestHub, params: Record<string, string>): stri
 
 /** GET /auth/authorize with the session; when a consent page comes, allow it. Returns the final redirect. */
 export async function authorize(hub: TestHub, session: string, params: Record<string, string>, decision: 'allow' | 'deny' = 'allow'): Promise<{ status: number; location: string | null; page?: string }> {
-  const res = await fetch(authorizeUrl(hub, params), { redirect: 'manual', headers: { cookie: `mimir_session=${session}` } });
+  const res = await fetch(authorizeUrl(hub, params), { redirect: 'manual', headers: { cookie: sessionCookie(hub, session) } });
   if (res.status >= 300 && res.status < 400) return { status: res.status, location: res.headers.get('location') };
   const page = await res.text();
   const id = /name="request" value="([^"]+)"/.exec(page)?.[1];
   if (res.status !== 200 || !id) return { status: res.status, location: null, page };
   const decided = await fetch(`${hub.url}/auth/authorize/decision`, {
     method: 'POST', redirect: 'manual',
-    headers: { cookie: `mimir_session=${session}`, 'content-type': 'application/x-www-form-urlencoded', origin: hub.url },
+    headers: { cookie: sessionCookie(hub, session), 'content-type': 'application/x-www-form-urlencoded', origin: hub.url },
     body: new URLSearchParams({ request: id.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c))), decision }).toString(),
   });
   return { status: decided.status, location: decided.headers.get('location'), page };

@@ -16,7 +16,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { SignJWT } from 'jose';
-import { signIn, startRig, type Rig } from '../oidc/setup.ts';
+import { sessionCookie, signIn, startRig, type Rig } from '../oidc/setup.ts';
 import { RBAC_FIXTURE } from '../proxy/setup.ts';
 import { startUpstream, TOOLS, type Upstream } from '../proxy/upstream.ts';
 
@@ -47,14 +47,14 @@ class TestProvider {
 
 /** The user's browser: the authorization URL with the hub session, consent allowed, the callback URL back. */
 async function approve(rig: Rig, session: string, url: URL): Promise<URL> {
-  const res = await fetch(url, { redirect: 'manual', headers: { cookie: `mimir_session=${session}` } });
+  const res = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session) } });
   let location = res.headers.get('location');
   if (res.status === 200) {
     const page = await res.text();
     const id = /name="request" value="([^"]+)"/.exec(page)![1]!;
     const decided = await fetch(`${rig.hub.url}/auth/authorize/decision`, {
       method: 'POST', redirect: 'manual',
-      headers: { cookie: `mimir_session=${session}`, 'content-type': 'application/x-www-form-urlencoded', origin: rig.hub.url },
+      headers: { cookie: sessionCookie(rig.hub, session), 'content-type': 'application/x-www-form-urlencoded', origin: rig.hub.url },
       body: new URLSearchParams({ request: id, decision: 'allow' }).toString(),
     });
     location = decided.headers.get('location');

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { decodeJwt } from 'jose';
 import { loadProviders } from '../../src/oidc/providers.ts';
 import { createSignIn } from '../../src/oidc/routes.ts';
-import { AUDIENCE, me, signIn, startRig, type Rig } from './setup.ts';
+import { AUDIENCE, me, sessionCookie, signIn, startRig, type Rig } from './setup.ts';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
 const OTHER_TENANT = '99999999-8888-7777-6666-555555555555';
@@ -35,7 +35,7 @@ describe('Azure multi-tenant providers ({tenantid} issuer template)', () => {
     it('a user of an allowed tenant signs in; the ID token iss is the template with its own tid', async () => {
       const { res, session } = await signIn(rig, 'az', { login: 'ada' });
       assert.equal(res.status, 200, await res.clone().text());
-      const { status, body } = await me(rig.hub, { cookie: `mimir_session=${session}` });
+      const { status, body } = await me(rig.hub, { cookie: sessionCookie(rig.hub, session) });
       assert.equal(status, 200);
       assert.equal(body.sub, 'ada');
       assert.equal(body.tenant, TENANT);

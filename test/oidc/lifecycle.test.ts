@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
 import { createSignIn } from '../../src/oidc/routes.ts';
 import type { Sessions } from '../../src/sessions/sessions.ts';
-import { AUDIENCE, me, signIn, startRig, type Rig } from './setup.ts';
+import { AUDIENCE, me, sessionCookie, signIn, startRig, type Rig } from './setup.ts';
 
 interface Login { access: string; refresh: string; sid: string; cookie: string }
 
@@ -22,7 +22,7 @@ async function refresh(rig: Rig, token: string): Promise<{ status: number; body:
 }
 
 const logout = (rig: Rig, cookie: string) => fetch(`${rig.hub.url}/auth/logout`, {
-  method: 'POST', redirect: 'manual', headers: { cookie: `mimir_session=${cookie}`, origin: rig.hub.url, accept: 'application/json' },
+  method: 'POST', redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, cookie), origin: rig.hub.url, accept: 'application/json' },
 });
 
 describe('IdP token renewal on Mimir refresh (issue 4 hook)', () => {
@@ -76,14 +76,14 @@ describe('IdP token renewal on Mimir refresh (issue 4 hook)', () => {
     const login = await jsonLogin(rig);
     const idpRefresh = (await sessions.idpTokens(login.sid))!.refreshToken!;
     await rig.idps.kc!.revoke(idpRefresh, 'refresh_token'); // the user's IdP session is over
-    assert.equal((await me(rig.hub, { cookie: `mimir_session=${login.cookie}` })).status, 200);
+    assert.equal((await me(rig.hub, { cookie: sessionCookie(rig.hub, login.cookie) })).status, 200);
     clock += 3590_000;
     try {
       const r = await refresh(rig, login.refresh);
       assert.equal(r.status, 401);
       assert.equal(r.body.error, 'invalid_grant');
       assert.equal(r.body.session_ended, true);
-      assert.equal((await me(rig.hub, { cookie: `mimir_session=${login.cookie}` })).status, 401);
+      assert.equal((await me(rig.hub, { cookie: sessionCookie(rig.hub, login.cookie) })).status, 401);
       assert.equal((await me(rig.hub, { authorization: `Bearer ${login.access}` })).status, 401);
       // Retrying does not reach the IdP again and does not succeed.
       const calls = rig.idps.kc!.requests('/token');

@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
-import { callback, me, signIn, startLogin, startRig, type Rig } from './setup.ts';
+import { callback, me, sessionCookie, signIn, startLogin, startRig, type Rig } from './setup.ts';
 
 describe('sign-in through two real OpenID providers at once (keycloak + auth0 shaped)', () => {
   let rig: Rig;
@@ -34,7 +34,7 @@ describe('sign-in through two real OpenID providers at once (keycloak + auth0 sh
     assert.equal(res.status, 200);
     assert.match(await res.text(), /url=\/api\/nodes"/);
     assert.ok(session);
-    const { status, body } = await me(rig.hub, { cookie: `mimir_session=${session}` });
+    const { status, body } = await me(rig.hub, { cookie: sessionCookie(rig.hub, session) });
     assert.equal(status, 200);
     assert.equal(body.sub, 'jane');
     assert.equal(body.auth_method, 'session');
@@ -62,17 +62,17 @@ describe('sign-in through two real OpenID providers at once (keycloak + auth0 sh
 
   it('sign-out ends the session: /auth/me answers 401 afterwards', async () => {
     const { session } = await signIn(rig, 'kc');
-    const out = await fetch(`${rig.hub.url}/auth/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `mimir_session=${session}`, origin: rig.hub.url } });
+    const out = await fetch(`${rig.hub.url}/auth/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session), origin: rig.hub.url } });
     assert.equal(out.status, 303);
     assert.ok(out.headers.get('location')!.startsWith(rig.idps.kc!.issuer)); // RP-initiated logout at the IdP
-    assert.equal((await me(rig.hub, { cookie: `mimir_session=${session}` })).status, 401);
+    assert.equal((await me(rig.hub, { cookie: sessionCookie(rig.hub, session) })).status, 401);
   });
 
   it('a cross-site POST with only the session cookie is refused (403)', async () => {
     const { session } = await signIn(rig, 'kc');
-    const res = await fetch(`${rig.hub.url}/auth/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: `mimir_session=${session}`, origin: 'https://evil.example' } });
+    const res = await fetch(`${rig.hub.url}/auth/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session), origin: 'https://evil.example' } });
     assert.equal(res.status, 403);
-    assert.equal((await me(rig.hub, { cookie: `mimir_session=${session}` })).status, 200);
+    assert.equal((await me(rig.hub, { cookie: sessionCookie(rig.hub, session) })).status, 200);
   });
 
   it('state missing is refused with 400 invalid_request', async () => {
@@ -91,7 +91,7 @@ describe('sign-in through two real OpenID providers at once (keycloak + auth0 sh
     const res = await callback(rig.hub, back, binding);
     assert.equal(res.status, 400);
     assert.match(res.headers.get('content-type')!, /text\/html/);
-    assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('mimir_session=') && !c.startsWith('mimir_session=;')), false);
+    assert.equal(res.headers.getSetCookie().some((c) => c.startsWith(`${rig.hub.config.session.cookie.name}=`) && !c.startsWith(`${rig.hub.config.session.cookie.name}=;`)), false);
   });
 
   it('a replayed state (and its code) is refused', async () => {
@@ -232,7 +232,7 @@ describe('sign-in failure pages', () => {
     try {
       const { res, session } = await signIn(rig, 'g');
       assert.equal(res.status, 200);
-      const { body } = await me(rig.hub, { cookie: `mimir_session=${session}` });
+      const { body } = await me(rig.hub, { cookie: sessionCookie(rig.hub, session) });
       assert.equal(body.tenant, 'example.com');
     } finally {
       await rig.close();

@@ -74,6 +74,11 @@ export function cookieFrom(res: Response, name: string): string | undefined {
   return undefined;
 }
 
+/** The Cookie header value carrying a session: the hub's effective cookie name (`__Host-` when secure). */
+export function sessionCookie(hub: TestHub, value: string | undefined): string {
+  return `${hub.config.session.cookie.name}=${value ?? ''}`;
+}
+
 export interface Started {
   /** The IdP authorization URL the hub redirected to. */
   authorizationUrl: string;
@@ -84,14 +89,14 @@ export async function startLogin(hub: TestHub, provider: string, returnTo?: stri
   const q = new URLSearchParams({ provider, ...(returnTo !== undefined ? { returnTo } : {}) });
   const res = await fetch(`${hub.url}/auth/login?${q}`, { redirect: 'manual' });
   if (res.status !== 302) throw new Error(`login did not redirect: ${res.status} ${await res.text()}`);
-  return { authorizationUrl: res.headers.get('location')!, binding: cookieFrom(res, 'mimir_session_login')! };
+  return { authorizationUrl: res.headers.get('location')!, binding: cookieFrom(res, hub.config.session.cookie.loginName)! };
 }
 
 export async function callback(hub: TestHub, url: URL | string, binding: string | undefined, accept = 'text/html'): Promise<Response> {
   const target = new URL(String(url));
   return fetch(`${hub.url}${target.pathname}${target.search}`, {
     redirect: 'manual',
-    headers: { accept, ...(binding ? { cookie: `mimir_session_login=${binding}` } : {}) },
+    headers: { accept, ...(binding ? { cookie: `${hub.config.session.cookie.loginName}=${binding}` } : {}) },
   });
 }
 
@@ -100,7 +105,7 @@ export async function signIn(rig: Rig, provider: string, options: { login?: stri
   const started = await startLogin(rig.hub, provider, options.returnTo);
   const back = await rig.idps[provider]!.loginByHttp(started.authorizationUrl, options.login ?? 'jane');
   const res = await callback(rig.hub, back, started.binding, options.accept);
-  return { res, session: cookieFrom(res, 'mimir_session'), back, started };
+  return { res, session: cookieFrom(res, rig.hub.config.session.cookie.name), back, started };
 }
 
 export async function me(hub: TestHub, headers: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {

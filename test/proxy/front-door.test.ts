@@ -44,7 +44,7 @@ describe('the authenticating reverse proxy', () => {
     const res = await fetch(`${f.t.url}/api/nodes/1`, {
       headers: {
         'x-api-key': developerKey, 'x-user-id': 'admin', 'x-user-roles': 'admin', 'x-user-email': 'boss@example.com',
-        'x-user-whatever': 'x', cookie: 'mimir_session=abc; theme=dark', 'x-forwarded-for': '6.6.6.6', 'x-forwarded-token': 'forged',
+        'x-user-whatever': 'x', cookie: `${f.t.config.session.cookie.name}=abc; theme=dark`, 'x-forwarded-for': '6.6.6.6', 'x-forwarded-token': 'forged',
       },
     });
     assert.equal(res.status, 200);

@@ -5,7 +5,7 @@
  */
 import { OAuthError } from '../../errors.ts';
 import type { OAuthClient } from '../clients/metadata.ts';
-import { redirectUriMatches } from '../clients/metadata.ts';
+import { checkRedirectUri, redirectUriMatches } from '../clients/metadata.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
 
 export interface AuthorizationRequest {
@@ -68,6 +68,13 @@ export async function checkAuthorizationRequest(
   const presented = single(query, 'redirect_uri');
   const redirectUri = presented ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined);
   if (!redirectUri) throw new AuthorizePageError('The request has no redirect_uri and the client registered several.');
+  // The rules registration applies (RFC 6749 §3.1.2: no fragment; no credentials), before matching:
+  // the loopback rule's any-port match must not let userinfo or a fragment through.
+  try {
+    checkRedirectUri(redirectUri);
+  } catch (e) {
+    throw new AuthorizePageError(e instanceof OAuthError ? e.description : 'The redirect_uri is malformed.');
+  }
   if (!redirectUriMatches(client.redirect_uris, redirectUri)) {
     throw new AuthorizePageError('The redirect_uri does not match any URI registered for this client.');
   }

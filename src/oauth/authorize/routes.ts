@@ -9,6 +9,7 @@ import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import { errorPage } from '../../pages/render.ts';
+import { sendPage } from '../../pages/respond.ts';
 import { allows } from '../../rbac/policy.ts';
 import { isPermission } from '../../authz/index.ts';
 import { comesFromOwnOrigin } from '../../sessions/origin.ts';
@@ -80,8 +81,7 @@ export function authorizationServerRoutes(hub: Hub) {
   };
 
   const showError = (reply: FastifyReply, status: number, message: string) =>
-    reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store')
-      .send(errorPage({ status, title: 'This sign-in request cannot be completed', message }));
+    sendPage(reply, status, errorPage({ status, title: 'This sign-in request cannot be completed', message }));
 
   const finish = async (reply: FastifyReply, request: AuthorizationRequest, user: Principal, scopes: string[], status = 302) => {
     const code = await issueCode(hub.store, {
@@ -150,9 +150,9 @@ export function authorizationServerRoutes(hub: Hub) {
       const who = hub.identities.idOf(user);
       if (await hasConsent(hub.store, who, request, scopes)) return finish(reply, request, user, scopes);
       const pendingId = await savePending(hub.store, { request, scopes, sub: who, sid: user.sid }, 600);
-      return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('x-frame-options', 'DENY')
-        .header('content-security-policy', `default-src 'none'; style-src 'self'; frame-ancestors 'none'; form-action 'self' ${new URL(request.redirectUri).origin}`)
-        .send(consentPage({ client: request.client, redirectUri: request.redirectUri, scopes, resource: request.resource, pendingId, user: user.email ?? user.name ?? user.sub }));
+      // The decision is answered by a redirect to the client: its origin must be a form-action source.
+      return sendPage(reply, 200, consentPage({ client: request.client, redirectUri: request.redirectUri, scopes, resource: request.resource, pendingId, user: user.email ?? user.name ?? user.sub }),
+        { formAction: [new URL(request.redirectUri).origin] });
     });
 
     app.post('/auth/authorize/decision', async (req, reply) => {

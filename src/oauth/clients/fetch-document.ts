@@ -2,7 +2,9 @@
  * Fetching a client ID metadata document without becoming an SSRF proxy: the host is resolved
  * once, every address is checked (no private, loopback, link-local or reserved ranges outside
  * development mode), and the connection goes to the checked address. Size and time are bounded,
- * redirects are not followed.
+ * redirects are not followed. The time bound is one deadline for the whole fetch (lookup,
+ * connection, headers and body): a socket idle timeout alone would let a server that drips a
+ * byte a second hold the authorization request open indefinitely.
  */
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -12,6 +14,7 @@ import { rootCertificates } from 'node:tls';
 
 export interface FetchLimits {
   maxBytes: number;
+  /** Deadline of the whole fetch, body included. */
   timeoutMs: number;
   /** Development mode: loopback and private addresses (and http on loopback) allowed. */
   allowPrivate: boolean;
@@ -60,23 +63,32 @@ export async function fetchJsonDocument(url: URL, limits: FetchLimits): Promise<
 
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (finish: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      finish();
+    };
+    const fail = (e: DocumentFetchError) => settle(() => {
+      reject(e);
+      req.destroy();
+    });
+    const deadline = setTimeout(() => fail(new DocumentFetchError(`the client_id URL did not deliver its document within ${limits.timeoutMs} ms`)), limits.timeoutMs);
     const tls = limits.ca ? { ca: [...rootCertificates, limits.ca] } : {};
-    const req = request(url, { method: 'GET', lookup, headers: { accept: 'application/json' }, timeout: limits.timeoutMs, ...tls }, (res) => {
+    const req = request(url, { method: 'GET', lookup, headers: { accept: 'application/json' }, ...tls }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        return reject(new DocumentFetchError(`the client_id URL answered ${res.statusCode}`));
+        return fail(new DocumentFetchError(`the client_id URL answered ${res.statusCode}`));
       }
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > limits.maxBytes) {
-          req.destroy(new DocumentFetchError(`the client metadata document is larger than ${limits.maxBytes} bytes`));
-          return;
-        }
+        if (size > limits.maxBytes) return fail(new DocumentFetchError(`the client metadata document is larger than ${limits.maxBytes} bytes`));
         chunks.push(chunk);
       });
-      res.on('end', () => {
+      res.on('end', () => settle(() => {
         try {
           const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
           const m = /max-age=(\d+)/.exec(String(res.headers['cache-control'] ?? ''));
@@ -84,11 +96,10 @@ export async function fetchJsonDocument(url: URL, limits: FetchLimits): Promise<
         } catch {
           reject(new DocumentFetchError('the client metadata document is not JSON'));
         }
-      });
-      res.on('error', reject);
+      }));
+      res.on('error', () => fail(new DocumentFetchError('the client_id URL broke off its answer')));
     });
-    req.on('timeout', () => req.destroy(new DocumentFetchError(`the client_id URL did not answer within ${limits.timeoutMs} ms`)));
-    req.on('error', (e) => reject(e instanceof DocumentFetchError ? e : new DocumentFetchError(`the client_id URL could not be fetched (${(e as NodeJS.ErrnoException).code ?? e.message})`)));
+    req.on('error', (e) => fail(e instanceof DocumentFetchError ? e : new DocumentFetchError(`the client_id URL could not be fetched (${(e as NodeJS.ErrnoException).code ?? e.message})`)));
     req.end();
   });
 }

@@ -88,7 +88,10 @@ export function validateClientMetadata(input: unknown): z.infer<typeof clientMet
   return { ...m, grant_types, response_types, token_endpoint_auth_method: method as OAuthClient['token_endpoint_auth_method'] };
 }
 
-/** RFC 6749 §3.1.2.3 exact match, except the port of a loopback http redirect (RFC 8252 §7.3). */
+/**
+ * RFC 6749 §3.1.2.3 exact match, except the port of a loopback http redirect (RFC 8252 §7.3).
+ * Only the port: a presented URI with userinfo or a fragment never matches by the loopback rule.
+ */
 export function redirectUriMatches(registered: readonly string[], presented: string): boolean {
   let p: URL;
   try {
@@ -96,6 +99,7 @@ export function redirectUriMatches(registered: readonly string[], presented: str
   } catch {
     return false;
   }
+  const onlyPortMayDiffer = !p.username && !p.password && !p.hash && !presented.includes('#');
   return registered.some((r) => {
     if (r === presented) return true;
     let reg: URL;
@@ -104,7 +108,7 @@ export function redirectUriMatches(registered: readonly string[], presented: str
     } catch {
       return false;
     }
-    if (reg.protocol !== 'http:' || p.protocol !== 'http:' || !isLoopbackHost(reg.hostname) || reg.hostname !== p.hostname) return false;
+    if (!onlyPortMayDiffer || reg.protocol !== 'http:' || p.protocol !== 'http:' || !isLoopbackHost(reg.hostname) || reg.hostname !== p.hostname) return false;
     return reg.pathname === p.pathname && reg.search === p.search;
   });
 }

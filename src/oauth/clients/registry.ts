@@ -2,10 +2,13 @@
  * OAuth clients of the hub's authorization server (MCP clients, the CLI):
  * - dynamic client registration (RFC 7591), kept for MCP 2025-11-25 clients;
  * - client ID metadata documents (MCP 2026-07-28 primary registration): `client_id` is an https
- *   URL whose JSON document describes the client, fetched on demand and cached;
+ *   URL whose JSON document describes the client, fetched on demand and cached; a URL that failed
+ *   is not fetched again for a minute (else every authorization request naming it makes the hub
+ *   fetch it again: a slow URL then holds each of them for the whole deadline);
  * - the built-in public client `mimir-cli` (loopback redirects, RFC 8252).
  */
 import { readFileSync } from 'node:fs';
+import { LruCache } from '../../cache/lru.ts';
 import { digestEqual, hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Store } from '../../storage/adapter.ts';
@@ -14,6 +17,11 @@ import { validateClientMetadata, type OAuthClient } from './metadata.ts';
 
 const KIND = 'oauth_client';
 const DOC_CACHE = 'oauth_client_doc';
+/** How long, and for how many URLs at most, a failed metadata document fetch is remembered. */
+const FAILURE_MEMORY_MS = 60_000;
+const FAILURE_MEMORY_ENTRIES = 1000;
+/** Default deadline of a document fetch (MIMIR_CIMD_FETCH_TIMEOUT). */
+const DEFAULT_FETCH_TIMEOUT_MS = 5000;
 
 export const CLI_CLIENT: OAuthClient = {
   client_id: 'mimir-cli',
@@ -35,11 +43,16 @@ export class ClientRegistry {
   readonly #store: Store;
   readonly #limits: FetchLimits;
   readonly #now: () => number;
+  /** Negative cache: client_id URL → why its document could not be used, for a minute. */
+  readonly #failures: LruCache<OAuthError>;
+  /** Fetches under way, so concurrent requests naming one URL share one fetch. */
+  readonly #fetching = new Map<string, Promise<OAuthClient>>();
 
   constructor(store: Store, options: ClientRegistryOptions) {
     this.#store = store;
     this.#now = options.now ?? Date.now;
-    this.#limits = { maxBytes: 5 * 1024, timeoutMs: 5000, allowPrivate: options.developmentMode, ...options.fetchLimits };
+    this.#limits = { maxBytes: 5 * 1024, timeoutMs: DEFAULT_FETCH_TIMEOUT_MS, allowPrivate: options.developmentMode, ...options.fetchLimits };
+    this.#failures = new LruCache(FAILURE_MEMORY_ENTRIES, this.#now);
   }
 
   /** RFC 7591 §3.2.1: registers a client; a secret only for confidential clients. */
@@ -103,6 +116,23 @@ export class ClientRegistry {
     }
     const cached = await this.#store.find<OAuthClient>(DOC_CACHE, clientId);
     if (cached) return cached.payload;
+    const failed = this.#failures.get(clientId);
+    if (failed) throw failed;
+    let pending = this.#fetching.get(clientId);
+    if (!pending) {
+      pending = this.#fetchDocument(clientId, url)
+        .catch((e: unknown) => {
+          if (e instanceof OAuthError) this.#failures.set(clientId, e, this.#now() + FAILURE_MEMORY_MS);
+          throw e;
+        })
+        .finally(() => this.#fetching.delete(clientId));
+      this.#fetching.set(clientId, pending);
+    }
+    return pending;
+  }
+
+  /** Fetches, checks and caches the document at `url` (the client_id). */
+  async #fetchDocument(clientId: string, url: URL): Promise<OAuthClient> {
     let fetched: Awaited<ReturnType<typeof fetchJsonDocument>>;
     try {
       fetched = await fetchJsonDocument(url, this.#limits);
@@ -143,13 +173,16 @@ export class ClientRegistry {
 const registries = new WeakMap<object, ClientRegistry>();
 
 /** One client registry per hub (grant handlers are process-wide; hubs are not). */
-export function clientsOf(hub: { store: Store; now: () => number; config: { authorizationServer: { developmentMode: boolean; outboundCaFile: string | undefined } } }): ClientRegistry {
+export function clientsOf(hub: {
+  store: Store; now: () => number;
+  config: { authorizationServer: { developmentMode: boolean; outboundCaFile: string | undefined; cimdFetchTimeout: number } };
+}): ClientRegistry {
   let registry = registries.get(hub);
   if (!registry) {
-    const ca = hub.config.authorizationServer.outboundCaFile;
+    const { outboundCaFile: ca, cimdFetchTimeout } = hub.config.authorizationServer;
     registry = new ClientRegistry(hub.store, {
       developmentMode: hub.config.authorizationServer.developmentMode, now: hub.now,
-      ...(ca ? { fetchLimits: { ca: readFileSync(ca, 'utf8') } } : {}),
+      fetchLimits: { timeoutMs: cimdFetchTimeout * 1000, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) },
     });
     registries.set(hub, registry);
   }
