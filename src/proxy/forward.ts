@@ -22,7 +22,8 @@ const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-host', 
 const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-method-override', 'x-http-method']);
 
 export interface HeaderPolicy {
-  sessionCookie: string;
+  /** Cookies of the hub's own that never reach the upstream. */
+  hubCookies: ReadonlySet<string>;
   userContext: { enabled: boolean; idHeader: string; emailHeader: string; rolesHeader: string };
   forwardingHeader: string;
 }
@@ -54,7 +55,7 @@ export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPoli
     if (value === undefined) continue;
     if (HOP_BY_HOP.has(n) || named.has(n) || CREDENTIALS.has(n) || FORWARDING.has(n) || METHOD_OVERRIDES.has(n) || identity.has(n) || n === 'host' || n.startsWith('x-user-')) continue;
     if (n === 'cookie') {
-      const kept = withoutCookie(Array.isArray(value) ? value.join('; ') : value, policy.sessionCookie);
+      const kept = withoutCookies(Array.isArray(value) ? value.join('; ') : value, policy.hubCookies);
       if (kept) out.push(n, kept);
     } else if (Array.isArray(value)) {
       for (const v of value) out.push(n, v);
@@ -284,8 +285,8 @@ function connectionTokens(value: string | string[] | undefined): ReadonlySet<str
   return new Set(v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
 }
 
-function withoutCookie(header: string, name: string): string {
-  return header.split(';').map((c) => c.trim()).filter((c) => c && c.slice(0, c.indexOf('=') === -1 ? c.length : c.indexOf('=')).trim() !== name).join('; ');
+function withoutCookies(header: string, names: ReadonlySet<string>): string {
+  return header.split(';').map((c) => c.trim()).filter((c) => c && !names.has(c.slice(0, c.indexOf('=') === -1 ? c.length : c.indexOf('=')).trim())).join('; ');
 }
 
 /** RFC 9110 §5.5: header values are visible ASCII; anything else is percent-encoded. */

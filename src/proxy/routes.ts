@@ -135,7 +135,12 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
 }
 
 function headerPolicy(hub: Hub): HeaderPolicy {
-  return { sessionCookie: hub.config.session.cookie.name, userContext: hub.config.userContext, forwardingHeader: hub.config.forwarding.header };
+  // The session and sign-in cookies under every name they have had (with and without the
+  // __Host-/__Secure- prefixes: a browser keeps sending an older one until it expires).
+  const { name, loginName } = hub.config.session.cookie;
+  const stem = name.replace(/^__(Host|Secure)-/, '');
+  const hubCookies = new Set([name, loginName, stem, `__Host-${stem}`, `${stem}_login`, `__Secure-${stem}_login`]);
+  return { hubCookies, userContext: hub.config.userContext, forwardingHeader: hub.config.forwarding.header };
 }
 
 /** The hub's own namespaces never reach the upstream, whatever the method. */
