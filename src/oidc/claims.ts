@@ -122,18 +122,7 @@ export function mapRoles(p: ProviderSettings, roles: readonly string[], groups: 
   return [...out];
 }
 
-/**
- * The email to put on the Principal, or none: it goes upstream as X-User-Email and into the hub's
- * tokens, where it is taken as the user's identity, so an address the IdP has not verified
- * (anyone can type one in at many IdPs) is left off and the sign-in goes on without it (issue 15).
- * Per kind (fixtures/provider-claims/*.json):
- * - okta, auth0, google, keycloak, cognito, generic: only with `email_verified` true (boolean,
- *   or the string "true" as Cognito's userinfo and Google's tokeninfo send it); false or absent
- *   is unverified. Okta and Keycloak access tokens usually carry no `email_verified`: no email.
- * - azure: never sends `email_verified`; Microsoft's `email` (or `preferred_username`) is used
- *   as documented, since the tenant vouches for its own accounts.
- * - `trustEmail: true` (MIMIR_OAUTH_TRUST_EMAIL) on a provider: its email is used as sent.
- */
+/** The email the Principal may carry, by the rule documented at {@link mapClaims}; else none. */
 export function verifiedEmail(p: ProviderSettings, c: Record<string, unknown>): string | undefined {
   const email = c.email ?? (p.kind === 'azure' ? c.preferred_username : undefined);
   if (typeof email !== 'string' || email === '') return undefined;
@@ -141,6 +130,23 @@ export function verifiedEmail(p: ProviderSettings, c: Record<string, unknown>): 
   return c.email_verified === true || c.email_verified === 'true' ? email : undefined;
 }
 
+/**
+ * A provider's claims (ID token, access token, introspection or userinfo answer) as a Principal:
+ * roles and groups per kind, mapped by `roleMappings`/`groupsToRoles` (own properties only).
+ *
+ * Email (issue 15): it goes upstream as X-User-Email and into the hub's tokens, where it is taken
+ * as the user's identity, so an address the IdP has not verified is left off the Principal and
+ * the sign-in goes on without it. Per kind (fixtures/provider-claims/*.json):
+ * - okta, auth0, google, keycloak, cognito, generic: only with `email_verified` true (boolean, or
+ *   the string "true" as Cognito's userinfo and Google's tokeninfo send it); false or absent is
+ *   unverified. Okta and Keycloak access tokens usually carry no `email_verified`: no email.
+ * - azure: never sends `email_verified`; `email` (or `preferred_username`) is used as Microsoft
+ *   documents it, the tenant vouching for its own accounts.
+ * - any kind with `trustEmail: true` (MIMIR_OAUTH_TRUST_EMAIL): the email is used as sent.
+ *
+ * @example
+ * mapClaims(provider, { sub: 'u1', email: 'a@example.com', email_verified: true }, 'session').principal.email // 'a@example.com'
+ */
 export function mapClaims(p: ProviderSettings, c: Record<string, unknown>, authMethod: Principal['auth_method']): MappedIdentity {
   if (typeof c.sub !== 'string' || c.sub === '') throw new OAuthError('invalid_token', 'The token has no subject.');
   const { roles, groups } = sourceRolesAndGroups(p, c);
