@@ -93,7 +93,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
     metrics.watchCache('service_accounts', () => caches.serviceAccounts.lookups);
     metrics.watchCache('sessions', () => caches.sessions.lookups);
-    const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches });
+    const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches, refreshTokens });
     // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
     authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });

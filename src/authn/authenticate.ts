@@ -67,6 +67,11 @@ export interface AuthenticatorDeps {
   policy?: AccessTokenPolicy;
   /** Hot-path caches (src/cache); absent: every request verifies its token and reads storage. */
   caches?: AuthCaches;
+  /**
+   * The hub's own refresh tokens, looked up by hash: an opaque bearer value that is one is
+   * refused here and never sent to an IdP (issue 15, finding 6).
+   */
+  refreshTokens?: { inspect(token: string): Promise<unknown> };
   /** Audiences a Mimir JWT may carry (default: MIMIR_JWT_AUDIENCE). */
   audiences?: string[];
   now?: () => number;
@@ -188,14 +193,24 @@ export class Authenticator {
     return this.#opaque(token);
   }
 
+  /**
+   * An opaque bearer value. The hub's own credentials are recognised first, so that none of them
+   * ever leaves the hub (issue 15): a legacy API key, then a hub refresh token (RFC 6749 §1.5:
+   * never a bearer credential at a resource, so refused). Only what remains may be an IdP's.
+   */
   async #opaque(token: string): Promise<Principal> {
     const methods = this.#d.config.authMethods;
-    if (this.#d.idp && methods.has('oauth')) {
-      const principal = await this.#d.idp.verifyOpaque(token);
-      if (principal) return principal;
+    const legacy = this.#legacy(token);
+    if (legacy) {
+      if (!methods.has('api-key')) throw this.#challenge('invalid_token', 'API keys are not accepted here.');
+      return legacy;
     }
-    const legacy = methods.has('api-key') ? this.#legacy(token) : null;
-    if (legacy) return legacy;
+    if (!this.#d.idp || !methods.has('oauth')) throw this.#challenge('invalid_token', 'The access token is invalid.');
+    if (this.#d.refreshTokens && (await this.#d.refreshTokens.inspect(token)) !== null) {
+      throw this.#challenge('invalid_token', 'A refresh token is not an access token.');
+    }
+    const principal = await this.#d.idp.verifyOpaque(token);
+    if (principal) return principal;
     throw this.#challenge('invalid_token', 'The access token is invalid.');
   }
 

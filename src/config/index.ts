@@ -106,11 +106,13 @@ const schema = z.object({
   MIMIR_OAUTH_JWKS_URI: httpUrl.optional(),
   MIMIR_OAUTH_USERINFO_ENDPOINT: httpUrl.optional(),
   MIMIR_OAUTH_REVOCATION_ENDPOINT: httpUrl.optional(),
+  MIMIR_OAUTH_TOKENINFO_ENDPOINT: httpUrl.optional(),
   MIMIR_OAUTH_CLIENT_ID: z.string().optional(),
   MIMIR_OAUTH_CLIENT_SECRET: z.string().optional(),
   MIMIR_OAUTH_REDIRECT_URI: httpUrl.optional(),
   MIMIR_OAUTH_SCOPE: z.string(),
   MIMIR_OAUTH_AUDIENCE: z.string().optional(),
+  MIMIR_OAUTH_TRUST_EMAIL: bool,
 
   MIMIR_TOKEN_STORAGE: oneOf(['database', 'sqlite', 'redis', 'memory'] as const),
   MIMIR_REDIS_URL: z.string().trim().refine((s) => /^rediss?:\/\//.test(s), { error: (i) => `${show(redactUrl(String(i.input)))} is not a redis:// or rediss:// URL` }),
@@ -214,11 +216,13 @@ export interface Config {
     readonly jwksUri: string | undefined;
     readonly userinfoEndpoint: string | undefined;
     readonly revocationEndpoint: string | undefined;
+    readonly tokeninfoEndpoint: string | undefined;
     readonly clientId: string | undefined;
     readonly clientSecret: string | undefined;
     readonly redirectUri: string;
     readonly scope: string;
     readonly audience: string | undefined;
+    readonly trustEmail: boolean;
     readonly okta: { readonly domain: string | undefined; readonly authorizationServer: string | undefined };
     readonly auth0: { readonly domain: string | undefined; readonly audience: string | undefined };
     readonly azure: { readonly tenantId: string | undefined; readonly tenantName: string | undefined; readonly allowedTenants: readonly string[] };
@@ -351,11 +355,13 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       jwksUri: raw.MIMIR_OAUTH_JWKS_URI,
       userinfoEndpoint: raw.MIMIR_OAUTH_USERINFO_ENDPOINT,
       revocationEndpoint: raw.MIMIR_OAUTH_REVOCATION_ENDPOINT,
+      tokeninfoEndpoint: raw.MIMIR_OAUTH_TOKENINFO_ENDPOINT,
       clientId: raw.MIMIR_OAUTH_CLIENT_ID,
       clientSecret: raw.MIMIR_OAUTH_CLIENT_SECRET,
       redirectUri: raw.MIMIR_OAUTH_REDIRECT_URI ?? `${publicUrl}/auth/callback`,
       scope: raw.MIMIR_OAUTH_SCOPE,
       audience: raw.MIMIR_OAUTH_AUDIENCE,
+      trustEmail: raw.MIMIR_OAUTH_TRUST_EMAIL,
       okta: { domain: raw.MIMIR_OKTA_DOMAIN, authorizationServer: raw.MIMIR_OKTA_AUTHORIZATION_SERVER },
       auth0: { domain: raw.MIMIR_AUTH0_DOMAIN, audience: raw.MIMIR_AUTH0_AUDIENCE },
       azure: { tenantId: raw.MIMIR_AZURE_TENANT_ID, tenantName: raw.MIMIR_AZURE_TENANT_NAME, allowedTenants: raw.MIMIR_AZURE_ALLOWED_TENANTS ?? [] },

@@ -47,11 +47,13 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('OAuth Provider', 'MIMIR_OAUTH_JWKS_URI', undefined, 'Overrides the discovered JWKS URI'),
   v('OAuth Provider', 'MIMIR_OAUTH_USERINFO_ENDPOINT', undefined, 'Overrides the discovered userinfo endpoint'),
   v('OAuth Provider', 'MIMIR_OAUTH_REVOCATION_ENDPOINT', undefined, 'Overrides the discovered revocation endpoint'),
+  v('OAuth Provider', 'MIMIR_OAUTH_TOKENINFO_ENDPOINT', undefined, 'Google: tokeninfo endpoint that says which client an opaque access token was issued to; default https://oauth2.googleapis.com/tokeninfo for https://accounts.google.com, else the discovered tokeninfo_endpoint', { added: true }),
   v('OAuth Provider', 'MIMIR_OAUTH_CLIENT_ID', undefined, 'The hub\'s client id at the IdP'),
   v('OAuth Provider', 'MIMIR_OAUTH_CLIENT_SECRET', undefined, 'The hub\'s client secret at the IdP', { secret: true }),
   v('OAuth Provider', 'MIMIR_OAUTH_REDIRECT_URI', undefined, 'Callback registered at the IdP; default <MIMIR_PUBLIC_URL>/auth/callback'),
   v('OAuth Provider', 'MIMIR_OAUTH_SCOPE', 'openid profile email', 'Scopes requested at sign-in'),
   v('OAuth Provider', 'MIMIR_OAUTH_AUDIENCE', undefined, 'Audience IdP access tokens must carry to be accepted as bearer tokens'),
+  v('OAuth Provider', 'MIMIR_OAUTH_TRUST_EMAIL', 'false', 'Use the IdP\'s email even without email_verified: true (only for an IdP that verifies every address)', { added: true }),
 
   // Token configuration
   v('Token Configuration', 'MIMIR_TOKEN_STORAGE', 'database', 'Token storage: database (= sqlite, embedded), sqlite, redis, memory (development only)'),

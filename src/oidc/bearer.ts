@@ -4,10 +4,11 @@
  * (so a token from provider A never validates as B's); `aud` must be MIMIR_OAUTH_AUDIENCE (or
  * the provider's `audience`), Cognito's `client_id` where `aud` is absent. Unknown `kid`s refetch
  * the JWKS at most once per cooldown (jose `cooldownDuration`). Opaque tokens go only to
- * providers configured for them, introspection (RFC 7662) before userinfo; the first provider
- * whose introspection says "active" decides — its `iss` and `aud`/`client_id` must be ours, and
- * the token is sent nowhere else. Results are cached until expiry. A multi-tenant Azure
- * provider matches `iss` by its `{tenantid}` template.
+ * providers configured for them, introspection (RFC 7662) before Google's tokeninfo; the first
+ * provider that recognises the token decides — its `iss` and `aud`/`client_id` (tokeninfo:
+ * `aud`/`azp`) must be ours, and the token is sent nowhere else. A userinfo answer alone never
+ * accepts a token: userinfo serves a token of any client of the IdP (issue 15). Results are
+ * cached until expiry. A multi-tenant Azure provider matches `iss` by its `{tenantid}` template.
  */
 import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
@@ -19,13 +20,16 @@ import { hashSecret } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import { acceptedIssuers, checkProviderRules, issuerMatches, mapClaims } from './claims.ts';
 import { describe, type ProviderDirectory } from './discovery.ts';
-import type { ProviderSettings } from './providers.ts';
+import { isLoopback, type ProviderSettings } from './providers.ts';
 
 /** Asymmetric only: a shared-secret (HS*) or `none` token is never an IdP token. */
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const OPAQUE_CACHE_MAX = 10_000;
 const OPAQUE_NEGATIVE_SECONDS = 30;
 const OPAQUE_USERINFO_SECONDS = 300;
+/** Google's documented tokeninfo endpoint, for providers whose issuer is Google's own. */
+export const GOOGLE_TOKENINFO = 'https://oauth2.googleapis.com/tokeninfo';
+const GOOGLE_ISSUER = 'https://accounts.google.com';
 
 interface CachedOpaque {
   principal: Principal | null;
@@ -129,7 +133,7 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     if (hit && hit.until > now) return hit.principal ? copyPrincipal(hit.principal) : null;
     let result: CachedOpaque = { principal: null, until: now + OPAQUE_NEGATIVE_SECONDS };
     // Introspection first: it is authenticated and tells whose token it is, so a token it
-    // recognises never travels on to another provider's userinfo endpoint.
+    // recognises never travels on to another provider's tokeninfo or userinfo endpoint.
     const order = (x: ProviderSettings) => (x.opaqueTokens === 'introspection' ? 0 : 1);
     const askable = this.#providers.all.filter((x) => x.opaqueTokens !== 'off').sort((a, b) => order(a) - order(b));
     for (const p of askable) {
@@ -220,8 +224,19 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
       claims = r as Record<string, unknown>;
       until = r.exp;
     } else {
-      claims = await client.fetchUserInfo(config, token, client.skipSubjectCheck) as Record<string, unknown>;
-      until = now + OPAQUE_USERINFO_SECONDS;
+      if (p.kind !== 'google') return null; // refused at start-up too (providers.ts): userinfo names no client
+      const endpoint = tokeninfoEndpoint(p, config.serverMetadata());
+      if (!endpoint) return null; // fail closed: nothing can tell whose token this is (warned at start)
+      const info = await this.#tokeninfo(endpoint, token, config.timeout ?? 30);
+      if (!info) return null;
+      const checked = checkTokeninfo(p, info, now);
+      if (!checked) return REFUSED;
+      // The token is ours: the profile (name, hd, a verified email) comes from userinfo, which
+      // must describe the same subject (OpenID Connect Core §5.3.2).
+      const profile = await client.fetchUserInfo(config, token, checked.sub) as Record<string, unknown>;
+      // Only the email from tokeninfo (its `scope` lists Google API URLs, which are no Mimir scopes).
+      claims = { ...pick(info, ['email', 'email_verified']), ...profile, sub: checked.sub };
+      until = Math.min(checked.exp, now + OPAQUE_USERINFO_SECONDS);
     }
     if (typeof claims.sub !== 'string') return null;
     checkProviderRules(p, claims, 'id');
@@ -229,14 +244,83 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     principal.expires_at = until;
     return { principal, until };
   }
+
+  /**
+   * Google's tokeninfo: the token in a form body (POST, so it stays out of URLs and access logs).
+   * An answer other than 200 with a JSON object (Google: 400 `invalid_token`) means the endpoint
+   * does not know the token; a network failure throws.
+   */
+  async #tokeninfo(endpoint: string, token: string, timeoutSeconds: number): Promise<Record<string, unknown> | null> {
+    const res = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ access_token: token }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(timeoutSeconds * 1000),
+    });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      return null;
+    }
+    const body: unknown = await res.json().catch(() => null);
+    return body && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : null;
+  }
 }
 
 /**
- * An opaque token is for us when its `aud` names our audience (or our client), or, without `aud`,
- * when it was issued to our client or audience. Neither stated: refused (fail closed).
+ * Where a Google provider's opaque access tokens are checked: the configured endpoint
+ * (`endpoints.tokeninfo`, MIMIR_OAUTH_TOKENINFO_ENDPOINT), Google's own for Google's issuer, or
+ * a `tokeninfo_endpoint` the provider's discovery document publishes. None: opaque tokens are
+ * refused. A discovered URL must be https (http only on loopback), as configured ones are.
+ */
+export function tokeninfoEndpoint(p: ProviderSettings, metadata?: Readonly<Record<string, unknown>>): string | undefined {
+  if (p.kind !== 'google') return undefined;
+  if (p.endpoints.tokeninfo) return p.endpoints.tokeninfo;
+  if (p.issuer === GOOGLE_ISSUER) return GOOGLE_TOKENINFO;
+  const published = metadata?.tokeninfo_endpoint;
+  if (typeof published !== 'string') return undefined;
+  try {
+    const u = new URL(published);
+    return u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(published)) ? published : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A tokeninfo answer accepts the token only when it is active (not expired), was issued to this
+ * hub (`aud` or `azp` is our client id or one of the provider's `audiences`; Google: "verify that
+ * the aud field matches your client ID") and names a subject. Google sends `exp` and
+ * `expires_in` as strings. Returns what is needed from it, or null: the token is not for us.
+ */
+function checkTokeninfo(p: ProviderSettings, info: Record<string, unknown>, now: number): { sub: string; exp: number } | null {
+  const expiresIn = seconds(info.expires_in);
+  const exp = seconds(info.exp) ?? (expiresIn === undefined ? undefined : now + expiresIn);
+  if (exp === undefined || exp <= now || (expiresIn !== undefined && expiresIn <= 0)) return null;
+  const ours = [p.clientId, ...p.audiences].filter((x) => x !== '');
+  const parties = [info.aud, info.azp].filter((x): x is string => typeof x === 'string');
+  if (!parties.some((x) => ours.includes(x))) return null;
+  if (typeof info.sub !== 'string' || info.sub === '') return null;
+  return { sub: info.sub, exp };
+}
+
+function pick(from: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => Object.hasOwn(from, k)).map((k) => [k, from[k]]));
+}
+
+/** A whole number of seconds, as a JSON number or a numeric string. */
+function seconds(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,12}$/.test(v) ? Number(v) : Number.NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * An opaque token is for us when its `aud` names our audience, our client or one of the
+ * provider's `audiences`, or, without `aud`, when it was issued to one of them (`client_id`).
+ * Neither stated: refused (fail closed).
  */
 function meantForUs(p: ProviderSettings, aud: unknown, clientId: unknown): boolean {
-  const ours = [p.audience, p.clientId].filter((x): x is string => typeof x === 'string' && x !== '');
+  const ours = [p.audience, p.clientId, ...p.audiences].filter((x): x is string => typeof x === 'string' && x !== '');
   if (aud !== undefined) return (Array.isArray(aud) ? aud : [aud]).some((a) => ours.includes(a as string));
   return typeof clientId === 'string' && ours.includes(clientId);
 }

@@ -5,6 +5,7 @@
  */
 import * as client from 'openid-client';
 import type { Config } from '../config/index.ts';
+import { tokeninfoEndpoint } from './bearer.ts';
 import { describe, requestOptions } from './discovery.ts';
 import { loadProviders, type ProviderSettings } from './providers.ts';
 
@@ -32,6 +33,9 @@ async function checkOne(p: ProviderSettings, fetchImpl: typeof fetch): Promise<P
     jwksUri ??= m.jwks_uri;
     if (!m.code_challenge_methods_supported?.includes('S256')) notes.push('the IdP does not advertise PKCE S256; sign-in still sends it');
     if (!m.end_session_endpoint) notes.push('no end_session_endpoint: sign-out ends only the hub session');
+    if (p.kind === 'google' && p.opaqueTokens === 'userinfo' && !tokeninfoEndpoint(p, m)) {
+      notes.push('no tokeninfo endpoint (endpoints.tokeninfo, MIMIR_OAUTH_TOKENINFO_ENDPOINT, or tokeninfo_endpoint in discovery): opaque access tokens of this IdP are refused');
+    }
   } catch (e) {
     problems.push(`discovery failed for issuer ${p.issuer}: ${describe(e)}. Check MIMIR_OAUTH_ISSUER (it must equal the "issuer" the IdP publishes, ` +
       `${p.kind === 'auth0' ? 'with its trailing slash' : 'exactly'}) and that this host can reach it.`);

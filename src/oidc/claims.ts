@@ -17,12 +17,21 @@ export interface MappedIdentity {
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? v.split(' ').filter(Boolean) : []);
 
+/**
+ * Issue 15: claim values (role and group names, client ids) are looked up as object keys only as
+ * own properties, so a role named `constructor` or `__proto__` is an unknown role, never
+ * Object.prototype's member.
+ */
+function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 function at(claims: Record<string, unknown>, path: string): unknown {
-  if (path in claims) return claims[path];
+  if (Object.hasOwn(claims, path)) return claims[path];
   let cur: unknown = claims;
   for (const part of path.split('.')) {
     if (!cur || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
+    cur = own(cur as Record<string, unknown>, part);
   }
   return cur;
 }
@@ -92,9 +101,12 @@ function sourceRolesAndGroups(p: ProviderSettings, c: Record<string, unknown>): 
     case 'azure': return { roles: strings(c.roles), groups: strings(c.groups) };
     case 'google': return { roles: [], groups: [] };
     case 'keycloak': {
-      const resource = (c.resource_access && typeof c.resource_access === 'object' ? c.resource_access : {}) as Record<string, { roles?: unknown }>;
+      const resource = (c.resource_access && typeof c.resource_access === 'object' ? c.resource_access : {}) as Record<string, unknown>;
       const clients = [p.clientId, ...(p.audience ? [p.audience] : [])];
-      const clientRoles = clients.flatMap((id) => strings(resource[id]?.roles));
+      const clientRoles = clients.flatMap((id) => {
+        const entry = own(resource, id);
+        return entry && typeof entry === 'object' ? strings(own(entry as Record<string, unknown>, 'roles')) : [];
+      });
       return { roles: [...strings(at(c, 'realm_access.roles')), ...clientRoles], groups: strings(c.groups) };
     }
     case 'cognito': return { roles: strings(c['cognito:groups']), groups: strings(c['cognito:groups']) };
@@ -105,16 +117,41 @@ function sourceRolesAndGroups(p: ProviderSettings, c: Record<string, unknown>): 
 /** Applies `roleMappings` (IdP role → RBAC roles, identity by default) and `groupsToRoles`. */
 export function mapRoles(p: ProviderSettings, roles: readonly string[], groups: readonly string[]): string[] {
   const out = new Set<string>();
-  for (const r of roles) for (const m of p.roleMappings[r] ?? [r]) out.add(m);
-  for (const g of groups) for (const m of p.groupsToRoles[g] ?? []) out.add(m);
+  for (const r of roles) for (const m of own(p.roleMappings, r) ?? [r]) out.add(m);
+  for (const g of groups) for (const m of own(p.groupsToRoles, g) ?? []) out.add(m);
   return [...out];
 }
 
+/** The email the Principal may carry, by the rule documented at {@link mapClaims}; else none. */
+export function verifiedEmail(p: ProviderSettings, c: Record<string, unknown>): string | undefined {
+  const email = c.email ?? (p.kind === 'azure' ? c.preferred_username : undefined);
+  if (typeof email !== 'string' || email === '') return undefined;
+  if (p.trustEmail || p.kind === 'azure') return email;
+  return c.email_verified === true || c.email_verified === 'true' ? email : undefined;
+}
+
+/**
+ * A provider's claims (ID token, access token, introspection or userinfo answer) as a Principal:
+ * roles and groups per kind, mapped by `roleMappings`/`groupsToRoles` (own properties only).
+ *
+ * Email (issue 15): it goes upstream as X-User-Email and into the hub's tokens, where it is taken
+ * as the user's identity, so an address the IdP has not verified is left off the Principal and
+ * the sign-in goes on without it. Per kind (fixtures/provider-claims/*.json):
+ * - okta, auth0, google, keycloak, cognito, generic: only with `email_verified` true (boolean, or
+ *   the string "true" as Cognito's userinfo and Google's tokeninfo send it); false or absent is
+ *   unverified. Okta and Keycloak access tokens usually carry no `email_verified`: no email.
+ * - azure: never sends `email_verified`; `email` (or `preferred_username`) is used as Microsoft
+ *   documents it, the tenant vouching for its own accounts.
+ * - any kind with `trustEmail: true` (MIMIR_OAUTH_TRUST_EMAIL): the email is used as sent.
+ *
+ * @example
+ * mapClaims(provider, { sub: 'u1', email: 'a@example.com', email_verified: true }, 'session').principal.email // 'a@example.com'
+ */
 export function mapClaims(p: ProviderSettings, c: Record<string, unknown>, authMethod: Principal['auth_method']): MappedIdentity {
   if (typeof c.sub !== 'string' || c.sub === '') throw new OAuthError('invalid_token', 'The token has no subject.');
   const { roles, groups } = sourceRolesAndGroups(p, c);
   const names = c._claim_names && typeof c._claim_names === 'object' ? c._claim_names as Record<string, unknown> : {};
-  const groupsOverage = p.kind === 'azure' && ('groups' in names || c.hasgroups === true);
+  const groupsOverage = p.kind === 'azure' && (Object.hasOwn(names, 'groups') || c.hasgroups === true);
   const principal: Principal = {
     sub: c.sub,
     roles: mapRoles(p, roles, groups),
@@ -123,8 +160,8 @@ export function mapClaims(p: ProviderSettings, c: Record<string, unknown>, authM
     provider: p.id,
     auth_method: authMethod,
   };
-  const email = c.email ?? (p.kind === 'azure' ? c.preferred_username : undefined);
-  if (typeof email === 'string') principal.email = email;
+  const email = verifiedEmail(p, c);
+  if (email !== undefined) principal.email = email;
   const name = c.name ?? c.preferred_username ?? c['cognito:username'] ?? c.username;
   if (typeof name === 'string') principal.name = name;
   const tenant = p.kind === 'azure' ? c.tid : p.kind === 'google' ? c.hd : undefined;

@@ -9,7 +9,19 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, PROVIDER_KINDS, type Config, type ProviderKind } from '../config/index.ts';
 
+/**
+ * How opaque (non-JWT) access tokens of a provider are checked. `userinfo` is Google's only:
+ * its tokeninfo endpoint says whose token it is, then userinfo fills the profile. A generic
+ * userinfo endpoint answers for a token of any client of the IdP, so no other kind may use it.
+ */
 export type OpaqueTokenMode = 'introspection' | 'userinfo' | 'off';
+
+/**
+ * Provider ids that may not be configured: the user ids the hub sends upstream are
+ * `<provider>:<sub>` for IdP users and `api-key:…` / `service-account:…` for the hub's own
+ * credentials, so an IdP with one of these ids could name itself as a non-IdP principal.
+ */
+export const RESERVED_PROVIDER_IDS: readonly string[] = ['api-key', 'service-account'];
 
 export interface ProviderSettings {
   readonly id: string;
@@ -22,9 +34,21 @@ export interface ProviderSettings {
   readonly scope: string;
   /** `aud` an IdP access token must carry to be accepted as a bearer token; unset: none are. */
   readonly audience: string | undefined;
+  /**
+   * Further values accepted as the `aud`/`azp` (tokeninfo) or `aud`/`client_id` (introspection)
+   * of an opaque access token, besides the client id and `audience`.
+   */
+  readonly audiences: readonly string[];
+  /**
+   * Use the email without `email_verified: true` (an IdP that verifies every address and does
+   * not say so). See `verifiedEmail` in claims.ts for each kind's rule.
+   */
+  readonly trustEmail: boolean;
   readonly endpoints: {
     readonly authorization?: string; readonly token?: string; readonly jwks?: string;
     readonly userinfo?: string; readonly revocation?: string; readonly introspection?: string; readonly endSession?: string;
+    /** Google's tokeninfo (whose token an opaque access token is); see `tokeninfoEndpoint` in bearer.ts. */
+    readonly tokeninfo?: string;
   };
   readonly hostedDomain: string | undefined;
   /**
@@ -70,7 +94,10 @@ const fileEntry = z.object({
   endpoints: z.object({
     authorization: z.string().optional(), token: z.string().optional(), jwks: z.string().optional(), userinfo: z.string().optional(),
     revocation: z.string().optional(), introspection: z.string().optional(), endSession: z.string().optional(),
+    tokeninfo: z.string().optional(),
   }).optional(),
+  audiences: z.array(z.string().min(1)).optional(),
+  trustEmail: z.boolean().optional(),
   oktaDomain: z.string().optional(),
   authorizationServer: z.string().optional(),
   auth0Domain: z.string().optional(),
@@ -107,8 +134,9 @@ export function loadProviders(config: Config, read: (path: string) => string = (
       scope: p.scope, redirectUri: p.redirectUri,
       endpoints: {
         ...opt('authorization', p.authorizationEndpoint), ...opt('token', p.tokenEndpoint), ...opt('jwks', p.jwksUri),
-        ...opt('userinfo', p.userinfoEndpoint), ...opt('revocation', p.revocationEndpoint),
+        ...opt('userinfo', p.userinfoEndpoint), ...opt('revocation', p.revocationEndpoint), ...opt('tokeninfo', p.tokeninfoEndpoint),
       },
+      trustEmail: p.trustEmail,
       ...opt('oktaDomain', p.okta.domain), ...opt('authorizationServer', p.okta.authorizationServer),
       ...opt('auth0Domain', p.auth0.domain), ...opt('tenantId', p.azure.tenantId), allowedTenants: [...p.azure.allowedTenants],
       ...opt('hostedDomain', p.google.hostedDomain), ...opt('keycloakServerUrl', p.keycloak.serverUrl), ...opt('realm', p.keycloak.realm),
@@ -159,6 +187,13 @@ function settle(raw: FileEntry, config: Config, where: string, problems: string[
     checkUrl(issuer, `${where}: issuer`, problems);
   }
   for (const [name, url] of Object.entries(e.endpoints ?? {})) if (url) checkUrl(url, `${where}: ${name} endpoint`, problems);
+  if (RESERVED_PROVIDER_IDS.includes(e.id)) {
+    problems.push(`${where}: id "${e.id}" is reserved (user ids of the hub's own ${e.id === 'api-key' ? 'API keys' : 'service accounts'} begin with it); choose another id`);
+  }
+  if (e.opaqueTokens === 'userinfo' && e.kind !== 'google') {
+    // A userinfo answer does not say which client the token was issued to (issue 15, finding 4).
+    problems.push(`${where}: opaqueTokens: "userinfo" is accepted only for kind google (its tokeninfo names the token's client); use "introspection" or "off"`);
+  }
   const audience = e.audience;
   return {
     id: e.id,
@@ -170,6 +205,8 @@ function settle(raw: FileEntry, config: Config, where: string, problems: string[
     redirectUri: e.redirectUri ?? config.provider.redirectUri,
     scope: e.scope ?? config.provider.scope,
     audience,
+    audiences: e.audiences ?? [],
+    trustEmail: e.trustEmail ?? false,
     endpoints: e.endpoints ?? {},
     hostedDomain: e.hostedDomain,
     issuerTemplate,

@@ -14,7 +14,7 @@ import { accountPage, continuePage, errorPage, loginPage, signedOutPage, STYLESH
 import { sendPage } from '../pages/respond.ts';
 import { comesFromOwnOrigin, isStateChanging } from '../sessions/origin.ts';
 import { Sessions } from '../sessions/sessions.ts';
-import { IdpBearerVerifier } from './bearer.ts';
+import { IdpBearerVerifier, tokeninfoEndpoint } from './bearer.ts';
 import { completeLogin } from './callback.ts';
 import { ProviderDirectory } from './discovery.ts';
 import { beginLogin, type LoginDeps } from './login.ts';
@@ -77,6 +77,10 @@ export function oidcRoutes(hub: Hub) {
     for (const p of providers.all) {
       if (p.issuerTemplate && p.allowedTenants.length === 0) {
         hub.log.warn({ provider: p.id }, 'multi-tenant Azure provider without MIMIR_AZURE_ALLOWED_TENANTS: users of any Microsoft tenant can sign in');
+      }
+      if (p.kind === 'google' && p.opaqueTokens === 'userinfo' && !tokeninfoEndpoint(p)) {
+        hub.log.warn({ provider: p.id }, 'Google provider without a tokeninfo endpoint (endpoints.tokeninfo in the providers file, or MIMIR_OAUTH_TOKENINFO_ENDPOINT): '
+          + 'its opaque access tokens are refused unless its discovery document publishes tokeninfo_endpoint');
       }
     }
     // Sessions' storage: `cookie` mode keeps only the sign-out list in the hub store.

@@ -3,7 +3,10 @@
  * provider kinds the hub knows: issuer path and claim names as in
  * the shared fixtures provider-claims/<kind>.json (outside this repository: the claim shapes were copied here). Sign-in uses oidc-provider's
  * devInteractions login form (any login, any password; the login names the account), which a
- * test drives by HTTP (`loginByHttp`) or in Chromium.
+ * test drives by HTTP (`loginByHttp`) or in Chromium. A second client (`otherClient`) is
+ * registered beside the hub's, as another application of the same IdP. The google kind also
+ * serves Google's tokeninfo endpoint (`/tokeninfo`, published as `tokeninfo_endpoint` in its
+ * discovery document), answering from oidc-provider's own stored access tokens.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
@@ -46,6 +49,8 @@ export interface TestIdp {
   port: number;
   clientId: string;
   clientSecret: string;
+  /** Another application registered at the same IdP (not the hub). */
+  otherClient: { clientId: string; clientSecret: string };
   /** How many times the JWKS endpoint was fetched. */
   jwksRequests: number;
   /** Requests per endpoint path below the issuer (e.g. `/token`, `/token/introspection`, `/me`). */
@@ -53,8 +58,11 @@ export interface TestIdp {
   /** Multi-tenant: where discovery is fetched (`${origin}/organizations/v2.0`) and the published template. */
   commonIssuer: string;
   issuerTemplate: string;
-  /** A user's tokens by the authorization code flow (PKCE), as a client of this IdP would hold them. */
-  userTokens(login?: string): Promise<{ access_token: string; refresh_token?: string; id_token?: string }>;
+  /**
+   * A user's tokens by the authorization code flow (PKCE), as a client of this IdP would hold
+   * them: the hub's client, or with `{ client: 'other' }` the other application's.
+   */
+  userTokens(login?: string, options?: { client?: 'hub' | 'other' }): Promise<{ access_token: string; refresh_token?: string; id_token?: string }>;
   /** RFC 7009 revocation at the IdP (the user's IdP session ends). */
   revoke(token: string, hint?: 'access_token' | 'refresh_token'): Promise<void>;
   /** Current signing key id. */
@@ -78,7 +86,8 @@ function kindClaims(kind: IdpKind, login: string, o: { tenantId: string; clientI
   switch (kind) {
     case 'okta': return { ...base, preferred_username: `${login}@example.com`, groups: ['Everyone', 'developer'] };
     case 'auth0': return { ...base, nickname: login, 'https://mimir.example.com/roles': ['developer'] };
-    case 'azure': return { ...base, preferred_username: `${login}@example.com`, tid: o.tenantId, oid: `oid-${login}`, roles: ['developer'], groups: ['00000000-0000-0000-0000-0000000000a1'] };
+    // Microsoft never sends email_verified (fixtures/provider-claims/azure.json).
+    case 'azure': return { email: base.email, name: base.name, preferred_username: `${login}@example.com`, tid: o.tenantId, oid: `oid-${login}`, roles: ['developer'], groups: ['00000000-0000-0000-0000-0000000000a1'] };
     case 'google': return { ...base, hd: 'example.com' };
     case 'keycloak': return { ...base, preferred_username: login, realm_access: { roles: ['offline_access', 'developer'] }, resource_access: { [o.clientId]: { roles: ['analyst'] } } };
     case 'cognito': return { ...base, 'cognito:username': login, 'cognito:groups': ['developer'] };
@@ -117,25 +126,30 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
   const prefix = new URL(issuer).pathname.replace(/\/$/, '');
   const clientId = options.clientId ?? `${options.kind}-client-${randomBytes(3).toString('hex')}`;
   const clientSecret = options.clientSecret ?? randomBytes(24).toString('base64url');
+  const otherClient = { clientId: `${clientId}-other`, clientSecret: randomBytes(24).toString('base64url') };
   const users = options.users ?? {};
   let key = await newKey();
   let tamper: ((claims: JWTPayload) => JWTPayload) | undefined;
 
+  const claimsOfLogin = (login: string): Record<string, unknown> => ({
+    ...kindClaims(options.kind, login, { tenantId, clientId, ...(options.audience ? { audience: options.audience } : {}) }),
+    ...(options.kind === 'cognito' ? { token_use: 'id' } : {}),
+    ...users[login],
+  });
+
   const build = (): any => {
-    const claimsOf = (login: string): Record<string, unknown> => ({
-      ...kindClaims(options.kind, login, { tenantId, clientId, ...(options.audience ? { audience: options.audience } : {}) }),
-      ...(options.kind === 'cognito' ? { token_use: 'id' } : {}),
-      ...users[login],
+    const claimsOf = claimsOfLogin;
+    const registration = (id: string, secret: string) => ({
+      client_id: id, client_secret: secret,
+      redirect_uris: options.redirectUris,
+      post_logout_redirect_uris: options.postLogoutRedirectUris ?? [],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_post',
     });
     const p = new Provider(issuer, {
-      clients: [{
-        client_id: clientId, client_secret: clientSecret,
-        redirect_uris: options.redirectUris,
-        post_logout_redirect_uris: options.postLogoutRedirectUris ?? [],
-        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_post',
-      }],
+      clients: [registration(clientId, clientSecret), registration(otherClient.clientId, otherClient.clientSecret)],
+      ...(options.kind === 'google' ? { discovery: { tokeninfo_endpoint: `${issuer.replace(/\/$/, '')}${TOKENINFO}` } } : {}),
       jwks: { keys: [key.jwk] },
       cookies: { keys: [randomBytes(16).toString('hex')] },
       findAccount: async (_ctx: unknown, id: string) => ({
@@ -222,6 +236,15 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
     const path = inner.split('?')[0]!;
     counts.set(path, (counts.get(path) ?? 0) + 1);
     if (req.method === 'GET' && path === '/jwks') state.jwksRequests += 1;
+    if (options.kind === 'google' && path === TOKENINFO) {
+      void tokeninfo(req, inner, provider, claimsOfLogin).then(({ status, body }) => {
+        res.statusCode = status;
+        res.setHeader('content-type', 'application/json; charset=UTF-8');
+        res.setHeader('cache-control', 'no-cache, no-store, max-age=0, must-revalidate');
+        res.end(JSON.stringify(body));
+      });
+      return;
+    }
     if (req.method === 'POST' && path === '/token' && tamper) rewriteIdToken(res, tamper, key);
     if (prefix) {
       (req as IncomingMessage & { originalUrl?: string }).originalUrl = url;
@@ -237,7 +260,7 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
   });
 
   const idp: TestIdp = {
-    kind: options.kind, issuer, origin, port, clientId, clientSecret,
+    kind: options.kind, issuer, origin, port, clientId, clientSecret, otherClient,
     get jwksRequests() { return state.jwksRequests; },
     set jwksRequests(n: number) { state.jwksRequests = n; },
     requests: (path) => counts.get(path) ?? 0,
@@ -262,14 +285,15 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
       if (!json.access_token) throw new Error(`client_credentials failed: ${res.status} ${JSON.stringify(json)}`);
       return json.access_token;
     },
-    async userTokens(login = 'jane') {
+    async userTokens(login = 'jane', { client = 'hub' } = {}) {
+      const { clientId: id, clientSecret: secret } = client === 'other' ? otherClient : { clientId, clientSecret };
       const verifier = randomBytes(32).toString('base64url');
       const challenge = createHash('sha256').update(verifier).digest('base64url');
       const redirectUri = options.redirectUris[0]!;
       const auth = new URL(`${issuer.replace(/\/$/, '')}/auth`);
-      for (const [k, v] of Object.entries({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid email profile', code_challenge: challenge, code_challenge_method: 'S256', nonce: randomBytes(8).toString('hex') })) auth.searchParams.set(k, v);
+      for (const [k, v] of Object.entries({ client_id: id, redirect_uri: redirectUri, response_type: 'code', scope: 'openid email profile', code_challenge: challenge, code_challenge_method: 'S256', nonce: randomBytes(8).toString('hex') })) auth.searchParams.set(k, v);
       const back = await driveLogin(auth.href, login, options.redirectUris);
-      const body = new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, redirect_uri: redirectUri, code_verifier: verifier, client_id: clientId, client_secret: clientSecret });
+      const body = new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, redirect_uri: redirectUri, code_verifier: verifier, client_id: id, client_secret: secret });
       const res = await fetch(`${issuer.replace(/\/$/, '')}/token`, { method: 'POST', body });
       const json = await res.json() as { access_token?: string; refresh_token?: string; id_token?: string };
       if (!json.access_token) throw new Error(`code exchange failed: ${res.status} ${JSON.stringify(json)}`);
@@ -289,6 +313,42 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
     },
   };
   return idp;
+}
+
+const TOKENINFO = '/tokeninfo';
+
+/**
+ * Google's tokeninfo for access tokens (GET or POST, `access_token` in the query or a form
+ * body), answered as Google does: `aud` and `azp` the client the token was issued to, `exp` and
+ * `expires_in` as strings, `email`/`email_verified` (a string) only with the email scope;
+ * 400 `invalid_token` for a token unknown, revoked or expired. Built on oidc-provider's own
+ * store (`AccessToken.find` checks expiry), so it knows exactly the tokens the IdP issued.
+ */
+async function tokeninfo(req: IncomingMessage, inner: string, provider: any, claimsOf: (login: string) => Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const invalid = { status: 400, body: { error: 'invalid_token', error_description: 'Invalid Value' } };
+  let value = new URL(inner, 'http://idp.invalid').searchParams.get('access_token');
+  if (req.method === 'POST') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    value = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('access_token') ?? value;
+  } else if (req.method !== 'GET') {
+    return { status: 405, body: { error: 'invalid_request' } };
+  }
+  if (!value) return { status: 400, body: { error: 'invalid_request', error_description: 'either access_token, id_token, or token_handle required' } };
+  const token = await provider.AccessToken.find(value).catch(() => undefined);
+  if (!token || token.isExpired || !token.accountId) return invalid;
+  const now = Math.floor(Date.now() / 1000);
+  const scopes = String(token.scope ?? '').split(' ').filter(Boolean);
+  const claims = claimsOf(token.accountId as string);
+  return {
+    status: 200,
+    body: {
+      azp: token.clientId, aud: token.clientId, sub: token.accountId, scope: scopes.join(' '),
+      exp: String(token.exp), expires_in: String(Math.max(0, token.exp - now)),
+      ...(scopes.includes('email') && typeof claims.email === 'string' ? { email: claims.email, email_verified: String(claims.email_verified === true) } : {}),
+      access_type: scopes.includes('offline_access') ? 'offline' : 'online',
+    },
+  };
 }
 
 /** Buffers the token endpoint's JSON and replaces its id_token with a re-signed, rewritten one. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { checkProviders } from '../../src/oidc/check.ts';
+import { GOOGLE_TOKENINFO, tokeninfoEndpoint } from '../../src/oidc/bearer.ts';
 import { mapClaims } from '../../src/oidc/claims.ts';
 import { loadProviders } from '../../src/oidc/providers.ts';
 import { safeReturnTo } from '../../src/oidc/return-to.ts';
@@ -67,6 +68,76 @@ describe('provider configuration', () => {
     const m = mapClaims(p!, { sub: 'u', roles: ['admin'], _claim_names: { groups: 'src1' } }, 'oauth');
     assert.equal(m.groupsOverage, true);
     assert.deepEqual(m.principal.roles, ['admin']);
+  });
+});
+
+describe('issue 15: provider configuration', () => {
+  const file = (providers: unknown[]) => {
+    const path = join(mkdtempSync(join(tmpdir(), 'prov-')), 'providers.json');
+    writeFileSync(path, JSON.stringify({ providers }));
+    return path;
+  };
+  const problemsOf = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof ConfigError) return e.problems.join('\n');
+      throw e;
+    }
+    return '';
+  };
+
+  it('opaqueTokens "userinfo" is refused for every kind but google, naming the entry, the field and the accepted values', () => {
+    for (const kind of ['generic', 'okta', 'auth0', 'azure', 'keycloak', 'cognito']) {
+      const problems = problemsOf(() => loadProviders(cfg({ MIMIR_AUTH_PROVIDERS_FILE: file([{ id: 'corp', kind, issuer: 'https://idp.example.com', clientId: 'c', opaqueTokens: 'userinfo' }]) })));
+      assert.match(problems, /providers\.0 \(corp\): opaqueTokens: "userinfo".*"introspection" or "off"/, kind);
+    }
+    assert.equal(problemsOf(() => loadProviders(cfg({ MIMIR_AUTH_PROVIDERS_FILE: file([{ id: 'g', kind: 'google', clientId: 'c', opaqueTokens: 'userinfo' }]) }))), '');
+  });
+
+  for (const id of ['api-key', 'service-account']) {
+    it(`provider id "${id}" is reserved`, () => {
+      const problems = problemsOf(() => loadProviders(cfg({ MIMIR_AUTH_PROVIDERS_FILE: file([{ id, kind: 'generic', issuer: 'https://idp.example.com', clientId: 'c' }]) })));
+      assert.match(problems, new RegExp(`providers\\.0 \\(${id}\\): id "${id}" is reserved`));
+    });
+  }
+
+  it('tokeninfo: Google\'s own for Google\'s issuer, else the configured or the discovered one; none for other kinds', () => {
+    const [google] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'google', MIMIR_OAUTH_CLIENT_ID: 'c' }));
+    assert.equal(tokeninfoEndpoint(google!), GOOGLE_TOKENINFO);
+    const [set] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'google', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'https://idp.example.com', MIMIR_OAUTH_TOKENINFO_ENDPOINT: 'https://idp.example.com/ti' }));
+    assert.equal(tokeninfoEndpoint(set!, { tokeninfo_endpoint: 'https://idp.example.com/discovered' }), 'https://idp.example.com/ti');
+    const [compatible] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'google', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'https://idp.example.com' }));
+    assert.equal(tokeninfoEndpoint(compatible!), undefined);
+    assert.equal(tokeninfoEndpoint(compatible!, { tokeninfo_endpoint: 'https://idp.example.com/discovered' }), 'https://idp.example.com/discovered');
+    assert.equal(tokeninfoEndpoint(compatible!, { tokeninfo_endpoint: 'http://idp.example.com/discovered' }), undefined, 'http off loopback');
+    const [generic] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'generic', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'https://idp.example.com' }));
+    assert.equal(tokeninfoEndpoint(generic!, { tokeninfo_endpoint: 'https://idp.example.com/ti' }), undefined);
+  });
+
+  it('audiences and trustEmail are read from the providers file; MIMIR_OAUTH_TRUST_EMAIL sets trustEmail of the single provider', () => {
+    const [p] = loadProviders(cfg({ MIMIR_AUTH_PROVIDERS_FILE: file([{ id: 'corp', kind: 'generic', issuer: 'https://idp.example.com', clientId: 'c', audiences: ['other-app'], trustEmail: true }]) }));
+    assert.deepEqual(p!.audiences, ['other-app']);
+    assert.equal(p!.trustEmail, true);
+    const [single] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'generic', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'https://idp.example.com' }));
+    assert.equal(single!.trustEmail, false);
+    const [trusting] = loadProviders(cfg({ MIMIR_AUTH_PROVIDER: 'generic', MIMIR_OAUTH_CLIENT_ID: 'c', MIMIR_OAUTH_ISSUER: 'https://idp.example.com', MIMIR_OAUTH_TRUST_EMAIL: 'true' }));
+    assert.equal(trusting!.trustEmail, true);
+  });
+
+  it('email per kind: email_verified true or "true" (Cognito) keeps it, false or absent drops it; azure keeps it', () => {
+    const of = (kind: string, claims: Record<string, unknown>) => {
+      const [p] = loadProviders(cfg({ MIMIR_AUTH_PROVIDERS_FILE: file([{ id: 'x', kind, issuer: 'https://idp.example.com', clientId: 'c' }]) }));
+      return mapClaims(p!, { sub: 'u', email: 'u@example.com', ...(kind === 'azure' ? { tid: '00000000-0000-0000-0000-000000000001' } : {}), ...claims }, 'oauth').principal.email;
+    };
+    for (const kind of ['okta', 'auth0', 'google', 'keycloak', 'cognito', 'generic']) {
+      assert.equal(of(kind, { email_verified: true }), 'u@example.com', kind);
+      assert.equal(of(kind, { email_verified: 'true' }), 'u@example.com', kind);
+      assert.equal(of(kind, { email_verified: false }), undefined, kind);
+      assert.equal(of(kind, { email_verified: 'false' }), undefined, kind);
+      assert.equal(of(kind, {}), undefined, kind);
+    }
+    assert.equal(of('azure', {}), 'u@example.com');
   });
 });
 

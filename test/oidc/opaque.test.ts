@@ -71,13 +71,13 @@ describe('an introspection answer naming another issuer', () => {
   before(async () => {
     // Two IdPs sharing one client registration. `x` is misconfigured: its introspection endpoint
     // is y's, so y answers "active, iss = y" for y's token. That token must not pass as x's,
-    // and must travel on to no other provider (y's own userinfo included).
+    // and must travel on to no other provider (y's own introspection included).
     rig = await startRig({ x: 'keycloak', y: 'generic' }, {
       storage: 'memory',
       idp: { clientId: 'shared-client', clientSecret: 'shared-secret-shared-secret-000' },
       settings: {
         x: (_x, all) => ({ opaqueTokens: 'introspection', endpoints: { introspection: `${all.y!.issuer}/token/introspection` } }),
-        y: { opaqueTokens: 'userinfo' },
+        y: { opaqueTokens: 'introspection' },
       },
     });
   });
@@ -91,7 +91,7 @@ describe('an introspection answer naming another issuer', () => {
     const { status, body } = await me(rig.hub, bearer(token));
     assert.equal(status, 401);
     assert.equal(body.error, 'invalid_token');
-    assert.equal(y.requests(INTROSPECTION), introspected + 1); // asked once, through x's endpoint
+    assert.equal(y.requests(INTROSPECTION), introspected + 1); // asked once, through x's endpoint, not again as y's
     assert.equal(y.requests(USERINFO), userinfo); // and nowhere else
   });
 });

@@ -43,15 +43,22 @@ export async function startRig(kinds: Record<string, IdpKind>, options: RigOptio
       audience: AUDIENCE, ...settingsFor(options.settings?.[id], idp, idps),
     })),
   }));
-  const hub = await startHub({
-    ...options,
-    env: {
-      MIMIR_AUTH_PORT: String(port),
-      MIMIR_AUTH_PROVIDERS_FILE: file,
-      MIMIR_SESSION_COOKIE_SECURE: 'false',
-      ...options.env,
-    },
-  });
+  let hub: TestHub;
+  try {
+    hub = await startHub({
+      ...options,
+      env: {
+        MIMIR_AUTH_PORT: String(port),
+        MIMIR_AUTH_PROVIDERS_FILE: file,
+        MIMIR_SESSION_COOKIE_SECURE: 'false',
+        ...options.env,
+      },
+    });
+  } catch (e) {
+    // A hub that does not start must fail the file, not leave the IdPs listening until the runner's timeout.
+    for (const idp of Object.values(idps)) await idp.close();
+    throw e;
+  }
   return {
     hub, idps,
     async close() {
