@@ -39,6 +39,8 @@ export interface IdpTokenVerifier {
   peekJwt?(key: string): Principal | undefined;
   /** Opaque tokens (Google, Okta org AS): introspection or userinfo; null when no IdP can. */
   verifyOpaque(token: string): Promise<Principal | null>;
+  /** An opaque token's cached answer without I/O (undefined: not cached); a cached token went to an IdP, so it is no hub credential. */
+  peekOpaque?(token: string): Principal | null | undefined;
 }
 
 /** Resolves a session cookie to its Principal (the sign-in issue plugs in here). */
@@ -206,6 +208,10 @@ export class Authenticator {
       return legacy;
     }
     if (!this.#d.idp || !methods.has('oauth')) throw this.#challenge('invalid_token', 'The access token is invalid.');
+    const cached = this.#d.idp.peekOpaque?.(token);
+    if (cached) return cached;
+    if (cached === null) throw this.#challenge('invalid_token', 'The access token is invalid.');
+    // Never asked before: it may be a hub refresh token, which must not leave the hub.
     if (this.#d.refreshTokens && (await this.#d.refreshTokens.inspect(token)) !== null) {
       throw this.#challenge('invalid_token', 'A refresh token is not an access token.');
     }

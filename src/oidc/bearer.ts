@@ -126,6 +126,17 @@ export class IdpBearerVerifier implements IdpTokenVerifier {
     throw challenged(last ?? new OAuthError('invalid_token', 'The access token was issued by an unknown issuer.'));
   }
 
+  /**
+   * An opaque token's cached answer without I/O: its Principal, null (refused before), or
+   * undefined (never asked, or expired from the cache). Only tokens that went to an IdP are ever
+   * cached, so a hit is never a hub credential.
+   */
+  peekOpaque(token: string): Principal | null | undefined {
+    const hit = this.#opaque.get(hashSecret(token));
+    if (!hit || hit.until <= Math.floor(this.#now() / 1000)) return undefined;
+    return hit.principal ? copyPrincipal(hit.principal) : null;
+  }
+
   async verifyOpaque(token: string): Promise<Principal | null> {
     const key = hashSecret(token);
     const now = Math.floor(this.#now() / 1000);
