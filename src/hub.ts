@@ -1,8 +1,12 @@
 /**
- * The hub's parts wired together once: storage, keys, credentials, authenticator, audit.
- * Used by the HTTP server, the CLI (which works on the store directly, no server needed)
- * and the library.
+ * The composition root: `openHub(config)` builds every part of a hub once and hands each its
+ * collaborators through its constructor — storage, keys, credentials, the identity providers
+ * (discovery, JWKS), sessions, the grants, refresh and revocation, the authenticator with all its
+ * policies, the one authorization rule, audit and metrics. No part is registered by importing a
+ * file and none is set after construction, so two hubs in one process share nothing. The HTTP
+ * server (`buildServer(hub)`), the CLI and the library are surfaces over the same hub.
  */
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ApiKeys } from './api-keys/index.ts';
 import { createAudit, type Audit } from './audit/index.ts';
@@ -20,7 +24,13 @@ import { loadRbac, type Rbac } from './rbac/policy.ts';
 import { RevocationList } from './revocation/index.ts';
 import { accessTokenPolicy } from './revocation/policy.ts';
 import { ServiceAccounts } from './service-accounts/index.ts';
-import { loadProviders, type ProviderSettings } from './oidc/providers.ts';
+import { loadProviders } from './oidc/providers.ts';
+import { ProviderDirectory } from './oidc/discovery.ts';
+import { IdpBearerVerifier, tokeninfoEndpoint } from './oidc/bearer.ts';
+import { Sessions } from './sessions/sessions.ts';
+import { sessionKey } from './sessions/key.ts';
+import { ClientRegistry } from './oauth/clients/registry.ts';
+import { createGrants, type Grants } from './oauth/token/grants.ts';
 import type { Store } from './storage/adapter.ts';
 import { createStore } from './storage/index.ts';
 
@@ -41,8 +51,16 @@ export interface Hub {
   readonly authorizer: Authorizer;
   /** The upstream identity of principals (X-User-ID and what is keyed on it). */
   readonly identities: Identities;
-  /** The configured upstream identity providers (the first is the default one). */
-  readonly providers: readonly ProviderSettings[];
+  /** The configured upstream identity providers (the first is the default one), discovered on first use. */
+  readonly providers: ProviderDirectory;
+  /** Verifies IdP access tokens presented as bearer tokens; undefined when no provider is configured. */
+  readonly idp: IdpBearerVerifier | undefined;
+  /** Sign-in sessions (server-side or sealed in the cookie, per MIMIR_SESSION_STORAGE). */
+  readonly sessions: Sessions;
+  /** OAuth clients of the authorization server: dynamic registrations, metadata documents, the CLI. */
+  readonly clients: ClientRegistry;
+  /** The grant types this hub's token endpoint serves, by `grant_type`. */
+  readonly grants: Grants;
   readonly authenticator: Authenticator;
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
@@ -75,8 +93,9 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     await store.subscribe(KEYS_CHANNEL, () => { void keys.reload().catch((e: unknown) => log.error({ err: e }, 'reloading signing keys failed')); });
     const rbac = await loadRbac(config.rbacConfig);
     const authorizer = new Authorizer(rbac);
-    const providers = loadProviders(config);
-    const identities = new Identities(providers.map((p) => p.id), authorizer);
+    const providers = new ProviderDirectory(loadProviders(config));
+    warnAboutProviders(providers, log);
+    const identities = new Identities(providers.all.map((p) => p.id), authorizer);
     // The general audience, the origin root (every path) and /mcp (RFC 8707 resources of the hub).
     const audiences = [...new Set([config.jwt.audience, config.publicUrl, `${config.publicUrl}/mcp`])];
     const signer = createTokenSigner(keys, { issuer: config.jwt.issuer, audience: config.jwt.audience, now });
@@ -93,12 +112,33 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
     metrics.watchCache('service_accounts', () => caches.serviceAccounts.lookups);
     metrics.watchCache('sessions', () => caches.sessions.lookups);
-    const authenticator = new Authenticator({ config, keys, apiKeys, serviceAccounts, audiences, now, caches, refreshTokens });
-    // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
-    authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });
+    const sessions = new Sessions(store, {
+      mode: config.session.storage === 'cookie' ? 'cookie' : 'store',
+      key: sessionKey(config), cookieName: config.session.cookie.name,
+      idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now,
+      cache: caches.sessions,
+    });
+    // Counted when /metrics/auth is scraped (a store listing); cookie mode keeps no count.
+    if (config.session.storage !== 'cookie') metrics.activeSessions = async () => (await sessions.count()) ?? 0;
+    const idp = providers.all.length
+      ? new IdpBearerVerifier(providers, { now, cacheSize: config.cache.tokens, onJwksFetch: (result) => metrics.jwksFetches.inc({ result }) })
+      : undefined;
+    if (idp) metrics.watchCache('idp_tokens', () => idp.lookups);
+    const authenticator = new Authenticator({
+      config, keys, apiKeys, serviceAccounts, audiences, now, caches, refreshTokens, sessions,
+      ...(idp ? { idp } : {}),
+      // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
+      policy: accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now }),
+    });
+    const { outboundCaFile: ca, cimdFetchTimeout, developmentMode } = config.authorizationServer;
+    const clients = new ClientRegistry(store, {
+      developmentMode, now, fetchLimits: { timeoutMs: cimdFetchTimeout * 1000, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) },
+    });
+    const grants = createGrants(config);
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
     return {
-      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities, providers, authenticator, audit, log, audiences, now,
+      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities,
+      providers, idp, sessions, clients, grants, authenticator, audit, log, audiences, now,
       async close() {
         revocations.close();
         await metrics.close();
@@ -109,5 +149,18 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
+  }
+}
+
+/** Settings that work but leave a door open, said once at start. */
+function warnAboutProviders(providers: ProviderDirectory, log: Logger): void {
+  for (const p of providers.all) {
+    if (p.issuerTemplate && p.allowedTenants.length === 0) {
+      log.warn({ provider: p.id }, 'multi-tenant Azure provider without MIMIR_AZURE_ALLOWED_TENANTS: users of any Microsoft tenant can sign in');
+    }
+    if (p.kind === 'google' && p.opaqueTokens === 'userinfo' && !tokeninfoEndpoint(p)) {
+      log.warn({ provider: p.id }, 'Google provider without a tokeninfo endpoint (endpoints.tokeninfo in the providers file, or MIMIR_OAUTH_TOKENINFO_ENDPOINT): '
+        + 'its opaque access tokens are refused unless its discovery document publishes tokeninfo_endpoint');
+    }
   }
 }

@@ -5,7 +5,6 @@
 import { loadConfig } from '../../src/config/index.ts';
 import { openHub } from '../../src/hub.ts';
 import { buildServer } from '../../src/http/server.ts';
-import { createSignIn } from '../../src/oidc/routes.ts';
 import { ready } from '../lib/child.ts';
 import { stringScanNs } from '../lib/string-scan.ts';
 
@@ -32,7 +31,7 @@ ready({ url: `http://127.0.0.1:${config.port}`, issuer: config.jwt.issuer, audie
     }
     case 'session': {
       // A real server-side session, as /auth/callback creates it after an IdP sign-in (same store and key).
-      const { sessions } = createSignIn(hub);
+      const { sessions } = hub;
       const { cookie } = await sessions.create({ sub: 'bench-user', email: 'bench@example.com', roles: ['developer'], groups: [], provider: 'bench' });
       return { name: config.session.cookie.name, cookie };
     }

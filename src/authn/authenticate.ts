@@ -80,7 +80,7 @@ export interface AuthenticatorDeps {
 }
 
 export class Authenticator {
-  readonly #d: AuthenticatorDeps;
+  readonly #d: Readonly<AuthenticatorDeps>;
   readonly #audiences: string[];
   /** Audiences that restrict a token to nothing: the hub's general audience and its origin root. */
   readonly #unrestricted: ReadonlySet<string>;
@@ -93,10 +93,6 @@ export class Authenticator {
     this.#unrestricted = new Set([deps.config.jwt.audience, deps.config.publicUrl.replace(/\/+$/, ''), `${deps.config.publicUrl.replace(/\/+$/, '')}/`]);
   }
 
-  set idp(v: IdpTokenVerifier | undefined) { if (v) this.#d.idp = v; else delete this.#d.idp; }
-  set sessions(v: SessionResolver | undefined) { if (v) this.#d.sessions = v; else delete this.#d.sessions; }
-  get sessions(): SessionResolver | undefined { return this.#d.sessions; }
-  set policy(v: AccessTokenPolicy | undefined) { if (v) this.#d.policy = v; else delete this.#d.policy; }
 
   /** The Principal for this request, or throws OAuthError (401 family, or 400 for malformed input). */
   async authenticate(input: AuthInput): Promise<Principal> {

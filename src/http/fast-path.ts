@@ -14,43 +14,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
-import type { Decision } from '../authz/index.ts';
+import { handOver } from './handover.ts';
+import { ME_PATH, meBody, meDecision } from './routes/me.ts';
 import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
 import { INTROSPECTION_PATH, introspection } from '../oauth/introspect/routes.ts';
 import { FORM_BODY_LIMIT, parseForm } from './form.ts';
 import { baseHeaders, SECURITY_HEADERS, writeError } from './reply.ts';
 import { proxyFastPath } from '../proxy/routes.ts';
-
-/** `GET /auth/me`'s path, and the one rule's question for it: any principal whose credential is good here. */
-export const ME_PATH = '/auth/me';
-const ME_ACTION = { permission: null, path: ME_PATH } as const;
-
-/** Whether the principal may see `/auth/me` (a credential bound to another resource may not: src/authz). */
-export function meDecision(hub: Hub, p: Principal): Decision {
-  return hub.authorizer.decide(p, ME_ACTION);
-}
-
-/** The body of `GET /auth/me`: the Principal and its effective permissions (roles ∩ scope, src/authz). */
-export function meBody(hub: Hub, p: Principal): Record<string, unknown> {
-  return { ...p, permissions: hub.authorizer.permissions(p) };
-}
-
-/** What the fast path worked out for a request it left to Fastify. */
-export interface Handover {
-  readonly startedAt: number;
-  /** The authenticator's answer: a Principal, a promise of one, or it throws the refusal. */
-  readonly result: () => Principal | Promise<Principal>;
-}
-
-const handovers = new WeakMap<IncomingMessage, Handover>();
-
-/** The fast path's answer for this request, once (then Fastify authenticates as usual). */
-export function takeHandover(raw: IncomingMessage): Handover | undefined {
-  const h = handovers.get(raw);
-  if (h) handovers.delete(raw);
-  return h;
-}
 
 export interface FastPathOptions {
   hub: Hub;
@@ -108,14 +79,14 @@ export function createFastPath(o: FastPathOptions): FastPath {
     try {
       principal = hub.authenticator.resolve(input);
     } catch (e) {
-      handovers.set(req, { startedAt, result: () => { throw e; } });
+      handOver(req, { startedAt, result: () => { throw e; } });
       return undefined;
     }
     if (principal instanceof Promise) {
       // The route awaits it; keep an early rejection from counting as unhandled meanwhile.
       principal.catch(() => undefined);
       const pending = principal;
-      handovers.set(req, { startedAt, result: () => pending });
+      handOver(req, { startedAt, result: () => pending });
       return undefined;
     }
     return principal;
@@ -136,7 +107,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (!principal) return false;
     if (!meDecision(hub, principal).allowed) {
       // Refused: the route decides again, audits and renders the refusal.
-      handovers.set(req, { startedAt, result: () => principal });
+      handOver(req, { startedAt, result: () => principal });
       return false;
     }
     // The body first: should it throw, Fastify takes the request over and nothing was recorded yet.
@@ -151,7 +122,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     if (!principal) return false;
     if (proxy!.relay(req, res, path, principal, () => accepted(req, principal, startedAt))) return true;
     // Denied: the route decides again, audits and renders the refusal.
-    handovers.set(req, { startedAt, result: () => principal });
+    handOver(req, { startedAt, result: () => principal });
     return false;
   };
 

@@ -1,34 +1,46 @@
 /**
- * The HTTP edge: Fastify, the hub's routes, error rendering. Protocol logic lives elsewhere.
+ * The HTTP edge: `buildServer(hub)` maps HTTP onto a hub (src/hub.ts) and adds nothing else —
+ * Fastify, the hub's route modules, the fast path in front, error rendering, the periodic cleanup
+ * while it serves. Route modules get what they need from the hub, never from this module.
  */
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type HTTPMethods } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type HTTPMethods } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
-import { adminRoutes } from './routes/admin.ts';
-import { coreRoutes } from './routes/core.ts';
-import { SECURITY_HEADERS, sendError } from './reply.ts';
-import { createFastPath, takeHandover, type FastPath } from './fast-path.ts';
-import { FORM_BODY_LIMIT, parseForm } from './form.ts';
-import { lifecycleRoutes } from '../revocation/lifecycle-routes.ts';
-import { observeAuthentication } from '../metrics/observe.ts';
+import { startCleanup } from '../jobs/cleanup.ts';
 import { lazyChildLogger } from '../logger.ts';
+import { metricsRoutes } from '../metrics/routes.ts';
+import { authorizationServerRoutes } from '../oauth/authorize/routes.ts';
+import { introspectRoutes } from '../oauth/introspect/routes.ts';
+import { metadataRoutes } from '../oauth/metadata/routes.ts';
+import { refreshRoutes } from '../oauth/refresh/routes.ts';
+import { revokeRoutes } from '../oauth/revoke/routes.ts';
+import { tokenRoutes } from '../oauth/token/routes.ts';
 import { oidcRoutes } from '../oidc/routes.ts';
 import { proxyRoutes } from '../proxy/routes.ts';
-import { authorizationServerRoutes } from '../oauth/authorize/routes.ts';
-import { registerTokenExchange } from '../oauth/token/token-exchange.ts';
+import { adminRevocationRoutes } from '../revocation/routes.ts';
+import { createFastPath, type FastPath } from './fast-path.ts';
+import { FORM_BODY_LIMIT, parseForm } from './form.ts';
+import { takeHandover } from './handover.ts';
+import { SECURITY_HEADERS, sendError } from './reply.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { healthRoutes } from './routes/health.ts';
+import { meRoutes } from './routes/me.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
     /** Parameters every 401/403 challenge of this request carries (RFC 9728 `resource_metadata` on /mcp). */
     challengeExtras?: Record<string, string>;
+  }
+  interface FastifyInstance {
+    /** The fast path in front of this server's routes, if it has one. */
+    fastPath: FastPath | undefined;
   }
 }
 
@@ -44,11 +56,9 @@ export interface ServerOptions {
   fastPath?: boolean;
 }
 
-const fastPaths = new WeakMap<FastifyInstance, FastPath>();
-
 /** Requests this server answered on its fast path (undefined: it has none). */
 export function fastPathAnswered(app: FastifyInstance): number | undefined {
-  return fastPaths.get(app)?.answered;
+  return app.fastPath?.answered;
 }
 
 export async function buildServer(hub: Hub, options: ServerOptions = {}): Promise<FastifyInstance> {
@@ -97,8 +107,8 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
       // The catch-all is the one route with a `*` parameter.
       proxied: (method, path) => { const route = app.findRoute({ method: method as HTTPMethods, url: path }); return route !== null && '*' in route.params; },
     });
-    fastPaths.set(app, fastPath);
   }
+  app.decorate('fastPath', fastPath);
 
   app.setErrorHandler((error, _req, reply) => {
     const e = error as { statusCode?: number; code?: string; message?: string };
@@ -112,14 +122,22 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, new OAuthError('not_found', `No route for ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}.`)));
 
-  await app.register(coreRoutes(hub));
+  await app.register(healthRoutes(hub));
+  await app.register(metadataRoutes(hub));
+  await app.register(tokenRoutes(hub));
+  await app.register(meRoutes(hub));
+  await app.register(refreshRoutes(hub));
+  if (config.revocation.enabled) await app.register(revokeRoutes(hub));
+  await app.register(introspectRoutes(hub));
   await app.register(adminRoutes(hub));
-  await app.register(lifecycleRoutes(hub));
+  await app.register(adminRevocationRoutes(hub));
+  if (config.metrics.enabled) await app.register(metricsRoutes(hub));
   await app.register(oidcRoutes(hub));
   await app.register(authorizationServerRoutes(hub));
-  registerTokenExchange();
   // Keep last: the authenticating reverse proxy is the catch-all for everything above leaves.
   await app.register(proxyRoutes(hub));
+  const stopCleanup = startCleanup(hub.store, { intervalSeconds: config.cleanup.intervalSeconds, log: hub.log });
+  app.addHook('onClose', async () => stopCleanup());
   return app;
 }
 
@@ -175,73 +193,4 @@ function describeFastifyError(code: string | undefined): string {
     case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'The request body is too large.';
     default: return 'The request is malformed.';
   }
-}
-
-/** The authenticator's view of a request; the absolute URL (only DPoP needs it) is built on first use. */
-function authInput(req: FastifyRequest): AuthInput {
-  return {
-    headers: req.headers,
-    cookies: req.cookies,
-    method: req.method,
-    get url() { return `${req.protocol}://${req.host}${req.url}`; },
-  };
-}
-
-function accepted(hub: Hub, req: FastifyRequest, principal: Principal, startedAt: number): void {
-  req.principal = principal;
-  observeAuthentication(hub, req, principal, startedAt);
-}
-
-function refused(hub: Hub, req: FastifyRequest, reply: FastifyReply, e: unknown, startedAt: number): FastifyReply {
-  observeAuthentication(hub, req, e, startedAt);
-  if (e instanceof OAuthError && e.status === 401) {
-    hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: e.error, ip: req.ip, request_id: req.id });
-  }
-  return sendError(reply, e);
-}
-
-/**
- * Authenticates the request, setting `req.principal`; replies with the error on failure and
- * resolves to that reply (undefined on success). For handlers that authenticate part-way.
- */
-export function authenticateRequest(hub: Hub) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const early = takeHandover(req.raw);
-    const startedAt = early?.startedAt ?? performance.now();
-    try {
-      const result = early ? early.result() : hub.authenticator.resolve(authInput(req));
-      accepted(hub, req, result instanceof Promise ? await result : result, startedAt);
-    } catch (e) {
-      return refused(hub, req, reply, e, startedAt);
-    }
-    return undefined;
-  };
-}
-
-/**
- * The same as a callback-style `preHandler`: a request whose credential is cached goes on
- * without a promise or a trip through the microtask queue.
- */
-export function authenticateHook(hub: Hub) {
-  return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
-    // What the fast path already worked out for this request, else the authenticator now.
-    const early = takeHandover(req.raw);
-    const startedAt = early?.startedAt ?? performance.now();
-    let result: Principal | Promise<Principal>;
-    try {
-      result = early ? early.result() : hub.authenticator.resolve(authInput(req));
-    } catch (e) {
-      refused(hub, req, reply, e, startedAt);
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (principal) => { accepted(hub, req, principal, startedAt); done(); },
-        (e: unknown) => { refused(hub, req, reply, e, startedAt); },
-      );
-      return;
-    }
-    accepted(hub, req, result, startedAt);
-    done();
-  };
 }

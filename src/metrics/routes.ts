@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { refusal } from '../authz/refusal.ts';
 import { sendError } from '../http/reply.ts';
-import { authenticateRequest } from '../http/server.ts';
+import { authenticateRequest } from '../http/authenticate.ts';
 import type { Hub } from '../hub.ts';
 
 export const METRICS_PERMISSION = 'metrics:read';

@@ -1,88 +1,26 @@
 /**
  * HTTP edge of the sign-in: /auth/login, /auth/callback, /auth/logout, /auth/account and the
- * pages' stylesheet. Plugs the IdP bearer verifier and the session resolver into the
- * Authenticator, and guards cookie-authenticated state-changing requests (CSRF) hub-wide.
+ * pages' stylesheet, over the hub's providers and sessions; and the guard on cookie-authenticated
+ * state-changing requests (CSRF), hub-wide.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { join } from 'node:path';
-import { deriveKey, loadOrCreateKeyFile } from '../crypto/index.ts';
 import { OAuthError, toOAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { sendError } from '../http/reply.ts';
 import { accountPage, continuePage, errorPage, loginPage, signedOutPage, STYLESHEET, STYLESHEET_PATH } from '../pages/render.ts';
 import { sendPage } from '../pages/respond.ts';
 import { comesFromOwnOrigin, isStateChanging } from '../sessions/origin.ts';
-import { Sessions } from '../sessions/sessions.ts';
-import { IdpBearerVerifier, tokeninfoEndpoint } from './bearer.ts';
 import { completeLogin } from './callback.ts';
-import { ProviderDirectory } from './discovery.ts';
 import { beginLogin, type LoginDeps } from './login.ts';
-import { renewIdpTokens, type RenewDeps } from './renew.ts';
 import { safeReturnTo } from './return-to.ts';
 import * as client from 'openid-client';
-import { onRefresh } from '../oauth/refresh/refresh-grant.ts';
 
 const LOGIN_CLIENT_ID = 'mimir-login';
 
-/** The sign-in parts of a hub, for tests and the CLI. */
-export interface SignIn {
-  providers: ProviderDirectory;
-  sessions: Sessions;
-  verifier: IdpBearerVerifier;
-}
-
-/** Each hub's sign-in, for the refresh hook (registered once per process, hubs may be many). */
-const renewals = new WeakMap<Hub, RenewDeps>();
-let hookRegistered = false;
-
-function registerRenewalHook(): void {
-  if (hookRegistered) return;
-  hookRegistered = true;
-  onRefresh(async ({ hub, grant }) => {
-    const deps = renewals.get(hub);
-    if (!deps || !grant.sid) return;
-    await renewIdpTokens(deps, grant.sid, grant.provider);
-  });
-}
-
-export function createSignIn(hub: Hub): SignIn {
-  const { config } = hub;
-  const providers = new ProviderDirectory(hub.providers);
-  const key = config.session.secret
-    ? deriveKey(config.session.secret, 'sessions')
-    : loadOrCreateKeyFile(join(config.dataDir, 'session.key'));
-  const sessions = new Sessions(hub.store, {
-    mode: config.session.storage === 'cookie' ? 'cookie' : 'store',
-    key, cookieName: config.session.cookie.name,
-    idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now: hub.now,
-    cache: hub.caches.sessions,
-  });
-  const verifier = new IdpBearerVerifier(providers, { now: hub.now, cacheSize: config.cache.tokens, onJwksFetch: (result) => hub.metrics.jwksFetches.inc({ result }) });
-  hub.metrics.watchCache('idp_tokens', () => verifier.lookups);
-  return { providers, sessions, verifier };
-}
-
 export function oidcRoutes(hub: Hub) {
   return fp(async function signInRoutes(app: FastifyInstance): Promise<void> {
-    const { config } = hub;
-    const signIn = createSignIn(hub);
-    const { providers, sessions } = signIn;
-    if (providers.all.length) hub.authenticator.idp = signIn.verifier;
-    hub.authenticator.sessions = sessions;
-    renewals.set(hub, { sessions, providers, store: hub.store, now: hub.now, log: hub.log });
-    registerRenewalHook();
-    // Counted when /metrics/auth is scraped (a store listing); cookie mode keeps no count.
-    if (config.session.storage !== 'cookie') hub.metrics.activeSessions = async () => (await sessions.count()) ?? 0;
-    for (const p of providers.all) {
-      if (p.issuerTemplate && p.allowedTenants.length === 0) {
-        hub.log.warn({ provider: p.id }, 'multi-tenant Azure provider without MIMIR_AZURE_ALLOWED_TENANTS: users of any Microsoft tenant can sign in');
-      }
-      if (p.kind === 'google' && p.opaqueTokens === 'userinfo' && !tokeninfoEndpoint(p)) {
-        hub.log.warn({ provider: p.id }, 'Google provider without a tokeninfo endpoint (endpoints.tokeninfo in the providers file, or MIMIR_OAUTH_TOKENINFO_ENDPOINT): '
-          + 'its opaque access tokens are refused unless its discovery document publishes tokeninfo_endpoint');
-      }
-    }
+    const { config, providers, sessions } = hub;
     // Sessions' storage: `cookie` mode keeps only the sign-out list in the hub store.
     const deps: LoginDeps = { store: hub.store, providers, security: config.security, now: hub.now };
     const cookie = config.session.cookie;

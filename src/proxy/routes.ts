@@ -15,7 +15,7 @@ import type { Decision } from '../authz/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { baseHeaders, sendError, writeError } from '../http/reply.ts';
-import { authenticateRequest } from '../http/server.ts';
+import { authenticateRequest } from '../http/authenticate.ts';
 import { refusal } from '../authz/refusal.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
 import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';

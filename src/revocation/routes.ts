@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../errors.ts';
 import { sendError } from '../http/reply.ts';
-import { authenticateHook } from '../http/server.ts';
+import { authenticateHook } from '../http/authenticate.ts';
 import type { Hub } from '../hub.ts';
 import { refusal } from '../authz/refusal.ts';
 
@@ -39,7 +39,7 @@ export function adminRevocationRoutes(hub: Hub) {
         } else {
           await hub.revocations.revoke(type === 'session' ? 'sid' : 'jti', id, until);
           // The session itself ends too: its cookie stops working on every instance, not only its tokens.
-          if (type === 'session') await hub.authenticator.sessions?.end?.(id);
+          if (type === 'session') await hub.sessions.end(id);
         }
         hub.audit.record({ type: 'revocation', outcome: 'success', token_type: type, target: id, principal: p, ip: req.ip, request_id: req.id });
         return reply.header('cache-control', 'no-store').send({ type, id, revoked: true });

@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
-import { createSignIn } from '../../src/oidc/routes.ts';
 import { freePort, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
 
 interface Answer { status: number; headers: Record<string, string>; body: string }
@@ -103,25 +102,27 @@ describe('the fast path', () => {
   });
 
   it('answers a cached session; hands one that needs storage to Fastify without resolving it twice', async () => {
-    const { sessions } = createSignIn(t.hub);
-    const { cookie } = await sessions.create({ sub: 'alice', roles: ['viewer'], groups: [], provider: 'test' });
+    const { sessions } = t.hub;
+    const { cookie, session } = await sessions.create({ sub: 'alice', roles: ['viewer'], groups: [], provider: 'test' });
     const asCookie = { cookie: `${t.hub.config.session.cookie.name}=${encodeURIComponent(cookie)}` };
     const { answer, answeredFast } = await both(asCookie);
     assert.equal(answeredFast, 1, 'a live session in the cache is answered on the fast path');
     assert.equal(answer.status, 200);
     assert.equal((JSON.parse(answer.body) as { sub: string }).sub, 'alice');
 
-    const real = t.hub.authenticator.sessions!;
+    // Out of the cache: the lookup needs the store, a promise. Count the store's reads of it.
+    t.hub.caches.sessions.forget(session.sid);
+    const store = t.hub.store;
+    const find = store.find.bind(store);
     let lookups = 0;
-    // No `peek`: every lookup is a promise, as on a cache miss.
-    t.hub.authenticator.sessions = { cookieName: real.cookieName, resolve: (v) => { lookups++; return real.resolve(v); } };
+    store.find = ((kind: string, id: string) => { if (kind === 'session') lookups++; return find(kind, id); }) as typeof store.find;
     try {
       const before = fastPathAnswered(t.app)!;
       assert.equal((await get(`${t.url}/auth/me`, asCookie)).status, 200);
       assert.equal(lookups, 1, 'the fast path started the lookup and Fastify used its answer');
       assert.equal(fastPathAnswered(t.app), before);
     } finally {
-      t.hub.authenticator.sessions = real;
+      store.find = find;
     }
   });
 
@@ -231,7 +232,7 @@ describe('the fast path', () => {
   it('leaves MCP, user context, writes, other methods, encoded paths, hub paths and DPoP to Fastify', async () => {
     const { token } = await serviceAccountToken(t);
     const auth = { authorization: `Bearer ${token}` };
-    const { sessions } = createSignIn(t.hub);
+    const { sessions } = t.hub;
     const { cookie } = await sessions.create({ sub: 'carol', roles: ['developer'], groups: [], provider: 'test' });
     const asCookie = { cookie: `${t.hub.config.session.cookie.name}=${encodeURIComponent(cookie)}` };
     for (const [path, method, headers] of [

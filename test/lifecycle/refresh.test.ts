@@ -2,18 +2,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
 import { serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
-import { OAuthError } from '../../src/errors.ts';
-import { onRefresh } from '../../src/oauth/refresh/refresh-grant.ts';
 import { basic, get, login, postForm, postJson } from './support.ts';
 
 describe('refresh tokens (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
   let t: TestHub;
   before(async () => {
     t = await startHub();
-    // Stands in for the sign-in feature's IdP renewal: this user's IdP session has ended.
-    onRefresh(async ({ grant }) => {
-      if (grant.sub === 'idp-ended') throw new OAuthError('invalid_grant', 'IdP refused the refresh token', { detail: 'idp invalid_grant' });
-    });
   });
   after(async () => t.close());
 
@@ -81,8 +75,11 @@ describe('refresh tokens (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
     assert.equal((await postJson(`${t.url}/auth/refresh`, { refresh_token: ['a', 'b'] })).status, 400);
   });
 
-  it('an IdP invalid_grant during refresh ends the login with a 401, and the family stays dead', async () => {
-    const refresh = await login(t, { sub: 'idp-ended' });
+  it('a refresh of a sign-in whose session has ended ends the login with a 401, and the family stays dead', async () => {
+    // The sign-in session this family belongs to ended (signed out, or ended by the IdP).
+    const { cookie, session } = await t.hub.sessions.create({ sub: 'idp-ended', roles: ['viewer'], groups: [], provider: 'test' });
+    await t.hub.sessions.destroy(cookie);
+    const refresh = await login(t, { sub: 'idp-ended', sid: session.sid });
     const res = await postJson(`${t.url}/auth/refresh`, { refresh_token: refresh });
     assert.equal(res.status, 401);
     assert.equal(res.body.error, 'invalid_grant');

@@ -31,10 +31,11 @@ describe('the hub as the authorization server for MCP clients', () => {
     await new Promise((resolve) => docServer.close(resolve));
   });
 
-  it('publishes RFC 9728 protected resource metadata naming /mcp and the hub', async () => {
-    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+  it('publishes RFC 9728 protected resource metadata naming the resource it was fetched for, and the hub', async () => {
+    // RFC 9728 §3.3: the resource is the URL the document describes (the well-known part removed).
+    for (const [path, resource] of [['/.well-known/oauth-protected-resource', rig.hub.url], ['/.well-known/oauth-protected-resource/mcp', `${rig.hub.url}/mcp`]] as const) {
       const prm = await (await fetch(`${rig.hub.url}${path}`)).json() as Record<string, unknown>;
-      assert.equal(prm.resource, `${rig.hub.url}/mcp`);
+      assert.equal(prm.resource, resource);
       assert.deepEqual(prm.authorization_servers, [rig.hub.config.jwt.issuer]);
       assert.ok((prm.scopes_supported as string[]).includes('mcp:*'));
       assert.deepEqual(prm.bearer_methods_supported, ['header']);

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { loadConfig } from '../../src/config/index.ts';
 import { decodeJwt } from 'jose';
 import { loadProviders } from '../../src/oidc/providers.ts';
-import { createSignIn } from '../../src/oidc/routes.ts';
 import { AUDIENCE, me, sessionCookie, signIn, startRig, type Rig } from './setup.ts';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
@@ -118,7 +117,7 @@ describe('Azure multi-tenant providers ({tenantid} issuer template)', () => {
       const body = await res.json() as { access_token: string; refresh_token: string };
       assert.equal((await me(rig.hub, bearer(body.access_token))).body.tenant, OTHER_TENANT);
       const sid = decodeJwt(body.access_token).sid as string;
-      const sessions = createSignIn(rig.hub.hub).sessions;
+      const sessions = rig.hub.hub.sessions;
       const before = (await sessions.idpTokens(sid))!;
       const calls = rig.idps.az!.requests('/token');
       clock = 3590_000;

@@ -1,7 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
-import { createSignIn } from '../../src/oidc/routes.ts';
 import type { Sessions } from '../../src/sessions/sessions.ts';
 import { AUDIENCE, me, sessionCookie, signIn, startRig, type Rig } from './setup.ts';
 
@@ -31,7 +30,7 @@ describe('IdP token renewal on Mimir refresh (issue 4 hook)', () => {
   let clock = 0;
   before(async () => {
     rig = await startRig({ kc: 'keycloak' }, { storage: 'redis', now: () => Date.now() + clock });
-    sessions = createSignIn(rig.hub.hub).sessions;
+    sessions = rig.hub.hub.sessions;
   });
   after(async () => { await rig?.close(); });
 

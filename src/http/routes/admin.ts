@@ -11,7 +11,7 @@ import type { CredentialRights } from '../../authz/index.ts';
 import { refusal } from '../../authz/refusal.ts';
 import { ServiceAccountExists } from '../../service-accounts/index.ts';
 import { noStore, sendError } from '../reply.ts';
-import { authenticateRequest } from '../server.ts';
+import { authenticateRequest } from '../authenticate.ts';
 
 const roleList = z.array(z.string().regex(/^[\w.:*-]{1,64}$/)).max(50);
 const scopeList = z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,100}$/)).max(100);

@@ -5,9 +5,20 @@
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { OAuthClient } from '../clients/metadata.ts';
-import type { TokenResponse } from '../token/index.ts';
+import type { GrantHandler, TokenResponse } from '../token/index.ts';
+import { readClientCredentials } from '../token/authenticate-client.ts';
 import type { Params } from '../token/parse-body.ts';
 import { redeemCode, rememberIssued, verifyPkce } from './codes.ts';
+
+/** The token endpoint's handler: the OAuth client authenticates itself (confidential) or names itself (public). */
+export const authorizationCodeHandler: GrantHandler = async ({ hub, params, request, dpopJkt }) => {
+  const authorization = request.headers.authorization;
+  const creds = readClientCredentials(params, Array.isArray(authorization) ? authorization[0] : authorization);
+  const clientId = creds?.clientId ?? params.client_id;
+  if (!clientId) throw new OAuthError('invalid_client', 'client_id is required.');
+  const client = await hub.clients.authenticate(clientId, creds?.secret);
+  return authorizationCodeGrant(hub, params, client, dpopJkt);
+};
 
 export async function authorizationCodeGrant(hub: Hub, params: Params, client: OAuthClient, dpopJkt: string | undefined): Promise<TokenResponse> {
   const code = params.code;

@@ -14,13 +14,8 @@ import { allows } from '../../rbac/policy.ts';
 import { isPermission } from '../../authz/index.ts';
 import { comesFromOwnOrigin } from '../../sessions/origin.ts';
 import type { Principal } from '../../authn/principal.ts';
-import { clientsOf } from '../clients/registry.ts';
-import { extendMetadata } from '../metadata/index.ts';
-import { registerGrant } from '../token/index.ts';
-import { readClientCredentials } from '../token/authenticate-client.ts';
 import { issueCode } from './codes.ts';
 import { hasConsent, rememberConsent, savePending, takePending } from './consent.ts';
-import { authorizationCodeGrant } from './grant.ts';
 import { consentPage } from './page.ts';
 import { AuthorizePageError, AuthorizeRedirectError, checkAuthorizationRequest, redirectBack, type AuthorizationRequest } from './request.ts';
 
@@ -28,44 +23,8 @@ export function mcpResource(hub: Hub): string {
   return `${hub.config.publicUrl}/mcp`;
 }
 
-export function resourceMetadataUrl(hub: Hub): string {
-  return `${hub.config.publicUrl}/.well-known/oauth-protected-resource/mcp`;
-}
-
-/** Permissions a client may ask for: every permission of the RBAC configuration. */
-function scopesSupported(hub: Hub): string[] {
-  const out = new Set<string>();
-  for (const role of Object.values(hub.rbac.config.roleMappings)) for (const p of role.permissions) if (p !== '*') out.add(p);
-  return [...out].sort();
-}
-
-registerGrant('authorization_code', {
-  requiresClient: false,
-  authenticatesItself: true,
-  handle: async ({ hub, params, request, dpopJkt }) => {
-    const creds = readClientCredentials(params, first(request.headers.authorization));
-    const clientId = creds?.clientId ?? params.client_id;
-    if (!clientId) throw new OAuthError('invalid_client', 'client_id is required.');
-    const client = await clientsOf(hub).authenticate(clientId, creds?.secret);
-    return authorizationCodeGrant(hub, params, client, dpopJkt);
-  },
-});
-
-extendMetadata((h) => ({
-  authorization_endpoint: `${h.config.publicUrl}/auth/authorize`,
-  response_types_supported: ['code'],
-  response_modes_supported: ['query'],
-  code_challenge_methods_supported: ['S256'],
-  // RFC 9207: the authorization response carries `iss`.
-  authorization_response_iss_parameter_supported: true,
-  client_id_metadata_document_supported: true,
-  ...(h.config.authorizationServer.dynamicRegistration ? { registration_endpoint: `${h.config.publicUrl}/auth/register` } : {}),
-  token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
-  resource_indicators_supported: true,
-}));
-
 export function authorizationServerRoutes(hub: Hub) {
-  const clients = clientsOf(hub);
+  const clients = hub.clients;
   // Only audiences the hub accepts: a token for anything else would be useless here (and
   // passthrough-prone). The origin root is good for every path; /mcp only for /mcp (src/authz).
   const resources = [...new Set([mcpResource(hub), hub.config.jwt.audience, hub.config.publicUrl])];
@@ -112,20 +71,6 @@ export function authorizationServerRoutes(hub: Hub) {
   };
 
   return async function routes(app: FastifyInstance): Promise<void> {
-    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
-      app.get(path, async (_req, reply) => {
-        reply.header('cache-control', 'public, max-age=300');
-        return {
-          resource: mcpResource(hub),
-          authorization_servers: [hub.config.jwt.issuer],
-          scopes_supported: scopesSupported(hub),
-          bearer_methods_supported: ['header'],
-          resource_name: 'Mimir',
-          ...(hub.config.security.tokenBinding ? { dpop_signing_alg_values_supported: ['ES256', 'RS256', 'EdDSA'] } : {}),
-        };
-      });
-    }
-
     app.get('/auth/authorize', async (req, reply) => {
       let request: AuthorizationRequest;
       try {
@@ -194,8 +139,4 @@ export function authorizationServerRoutes(hub: Hub) {
       }
     });
   };
-}
-
-function first(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }

@@ -7,7 +7,6 @@
  *   fetch it again: a slow URL then holds each of them for the whole deadline);
  * - the built-in public client `mimir-cli` (loopback redirects, RFC 8252).
  */
-import { readFileSync } from 'node:fs';
 import { LruCache } from '../../cache/lru.ts';
 import { digestEqual, hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
@@ -168,23 +167,4 @@ export class ClientRegistry {
     await this.#store.upsert(DOC_CACHE, clientId, client, ttl);
     return client;
   }
-}
-
-const registries = new WeakMap<object, ClientRegistry>();
-
-/** One client registry per hub (grant handlers are process-wide; hubs are not). */
-export function clientsOf(hub: {
-  store: Store; now: () => number;
-  config: { authorizationServer: { developmentMode: boolean; outboundCaFile: string | undefined; cimdFetchTimeout: number } };
-}): ClientRegistry {
-  let registry = registries.get(hub);
-  if (!registry) {
-    const { outboundCaFile: ca, cimdFetchTimeout } = hub.config.authorizationServer;
-    registry = new ClientRegistry(hub.store, {
-      developmentMode: hub.config.authorizationServer.developmentMode, now: hub.now,
-      fetchLimits: { timeoutMs: cimdFetchTimeout * 1000, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) },
-    });
-    registries.set(hub, registry);
-  }
-  return registry;
 }

@@ -7,6 +7,7 @@ import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
 import type { TokenResponse } from '../token/index.ts';
 import { grantScope } from '../token/scope.ts';
+import { renewIdpTokens } from '../../oidc/renew.ts';
 import { RefreshReuseError, type RefreshGrant } from './refresh-tokens.ts';
 
 export interface RefreshInput {
@@ -24,19 +25,6 @@ export interface RefreshInput {
   requestId?: string | undefined;
 }
 
-/**
- * Runs after the refresh token was used (so only the one winner of a race runs it) and before the
- * access token is minted: the sign-in feature renews the IdP tokens of the session here. Throwing
- * `invalid_grant` ends the login: the family is revoked and the client gets a 401.
- */
-export type RefreshHook = (ctx: { hub: Hub; grant: RefreshGrant; familyId: string }) => Promise<void>;
-
-const hooks: RefreshHook[] = [];
-
-export function onRefresh(hook: RefreshHook): void {
-  hooks.push(hook);
-}
-
 /** A refresh token is 43 base64url characters; anything else is refused without a lookup. */
 const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,512}$/;
 
@@ -52,7 +40,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
     const scope = narrowScope(inspected.grant.scope, input.scope);
 
     const used = await hub.refreshTokens.use(token, { rotate: hub.config.refresh.rotation });
-    await runHooks(hub, used.grant, used.familyId);
+    await renewSignIn(hub, used.grant, used.familyId);
 
     const jkt = used.grant.jkt ?? input.dpopJkt;
     const g = used.grant;
@@ -122,9 +110,16 @@ function narrowScope(original: string, requested: string | undefined): string {
   return grantScope(requested, granted).join(' ');
 }
 
-async function runHooks(hub: Hub, grant: RefreshGrant, familyId: string): Promise<void> {
+/**
+ * Runs after the refresh token was used (so only the one winner of a race gets here) and before
+ * the access token is minted: a family that belongs to a sign-in session renews the session's IdP
+ * tokens when due (src/oidc/renew.ts). An `invalid_grant` there (signed out, or the IdP session
+ * is over) ends the login: the family is revoked and the client gets a 401.
+ */
+async function renewSignIn(hub: Hub, grant: RefreshGrant, familyId: string): Promise<void> {
+  if (!grant.sid) return;
   try {
-    for (const hook of hooks) await hook({ hub, grant, familyId });
+    await renewIdpTokens(hub, grant.sid, grant.provider);
   } catch (e) {
     if (e instanceof OAuthError && e.error === 'invalid_grant') {
       await hub.refreshTokens.revokeFamily(familyId, 'idp_session_ended');

@@ -10,7 +10,6 @@ import { serviceAccountFinder } from '../../cache/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
-import { clientsOf } from '../clients/registry.ts';
 import { authenticateClient, readClientCredentials, type ClientCredentials } from '../token/authenticate-client.ts';
 import type { Params } from '../token/parse-body.ts';
 
@@ -55,7 +54,7 @@ async function authenticateConfidentialClient(hub: Hub, creds: ClientCredentials
     const account = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled, find);
     return { kind: 'client', clientId: account.clientId, account, principal: accountPrincipal(account) };
   }
-  const client = await clientsOf(hub).authenticate(creds.clientId, creds.secret).catch(() => null);
+  const client = await hub.clients.authenticate(creds.clientId, creds.secret).catch(() => null);
   if (!client || client.token_endpoint_auth_method !== creds.method) throw new OAuthError('invalid_client', 'Client authentication failed.');
   return { kind: 'oauth_client', clientId: client.client_id };
 }

@@ -9,7 +9,6 @@ import { looksLikeApiKey } from '../../api-keys/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { verifyAccessToken } from '../../jwt/access-token.ts';
-import { clientsOf } from '../clients/registry.ts';
 import { isAdminCaller, type Caller } from './authenticate-caller.ts';
 
 export type RevokedTokenType = 'access_token' | 'refresh_token' | 'api_key';
@@ -66,6 +65,6 @@ async function authorize(hub: Hub, caller: Caller, path: string, tokenClientId: 
 async function isConfidential(hub: Hub, clientId: string): Promise<boolean> {
   if (await hub.serviceAccounts.get(clientId)) return true;
   if (/^https?:\/\//.test(clientId)) return false; // metadata-document clients are public: never fetch here
-  const client = await clientsOf(hub).get(clientId).catch(() => null);
+  const client = await hub.clients.get(clientId).catch(() => null);
   return client !== null && client.token_endpoint_auth_method !== 'none';
 }

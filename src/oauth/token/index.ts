@@ -1,5 +1,6 @@
 /**
- * POST /auth/token (RFC 6749 §3.2): an ordered list of small checks, then the grant.
+ * POST /auth/token (RFC 6749 §3.2): an ordered list of small checks, then the grant — one of the
+ * hub's own (`hub.grants`, src/oauth/token/grants.ts).
  */
 import { dpopForTokenRequest } from '../../dpop/token-request.ts';
 import { OAuthError } from '../../errors.ts';
@@ -7,7 +8,6 @@ import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
 import { serviceAccountFinder } from '../../cache/index.ts';
 import { authenticateClient, readClientCredentials } from './authenticate-client.ts';
-import { clientCredentialsGrant } from './client-credentials.ts';
 import { parseBody, type Params } from './parse-body.ts';
 
 export interface TokenResponse {
@@ -43,23 +43,10 @@ export interface Grant {
   handle: GrantHandler;
 }
 
-/** Grants by `grant_type`. Later features add theirs with {@link registerGrant}. */
-const grants = new Map<string, Grant>([
-  ['client_credentials', { requiresClient: true, handle: ({ hub, params, client, dpopJkt }) => clientCredentialsGrant(hub, params, client!, dpopJkt ? { cnf: { jkt: dpopJkt } } : {}) }],
-]);
-
-export function registerGrant(grantType: string, grant: Grant): void {
-  grants.set(grantType, grant);
-}
-
-export function supportedGrantTypes(): string[] {
-  return [...grants.keys()];
-}
-
 export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promise<TokenResponse & { grantType: string; clientId?: string }> {
   const params = parseBody(request.body);
-  const grantType = checkGrantType(params);
-  const grant = grants.get(grantType)!;
+  const grantType = checkGrantType(hub, params);
+  const grant = hub.grants.get(grantType)!;
   const authorization = first(request.headers.authorization);
   const creds = readClientCredentials(params, authorization);
   let client: ServiceAccountRecord | undefined;
@@ -72,10 +59,10 @@ export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promi
   return client ? { ...result, grantType, clientId: client.clientId } : { ...result, grantType };
 }
 
-function checkGrantType(params: Params): string {
+function checkGrantType(hub: Hub, params: Params): string {
   const grantType = params.grant_type;
   if (!grantType) throw new OAuthError('invalid_request', 'The grant_type parameter is missing.');
-  if (!grants.has(grantType)) throw new OAuthError('unsupported_grant_type', `The grant type "${grantType.slice(0, 100)}" is not supported.`);
+  if (!hub.grants.has(grantType)) throw new OAuthError('unsupported_grant_type', `The grant type "${grantType.slice(0, 100)}" is not supported.`);
   return grantType;
 }
 

@@ -12,7 +12,7 @@ import type { Hub } from '../../hub.ts';
 import { delegatedScopes, narrowRoles } from '../../authz/delegation.ts';
 import { accountPrincipal } from '../revoke/authenticate-caller.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
-import { registerGrant, type TokenResponse } from './index.ts';
+import type { TokenResponse } from './index.ts';
 import type { Params } from './parse-body.ts';
 import { grantScope } from './scope.ts';
 
@@ -21,11 +21,6 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 /** §3: the subject token types the hub can validate. */
 const SUBJECT_TYPES = new Set([ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE]);
-
-/** Adds the grant to /auth/token (and so to the metadata's grant_types_supported). */
-export function registerTokenExchange(): void {
-  registerGrant(TOKEN_EXCHANGE_GRANT, { requiresClient: true, handle: ({ hub, params, client }) => tokenExchangeGrant(hub, params, client!) });
-}
 
 export async function tokenExchangeGrant(hub: Hub, params: Params, client: ServiceAccountRecord): Promise<TokenResponse> {
   checkClientMayExchange(client);

@@ -1,0 +1,30 @@
+/** HTTP edge of the token endpoint (RFC 6749 §3.2): `POST /auth/token`, audited either way. */
+import type { FastifyInstance } from 'fastify';
+import { OAuthError } from '../../errors.ts';
+import { noStore, sendError } from '../../http/reply.ts';
+import type { Hub } from '../../hub.ts';
+import { handleTokenRequest } from './index.ts';
+
+export function tokenRoutes(hub: Hub) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    app.post('/auth/token', async (req, reply) => {
+      try {
+        const result = await handleTokenRequest(hub, { body: req.body, headers: req.headers, method: req.method, url: req.url });
+        hub.audit.record({
+          type: 'token_issued', outcome: 'success', grant_type: result.grantType, client: result.clientId,
+          ip: req.ip, request_id: req.id, ...result.audit,
+        });
+        return noStore(reply).send(result.body);
+      } catch (e) {
+        const err = e instanceof OAuthError ? e : undefined;
+        const grantType = (req.body as Record<string, unknown> | undefined)?.grant_type;
+        hub.audit.record({
+          type: 'token_issued', outcome: 'failure', reason: err?.error ?? 'server_error',
+          grant_type: typeof grantType === 'string' ? grantType.slice(0, 100) : undefined,
+          ip: req.ip, request_id: req.id,
+        });
+        return sendError(reply, e);
+      }
+    });
+  };
+}
