@@ -4,6 +4,7 @@
  * and the library.
  */
 import type { Logger } from 'pino';
+import { AdminService } from './admin/service.ts';
 import { ApiKeys } from './api-keys/index.ts';
 import { createAudit, type Audit } from './audit/index.ts';
 import { Authenticator } from './authn/authenticate.ts';
@@ -15,6 +16,7 @@ import { createTokenSigner, type TokenSigner } from './jwt/access-token.ts';
 import { KEYS_CHANNEL, KeyRing } from './jwt/keys.ts';
 import { createLogger } from './logger.ts';
 import { AuthMetrics } from './metrics/index.ts';
+import { clientsOf } from './oauth/clients/registry.ts';
 import { RefreshTokens } from './oauth/refresh/refresh-tokens.ts';
 import { loadRbac, type Rbac } from './rbac/policy.ts';
 import { RevocationList } from './revocation/index.ts';
@@ -47,6 +49,8 @@ export interface Hub {
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
   readonly audit: Audit;
+  /** Every administrative change (CLI and admin HTTP API alike): authorized, validated, audited. */
+  readonly admin: AdminService;
   readonly log: Logger;
   /** Audiences a Mimir JWT may carry to be accepted by the hub. */
   readonly audiences: string[];
@@ -97,8 +101,13 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
     authenticator.policy = accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now });
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
+    const admin = new AdminService({
+      apiKeys, serviceAccounts, clients: clientsOf({ store, now, config }), refreshTokens, keys, revocations, authorizer, audit, now,
+      sessions: () => authenticator.sessions,
+      tokenLifetimeSeconds: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
+    });
     return {
-      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities, providers, authenticator, audit, log, audiences, now,
+      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities, providers, authenticator, audit, admin, log, audiences, now,
       async close() {
         revocations.close();
         await metrics.close();
