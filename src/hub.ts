@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { AdminService } from './admin/service.ts';
 import { ApiKeys } from './api-keys/index.ts';
 import { createAudit, type Audit } from './audit/index.ts';
 import { Authenticator } from './authn/authenticate.ts';
@@ -65,6 +66,8 @@ export interface Hub {
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
   readonly audit: Audit;
+  /** Every administrative change (CLI and admin HTTP API alike): authorized, validated, audited. */
+  readonly admin: AdminService;
   readonly log: Logger;
   /** Audiences a Mimir JWT may carry to be accepted by the hub. */
   readonly audiences: string[];
@@ -136,9 +139,14 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     const grants = createGrants(config);
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
+    const admin = new AdminService({
+      apiKeys, serviceAccounts, clients, refreshTokens, keys, revocations, authorizer, audit, now,
+      sessions,
+      tokenLifetimeSeconds: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
+    });
     return {
       caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities,
-      providers, idp, sessions, clients, grants, authenticator, audit, log, audiences, now,
+      providers, idp, sessions, clients, grants, authenticator, audit, admin, log, audiences, now,
       async close() {
         revocations.close();
         await metrics.close();

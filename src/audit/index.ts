@@ -3,6 +3,12 @@
  * client, source IP, request id) at MIMIR_AUTH_LOG_LEVEL, to stdout and/or MIMIR_AUDIT_LOG_FILE.
  * Never a token, secret or key: credentials are named by jti, key id or a hash prefix. As a last
  * line of defence, fields named like credentials and values shaped like tokens are redacted.
+ *
+ * `principal` is who did it, always `{sub, auth_method, client_id?, act?, provider?}`. A change made
+ * through the admin HTTP API names the caller's Principal and carries `ip` and `request_id`; the same
+ * change made with the CLI (which works on the store directly) names the operating-system user who
+ * ran it, `{"sub": "cli:<os user>", "auth_method": "cli"}` (see {@link cliPrincipal}), with no ip or
+ * request id. Admin changes write the same `type` (and `action`) whichever surface made them.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,12 +21,29 @@ export type AuditEventType =
   | 'api_key_used' | 'service_account_used' | 'authentication_failed' | 'access_denied'
   | 'user_context_asserted' | 'user_context_ignored' | 'introspection' | 'admin' | 'signing_key_rotated';
 
+/** Who did it: a Principal of the hub, or the operating-system user of the CLI. */
+export type AuditPrincipal = Pick<Principal, 'sub' | 'auth_method' | 'client_id' | 'act' | 'provider'> | CliPrincipal;
+
+/** The CLI actor: admin commands run by someone with the machine (and so the store) in hand. */
+export interface CliPrincipal {
+  sub: `cli:${string}`;
+  auth_method: 'cli';
+  client_id?: undefined;
+  act?: undefined;
+  provider?: undefined;
+}
+
+/** @example cliPrincipal('alice') // { sub: 'cli:alice', auth_method: 'cli' } */
+export function cliPrincipal(user: string): CliPrincipal {
+  return { sub: `cli:${user}`, auth_method: 'cli' };
+}
+
 export interface AuditEvent {
   type: AuditEventType;
   outcome: 'success' | 'failure';
   /** Machine-readable reason (an OAuth error code, or e.g. `reuse_detected`). */
   reason?: string;
-  principal?: Pick<Principal, 'sub' | 'auth_method' | 'client_id' | 'act' | 'provider'> | undefined;
+  principal?: AuditPrincipal | undefined;
   client?: string | undefined;
   ip?: string | undefined;
   request_id?: string | undefined;

@@ -2,13 +2,14 @@
  * `mimir-auth`: the server and its admin. Admin commands work on the configured store
  * directly, with no server running, so the first admin key can be bootstrapped.
  */
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { parseDuration } from '../api-keys/index.ts';
+import { cliActor, type ApiKeyInput, type CliActor, type ServiceAccountInput } from '../admin/service.ts';
 import { ConfigError, envExample, loadConfig, redactedVariables, type Config } from '../config/index.ts';
+import { OAuthError } from '../errors.ts';
 import { openHub, type Hub } from '../hub.ts';
 import { createLogger } from '../logger.ts';
-import { ServiceAccountExists } from '../service-accounts/index.ts';
 import { serve } from './serve.ts';
 
 export class UsageError extends Error {}
@@ -27,6 +28,11 @@ Usage:
   mimir-auth service-accounts rotate-secret ID [--json]
   mimir-auth service-accounts disable ID | enable ID | delete ID
   mimir-auth signing-keys list | rotate
+  mimir-auth clients list [--json]         OAuth clients of the authorization server (MCP clients)
+  mimir-auth clients revoke ID             a dynamic or metadata-document client: no more tokens
+  mimir-auth revoke session|access_token|signing_key ID
+                                     revoke by id on every instance (a session ends; a signing
+                                     key's tokens stop working)
   mimir-auth providers check [--json]      fetch each IdP's discovery document and JWKS, report problems
   mimir-auth token --service-account ID [--url URL] [--no-cache]
                                      print an access token (secret from MIMIR_SERVICE_ACCOUNT_SECRET)
@@ -79,6 +85,10 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'signing-keys':
         return await withHub((hub) => signingKeysCommand(hub, rest));
+      case 'clients':
+        return await withHub((hub) => clientsCommand(hub, rest));
+      case 'revoke':
+        return await withHub((hub) => revokeCommand(hub, rest));
       default:
         throw new UsageError(`unknown command "${command}"; run mimir-auth help`);
     }
@@ -91,6 +101,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       console.error(`mimir-auth: ${e.message}`);
       return 64; // EX_USAGE
+    }
+    // The admin service's refusals: bad input is a usage error; unknown id, conflict: a failure.
+    if (e instanceof OAuthError && e.status < 500) {
+      console.error(`mimir-auth: ${e.description}`);
+      return e.error === 'invalid_request' ? 64 : 1;
     }
     console.error(`mimir-auth: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
@@ -180,15 +195,12 @@ async function keysCommand(hub: Hub, args: string[]): Promise<number> {
   switch (sub) {
     case 'create': {
       if (!values.name) throw new UsageError('keys create: --name is required');
-      let expiresInSeconds: number | undefined;
-      if (values['expires-in']) {
-        try { expiresInSeconds = parseDuration(values['expires-in']); } catch (e) { throw new UsageError(`--expires-in: ${(e as Error).message}`); }
-      }
       const roles = csv(values.roles);
       warnUnknownRoles(hub, roles);
       const scopes = csv(values.scopes);
-      const { key, record } = await hub.apiKeys.create({ name: values.name, roles, ...(scopes.length ? { scopes } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}) });
-      hub.audit.record({ type: 'admin', outcome: 'success', action: 'api_key_created', target: record.id, principal: { sub: 'cli', auth_method: 'api-key' } });
+      const { key, record } = await hub.admin.createApiKey(actor(), {
+        name: values.name, roles, ...(scopes.length ? { scopes } : {}), ...(values['expires-in'] ? { expires_in: values['expires-in'] } : {}),
+      } satisfies ApiKeyInput);
       if (values.json) {
         console.log(JSON.stringify({ ...record, key }));
       } else {
@@ -200,7 +212,7 @@ async function keysCommand(hub: Hub, args: string[]): Promise<number> {
       return 0;
     }
     case 'list': {
-      const keys = await hub.apiKeys.list();
+      const keys = await hub.admin.listApiKeys(actor());
       if (values.json) {
         console.log(JSON.stringify(keys, null, 2));
       } else if (keys.length === 0) {
@@ -215,11 +227,7 @@ async function keysCommand(hub: Hub, args: string[]): Promise<number> {
     }
     case 'revoke': {
       const id = requireId(positionals, 'keys revoke');
-      if (!(await hub.apiKeys.revoke(id))) {
-        console.error(`mimir-auth: no API key with id "${id}" (see mimir-auth keys list)`);
-        return 1;
-      }
-      hub.audit.record({ type: 'revocation', outcome: 'success', target: id, token_type: 'api_key', principal: { sub: 'cli', auth_method: 'api-key' } });
+      await hub.admin.revokeApiKey(actor(), id);
       console.log(`Revoked API key ${id}.`);
       return 0;
     }
@@ -242,31 +250,34 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
       if (!values.id) throw new UsageError('service-accounts create: --id is required');
       const roles = csv(values.roles);
       warnUnknownRoles(hub, roles);
+      const scopes = csv(values.scopes);
+      let created: Awaited<ReturnType<Hub['admin']['createServiceAccount']>>;
       try {
-        const { clientSecret, account } = await hub.serviceAccounts.create({
-          clientId: values.id, roles, scopes: csv(values.scopes), ...(values.name ? { name: values.name } : {}),
-          allowUserContext: values['allow-user-context'] ?? false, allowTokenExchange: values['allow-token-exchange'] ?? false,
-        });
-        if (values.json) {
-          console.log(JSON.stringify({ ...account, client_id: account.clientId, client_secret: clientSecret }));
-        } else {
-          console.log(`Created service account ${account.clientId} with roles [${account.roles.join(', ')}].`);
-          console.log('Its secret is shown only this once:\n');
-          console.log(`  client_id:     ${account.clientId}`);
-          console.log(`  client_secret: ${clientSecret}\n`);
-          console.log(`Get a token: curl -u ${account.clientId}:<secret> -d grant_type=client_credentials ${hub.config.publicUrl}/auth/token`);
-        }
-        return 0;
+        created = await hub.admin.createServiceAccount(actor(), {
+          client_id: values.id, roles, ...(scopes.length ? { scopes } : {}), ...(values.name ? { name: values.name } : {}),
+          allow_user_context: values['allow-user-context'] ?? false, allow_token_exchange: values['allow-token-exchange'] ?? false,
+        } satisfies ServiceAccountInput);
       } catch (e) {
-        if (e instanceof ServiceAccountExists) {
-          console.error(`mimir-auth: ${e.message}; use rotate-secret to get a new secret`);
+        if (e instanceof OAuthError && e.error === 'conflict') {
+          console.error(`mimir-auth: ${e.description} Use rotate-secret to get a new secret.`);
           return 1;
         }
         throw e;
       }
+      const { clientSecret, account } = created;
+      if (values.json) {
+        console.log(JSON.stringify({ ...account, client_id: account.clientId, client_secret: clientSecret }));
+      } else {
+        console.log(`Created service account ${account.clientId} with roles [${account.roles.join(', ')}].`);
+        console.log('Its secret is shown only this once:\n');
+        console.log(`  client_id:     ${account.clientId}`);
+        console.log(`  client_secret: ${clientSecret}\n`);
+        console.log(`Get a token: curl -u ${account.clientId}:<secret> -d grant_type=client_credentials ${hub.config.publicUrl}/auth/token`);
+      }
+      return 0;
     }
     case 'list': {
-      const accounts = await hub.serviceAccounts.list();
+      const accounts = await hub.admin.listServiceAccounts(actor());
       if (values.json) {
         console.log(JSON.stringify(accounts, null, 2));
       } else if (accounts.length === 0) {
@@ -282,8 +293,7 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
     }
     case 'rotate-secret': {
       const id = requireId(positionals, 'service-accounts rotate-secret');
-      const rotated = await hub.serviceAccounts.rotateSecret(id);
-      if (!rotated) return notFound('service account', id);
+      const rotated = await hub.admin.rotateServiceAccountSecret(actor(), id);
       if (values.json) {
         console.log(JSON.stringify({ client_id: id, client_secret: rotated.clientSecret, previous_secret_valid_until: rotated.previousValidUntil }));
       } else {
@@ -295,13 +305,13 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
     case 'disable':
     case 'enable': {
       const id = requireId(positionals, `service-accounts ${sub}`);
-      if (!(await hub.serviceAccounts.setDisabled(id, sub === 'disable'))) return notFound('service account', id);
+      await hub.admin.setServiceAccountDisabled(actor(), id, sub === 'disable');
       console.log(`${sub === 'disable' ? 'Disabled' : 'Enabled'} service account ${id}.`);
       return 0;
     }
     case 'delete': {
       const id = requireId(positionals, 'service-accounts delete');
-      if (!(await hub.serviceAccounts.delete(id))) return notFound('service account', id);
+      await hub.admin.deleteServiceAccount(actor(), id);
       console.log(`Deleted service account ${id}.`);
       return 0;
     }
@@ -310,21 +320,57 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
   }
 }
 
+async function clientsCommand(hub: Hub, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true, options: { json: { type: 'boolean' } } });
+  switch (sub) {
+    case 'list': {
+      const clients = await hub.admin.listClients(actor());
+      if (values.json) {
+        console.log(JSON.stringify(clients, null, 2));
+        return 0;
+      }
+      console.log(['CLIENT ID'.padEnd(40), 'SOURCE'.padEnd(18), 'STATUS'.padEnd(8), 'NAME'].join(' '));
+      for (const c of clients) {
+        const revoked = 'revoked_at' in c;
+        console.log([c.client_id.padEnd(40), c.source.padEnd(18), (revoked ? 'revoked' : 'active').padEnd(8), revoked ? '' : (c.client_name ?? '')].join(' '));
+      }
+      return 0;
+    }
+    case 'revoke': {
+      const id = requireId(positionals, 'clients revoke');
+      const done = await hub.admin.revokeClient(actor(), id);
+      console.log(`Revoked OAuth client ${id}${done.refreshFamiliesRevoked ? ` and ${done.refreshFamiliesRevoked} refresh-token famil${done.refreshFamiliesRevoked === 1 ? 'y' : 'ies'} issued to it` : ''}.`);
+      return 0;
+    }
+    default:
+      throw new UsageError('clients: use list or revoke ID');
+  }
+}
+
+/** `mimir-auth revoke session|access_token|signing_key ID`: the admin revocation endpoint's types. */
+async function revokeCommand(hub: Hub, args: string[]): Promise<number> {
+  const [type, id, ...extra] = args;
+  if (!type || !id || extra.length) throw new UsageError('usage: mimir-auth revoke session|access_token|signing_key ID');
+  const done = await hub.admin.revoke(actor(), { type, id });
+  console.log(`Revoked ${done.type.replace('_', ' ')} ${done.id} on every instance.`);
+  return 0;
+}
+
 async function signingKeysCommand(hub: Hub, args: string[]): Promise<number> {
   const [sub] = args;
   if (sub === 'rotate') {
-    const previous = hub.keys.currentKid;
-    const record = await hub.keys.rotate();
-    hub.audit.record({ type: 'signing_key_rotated', outcome: 'success', kid: record.kid, principal: { sub: 'cli', auth_method: 'api-key' } });
-    console.log(`New signing key ${record.kid} (${record.alg}) signs from now on.`);
-    if (previous && previous !== record.kid && record.alg !== 'HS256') {
-      console.log(`Key ${previous} stays published for ${hub.config.jwt.signingKeyOverlap} s so tokens it signed keep validating.`);
+    const rotated = await hub.admin.rotateSigningKey(actor());
+    console.log(`New signing key ${rotated.kid} (${rotated.alg}) signs from now on.`);
+    if (rotated.previous && rotated.previous !== rotated.kid && rotated.alg !== 'HS256') {
+      console.log(`Key ${rotated.previous} stays published for ${hub.config.jwt.signingKeyOverlap} s so tokens it signed keep validating.`);
     }
     return 0;
   }
   if (sub === 'list') {
-    for (const k of hub.keys.list()) {
-      const state = k.kid === hub.keys.currentKid ? 'current' : k.removeAfter ? `retired, published until ${date(k.removeAfter)}` : 'published';
+    const { current, keys } = await hub.admin.listSigningKeys(actor());
+    for (const k of keys) {
+      const state = k.kid === current ? 'current' : k.removeAfter ? `retired, published until ${date(k.removeAfter)}` : 'published';
       console.log(`${k.kid}  ${k.alg}  created ${date(k.createdAt)}  ${state}`);
     }
     return 0;
@@ -332,9 +378,19 @@ async function signingKeysCommand(hub: Hub, args: string[]): Promise<number> {
   throw new UsageError('signing-keys: use list or rotate');
 }
 
-function notFound(what: string, id: string): number {
-  console.error(`mimir-auth: no ${what} "${id}"`);
-  return 1;
+/**
+ * The CLI's actor in the audit trail: `cli:<os user>`. Whoever runs it has the machine, and so
+ * the store, in hand: it holds every permission.
+ */
+function actor(): CliActor {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container running under an arbitrary uid): name the uid.
+    user = `uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+  return cliActor(user);
 }
 
 function warnUnknownRoles(hub: Hub, roles: string[]): void {

@@ -6,6 +6,9 @@
  *   is not fetched again for a minute (else every authorization request naming it makes the hub
  *   fetch it again: a slow URL then holds each of them for the whole deadline);
  * - the built-in public client `mimir-cli` (loopback redirects, RFC 8252).
+ * An administrator lists them and revokes dynamic and metadata-document clients (src/admin): a
+ * dynamic client's registration is deleted; a client_id URL is remembered as revoked (its document
+ * could be fetched again at any time), and refused before any fetch.
  */
 import { LruCache } from '../../cache/lru.ts';
 import { digestEqual, hashSecret, randomToken } from '../../crypto/index.ts';
@@ -16,6 +19,8 @@ import { validateClientMetadata, type OAuthClient } from './metadata.ts';
 
 const KIND = 'oauth_client';
 const DOC_CACHE = 'oauth_client_doc';
+/** client_id URLs an administrator revoked: refused without a fetch, for good. */
+const REVOKED = 'oauth_client_revoked';
 /** How long, and for how many URLs at most, a failed metadata document fetch is remembered. */
 const FAILURE_MEMORY_MS = 60_000;
 const FAILURE_MEMORY_ENTRIES = 1000;
@@ -31,6 +36,11 @@ export const CLI_CLIENT: OAuthClient = {
   token_endpoint_auth_method: 'none',
   source: 'builtin',
 };
+
+/** A client as an administrator sees it: never its secret hash. A revoked URL client keeps only its id. */
+export type ClientListing =
+  | Omit<OAuthClient, 'client_secret_hash'>
+  | { client_id: string; source: 'metadata-document'; revoked_at: number };
 
 export interface ClientRegistryOptions {
   developmentMode: boolean;
@@ -89,6 +99,42 @@ export class ClientRegistry {
     return found.payload;
   }
 
+  /**
+   * Every client the hub knows: the built-in one, dynamically registered ones, metadata documents
+   * it currently holds, and revoked client_id URLs.
+   */
+  async list(): Promise<ClientListing[]> {
+    const [dynamic, documents, revoked] = await Promise.all([
+      this.#store.list<OAuthClient>(KIND), this.#store.list<OAuthClient>(DOC_CACHE), this.#store.list<{ at: number }>(REVOKED),
+    ]);
+    const shown = ({ client_secret_hash: _hash, ...rest }: OAuthClient) => rest;
+    const revokedIds = new Set(revoked.map((r) => r.id));
+    return [
+      CLI_CLIENT,
+      ...dynamic.map((r) => shown(r.payload)).sort((a, b) => (a.client_id_issued_at ?? 0) - (b.client_id_issued_at ?? 0)),
+      ...documents.filter((r) => !revokedIds.has(r.id)).map((r) => shown(r.payload)),
+      ...revoked.map((r) => ({ client_id: r.id, source: 'metadata-document' as const, revoked_at: r.payload.at })),
+    ];
+  }
+
+  /**
+   * Revokes a client: false when no such client is known. A dynamic client's registration goes; a
+   * client_id URL is refused from now on whether or not its document was ever fetched (the URL is
+   * the client's identity). The built-in client cannot be revoked (OAuthError invalid_request).
+   */
+  async revoke(clientId: string): Promise<boolean> {
+    if (clientId === CLI_CLIENT.client_id) throw new OAuthError('invalid_request', `client_id: ${CLI_CLIENT.client_id} is built in and cannot be revoked.`);
+    if (!/^https?:\/\//.test(clientId)) return this.#store.destroy(KIND, clientId);
+    try {
+      documentUrl(clientId);
+    } catch {
+      throw new OAuthError('invalid_request', 'client_id: a client_id URL must be https with a path, and no fragment or credentials.');
+    }
+    await this.#store.upsert(REVOKED, clientId, { at: Math.floor(this.#now() / 1000) });
+    await this.#store.destroy(DOC_CACHE, clientId);
+    return true;
+  }
+
   /** Public clients authenticate by client_id alone; confidential ones by their secret. */
   async authenticate(clientId: string, secret: string | undefined): Promise<OAuthClient> {
     const client = await this.get(clientId).catch(() => null);
@@ -103,16 +149,8 @@ export class ClientRegistry {
   }
 
   async #fromDocument(clientId: string): Promise<OAuthClient> {
-    let url: URL;
-    try {
-      url = new URL(clientId);
-    } catch {
-      throw new OAuthError('invalid_client', 'The client_id is not a valid URL.', { status: 400 });
-    }
-    // CIMD: the URL must have a path, and no fragment or credentials.
-    if (url.pathname === '/' || url.hash || url.username || url.password) {
-      throw new OAuthError('invalid_client', 'A client_id URL must be https with a path, and no fragment or credentials.', { status: 400 });
-    }
+    const url = documentUrl(clientId);
+    if (await this.#store.find(REVOKED, clientId)) throw new OAuthError('invalid_client', 'The client has been revoked.', { status: 400 });
     const cached = await this.#store.find<OAuthClient>(DOC_CACHE, clientId);
     if (cached) return cached.payload;
     const failed = this.#failures.get(clientId);
@@ -167,4 +205,19 @@ export class ClientRegistry {
     await this.#store.upsert(DOC_CACHE, clientId, client, ttl);
     return client;
   }
+}
+
+/** A client_id URL in the form a client ID metadata document may have, else OAuthError invalid_client. */
+function documentUrl(clientId: string): URL {
+  let url: URL;
+  try {
+    url = new URL(clientId);
+  } catch {
+    throw new OAuthError('invalid_client', 'The client_id is not a valid URL.', { status: 400 });
+  }
+  // CIMD: the URL must have a path, and no fragment or credentials.
+  if (url.pathname === '/' || url.hash || url.username || url.password) {
+    throw new OAuthError('invalid_client', 'A client_id URL must be https with a path, and no fragment or credentials.', { status: 400 });
+  }
+  return url;
 }

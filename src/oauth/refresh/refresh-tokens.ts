@@ -145,6 +145,19 @@ export class RefreshTokens {
     return true;
   }
 
+  /**
+   * Revokes every live family issued to `clientId` (an administrator revoked the client): a public
+   * client's refresh token needs no client authentication, so the registration going is not enough.
+   * Lists the families: an admin action, not a request path. Returns how many were revoked.
+   */
+  async revokeClientFamilies(clientId: string, reason: string): Promise<number> {
+    const now = this.#seconds();
+    const live = (await this.#store.list<FamilyRecord>(FAMILY))
+      .filter((f) => f.payload.clientId === clientId && f.payload.revokedAt === undefined && f.payload.expiresAt > now);
+    for (const f of live) await this.revokeFamily(f.id, reason);
+    return live.length;
+  }
+
   async #liveFamily(familyId: string): Promise<FamilyRecord | null> {
     const family = await this.#store.find<FamilyRecord>(FAMILY, familyId);
     if (!family || family.payload.revokedAt !== undefined || family.payload.expiresAt <= this.#seconds()) return null;

@@ -1,0 +1,327 @@
+/**
+ * The one place administrative changes are made: API keys, service accounts, OAuth clients,
+ * sign-in sessions, signing keys and revocations by id. The CLI (src/cli/main.ts) and the admin
+ * HTTP API (src/http/routes/admin.ts, src/revocation/routes.ts) are thin surfaces over it, so a
+ * change is authorized, validated and audited the same way whichever surface made it.
+ *
+ * Who acts ({@link AdminActor}):
+ * - a Principal over HTTP: it must hold `admin:manage` (the one rule, src/authz), and nobody creates
+ *   or takes control of a credential holding a permission or flag they do not hold themselves (the
+ *   privilege ceiling);
+ * - the CLI (`cli:<os user>`): it works on the store directly, so it holds everything.
+ *
+ * Every change writes one audit event (src/audit): `admin` with an `action`, `signing_key_rotated`
+ * or `revocation`, naming the actor. Refusals are OAuthErrors: `invalid_request` (400, naming the
+ * field), `not_found` (404), `conflict` (409), `insufficient_scope` (403). Anything else thrown is a
+ * fault, which the surfaces render as `server_error`.
+ */
+import { z } from 'zod';
+import { parseDuration, type ApiKeys, type ApiKeyView } from '../api-keys/index.ts';
+import { cliPrincipal, type Audit, type AuditEvent, type AuditEventType } from '../audit/index.ts';
+import type { SessionResolver } from '../authn/authenticate.ts';
+import type { Principal } from '../authn/principal.ts';
+import type { Authorizer, CredentialRights } from '../authz/index.ts';
+import { refusal } from '../authz/refusal.ts';
+import { OAuthError } from '../errors.ts';
+import type { KeyRing } from '../jwt/keys.ts';
+import type { ClientListing, ClientRegistry } from '../oauth/clients/registry.ts';
+import type { RefreshTokens } from '../oauth/refresh/refresh-tokens.ts';
+import type { RevocationList } from '../revocation/index.ts';
+import { CLIENT_ID_PATTERN, ServiceAccountExists, type ServiceAccounts, type ServiceAccountView } from '../service-accounts/index.ts';
+
+/** A Principal acting over HTTP, with what the audit trail records of its request. */
+export interface HttpActor {
+  kind: 'principal';
+  principal: Principal;
+  method: string;
+  /** The request path (no query): the authorization rule judges resource-bound tokens by it. */
+  path: string;
+  ip?: string;
+  requestId?: string;
+}
+
+/** Someone running the CLI on the machine: `user` is the operating-system user. */
+export interface CliActor {
+  kind: 'cli';
+  user: string;
+}
+
+export type AdminActor = HttpActor | CliActor;
+
+/** @example await hub.admin.revokeApiKey(cliActor(os.userInfo().username), id) */
+export function cliActor(user: string): CliActor {
+  return { kind: 'cli', user };
+}
+
+export interface AdminServiceDeps {
+  apiKeys: Pick<ApiKeys, 'create' | 'get' | 'list' | 'revoke'>;
+  serviceAccounts: Pick<ServiceAccounts, 'create' | 'get' | 'list' | 'rotateSecret' | 'setDisabled' | 'delete'>;
+  clients: Pick<ClientRegistry, 'list' | 'revoke'>;
+  refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies'>;
+  keys: Pick<KeyRing, 'currentKid' | 'list' | 'rotate'>;
+  revocations: Pick<RevocationList, 'revoke'>;
+  /** The sign-in sessions: revoking a session also ends it (its cookie stops working everywhere). */
+  sessions: Pick<SessionResolver, 'end'>;
+  authorizer: Pick<Authorizer, 'decide' | 'exceeds'>;
+  audit: Pick<Audit, 'record'>;
+  /** The longest an access token of the hub can live: how long a revoked id must be remembered. */
+  tokenLifetimeSeconds: number;
+  now: () => number;
+}
+
+const roleList = z.array(z.string().regex(/^[\w.:*-]{1,64}$/, { error: 'a role is 1-64 of letters, digits and . : * _ -' })).max(50);
+const scopeList = z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,100}$/, { error: 'a scope is 1-100 printable characters, no space, quote or backslash' })).max(100);
+
+const apiKeyInput = z.object({
+  name: z.string().min(1).max(100),
+  roles: roleList.default([]),
+  scopes: scopeList.optional(),
+  /** A duration (`30d`, `12h`) or seconds. */
+  expires_in: z.union([z.string(), z.number().int().positive()]).optional(),
+});
+
+const serviceAccountInput = z.object({
+  client_id: z.string().regex(CLIENT_ID_PATTERN, { error: '1-128 of letters, digits, ".", "_", "-", starting with a letter or digit' }),
+  name: z.string().max(100).optional(),
+  roles: roleList.default([]),
+  scopes: scopeList.optional(),
+  allow_user_context: z.boolean().optional(),
+  allow_token_exchange: z.boolean().optional(),
+});
+
+/** What `POST /auth/admin/revocations` and `mimir-auth revoke` take. */
+const revocationInput = z.object({
+  type: z.enum(['session', 'access_token', 'signing_key']),
+  id: z.string().min(1).max(256).regex(/^[\w.:-]+$/, { error: 'letters, digits and . : _ -' }),
+});
+
+const recordId = z.string().min(1).max(256);
+const oauthClientId = z.string().min(1).max(2000);
+
+/** Input shapes, as the admin HTTP API takes them in JSON (the CLI builds the same). */
+export type ApiKeyInput = z.input<typeof apiKeyInput>;
+export type ServiceAccountInput = z.input<typeof serviceAccountInput>;
+export type RevocationInput = z.input<typeof revocationInput>;
+
+/** What a revocation by id names. */
+export type RevocationType = z.output<typeof revocationInput>['type'];
+
+export class AdminService {
+  readonly #d: AdminServiceDeps;
+
+  constructor(deps: AdminServiceDeps) {
+    this.#d = deps;
+  }
+
+  // --- API keys ---
+
+  async listApiKeys(actor: AdminActor): Promise<ApiKeyView[]> {
+    this.#authorize(actor);
+    return this.#d.apiKeys.list();
+  }
+
+  /** Creates an API key; the key itself is returned this once and never stored. */
+  async createApiKey(actor: AdminActor, input: unknown): Promise<{ key: string; record: ApiKeyView }> {
+    this.#authorize(actor);
+    const i = parse(apiKeyInput, input);
+    const expiresInSeconds = duration(i.expires_in);
+    this.#withinCeiling(actor, { roles: i.roles, ...(i.scopes ? { scopes: i.scopes } : {}) });
+    const created = await this.#d.apiKeys.create({
+      name: i.name, roles: i.roles, ...(i.scopes ? { scopes: i.scopes } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}),
+    });
+    this.#changed(actor, { type: 'admin', action: 'api_key_created', target: created.record.id });
+    return created;
+  }
+
+  async revokeApiKey(actor: AdminActor, id: unknown): Promise<void> {
+    this.#authorize(actor);
+    const keyId = parse(recordId, id, 'id');
+    const target = await this.#d.apiKeys.get(keyId);
+    if (!target) throw notFound('API key');
+    this.#withinCeiling(actor, { roles: target.roles, ...(target.scopes ? { scopes: target.scopes } : {}) });
+    if (!(await this.#d.apiKeys.revoke(keyId))) throw notFound('API key');
+    this.#changed(actor, { type: 'admin', action: 'api_key_revoked', target: keyId });
+  }
+
+  // --- Service accounts ---
+
+  async listServiceAccounts(actor: AdminActor): Promise<ServiceAccountView[]> {
+    this.#authorize(actor);
+    return this.#d.serviceAccounts.list();
+  }
+
+  /** Creates a service account; its secret is returned this once. Taken id: `conflict`. */
+  async createServiceAccount(actor: AdminActor, input: unknown): Promise<{ clientSecret: string; account: ServiceAccountView }> {
+    this.#authorize(actor);
+    const i = parse(serviceAccountInput, input);
+    const flags = { allowUserContext: i.allow_user_context ?? false, allowTokenExchange: i.allow_token_exchange ?? false };
+    this.#withinCeiling(actor, { roles: i.roles, ...(i.scopes ? { scopes: i.scopes } : {}), ...flags });
+    let created: { clientSecret: string; account: ServiceAccountView };
+    try {
+      created = await this.#d.serviceAccounts.create({
+        clientId: i.client_id, roles: i.roles, ...(i.name ? { name: i.name } : {}), ...(i.scopes ? { scopes: i.scopes } : {}), ...flags,
+      });
+    } catch (e) {
+      if (e instanceof ServiceAccountExists) throw new OAuthError('conflict', `The service account "${i.client_id}" already exists.`);
+      throw e;
+    }
+    this.#changed(actor, { type: 'admin', action: 'service_account_created', target: created.account.clientId });
+    return created;
+  }
+
+  /** A new secret; the previous one keeps working for the configured grace period. */
+  async rotateServiceAccountSecret(actor: AdminActor, id: unknown): Promise<{ clientId: string; clientSecret: string; previousValidUntil: number }> {
+    this.#authorize(actor);
+    const clientId = await this.#controlledAccount(actor, id);
+    const rotated = await this.#d.serviceAccounts.rotateSecret(clientId);
+    if (!rotated) throw notFound('service account');
+    this.#changed(actor, { type: 'admin', action: 'service_account_secret_rotated', target: clientId });
+    return { clientId, ...rotated };
+  }
+
+  async setServiceAccountDisabled(actor: AdminActor, id: unknown, disabled: boolean): Promise<{ clientId: string; disabled: boolean }> {
+    this.#authorize(actor);
+    const clientId = await this.#controlledAccount(actor, id);
+    if (!(await this.#d.serviceAccounts.setDisabled(clientId, disabled))) throw notFound('service account');
+    this.#changed(actor, { type: 'admin', action: disabled ? 'service_account_disabled' : 'service_account_enabled', target: clientId });
+    return { clientId, disabled };
+  }
+
+  async deleteServiceAccount(actor: AdminActor, id: unknown): Promise<{ clientId: string }> {
+    this.#authorize(actor);
+    const clientId = await this.#controlledAccount(actor, id);
+    if (!(await this.#d.serviceAccounts.delete(clientId))) throw notFound('service account');
+    this.#changed(actor, { type: 'admin', action: 'service_account_deleted', target: clientId });
+    return { clientId };
+  }
+
+  // --- OAuth clients of the authorization server ---
+
+  async listClients(actor: AdminActor): Promise<ClientListing[]> {
+    this.#authorize(actor);
+    return this.#d.clients.list();
+  }
+
+  /**
+   * Revokes a dynamically registered or metadata-document client: it gets no more codes or tokens,
+   * and every refresh-token family issued to it is revoked (with the access tokens minted from them).
+   */
+  async revokeClient(actor: AdminActor, id: unknown): Promise<{ clientId: string; refreshFamiliesRevoked: number }> {
+    this.#authorize(actor);
+    const clientId = parse(oauthClientId, id, 'client_id');
+    if (!(await this.#d.clients.revoke(clientId))) throw notFound('OAuth client');
+    const families = await this.#d.refreshTokens.revokeClientFamilies(clientId, 'client_revoked');
+    this.#changed(actor, { type: 'admin', action: 'oauth_client_revoked', target: clientId, refresh_families_revoked: families });
+    return { clientId, refreshFamiliesRevoked: families };
+  }
+
+  // --- Signing keys ---
+
+  async listSigningKeys(actor: AdminActor): Promise<{ current: string; keys: ReturnType<KeyRing['list']> }> {
+    this.#authorize(actor);
+    return { current: this.#d.keys.currentKid, keys: this.#d.keys.list() };
+  }
+
+  /** A new current signing key; the previous one stays published for the overlap. */
+  async rotateSigningKey(actor: AdminActor): Promise<{ kid: string; alg: string; previous: string | undefined }> {
+    this.#authorize(actor);
+    const previous = this.#d.keys.currentKid || undefined;
+    const record = await this.#d.keys.rotate();
+    this.#changed(actor, { type: 'signing_key_rotated', kid: record.kid });
+    return { kid: record.kid, alg: record.alg, previous };
+  }
+
+  // --- Revocation by id (what has no token to present) and sessions ---
+
+  /**
+   * Revokes a sign-in session or refresh family (`session`, by sid: the session itself ends too),
+   * an access token (`access_token`, by jti) or a signing key (`signing_key`, by kid: every token
+   * it signed stops working; the current key is rotated first), on every instance.
+   */
+  async revoke(actor: AdminActor, input: unknown): Promise<{ type: RevocationType; id: string }> {
+    this.#authorize(actor);
+    const { type, id } = parse(revocationInput, input);
+    // Nothing a revoked id names can outlive the longest token lifetime from now.
+    const until = Math.floor(this.#d.now() / 1000) + this.#d.tokenLifetimeSeconds;
+    if (type === 'signing_key') {
+      if (id === this.#d.keys.currentKid) await this.#d.keys.rotate();
+      await this.#d.revocations.revoke('kid', id, until);
+    } else {
+      await this.#d.revocations.revoke(type === 'session' ? 'sid' : 'jti', id, until);
+      // The session itself ends too: its cookie stops working on every instance, not only its tokens.
+      if (type === 'session') await this.#d.sessions.end?.(id);
+    }
+    this.#changed(actor, { type: 'revocation', token_type: type, target: id });
+    return { type, id };
+  }
+
+  /** Ends a sign-in session by id (its cookie and every token of it stop working): {@link revoke} of a `session`. */
+  async endSession(actor: AdminActor, sid: unknown): Promise<void> {
+    await this.revoke(actor, { type: 'session', id: sid });
+  }
+
+  // --- The rules every change goes through ---
+
+  /** The one authorization rule: an HTTP actor needs `admin:manage`. The CLI holds everything. */
+  #authorize(actor: AdminActor): void {
+    if (actor.kind === 'cli') return;
+    const decision = this.#d.authorizer.decide(actor.principal, { permission: 'admin:manage', path: actor.path });
+    if (decision.allowed) return;
+    this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: decision.reason, permission: 'admin:manage', method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
+    throw refusal(decision, 'The admin API needs the admin:manage permission.');
+  }
+
+  /**
+   * The privilege ceiling: nobody creates or takes control of a credential holding a permission or
+   * a flag they do not hold themselves (403 insufficient_scope, naming what is missing).
+   */
+  #withinCeiling(actor: AdminActor, rights: CredentialRights): void {
+    if (actor.kind === 'cli') return;
+    const missing = this.#d.authorizer.exceeds(actor.principal, rights);
+    if (missing === undefined) return;
+    this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'privilege_ceiling', permission: missing, method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
+    throw refusal({ allowed: false, reason: 'insufficient_scope', permission: missing }, `This would hand out or control "${missing}", which you do not hold yourself.`);
+  }
+
+  /** The id of an existing service account the actor may control (404, then the ceiling). */
+  async #controlledAccount(actor: AdminActor, id: unknown): Promise<string> {
+    const clientId = parse(recordId, id, 'client_id');
+    const account = await this.#d.serviceAccounts.get(clientId);
+    if (!account) throw notFound('service account');
+    this.#withinCeiling(actor, { roles: account.roles, scopes: account.scopes, allowUserContext: account.allowUserContext, allowTokenExchange: account.allowTokenExchange });
+    return clientId;
+  }
+
+  #changed(actor: AdminActor, event: { type: AuditEventType; [detail: string]: unknown }): void {
+    this.#d.audit.record({ ...event, outcome: 'success', ...who(actor) });
+  }
+}
+
+/** The audit fields naming the actor: the Principal with its request, or the CLI's OS user. */
+function who(actor: AdminActor): Pick<AuditEvent, 'principal' | 'ip' | 'request_id'> {
+  if (actor.kind === 'cli') return { principal: cliPrincipal(actor.user) };
+  return { principal: actor.principal, ip: actor.ip, request_id: actor.requestId };
+}
+
+/** Validates `input`; the first problem becomes invalid_request naming its field (`roles.0: …`). */
+function parse<T>(schema: z.ZodType<T>, input: unknown, field?: string): T {
+  const r = schema.safeParse(field === undefined ? input ?? {} : input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const path = [...(field ? [field] : []), ...issue.path.map(String)].join('.') || 'body';
+  throw new OAuthError('invalid_request', `${path}: ${issue.message}`);
+}
+
+function duration(value: string | number | undefined): number | undefined {
+  if (value === undefined || typeof value === 'number') return value;
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    throw new OAuthError('invalid_request', `expires_in: ${(e as Error).message}`);
+  }
+}
+
+/** The id is not echoed: whatever was pasted there (a key, by mistake) is not sent back. */
+function notFound(what: string): OAuthError {
+  return new OAuthError('not_found', `No ${what} with that id.`);
+}
