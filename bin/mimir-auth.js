@@ -5,7 +5,9 @@
 // measurable cost in throughput (bench/README.md, goal 6). `npm start` passes the same flag.
 // Plain JavaScript on purpose: it must run (and refuse clearly) on an old Node.
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
@@ -15,11 +17,28 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.exit(1);
 }
 
+// Which CLI: the .ts sources in a checkout of the repository (so it never runs a stale dist/ left
+// behind by `npm pack`), the compiled dist/ when installed from the package. The package ships no
+// src/; and Node refuses to strip types under node_modules, so an installed copy never runs
+// sources even if some packaging put them there.
+const self = realpathSync(fileURLToPath(import.meta.url));
+const packageRoot = dirname(dirname(self));
+const sources = join(packageRoot, 'src', 'cli', 'main.ts');
+const compiled = join(packageRoot, 'dist', 'cli', 'main.js');
+const installed = packageRoot.split(sep).includes('node_modules');
+const useSources = !installed && existsSync(sources);
+
+if (!useSources && !existsSync(compiled)) {
+  console.error(`mimir-auth: ${compiled} is missing: this copy of mimir-auth-hub was not built. ` +
+    'Reinstall the package, or run `npm run build` in its repository.');
+  process.exit(1);
+}
+
 // Node 22.18+ strips types by default; a NODE_OPTIONS that turned it off gets it back here.
-if (!process.features.typescript) {
-  const result = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+if (useSources && !process.features.typescript) {
+  const result = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', self, ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exit(result.status ?? 1);
 }
 
-const { main } = await import('../src/cli/main.ts');
+const { main } = await import(pathToFileURL(useSources ? sources : compiled).href);
 process.exitCode = await main(process.argv.slice(2));

@@ -33,13 +33,18 @@ export interface MimirAuthOptions {
 /** A route's `config.mimirAuth`: `false` opts out; an object may name the permission the route needs. */
 export type RouteAuth = false | { permission?: string } | undefined;
 
+/** `app.requireAuth`, `app.requirePermission(p)`: a preHandler that replies with the refusal, if any. */
+// A top-level alias, not the types spelled out inside the augmentation: declaration emit drops
+// imports used only inside `declare module`, and dist/*.d.ts would name an unimported FastifyReply.
+export type AuthGuard = (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     mimirAuth?: RouteAuth;
   }
   interface FastifyInstance {
-    requireAuth: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
-    requirePermission: (permission: string) => (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+    requireAuth: AuthGuard;
+    requirePermission: (permission: string) => AuthGuard;
   }
 }
 
