@@ -189,6 +189,9 @@ async function main(): Promise<number> {
   if ((await run(bin('tsc'), ['--noEmit'])) !== 0) fail('type check failed');
   log('eslint .');
   if ((await run(bin('eslint'), ['.'])) !== 0) fail('lint failed');
+  // No import cycles among src/ files (value imports; type-only imports do not load a module).
+  log('dpdm: import cycles');
+  if ((await run(bin('dpdm'), ['--no-warning', '--no-tree', '--transform', '--exit-code', 'circular:1', 'src/**/*.ts'])) !== 0) fail('an import cycle among src/ files (see above)');
 
   const concurrency = process.env.MIMIR_TEST_CONCURRENCY ?? '2';
   log(`running ${files.length} test file(s), concurrency ${concurrency}, Redis ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
