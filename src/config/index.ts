@@ -7,15 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
-import { VARIABLES } from './variables.ts';
+import { VARIABLES, type Variable } from './variables.ts';
+import { list, redactUrl, type AuthMethod, type LOG_LEVELS, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
 
-export type AuthMethod = 'api-key' | 'oauth' | 'jwt';
-export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA' | 'HS256';
-export type StorageKind = 'sqlite' | 'redis' | 'memory';
-export type ProviderKind = 'okta' | 'auth0' | 'azure' | 'google' | 'keycloak' | 'cognito' | 'generic';
-
-export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'ES256', 'EdDSA', 'HS256'];
-export const PROVIDER_KINDS: readonly ProviderKind[] = ['okta', 'auth0', 'azure', 'google', 'keycloak', 'cognito', 'generic'];
+export { PROVIDER_KINDS, SIGNING_ALGORITHMS, redactUrl, type AuthMethod, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
 
 /** Placeholders from the seed document that must never sign a production token. */
 const PLACEHOLDER_SECRETS = new Set([
@@ -32,164 +27,8 @@ export class ConfigError extends Error {
   }
 }
 
-// ── value parsers with messages that say what would be accepted ──────────────
-
-const show = (v: unknown) => JSON.stringify(v);
-
-const oneOf = <T extends string>(values: readonly T[]) =>
-  z.string().trim().refine((s): s is T => (values as readonly string[]).includes(s), {
-    error: (iss) => `${show(iss.input)} is not one of ${values.join(', ')}`,
-  }).transform((s) => s as T);
-
-const oneOfCaseless = <T extends string>(values: readonly T[]) =>
-  z.string().trim().transform((s, ctx) => {
-    const hit = values.find((x) => x.toLowerCase() === s.toLowerCase());
-    if (!hit) ctx.addIssue({ code: 'custom', message: `${show(s)} is not one of ${values.join(', ')}` });
-    return hit as T;
-  });
-
-const bool = z.string().trim().transform((s, ctx) => {
-  const l = s.toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(l)) return true;
-  if (['false', '0', 'no', 'off'].includes(l)) return false;
-  ctx.addIssue({ code: 'custom', message: `${show(s)} is not a boolean (true or false)` });
-  return false;
-});
-
-const int = (min: number, max: number, unit = '') => z.string().trim().transform((s, ctx) => {
-  const n = /^-?\d+$/.test(s) ? Number(s) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    ctx.addIssue({ code: 'custom', message: `${show(s)} is not a whole number from ${min} to ${max}${unit}` });
-  }
-  return n;
-});
-
-const httpUrl = z.string().trim().transform((s, ctx) => {
-  let u: URL | undefined;
-  try { u = new URL(s); } catch { /* reported below */ }
-  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
-    ctx.addIssue({ code: 'custom', message: `${show(s)} is not an http(s) URL` });
-    return s;
-  }
-  return s.replace(/\/+$/, '') || s;
-});
-
-const path = z.string().trim().refine((s) => s.startsWith('/'), { error: (iss) => `${show(iss.input)} is not a path starting with /` });
-
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-// ── the schema: one entry per variable, defaults from variables.ts ───────────
-
-const schema = z.object({
-  MIMIR_AUTH_PORT: int(0, 65535),
-  MIMIR_AUTH_HOST: z.string().trim().min(1),
-  MIMIR_PUBLIC_URL: httpUrl.optional(),
-  MIMIR_DATA_DIR: z.string().trim().min(1),
-  MIMIR_UPSTREAM_URL: httpUrl.optional(),
-  MIMIR_TLS_CERT_FILE: z.string().optional(),
-  MIMIR_TLS_KEY_FILE: z.string().optional(),
-  MIMIR_TRUST_PROXY: z.string().trim(),
-  MIMIR_LOG_LEVEL: oneOf(LOG_LEVELS),
-  MIMIR_MAX_HEADER_BYTES: int(8192, 1048576, ' bytes'),
-
-  MIMIR_AUTH_METHODS: list.pipe(z.array(oneOf(['api-key', 'oauth', 'jwt'] as const)).min(1, { error: 'is empty; list at least one of api-key, oauth, jwt' })),
-  MIMIR_DEFAULT_AUTH_METHOD: oneOf(['api-key', 'oauth', 'jwt'] as const),
-  MIMIR_API_KEYS: list.optional(),
-
-  MIMIR_AUTH_PROVIDER: oneOfCaseless(PROVIDER_KINDS).optional(),
-  MIMIR_AUTH_PROVIDERS_FILE: z.string().optional(),
-  MIMIR_OAUTH_ISSUER: httpUrl.optional(),
-  MIMIR_OAUTH_AUTHORIZATION_ENDPOINT: httpUrl.optional(),
-  MIMIR_OAUTH_TOKEN_ENDPOINT: httpUrl.optional(),
-  MIMIR_OAUTH_JWKS_URI: httpUrl.optional(),
-  MIMIR_OAUTH_USERINFO_ENDPOINT: httpUrl.optional(),
-  MIMIR_OAUTH_REVOCATION_ENDPOINT: httpUrl.optional(),
-  MIMIR_OAUTH_TOKENINFO_ENDPOINT: httpUrl.optional(),
-  MIMIR_OAUTH_CLIENT_ID: z.string().optional(),
-  MIMIR_OAUTH_CLIENT_SECRET: z.string().optional(),
-  MIMIR_OAUTH_REDIRECT_URI: httpUrl.optional(),
-  MIMIR_OAUTH_SCOPE: z.string(),
-  MIMIR_OAUTH_AUDIENCE: z.string().optional(),
-  MIMIR_OAUTH_TRUST_EMAIL: bool,
-
-  MIMIR_TOKEN_STORAGE: oneOf(['database', 'sqlite', 'redis', 'memory'] as const),
-  MIMIR_REDIS_URL: z.string().trim().refine((s) => /^rediss?:\/\//.test(s), { error: (i) => `${show(redactUrl(String(i.input)))} is not a redis:// or rediss:// URL` }),
-  MIMIR_REDIS_DB: int(0, 15),
-  MIMIR_REDIS_KEY_PREFIX: z.string(),
-  MIMIR_JWT_SECRET: z.string().optional(),
-  MIMIR_JWT_ALGORITHM: oneOf(SIGNING_ALGORITHMS),
-  MIMIR_JWT_ISSUER: z.string().trim().min(1).optional(),
-  MIMIR_JWT_AUDIENCE: z.string().trim().min(1),
-  MIMIR_ACCESS_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
-  MIMIR_REFRESH_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
-  MIMIR_ID_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
-  MIMIR_ENABLE_TOKEN_REFRESH: bool,
-  MIMIR_REFRESH_TOKEN_ROTATION: bool,
-  MIMIR_ENABLE_TOKEN_REVOCATION: bool,
-  MIMIR_REVOCATION_ENDPOINT: path,
-  MIMIR_SIGNING_KEY_OVERLAP: int(0, 31536000, ' seconds').optional(),
-
-  MIMIR_DEVELOPMENT_MODE: bool,
-  MIMIR_AUTHORIZATION_CODE_LIFETIME: int(5, 600, ' seconds'),
-  MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION: bool,
-  MIMIR_OUTBOUND_CA_FILE: z.string().optional(),
-  MIMIR_CIMD_FETCH_TIMEOUT: int(1, 60, ' seconds'),
-  MIMIR_REGISTRATION_RATE_LIMIT: int(1, 100000, ' per minute'),
-
-  MIMIR_SESSION_STORAGE: oneOf(['redis', 'memory', 'database', 'sqlite', 'cookie'] as const).optional(),
-  MIMIR_SESSION_SECRET: z.string().optional(),
-  MIMIR_SESSION_TIMEOUT: int(1, 31536000, ' seconds'),
-  MIMIR_SESSION_ABSOLUTE_TIMEOUT: int(1, 31536000, ' seconds'),
-  MIMIR_SESSION_COOKIE_NAME: z.string().trim().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { error: (i) => `${show(i.input)} is not a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~)` }),
-  MIMIR_SESSION_COOKIE_SECURE: bool,
-  MIMIR_SESSION_COOKIE_HTTPONLY: bool,
-  MIMIR_SESSION_COOKIE_SAMESITE: oneOfCaseless(['strict', 'lax', 'none'] as const),
-
-  MIMIR_ENABLE_SERVICE_ACCOUNTS: bool,
-  MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME: int(1, 31536000, ' seconds'),
-  MIMIR_SERVICE_ACCOUNT_SECRET_GRACE: int(0, 31536000, ' seconds'),
-  MIMIR_ENABLE_TOKEN_FORWARDING: bool,
-  MIMIR_TOKEN_FORWARDING_HEADER: z.string().trim().min(1),
-  MIMIR_ENABLE_USER_CONTEXT_PROPAGATION: bool,
-  MIMIR_USER_CONTEXT_HEADER: z.string().trim().min(1),
-  MIMIR_USER_EMAIL_HEADER: z.string().trim().min(1),
-  MIMIR_USER_ROLES_HEADER: z.string().trim().min(1),
-  MIMIR_RBAC_CONFIG: z.string().optional(),
-  MIMIR_MCP_ALLOWED_ORIGINS: list.pipe(z.array(httpUrl)).optional(),
-
-  MIMIR_OKTA_DOMAIN: z.string().optional(),
-  MIMIR_OKTA_AUTHORIZATION_SERVER: z.string().optional(),
-  MIMIR_AUTH0_DOMAIN: z.string().optional(),
-  MIMIR_AUTH0_AUDIENCE: z.string().optional(),
-  MIMIR_AZURE_TENANT_ID: z.string().optional(),
-  MIMIR_AZURE_TENANT_NAME: z.string().optional(),
-  MIMIR_AZURE_ALLOWED_TENANTS: list.optional(),
-  MIMIR_GOOGLE_HOSTED_DOMAIN: z.string().optional(),
-  MIMIR_KEYCLOAK_REALM: z.string().optional(),
-  MIMIR_KEYCLOAK_SERVER_URL: httpUrl.optional(),
-
-  MIMIR_OAUTH_ENABLE_PKCE: bool,
-  MIMIR_OAUTH_ENABLE_STATE: bool,
-  MIMIR_OAUTH_STATE_TIMEOUT: int(10, 86400, ' seconds'),
-  MIMIR_OAUTH_ENABLE_NONCE: bool,
-  MIMIR_ENABLE_TOKEN_BINDING: bool,
-  MIMIR_REQUIRE_TOKEN_BINDING: bool,
-
-  MIMIR_LOG_AUTH_EVENTS: bool,
-  MIMIR_AUTH_LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'] as const),
-  MIMIR_AUDIT_LOG_DESTINATION: oneOf(['stdout', 'file', 'both'] as const),
-  MIMIR_AUDIT_LOG_FILE: z.string().min(1).optional(),
-  MIMIR_ENABLE_AUTH_METRICS: bool,
-  MIMIR_AUTH_METRICS_ENDPOINT: path,
-  MIMIR_CLEANUP_INTERVAL: int(0, 86400, ' seconds'),
-  MIMIR_TOKEN_EXCHANGE_MAX_DEPTH: int(1, 10, ' actors'),
-
-  MIMIR_TOKEN_CACHE_SIZE: int(0, 10_000_000, ' entries'),
-  MIMIR_CREDENTIAL_CACHE_SIZE: int(0, 10_000_000, ' entries'),
-  MIMIR_CREDENTIAL_CACHE_MAX_AGE: int(0, 3600, ' seconds'),
-});
+/** One parser per variable, as variables.ts describes it. */
+const schema = z.object(Object.fromEntries(VARIABLES.map((d) => [d.name, d.parse])) as { [V in Variable as V['name']]: V['parse'] });
 
 type Raw = z.infer<typeof schema>;
 
@@ -513,17 +352,6 @@ function deepFreeze<T>(o: T): T {
     if (!(o instanceof Set)) for (const value of Object.values(o)) deepFreeze(value);
   }
   return o;
-}
-
-/** The URL with any password masked, for messages and logs; never echoes what it cannot parse. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }
 
 /** The effective variables with every secret redacted, for `mimir-auth config`. */

@@ -96,11 +96,11 @@ describe('configuration', () => {
 
   it('.env.example lists every variable the config module reads, with its default', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
-    assert.equal(example, envExample(), '.env.example is stale: run `node bin/mimir-auth.js config --example > .env.example`');
+    assert.equal(example, envExample(), '.env.example is stale: run `npm run docs`');
     for (const v of VARIABLES) assert.match(example, new RegExp(`^#? ?${v.name}=${v.default ?? ''}$`, 'm'), v.name);
-    // and every MIMIR_ variable named in src/config/index.ts's schema is documented
-    const source = readFileSync(new URL('../../src/config/index.ts', import.meta.url), 'utf8');
-    const schemaNames = [...source.matchAll(/^\s{2}(MIMIR_[A-Z0-9_]+):/gm)].map((m) => m[1]);
-    assert.deepEqual(new Set(schemaNames), new Set(VARIABLES.map((v) => v.name)));
+    // and every variable the config module reads is documented: it reads exactly the described ones
+    // (the schema is built from the descriptions, src/config/variables.ts).
+    const read = Object.keys(loadConfig({}, { dotenv: false }).variables);
+    assert.deepEqual(new Set(read), new Set(VARIABLES.map((v) => v.name)));
   });
 });

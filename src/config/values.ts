@@ -1,0 +1,71 @@
+/**
+ * The value parsers of the configuration (zod), each with a message that says what would be
+ * accepted, and the value sets they accept. Used by the variables' descriptions (variables.ts).
+ */
+import { z } from 'zod';
+
+export type AuthMethod = 'api-key' | 'oauth' | 'jwt';
+export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA' | 'HS256';
+export type StorageKind = 'sqlite' | 'redis' | 'memory';
+export type ProviderKind = 'okta' | 'auth0' | 'azure' | 'google' | 'keycloak' | 'cognito' | 'generic';
+
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'ES256', 'EdDSA', 'HS256'];
+export const PROVIDER_KINDS: readonly ProviderKind[] = ['okta', 'auth0', 'azure', 'google', 'keycloak', 'cognito', 'generic'];
+
+export const show = (v: unknown) => JSON.stringify(v);
+
+export const oneOf = <T extends string>(values: readonly T[]) =>
+  z.string().trim().refine((s): s is T => (values as readonly string[]).includes(s), {
+    error: (iss) => `${show(iss.input)} is not one of ${values.join(', ')}`,
+  }).transform((s) => s as T);
+
+export const oneOfCaseless = <T extends string>(values: readonly T[]) =>
+  z.string().trim().transform((s, ctx) => {
+    const hit = values.find((x) => x.toLowerCase() === s.toLowerCase());
+    if (!hit) ctx.addIssue({ code: 'custom', message: `${show(s)} is not one of ${values.join(', ')}` });
+    return hit as T;
+  });
+
+export const bool = z.string().trim().transform((s, ctx) => {
+  const l = s.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(l)) return true;
+  if (['false', '0', 'no', 'off'].includes(l)) return false;
+  ctx.addIssue({ code: 'custom', message: `${show(s)} is not a boolean (true or false)` });
+  return false;
+});
+
+export const int = (min: number, max: number, unit = '') => z.string().trim().transform((s, ctx) => {
+  const n = /^-?\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    ctx.addIssue({ code: 'custom', message: `${show(s)} is not a whole number from ${min} to ${max}${unit}` });
+  }
+  return n;
+});
+
+export const httpUrl = z.string().trim().transform((s, ctx) => {
+  let u: URL | undefined;
+  try { u = new URL(s); } catch { /* reported below */ }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    ctx.addIssue({ code: 'custom', message: `${show(s)} is not an http(s) URL` });
+    return s;
+  }
+  return s.replace(/\/+$/, '') || s;
+});
+
+export const path = z.string().trim().refine((s) => s.startsWith('/'), { error: (iss) => `${show(iss.input)} is not a path starting with /` });
+
+export const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The URL with any password masked, for messages and logs; never echoes what it cannot parse. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
