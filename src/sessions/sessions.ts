@@ -84,17 +84,175 @@ const REVOKED = 'session_revoked';
 const IDP_TOKENS = 'session_idp_tokens';
 type IdpBox = Pick<SessionData, 'idpRefreshToken' | 'idpAccessToken' | 'idpAccessTokenExpiresAt'>;
 
+/**
+ * Where sessions live: the one part that differs between the storage modes, chosen once when
+ * the hub is built (no branching on the mode elsewhere).
+ */
+interface SessionStorage {
+  /** Keeps a new session and its sealed IdP tokens; returns the cookie value. */
+  save(session: SessionData, idp: IdpBox, secret: string, identity: SessionIdentity): Promise<string>;
+  /** The session a cookie value carries or names, live or not; null when there is none. */
+  load(cookie: string, now: number): Promise<SessionData | null>;
+  /** A session found past its end: forget it. */
+  expired(session: SessionData, now: number): Promise<void>;
+  /** Records a slide of the idle timeout; returns the cookie to set again when the cookie holds the session. */
+  slide(session: SessionData): Promise<string | undefined>;
+  /** The session a cookie names from memory alone, or undefined when that takes I/O (or this mode keeps none). */
+  cached(cookie: string): SessionData | undefined;
+  /** The sealed IdP tokens of a session that may still use them. */
+  idpBox(sid: string, now: number): Promise<IdpBox | null>;
+  /** Stores renewed sealed IdP tokens; false when the session is gone. */
+  saveIdpBox(sid: string, box: IdpBox, tokens: IdpTokens, now: number): Promise<boolean>;
+  /** Live sessions, or null when this mode cannot count them. */
+  count(live: (s: SessionData) => boolean): Promise<number | null>;
+}
+
+/** Server-side: the whole session in the Store under its id, cached per instance. */
+class StoredSessions implements SessionStorage {
+  readonly #store: Store;
+  readonly #cache: RecordCache<SessionData> | undefined;
+  readonly #live: (s: SessionData, now: number) => boolean;
+
+  constructor(store: Store, cache: RecordCache<SessionData> | undefined, live: (s: SessionData, now: number) => boolean) {
+    this.#store = store;
+    this.#cache = cache;
+    this.#live = live;
+  }
+
+  async save(session: SessionData, idp: IdpBox, secret: string): Promise<string> {
+    Object.assign(session, idp);
+    await this.#store.upsert(KIND, session.sid, session, ttlOf(session, session.createdAt));
+    return secret;
+  }
+
+  async load(cookie: string, now: number): Promise<SessionData | null> {
+    const sid = sidOf(cookie);
+    const load = async () => (await this.#store.find<SessionData>(KIND, sid))?.payload ?? null;
+    const cache = this.#cache;
+    let session = cache ? await cache.get(sid, load) : await load();
+    // A cached copy may predate another instance's slide: only the stored record can say it idled out.
+    if (cache && session && !this.#live(session, now)) {
+      cache.forget(sid);
+      session = await load();
+    }
+    return session;
+  }
+
+  async expired(session: SessionData, now: number): Promise<void> {
+    if (now >= session.absoluteExpiresAt) await this.#store.destroy(KIND, session.sid);
+  }
+
+  async slide(session: SessionData): Promise<undefined> {
+    await this.#store.upsert(KIND, session.sid, session, ttlOf(session, session.lastSeenAt));
+    this.#cache?.forget(session.sid);
+    return undefined;
+  }
+
+  cached(cookie: string): SessionData | undefined {
+    // Uncounted: when this cannot answer, `read` looks the session up again and counts that.
+    return this.#cache?.peekUncounted(sidOf(cookie));
+  }
+
+  async idpBox(sid: string, now: number): Promise<IdpBox | null> {
+    const s = (await this.#store.find<SessionData>(KIND, sid))?.payload;
+    // The login's IdP tokens serve its refresh families past the browser's idle timeout.
+    return s && now < s.absoluteExpiresAt ? s : null;
+  }
+
+  async saveIdpBox(sid: string, box: IdpBox, tokens: IdpTokens, now: number): Promise<boolean> {
+    const s = (await this.#store.find<SessionData>(KIND, sid))?.payload;
+    if (!s || now >= s.absoluteExpiresAt) return false;
+    const next = withoutStaleExpiry({ ...s, ...box }, tokens);
+    await this.#store.upsert(KIND, sid, next, ttlOf(next, now));
+    this.#cache?.forget(sid);
+    return true;
+  }
+
+  async count(live: (s: SessionData) => boolean): Promise<number> {
+    return (await this.#store.list<SessionData>(KIND)).filter((r) => live(r.payload)).length;
+  }
+}
+
+/**
+ * `cookie` mode: the whole session sealed (AES-256-GCM) into the cookie, under the 4 KB cookie
+ * limit; only the IdP tokens live server-side (a refresh must renew them without the browser),
+ * and the sign-out list (a sealed cookie cannot be recalled).
+ */
+class CookieSessions implements SessionStorage {
+  readonly #store: Store;
+  readonly #key: Buffer;
+  readonly #absoluteSeconds: number;
+
+  constructor(store: Store, key: Buffer, absoluteSeconds: number) {
+    this.#store = store;
+    this.#key = key;
+    this.#absoluteSeconds = absoluteSeconds;
+  }
+
+  async save(session: SessionData, idp: IdpBox, _secret: string, identity: SessionIdentity): Promise<string> {
+    if (Object.keys(idp).length) await this.#store.upsert(IDP_TOKENS, session.sid, idp, this.#absoluteSeconds);
+    let cookie = this.#seal(session);
+    // Over the limit: drop what is only nice to have (logout hint, then groups).
+    if (cookie.length > MAX_COOKIE_VALUE_BYTES) { delete session.idToken; cookie = this.#seal(session); }
+    if (cookie.length > MAX_COOKIE_VALUE_BYTES) { session.identity = { ...identity, groups: [] }; cookie = this.#seal(session); }
+    return cookie;
+  }
+
+  async load(cookie: string): Promise<SessionData | null> {
+    const plain = unseal(this.#key, cookie, 'session-cookie');
+    const session = plain ? JSON.parse(plain.toString('utf8')) as SessionData : null;
+    if (session && await this.#store.find(REVOKED, session.sid)) return null;
+    return session;
+  }
+
+  async expired(): Promise<void> {
+    // Nothing to forget: the cookie held it all.
+  }
+
+  async slide(session: SessionData): Promise<string> {
+    return this.#seal(session);
+  }
+
+  cached(): undefined {
+    return undefined;
+  }
+
+  async idpBox(sid: string): Promise<IdpBox | null> {
+    return (await this.#store.find<IdpBox>(IDP_TOKENS, sid))?.payload ?? null;
+  }
+
+  async saveIdpBox(sid: string, box: IdpBox, tokens: IdpTokens, now: number): Promise<boolean> {
+    const found = await this.#store.find<IdpBox>(IDP_TOKENS, sid);
+    if (!found) return false;
+    const ttl = found.expiresAt ? found.expiresAt - now : this.#absoluteSeconds;
+    await this.#store.upsert(IDP_TOKENS, sid, withoutStaleExpiry({ ...found.payload, ...box }, tokens), Math.max(1, ttl));
+    return true;
+  }
+
+  async count(): Promise<null> {
+    return null;
+  }
+
+  #seal(session: SessionData): string {
+    return seal(this.#key, JSON.stringify(session), 'session-cookie');
+  }
+}
+
 export class Sessions {
   readonly cookieName: string;
   readonly #store: Store;
   readonly #o: SessionOptions;
   readonly #now: () => number;
+  readonly #storage: SessionStorage;
 
   constructor(store: Store, options: SessionOptions) {
     this.#store = store;
     this.#o = options;
     this.cookieName = options.cookieName;
     this.#now = options.now ?? Date.now;
+    this.#storage = options.mode === 'cookie'
+      ? new CookieSessions(store, options.key, options.absoluteSeconds)
+      : new StoredSessions(store, options.cache, (s, now) => this.#live(s, now));
   }
 
   get idleSeconds(): number { return this.#o.idleSeconds; }
@@ -120,17 +278,8 @@ export class Sessions {
       ...(extra.idpAccessTokenExpiresAt ? { accessTokenExpiresAt: extra.idpAccessTokenExpiresAt } : {}),
     });
     if (extra.idToken) session.idToken = seal(this.#o.key, extra.idToken, `id-token:${sid}`);
-    if (this.#o.mode === 'cookie') {
-      if (Object.keys(idp).length) await this.#store.upsert(IDP_TOKENS, sid, idp, this.#o.absoluteSeconds);
-      let cookie = this.#sealCookie(session);
-      // Over the limit: drop what is only nice to have (logout hint, then groups).
-      if (cookie.length > MAX_COOKIE_VALUE_BYTES) { delete session.idToken; cookie = this.#sealCookie(session); }
-      if (cookie.length > MAX_COOKIE_VALUE_BYTES) { session.identity = { ...identity, groups: [] }; cookie = this.#sealCookie(session); }
-      return { cookie, session };
-    }
-    Object.assign(session, idp);
-    await this.#store.upsert(KIND, sid, session, this.#ttl(session));
-    return { cookie: secret, session };
+    const cookie = await this.#storage.save(session, idp, secret, identity);
+    return { cookie, session };
   }
 
   /**
@@ -140,51 +289,33 @@ export class Sessions {
   async read(cookie: string): Promise<{ session: SessionData; reissue?: string } | null> {
     if (!cookie || cookie.length > 8192) return null;
     const now = this.#seconds();
-    let session: SessionData | null;
-    if (this.#o.mode === 'cookie') {
-      const plain = unseal(this.#o.key, cookie, 'session-cookie');
-      session = plain ? JSON.parse(plain.toString('utf8')) as SessionData : null;
-      if (session && await this.#store.find(REVOKED, session.sid)) session = null;
-    } else {
-      const sid = sidOf(cookie);
-      const load = async () => (await this.#store.find<SessionData>(KIND, sid))?.payload ?? null;
-      const cache = this.#o.cache;
-      session = cache ? await cache.get(sid, load) : await load();
-      // A cached copy may predate another instance's slide: only the stored record can say it idled out.
-      if (cache && session && !this.#live(session, now)) {
-        cache.forget(sid);
-        session = await load();
-      }
-    }
+    let session = await this.#storage.load(cookie, now);
     if (!session) return null;
     if (!this.#live(session, now)) {
-      if (this.#o.mode === 'store' && now >= session.absoluteExpiresAt) await this.#store.destroy(KIND, session.sid);
+      await this.#storage.expired(session, now);
       return null;
     }
     // Slide (see #slideEvery).
     if (now - session.lastSeenAt >= this.#slideEvery()) {
       session = { ...session, lastSeenAt: now };
-      if (this.#o.mode === 'cookie') return { session, reissue: this.#sealCookie(session) };
-      await this.#store.upsert(KIND, session.sid, session, this.#ttl(session));
-      this.#o.cache?.forget(session.sid);
+      const reissue = await this.#storage.slide(session);
+      if (reissue !== undefined) return { session, reissue };
     }
     return { session };
   }
 
   /**
-   * {@link resolve} answered from the session cache alone, without I/O: the Principal of a cached,
-   * live session that needs no slide yet; undefined whenever anything else would have to happen
-   * (not cached, cookie mode, idle-looking, due to slide) — the caller then awaits `resolve`.
+   * {@link resolve} answered from memory alone, without I/O: the Principal of a cached, live
+   * session that needs no slide yet; undefined whenever anything else would have to happen (not
+   * cached, cookie mode, idle-looking, due to slide) — the caller then awaits `resolve`.
    */
   peek(cookie: string): Principal | undefined {
-    const cache = this.#o.cache;
-    if (!cache || this.#o.mode === 'cookie' || !cookie || cookie.length > 8192) return undefined;
-    // Uncounted: when this cannot answer, `resolve` looks the session up again and counts that.
-    const session = cache.peekUncounted(sidOf(cookie));
+    if (!cookie || cookie.length > 8192) return undefined;
+    const session = this.#storage.cached(cookie);
     if (!session) return undefined;
     const now = this.#seconds();
     if (!this.#live(session, now) || now - session.lastSeenAt >= this.#slideEvery()) return undefined;
-    cache.countHit();
+    this.#o.cache?.countHit();
     return sessionPrincipal(session, this.#o.idleSeconds);
   }
 
@@ -230,14 +361,7 @@ export class Sessions {
 
   /** The IdP tokens of a live session, by id; null when the session is gone (or, in cookie mode, holds none). */
   async idpTokens(sid: string): Promise<IdpTokens | null> {
-    let box: IdpBox | null;
-    if (this.#o.mode === 'cookie') {
-      box = (await this.#store.find<IdpBox>(IDP_TOKENS, sid))?.payload ?? null;
-    } else {
-      const s = (await this.#store.find<SessionData>(KIND, sid))?.payload;
-      // The login's IdP tokens serve its refresh families past the browser's idle timeout.
-      box = s && this.#seconds() < s.absoluteExpiresAt ? s : null;
-    }
+    const box = await this.#storage.idpBox(sid, this.#seconds());
     if (!box) return null;
     const open = (v: string | undefined, purpose: string) => (v ? unseal(this.#o.key, v, `${purpose}:${sid}`)?.toString('utf8') : undefined);
     const refreshToken = open(box.idpRefreshToken, 'idp-refresh');
@@ -250,27 +374,13 @@ export class Sessions {
 
   /** Stores renewed IdP tokens (sealed) with a live session. Returns false when the session is gone. */
   async saveIdpTokens(sid: string, tokens: IdpTokens): Promise<boolean> {
-    const box = this.#sealIdp(sid, tokens);
-    if (this.#o.mode === 'cookie') {
-      const found = await this.#store.find<IdpBox>(IDP_TOKENS, sid);
-      if (!found) return false;
-      const ttl = found.expiresAt ? found.expiresAt - this.#seconds() : this.#o.absoluteSeconds;
-      await this.#store.upsert(IDP_TOKENS, sid, withoutStaleExpiry({ ...found.payload, ...box }, tokens), Math.max(1, ttl));
-      return true;
-    }
-    const s = (await this.#store.find<SessionData>(KIND, sid))?.payload;
-    if (!s || this.#seconds() >= s.absoluteExpiresAt) return false;
-    const next = withoutStaleExpiry({ ...s, ...box }, tokens);
-    await this.#store.upsert(KIND, sid, next, this.#ttl(next));
-    this.#o.cache?.forget(sid);
-    return true;
+    return this.#storage.saveIdpBox(sid, this.#sealIdp(sid, tokens), tokens, this.#seconds());
   }
 
   /** Live server-side sessions (the active-sessions gauge); null in cookie mode, which keeps no count. */
   async count(): Promise<number | null> {
-    if (this.#o.mode === 'cookie') return null;
     const now = this.#seconds();
-    return (await this.#store.list<SessionData>(KIND)).filter((r) => this.#live(r.payload, now)).length;
+    return this.#storage.count((s) => this.#live(s, now));
   }
 
   /** Opens a sealed field of a session (IdP refresh token, ID token). */
@@ -298,18 +408,14 @@ export class Sessions {
     };
   }
 
-  #sealCookie(session: SessionData): string {
-    return seal(this.#o.key, JSON.stringify(session), 'session-cookie');
-  }
-
-  /** Kept until the absolute end (idle expiry is enforced by read), so a refresh can still renew its IdP tokens. */
-  #ttl(session: SessionData): number {
-    return Math.max(1, session.absoluteExpiresAt - this.#seconds());
-  }
-
   #seconds(): number {
     return Math.floor(this.#now() / 1000);
   }
+}
+
+/** Kept until the absolute end (idle expiry is enforced by read), so a refresh can still renew its IdP tokens. */
+function ttlOf(session: SessionData, now: number): number {
+  return Math.max(1, session.absoluteExpiresAt - now);
 }
 
 /** A renewed access token without `expires_in` must not inherit its predecessor's expiry. */
