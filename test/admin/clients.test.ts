@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { authorize, pkce, register, tokenRequest } from '../mcp-auth/flow.ts';
+import { authorize, pkce, register, tokenRequest } from '../helpers/authorize-flow.ts';
 import { signIn, startRig, type Rig } from '../oidc/setup.ts';
 import { cli } from './support.ts';
 

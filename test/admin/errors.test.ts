@@ -14,7 +14,7 @@ import { openHub, type Hub } from '../../src/hub.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
 import { freePort, startHub, type TestHub } from '../helpers/hub.ts';
-import { get, postJson } from '../lifecycle/support.ts';
+import { get, postJson } from '../helpers/http.ts';
 import { cli } from './support.ts';
 
 describe('admin API: refusals name what is wrong', () => {
