@@ -164,14 +164,16 @@ export interface RawResponse {
 /**
  * One request over a fresh TCP connection, bytes exactly as given: header names and values that
  * `fetch` refuses or normalises (duplicates, obs-text, odd whitespace) reach the hub as sent.
- * The head is written as UTF-8 (Node reads its bytes as latin1); CR and LF in a value are
- * dropped, so one generated header stays one header. Fails after {@link HANG_MS}.
+ * The head is written as UTF-8 (Node reads its bytes as latin1). Control characters other than
+ * HTAB are dropped from values: RFC 9110 §5.5 forbids them, Node refuses such a request before
+ * any of the hub's parsers sees it, and CR LF would split one generated header into two.
+ * Fails after {@link HANG_MS}.
  */
 export function raw(base: string, request: { method?: string; path: string; headers?: ReadonlyArray<readonly [string, string]>; body?: string | Buffer }): Promise<RawResponse> {
   const url = new URL(base);
   const body = request.body === undefined ? undefined : Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body, 'utf8');
   const lines = [`${request.method ?? 'GET'} ${request.path} HTTP/1.1`, `host: ${url.host}`, 'connection: close'];
-  for (const [name, value] of request.headers ?? []) lines.push(`${name}: ${value.replace(/[\r\n]/g, '')}`);
+  for (const [name, value] of request.headers ?? []) lines.push(`${name}: ${fieldValue(value)}`);
   if (body !== undefined) lines.push(`content-length: ${body.length}`);
   const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8');
   return new Promise((resolve, reject) => {
@@ -194,6 +196,12 @@ export function raw(base: string, request: { method?: string; path: string; head
       }
     });
   });
+}
+
+/** A field value as HTTP allows it (RFC 9110 §5.5): no control characters but HTAB. */
+export function fieldValue(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '');
 }
 
 function parseResponse(bytes: Buffer): RawResponse {
