@@ -96,14 +96,21 @@ export const anyString = (maxLength = 64): fc.Arbitrary<string> => fc.oneof(
 );
 
 /** One edit of a string: insert, delete, replace, duplicate, truncate, or change case. */
-type Edit = { op: 'insert' | 'delete' | 'replace' | 'duplicate' | 'truncate' | 'case'; at: number; length: number; text: string };
+export type Edit = { op: 'insert' | 'delete' | 'replace' | 'duplicate' | 'truncate' | 'case'; at: number; length: number; text: string };
 
-const edit: fc.Arbitrary<Edit> = fc.record({
+export const edit: fc.Arbitrary<Edit> = fc.record({
   op: fc.constantFrom('insert', 'delete', 'replace', 'duplicate', 'truncate', 'case'),
   at: fc.nat(),
   length: fc.integer({ min: 1, max: 16 }),
   text: fc.oneof(fc.constantFrom(...SPECIAL_TOKENS), fc.string({ unit: 'binary', maxLength: 8 }), fc.string({ maxLength: 8 })),
-});
+}, { noNullPrototype: true });
+
+/** One to four edits, for mutating a value known only when the run starts (see {@link applyEdits}). */
+export const edits: fc.Arbitrary<Edit[]> = fc.array(edit, { minLength: 1, maxLength: 4 });
+
+export function applyEdits(s: string, list: readonly Edit[]): string {
+  return list.reduce(applyEdit, s);
+}
 
 function applyEdit(s: string, e: Edit): string {
   const at = s.length === 0 ? 0 : e.at % (s.length + 1);
@@ -120,7 +127,7 @@ function applyEdit(s: string, e: Edit): string {
 /** A valid example with one to four random edits. */
 export function mutated(valid: fc.Arbitrary<string> | readonly string[]): fc.Arbitrary<string> {
   const base = Array.isArray(valid) ? fc.constantFrom(...(valid as string[])) : valid as fc.Arbitrary<string>;
-  return fc.tuple(base, fc.array(edit, { minLength: 1, maxLength: 4 })).map(([s, edits]) => edits.reduce(applyEdit, s));
+  return fc.tuple(base, edits).map(([s, list]) => applyEdits(s, list));
 }
 
 /** Valid examples as they are, mutated, and unrelated strings: the input of most properties. */
