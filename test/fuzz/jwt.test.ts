@@ -18,7 +18,7 @@ import { verifyAccessToken } from '../../src/jwt/access-token.ts';
 import { checkProviderRules, mapClaims } from '../../src/oidc/claims.ts';
 import { loadProviders, type ProviderSettings } from '../../src/oidc/providers.ts';
 import { serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
-import { AUDIENCE, signIn, startRig, type Rig } from '../oidc/setup.ts';
+import { AUDIENCE, signIn, startLogin, startRig, type Rig } from '../oidc/setup.ts';
 import {
   anyString, assertAlive, assertApiAnswer, assertOAuthRefusal, bounded, fuzz, jsonValue, jwtShaped, mutated, notPrototypeName, raw, RUNS, show, UNIT_RUNS,
 } from './support.ts';
@@ -235,6 +235,28 @@ describe('fuzz: IdP access tokens of every kind as bearer tokens', () => {
       }
     });
   }
+
+  it('GET /auth/callback with any query and binding cookie, on a real sign-in started for it, answers a page, a redirect or a 4xx, never a 5xx', async () => {
+    const callbackCase = fc.record({
+      id: fc.constantFrom(...ids),
+      params: fc.dictionary(fc.constantFrom('code', 'state', 'iss', 'error', 'error_description', 'session_state', 'x'), anyString(48), { maxKeys: 3, noNullPrototype: true }),
+      keep: fc.subarray(['state', 'iss', 'binding'] as const),
+      repeated: fc.boolean(),
+      accept: fc.constantFrom('text/html', 'application/json'),
+    }, { noNullPrototype: true });
+    await fc.assert(fc.asyncProperty(callbackCase, async (c) => {
+      const started = await startLogin(rig.hub, c.id);
+      const state = new URL(started.authorizationUrl).searchParams.get('state')!;
+      const q = new URLSearchParams({
+        code: 'not-a-code', ...(c.keep.includes('state') ? { state } : {}), ...(c.keep.includes('iss') ? { iss: rig.idps[c.id]!.issuer } : {}), ...c.params,
+      });
+      if (c.repeated) q.append('state', state);
+      const headers: Array<[string, string]> = [['accept', c.accept], ...(c.keep.includes('binding') ? [['cookie', `mimir_session_login=${started.binding}`] as [string, string]] : [])];
+      const res = await raw(rig.hub.url, { path: `/auth/callback?${q}`, headers });
+      assert.ok(res.status < 500, `${show(res)}\ninput: ${JSON.stringify(c)}`);
+      if (c.accept === 'application/json' && res.status >= 400) assertApiAnswer(res, c);
+    }), fuzz(Math.ceil(RUNS / 3)));
+  });
 
   it('GET /auth/me with an IdP-signed token carrying any claims answers 200 as that IdP\'s user, or a JSON 401/403', async () => {
     const case_ = fc.record({
