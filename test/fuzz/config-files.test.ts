@@ -127,7 +127,7 @@ describe('fuzz: the providers file (MIMIR_AUTH_PROVIDERS_FILE)', () => {
           assert.ok(u.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname), `issuer ${p.issuer}`);
           for (const list of [...Object.values(p.roleMappings), ...Object.values(p.groupsToRoles)]) assert.ok(list.every((r) => typeof r === 'string'));
         }
-      }), fuzz(UNIT_RUNS / 2));
+      }), fuzz(UNIT_RUNS / 2, { examples: [[yaml ? toYaml({ providers: ENTRIES }) : JSON.stringify({ providers: ENTRIES })], [yaml ? 'providers: [' : '{']] }));
       assert.ok(outcomes.loaded > 0 && outcomes.refused > 0, `the runs reached both outcomes: ${JSON.stringify(outcomes)}`);
     });
   }
@@ -199,7 +199,7 @@ describe('fuzz: the RBAC file (MIMIR_RBAC_CONFIG)', () => {
       }
       outcomes.loaded++;
       bounded('Rbac', () => exercise(new Rbac(config)));
-    }), fuzz(UNIT_RUNS));
+    }), fuzz(UNIT_RUNS, { examples: [[JSON.stringify(DEFAULT_RBAC), false], ['{', true]] }));
     assert.ok(outcomes.loaded > 0 && outcomes.refused > 0, `the runs reached both outcomes: ${JSON.stringify(outcomes)}`);
   });
 

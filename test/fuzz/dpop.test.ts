@@ -122,7 +122,7 @@ describe('fuzz: DPoP proofs', () => {
       } catch (e) {
         assertOAuthRefusal(e, ['invalid_dpop_proof']);
       }
-    }), fuzz(RUNS * 3));
+    }), fuzz(RUNS * 2));
   });
 
   it('verifyDpopProof answers mutated proofs and JWT-shaped garbage with invalid_dpop_proof', async () => {

@@ -112,7 +112,7 @@ describe('fuzz: Mimir JWTs', () => {
       } catch (e) {
         assertOAuthRefusal(e, ['invalid_token', 'token_expired', 'invalid_dpop_proof', 'invalid_request']);
       }
-    }), fuzz(RUNS * 3));
+    }), fuzz(RUNS * 2));
   });
 
   // Found by 'a token signed by the hub with any header and claims …': roles.map(String) threw a

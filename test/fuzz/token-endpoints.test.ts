@@ -188,20 +188,33 @@ describe('fuzz: token endpoint bodies', () => {
     }), fuzz(UNIT_RUNS));
   });
 
+  type Case = [Array<[string, Value]>, RequestCase];
+  const plain = (authorization: Authorization = null): RequestCase => ({ encoding: 'form', contentType: null, authorization, mutation: [] });
+  const grantOf = (grant: string): [string, Value] => ['grant_type', { literal: grant }];
+
   /**
-   * Runs one property and checks the runs reached both outcomes: a fuzzer whose every input fails
-   * the first check explores nothing behind it.
+   * Runs one property from two examples, one the endpoint accepts (the unmutated request the
+   * mutations start from) and one it refuses, and checks both came out so: a fuzzer whose inputs
+   * all fail the first check would explore nothing behind it.
    */
-  async function explore(property: (seen: Set<number>) => fc.IAsyncProperty<[Array<[string, Value]>, RequestCase]>): Promise<void> {
+  async function explore(accepted: Case, refused: Case, property: (seen: Set<number>) => fc.IAsyncProperty<Case>): Promise<void> {
     const seen = new Set<number>();
-    await fc.assert(property(seen), fuzz(RUNS));
+    await fc.assert(property(seen), fuzz(RUNS, { examples: [accepted, refused] }));
     assert.ok(seen.has(200), `no run was accepted (statuses ${[...seen].join(', ')}): the generators no longer reach the grant`);
     assert.ok([...seen].some((s) => s >= 400), 'no run was refused');
   }
 
-  for (const [grant, client] of [['client_credentials', 'svc'], ['refresh_token', undefined], ['authorization_code', undefined], [TOKEN_EXCHANGE, 'xsvc']] as const) {
+  /** Per grant: the client that authenticates, and a request the grant accepts. */
+  const GRANTS: Array<[string, Ref | undefined, Case]> = [
+    ['client_credentials', 'svc', [[grantOf('client_credentials')], plain({ basic: 'svc' })]],
+    ['refresh_token', undefined, [[grantOf('refresh_token'), ['refresh_token', { ref: 'refresh' }]], plain()]],
+    ['authorization_code', undefined, [[grantOf('authorization_code'), ['code', { ref: 'code' }], ['code_verifier', { ref: 'verifier' }], ['redirect_uri', { ref: 'redirect' }], ['client_id', { ref: 'client' }]], plain()]],
+    [TOKEN_EXCHANGE, 'xsvc', [[grantOf(TOKEN_EXCHANGE), ['subject_token', { ref: 'userJwt' }], ['subject_token_type', { literal: ACCESS_TOKEN_TYPE }]], plain({ basic: 'xsvc' })]],
+  ];
+
+  for (const [grant, client, accepted] of GRANTS) {
     it(`POST /auth/token (${grant}): any parameters, encoding and client authentication answer a token or a JSON 4xx`, async () => {
-      await explore((seen) => fc.asyncProperty(params(grant), request(client), async (pairs, r) => {
+      await explore(accepted, [[grantOf(grant)], plain({ literal: 'Basic Og==' })], (seen) => fc.asyncProperty(params(grant), request(client), async (pairs, r) => {
         const res = await send('/auth/token', pairs, r);
         seen.add(res.status);
         if (res.status === 200) {
@@ -220,7 +233,7 @@ describe('fuzz: token endpoint bodies', () => {
   });
 
   it('POST /auth/refresh: any parameters answer a token or a JSON 4xx', async () => {
-    await explore((seen) => fc.asyncProperty(params(undefined, ['refresh_token']), request(), async (pairs, r) => {
+    await explore([[['refresh_token', { ref: 'refresh' }]], plain()], [[['refresh_token', { literal: 'x' }]], plain()], (seen) => fc.asyncProperty(params(undefined, ['refresh_token']), request(), async (pairs, r) => {
       const res = await send('/auth/refresh', pairs, r);
       seen.add(res.status);
       if (res.status === 200) assert.equal(typeof (JSON.parse(res.body) as { access_token: unknown }).access_token, 'string', show(res));
@@ -228,7 +241,7 @@ describe('fuzz: token endpoint bodies', () => {
   });
 
   it('POST /auth/introspect: any parameters answer {active} or a JSON 4xx', async () => {
-    await explore((seen) => fc.asyncProperty(params(undefined, ['token']), request('svc'), async (pairs, r) => {
+    await explore([[['token', { ref: 'userJwt' }]], plain({ basic: 'svc' })], [[['token', { ref: 'userJwt' }]], plain()], (seen) => fc.asyncProperty(params(undefined, ['token']), request('svc'), async (pairs, r) => {
       const res = await send('/auth/introspect', pairs, r);
       seen.add(res.status);
       if (res.status === 200) assert.equal(typeof (JSON.parse(res.body) as { active: unknown }).active, 'boolean', show(res));
@@ -236,7 +249,7 @@ describe('fuzz: token endpoint bodies', () => {
   });
 
   it('POST /auth/revoke: any parameters answer an empty 200 or a JSON 4xx', async () => {
-    await explore((seen) => fc.asyncProperty(params(undefined, ['token']), request('svc'), async (pairs, r) => {
+    await explore([[['token', { literal: 'no-such-token-0123456789' }]], plain({ basic: 'svc' })], [[], plain({ basic: 'svc' })], (seen) => fc.asyncProperty(params(undefined, ['token']), request('svc'), async (pairs, r) => {
       const res = await send('/auth/revoke', pairs, r);
       seen.add(res.status);
       if (res.status === 200) assert.equal(res.body, '', show(res));
