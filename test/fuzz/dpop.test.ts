@@ -19,9 +19,11 @@ import {
   anyString, assertAlive, assertApiAnswer, assertOAuthRefusal, b64url, bounded, errorOf, fuzz, jsonValue, jwtShaped, mutated, raw, RUNS, show, UNIT_RUNS,
 } from './support.ts';
 
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
 interface Key {
   alg: string;
-  privateKey: CryptoKey;
+  privateKey: PrivateKey;
   publicJwk: JWK;
   privateJwk: JWK;
   jkt: string;
@@ -30,7 +32,7 @@ interface Key {
 async function newKey(alg: 'ES256' | 'RS256' | 'EdDSA'): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
   const publicJwk = await exportJWK(publicKey);
-  return { alg, privateKey: privateKey as CryptoKey, publicJwk, privateJwk: await exportJWK(privateKey), jkt: await calculateJwkThumbprint(publicJwk) };
+  return { alg, privateKey, publicJwk, privateJwk: await exportJWK(privateKey), jkt: await calculateJwkThumbprint(publicJwk) };
 }
 
 const ath = (token: string) => createHash('sha256').update(token).digest('base64url');

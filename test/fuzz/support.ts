@@ -21,7 +21,7 @@ export const UNIT_RUNS = RUNS * 5;
  * fast-check parameters: the run count, a timeout per run of an async property (a hang fails the
  * property with its seed instead of stalling the suite), and the replay of a printed seed/path.
  */
-export function fuzz<T>(numRuns: number, extra: fc.Parameters<T> = {}): fc.Parameters<T> {
+export function fuzz(numRuns: number, extra: fc.Parameters<any> = {}): fc.Parameters<any> {
   const seed = process.env.FUZZ_SEED;
   const path = process.env.FUZZ_PATH;
   return {

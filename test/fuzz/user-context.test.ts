@@ -68,7 +68,7 @@ describe('fuzz: credentials and user-context headers on proxied requests', () =>
       seen.add(res.status);
       // A HEAD answer has no body to judge (RFC 9110 §9.3.2).
       if (r.method === 'HEAD') return assert.ok(res.status < 500, show(res));
-      assertApiAnswer(res, { caller: c.name, ...r });
+      assertApiAnswer(res, { ...r, caller: c.name });
       if (res.status !== 200) return;
       const identity = (JSON.parse(res.body) as { identity: Record<string, string> }).identity;
       // The id as the hub read it: the bytes sent (UTF-8, control characters dropped) as latin1, trimmed.
