@@ -53,13 +53,19 @@ describe('fuzz: credentials and user-context headers on proxied requests', () =>
       path: fc.constantFrom('/api/nodes/1', '/api/nodes', '/api/search/q', '/api/files/x', '/v1/models', '/api/unknown'),
       user: userHeaders,
       credential: fc.constantFrom('as is', 'as is', 'as is', 'twice', 'lower-case scheme'),
+      // Headers a proxy must not pass on as they are (RFC 9110 §7.6.1, forwarding, credentials), and others.
+      extra: fc.array(fc.tuple(
+        fc.constantFrom('connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-connection', 'forwarded', 'x-forwarded-for',
+          'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-token', 'x-real-ip', 'via', 'authorization', 'x-api-key', 'cookie', 'x-custom'),
+        hostile(['x-api-key', 'close', 'keep-alive, x-user-id', 'upgrade', 'websocket', 'trailers', 'for=1.2.3.4', '1.2.3.4', 'evil.example', 'https', 'Bearer x']),
+      ), { maxLength: 3 }),
     }, { noNullPrototype: true });
     const seen = new Set<number>();
     await fc.assert(fc.asyncProperty(request, async (r) => {
       const c = callers[r.caller]!;
       const credential: Array<[string, string]> = r.credential === 'twice' ? [c.header, c.header]
         : r.credential === 'lower-case scheme' ? [[c.header[0], c.header[1].replace(/^Bearer/, 'bearer')]] : [c.header];
-      const headers: Array<[string, string]> = [...credential,
+      const headers: Array<[string, string]> = [...credential, ...r.extra,
         ...(r.user.id !== undefined ? [['x-user-id', r.user.id] as [string, string]] : []),
         ...(r.user.email !== undefined ? [['x-user-email', r.user.email] as [string, string]] : []),
         ...(r.user.roles !== undefined ? [['x-user-roles', r.user.roles] as [string, string]] : []),
@@ -71,6 +77,10 @@ describe('fuzz: credentials and user-context headers on proxied requests', () =>
       assertApiAnswer(res, { ...r, caller: c.name });
       if (res.status !== 200) return;
       const identity = (JSON.parse(res.body) as { identity: Record<string, string> }).identity;
+      // Credentials never reach the upstream; the forwarding headers are the hub's own.
+      for (const h of ['authorization', 'x-api-key', 'x-forwarded-token']) assert.equal(identity[h], undefined, `${h} reached the upstream: ${show(res)}`);
+      assert.equal(identity['x-forwarded-for'], '127.0.0.1', show(res));
+      assert.equal(identity['x-forwarded-proto'], 'http', show(res));
       // The id as the hub read it: the bytes sent (UTF-8, control characters dropped) as latin1, trimmed.
       const id = r.user.id === undefined ? undefined : Buffer.from(fieldValue(r.user.id), 'utf8').toString('latin1').trim();
       if (!(c.mayAssert && id)) {
@@ -80,8 +90,8 @@ describe('fuzz: credentials and user-context headers on proxied requests', () =>
         assert.ok(!(identity['x-user-roles'] ?? '').split(',').includes('admin'), `a developer service account acted as admin: ${show(res)}`);
       }
     }), fuzz(RUNS, { examples: [
-      [{ caller: 2, method: 'GET', path: '/api/nodes/1', user: { id: 'alice', roles: 'viewer' }, credential: 'as is' }],
-      [{ caller: 0, method: 'DELETE', path: '/api/unknown', user: {}, credential: 'as is' }],
+      [{ caller: 2, method: 'GET', path: '/api/nodes/1', user: { id: 'alice', roles: 'viewer' }, credential: 'as is', extra: [] }],
+      [{ caller: 0, method: 'DELETE', path: '/api/unknown', user: {}, credential: 'as is', extra: [] }],
     ] }));
     assert.ok(seen.has(200) && [...seen].some((s) => s >= 400), `the runs reached both outcomes (${[...seen].join(', ')})`);
     await assertAlive(f.t.url);
