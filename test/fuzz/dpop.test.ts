@@ -124,7 +124,7 @@ describe('fuzz: DPoP proofs', () => {
       } catch (e) {
         assertOAuthRefusal(e, ['invalid_dpop_proof']);
       }
-    }), fuzz(RUNS * 2));
+    }), fuzz(RUNS));
   });
 
   it('verifyDpopProof answers mutated proofs and JWT-shaped garbage with invalid_dpop_proof', async () => {

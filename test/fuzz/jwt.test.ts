@@ -112,7 +112,7 @@ describe('fuzz: Mimir JWTs', () => {
       } catch (e) {
         assertOAuthRefusal(e, ['invalid_token', 'token_expired', 'invalid_dpop_proof', 'invalid_request']);
       }
-    }), fuzz(RUNS * 2));
+    }), fuzz(RUNS));
   });
 
   // Found by 'a token signed by the hub with any header and claims …': roles.map(String) threw a
