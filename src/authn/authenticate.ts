@@ -326,8 +326,9 @@ function principalOfToken(verified: VerifiedAccessToken, unrestricted: ReadonlyS
   const p = verified.payload;
   const principal: Principal = {
     sub: p.sub,
-    roles: Array.isArray(p.roles) ? p.roles.map(String) : [],
-    groups: Array.isArray(p.groups) ? p.groups.map(String) : [],
+    // Strings only: String() throws on some JSON objects ({"toString": 1}), a 500 (issue 15).
+    roles: Array.isArray(p.roles) ? p.roles.filter((r): r is string => typeof r === 'string') : [],
+    groups: Array.isArray(p.groups) ? p.groups.filter((g): g is string => typeof g === 'string') : [],
     scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
     auth_method: 'jwt',
     expires_at: p.exp,

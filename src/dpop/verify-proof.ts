@@ -16,6 +16,11 @@ export const DPOP_MAX_AGE_SECONDS = 60;
 const CLOCK_SKEW_SECONDS = 5;
 const MAX_PROOF_BYTES = 8192;
 const REPLAY_KIND = 'dpop_jti';
+/**
+ * RFC 7515 §7.1: three base64url parts (§2: no padding, no whitespace). jose's decoder skips
+ * whitespace, so without this one proof had many spellings (found by fuzzing, issue 15).
+ */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export interface ProofExpectations {
   method: string;
@@ -37,7 +42,7 @@ export interface VerifiedProof {
 export async function verifyDpopProof(proof: string, expect: ProofExpectations): Promise<VerifiedProof> {
   const fail = (description: string, detail?: string) =>
     new OAuthError('invalid_dpop_proof', description, detail ? { detail } : {});
-  if (!proof || Buffer.byteLength(proof) > MAX_PROOF_BYTES || proof.split('.').length !== 3) throw fail('The DPoP proof is not a compact JWS.');
+  if (!proof || Buffer.byteLength(proof) > MAX_PROOF_BYTES || !COMPACT_JWS.test(proof)) throw fail('The DPoP proof is not a compact JWS.');
   let jwk: JWK;
   try {
     jwk = decodeProtectedHeader(proof).jwk as JWK;

@@ -26,6 +26,14 @@ function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined
   return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
+/**
+ * A claim value for a message: String() throws on a JSON object whose `toString` member is not a
+ * function (`{"toString": 1}`), which turned a refusal into a 500 (issue 15).
+ */
+function shown(v: unknown): string {
+  return (typeof v === 'string' ? v : JSON.stringify(v) ?? typeof v).slice(0, 100);
+}
+
 function at(claims: Record<string, unknown>, path: string): unknown {
   if (Object.hasOwn(claims, path)) return claims[path];
   let cur: unknown = claims;
@@ -40,7 +48,7 @@ function at(claims: Record<string, unknown>, path: string): unknown {
 export function checkProviderRules(p: ProviderSettings, claims: Record<string, unknown>, use: TokenUse): void {
   if (p.hostedDomain !== undefined && claims.hd !== p.hostedDomain) {
     // Google: restrict by the signed hd claim, never by the request's hd parameter.
-    throw new OAuthError('access_denied', `Only accounts of ${p.hostedDomain} may sign in here.`, { detail: `hd ${String(claims.hd ?? '(none)')} refused` });
+    throw new OAuthError('access_denied', `Only accounts of ${p.hostedDomain} may sign in here.`, { detail: `hd ${shown(claims.hd ?? '(none)')} refused` });
   }
   if (p.kind === 'azure') {
     const tid = claims.tid;
@@ -54,13 +62,13 @@ export function checkProviderRules(p: ProviderSettings, claims: Record<string, u
   }
   if (p.kind === 'cognito' && claims.token_use !== undefined && claims.token_use !== use) {
     // Cognito: an ID token must never pass as an access token or the reverse.
-    throw new OAuthError('invalid_token', `The token is a Cognito ${String(claims.token_use)} token, not an ${use} token.`);
+    throw new OAuthError('invalid_token', `The token is a Cognito ${shown(claims.token_use)} token, not an ${use} token.`);
   }
   if (p.kind === 'cognito' && use === 'access' && claims.token_use !== 'access') {
     throw new OAuthError('invalid_token', 'The Cognito token has no token_use "access".');
   }
   if (p.kind === 'keycloak' && use === 'access' && claims.typ !== undefined && claims.typ !== 'Bearer') {
-    throw new OAuthError('invalid_token', `A Keycloak ${String(claims.typ)} token is not an access token.`);
+    throw new OAuthError('invalid_token', `A Keycloak ${shown(claims.typ)} token is not an access token.`);
   }
 }
 

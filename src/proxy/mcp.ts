@@ -166,7 +166,8 @@ export function sseDataTransform(rewrite: (data: string) => string): Transform {
   const decoder = new StringDecoder('utf8');
   const flushEvents = (push: (s: string) => void, final: boolean) => {
     for (;;) {
-      const m = /\r\n\r\n|\n\n|\r\r/.exec(buffer);
+      // A CR at the end of what has arrived may be the first half of a CRLF: wait for the next chunk.
+      const m = BLANK_LINE.exec(final || !buffer.endsWith('\r') ? buffer : buffer.slice(0, -1));
       if (!m) break;
       const raw = buffer.slice(0, m.index);
       buffer = buffer.slice(m.index + m[0].length);
@@ -191,12 +192,20 @@ export function sseDataTransform(rewrite: (data: string) => string): Transform {
   });
 }
 
+/**
+ * The end of an event: a line ending, then an empty line (WHATWG HTML §9.2.6: CRLF, LF or CR, in
+ * any mix; issue 15 found LF CR LF, LF CR and CRLF CR taken for one event with the next). A CRLF
+ * is one line ending, never CR then LF.
+ */
+const BLANK_LINE = /(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)/;
+
 function rewriteEvent(raw: string, rewrite: (data: string) => string): string {
   const lines = raw.split(/\r\n|\r|\n/);
   const data: string[] = [];
   const other: string[] = [];
   for (const line of lines) {
-    if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+    // §9.2.6: a line "data" without a colon is a data field with an empty value.
+    if (line.startsWith('data:') || line === 'data') data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
     else other.push(line);
   }
   if (!data.length) return raw;

@@ -200,7 +200,7 @@ class CookieSessions implements SessionStorage {
 
   async load(cookie: string): Promise<SessionData | null> {
     const plain = unseal(this.#key, cookie, 'session-cookie');
-    const session = plain ? JSON.parse(plain.toString('utf8')) as SessionData : null;
+    const session = plain ? sealedSession(plain) : null;
     if (session && await this.#store.find(REVOKED, session.sid)) return null;
     return session;
   }
@@ -423,6 +423,25 @@ function withoutStaleExpiry<T extends IdpBox>(box: T, tokens: IdpTokens): T {
   if (tokens.accessTokenExpiresAt === undefined) delete box.idpAccessTokenExpiresAt;
   return box;
 }
+
+/**
+ * The session a sealed cookie holds, or null when it holds anything else (a cookie sealed by
+ * another version of the hub with the same key): JSON.parse threw a SyntaxError here, a 500 (issue 15).
+ */
+function sealedSession(plain: Buffer): SessionData | null {
+  let s: Partial<SessionData> | null;
+  try {
+    s = JSON.parse(plain.toString('utf8')) as Partial<SessionData> | null;
+  } catch {
+    return null;
+  }
+  const id = s?.identity;
+  const shaped = typeof s === 'object' && s !== null && typeof s.sid === 'string' && typeof s.lastSeenAt === 'number' && typeof s.absoluteExpiresAt === 'number'
+    && typeof id === 'object' && id !== null && typeof id.sub === 'string' && strings(id.roles) && strings(id.groups);
+  return shaped ? s as SessionData : null;
+}
+
+const strings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /** The session id a cookie value names: a hash prefix (132 bits), so the id reveals nothing of the cookie. */
 function sidOf(secret: string): string {
