@@ -81,13 +81,6 @@ export const SPECIAL_TOKENS = [
   '\u{1f600}', '\ud800', '\u2028', '\ufeff', 'A'.repeat(300), '.'.repeat(50), '='.repeat(40),
 ];
 
-/**
- * Object.prototype's property names. Item B of issue 15 (roles named like these, in tokens or
- * RBAC files) is being fixed elsewhere: generators of role, group and RBAC names leave them out.
- */
-export const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
-export const notPrototypeName = (s: string): boolean => !PROTOTYPE_NAMES.has(s);
-
 /** Any string: ASCII, then any code unit (lone surrogates included), then any code point. */
 export const anyString = (maxLength = 64): fc.Arbitrary<string> => fc.oneof(
   fc.string({ maxLength }),
