@@ -34,6 +34,7 @@ Usage:
                                      revoke by id on every instance (a session ends; a signing
                                      key's tokens stop working)
   mimir-auth providers check [--json]      fetch each IdP's discovery document and JWKS, report problems
+  mimir-auth routes [--json]               the effective route table: which permission each upstream route needs
   mimir-auth token --service-account ID [--url URL] [--no-cache]
                                      print an access token (secret from MIMIR_SERVICE_ACCOUNT_SECRET)
   mimir-auth login [--url URL] [--no-browser] [--timeout SECONDS] [--scope S]
@@ -76,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'whoami':
       case 'logout':
         return await userCommand(command, rest);
+      case 'routes':
+        return await routesCommand(rest);
       case 'providers': {
         if (rest[0] !== 'check') throw new UsageError('usage: mimir-auth providers check [--json]');
         const { checkProviders, formatReports } = await import('../oidc/check.ts');
@@ -398,4 +401,24 @@ function warnUnknownRoles(hub: Hub, roles: string[]): void {
   if (unknown.length) {
     console.error(`mimir-auth: warning: role(s) ${unknown.join(', ')} are not in the RBAC configuration (known: ${Object.keys(hub.rbac.config.roleMappings).join(', ')})`);
   }
+}
+
+/** `mimir-auth routes`: the route table the proxy decides with (MIMIR_RBAC_CONFIG's `routes`, else Mimir's own). */
+async function routesCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true });
+  const { loadRbac } = await import('../rbac/policy.ts');
+  const { DEFAULT_ROUTES } = await import('../rbac/routes.ts');
+  const config = loadConfig();
+  const rbac = await loadRbac(config.rbacConfig);
+  const rules = rbac.config.routes ?? DEFAULT_ROUTES;
+  const source = rbac.config.routes ? `the "routes" of MIMIR_RBAC_CONFIG (${config.rbacConfig!.trim().startsWith('{') ? 'inline' : config.rbacConfig})` : 'the default: the real Mimir\'s routes';
+  if (values.json) {
+    console.log(JSON.stringify({ source, routes: rules }, null, 2));
+    return 0;
+  }
+  console.log(`Route table (${rules.length} rules, first match wins), from ${source}:`);
+  const width = Math.max(...rules.map((r) => r.method.length));
+  for (const r of rules) console.log(`  ${r.method.padEnd(width)}  ${r.path.padEnd(44)}  ${r.permission ?? '(any authenticated caller)'}`);
+  console.log('MCP tools/call also needs mcp:* or mcp:tool:<name>. Paths of the hub itself (/auth/*, /.well-known/*, /health, /ready, the metrics) are never proxied.');
+  return 0;
 }

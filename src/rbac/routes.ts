@@ -16,30 +16,88 @@ export interface RouteRule {
 }
 
 /**
- * The documented default. Unlisted paths need `upstream:access`, which only `*` (admin) holds
- * unless a role is given it: the proxy fails closed on routes nobody mapped.
+ * The default table: the real Mimir's HTTP surface (orneryd/Mimir; every route it serves, with the
+ * permission each needs in Mimir's RBAC vocabulary — its own `requirePermission` where it has one,
+ * otherwise reads → the namespace's read permission, mutations → write, runs → execute, chat and
+ * models → chat:use, migrations and debugging → admin, which only `*` holds). MCP is authorized per
+ * JSON-RPC message (`tools/call` needs `mcp:*` or `mcp:tool:<name>`). Mimir's web UI (its static files
+ * and single-page app: GET outside its API prefixes) needs only authentication. Anything else Mimir
+ * does not serve needs `upstream:access`, which only `*` (admin) holds unless a role is given it:
+ * the proxy fails closed on routes nobody mapped. `mimir-auth routes` prints the effective table.
  *
  * @example
  * routePermission(DEFAULT_ROUTES, 'DELETE', '/api/nodes/42') // 'nodes:delete'
  */
 export const DEFAULT_ROUTES: readonly RouteRule[] = [
-  { method: '*', path: '/mcp', permission: null },
+  { method: 'POST', path: '/mcp', permission: null },
+  { method: 'GET|HEAD', path: '/mcp', permission: null },
   { method: 'GET|HEAD', path: '/upstream/health', permission: null },
-  { method: 'GET|HEAD', path: '/api/nodes/**', permission: 'nodes:read' },
-  { method: 'POST', path: '/api/nodes/query', permission: 'nodes:read' },
-  { method: 'POST', path: '/api/nodes/vector-search', permission: 'search:execute' },
-  { method: 'POST|PUT|PATCH', path: '/api/nodes/**', permission: 'nodes:write' },
-  { method: 'DELETE', path: '/api/nodes/**', permission: 'nodes:delete' },
-  { method: '*', path: '/api/search/**', permission: 'search:execute' },
-  { method: 'GET|HEAD', path: '/api/orchestration/**', permission: 'orchestration:read' },
-  { method: 'DELETE', path: '/api/orchestration/**', permission: 'orchestration:cancel' },
-  { method: 'POST', path: '/api/orchestration/*/cancel', permission: 'orchestration:cancel' },
-  { method: 'POST', path: '/api/orchestration/*/execute', permission: 'orchestration:execute' },
-  { method: 'POST|PUT|PATCH', path: '/api/orchestration/**', permission: 'orchestration:write' },
-  { method: 'GET|HEAD', path: '/api/files/**', permission: 'files:read' },
-  { method: 'POST|PUT|PATCH|DELETE', path: '/api/files/**', permission: 'files:index' },
-  { method: '*', path: '/api/chat/**', permission: 'chat:use' },
-  { method: '*', path: '/v1/**', permission: 'chat:use' },
+  { method: 'GET|HEAD', path: '/api/nodes/types', permission: 'nodes:read' },
+  { method: 'GET|HEAD', path: '/api/nodes/vector-search', permission: 'search:execute' },
+  { method: 'GET|HEAD', path: '/api/nodes/types/*', permission: 'nodes:read' },
+  { method: 'GET|HEAD', path: '/api/nodes/types/*/*/details', permission: 'nodes:read' },
+  { method: 'DELETE', path: '/api/nodes/*', permission: 'nodes:delete' },
+  { method: 'POST', path: '/api/nodes/*/embeddings', permission: 'nodes:write' },
+  { method: 'POST', path: '/api/nodes', permission: 'nodes:write' },
+  { method: 'PUT', path: '/api/nodes/*', permission: 'nodes:write' },
+  { method: 'PATCH', path: '/api/nodes/*', permission: 'nodes:write' },
+  { method: 'GET|HEAD', path: '/api/nodes/*', permission: 'nodes:read' },
+  { method: 'POST', path: '/api/keys/generate', permission: 'keys:write' },
+  { method: 'GET|HEAD', path: '/api/keys', permission: 'keys:read' },
+  { method: 'DELETE', path: '/api/keys/*', permission: 'keys:delete' },
+  { method: 'GET|HEAD', path: '/api/rbac', permission: 'admin' },
+  { method: 'PUT', path: '/api/rbac', permission: 'admin' },
+  { method: 'GET|HEAD', path: '/api/rbac/permissions', permission: 'admin' },
+  { method: 'GET|HEAD', path: '/api/agents', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/agents/*', permission: 'orchestration:read' },
+  { method: 'POST', path: '/api/agents', permission: 'orchestration:write' },
+  { method: 'DELETE', path: '/api/agents/*', permission: 'orchestration:write' },
+  { method: 'POST', path: '/api/generate-plan', permission: 'orchestration:execute' },
+  { method: 'POST', path: '/api/save-plan', permission: 'orchestration:write' },
+  { method: 'GET|HEAD', path: '/api/plans', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/execution-stream/*', permission: 'orchestration:read' },
+  { method: 'POST', path: '/api/cancel-execution/*', permission: 'orchestration:cancel' },
+  { method: 'GET|HEAD', path: '/api/execution-state/*', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/execution-deliverable/*/*', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/execution-deliverables/*', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/executions/*', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/deliverables/*/download', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/deliverables/*', permission: 'orchestration:read' },
+  { method: 'GET|HEAD', path: '/api/executions', permission: 'orchestration:read' },
+  { method: 'POST', path: '/api/execute-workflow', permission: 'orchestration:execute' },
+  { method: 'POST', path: '/api/validate-lambda', permission: 'orchestration:write' },
+  { method: 'POST', path: '/api/mcp/index-folder', permission: 'files:index' },
+  { method: 'POST', path: '/api/mcp/remove-folder', permission: 'files:index' },
+  { method: 'POST', path: '/api/mcp/save-conversation', permission: 'nodes:write' },
+  { method: 'GET|HEAD', path: '/api/mcp/list-folders', permission: 'files:read' },
+  { method: 'GET|HEAD', path: '/api/indexed-folders', permission: 'files:read' },
+  { method: 'POST', path: '/api/index-folder', permission: 'files:index' },
+  { method: 'DELETE', path: '/api/indexed-folders', permission: 'files:index' },
+  { method: 'PATCH', path: '/api/indexed-folders/reactivate', permission: 'files:index' },
+  { method: 'GET|HEAD', path: '/api/index-config', permission: 'files:read' },
+  { method: 'GET|HEAD', path: '/api/indexing-status', permission: 'files:read' },
+  { method: 'GET|HEAD', path: '/api/indexing-progress', permission: 'files:read' },
+  { method: 'GET|HEAD', path: '/api/index-stats', permission: 'files:read' },
+  { method: 'POST', path: '/api/migrate-indexed-folders', permission: 'admin' },
+  { method: 'POST', path: '/api/api/migrate-file-paths', permission: 'admin' },
+  { method: 'GET|HEAD', path: '/api/debug-file-paths', permission: 'admin' },
+  { method: 'POST', path: '/api/cleanup-invalid-watchconfigs', permission: 'admin' },
+  { method: 'POST', path: '/api/migrate-watchconfig-paths', permission: 'admin' },
+  { method: 'GET|HEAD', path: '/api/preambles', permission: 'chat:use' },
+  { method: 'GET|HEAD', path: '/api/preambles/*', permission: 'chat:use' },
+  { method: 'GET|HEAD', path: '/api/tools', permission: 'chat:use' },
+  { method: 'GET|HEAD', path: '/api/models', permission: 'chat:use' },
+  { method: 'POST', path: '/v1/chat/completions', permission: 'chat:use' },
+  { method: 'POST', path: '/v1/embeddings', permission: 'chat:use' },
+  { method: 'GET|HEAD', path: '/v1/models', permission: 'chat:use' },
+  { method: 'GET|HEAD', path: '/models', permission: 'chat:use' },
+  // Under Mimir's API prefixes, a route it does not have.
+  { method: '*', path: '/api/**', permission: 'upstream:access' },
+  { method: '*', path: '/v1/**', permission: 'upstream:access' },
+  { method: '*', path: '/mcp/**', permission: 'upstream:access' },
+  { method: '*', path: '/models/**', permission: 'upstream:access' },
+  // Mimir's web UI: static files and its single-page app answer every other GET.
+  { method: 'GET|HEAD', path: '/**', permission: null },
   { method: '*', path: '/**', permission: 'upstream:access' },
 ];
 

@@ -18,7 +18,32 @@ describe('RBAC route table and effective permissions', () => {
     assert.equal(routePermission(DEFAULT_ROUTES, 'DELETE', '/api/nodes/1').permission, 'nodes:delete');
     assert.equal(routePermission(DEFAULT_ROUTES, 'POST', '/v1/chat/completions').permission, 'chat:use');
     assert.equal(routePermission(DEFAULT_ROUTES, 'POST', '/mcp').permission, null);
-    assert.equal(routePermission(DEFAULT_ROUTES, 'GET', '/somewhere/else').permission, 'upstream:access');
+    assert.equal(routePermission(DEFAULT_ROUTES, 'GET', '/somewhere/else').permission, null, 'Mimir\'s web UI needs authentication only');
+    assert.equal(routePermission(DEFAULT_ROUTES, 'POST', '/somewhere/else').permission, 'upstream:access');
+    assert.equal(routePermission(DEFAULT_ROUTES, 'GET', '/api/not-a-mimir-route').permission, 'upstream:access');
+    assert.equal(routePermission(DEFAULT_ROUTES, 'GET', '/api/orchestration/1').permission, 'upstream:access', 'no rule for a route Mimir does not have');
+  });
+
+  it('the default table is Mimir\'s: every route of its HTTP surface, with the permission the facts give it', () => {
+    const facts = JSON.parse(readFileSync(new URL('../fixtures/mimir-http-surface.json', import.meta.url), 'utf8')) as { routes: Array<{ method: string; path: string; permission: string | null }> };
+    let checked = 0;
+    for (const r of facts.routes) {
+      if (r.path.startsWith('/auth') || r.path.startsWith('/<')) continue; // the hub's own namespace, and Mimir's SPA (below)
+      const path = (r.path === '/health' ? '/upstream/health' : r.path).replace(/:[A-Za-z]+/g, 'x1');
+      // MCP is authorized per JSON-RPC message; the route itself needs authentication only.
+      const expected = r.path === '/mcp' ? null : r.permission;
+      assert.equal(routePermission(DEFAULT_ROUTES, r.method, path).permission, expected, `${r.method} ${r.path}`);
+      if (r.method === 'GET') assert.equal(routePermission(DEFAULT_ROUTES, 'HEAD', path).permission, expected, `HEAD ${r.path}`);
+      checked++;
+    }
+    assert.equal(checked, 62);
+    // And nothing for paths Mimir does not serve under its API prefixes: each rule matches a route of the facts or is a fallback.
+    const fallbacks = new Set(['/api/**', '/v1/**', '/mcp/**', '/models/**', '/**']);
+    for (const rule of DEFAULT_ROUTES) {
+      if (fallbacks.has(rule.path)) continue;
+      const known = facts.routes.some((r) => (r.path === '/health' ? '/upstream/health' : r.path).replace(/:[A-Za-z]+/g, '*') === rule.path && rule.method.split('|').includes(r.method));
+      assert.ok(known, `${rule.method} ${rule.path} is not a route of Mimir`);
+    }
   });
 
   it('mcp:* and mcp:tool:<name> both grant a tool; a scope narrows but never widens', () => {
