@@ -32,6 +32,7 @@ import { Sessions } from './sessions/sessions.ts';
 import { sessionKey } from './sessions/key.ts';
 import { ClientRegistry } from './oauth/clients/registry.ts';
 import { createGrants, type Grants } from './oauth/token/grants.ts';
+import { UpstreamAuth } from './proxy/upstream-auth.ts';
 import type { Store } from './storage/adapter.ts';
 import { createStore } from './storage/index.ts';
 
@@ -63,6 +64,8 @@ export interface Hub {
   /** The grant types this hub's token endpoint serves, by `grant_type`. */
   readonly grants: Grants;
   readonly authenticator: Authenticator;
+  /** What the upstream Mimir gets to know who calls (MIMIR_UPSTREAM_AUTH). */
+  readonly upstreamAuth: UpstreamAuth;
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
   readonly audit: Audit;
@@ -138,6 +141,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       developmentMode, now, fetchLimits: { timeoutMs: cimdFetchTimeout * 1000, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) },
     });
     const grants = createGrants(config);
+    const upstreamAuth = new UpstreamAuth(config, { now });
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
     const admin = new AdminService({
       apiKeys, serviceAccounts, clients, refreshTokens, keys, revocations, authorizer, audit, now,
@@ -146,7 +150,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     return {
       caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities,
-      providers, idp, sessions, clients, grants, authenticator, audit, admin, log, audiences, now,
+      providers, idp, sessions, clients, grants, authenticator, upstreamAuth, audit, admin, log, audiences, now,
       async close() {
         revocations.close();
         await metrics.close();

@@ -35,6 +35,7 @@ Usage:
                                      key's tokens stop working)
   mimir-auth providers check [--json]      fetch each IdP's discovery document and JWKS, report problems
   mimir-auth routes [--json]               the effective route table: which permission each upstream route needs
+  mimir-auth doctor [--json]               check the configuration, store, keys, IdPs, the upstream Mimir and TLS
   mimir-auth token --service-account ID [--url URL] [--no-cache]
                                      print an access token (secret from MIMIR_SERVICE_ACCOUNT_SECRET)
   mimir-auth login [--url URL] [--no-browser] [--timeout SECONDS] [--scope S]
@@ -79,6 +80,13 @@ export async function main(argv: string[]): Promise<number> {
         return await userCommand(command, rest);
       case 'routes':
         return await routesCommand(rest);
+      case 'doctor': {
+        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+        const { runDoctor, formatChecks } = await import('./doctor.ts');
+        const checks = await runDoctor(loadConfig());
+        console.log(values.json ? JSON.stringify(checks, null, 2) : formatChecks(checks));
+        return checks.some((c) => c.verdict === 'problem') ? 1 : 0;
+      }
       case 'providers': {
         if (rest[0] !== 'check') throw new UsageError('usage: mimir-auth providers check [--json]');
         const { checkProviders, formatReports } = await import('../oidc/check.ts');

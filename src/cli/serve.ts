@@ -2,6 +2,8 @@ import type { Config } from '../config/index.ts';
 import { redactUrl } from '../config/index.ts';
 import { openHub } from '../hub.ts';
 import { buildServer } from '../http/server.ts';
+import type { Logger } from 'pino';
+import { upstreamSecurity } from '../proxy/upstream-probe.ts';
 import { allows } from '../rbac/policy.ts';
 
 /** Starts the hub and runs until SIGTERM/SIGINT, finishing in-flight requests before exit. */
@@ -23,6 +25,7 @@ export async function serve(config: Config): Promise<number> {
   ];
   if (!hasAdmin) lines.push('', 'No admin API key exists yet. Create one with:', '  npx mimir-auth keys create --name admin --roles admin');
   process.stdout.write(lines.join('\n') + '\n');
+  if (config.upstreamUrl) void warnAboutUpstreamSecurity(hub.log, config);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -40,4 +43,16 @@ export async function serve(config: Config): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/**
+ * A Mimir with its own security on refuses what the hub forwards unless the hub mints the tokens
+ * it reads (MIMIR_UPSTREAM_AUTH=mimir-jwt): say so at start, naming the variable.
+ */
+async function warnAboutUpstreamSecurity(log: Logger, config: Config): Promise<void> {
+  const security = await upstreamSecurity(config.upstreamUrl!);
+  if (security === 'on' && config.upstreamAuth.mode !== 'mimir-jwt') {
+    log.warn({ upstream: redactUrl(config.upstreamUrl!), upstream_auth: config.upstreamAuth.mode },
+      'the upstream Mimir has its own security on (MIMIR_ENABLE_SECURITY): set MIMIR_UPSTREAM_AUTH=mimir-jwt and MIMIR_UPSTREAM_JWT_SECRET to its MIMIR_JWT_SECRET, or every proxied request will be refused');
+  }
 }

@@ -107,6 +107,8 @@ export interface Config {
   };
   readonly serviceAccounts: { readonly enabled: boolean; readonly tokenLifetime: number; readonly secretGrace: number };
   readonly forwarding: { readonly enabled: boolean; readonly header: string };
+  /** How the upstream learns who calls (MIMIR_UPSTREAM_AUTH), and Mimir's secret for `mimir-jwt`. */
+  readonly upstreamAuth: { readonly mode: 'none' | 'forward' | 'mimir-jwt'; readonly jwtSecret: string | undefined };
   readonly tokenExchange: { readonly maxDepth: number };
   readonly userContext: { readonly enabled: boolean; readonly idHeader: string; readonly emailHeader: string; readonly rolesHeader: string };
   readonly rbacConfig: string | undefined;
@@ -249,7 +251,9 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       tokenLifetime: raw.MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME,
       secretGrace: raw.MIMIR_SERVICE_ACCOUNT_SECRET_GRACE,
     },
-    forwarding: { enabled: raw.MIMIR_ENABLE_TOKEN_FORWARDING, header: raw.MIMIR_TOKEN_FORWARDING_HEADER },
+    // The seed's MIMIR_ENABLE_TOKEN_FORWARDING=true is `forward`; the two are checked for agreement in insecure().
+    forwarding: { enabled: raw.MIMIR_ENABLE_TOKEN_FORWARDING || raw.MIMIR_UPSTREAM_AUTH === 'forward', header: raw.MIMIR_TOKEN_FORWARDING_HEADER },
+    upstreamAuth: { mode: raw.MIMIR_UPSTREAM_AUTH ?? (raw.MIMIR_ENABLE_TOKEN_FORWARDING ? 'forward' : 'none'), jwtSecret: raw.MIMIR_UPSTREAM_JWT_SECRET },
     tokenExchange: { maxDepth: raw.MIMIR_TOKEN_EXCHANGE_MAX_DEPTH },
     userContext: {
       enabled: raw.MIMIR_ENABLE_USER_CONTEXT_PROPAGATION,
@@ -335,6 +339,17 @@ function insecure(config: Config, raw: Raw): string[] {
   }
   if (config.security.requireTokenBinding && !config.security.tokenBinding) {
     problems.push('MIMIR_REQUIRE_TOKEN_BINDING: true needs MIMIR_ENABLE_TOKEN_BINDING=true');
+  }
+  if (raw.MIMIR_ENABLE_TOKEN_FORWARDING && raw.MIMIR_UPSTREAM_AUTH !== undefined && raw.MIMIR_UPSTREAM_AUTH !== 'forward') {
+    problems.push(`MIMIR_UPSTREAM_AUTH: is "${raw.MIMIR_UPSTREAM_AUTH}" while MIMIR_ENABLE_TOKEN_FORWARDING=true asks for "forward"; set one of them`);
+  }
+  if (config.upstreamAuth.mode === 'mimir-jwt') {
+    const upstreamSecret = raw.MIMIR_UPSTREAM_JWT_SECRET;
+    if (!upstreamSecret) problems.push('MIMIR_UPSTREAM_JWT_SECRET: is required when MIMIR_UPSTREAM_AUTH is mimir-jwt; set it to the MIMIR_JWT_SECRET your Mimir runs with');
+    // One secret must not both seal the hub's keys and be handed to Mimir.
+    else if (secret !== undefined && upstreamSecret === secret) problems.push('MIMIR_UPSTREAM_JWT_SECRET: equals MIMIR_JWT_SECRET; give Mimir a secret of its own (it signs tokens Mimir trusts; the hub\'s seals its signing keys)');
+  } else if (raw.MIMIR_UPSTREAM_JWT_SECRET !== undefined) {
+    problems.push('MIMIR_UPSTREAM_JWT_SECRET: is set but MIMIR_UPSTREAM_AUTH is not mimir-jwt; set MIMIR_UPSTREAM_AUTH=mimir-jwt or remove it');
   }
   if ((raw.MIMIR_TLS_CERT_FILE === undefined) !== (raw.MIMIR_TLS_KEY_FILE === undefined)) {
     problems.push('MIMIR_TLS_CERT_FILE: and MIMIR_TLS_KEY_FILE must be set together');

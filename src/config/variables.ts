@@ -107,6 +107,8 @@ export const VARIABLES = [
   v('Downstream Services', 'MIMIR_ENABLE_SERVICE_ACCOUNTS', bool, 'true', 'Enable service accounts and the client_credentials grant'),
   v('Downstream Services', 'MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME', int(1, 31536000, ' seconds'), '86400', 'Lifetime of service account access tokens, seconds'),
   v('Downstream Services', 'MIMIR_SERVICE_ACCOUNT_SECRET_GRACE', int(0, 31536000, ' seconds'), '86400', 'Seconds a rotated-out service account secret keeps working', { added: true }),
+  v('Downstream Services', 'MIMIR_UPSTREAM_AUTH', oneOf(['none', 'forward', 'mimir-jwt'] as const).optional(), undefined, 'How the upstream Mimir learns who calls: none (X-User-* headers; every credential channel Mimir reads removed), forward (the caller\'s IdP token, audience-checked), mimir-jwt (a short-lived HS256 token minted with MIMIR_UPSTREAM_JWT_SECRET, for a Mimir whose security is on); default none, or forward when MIMIR_ENABLE_TOKEN_FORWARDING=true', { added: true }),
+  v('Downstream Services', 'MIMIR_UPSTREAM_JWT_SECRET', z.string().optional(), undefined, 'Mimir\'s own MIMIR_JWT_SECRET, for MIMIR_UPSTREAM_AUTH=mimir-jwt (must differ from the hub\'s MIMIR_JWT_SECRET)', { added: true, secret: true }),
   v('Downstream Services', 'MIMIR_ENABLE_TOKEN_FORWARDING', bool, 'false', 'Forward the caller\'s token upstream in MIMIR_TOKEN_FORWARDING_HEADER (off unless explicitly on: MCP forbids token passthrough)'),
   v('Downstream Services', 'MIMIR_TOKEN_FORWARDING_HEADER', z.string().trim().min(1), 'X-Forwarded-Token', 'Header carrying the forwarded token upstream'),
   v('Downstream Services', 'MIMIR_ENABLE_USER_CONTEXT_PROPAGATION', bool, 'true', 'Set the user headers below on proxied requests'),

@@ -22,8 +22,8 @@ const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-host', 
 const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-method-override', 'x-http-method']);
 
 export interface HeaderPolicy {
-  /** Cookies of the hub's own that never reach the upstream. */
-  hubCookies: ReadonlySet<string>;
+  /** Cookies that never reach the upstream: the hub's own, and the one Mimir reads a credential from. */
+  strippedCookies: ReadonlySet<string>;
   userContext: { enabled: boolean; idHeader: string; emailHeader: string; rolesHeader: string };
   forwardingHeader: string;
 }
@@ -36,6 +36,8 @@ export interface ForwardFacts {
   host: string;
   /** The caller's IdP token, when token forwarding applies. */
   forwardedToken?: string | undefined;
+  /** The `Authorization` the upstream gets (src/proxy/upstream-auth.ts), if any: never the caller's own header. */
+  authorization?: string | null | undefined;
 }
 
 /**
@@ -55,7 +57,7 @@ export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPoli
     if (value === undefined) continue;
     if (HOP_BY_HOP.has(n) || named.has(n) || CREDENTIALS.has(n) || FORWARDING.has(n) || METHOD_OVERRIDES.has(n) || identity.has(n) || n === 'host' || n.startsWith('x-user-')) continue;
     if (n === 'cookie') {
-      const kept = withoutCookies(Array.isArray(value) ? value.join('; ') : value, policy.hubCookies);
+      const kept = withoutCookies(Array.isArray(value) ? value.join('; ') : value, policy.strippedCookies);
       if (kept) out.push(n, kept);
     } else if (Array.isArray(value)) {
       for (const v of value) out.push(n, v);
@@ -71,7 +73,32 @@ export function upstreamHeaders(inbound: IncomingHttpHeaders, policy: HeaderPoli
     out.push(policy.userContext.rolesHeader.toLowerCase(), fieldValue(who.roles.join(',')));
   }
   if (facts.forwardedToken) out.push(policy.forwardingHeader.toLowerCase(), facts.forwardedToken);
+  if (facts.authorization) out.push('authorization', facts.authorization);
   return out;
+}
+
+/**
+ * Query parameters Mimir reads a credential from (`?access_token=`, `?api_key=`): a caller must
+ * not hand the upstream a credential the hub never checked (someone else's Mimir token).
+ */
+const CREDENTIAL_PARAMS = /^(access_token|api_key)(\[.*)?$/;
+
+/**
+ * The target without the query parameters that carry a credential, every other parameter kept
+ * as written and in order. Names are compared as Mimir's query parser reads them (percent-decoded,
+ * `+` as a space, any bracket suffix aside).
+ */
+export function withoutCredentialParams(target: string): string {
+  const q = target.indexOf('?');
+  if (q === -1 || !/access|api/i.test(target.slice(q))) return target;
+  const kept = target.slice(q + 1).split('&').filter((part) => {
+    const eq = part.indexOf('=');
+    const raw = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ');
+    let name = raw;
+    try { name = decodeURIComponent(raw); } catch { /* kept as written: no parser reads it as a credential name */ }
+    return !CREDENTIAL_PARAMS.test(name);
+  });
+  return kept.length ? `${target.slice(0, q)}?${kept.join('&')}` : target.slice(0, q);
 }
 
 /** The identity headers a policy names, lower-cased once per policy rather than per request. */

@@ -18,7 +18,7 @@ import { baseHeaders, sendError, writeError } from '../http/reply.ts';
 import { authenticateRequest } from '../http/authenticate.ts';
 import { refusal } from '../authz/refusal.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
-import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
+import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, withoutCredentialParams, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
 import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 import { applyUserContext } from './user-context.ts';
@@ -63,9 +63,12 @@ export function proxyRoutes(hub: Hub) {
         if (await authenticate(req, reply)) return reply;
         const principal = await actingPrincipal(hub, req);
         authorizeRoute(hub, req, principal, rules, path);
-        const facts = { identity: hub.identities.upstream(principal), clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwardedToken(hub, req.headers, principal) };
+        const identity = hub.identities.upstream(principal);
+        const forwarded = forwardedToken(hub, req.headers, principal);
+        const authorization = await hub.upstreamAuth.authorization(identity);
+        const facts = { identity, clientIp: req.ip, proto: req.protocol, host: req.host, forwardedToken: forwarded, authorization };
         const headers = upstreamHeaders(req.headers, policy, facts);
-        const target = upstreamTarget(hub.config.upstreamUrl, req.url);
+        const target = upstreamTarget(hub.config.upstreamUrl, withoutCredentialParams(req.url));
         if (mcp) return await proxyMcp(hub, req, reply, principal, target, headers, path);
         relay(hub, fastifyExchange(req, reply), { target, headers, body: req.raw });
         return reply;
@@ -121,11 +124,16 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
     },
     relay(req, res, path, principal, accept) {
       if (!decideRoute(hub, rules, req.method!, path, principal).allowed) return false;
+      const identity = hub.identities.upstream(principal);
+      const forwarded = forwardedToken(hub, req.headers, principal);
+      // A Mimir token to mint first is I/O: the route does it.
+      const authorization = hub.upstreamAuth.peek(identity);
+      if (authorization === undefined) return false;
       const facts = {
-        identity: hub.identities.upstream(principal), clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-        host: req.headers.host!, forwardedToken: forwardedToken(hub, req.headers, principal),
+        identity, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+        host: req.headers.host!, forwardedToken: forwarded, authorization,
       };
-      const upstreamRequest = { target: upstreamTarget(upstream, req.url!), headers: upstreamHeaders(req.headers, policy, facts), body: req };
+      const upstreamRequest = { target: upstreamTarget(upstream, withoutCredentialParams(req.url!)), headers: upstreamHeaders(req.headers, policy, facts), body: req };
       const id = accept();
       const x: Exchange = { req, res, id, headers: () => baseHeaders(id), refuse: (e) => writeError(res, baseHeaders(id), e, hub.log), takeOver: () => undefined };
       relay(hub, x, upstreamRequest);
@@ -139,9 +147,13 @@ function headerPolicy(hub: Hub): HeaderPolicy {
   // __Host-/__Secure- prefixes: a browser keeps sending an older one until it expires).
   const { name, loginName } = hub.config.session.cookie;
   const stem = name.replace(/^__(Host|Secure)-/, '');
-  const hubCookies = new Set([name, loginName, stem, `__Host-${stem}`, `${stem}_login`, `__Secure-${stem}_login`]);
-  return { hubCookies, userContext: hub.config.userContext, forwardingHeader: hub.config.forwarding.header };
+  // And Mimir's own credential cookie: it must only ever hold what the hub sends (nothing).
+  const strippedCookies = new Set([name, loginName, stem, `__Host-${stem}`, `${stem}_login`, `__Secure-${stem}_login`, MIMIR_CREDENTIAL_COOKIE]);
+  return { strippedCookies, userContext: hub.config.userContext, forwardingHeader: hub.config.forwarding.header };
 }
+
+/** The cookie Mimir reads a credential from (its own OAuth sign-in sets it). */
+const MIMIR_CREDENTIAL_COOKIE = 'mimir_oauth_token';
 
 /** The hub's own namespaces never reach the upstream, whatever the method. */
 function isHubPath(hub: Hub, path: string): boolean {
