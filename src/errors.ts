@@ -34,6 +34,7 @@ export const ErrorCodes = {
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   request_header_too_large: 431,
   too_many_requests: 429,
   bad_gateway: 502,

@@ -33,6 +33,7 @@ import { sessionKey } from './sessions/key.ts';
 import { ClientRegistry } from './oauth/clients/registry.ts';
 import { createGrants, type Grants } from './oauth/token/grants.ts';
 import { UpstreamAuth } from './proxy/upstream-auth.ts';
+import { OpenStreams } from './proxy/open-streams.ts';
 import type { Store } from './storage/adapter.ts';
 import { createStore } from './storage/index.ts';
 
@@ -66,6 +67,8 @@ export interface Hub {
   readonly authenticator: Authenticator;
   /** What the upstream Mimir gets to know who calls (MIMIR_UPSTREAM_AUTH). */
   readonly upstreamAuth: UpstreamAuth;
+  /** Proxied event streams open now, closed when the credential that opened them stops. */
+  readonly streams: OpenStreams;
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
   readonly audit: Audit;
@@ -142,6 +145,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     const grants = createGrants(config);
     const upstreamAuth = new UpstreamAuth(config, { now });
+    const streams = await OpenStreams.watch({ store, revocations, serviceAccounts });
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
     const admin = new AdminService({
       apiKeys, serviceAccounts, clients, refreshTokens, keys, revocations, authorizer, audit, now,
@@ -150,7 +154,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     return {
       caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities,
-      providers, idp, sessions, clients, grants, authenticator, upstreamAuth, audit, admin, log, audiences, now,
+      providers, idp, sessions, clients, grants, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
       async close() {
         revocations.close();
         await metrics.close();

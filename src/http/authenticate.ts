@@ -9,6 +9,7 @@ import type { Principal } from '../authn/principal.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
+import { applyUserContext } from '../proxy/user-context.ts';
 import { takeHandover } from './handover.ts';
 import { sendError } from './reply.ts';
 
@@ -27,19 +28,23 @@ function accepted(hub: Hub, req: FastifyRequest, principal: Principal, startedAt
   observeAuthentication(hub, req, principal, startedAt);
 }
 
-function refused(hub: Hub, req: FastifyRequest, reply: FastifyReply, e: unknown, startedAt: number): FastifyReply {
+/** Renders a refusal some other way than RFC 6750 JSON (a browser sent to sign in), or undefined. */
+export type RefusalPage = (req: FastifyRequest, reply: FastifyReply, e: unknown) => FastifyReply | undefined;
+
+function refused(hub: Hub, req: FastifyRequest, reply: FastifyReply, e: unknown, startedAt: number, page?: RefusalPage): FastifyReply {
   observeAuthentication(hub, req, e, startedAt);
   if (e instanceof OAuthError && e.status === 401) {
-    hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: e.error, ip: req.ip, request_id: req.id });
+    hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: e.error, method: req.method, path: req.url.split('?')[0]!.slice(0, 200), ip: req.ip, request_id: req.id });
   }
-  return sendError(reply, e);
+  return page?.(req, reply, e) ?? sendError(reply, e);
 }
 
 /**
  * Authenticates the request, setting `req.principal`; replies with the error on failure and
  * resolves to that reply (undefined on success). For handlers that authenticate part-way.
+ * `page` may render a refusal its own way (the proxy sends a browser to sign in).
  */
-export function authenticateRequest(hub: Hub) {
+export function authenticateRequest(hub: Hub, page?: RefusalPage) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const early = takeHandover(req.raw);
     const startedAt = early?.startedAt ?? performance.now();
@@ -47,7 +52,7 @@ export function authenticateRequest(hub: Hub) {
       const result = early ? early.result() : hub.authenticator.resolve(authInput(req));
       accepted(hub, req, result instanceof Promise ? await result : result, startedAt);
     } catch (e) {
-      return refused(hub, req, reply, e, startedAt);
+      return refused(hub, req, reply, e, startedAt, page);
     }
     return undefined;
   };
@@ -80,3 +85,39 @@ export function authenticateHook(hub: Hub) {
     done();
   };
 }
+
+/**
+ * Who the caller is toward Mimir: a trusted service account may act for a user (X-User-ID, and
+ * optionally email and roles); from anyone else the headers are ignored (and audited). The proxy
+ * and /auth/me both ask this, so /auth/me shows exactly whom the proxy would forward.
+ */
+export async function actingPrincipal(hub: Hub, req: FastifyRequest): Promise<Principal> {
+  checkIdentityHeaders(hub, req.raw.rawHeaders);
+  const original = req.principal!;
+  const result = await applyUserContext({ authorizer: hub.authorizer, identities: hub.identities, serviceAccounts: hub.serviceAccounts, names: hub.config.userContext }, original, req.headers);
+  if (result.outcome === 'asserted') {
+    hub.audit.record({ type: 'user_context_asserted', outcome: 'success', principal: result.principal, client: original.client_id, ip: req.ip, request_id: req.id });
+  } else if (result.outcome === 'ignored') {
+    hub.audit.record({ type: 'user_context_ignored', outcome: 'failure', reason: result.reason, principal: original, ip: req.ip, request_id: req.id });
+  }
+  req.principal = result.principal;
+  return result.principal;
+}
+
+/**
+ * Identity headers sent more than once are refused (400) from anyone: node:http joins repeats
+ * of most fields into one value (`joe, boss`), which one reader would take as one id and another
+ * as two.
+ */
+function checkIdentityHeaders(hub: Hub, raw: readonly string[]): void {
+  const names = hub.config.userContext;
+  const watched = [names.idHeader, names.emailHeader, names.rolesHeader].map((h) => h.toLowerCase());
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!.toLowerCase();
+    if (!watched.includes(n)) continue;
+    if (seen.has(n)) throw new OAuthError('invalid_request', `The ${raw[i]} header is repeated.`);
+    seen.add(n);
+  }
+}
+

@@ -99,9 +99,13 @@ export function createFastPath(o: FastPathOptions): FastPath {
     return id;
   };
 
+  const names = hub.config.userContext;
+  const userContext = [names.idHeader, names.emailHeader, names.rolesHeader].map((h) => h.toLowerCase());
   const me = (req: IncomingMessage, res: ServerResponse): boolean => {
     const headers = req.headers;
     if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return false;
+    // User context (a trusted service acting for a user) is the route's to work out.
+    if (headers[userContext[0]!] !== undefined || headers[userContext[1]!] !== undefined || headers[userContext[2]!] !== undefined) return false;
     const startedAt = performance.now();
     const principal = authenticate(req, startedAt);
     if (!principal) return false;

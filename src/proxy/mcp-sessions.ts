@@ -1,31 +1,59 @@
 /**
- * Binds an MCP session (revision 2025-11-25, `Mcp-Session-Id`) to the principal that opened
- * it. The MCP security best practices forbid using a session id as authentication: with the
- * binding, a leaked or guessed session id is worthless to anyone else. Stored hashed, in the
- * shared store, so every hub instance agrees.
+ * MCP sessions (revision 2025-11-25, `Mcp-Session-Id`) held by the hub for each principal. The
+ * upstream's session id is never shown to the client: the hub hands out its own random id, bound
+ * to the principal that initialized it and mapped to the upstream's. Mimir answers every
+ * `initialize` with the same id (`shared-global-session`), so two principals would otherwise
+ * share — and evict — one session; and the MCP security best practices forbid a session id
+ * being a credential: a leaked hub id is worthless to anyone else. Kept in the shared store
+ * (every hub instance agrees), the hub id only as a hash.
  */
-import { hashSecret, safeEqual } from '../crypto/index.ts';
+import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
 import type { Store } from '../storage/adapter.ts';
 
 const KIND = 'mcp_session';
+/** How many hub sessions map to one upstream session (Mimir's is shared by all). */
+const UPSTREAM_KIND = 'mcp_upstream_session';
 /** Sessions idle longer than this must be re-initialized through the hub. */
 export const MCP_SESSION_TTL_SECONDS = 24 * 3600;
 
-/** `owner`: who opened the session, as the proxy names principals (their upstream id, client and actors). */
-export async function bindSession(store: Store, sessionId: string, owner: string): Promise<void> {
-  await store.upsert(KIND, hashSecret(sessionId), { owner: hashSecret(owner) }, MCP_SESSION_TTL_SECONDS);
+export interface McpBinding {
+  /** Hash of the owner (the principal's upstream id, its client, its actors). */
+  owner: string;
+  /** The upstream's own session id. */
+  upstream: string;
+  /** The sign-in session and refresh family of the credential that opened it: when either ends, so does the session. */
+  sid?: string;
+  fid?: string;
 }
 
-/** `true` only when the session was opened through the hub by this same principal. */
-export async function ownsSession(store: Store, sessionId: string, owner: string): Promise<boolean> {
-  const found = await store.find<{ owner: string }>(KIND, hashSecret(sessionId));
-  if (!found) return false;
-  if (!safeEqual(found.payload.owner, hashSecret(owner))) return false;
-  // Sliding expiry: an active session stays bound.
-  await store.upsert(KIND, hashSecret(sessionId), found.payload, MCP_SESSION_TTL_SECONDS);
-  return true;
+/** A new hub session for `owner`, mapped to the upstream's id; returns the id the client gets. */
+export async function bindSession(store: Store, upstreamId: string, owner: string, lineage: { sid?: string | undefined; fid?: string | undefined }): Promise<string> {
+  const hubId = randomToken(24);
+  const binding: McpBinding = {
+    owner: hashSecret(owner), upstream: upstreamId,
+    ...(lineage.sid ? { sid: lineage.sid } : {}), ...(lineage.fid ? { fid: lineage.fid } : {}),
+  };
+  await store.upsert(KIND, hashSecret(hubId), binding, MCP_SESSION_TTL_SECONDS);
+  await store.increment(UPSTREAM_KIND, hashSecret(upstreamId), 1, MCP_SESSION_TTL_SECONDS);
+  return hubId;
 }
 
-export async function unbindSession(store: Store, sessionId: string): Promise<void> {
-  await store.destroy(KIND, hashSecret(sessionId));
+/** The binding of a hub session id, only when `owner` opened it (sliding expiry); null otherwise. */
+export async function resolveSession(store: Store, hubId: string, owner: string): Promise<McpBinding | null> {
+  if (hubId.length > 256) return null;
+  const found = await store.find<McpBinding>(KIND, hashSecret(hubId));
+  if (!found || !safeEqual(found.payload.owner, hashSecret(owner))) return null;
+  await store.upsert(KIND, hashSecret(hubId), found.payload, MCP_SESSION_TTL_SECONDS);
+  return found.payload;
+}
+
+/**
+ * Ends a hub session. `last`: no other hub session maps to its upstream session any more, so the
+ * upstream's may end too (never when it is shared, as Mimir's is).
+ */
+export async function unbindSession(store: Store, hubId: string, binding: McpBinding): Promise<{ last: boolean }> {
+  const removed = await store.destroy(KIND, hashSecret(hubId));
+  if (!removed) return { last: false };
+  const left = await store.increment(UPSTREAM_KIND, hashSecret(binding.upstream), -1, MCP_SESSION_TTL_SECONDS);
+  return { last: left <= 0 };
 }

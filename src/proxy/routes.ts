@@ -15,13 +15,13 @@ import type { Decision } from '../authz/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { baseHeaders, sendError, writeError } from '../http/reply.ts';
-import { authenticateRequest } from '../http/authenticate.ts';
+import { actingPrincipal, authenticateRequest, type RefusalPage } from '../http/authenticate.ts';
+import { safeReturnTo } from '../oidc/return-to.ts';
 import { refusal } from '../authz/refusal.ts';
 import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
 import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, withoutCredentialParams, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
-import { bindSession, ownsSession, unbindSession } from './mcp-sessions.ts';
+import { bindSession, resolveSession, unbindSession, type McpBinding } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
-import { applyUserContext } from './user-context.ts';
 
 /** Largest MCP message the hub reads to authorize (the rest of the proxy streams). */
 const MCP_BODY_LIMIT = 4 * 1024 * 1024;
@@ -40,7 +40,7 @@ export function proxyRoutes(hub: Hub) {
   const rules: readonly RouteRule[] = hub.rbac.config.routes ?? DEFAULT_ROUTES;
   const policy = headerPolicy(hub);
   const origins = new Set([new URL(hub.config.publicUrl).origin, ...hub.config.mcpAllowedOrigins]);
-  const authenticate = authenticateRequest(hub);
+  const authenticate = authenticateRequest(hub, signInPage);
 
   return async function proxy(app: FastifyInstance): Promise<void> {
     // Bodies are streamed, not parsed: this context keeps the raw request stream untouched.
@@ -57,7 +57,6 @@ export function proxyRoutes(hub: Hub) {
           return sendError(reply, new OAuthError('service_unavailable', 'No upstream Mimir server is configured: MIMIR_UPSTREAM_URL is not set.'));
         }
         checkTarget(req.url);
-        checkIdentityHeaders(hub, req.raw.rawHeaders);
         const mcp = MCP_PATH.test(path);
         if (mcp) checkOrigin(origins, req.headers.origin);
         if (await authenticate(req, reply)) return reply;
@@ -70,7 +69,7 @@ export function proxyRoutes(hub: Hub) {
         const headers = upstreamHeaders(req.headers, policy, facts);
         const target = upstreamTarget(hub.config.upstreamUrl, withoutCredentialParams(req.url));
         if (mcp) return await proxyMcp(hub, req, reply, principal, target, headers, path);
-        relay(hub, fastifyExchange(req, reply), { target, headers, body: req.raw });
+        relay(hub, fastifyExchange(req, reply), { principal, target, headers, body: req.raw });
         return reply;
       } catch (e) {
         if (reply.sent || reply.raw.headersSent) return reply;
@@ -133,7 +132,7 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
         identity, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
         host: req.headers.host!, forwardedToken: forwarded, authorization,
       };
-      const upstreamRequest = { target: upstreamTarget(upstream, withoutCredentialParams(req.url!)), headers: upstreamHeaders(req.headers, policy, facts), body: req };
+      const upstreamRequest = { principal, target: upstreamTarget(upstream, withoutCredentialParams(req.url!)), headers: upstreamHeaders(req.headers, policy, facts), body: req };
       const id = accept();
       const x: Exchange = { req, res, id, headers: () => baseHeaders(id), refuse: (e) => writeError(res, baseHeaders(id), e, hub.log), takeOver: () => undefined };
       relay(hub, x, upstreamRequest);
@@ -151,6 +150,18 @@ function headerPolicy(hub: Hub): HeaderPolicy {
   const strippedCookies = new Set([name, loginName, stem, `__Host-${stem}`, `${stem}_login`, `__Secure-${stem}_login`, MIMIR_CREDENTIAL_COOKIE]);
   return { strippedCookies, userContext: hub.config.userContext, forwardingHeader: hub.config.forwarding.header };
 }
+
+/**
+ * A person in a browser opening one of Mimir's pages without a credential (or with a session that
+ * ended) is sent to sign in and brought back; API clients (anything not asking for HTML first, and
+ * any request with a credential header or to /mcp) keep getting 401 JSON with WWW-Authenticate.
+ */
+const signInPage: RefusalPage = (req, reply, e) => {
+  const browser = (req.method === 'GET' || req.method === 'HEAD') && /^\s*text\/html/i.test(String(req.headers.accept ?? ''))
+    && req.headers.authorization === undefined && req.headers['x-api-key'] === undefined && !MCP_PATH.test(req.url.split('?')[0]!);
+  if (!browser || !(e instanceof OAuthError) || e.status !== 401) return undefined;
+  return reply.code(302).header('cache-control', 'no-store').redirect(`/auth/login?returnTo=${encodeURIComponent(safeReturnTo(req.url))}`, 302);
+};
 
 /** The cookie Mimir reads a credential from (its own OAuth sign-in sets it). */
 const MIMIR_CREDENTIAL_COOKIE = 'mimir_oauth_token';
@@ -183,22 +194,6 @@ export function checkTarget(url: string): void {
 }
 const UNSAFE_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\|\/\/|%00/i;
 
-/**
- * Identity headers sent more than once are refused (400) from anyone: node:http joins repeats
- * of most fields into one value (`joe, boss`), which one reader would take as one id and another
- * as two.
- */
-function checkIdentityHeaders(hub: Hub, raw: readonly string[]): void {
-  const names = hub.config.userContext;
-  const watched = [names.idHeader, names.emailHeader, names.rolesHeader].map((h) => h.toLowerCase());
-  const seen = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!.toLowerCase();
-    if (!watched.includes(n)) continue;
-    if (seen.has(n)) throw new OAuthError('invalid_request', `The ${raw[i]} header is repeated.`);
-    seen.add(n);
-  }
-}
 
 /** MCP Streamable HTTP "Security Warning": validate Origin to prevent DNS rebinding (403). */
 function checkOrigin(allowed: ReadonlySet<string>, origin: string | undefined): void {
@@ -206,19 +201,6 @@ function checkOrigin(allowed: ReadonlySet<string>, origin: string | undefined): 
   let o: string | undefined;
   try { o = new URL(origin).origin; } catch { /* refused below */ }
   if (!o || !allowed.has(o)) throw new OAuthError('access_denied', 'The Origin of this request is not allowed on /mcp.', { status: 403 });
-}
-
-/** A trusted service account may act for a user (X-User-ID); from anyone else it is ignored. */
-async function actingPrincipal(hub: Hub, req: FastifyRequest): Promise<Principal> {
-  const original = req.principal!;
-  const result = await applyUserContext({ authorizer: hub.authorizer, identities: hub.identities, serviceAccounts: hub.serviceAccounts, names: hub.config.userContext }, original, req.headers);
-  if (result.outcome === 'asserted') {
-    hub.audit.record({ type: 'user_context_asserted', outcome: 'success', principal: result.principal, client: original.client_id, ip: req.ip, request_id: req.id });
-  } else if (result.outcome === 'ignored') {
-    hub.audit.record({ type: 'user_context_ignored', outcome: 'failure', reason: result.reason, principal: original, ip: req.ip, request_id: req.id });
-  }
-  req.principal = result.principal;
-  return result.principal;
 }
 
 function authorizeRoute(hub: Hub, req: FastifyRequest, principal: Principal, rules: readonly RouteRule[], path: string): void {
@@ -265,13 +247,19 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
       .send(new McpProtocolError(-32600, 'This MCP revision has no GET stream; send requests as POST.').toJSON());
   }
   const owner = sessionOwner(hub, principal);
-  if (sessionId !== undefined && !(await ownsSession(hub.store, sessionId, owner))) {
-    // MCP transport §Session Management: an unknown session is 404, and the client re-initializes.
+  // MCP transport §Session Management: a session the caller did not open through the hub (or that
+  // ended with the sign-in or refresh family it was opened with) is 404, and the client
+  // re-initializes; the upstream is not contacted.
+  const binding = sessionId === undefined ? undefined : await resolveSession(hub.store, sessionId, owner);
+  if (sessionId !== undefined && (!binding || hub.revocations.isRevoked({ sid: binding.sid, fid: binding.fid }))) {
+    if (binding) await unbindSession(hub.store, sessionId, binding);
     return reply.code(404).header('cache-control', 'no-store').send(new McpProtocolError(-32001, 'Session not found.').toJSON());
   }
+  if (req.method === 'DELETE') return endSession(hub, reply, sessionId, binding, { principal, target, headers });
   let message: JsonRpcMessage | undefined;
   let body: Buffer | Readable | undefined = req.raw;
   if (req.method === 'POST') {
+    checkJsonBody(req.headers['content-type']);
     const raw = await readBody(req.raw, MCP_BODY_LIMIT);
     message = parseMcpMessage(raw);
     checkStandardHeaders(req.headers, message);
@@ -281,17 +269,23 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   }
   const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
   relay(hub, fastifyExchange(req, reply), {
-    target, headers, body,
+    principal, target, body,
+    // Upstream, the session is the upstream's own id.
+    headers: binding ? withHeader(headers, 'mcp-session-id', binding.upstream) : headers,
     onResponse: async (res, body) => {
+      // The client only ever sees the hub's session id: a new one for an initialize, else its own.
       const issued = first(res.headers['mcp-session-id']);
-      if (message?.method === 'initialize' && issued) await bindSession(hub.store, issued, owner);
-      if (req.method === 'DELETE' && sessionId && res.statusCode! < 300) await unbindSession(hub.store, sessionId);
-      if (!listing || res.statusCode !== 200) return undefined;
+      let session = sessionId;
+      if (message?.method === 'initialize' && issued && res.statusCode < 300) {
+        session = await bindSession(hub.store, issued, owner, { sid: principal.sid, fid: principal.fid });
+      }
+      const sessionHeader = { 'mcp-session-id': issued === undefined ? undefined : session };
+      if (!listing || res.statusCode !== 200) return { headers: sessionHeader };
       const allowed = (tool: string) => hub.authorizer.decide(principal, { permission: `mcp:tool:${tool}`, path }).allowed;
       const filter = (json: unknown) => filterToolsResult(json, allowed);
       const type = String(res.headers['content-type'] ?? '').toLowerCase();
       if (type.startsWith('text/event-stream')) {
-        return { stream: sseDataTransform((data) => { try { return JSON.stringify(filter(JSON.parse(data))); } catch { return data; } }) };
+        return { headers: sessionHeader, stream: sseDataTransform((data) => { try { return JSON.stringify(filter(JSON.parse(data))); } catch { return data; } }) };
       }
       // Any other answer is read and filtered whatever it calls itself: a tool list must not
       // pass under an unexpected content type. JSON that cannot be read is not relayed.
@@ -299,15 +293,58 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
       let json: unknown;
       try { json = JSON.parse(text); } catch {
         if (type.includes('json')) throw new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is not valid JSON.');
-        return { buffer: Buffer.from(text) };
+        return { headers: sessionHeader, buffer: Buffer.from(text) };
       }
-      return { buffer: Buffer.from(JSON.stringify(filter(json))) };
+      return { headers: sessionHeader, buffer: Buffer.from(JSON.stringify(filter(json))) };
     },
   });
   return reply;
 }
 
+/**
+ * `DELETE /mcp`: the caller's hub session ends, here. The upstream's session ends too only when no
+ * other hub session maps to it (Mimir's one session is everybody's; Mimir does not even route
+ * DELETE): that request goes in the background, its answer read and dropped.
+ */
+async function endSession(hub: Hub, reply: FastifyReply, sessionId: string | undefined, binding: McpBinding | null | undefined, upstream: { principal: Principal; target: UpstreamTarget; headers: readonly string[] }): Promise<FastifyReply> {
+  if (sessionId === undefined || !binding) {
+    return reply.code(400).header('cache-control', 'no-store').send(new McpProtocolError(-32600, 'DELETE needs the Mcp-Session-Id of the session to end.').toJSON());
+  }
+  const { last } = await unbindSession(hub.store, sessionId, binding);
+  if (last) {
+    callUpstream({
+      target: upstream.target, method: 'DELETE', headers: withHeader(upstream.headers, 'mcp-session-id', binding.upstream), body: undefined,
+      onResponse: () => discard(() => undefined),
+      onError: (e) => hub.log.info({ detail: e.detail }, 'ending an MCP session upstream failed'),
+    });
+  }
+  return reply.code(200).header('cache-control', 'no-store').send();
+}
+
+/** `list` (a flat `[name, value, …]` header list) with `name` set to `value` alone. */
+function withHeader(list: readonly string[], name: string, value: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) if (list[i] !== name) out.push(list[i]!, list[i + 1]!);
+  out.push(name, value);
+  return out;
+}
+
+/**
+ * The MCP body the hub authorizes is JSON in UTF-8 (RFC 8259 §8.1). A body declared in another
+ * charset would be read one way here and another way by the upstream's parser (UTF-7 turns `+ACI-`
+ * into a quote): refused, 415, never forwarded.
+ */
+function checkJsonBody(contentType: string | undefined): void {
+  const m = /^\s*application\/json\s*(;.*)?$/i.exec(contentType ?? '');
+  const charset = m?.[1] ? /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(m[1])?.[1] : undefined;
+  if (!m || (charset !== undefined && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8')) {
+    throw new OAuthError('unsupported_media_type', 'MCP messages are application/json in UTF-8.');
+  }
+}
+
 interface Relay {
+  /** Whose exchange it is: an event stream it opens is closed when that credential stops (src/proxy/open-streams.ts). */
+  principal: Principal;
   target: UpstreamTarget;
   headers: readonly string[];
   body: Buffer | Readable | undefined;
@@ -315,7 +352,12 @@ interface Relay {
   onResponse?: (answer: UpstreamAnswer, body: Readable) => Promise<Rewrite | undefined>;
 }
 
-type Rewrite = { stream: Transform } | { buffer: Buffer };
+/** What the relay changes in an answer: headers set (or, as undefined, removed), and its body rewritten as a stream or whole. */
+interface Rewrite {
+  headers?: Record<string, string | undefined>;
+  stream?: Transform;
+  buffer?: Buffer;
+}
 
 /**
  * One proxied request at the node:http level, whoever received it: the Fastify route or the
@@ -362,7 +404,7 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
   const upstream = callUpstream({
     target: r.target, method, headers: r.headers, body: requestBody(x.req, r.body),
     onResponse: (answer) => {
-      if (!r.onResponse) return respond(hub, x, answer, undefined, abort) ? res : discard(abort);
+      if (!r.onResponse) return respond(hub, x, r.principal, answer, undefined, abort) ? res : discard(abort);
       // The body is read from here while the hook decides (MCP: bind a session, filter a tool
       // list). Its errors are looked at once the hook is done; until then nobody else listens.
       const body = new PassThrough();
@@ -372,9 +414,9 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
           if (aborted) return;
           // The upstream failed mid-body while the hook ran: nothing has been written yet.
           if (body.errored) return x.refuse(upstreamFailed(body.errored));
-          if (!respond(hub, x, answer, rewrite, abort)) return body.destroy();
-          if (rewrite === undefined) pipe(body, res, abort);
-          else if ('stream' in rewrite) pipeline(body, rewrite.stream, res).catch(abort);
+          if (!respond(hub, x, r.principal, answer, rewrite, abort)) return body.destroy();
+          if (rewrite?.stream) pipeline(body, rewrite.stream, res).catch(abort);
+          else if (!rewrite?.buffer) pipe(body, res, abort);
         },
         (e: unknown) => {
           const gone = aborted;
@@ -445,12 +487,16 @@ function upload(req: IncomingMessage): Readable {
  * the caller got a 502 instead, or, once under way, a response cut off, and the upstream exchange
  * is dropped.
  */
-function respond(hub: Hub, x: Exchange, answer: UpstreamAnswer, rewrite: Rewrite | undefined, abort: () => void): boolean {
+function respond(hub: Hub, x: Exchange, principal: Principal, answer: UpstreamAnswer, rewrite: Rewrite | undefined, abort: () => void): boolean {
   const res = x.res;
   try {
-    const headers = Object.assign(x.headers(), downstreamHeaders(answer.headers, { dropLength: rewrite !== undefined }));
+    const headers = Object.assign(x.headers(), downstreamHeaders(answer.headers, { dropLength: rewrite?.buffer !== undefined || rewrite?.stream !== undefined }));
+    for (const [name, value] of Object.entries(rewrite?.headers ?? {})) {
+      if (value === undefined) delete headers[name];
+      else headers[name] = value;
+    }
     x.takeOver();
-    if (rewrite && 'buffer' in rewrite) {
+    if (rewrite?.buffer) {
       headers['content-length'] = rewrite.buffer.length;
       res.writeHead(answer.statusCode, headers as never);
       res.end(rewrite.buffer);
@@ -459,7 +505,9 @@ function respond(hub: Hub, x: Exchange, answer: UpstreamAnswer, rewrite: Rewrite
     res.writeHead(answer.statusCode, headers as never);
     // Event streams and other open-ended bodies must reach the caller as they happen: send the
     // headers now. A body of known length goes out with its headers in one write.
-    if (answer.headers['content-length'] === undefined || String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+    const stream = String(answer.headers['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
+    if (answer.headers['content-length'] === undefined || stream) res.flushHeaders();
+    if (stream) hub.streams.add(principal, res);
     return true;
   } catch (e) {
     abort();

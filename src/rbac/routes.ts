@@ -31,6 +31,8 @@ export interface RouteRule {
 export const DEFAULT_ROUTES: readonly RouteRule[] = [
   { method: 'POST', path: '/mcp', permission: null },
   { method: 'GET|HEAD', path: '/mcp', permission: null },
+  // Ends the caller's MCP session at the hub (Mimir itself does not route it): src/proxy/mcp-sessions.ts.
+  { method: 'DELETE', path: '/mcp', permission: null },
   { method: 'GET|HEAD', path: '/upstream/health', permission: null },
   { method: 'GET|HEAD', path: '/api/nodes/types', permission: 'nodes:read' },
   { method: 'GET|HEAD', path: '/api/nodes/vector-search', permission: 'search:execute' },

@@ -55,7 +55,7 @@ describe('mimir-auth-hub/client', () => {
     hubClock += 700_000; // the hub now sees the cached token as expired; the client does not know
     try {
       const before = f.upstream.find('/api/nodes/retry').length;
-      const res = await client.fetch('/api/nodes/retry', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+      const res = await client.fetch('/api/nodes/retry/embeddings', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
       assert.equal(res.status, 200);
       assert.deepEqual((await res.json() as { body: unknown }).body, { a: 1 });
       assert.equal(tokenRequests, 2);

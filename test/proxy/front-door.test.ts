@@ -205,9 +205,12 @@ describe('the authenticating reverse proxy', () => {
   });
 
   it('unmapped upstream paths need upstream:access (admin only by default)', async () => {
-    const dev = await fetch(`${f.t.url}/internal/debug`, { headers: { 'x-api-key': developerKey } });
-    assert.equal(dev.status, 403);
-    assert.equal((await json(dev)).missing_permission, 'upstream:access');
+    // Not a route of Mimir: under its API prefix, or any method but GET outside it (a GET there is its web UI).
+    for (const [method, path] of [['GET', '/api/internal/debug'], ['POST', '/internal/debug'], ['DELETE', '/v1/debug']]) {
+      const dev = await fetch(`${f.t.url}${path}`, { method, headers: { 'x-api-key': developerKey } });
+      assert.equal(dev.status, 403, `${method} ${path}`);
+      assert.equal((await json(dev)).missing_permission, 'upstream:access');
+    }
   });
 });
 

@@ -50,7 +50,8 @@ describe('relay: exchanges that end early', () => {
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     t = await startHub({ storage: 'memory', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
-    key = (await t.hub.apiKeys.create({ name: 'dev', roles: ['developer'] })).key;
+    // These tests are about relaying: the key may reach any upstream path (upstream:access, which * holds).
+    key = (await t.hub.apiKeys.create({ name: 'relay', roles: ['admin'] })).key;
     // Storing a session binding is a network round trip on Redis; here it takes as long as the
     // test says, or fails, so the window between the answer's headers and the relay is wide.
     const store = t.hub.store;
@@ -190,7 +191,8 @@ describe('relay: an upload to an upstream that cannot be reached', () => {
   it('is a 502, and the connection serves the next request (the upload is read and dropped)', async () => {
     const t = await startHub({ storage: 'memory', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${await freePort()}` } });
     try {
-      const key = (await t.hub.apiKeys.create({ name: 'dev', roles: ['developer'] })).key;
+      const // These tests are about relaying: the key may reach any upstream path (upstream:access, which * holds).
+    key = (await t.hub.apiKeys.create({ name: 'relay', roles: ['admin'] })).key;
       const { port } = new URL(t.url);
       const socket = connect(Number(port), '127.0.0.1');
       await new Promise((resolve) => socket.once('connect', resolve));

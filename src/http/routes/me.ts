@@ -7,7 +7,7 @@ import type { Principal } from '../../authn/principal.ts';
 import type { Decision } from '../../authz/index.ts';
 import { refusal } from '../../authz/refusal.ts';
 import type { Hub } from '../../hub.ts';
-import { authenticateHook } from '../authenticate.ts';
+import { actingPrincipal, authenticateHook } from '../authenticate.ts';
 import { sendError } from '../reply.ts';
 
 export const ME_PATH = '/auth/me';
@@ -18,17 +18,26 @@ export function meDecision(hub: Hub, p: Principal): Decision {
   return hub.authorizer.decide(p, ME_ACTION);
 }
 
-/** The body of `GET /auth/me`: the Principal and its effective permissions (roles ∩ scope, src/authz). */
+/**
+ * The body of `GET /auth/me`: the Principal, its effective permissions (roles ∩ scope, src/authz)
+ * and who the upstream Mimir is told it is (the same function the proxy's X-User-* come from).
+ */
 export function meBody(hub: Hub, p: Principal): Record<string, unknown> {
-  return { ...p, permissions: hub.authorizer.permissions(p) };
+  return { ...p, permissions: hub.authorizer.permissions(p), upstream: hub.identities.upstream(p) };
 }
 
 export function meRoutes(hub: Hub) {
   return async function routes(app: FastifyInstance): Promise<void> {
-    app.get(ME_PATH, { preHandler: authenticateHook(hub) }, (req, reply) => {
-      const decision = meDecision(hub, req.principal!);
-      if (!decision.allowed) return sendError(reply, refusal(decision));
-      return reply.header('cache-control', 'no-store').send(meBody(hub, req.principal!));
+    app.get(ME_PATH, { preHandler: authenticateHook(hub) }, async (req, reply) => {
+      try {
+        // As the proxy sees it: a trusted service acting for a user is that user here too.
+        const principal = await actingPrincipal(hub, req);
+        const decision = meDecision(hub, principal);
+        if (!decision.allowed) return sendError(reply, refusal(decision));
+        return reply.header('cache-control', 'no-store').send(meBody(hub, principal));
+      } catch (e) {
+        return sendError(reply, e);
+      }
     });
   };
 }
