@@ -125,7 +125,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       mode: config.session.storage === 'cookie' ? 'cookie' : 'store',
       key: sessionKey(config), cookieName: config.session.cookie.name,
       idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now,
-      cache: caches.sessions,
+      cache: caches.sessions, endedSeconds: config.jwt.refreshTokenLifetime,
     });
     // Counted when /metrics/auth is scraped (a store listing); cookie mode keeps no count.
     if (config.session.storage !== 'cookie') metrics.activeSessions = async () => (await sessions.count()) ?? 0;

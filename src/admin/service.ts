@@ -57,7 +57,7 @@ export interface AdminServiceDeps {
   apiKeys: Pick<ApiKeys, 'create' | 'get' | 'list' | 'revoke'>;
   serviceAccounts: Pick<ServiceAccounts, 'create' | 'get' | 'list' | 'rotateSecret' | 'setDisabled' | 'delete'>;
   clients: Pick<ClientRegistry, 'list' | 'revoke'>;
-  refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies'>;
+  refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies' | 'revokeFamily'>;
   keys: Pick<KeyRing, 'currentKid' | 'list' | 'rotate'>;
   revocations: Pick<RevocationList, 'revoke'>;
   /** The sign-in sessions: revoking a session also ends it (its cookie stops working everywhere). */
@@ -248,8 +248,13 @@ export class AdminService {
       await this.#d.revocations.revoke('kid', id, until);
     } else {
       await this.#d.revocations.revoke(type === 'session' ? 'sid' : 'jti', id, until);
-      // The session itself ends too: its cookie stops working on every instance, not only its tokens.
-      if (type === 'session') await this.#d.sessions.end?.(id);
+      if (type === 'session') {
+        // The session itself ends too: its cookie stops working on every instance, not only its
+        // tokens; and a refresh family of that id is revoked for good (its refresh tokens outlive
+        // any access token the revocation list must remember).
+        await this.#d.sessions.end?.(id);
+        await this.#d.refreshTokens.revokeFamily(id, 'revoked_by_admin');
+      }
     }
     this.#changed(actor, { type: 'revocation', token_type: type, target: id });
     return { type, id };

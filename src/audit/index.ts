@@ -10,7 +10,7 @@
  * ran it, `{"sub": "cli:<os user>", "auth_method": "cli"}` (see {@link cliPrincipal}), with no ip or
  * request id. Admin changes write the same `type` (and `action`) whichever surface made them.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/index.ts';
@@ -82,6 +82,9 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
   if (dest === 'stdout' || dest === 'both') destinations.push(pino.destination({ fd: options.stdoutFd ?? 1, sync: false, minLength: 1 }));
   if (dest === 'file' || dest === 'both') {
     mkdirSync(dirname(config.audit.file), { recursive: true, mode: 0o700 });
+    // The audit log names people and what they did: readable by the hub's user only.
+    closeSync(openSync(config.audit.file, 'a', 0o600));
+    chmodSync(config.audit.file, 0o600);
     destinations.push(pino.destination({ dest: config.audit.file, sync: false, mkdir: true, minLength: 1 }));
   }
   const streams: pino.StreamEntry[] = destinations.map((stream) => ({ stream }));

@@ -241,19 +241,38 @@ export class Authenticator {
     return this.#ofAccount(verified);
   }
 
-  /** A service account's own token stops working when the account is disabled or deleted. */
+  /**
+   * A service account's token stops working when the account is disabled or deleted — its own
+   * (client_credentials) and every token it obtained for a user (token exchange: each actor of
+   * the `act` chain) — and a token issued before the account was (re)created is not its token.
+   * A service account's own token holds the account's roles as they are now, not as they were.
+   */
   #ofAccount(verified: VerifiedAccessToken): Principal | Promise<Principal> {
     const p = verified.payload;
-    if (p.act !== undefined || !p.client_id || p.sub !== p.client_id) return this.#principalOf(verified);
-    const account = this.#d.caches?.serviceAccounts.peek(p.client_id);
-    if (account !== undefined) return this.#withAccount(account, verified);
-    return this.#serviceAccount(p.client_id).then((a) => this.#withAccount(a, verified));
+    const own = p.act === undefined && typeof p.client_id === 'string' && p.sub === p.client_id;
+    const accounts: string[] = own ? [p.client_id as string] : actorsOf(p.act);
+    if (accounts.length === 0) return this.#principalOf(verified);
+    const found: Array<ServiceAccountRecord | null> = [];
+    for (const id of accounts) {
+      const cached = this.#d.caches?.serviceAccounts.peek(id);
+      if (cached === undefined) return Promise.all(accounts.map((a) => this.#serviceAccount(a))).then((all) => this.#withAccounts(all, verified, own));
+      found.push(cached);
+    }
+    return this.#withAccounts(found, verified, own);
   }
 
-  #withAccount(account: ServiceAccountRecord | null, verified: VerifiedAccessToken): Principal {
-    if (!account || account.disabled) throw this.#challenge('invalid_token', 'The service account is disabled.');
-    void this.#d.serviceAccounts.touch(account);
-    return this.#principalOf(verified);
+  #withAccounts(accounts: Array<ServiceAccountRecord | null>, verified: VerifiedAccessToken, own: boolean): Principal {
+    for (const account of accounts) {
+      if (!account || account.disabled || account.createdAt > verified.payload.iat) throw this.#challenge('invalid_token', 'The service account is disabled.');
+    }
+    // Its own token names the account's incarnation: one re-created under the same id is another account.
+    if (own && verified.payload.aid !== accounts[0]!.instance) throw this.#challenge('invalid_token', 'The service account is disabled.');
+    const principal = this.#principalOf(verified);
+    if (own) {
+      void this.#d.serviceAccounts.touch(accounts[0]!);
+      principal.roles = [...accounts[0]!.roles];
+    }
+    return principal;
   }
 
   /** The token's Principal, built once per cached (frozen) verification; each caller gets its own copy. */
@@ -364,4 +383,13 @@ function withChallenge(e: OAuthError, challenge: Record<string, string>): OAuthE
   if (e.detail !== undefined) options.detail = e.detail;
   if (e.extra !== undefined) options.extra = e.extra;
   return new OAuthError(e.error, e.description, options);
+}
+
+/** The service accounts acting in a token (RFC 8693 §4.1 `act`, outermost first), bounded. */
+function actorsOf(act: unknown): string[] {
+  const out: string[] = [];
+  for (let a = act as { sub?: unknown; act?: unknown } | undefined; a && typeof a === 'object' && out.length < 16; a = a.act as typeof a) {
+    if (typeof a.sub === 'string') out.push(a.sub);
+  }
+  return out;
 }

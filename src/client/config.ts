@@ -13,6 +13,8 @@ export interface ClientEnvOptions {
   forwardUserContext?: boolean;
   userContextHeader?: string;
   tokenHeader?: string;
+  /** Send credentials over plain http to a host that is not loopback (a private network you trust). */
+  allowInsecureHttp?: boolean;
 }
 
 const MODES: Record<string, AuthMode> = {
@@ -25,7 +27,7 @@ const MODES: Record<string, AuthMode> = {
  * MIMIR_URL, MIMIR_AUTH_MODE (`api-key` | `token-forwarding` | `service-account`; the seed's
  * underscore spellings too), MIMIR_API_KEY, MIMIR_SERVICE_ACCOUNT_ID,
  * MIMIR_SERVICE_ACCOUNT_SECRET, MIMIR_FORWARD_USER_CONTEXT, MIMIR_USER_CONTEXT_HEADER,
- * MIMIR_TOKEN_HEADER. Without MIMIR_AUTH_MODE the mode follows what is set.
+ * MIMIR_TOKEN_HEADER, MIMIR_ALLOW_INSECURE_HTTP. Without MIMIR_AUTH_MODE the mode follows what is set.
  *
  * @example
  * const options = clientOptionsFromEnv(); // then createMimirClient(options)
@@ -56,6 +58,8 @@ export function clientOptionsFromEnv(env: Record<string, string | undefined> = p
   if (header) out.userContextHeader = header;
   const tokenHeader = get('MIMIR_TOKEN_HEADER');
   if (tokenHeader) out.tokenHeader = tokenHeader;
+  const insecure = get('MIMIR_ALLOW_INSECURE_HTTP');
+  if (insecure !== undefined) out.allowInsecureHttp = ['true', '1', 'yes', 'on'].includes(insecure.toLowerCase());
   return out;
 }
 

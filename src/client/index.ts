@@ -71,6 +71,10 @@ export function createMimirClient(options: ClientOptions = {}): MimirClient {
   const now = o.now ?? Date.now;
   const renewBefore = (o.renewBeforeSeconds ?? 60) * 1000;
   if (mode === 'api-key' && !o.apiKey) throw new MimirClientError('api-key mode needs MIMIR_API_KEY (or the apiKey option).');
+  // A key or a service account's secret never crosses a network in the clear: https, or a loopback host.
+  if (mode !== 'token-forwarding' && !o.allowInsecureHttp && !secureOrLoopback(url)) {
+    throw new MimirClientError(`${url} is plain http to a host that is not loopback: the ${mode === 'api-key' ? 'API key' : 'service account secret'} would cross the network in the clear. Use https, or set MIMIR_ALLOW_INSECURE_HTTP=true on a private network you trust.`);
+  }
   if (mode === 'service-account' && (!o.serviceAccountId || !o.serviceAccountSecret)) {
     throw new MimirClientError('service-account mode needs MIMIR_SERVICE_ACCOUNT_ID and MIMIR_SERVICE_ACCOUNT_SECRET.');
   }
@@ -161,6 +165,16 @@ async function isTokenExpired(res: Response): Promise<boolean> {
   try {
     const body = await res.clone().json() as { error?: unknown };
     return body.error === 'token_expired';
+  } catch {
+    return false;
+  }
+}
+
+/** https, or http to a loopback host (localhost, 127.0.0.0/8, ::1). */
+function secureOrLoopback(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || (u.protocol === 'http:' && /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/.test(u.hostname));
   } catch {
     return false;
   }

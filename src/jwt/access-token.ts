@@ -27,6 +27,8 @@ export interface AccessTokenClaims {
   sid?: string;
   /** Refresh-token family the token was minted from: revoking the family reaches the token. */
   fid?: string;
+  /** The incarnation of the service account a client_credentials token was issued to. */
+  aid?: string;
   [claim: string]: unknown;
 }
 
@@ -103,10 +105,23 @@ export async function verifyAccessToken(
       clockTolerance: 5,
       ...(currentDate ? { currentDate } : {}),
     });
+    checkClaimTypes(payload);
     return { payload: payload as VerifiedAccessToken['payload'], header: protectedHeader };
   } catch (e) {
     if (e instanceof OAuthError) throw e;
     if (e instanceof errors.JWTExpired) throw new OAuthError('token_expired', 'The access token expired.', { challenge: { error: 'invalid_token' } });
     throw new OAuthError('invalid_token', 'The access token is invalid.', { detail: e instanceof Error ? `${(e as { code?: string }).code ?? e.name}` : undefined });
+  }
+}
+
+/**
+ * The claims the hub reads, of the types it wrote them with (RFC 7519 §4.1: `sub`, `jti` are
+ * strings). A token only the hub's keys could sign is still checked: a malformed claim is an
+ * invalid token, never a crash further in.
+ */
+function checkClaimTypes(p: Record<string, unknown>): void {
+  const strings = ['sub', 'jti', 'client_id', 'scope', 'sid', 'fid', 'aid', 'email', 'name', 'provider', 'tenant', 'auth_method'];
+  for (const name of strings) {
+    if (p[name] !== undefined && typeof p[name] !== 'string') throw new OAuthError('invalid_token', 'The access token is invalid.', { detail: `claim ${name} is not a string` });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * `GET` MIMIR_AUTH_METRICS_ENDPOINT (default /metrics/auth): Prometheus text exposition. Metrics
  * say who uses the hub and how often it refuses: they answer a scraper on the same host (a
- * loopback client address, as seen after MIMIR_TRUST_PROXY) or a credential holding
+ * loopback client address, as seen after MIMIR_TRUST_PROXY, with no forwarding header: a reverse
+ * proxy on the same host connects from loopback too) or a credential holding
  * `metrics:read` (which `*` covers; the built-in role `metrics-reader` grants it). Others: 401/403.
  */
 import type { FastifyInstance } from 'fastify';
@@ -26,7 +27,9 @@ export function metricsRoutes(hub: Hub) {
     app.get(path, async (req, reply) => {
       // A credential, when one is sent, is judged even from loopback: a bad one is a 401.
       const credential = req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined;
-      if (credential || !isLoopbackAddress(req.ip)) {
+      // A request a proxy on this host forwarded also comes from loopback: it is not a local scraper.
+      const forwarded = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined || req.headers['x-real-ip'] !== undefined;
+      if (credential || forwarded || !isLoopbackAddress(req.ip)) {
         if (await authenticate(req, reply)) return reply;
         const decision = hub.authorizer.decide(req.principal!, { permission: METRICS_PERMISSION, path });
         if (!decision.allowed) {

@@ -126,7 +126,10 @@ const compiledRules = new WeakMap<RouteRule, { methods: string[] | null; segment
 function compiled(rule: RouteRule): { methods: string[] | null; segments: string[] } {
   let c = compiledRules.get(rule);
   if (!c) {
-    c = { methods: rule.method === '*' ? null : rule.method.toUpperCase().split('|'), segments: split(rule.path) };
+    const methods = rule.method === '*' ? null : rule.method.toUpperCase().split('|');
+    // Express routes HEAD to a GET route: a rule guarding GET guards HEAD too.
+    if (methods?.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD');
+    c = { methods, segments: split(rule.path) };
     compiledRules.set(rule, c);
   }
   return c;

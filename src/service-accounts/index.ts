@@ -20,6 +20,11 @@ export interface ServiceAccountRecord {
   allowUserContext: boolean;
   allowTokenExchange: boolean;
   createdAt: number;
+  /**
+   * This incarnation of the account: its tokens carry it (`aid`), so a token of a deleted account
+   * never works for a new account that reuses the client id.
+   */
+  instance?: string;
   secretRotatedAt?: number;
   lastUsedAt?: number;
 }
@@ -60,10 +65,13 @@ export class ServiceAccounts {
       allowUserContext: input.allowUserContext ?? false,
       allowTokenExchange: input.allowTokenExchange ?? false,
       createdAt: this.#seconds(),
+      instance: randomToken(12),
     };
     if (!(await this.#store.insert(KIND, input.clientId, record))) {
       throw new ServiceAccountExists(input.clientId);
     }
+    // Every instance forgets what it cached of this id (an earlier account of the same id, or its absence).
+    await this.#store.publish(SERVICE_ACCOUNT_CHANNEL, input.clientId).catch(() => undefined);
     return { clientSecret, account: view(record) };
   }
 
@@ -102,6 +110,7 @@ export class ServiceAccounts {
       previousSecretExpiresAt: now + graceSeconds, secretRotatedAt: now,
     };
     await this.#store.upsert(KIND, clientId, next);
+    await this.#store.publish(SERVICE_ACCOUNT_CHANNEL, clientId).catch(() => undefined);
     return { clientSecret, previousValidUntil: now + graceSeconds };
   }
 

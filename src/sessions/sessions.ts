@@ -57,6 +57,11 @@ export interface SessionOptions {
    * when a session ends here or (SESSION_ENDED_CHANNEL) anywhere, and re-read after its max age.
    */
   cache?: RecordCache<SessionData>;
+  /**
+   * How long an ended session is remembered as ended: as long as a grant made through it can
+   * live (the refresh-token lifetime), so no refresh family of that session mints tokens again.
+   */
+  endedSeconds?: number;
 }
 
 /** Browsers drop cookies over 4096 bytes (name + value + attributes); keep a margin. */
@@ -340,11 +345,13 @@ export class Sessions {
 
   /**
    * Ends a session by id: its record and IdP tokens go, and a tombstone stays until it would have
-   * expired anyway (a sealed cookie cannot be recalled; grants tied to the sid are refused).
+   * expired anyway and as long as a grant made through it can live (a sealed cookie cannot be
+   * recalled; grants tied to the sid are refused: src/oauth/refresh/refresh-grant.ts).
    */
   async end(sid: string, absoluteExpiresAt?: number): Promise<void> {
-    const until = absoluteExpiresAt ?? this.#seconds() + this.#o.absoluteSeconds;
-    await this.#store.upsert(REVOKED, sid, { at: this.#seconds() }, Math.max(1, until - this.#seconds()));
+    const now = this.#seconds();
+    const until = Math.max(absoluteExpiresAt ?? now + this.#o.absoluteSeconds, now + (this.#o.endedSeconds ?? 0));
+    await this.#store.upsert(REVOKED, sid, { at: now }, Math.max(1, until - now));
     try {
       await this.#store.destroy(KIND, sid);
       await this.#store.destroy(IDP_TOKENS, sid);

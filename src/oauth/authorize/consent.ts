@@ -14,17 +14,27 @@ const CONSENT_TTL = 90 * 86400;
 
 const key = (sub: string, clientId: string) => hashSecret(`${sub}\n${clientId}`);
 
+interface Consent {
+  scopes: string[];
+  redirectUris: string[];
+  /** RFC 8707 resources the user approved tokens for (a token for the origin root reaches more than one for /mcp). */
+  resources?: string[];
+}
+
+/** Whether the user approved this client before for these scopes, this redirect origin and this resource. */
 export async function hasConsent(store: Store, sub: string, request: AuthorizationRequest, scopes: readonly string[]): Promise<boolean> {
-  const found = await store.find<{ scopes: string[]; redirectUris: string[] }>(CONSENT, key(sub, request.client.client_id));
+  const found = await store.find<Consent>(CONSENT, key(sub, request.client.client_id));
   if (!found) return false;
-  return scopes.every((s) => found.payload.scopes.includes(s)) && found.payload.redirectUris.includes(new URL(request.redirectUri).origin);
+  return scopes.every((s) => found.payload.scopes.includes(s)) && found.payload.redirectUris.includes(new URL(request.redirectUri).origin)
+    && (found.payload.resources ?? []).includes(request.resource);
 }
 
 export async function rememberConsent(store: Store, sub: string, request: AuthorizationRequest, scopes: readonly string[]): Promise<void> {
-  const previous = await store.find<{ scopes: string[]; redirectUris: string[] }>(CONSENT, key(sub, request.client.client_id));
-  const merged = {
+  const previous = await store.find<Consent>(CONSENT, key(sub, request.client.client_id));
+  const merged: Consent = {
     scopes: [...new Set([...(previous?.payload.scopes ?? []), ...scopes])],
     redirectUris: [...new Set([...(previous?.payload.redirectUris ?? []), new URL(request.redirectUri).origin])],
+    resources: [...new Set([...(previous?.payload.resources ?? []), request.resource])],
   };
   await store.upsert(CONSENT, key(sub, request.client.client_id), merged, CONSENT_TTL);
 }

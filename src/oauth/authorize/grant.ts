@@ -16,7 +16,7 @@ export const authorizationCodeHandler: GrantHandler = async ({ hub, params, requ
   const creds = readClientCredentials(params, Array.isArray(authorization) ? authorization[0] : authorization);
   const clientId = creds?.clientId ?? params.client_id;
   if (!clientId) throw new OAuthError('invalid_client', 'client_id is required.');
-  const client = await hub.clients.authenticate(clientId, creds?.secret);
+  const client = await hub.clients.authenticate(clientId, creds?.secret, creds?.method);
   return authorizationCodeGrant(hub, params, client, dpopJkt);
 };
 

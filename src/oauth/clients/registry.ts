@@ -135,8 +135,11 @@ export class ClientRegistry {
     return true;
   }
 
-  /** Public clients authenticate by client_id alone; confidential ones by their secret. */
-  async authenticate(clientId: string, secret: string | undefined): Promise<OAuthClient> {
+  /**
+   * Public clients authenticate by client_id alone; confidential ones by their secret, sent with
+   * the method they registered (`method`, when the caller knows how the secret came).
+   */
+  async authenticate(clientId: string, secret: string | undefined, method?: 'client_secret_basic' | 'client_secret_post'): Promise<OAuthClient> {
     const client = await this.get(clientId).catch(() => null);
     if (!client) throw new OAuthError('invalid_client', 'Client authentication failed.');
     if (client.token_endpoint_auth_method === 'none') {
@@ -144,7 +147,7 @@ export class ClientRegistry {
       return client;
     }
     const ok = secret !== undefined && digestEqual(hashSecret(secret), client.client_secret_hash ?? '');
-    if (!ok) throw new OAuthError('invalid_client', 'Client authentication failed.');
+    if (!ok || (method !== undefined && method !== client.token_endpoint_auth_method)) throw new OAuthError('invalid_client', 'Client authentication failed.');
     return client;
   }
 

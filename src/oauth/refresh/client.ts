@@ -18,7 +18,7 @@ export async function authenticateRefreshClient(hub: Hub, params: Params, author
   }
   const clientId = creds?.clientId ?? params.client_id;
   if (clientId === undefined) return { client: undefined, oauthClientId: undefined };
-  const oauthClient = await hub.clients.authenticate(clientId, creds?.secret).catch(() => {
+  const oauthClient = await hub.clients.authenticate(clientId, creds?.secret, creds?.method).catch(() => {
     throw new OAuthError('invalid_client', 'Client authentication failed.');
   });
   return { client: undefined, oauthClientId: oauthClient.client_id };

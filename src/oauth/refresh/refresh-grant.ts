@@ -95,9 +95,18 @@ async function checkClient(hub: Hub, grant: RefreshGrant, client: ServiceAccount
     if (client.clientId !== grant.clientId) throw new OAuthError('invalid_grant', 'The refresh token was issued to another client.');
     return;
   }
-  if (!grant.publicClient && (await hub.serviceAccounts.get(grant.clientId))) {
+  // RFC 6749 §6: a confidential client authenticates — a service account, or an OAuth client
+  // registered with a secret (or one no longer known: fail closed). A public client's token is
+  // its own proof of possession.
+  if (!grant.publicClient && oauthClientId === undefined && await isConfidential(hub, grant.clientId)) {
     throw new OAuthError('invalid_client', 'This refresh token belongs to a confidential client, which must authenticate.', { status: 401 });
   }
+}
+
+async function isConfidential(hub: Hub, clientId: string): Promise<boolean> {
+  if (await hub.serviceAccounts.get(clientId)) return true;
+  const client = await hub.clients.get(clientId).catch(() => null);
+  return client === null || client.token_endpoint_auth_method !== 'none';
 }
 
 /** RFC 9449 §5: a refresh token bound to a DPoP key is usable only with a proof by that key. */

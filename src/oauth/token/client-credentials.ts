@@ -13,6 +13,7 @@ export async function clientCredentialsGrant(hub: Hub, params: Params, client: S
   const scope = scopes.join(' ');
   const issued = await hub.signer.issue({
     sub: client.clientId, client_id: client.clientId, scope, roles: client.roles, auth_method: 'client_credentials',
+    ...(client.instance ? { aid: client.instance } : {}),
     ...(extra.cnf ? { cnf: extra.cnf } : {}),
   }, lifetime);
   hub.serviceAccounts.touch(client);

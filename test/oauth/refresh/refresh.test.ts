@@ -104,9 +104,11 @@ describe('refresh tokens (RFC 6749 §6, RFC 9700 §4.14.2)', () => {
   it('MIMIR_REFRESH_TOKEN_ROTATION=false keeps the same refresh token valid', async () => {
     const fixed = await startHub({ storage: 'memory', env: { MIMIR_REFRESH_TOKEN_ROTATION: 'false' } });
     try {
-      const refresh = await login(fixed, { publicClient: false, clientId: 'web-app' });
+      // A confidential client (rotation stays mandatory for public ones), which authenticates to refresh.
+      const reg = await postJson(`${fixed.url}/auth/register`, { redirect_uris: ['https://web.example/cb'], token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] });
+      const refresh = await login(fixed, { publicClient: false, clientId: reg.body.client_id as string });
       for (let i = 0; i < 3; i++) {
-        const res = await postJson(`${fixed.url}/auth/refresh`, { refresh_token: refresh });
+        const res = await postJson(`${fixed.url}/auth/refresh`, { refresh_token: refresh }, basic(reg.body.client_id as string, reg.body.client_secret as string));
         assert.equal(res.status, 200);
         assert.equal(res.body.refresh_token, undefined);
       }
