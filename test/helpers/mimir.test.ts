@@ -224,21 +224,42 @@ describe('Mimir double: MCP on one shared session', () => {
   });
 
   it('GET /mcp is the shared session\'s one SSE stream: a second one at the same time is refused', async () => {
-    const controller = new AbortController();
-    const headers = { accept: 'text/event-stream', 'mcp-session-id': MIMIR_SESSION_ID };
-    // The SDK clients above may have left their stream open; wait until it is gone.
-    let first = await fetch(`${m.url}/mcp`, { headers, signal: controller.signal });
-    for (let i = 0; first.status === 409 && i < 50; i += 1) {
-      await first.text();
-      await new Promise((r) => setTimeout(r, 20));
-      first = await fetch(`${m.url}/mcp`, { headers, signal: controller.signal });
+    const fresh = await startMimir();
+    try {
+      const headers = { accept: 'text/event-stream', 'mcp-session-id': MIMIR_SESSION_ID };
+      const before = await fetch(`${fresh.url}/mcp`, { headers });
+      assert.equal(before.status, 400, 'no stream before the session is initialized');
+      await before.text();
+      await postMcp(fresh, initializeBody(1)).then((r) => r.text());
+      const controller = new AbortController();
+      const first = await fetch(`${fresh.url}/mcp`, { headers, signal: controller.signal });
+      assert.equal(first.status, 200);
+      assert.match(first.headers.get('content-type')!, /^text\/event-stream/);
+      assert.equal(first.headers.get('mcp-session-id'), MIMIR_SESSION_ID);
+      const second = await fetch(`${fresh.url}/mcp`, { headers });
+      assert.equal(second.status, 409);
+      await second.text();
+      controller.abort();
+    } finally {
+      await fresh.close();
     }
-    assert.equal(first.status, 200);
-    assert.match(first.headers.get('content-type')!, /^text\/event-stream/);
-    const second = await fetch(`${m.url}/mcp`, { headers });
-    assert.equal(second.status, 409);
-    await second.text();
-    controller.abort();
+  });
+
+  it('a first initialize the SDK refuses still counts as the initialize: Mimir then answers only cached initializes', async () => {
+    const fresh = await startMimir();
+    try {
+      const refused = await postMcp(fresh, initializeBody(1), { accept: 'application/json' });
+      assert.equal(refused.status, 406);
+      await refused.text();
+      assert.equal(fresh.mcp.initialized, true);
+      const again = await postMcp(fresh, initializeBody(2));
+      assert.equal((await again.json() as { result: { protocolVersion: string } }).result.protocolVersion, '2024-11-05');
+      const list = await postMcp(fresh, { jsonrpc: '2.0', id: 3, method: 'tools/list' });
+      assert.equal(list.status, 400);
+      assert.match((await list.json() as { error: { message: string } }).error.message, /not initialized/);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('before the first initialize, the first other request is answered as an initialize', async () => {
@@ -252,7 +273,9 @@ describe('Mimir double: MCP on one shared session', () => {
       assert.equal(body.result.protocolVersion, '2024-11-05');
       assert.equal(body.result.serverInfo.sessionId, MIMIR_SESSION_ID);
       assert.equal(fresh.mcp.initialized, true);
-      assert.deepEqual(fresh.find('/mcp')[0]!.mcp, { method: 'tools/list', answer: 'auto-initialize' });
+      const record = fresh.find('/mcp')[0]!;
+      assert.deepEqual(record.mcp, { method: 'tools/list', answer: 'auto-initialize' });
+      assert.deepEqual(record.body, { jsonrpc: '2.0', id: 5, method: 'tools/list' }, 'recorded as sent, not as rewritten');
     } finally {
       await fresh.close();
     }

@@ -139,6 +139,8 @@ export interface MimirRequest {
   /** The facts route that handled it (`"<METHOD> <path>"`), or null (404, 401 at the gate, CORS preflight, body errors). */
   route: string | null;
   identity: MimirIdentity;
+  /** The parsed body as it arrived (JSON or form), before Mimir rewrites anything; undefined without one. */
+  body?: unknown;
   /** For POST /mcp: the JSON-RPC method as sent and who answered it. */
   mcp?: { method: string; answer: McpAnswer };
   /** The status, once the response has finished (or the connection closed). */
@@ -360,6 +362,10 @@ export async function startMimir(options: StartMimirOptions = {}): Promise<Mimir
     },
   }));
   app.use(express.urlencoded({ extended: true }));
+  app.use((req, res, next) => {
+    if (req.body !== undefined) recordOf(res).body = structuredClone(req.body);
+    next();
+  });
   app.use(corsAsMimir);
 
   /** The first handler of every route: records which facts route handled the request. */
