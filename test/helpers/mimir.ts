@@ -127,6 +127,16 @@ export interface MimirIdentity {
   user: MimirUser | null;
 }
 
+/** The JSON a route of the double answers (besides Mimir's own shapes: /health, /auth/status, /auth/config, MCP, errors). */
+export interface MimirEcho {
+  route: string;
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  identity: MimirIdentity;
+  /** Only for methods other than GET and HEAD; null when there was none. */
+  body?: unknown;
+}
+
 /** How Mimir answered a POST /mcp (see the facts' `mcp.session_behaviour`). */
 export type McpAnswer = 'transport' | 'cached-initialize' | 'auto-initialize';
 
@@ -377,16 +387,16 @@ export async function startMimir(options: StartMimirOptions = {}): Promise<Mimir
     const user = identityOf(res).user;
     if (!user) { res.status(401).json({ error: 'Unauthorized', message: 'Authentication required' }); return; }
     if (hasPermission(permissionsOf(user, rbac), permission)) { next(); return; }
-    const roles = (user.roles as unknown) || [];
-    res.status(403).json({ error: 'Forbidden', message: `Permission denied: ${permission} required`, userRoles: roles });
+    res.status(403).json({ error: 'Forbidden', message: `Permission denied: ${permission} required`, userRoles: user.roles || [] });
   };
 
   const echo: RequestHandler = (req, res) => {
     const record = recordOf(res);
-    res.json({
-      route: record.route, params: req.params, query: req.query, identity: record.identity,
+    const answer: MimirEcho = {
+      route: record.route!, params: req.params as Record<string, string>, query: req.query as Record<string, unknown>, identity: record.identity,
       ...(isWrite(req.method) ? { body: req.body ?? null } : {}),
-    });
+    };
+    res.json(answer);
   };
 
   /** Declares one facts route on a router mounted at `mount`, with Mimir's own check where the facts say it has one. */
@@ -545,7 +555,7 @@ export async function startMimir(options: StartMimirOptions = {}): Promise<Mimir
   app.get('/mcp', mark('GET /mcp'), async (req, res) => {
     // Mimir checks no credential on GET /mcp, even with security on, and injects no session id here.
     try {
-      await mcp.transport().handleRequest(req, res, null);
+      await (await mcp.transport()).handleRequest(req, res, null);
     } catch {
       if (!res.headersSent) res.status(500).json({ error: 'Internal server error' });
     }
@@ -813,14 +823,16 @@ function mcpServer(): Server {
 
 function sharedMcp() {
   let transport: StreamableHTTPServerTransport | undefined;
+  let connected: Promise<void> | undefined;
   let initialized = false;
 
-  const shared = (): StreamableHTTPServerTransport => {
+  /** Created by the first GET or POST /mcp, then the same for everybody. */
+  const shared = async (): Promise<StreamableHTTPServerTransport> => {
     if (!transport) {
-      const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => MIMIR_SESSION_ID, enableJsonResponse: true });
-      transport = created;
-      void mcpServer().connect(created);
+      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => MIMIR_SESSION_ID, enableJsonResponse: true });
+      connected = mcpServer().connect(transport);
     }
+    await connected;
     return transport;
   };
 
@@ -857,10 +869,11 @@ function sharedMcp() {
       const body = req.body as Record<string, unknown> | undefined;
       const sent = body?.method;
       let method = (sent || 'unknown') as string;
-      const t = shared();
+      const t = await shared();
       let answer: McpAnswer = 'transport';
       if (!initialized && method !== 'initialize') {
-        // Before the first initialize, the first other request is turned into an initialize.
+        // Before the first initialize, the first other request is turned into an initialize
+        // (a request without a JSON body throws here, and Mimir answers 500 as the double does).
         body!.method = 'initialize';
         body!.params = { protocolVersion: CACHED_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'http-auto-init', version: '1.0' } };
         method = 'initialize';
