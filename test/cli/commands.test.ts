@@ -31,6 +31,31 @@ async function serve(dir: string, env: Record<string, string>, until: string) {
 }
 
 describe('mimir-auth CLI', () => {
+  it('routes prints the effective route table: Mimir\'s by default, the RBAC file\'s when it has one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mimir-cli-'));
+    const table = await cli(['routes'], {}, dir);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /from the default: the real Mimir's routes/);
+    assert.match(table.stdout, /DELETE\s+\/api\/nodes\/\*\s+nodes:delete/);
+    const json = await cli(['routes', '--json'], { MIMIR_RBAC_CONFIG: JSON.stringify({ roleMappings: { a: { permissions: ['*'] } }, routes: [{ method: 'GET', path: '/x/**', permission: 'nodes:read' }] }) }, dir);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { source: string; routes: Array<{ path: string }> };
+    assert.deepEqual(parsed.routes.map((r) => r.path), ['/x/**']);
+    assert.match(parsed.source, /MIMIR_RBAC_CONFIG/);
+  });
+
+  it('doctor reports each check, and exits 1 on a problem (an upstream that cannot be reached)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mimir-cli-'));
+    const port = await freePort();
+    const res = await cli(['doctor', '--json'], { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${port}` }, dir);
+    assert.equal(res.code, 1, res.stderr);
+    const checks = JSON.parse(res.stdout) as Array<{ name: string; verdict: string; fix?: string }>;
+    assert.equal(checks.find((c) => c.name === 'store')?.verdict, 'ok');
+    const upstream = checks.find((c) => c.name === 'upstream')!;
+    assert.equal(upstream.verdict, 'problem');
+    assert.match(upstream.fix ?? '', /MIMIR_UPSTREAM_URL/);
+  });
+
   it('bootstraps an admin key with no server running, and the server accepts it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mimir-cli-'));
     const port = await freePort();

@@ -149,6 +149,31 @@ describe('the hub in front of Mimir with its own security on (MIMIR_UPSTREAM_AUT
     }
   });
 
+  it('an MCP session ends with the refresh family it was opened with', async () => {
+    const grant = { sub: 'ada', clientId: 'mimir-cli', scope: '', roles: ['developer'], publicClient: true };
+    const family = await t.hub.refreshTokens.issue(grant);
+    const refreshed = await postForm(`${t.url}/auth/token`, { grant_type: 'refresh_token', refresh_token: family.token, client_id: 'mimir-cli' });
+    const init = await fetch(`${t.url}/mcp`, {
+      method: 'POST', headers: { authorization: `Bearer ${refreshed.body.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+    });
+    assert.equal(init.status, 200, await init.clone().text());
+    await init.text();
+    const session = init.headers.get('mcp-session-id')!;
+    await t.hub.refreshTokens.revokeFamily(family.familyId, 'test');
+    // The same person and client, with a token of another (live) family: the session is gone.
+    const other = await t.hub.refreshTokens.issue(grant);
+    const fresh = await postForm(`${t.url}/auth/token`, { grant_type: 'refresh_token', refresh_token: other.token, client_id: 'mimir-cli' });
+    const before = mimir.received.length;
+    const res = await fetch(`${t.url}/mcp`, {
+      method: 'POST', headers: { authorization: `Bearer ${fresh.body.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': session },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
+    assert.equal(res.status, 404);
+    await res.text();
+    assert.equal(mimir.received.length, before);
+  });
+
   it('a trusted service acting for a user: /auth/me shows exactly whom Mimir is told', async () => {
     const { clientSecret } = await t.hub.serviceAccounts.create({ clientId: 'pctx', roles: ['developer'], allowUserContext: true });
     const token = (await postForm(`${t.url}/auth/token`, { grant_type: 'client_credentials' }, basic('pctx', clientSecret))).body.access_token as string;
