@@ -116,7 +116,7 @@ async function exchangeCode(d: LoginDeps, p: ProviderSettings, state: LoginState
       const split = withoutIdToken(p, config);
       const tokens = await client.authorizationCodeGrant(split.config, url, { ...checks, idTokenExpected: false });
       const idToken = split.idToken();
-      const claims = await verifyTenantIdToken(p, config, idToken, { nonce: state.nonce, now: d.now }) as Record<string, unknown>;
+      const claims = await verifyTenantIdToken(p, config, idToken, { nonce: state.nonce, providers: d.providers, now: d.now }) as Record<string, unknown>;
       if (iss !== undefined && claims.iss !== iss) throw new OAuthError('invalid_grant', `The answer from ${p.name} names two issuers; start the sign-in again.`, { detail: 'iss parameter differs from id_token iss' });
       return { tokens, claims, idToken };
     }

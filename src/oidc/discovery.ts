@@ -3,6 +3,7 @@
  * Discovery 1.0 §4), explicit endpoints overriding. Discovered once and kept; a failure is not
  * kept, so the next sign-in tries again once the IdP is back.
  */
+import { createRemoteJWKSet } from 'jose';
 import * as client from 'openid-client';
 import { OAuthError } from '../errors.ts';
 import { isLoopback, type ProviderSettings } from './providers.ts';
@@ -15,6 +16,7 @@ export interface DiscoveryOptions {
 export class ProviderDirectory {
   readonly #byId = new Map<string, ProviderSettings>();
   readonly #configs = new Map<string, Promise<client.Configuration>>();
+  readonly #keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   readonly #timeout: number;
 
   constructor(providers: readonly ProviderSettings[], options: DiscoveryOptions = {}) {
@@ -39,6 +41,13 @@ export class ProviderDirectory {
       pending.catch(() => this.#configs.delete(p.id));
     }
     return pending;
+  }
+
+  /** The key set at a provider's published JWKS URI, fetched by jose and kept for this hub. */
+  keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+    let keys = this.#keySets.get(jwksUri);
+    if (!keys) this.#keySets.set(jwksUri, keys = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: this.#timeout * 1000 }));
+    return keys;
   }
 }
 

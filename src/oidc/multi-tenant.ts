@@ -8,19 +8,17 @@
  * `azp`, `exp`, `iat`, `nonce`, and `iss` = template(tid). The tenant allow-list is applied by
  * checkProviderRules, as for every other token of the provider.
  */
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { jwtVerify, type JWTPayload } from 'jose';
 import type * as client from 'openid-client';
 import { OAuthError } from '../errors.ts';
 import { tenantIssuer } from './claims.ts';
-import { configurationWithFetch } from './discovery.ts';
+import { configurationWithFetch, type ProviderDirectory } from './discovery.ts';
 import type { ProviderSettings } from './providers.ts';
 
 /** OpenID Connect Core §3.1.3.7 step 6: RS256 by default; never `none` or a shared secret. */
 const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
 /** openid-client's default clock tolerance for ID tokens. */
 const CLOCK_TOLERANCE = 30;
-
-const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
 /**
  * A configuration for one exchange whose token response reaches openid-client without the ID
@@ -42,6 +40,8 @@ export function withoutIdToken(p: ProviderSettings, base: client.Configuration):
 
 export interface IdTokenExpectations {
   nonce: string | undefined;
+  /** Where the provider's key set is kept (one per hub). */
+  providers: ProviderDirectory;
   now: () => number;
 }
 
@@ -52,8 +52,7 @@ export async function verifyTenantIdToken(p: ProviderSettings, config: client.Co
   if (!idToken) throw new OAuthError('invalid_grant', `${p.name} returned no ID token.`);
   const jwksUri = config.serverMetadata().jwks_uri;
   if (!jwksUri) throw new OAuthError('invalid_grant', `${p.name} publishes no JWKS.`);
-  let keys = keySets.get(jwksUri);
-  if (!keys) keySets.set(jwksUri, keys = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5000 }));
+  const keys = expect.providers.keySet(jwksUri);
   let claims: JWTPayload;
   try {
     ({ payload: claims } = await jwtVerify(idToken, keys, {
