@@ -12,8 +12,16 @@ export interface StoredRecord<T = Record<string, unknown>> {
   expiresAt?: number;
 }
 
+/** A record written in the same atomic step as another is consumed (see Store.consumeAndPut). */
+export interface Successor {
+  kind: string;
+  id: string;
+  payload: object;
+  ttlSeconds?: number;
+}
+
 export interface Store {
-  readonly kind: 'memory' | 'sqlite' | 'redis';
+  readonly kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
   /** Create or replace. */
   upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void>;
   /** Create only if absent (or expired). Returns true when this call created it. */
@@ -26,6 +34,12 @@ export interface Store {
    * reuse of a consumed one-time credential can be detected.
    */
   consume(kind: string, id: string): Promise<boolean>;
+  /**
+   * `consume`, and in the same atomic step the upsert of `next` (refresh rotation: the old token
+   * used and its successor stored together, so a crash between the two cannot lose the family).
+   * True for exactly one caller; when false, nothing was written.
+   */
+  consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean>;
   /** Returns true when a record was removed. */
   destroy(kind: string, id: string): Promise<boolean>;
   /** Every live record of a kind. For admin listings and small sets only. */
@@ -40,4 +54,16 @@ export interface Store {
   /** Throws when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The store's backend cannot be reached (refused, lost, or no answer within the command timeout).
+ * Every store throws this, never its driver's own error, for a fault of the backend; the HTTP edge
+ * answers 503 with `Retry-After` (never 500), and the store recovers by itself once it is back.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(store: string, cause?: unknown) {
+    super(`${store} is unreachable`, cause === undefined ? undefined : { cause });
+    this.name = 'StoreUnavailableError';
+  }
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Store, StoredRecord } from './adapter.ts';
+import type { Store, StoredRecord, Successor } from './adapter.ts';
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; injectable so tests can freeze time. */
@@ -44,6 +44,14 @@ export class MemoryStore implements Store {
     const entry = this.#live(kind, id);
     if (!entry || entry.consumedAt !== undefined) return false;
     entry.consumedAt = this.#seconds();
+    return true;
+  }
+
+  async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
+    const successor = this.#entry(next.payload, next.ttlSeconds);
+    const target = this.#table(next.kind);
+    if (!(await this.consume(kind, id))) return false;
+    target.set(next.id, successor);
     return true;
   }
 

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Store, StoredRecord } from './adapter.ts';
+import type { Store, StoredRecord, Successor } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
 
 export interface RedisStoreOptions {
@@ -36,6 +36,14 @@ return 1`,
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'consumed') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'consumed', ARGV[1])
 return 1`,
+  // consume(KEYS[1]) and upsert(KEYS[2]) in one script: both or neither.
+  mimirConsumeAndPut: `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'consumed') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'consumed', ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'payload', ARGV[2])
+if ARGV[3] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+return 1`,
   // A new counter gets the TTL; an existing record keeps its own. A record written by upsert starts
   // from its payload.value, like the other stores.
   mimirIncrement: `
@@ -58,6 +66,9 @@ return redis.call('HINCRBY', KEYS[1], 'value', ARGV[1])`,
 type Scripted = {
   [name in Exclude<keyof typeof SCRIPTS, 'mimirGet'>]: (key: string, ...args: string[]) => Promise<number>;
 } & { mimirGet(key: string): Promise<[string[], number]> };
+
+/** Scripts with two keys; the others take one. */
+const TWO_KEYS: ReadonlySet<string> = new Set(['mimirConsumeAndPut']);
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -87,7 +98,7 @@ export class RedisStore implements Store {
       keepAlive: 30_000,
     });
     this.#watch(this.#redis);
-    for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: 1 });
+    for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: TWO_KEYS.has(name) ? 2 : 1 });
     this.#cmd = this.#redis as unknown as Scripted;
   }
 
@@ -118,6 +129,11 @@ export class RedisStore implements Store {
 
   async consume(kind: string, id: string): Promise<boolean> {
     return (await this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds()))) === 1;
+  }
+
+  async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
+    const args = [this.#key(kind, id), this.#key(next.kind, next.id), String(this.#seconds()), JSON.stringify(next.payload), ttlArg(next.ttlSeconds)];
+    return (await this.#cmd.mimirConsumeAndPut(...(args as [string, ...string[]]))) === 1;
   }
 
   async destroy(kind: string, id: string): Promise<boolean> {

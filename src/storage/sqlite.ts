@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Store, StoredRecord } from './adapter.ts';
+import type { Store, StoredRecord, Successor } from './adapter.ts';
 import { checkIncrement, checkKind, expiryFor } from './memory.ts';
 
 export interface SqliteStoreOptions {
@@ -58,6 +58,9 @@ const SQL = {
     RETURNING json_extract(payload, '$.value') AS value`,
   purge: 'DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= :now RETURNING kind',
   ping: 'SELECT 1',
+  begin: 'BEGIN IMMEDIATE',
+  commit: 'COMMIT',
+  rollback: 'ROLLBACK',
 } as const;
 
 /**
@@ -154,6 +157,26 @@ export class SqliteStore implements Store {
   async consume(kind: string, id: string): Promise<boolean> {
     checkKind(kind);
     return this.#stmts.consume.run({ kind, id, now: this.#seconds() }).changes === 1;
+  }
+
+  async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
+    checkKind(kind);
+    const write = this.#write(next.kind, next.id, next.payload, next.ttlSeconds);
+    // BEGIN IMMEDIATE takes the write lock first, so the two statements are one step for every
+    // connection and process on the file.
+    this.#stmts.begin.run();
+    try {
+      if (this.#stmts.consume.run({ kind, id, now: this.#seconds() }).changes !== 1) {
+        this.#stmts.rollback.run();
+        return false;
+      }
+      this.#stmts.upsert.run(write);
+      this.#stmts.commit.run();
+      return true;
+    } catch (e) {
+      if (this.#db.isTransaction) this.#stmts.rollback.run();
+      throw e;
+    }
   }
 
   async destroy(kind: string, id: string): Promise<boolean> {

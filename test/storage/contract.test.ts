@@ -176,6 +176,34 @@ for (const [name, setup] of Object.entries(backends)) {
       assert.equal(results.filter(Boolean).length, 1);
     });
 
+    it('consumeAndPut: 50 concurrent rotations of one record store exactly one successor, and a loser writes nothing', async () => {
+      const kind = newKind();
+      await b.store.upsert(kind, 'old', { gen: 0 }, 60);
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => (i % 2 ? b.peer : b.store).consumeAndPut(kind, 'old', { kind, id: `next-${i}`, payload: { gen: 1, i }, ttlSeconds: 30 })),
+      );
+      assert.equal(results.filter(Boolean).length, 1);
+      const winner = results.indexOf(true);
+      const stored = (await b.store.list(kind)).map((r) => r.id);
+      assert.deepEqual(stored, [`next-${winner}`, 'old']);
+      const successor = await b.peer.find(kind, `next-${winner}`);
+      assert.deepEqual(successor?.payload, { gen: 1, i: winner });
+      assertExpiry(b, successor?.expiresAt, 30);
+      assert.ok((await b.store.find(kind, 'old'))?.consumedAt !== undefined);
+    });
+
+    it('consumeAndPut of a missing, expired or consumed record is false and stores nothing', async () => {
+      const kind = newKind();
+      assert.equal(await b.store.consumeAndPut(kind, 'missing', { kind, id: 'n1', payload: {} }), false);
+      await b.store.upsert(kind, 'old', {}, 1);
+      await b.elapse(1);
+      assert.equal(await b.store.consumeAndPut(kind, 'old', { kind, id: 'n2', payload: {} }), false);
+      await b.store.upsert(kind, 'used', {}, 60);
+      assert.equal(await b.store.consume(kind, 'used'), true);
+      assert.equal(await b.store.consumeAndPut(kind, 'used', { kind, id: 'n3', payload: {} }), false);
+      for (const id of ['n1', 'n2', 'n3']) assert.equal(await b.store.find(kind, id), null);
+    });
+
     it('a consumed record is still found, with consumedAt set', async () => {
       const kind = newKind();
       await b.store.upsert(kind, 'once', { k: 'v' }, 60);

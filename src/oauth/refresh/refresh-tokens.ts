@@ -6,7 +6,7 @@
 import { hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { RevocationList } from '../../revocation/index.ts';
-import type { Store } from '../../storage/adapter.ts';
+import type { Store, Successor } from '../../storage/adapter.ts';
 
 /** What a refresh token stands for: enough to mint the next access token. */
 export interface RefreshGrant {
@@ -106,13 +106,14 @@ export class RefreshTokens {
       throw new RefreshReuseError(record.familyId, record.grant);
     }
     if (!options.rotate && !record.grant.publicClient) return { grant: record.grant, familyId: record.familyId };
-    // Exactly one concurrent caller wins; any other is a reuse of a rotated-out token.
-    if (!(await this.#store.consume(TOKEN, id))) {
+    // Exactly one concurrent caller wins; any other is a reuse of a rotated-out token. The old
+    // token is used and its successor stored in one step.
+    const next = this.#successor(record.familyId, record.grant, family.expiresAt);
+    if (!(await this.#store.consumeAndPut(TOKEN, id, next.record))) {
       await this.revokeFamily(record.familyId, 'reuse_detected');
       throw new RefreshReuseError(record.familyId, record.grant);
     }
-    const next = await this.#mint(record.familyId, record.grant, family.expiresAt);
-    return { grant: record.grant, familyId: record.familyId, next };
+    return { grant: record.grant, familyId: record.familyId, next: next.issued };
   }
 
   /** The grant and family of a token without using it (introspection, revocation). */
@@ -165,12 +166,18 @@ export class RefreshTokens {
   }
 
   async #mint(familyId: string, grant: RefreshGrant, familyExpiresAt: number): Promise<IssuedRefreshToken> {
+    const { record: r, issued } = this.#successor(familyId, grant, familyExpiresAt);
+    await this.#store.upsert(r.kind, r.id, r.payload, r.ttlSeconds);
+    return issued;
+  }
+
+  /** A new token of the family: what to store (its hash only) and what to hand out. */
+  #successor(familyId: string, grant: RefreshGrant, familyExpiresAt: number): { record: Successor; issued: IssuedRefreshToken } {
     const token = randomToken(32);
     const now = this.#seconds();
     const expiresAt = Math.min(familyExpiresAt, now + this.#lifetime);
-    const record: TokenRecord = { familyId, grant, issuedAt: now, expiresAt };
-    await this.#store.upsert(TOKEN, hashSecret(token), record, Math.max(1, expiresAt - now));
-    return { token, familyId, expiresAt };
+    const payload: TokenRecord = { familyId, grant, issuedAt: now, expiresAt };
+    return { record: { kind: TOKEN, id: hashSecret(token), payload, ttlSeconds: Math.max(1, expiresAt - now) }, issued: { token, familyId, expiresAt } };
   }
 
   #seconds(): number {
