@@ -12,6 +12,9 @@ export interface StoredRecord<T = Record<string, unknown>> {
   expiresAt?: number;
 }
 
+/** A record with its kind and id, as `Store.entries()` yields it. */
+export type StoredEntry<T = Record<string, unknown>> = { kind: string; id: string } & StoredRecord<T>;
+
 /** A record written in the same atomic step as another is consumed (see Store.consumeAndPut). */
 export interface Successor {
   kind: string;
@@ -44,6 +47,16 @@ export interface Store {
   destroy(kind: string, id: string): Promise<boolean>;
   /** Every live record of a kind. For admin listings and small sets only. */
   list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>>;
+  /**
+   * Every live record of every kind, in no particular order: for `mimir-auth storage copy` and
+   * backups, never for a request path.
+   */
+  entries(): AsyncIterable<StoredEntry>;
+  /**
+   * Writes a record exactly as `entries()` read it, consumption and expiry included (an expiry
+   * already past writes nothing): the other half of a copy between stores.
+   */
+  restore(entry: StoredEntry): Promise<void>;
   /** Atomically add `by` to a counter record (created at 0), returning the new value. */
   increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number>;
   /** Removes expired records; returns how many per kind. Redis expires natively and returns {}. */

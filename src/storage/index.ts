@@ -4,7 +4,7 @@ import { redactUrl } from '../config/index.ts';
 import { RedisStore } from './redis.ts';
 import { SqliteStore, type PermissionFix } from './sqlite.ts';
 
-export type { Store, StoredRecord, Successor } from './adapter.ts';
+export type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
 export { StoreUnavailableError } from './adapter.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { SqliteStore, type PermissionFix, type SqliteStoreOptions } from './sqlite.ts';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Store, StoredRecord, Successor } from './adapter.ts';
+import type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; injectable so tests can freeze time. */
@@ -67,6 +67,23 @@ export class MemoryStore implements Store {
       .filter(([, e]) => isLive(e, now))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([id, e]) => ({ id, ...toRecord<T>(e) }));
+  }
+
+  async *entries(): AsyncIterable<StoredEntry> {
+    this.#open();
+    const now = this.#seconds();
+    for (const [kind, table] of this.#kinds) {
+      for (const [id, e] of table) if (isLive(e, now)) yield { kind, id, ...toRecord(e) };
+    }
+  }
+
+  async restore(entry: StoredEntry): Promise<void> {
+    const table = this.#table(entry.kind);
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
+    const e: Entry = { payload: JSON.stringify(entry.payload) };
+    if (entry.expiresAt !== undefined) e.expiresAt = entry.expiresAt;
+    if (entry.consumedAt !== undefined) e.consumedAt = entry.consumedAt;
+    table.set(entry.id, e);
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {

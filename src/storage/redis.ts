@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Store, StoredRecord, Successor } from './adapter.ts';
+import type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
 
 export interface RedisStoreOptions {
@@ -59,6 +59,13 @@ if redis.call('HEXISTS', KEYS[1], 'value') == 0 then
   redis.call('HSET', KEYS[1], 'value', string.format('%d', base))
 end
 return redis.call('HINCRBY', KEYS[1], 'value', ARGV[1])`,
+  // A record exactly as read: payload, consumption, absolute expiry (seconds).
+  mimirRestore: `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'payload', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'consumed', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
+return 1`,
   // Fields and remaining TTL read together, so a record cannot expire between the two.
   mimirGet: `return { redis.call('HGETALL', KEYS[1]), redis.call('PTTL', KEYS[1]) }`,
 } as const;
@@ -154,6 +161,32 @@ export class RedisStore implements Store {
       .filter((f) => f.record !== null)
       .map((f) => ({ id: f.id, ...(f.record as StoredRecord<T>) }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async *entries(): AsyncIterable<StoredEntry> {
+    const pattern = `${escapeGlob(this.#prefix)}*`;
+    const seen = new Set<string>(); // SCAN may return a key more than once
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.#redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      for (const key of batch) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const rest = key.slice(this.#prefix.length);
+        const colon = rest.indexOf(':');
+        if (colon <= 0) continue;
+        const record = await this.#get<Record<string, unknown>>(key);
+        if (record) yield { kind: rest.slice(0, colon), id: rest.slice(colon + 1), ...record };
+      }
+    } while (cursor !== '0');
+  }
+
+  async restore(entry: StoredEntry): Promise<void> {
+    const key = this.#key(entry.kind, entry.id);
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
+    await this.#cmd.mimirRestore(key, JSON.stringify(entry.payload), entry.consumedAt === undefined ? '' : String(entry.consumedAt),
+      entry.expiresAt === undefined ? '' : String(entry.expiresAt));
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Store, StoredRecord, Successor } from './adapter.ts';
+import type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
 import { checkIncrement, checkKind, expiryFor } from './memory.ts';
 
 export interface SqliteStoreOptions {
@@ -56,6 +56,9 @@ const SQL = {
       expires_at = CASE WHEN ${EXPIRED} THEN excluded.expires_at ELSE records.expires_at END,
       consumed_at = CASE WHEN ${EXPIRED} THEN NULL ELSE records.consumed_at END
     RETURNING json_extract(payload, '$.value') AS value`,
+  entries: `SELECT kind, id, payload, expires_at, consumed_at FROM records WHERE ${LIVE}`,
+  restore: `INSERT INTO records (kind, id, payload, expires_at, consumed_at) VALUES (:kind, :id, :payload, :exp, :consumed)
+    ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`,
   purge: 'DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= :now RETURNING kind',
   ping: 'SELECT 1',
   begin: 'BEGIN IMMEDIATE',
@@ -190,6 +193,21 @@ export class SqliteStore implements Store {
     checkKind(kind);
     const rows = this.#stmts.list.all({ kind, now: this.#seconds() }) as unknown as Row[];
     return rows.map((row) => ({ id: row.id, ...toRecord<T>(row) }));
+  }
+
+  async *entries(): AsyncIterable<StoredEntry> {
+    this.#open();
+    const rows = this.#stmts.entries.iterate({ now: this.#seconds() }) as Iterable<Row & { kind: string }>;
+    for (const row of rows) yield { kind: row.kind, id: row.id, ...toRecord(row) };
+  }
+
+  async restore(entry: StoredEntry): Promise<void> {
+    checkKind(entry.kind);
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
+    this.#stmts.restore.run({
+      kind: entry.kind, id: entry.id, payload: JSON.stringify(entry.payload),
+      exp: entry.expiresAt ?? null, consumed: entry.consumedAt ?? null,
+    });
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {

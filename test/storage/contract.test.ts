@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { createStore, MemoryStore, RedisStore, SqliteStore, type Store } from '../../src/storage/index.ts';
+import { createStore, MemoryStore, RedisStore, SqliteStore, type Store, type StoredEntry } from '../../src/storage/index.ts';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { redactUrl } from '../../src/config/index.ts';
 
@@ -28,6 +28,8 @@ interface Backend {
   elapse(seconds: number): Promise<void>;
   /** Opens a brand-new instance on the same data, or undefined when nothing survives (memory). */
   reopen?(): Store;
+  /** A new, empty store of the same backend and clock (a copy target); the caller closes it. */
+  blank(): Promise<Store>;
   teardown(): Promise<void>;
 }
 
@@ -44,7 +46,7 @@ const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = 
   async memory() {
     const clock = frozenClock();
     const store = new MemoryStore({ now: clock.now });
-    return { store, peer: store, frozen: true, ...clock, teardown: () => store.close() };
+    return { store, peer: store, frozen: true, ...clock, blank: async () => new MemoryStore({ now: clock.now }), teardown: () => store.close() };
   },
   async sqlite() {
     const clock = frozenClock();
@@ -58,6 +60,7 @@ const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = 
       frozen: true,
       ...clock,
       reopen: () => new SqliteStore(path, { now: clock.now }),
+      blank: async () => new SqliteStore(join(dir, `blank-${randomUUID()}.db`), { now: clock.now }),
       async teardown() {
         await Promise.all([store.close(), peer.close()]);
         rmSync(dir, { recursive: true, force: true });
@@ -88,6 +91,11 @@ const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = 
       nowSeconds: () => Math.floor(Date.now() / 1000),
       elapse: (seconds) => sleep(seconds * 1000 + 200),
       reopen: () => new RedisStore({ url: REDIS_URL, keyPrefix }),
+      async blank() {
+        const other = new RedisStore({ url: REDIS_URL, keyPrefix: `${keyPrefix}blank-${randomUUID()}:` });
+        await other.connect();
+        return other;
+      },
       async teardown() {
         await Promise.all([store.close(), peer.close()]);
         const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -202,6 +210,44 @@ for (const [name, setup] of Object.entries(backends)) {
       assert.equal(await b.store.consume(kind, 'used'), true);
       assert.equal(await b.store.consumeAndPut(kind, 'used', { kind, id: 'n3', payload: {} }), false);
       for (const id of ['n1', 'n2', 'n3']) assert.equal(await b.store.find(kind, id), null);
+    });
+
+    it('entries yields every live record of every kind, with consumption and expiry; restore writes it back exactly', async () => {
+      const [k1, k2] = [newKind(), newKind()];
+      await b.store.upsert(k1, 'plain', { a: 1 });
+      await b.store.upsert(k1, 'ttl:with*colon', { b: 2 }, 60);
+      await b.store.upsert(k2, 'used', { c: 3 }, 60);
+      assert.equal(await b.store.consume(k2, 'used'), true);
+      assert.equal(await b.store.increment(k2, 'counter', 5, 60), 5);
+      await b.store.upsert(k2, 'gone', {}, 1);
+      await b.elapse(1);
+      const mine = new Set([k1, k2]);
+      const seen: StoredEntry[] = [];
+      for await (const e of b.peer.entries()) if (mine.has(e.kind)) seen.push(e);
+      seen.sort((x, y) => `${x.kind}/${x.id}`.localeCompare(`${y.kind}/${y.id}`));
+      assert.deepEqual(seen.map((e) => `${e.kind === k1 ? 'k1' : 'k2'}/${e.id}`).sort(), ['k1/plain', 'k1/ttl:with*colon', 'k2/counter', 'k2/used']);
+      const byId = new Map(seen.map((e) => [e.id, e]));
+      assert.equal(byId.get('plain')?.expiresAt, undefined);
+      assert.ok(byId.get('used')?.consumedAt !== undefined);
+      assert.deepEqual(byId.get('counter')?.payload, { value: 5 });
+
+      // Into another kind namespace of the same store (a copy target): everything reads back the same.
+      const target = await b.blank();
+      try {
+        for (const e of seen) await target.restore(e);
+        for (const e of seen) {
+          const back = await target.find(e.kind, e.id);
+          assert.deepEqual(back?.payload, e.payload);
+          assert.equal(back?.consumedAt, e.consumedAt);
+          assert.equal(back?.expiresAt, e.expiresAt);
+        }
+        assert.equal(await target.consume(k2, 'used'), false, 'a consumed record stays consumed');
+        assert.equal(await target.increment(k2, 'counter', 1), 6, 'a counter goes on from its value');
+        await target.restore({ kind: k1, id: 'expired', payload: {}, expiresAt: b.nowSeconds() });
+        assert.equal(await target.find(k1, 'expired'), null, 'an expiry already past writes nothing');
+      } finally {
+        await target.close();
+      }
     });
 
     it('a consumed record is still found, with consumedAt set', async () => {
