@@ -36,6 +36,9 @@ Usage:
   mimir-auth providers check [--json]      fetch each IdP's discovery document and JWKS, report problems
   mimir-auth routes [--json]               the effective route table: which permission each upstream route needs
   mimir-auth doctor [--json]               check the configuration, store, keys, IdPs, the upstream Mimir and TLS
+  mimir-auth storage copy --to URL [--json]
+                                     copy every record of the configured store into another
+                                     (sqlite:///path/mimir-auth.db, redis://…, postgres://…), verified
   mimir-auth token --service-account ID [--url URL] [--no-cache]
                                      print an access token (secret from MIMIR_SERVICE_ACCOUNT_SECRET)
   mimir-auth login [--url URL] [--no-browser] [--timeout SECONDS] [--scope S]
@@ -100,6 +103,14 @@ export async function main(argv: string[]): Promise<number> {
         return await withHub((hub) => clientsCommand(hub, rest));
       case 'revoke':
         return await withHub((hub) => revokeCommand(hub, rest));
+      case 'storage': {
+        const { storageCommand, StorageUsageError } = await import('./storage.ts');
+        try {
+          return await storageCommand(rest);
+        } catch (e) {
+          throw e instanceof StorageUsageError ? new UsageError(e.message) : e;
+        }
+      }
       default:
         throw new UsageError(`unknown command "${command}"; run mimir-auth help`);
     }

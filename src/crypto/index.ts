@@ -115,6 +115,18 @@ export function deriveKey(material: string | Buffer, purpose: string): Buffer {
 }
 
 /**
+ * A box sealed under one of `from`, sealed again under `to` with the same AAD (moving data to a
+ * store whose hubs run with another secret); null when none of `from` opens it.
+ */
+export function reseal(box: string, aad: string, from: readonly Buffer[], to: Buffer): string | null {
+  for (const key of from) {
+    const plain = unseal(key, box, aad);
+    if (plain) return seal(to, plain, aad);
+  }
+  return null;
+}
+
+/**
  * Reads a 32-byte key file, creating it (mode 0600, directory 0700) on first use.
  * Refuses a file that is readable by group or others.
  */

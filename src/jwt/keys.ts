@@ -8,7 +8,7 @@ import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, import
 import type { webcrypto } from 'node:crypto';
 import { join } from 'node:path';
 import type { Config, SigningAlgorithm } from '../config/index.ts';
-import { deriveKey, loadOrCreateKeyFile, seal, sha256, unseal } from '../crypto/index.ts';
+import { deriveKey, loadOrCreateKeyFile, reseal, seal, sha256, unseal } from '../crypto/index.ts';
 import type { Store } from '../storage/adapter.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -35,6 +35,7 @@ interface LoadedKey {
 }
 
 const KIND = 'signing_key';
+export const SIGNING_KEY_KIND = KIND;
 const CURRENT = 'signing_key_current';
 /** Channel on which instances learn about rotations without polling. */
 export const KEYS_CHANNEL = 'signing-keys';
@@ -57,9 +58,7 @@ export class KeyRing {
 
   /** Loads the key set, generating the first key (or one for a newly configured algorithm). */
   static async open(store: Store, config: Config, options: { now?: () => number } = {}): Promise<KeyRing> {
-    const sealKey = config.jwt.secret
-      ? deriveKey(config.jwt.secret, 'signing-key-encryption')
-      : loadOrCreateKeyFile(join(config.dataDir, 'signing-keys.key'));
+    const sealKey = signingSealKey(config.jwt.secret, config.dataDir);
     const ring = new KeyRing(store, config, sealKey, options.now ?? Date.now);
     await ring.reload();
     const current = ring.#keys.get(ring.#currentKid);
@@ -186,6 +185,22 @@ export class KeyRing {
   #nowSeconds(): number {
     return Math.floor(this.#now() / 1000);
   }
+}
+
+/**
+ * A stored signing key whose private half is sealed again under `to` (storage copy into a store
+ * whose hubs share MIMIR_JWT_SECRET); null when none of `from` opens it. HS256 records hold no
+ * private half and come back unchanged.
+ */
+export function resealSigningKey(record: SigningKeyRecord, from: readonly Buffer[], to: Buffer): SigningKeyRecord | null {
+  if (!record.privateSealed) return record;
+  const box = reseal(record.privateSealed, `signing-key:${record.kid}`, from, to);
+  return box ? { ...record, privateSealed: box } : null;
+}
+
+/** The key a hub seals its signing keys with: from MIMIR_JWT_SECRET, else the key file in MIMIR_DATA_DIR. */
+export function signingSealKey(secret: string | undefined, dataDir: string): Buffer {
+  return secret ? deriveKey(secret, 'signing-key-encryption') : loadOrCreateKeyFile(join(dataDir, 'signing-keys.key'));
 }
 
 /** A stable, non-reversible id for an HMAC secret. */

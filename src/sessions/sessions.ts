@@ -9,7 +9,7 @@
  * so every grant tied to it can be refused.
  */
 import type { Principal } from '../authn/principal.ts';
-import { hashSecret, randomToken, seal, unseal } from '../crypto/index.ts';
+import { hashSecret, randomToken, reseal, seal, unseal } from '../crypto/index.ts';
 import type { RecordCache } from '../cache/records.ts';
 import type { Store } from '../storage/adapter.ts';
 
@@ -87,6 +87,25 @@ const KIND = 'session';
 const REVOKED = 'session_revoked';
 /** Cookie mode: the IdP tokens of a session, server-side under its sid. */
 const IDP_TOKENS = 'session_idp_tokens';
+
+/**
+ * A stored session record (or the IdP tokens kept beside it) with its sealed fields sealed again
+ * under `to` (storage copy); undefined for a record of another kind, null when none of `from` opens
+ * a field.
+ */
+export function resealSessionRecord(kind: string, sid: string, payload: Record<string, unknown>, from: readonly Buffer[], to: Buffer): Record<string, unknown> | null | undefined {
+  const fields: Record<string, string> = kind === KIND ? { idToken: 'id-token' } : kind === IDP_TOKENS ? { idpRefreshToken: 'idp-refresh', idpAccessToken: 'idp-access' } : {};
+  if (!Object.keys(fields).length) return undefined;
+  const out = { ...payload };
+  for (const [field, purpose] of Object.entries(fields)) {
+    const box = payload[field];
+    if (typeof box !== 'string') continue;
+    const next = reseal(box, `${purpose}:${sid}`, from, to);
+    if (next === null) return null;
+    out[field] = next;
+  }
+  return out;
+}
 type IdpBox = Pick<SessionData, 'idpRefreshToken' | 'idpAccessToken' | 'idpAccessTokenExpiresAt'>;
 
 /**

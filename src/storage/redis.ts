@@ -67,12 +67,15 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'consumed', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
 return 1`,
   // Fields and remaining TTL read together, so a record cannot expire between the two.
-  mimirGet: `return { redis.call('HGETALL', KEYS[1]), redis.call('PTTL', KEYS[1]) }`,
+  // With Redis's own clock (ms), so the absolute expiry is exact, whatever our clock says.
+  mimirGet: `
+local t = redis.call('TIME')
+return { redis.call('HGETALL', KEYS[1]), redis.call('PTTL', KEYS[1]), t[1] * 1000 + math.floor(t[2] / 1000) }`,
 } as const;
 
 type Scripted = {
   [name in Exclude<keyof typeof SCRIPTS, 'mimirGet'>]: (key: string, ...args: string[]) => Promise<number>;
-} & { mimirGet(key: string): Promise<[string[], number]> };
+} & { mimirGet(key: string): Promise<[string[], number, number]> };
 
 /** Scripts with two keys; the others take one. */
 const TWO_KEYS: ReadonlySet<string> = new Set(['mimirConsumeAndPut']);
@@ -254,7 +257,7 @@ export class RedisStore implements Store {
   }
 
   async #get<T>(key: string): Promise<StoredRecord<T> | null> {
-    const [flat, pttl] = await this.#cmd.mimirGet(key);
+    const [flat, pttl, redisNow] = await this.#cmd.mimirGet(key);
     if (flat.length === 0) return null;
     const fields = new Map<string, string>();
     for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
@@ -265,7 +268,7 @@ export class RedisStore implements Store {
     const consumed = fields.get('consumed');
     if (consumed !== undefined) record.consumedAt = Number(consumed);
     // Same rounding as the other stores: the first whole second at which the record is gone.
-    if (pttl > 0) record.expiresAt = Math.ceil((this.#now() + pttl) / 1000);
+    if (pttl > 0) record.expiresAt = Math.ceil((redisNow + pttl) / 1000);
     return record;
   }
 
