@@ -42,15 +42,24 @@ export const int = (min: number, max: number, unit = '') => z.string().trim().tr
   return n;
 });
 
-export const httpUrl = z.string().trim().transform((s, ctx) => {
+const checkedHttpUrl = (asWritten: boolean) => z.string().trim().transform((s, ctx) => {
   let u: URL | undefined;
   try { u = new URL(s); } catch { /* reported below */ }
   if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
     ctx.addIssue({ code: 'custom', message: `${show(s)} is not an http(s) URL` });
     return s;
   }
-  return s.replace(/\/+$/, '') || s;
+  return asWritten ? s : s.replace(/\/+$/, '') || s;
 });
+
+/** An http(s) URL, trailing slashes removed (a base URL that paths are appended to). */
+export const httpUrl = checkedHttpUrl(false);
+
+/**
+ * An OpenID issuer, kept as written: `iss` is compared character for character (OpenID Connect
+ * Discovery 1.0 §4.3, Core §3.1.3.7 step 2), and some issuers end with "/" (Authentik's, Auth0's).
+ */
+export const issuerUrl = checkedHttpUrl(true);
 
 export const path = z.string().trim().refine((s) => s.startsWith('/'), { error: (iss) => `${show(iss.input)} is not a path starting with /` });
 

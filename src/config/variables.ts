@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import {
-  bool, httpUrl, int, list, LOG_LEVELS, oneOf, oneOfCaseless, path, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
+  bool, httpUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
 } from './values.ts';
 
 export interface VariableDoc<P extends z.ZodType = z.ZodType> {
@@ -53,7 +53,7 @@ export const VARIABLES = [
   // OAuth provider
   v('OAuth Provider', 'MIMIR_AUTH_PROVIDER', oneOfCaseless(PROVIDER_KINDS).optional(), undefined, 'Upstream IdP kind: okta, auth0, azure, google, keycloak, cognito, generic (unset: no IdP sign-in)'),
   v('OAuth Provider', 'MIMIR_AUTH_PROVIDERS_FILE', z.string().optional(), undefined, 'JSON or YAML file listing several providers at once', { added: true }),
-  v('OAuth Provider', 'MIMIR_OAUTH_ISSUER', httpUrl.optional(), undefined, 'IdP issuer URL (https, or http on a loopback host); endpoints are discovered from it'),
+  v('OAuth Provider', 'MIMIR_OAUTH_ISSUER', issuerUrl.optional(), undefined, 'IdP issuer URL (https, or http on a loopback host); endpoints are discovered from it'),
   v('OAuth Provider', 'MIMIR_OAUTH_AUTHORIZATION_ENDPOINT', httpUrl.optional(), undefined, 'Overrides the discovered authorization endpoint'),
   v('OAuth Provider', 'MIMIR_OAUTH_TOKEN_ENDPOINT', httpUrl.optional(), undefined, 'Overrides the discovered token endpoint'),
   v('OAuth Provider', 'MIMIR_OAUTH_JWKS_URI', httpUrl.optional(), undefined, 'Overrides the discovered JWKS URI'),
