@@ -88,6 +88,8 @@ export const NOTIFY_PAYLOAD_LIMIT = 8000;
 const MAX_CHANNEL = 63;
 /** Schema migration waits for another hub's migration (the advisory lock) longer than for a command. */
 const MIGRATION_TIMEOUT_MS = 15_000;
+/** Expired rows removed per statement by purgeExpired. */
+const PURGE_BATCH = 5000;
 const STORE = 'PostgreSQL';
 
 /**
@@ -243,8 +245,18 @@ export class PostgresStore implements Store {
   }
 
   async purgeExpired(): Promise<Record<string, number>> {
-    const { rows } = await this.#query<{ kind: string; n: number }>(this.#sql.purge, [this.#seconds()]);
-    return Object.fromEntries(rows.map((r) => [r.kind, r.n]));
+    const removed: Record<string, number> = {};
+    const now = this.#seconds();
+    // In batches, so a large backlog never meets the command timeout and each step commits on its own.
+    for (;;) {
+      const { rows } = await this.#query<{ kind: string; n: number }>(this.#sql.purge, [now, PURGE_BATCH]);
+      let batch = 0;
+      for (const { kind, n } of rows) {
+        removed[kind] = (removed[kind] ?? 0) + n;
+        batch += n;
+      }
+      if (batch < PURGE_BATCH) return removed;
+    }
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -499,7 +511,10 @@ function statements(schema: string) {
         expires_at = CASE WHEN ${expired('$5')} THEN excluded.expires_at ELSE r.expires_at END,
         consumed_at = CASE WHEN ${expired('$5')} THEN NULL ELSE r.consumed_at END
       RETURNING (payload ->> 'value') AS value`,
-    purge: `WITH gone AS (DELETE FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING kind)
+    purge: `WITH gone AS (
+        DELETE FROM ${t} WHERE (kind, id) IN (SELECT kind, id FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)
+        RETURNING kind
+      )
       SELECT kind, count(*)::int AS n FROM gone GROUP BY kind`,
   } as const;
 }

@@ -114,7 +114,9 @@ const backends: Record<'memory' | 'sqlite' | 'redis' | 'postgres', () => Promise
       peer,
       frozen: false,
       nowSeconds: () => Math.floor(Date.now() / 1000),
-      elapse: (seconds) => sleep(seconds * 1000 + 200),
+      // Expiry is in whole seconds on the hub's clock, rounded up (memory.ts expiryFor): a record with
+      // a TTL of n seconds lives n to n + 1 s, unlike Redis's native millisecond expiry.
+      elapse: (seconds) => sleep(seconds * 1000 + 1100),
       reopen: () => new PostgresStore({ url: db.url }),
       async teardown() {
         await Promise.all([store.close(), peer.close()]);
