@@ -1,4 +1,4 @@
-import type { Store } from './adapter.ts';
+import { StoreUnavailableError, type Store } from './adapter.ts';
 import { MemoryStore } from './memory.ts';
 import { redactUrl, type Config } from '../config/index.ts';
 import { describeFailure, PostgresStore, SchemaVersionError } from './postgres.ts';
@@ -59,7 +59,10 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
         // The driver's reason never holds the password, but a URL it failed to parse might.
         const password = passwordOf(url);
         const reason = password ? describeFailure(err).split(password).join('***') : describeFailure(err);
-        throw new Error(`PostgreSQL at ${redactUrl(url)} is unreachable (check MIMIR_DATABASE_URL): ${reason}`, { cause: err });
+        // Unreachable (refused, timed out, no such database, bad credentials), or reached but refusing
+        // the schema's set-up (a missing right: CREATE on the database, or on an existing schema).
+        const what = err instanceof StoreUnavailableError ? 'is unreachable' : 'cannot be used';
+        throw new Error(`PostgreSQL at ${redactUrl(url)} ${what} (check MIMIR_DATABASE_URL): ${reason}`, { cause: err });
       }
       return store;
     }
