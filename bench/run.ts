@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --memory]`: the hub side by side with its baselines, all on loopback
- * (`--memory`: only the memory goal).
+ * `npm run bench [-- --quick] [-- --memory] [-- --revocation-postgres]`: the hub side by side with its
+ * baselines, all on loopback (`--memory`: only the memory goal; `--revocation-postgres`: only
+ * revocation reach between two hubs on one PostgreSQL database).
  * Every server runs in its own child process; the load generator runs here. Each line is driven
  * for the same duration, lines alternate within a round, and the median of the rounds is kept.
  * Prints a table, writes bench/results/<timestamp>.json, latest.json and ratios.svg.
@@ -8,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execSync } from 'node:child_process';
+import pg from 'pg';
 import { cpus, freemem, totalmem } from 'node:os';
 import { decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
 import { load, WRK, type LoadResult, type LoadSpec } from './lib/load.ts';
@@ -24,6 +26,8 @@ const CONNECTIONS = 64;
 const MEMORY_TOKENS = quick ? 20_000 : 200_000;
 const REVOCATION_TRIALS = quick ? 20 : 200;
 const REDIS_URL = process.env.MIMIR_BENCH_REDIS_URL ?? process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** A server where this user may CREATE DATABASE: the PostgreSQL lines get a fresh database of their own. */
+const POSTGRES_URL = process.env.MIMIR_BENCH_POSTGRES_URL ?? process.env.MIMIR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const started = Date.now();
 const log = (s: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${s}`);
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -254,6 +258,7 @@ async function main(): Promise<number> {
         },
       };
     }).catch((e: unknown) => `n/a — ${(e as Error).message}`);
+    Object.assign(revocation, await postgresRevocation(REVOCATION_TRIALS));
     for (const [what, r] of Object.entries(revocation)) log(`  ${what}: ${typeof r === 'string' ? r : `p50 ${pct(r, 50).toFixed(1)} ms, p99 ${pct(r, 99).toFixed(1)} ms`}`);
 
     // Goal 6: memory after MEMORY_TOKENS distinct valid tokens through one fresh hub.
@@ -338,6 +343,87 @@ async function measureMemory(start: (name: string, options?: Parameters<typeof s
   return { memory, after };
 }
 
+/**
+ * Goal 5 on PostgreSQL: two more hubs on one fresh database, revocations crossing through
+ * LISTEN/NOTIFY (no Redis), the same trials as on Redis. Entries `postgres: api-key` and
+ * `postgres: access-token`, or one `postgres` entry saying why there is no measurement.
+ */
+async function postgresRevocation(trials: number): Promise<Record<string, number[] | string>> {
+  log(`revocation propagation A → B on PostgreSQL (LISTEN/NOTIFY), ${trials} trials each`);
+  const database = `mimir_bench_${randomBytes(4).toString('hex')}`;
+  const maintenance = async (sql: string) => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query(sql);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+  try {
+    await maintenance(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+  } catch (e) {
+    const where = POSTGRES_URL.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
+    return { postgres: `n/a — no PostgreSQL to create a database on at ${where} (${(e as Error).message}); set MIMIR_BENCH_POSTGRES_URL` };
+  }
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${database}`;
+  const env = {
+    MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: url.toString(),
+    MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_JWT_ISSUER: 'http://hub.bench.local', MIMIR_LOG_LEVEL: 'warn',
+    MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}`, MIMIR_JWT_ALGORITHM: 'RS256',
+  };
+  const hubs: Target[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      hubs.push(await startTarget('hub', { port, execArgv: HUB_NODE_FLAGS, env: { ...env, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}` } }));
+    }
+    const [a, b] = hubs as [Target, Target];
+    const sa = await a.call<{ clientId: string; clientSecret: string }>('service-account', { clientId: 'bench-svc' });
+    const saAuth = basic(sa.clientId, sa.clientSecret);
+    const [admin] = await a.call<Array<{ key: string; id: string }>>('api-keys', { count: 1, roles: ['admin'] });
+    const keys = await a.call<Array<{ key: string; id: string }>>('api-keys', { count: trials });
+    const status = async (headers: Record<string, string>) => fetch(`${b.url}/auth/me`, { headers }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+    const result: Record<string, number[] | string> = {};
+    let k = 0;
+    result['postgres: api-key'] = await propagation(trials, async () => {
+      const key = keys[k++]!;
+      return {
+        use: () => status({ 'x-api-key': key.key }),
+        revoke: async () => {
+          const r = await fetch(`${a.url}/auth/admin/api-keys/${key.id}`, { method: 'DELETE', headers: { 'x-api-key': admin!.key } });
+          if (r.status !== 200) throw new Error(`revoking at A answered ${r.status} ${(await r.text()).slice(0, 120)}`);
+        },
+      };
+    }).catch((e: unknown) => `n/a — ${(e as Error).message}`);
+    result['postgres: access-token'] = await propagation(trials, async () => {
+      const token = String((await post(`${a.url}/auth/token`, { grant_type: 'client_credentials' }, { authorization: saAuth })).json.access_token);
+      return {
+        use: () => status({ authorization: `Bearer ${token}` }),
+        revoke: async () => {
+          const r = await post(`${a.url}/auth/revoke`, { token, token_type_hint: 'access_token' }, { authorization: saAuth });
+          if (r.status !== 200) throw new Error(`revoking at A answered ${r.status} ${String(r.json.error ?? '')}`);
+        },
+      };
+    }).catch((e: unknown) => `n/a — ${(e as Error).message}`);
+    return result;
+  } catch (e) {
+    return { postgres: `n/a — ${(e as Error).message}` };
+  } finally {
+    await Promise.all(hubs.map((h) => h.stop()));
+    await maintenance(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`).catch((e: unknown) => log(`  could not drop ${database}: ${(e as Error).message}`));
+  }
+}
+
+/** `--revocation-postgres`: revocation reach on PostgreSQL alone. */
+async function postgresRevocationOnly(): Promise<number> {
+  const revocation = await postgresRevocation(REVOCATION_TRIALS);
+  for (const [what, r] of Object.entries(revocation)) log(`  ${what}: ${typeof r === 'string' ? r : `p50 ${pct(r, 50).toFixed(1)} ms, p99 ${pct(r, 99).toFixed(1)} ms`}`);
+  return Object.values(revocation).some((r) => typeof r === 'string') ? 1 : 0;
+}
+
 /** `--memory`: goal 6 alone (a fresh hub, the full token count unless --quick). */
 async function memoryOnly(): Promise<number> {
   const targets: Target[] = [];
@@ -375,4 +461,4 @@ async function drive(url: string, tokens: string[]): Promise<number> {
   return ok;
 }
 
-(process.argv.includes('--memory') ? memoryOnly() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });
+(process.argv.includes('--memory') ? memoryOnly() : process.argv.includes('--revocation-postgres') ? postgresRevocationOnly() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });

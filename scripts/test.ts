@@ -1,9 +1,12 @@
 /**
- * `npm test`: provides Redis and Chromium, type-checks, lints, then runs every test/**\/*.test.ts.
+ * `npm test`: provides Redis, PostgreSQL and Chromium, type-checks, lints, then runs every test/**\/*.test.ts.
  *   npm test -- test/storage         only test files whose path contains one of the arguments
  * Environment:
  *   MIMIR_TEST_REDIS_URL=...         use this Redis as-is instead of looking for one
  *   MIMIR_TEST_FORCE_OWN_REDIS=1     always start a private redis-server on a free port
+ *   MIMIR_TEST_POSTGRES_URL=...      use this PostgreSQL (its user may CREATE DATABASE) instead of looking for one
+ *   MIMIR_TEST_FORCE_OWN_POSTGRES=1  always start a private PostgreSQL cluster on a free port
+ *   MIMIR_TEST_POSTGRES_BIN=/dir     initdb and postgres from here (default /usr/lib/postgresql/<newest>/bin, PATH)
  *   MIMIR_TEST_CHROMIUM=/path        use this browser instead of /usr/bin/chromium
  *   MIMIR_TEST_CONCURRENCY=N         test files run in parallel (default 2)
  */
@@ -12,6 +15,7 @@ import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative, sep } from 'node:path';
+import { findPostgresBin, postgresAnswers, privateCluster, type PrivateCluster } from '../test/helpers/postgres.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
@@ -19,10 +23,12 @@ const log = (message: string) => console.log(`[test] ${message}`);
 const isRoot = process.getuid?.() === 0;
 
 let ownRedis: ChildProcess | undefined;
-// Whatever way we leave, the Redis we started goes with us (the 'exit' hook is the last resort).
+let ownPostgres: PrivateCluster | undefined;
+// Whatever way we leave, the Redis we started goes with us (the 'exit' hook is the last resort; the
+// PostgreSQL cluster has its own, in test/helpers/postgres.ts).
 process.on('exit', () => ownRedis?.kill('SIGTERM'));
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.on(signal, () => void stopOwnRedis().finally(() => process.exit(code)));
+  process.on(signal, () => void Promise.all([stopOwnRedis(), ownPostgres?.cleanup()]).finally(() => process.exit(code)));
 }
 
 class Fatal extends Error {}
@@ -152,6 +158,47 @@ async function ensureRedis(): Promise<string> {
   return startOwnRedis(server);
 }
 
+/**
+ * PostgreSQL: initdb/postgres are needed in any case (fault tests start clusters of their own, to
+ * kill them); the shared server is the one on 127.0.0.1:5432 when its user (postgres, else ours)
+ * may create databases, else a private cluster on a free port.
+ */
+async function ensurePostgres(): Promise<{ url: string; bin: string }> {
+  let bin = findPostgresBin();
+  if (!bin && process.env.MIMIR_TEST_POSTGRES_BIN) fail(`MIMIR_TEST_POSTGRES_BIN=${process.env.MIMIR_TEST_POSTGRES_BIN} holds no initdb and postgres`);
+  if (!bin && canApt()) {
+    log('PostgreSQL (initdb, postgres) not found; installing it');
+    if (!(await aptInstall('postgresql'))) fail('apt-get could not install postgresql');
+    bin = findPostgresBin();
+  }
+  if (!bin) {
+    fail('the tests need PostgreSQL\'s server binaries (initdb, postgres): install postgresql (e.g. `apt-get install postgresql`), '
+      + 'or set MIMIR_TEST_POSTGRES_BIN to the directory holding them');
+  }
+  log(`PostgreSQL binaries: ${bin}`);
+  const preset = process.env.MIMIR_TEST_POSTGRES_URL;
+  const forceOwn = process.env.MIMIR_TEST_FORCE_OWN_POSTGRES === '1';
+  if (preset && !forceOwn) {
+    log('using PostgreSQL from MIMIR_TEST_POSTGRES_URL');
+    return { url: preset, bin };
+  }
+  if (!forceOwn) {
+    const users = [...new Set(['postgres', process.env.USER ?? (isRoot ? 'root' : '')].filter(Boolean))];
+    for (const user of users) {
+      const url = `postgres://${user}@127.0.0.1:5432/postgres`;
+      if (await postgresAnswers(url)) {
+        log(`using the PostgreSQL answering on 127.0.0.1:5432 as ${user}`);
+        return { url, bin };
+      }
+    }
+  }
+  log('starting a private PostgreSQL cluster');
+  process.env.MIMIR_TEST_POSTGRES_BIN = bin;
+  ownPostgres = await privateCluster();
+  log(`PostgreSQL on port ${ownPostgres.port}`);
+  return { url: ownPostgres.url, bin };
+}
+
 async function ensureChromium(): Promise<string> {
   const chromium = process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium';
   if (existsSync(chromium)) return chromium;
@@ -181,6 +228,8 @@ async function main(): Promise<number> {
 
   log('checking Redis');
   const redisUrl = await ensureRedis();
+  log('checking PostgreSQL');
+  const postgres = await ensurePostgres();
   log('checking Chromium');
   const chromium = await ensureChromium();
   log(`Chromium: ${chromium}`);
@@ -194,11 +243,15 @@ async function main(): Promise<number> {
   if ((await run(bin('dpdm'), ['--no-warning', '--no-tree', '--transform', '--exit-code', 'circular:1', 'src/**/*.ts'])) !== 0) fail('an import cycle among src/ files (see above)');
 
   const concurrency = process.env.MIMIR_TEST_CONCURRENCY ?? '2';
-  log(`running ${files.length} test file(s), concurrency ${concurrency}, Redis ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`);
+  const masked = (url: string) => url.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
+  log(`running ${files.length} test file(s), concurrency ${concurrency}, Redis ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}, PostgreSQL ${masked(postgres.url)}`);
   const code = await run(
     process.execPath,
     ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-    { ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium },
+    {
+      ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium,
+      MIMIR_TEST_POSTGRES_URL: postgres.url, MIMIR_TEST_POSTGRES_BIN: postgres.bin,
+    },
   );
   log(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);
   return code;
@@ -210,6 +263,6 @@ try {
   console.error(`[test] FAILED: ${err instanceof Fatal ? err.message : (err as Error).stack}`);
   process.exitCode = 1;
 } finally {
-  await stopOwnRedis();
+  await Promise.all([stopOwnRedis(), ownPostgres?.cleanup()]);
 }
 process.exit();

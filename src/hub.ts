@@ -94,7 +94,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
   const now = options.now ?? Date.now;
   const log = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? await createStore({
-    kind: config.storage.kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis,
+    kind: config.storage.kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis, postgres: config.storage.postgres,
     onPermissionsFixed: (fixed) => log.warn({ fixed }, `permissions tightened (readable by others before): ${fixed.map((f) => `${f.path} ${f.from} -> ${f.to}`).join(', ')}`),
   });
   try {

@@ -5,6 +5,7 @@ import { buildServer } from '../http/server.ts';
 import type { Logger } from 'pino';
 import { upstreamSecurity } from '../proxy/upstream-probe.ts';
 import { allows } from '../rbac/policy.ts';
+import { describeStorage } from '../storage/index.ts';
 
 /** Starts the hub and runs until SIGTERM/SIGINT, finishing in-flight requests before exit. */
 export async function serve(config: Config): Promise<number> {
@@ -16,7 +17,7 @@ export async function serve(config: Config): Promise<number> {
 
   const hasAdmin = (await hub.apiKeys.list()).some((k) => k.status === 'active' && allows(hub.rbac.permissionsFor(k.roles), 'admin:manage'))
     || config.legacyApiKeys.some((k) => allows(hub.rbac.permissionsFor([...k.roles]), 'admin:manage'));
-  const storage = config.storage.kind === 'redis' ? `redis (${redactUrl(config.storage.redis.url)}, db ${config.storage.redis.db})` : config.storage.kind === 'sqlite' ? `sqlite (${config.storage.sqlitePath})` : 'memory (development only: nothing survives a restart)';
+  const storage = describeStorage(config);
   const lines = [
     `Mimir Auth Hub listening on ${config.tls ? 'https' : 'http'}://${config.host}:${port} (public URL ${config.publicUrl})`,
     `  storage:     ${storage}`,

@@ -79,6 +79,7 @@ function sourceLocation(config: Config): StoreLocation {
   switch (s.kind) {
     case 'sqlite': return { kind: 'sqlite', path: s.sqlitePath };
     case 'redis': return { kind: 'redis', url: s.redis.url, db: s.redis.db, keyPrefix: s.redis.keyPrefix };
+    case 'postgres': return { kind: 'postgres', url: s.postgres!.url };
     default: throw new StorageUsageError(`MIMIR_TOKEN_STORAGE=${s.kind} keeps nothing to copy`);
   }
 }
@@ -87,6 +88,7 @@ function storeOptions(l: StoreLocation): CreateStoreOptions {
   switch (l.kind) {
     case 'sqlite': return { kind: 'sqlite', sqlitePath: l.path };
     case 'redis': return { kind: 'redis', redis: { url: l.url, db: l.db, keyPrefix: l.keyPrefix } };
+    case 'postgres': return { kind: 'postgres', postgres: { url: l.url } };
     default: throw new StorageUsageError(`${describeLocation(l)}: not supported by this build`);
   }
 }

@@ -72,6 +72,8 @@ export interface Config {
     readonly kind: StorageKind;
     readonly sqlitePath: string;
     readonly redis: { readonly url: string; readonly db: number; readonly keyPrefix: string };
+    /** MIMIR_DATABASE_URL, when set. */
+    readonly postgres: { readonly url: string } | undefined;
   };
   readonly jwt: {
     readonly secret: string | undefined;
@@ -93,7 +95,7 @@ export interface Config {
   };
   readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
   readonly session: {
-    readonly storage: 'redis' | 'memory' | 'sqlite' | 'cookie';
+    readonly storage: 'redis' | 'memory' | 'sqlite' | 'postgres' | 'cookie';
     readonly secret: string | undefined;
     readonly timeout: number;
     readonly absoluteTimeout: number;
@@ -168,8 +170,10 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
   const tlsOn = Boolean(raw.MIMIR_TLS_CERT_FILE && raw.MIMIR_TLS_KEY_FILE);
   const publicUrl = raw.MIMIR_PUBLIC_URL ?? `${tlsOn ? 'https' : 'http'}://localhost:${port}`;
   const dataDir = resolve(cwd, raw.MIMIR_DATA_DIR);
-  const storageKind: StorageKind = raw.MIMIR_TOKEN_STORAGE === 'database' ? 'sqlite' : raw.MIMIR_TOKEN_STORAGE;
-  const sessionStorage = raw.MIMIR_SESSION_STORAGE === 'database' ? 'sqlite' : (raw.MIMIR_SESSION_STORAGE ?? storageKind);
+  // The seed's `database`: PostgreSQL when a PostgreSQL URL is configured, the embedded SQLite otherwise.
+  const database = raw.MIMIR_DATABASE_URL ? 'postgres' : 'sqlite';
+  const storageKind: StorageKind = raw.MIMIR_TOKEN_STORAGE === 'database' ? database : raw.MIMIR_TOKEN_STORAGE;
+  const sessionStorage = raw.MIMIR_SESSION_STORAGE === 'database' ? database : (raw.MIMIR_SESSION_STORAGE ?? storageKind);
   const trust = raw.MIMIR_TRUST_PROXY.toLowerCase();
   const trustProxy = trust === 'true' ? true : trust === 'false' || trust === '' ? false : list.parse(raw.MIMIR_TRUST_PROXY);
   const longest = Math.max(raw.MIMIR_ACCESS_TOKEN_LIFETIME, raw.MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME, raw.MIMIR_ID_TOKEN_LIFETIME);
@@ -213,6 +217,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       kind: storageKind,
       sqlitePath: resolve(dataDir, 'mimir-auth.db'),
       redis: { url: raw.MIMIR_REDIS_URL, db: raw.MIMIR_REDIS_DB, keyPrefix: raw.MIMIR_REDIS_KEY_PREFIX },
+      postgres: raw.MIMIR_DATABASE_URL ? { url: raw.MIMIR_DATABASE_URL } : undefined,
     },
     jwt: {
       secret: raw.MIMIR_JWT_SECRET,
@@ -351,6 +356,10 @@ function insecure(config: Config, raw: Raw): string[] {
   } else if (raw.MIMIR_UPSTREAM_JWT_SECRET !== undefined) {
     problems.push('MIMIR_UPSTREAM_JWT_SECRET: is set but MIMIR_UPSTREAM_AUTH is not mimir-jwt; set MIMIR_UPSTREAM_AUTH=mimir-jwt or remove it');
   }
+  const postgresFor = config.storage.kind === 'postgres' ? 'MIMIR_TOKEN_STORAGE' : config.session.storage === 'postgres' ? 'MIMIR_SESSION_STORAGE' : undefined;
+  if (postgresFor && !config.storage.postgres) {
+    problems.push(`MIMIR_DATABASE_URL: is required when ${postgresFor} is postgres; set it to postgres://user:password@host:5432/database`);
+  }
   if ((raw.MIMIR_TLS_CERT_FILE === undefined) !== (raw.MIMIR_TLS_KEY_FILE === undefined)) {
     problems.push('MIMIR_TLS_CERT_FILE: and MIMIR_TLS_KEY_FILE must be set together');
   }
@@ -375,7 +384,7 @@ export function redactedVariables(config: Config): Record<string, string | undef
   for (const doc of VARIABLES) {
     const value = config.variables[doc.name];
     if (value === undefined) out[doc.name] = undefined;
-    else if (doc.name === 'MIMIR_REDIS_URL') out[doc.name] = redactUrl(value);
+    else if (doc.name === 'MIMIR_REDIS_URL' || doc.name === 'MIMIR_DATABASE_URL') out[doc.name] = redactUrl(value);
     else out[doc.name] = doc.secret ? '<redacted>' : value;
   }
   return out;

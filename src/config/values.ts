@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 export type AuthMethod = 'api-key' | 'oauth' | 'jwt';
 export type SigningAlgorithm = 'RS256' | 'ES256' | 'EdDSA' | 'HS256';
-export type StorageKind = 'sqlite' | 'redis' | 'memory';
+export type StorageKind = 'sqlite' | 'redis' | 'memory' | 'postgres';
 export type ProviderKind = 'okta' | 'auth0' | 'azure' | 'google' | 'keycloak' | 'cognito' | 'generic';
 
 export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'ES256', 'EdDSA', 'HS256'];
@@ -66,6 +66,11 @@ export const path = z.string().trim().refine((s) => s.startsWith('/'), { error: 
 export const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A PostgreSQL connection URL (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS). */
+export const postgresUrl = z.string().trim().refine((s) => /^postgres(ql)?:\/\/[^\s]+$/.test(s) && redactUrl(s) !== '(unparseable URL)', {
+  error: (iss) => `${show(redactUrl(String(iss.input)))} is not a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database)`,
+});
 
 /** The URL with any password masked, for messages and logs; never echoes what it cannot parse. */
 export function redactUrl(url: string): string {

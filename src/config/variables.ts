@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import {
-  bool, httpUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
+  bool, httpUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, postgresUrl, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
 } from './values.ts';
 
 export interface VariableDoc<P extends z.ZodType = z.ZodType> {
@@ -68,7 +68,8 @@ export const VARIABLES = [
   v('OAuth Provider', 'MIMIR_OAUTH_TRUST_EMAIL', bool, 'false', 'Use the IdP\'s email even without email_verified: true (only for an IdP that verifies every address)', { added: true }),
 
   // Token configuration
-  v('Token Configuration', 'MIMIR_TOKEN_STORAGE', oneOf(['database', 'sqlite', 'redis', 'memory'] as const), 'database', 'Token storage: database (= sqlite, embedded), sqlite, redis, memory (development only)'),
+  v('Token Configuration', 'MIMIR_TOKEN_STORAGE', oneOf(['database', 'sqlite', 'postgres', 'redis', 'memory'] as const), 'database', 'Token storage: database (postgres when MIMIR_DATABASE_URL is set, else sqlite), sqlite (embedded, one instance), postgres, redis, memory (development only)'),
+  v('Token Configuration', 'MIMIR_DATABASE_URL', postgresUrl.optional(), undefined, 'PostgreSQL URL (postgres://user:password@host:5432/database) for postgres storage; schema mimir_auth is created on first start', { added: true, secret: true }),
   v('Token Configuration', 'MIMIR_REDIS_URL', z.string().trim().refine((s) => /^rediss?:\/\//.test(s), { error: (i) => `${show(redactUrl(String(i.input)))} is not a redis:// or rediss:// URL` }), 'redis://localhost:6379', 'Redis URL when storage is redis', { secret: true }),
   v('Token Configuration', 'MIMIR_REDIS_DB', int(0, 15), '0', 'Redis database number'),
   v('Token Configuration', 'MIMIR_REDIS_KEY_PREFIX', z.string(), 'mimir:tokens:', 'Prefix of every Redis key the hub writes'),
@@ -94,7 +95,7 @@ export const VARIABLES = [
   v('Authorization Server', 'MIMIR_REGISTRATION_RATE_LIMIT', int(1, 100000, ' per minute'), '10', 'Dynamic registrations allowed per source IP per minute', { added: true }),
 
   // Sessions
-  v('Session Management', 'MIMIR_SESSION_STORAGE', oneOf(['redis', 'memory', 'database', 'sqlite', 'cookie'] as const).optional(), undefined, 'Session storage: redis, memory, database, cookie; default follows MIMIR_TOKEN_STORAGE'),
+  v('Session Management', 'MIMIR_SESSION_STORAGE', oneOf(['redis', 'memory', 'database', 'sqlite', 'postgres', 'cookie'] as const).optional(), undefined, 'Session storage: redis, memory, database (postgres when MIMIR_DATABASE_URL is set, else sqlite), postgres, cookie; default follows MIMIR_TOKEN_STORAGE'),
   v('Session Management', 'MIMIR_SESSION_SECRET', z.string().optional(), undefined, 'Key material for session cookies (>= 32 bytes); default a generated key file in MIMIR_DATA_DIR', { secret: true }),
   v('Session Management', 'MIMIR_SESSION_TIMEOUT', int(1, 31536000, ' seconds'), '900', 'Idle timeout of a session, seconds (sliding)'),
   v('Session Management', 'MIMIR_SESSION_ABSOLUTE_TIMEOUT', int(1, 31536000, ' seconds'), '43200', 'Absolute session lifetime, seconds, whatever the activity', { added: true }),

@@ -1,6 +1,7 @@
-import type { Store } from './adapter.ts';
+import { StoreUnavailableError, type Store } from './adapter.ts';
 import { MemoryStore } from './memory.ts';
-import { redactUrl } from '../config/index.ts';
+import { redactUrl, type Config } from '../config/index.ts';
+import { describeFailure, PostgresStore, SchemaVersionError } from './postgres.ts';
 import { RedisStore } from './redis.ts';
 import { SqliteStore, type PermissionFix } from './sqlite.ts';
 
@@ -9,16 +10,19 @@ export { StoreUnavailableError } from './adapter.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { SqliteStore, type PermissionFix, type SqliteStoreOptions } from './sqlite.ts';
 export { RedisStore, type RedisStoreOptions } from './redis.ts';
+export { PostgresStore, SchemaVersionError, type PostgresStoreOptions } from './postgres.ts';
 
 export interface CreateStoreOptions {
-  kind: 'memory' | 'sqlite' | 'redis';
+  kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
   sqlitePath?: string;
   redis?: { url: string; db: number; keyPrefix: string };
+  /** PostgreSQL (MIMIR_DATABASE_URL); `onReconnect`: the LISTEN connection is back after a loss (messages in the gap are lost). */
+  postgres?: { url: string; onReconnect?: () => void; onError?: (err: Error) => void } | undefined;
   /** SQLite: told which of the data directory and database files were found open and tightened. */
   onPermissionsFixed?: (fixed: PermissionFix[]) => void;
 }
 
-/** Opens the configured store; for Redis it connects and pings first, so a bad URL fails at startup. */
+/** Opens the configured store; for Redis and PostgreSQL it connects and pings first, so a bad URL fails at startup. */
 export async function createStore(options: CreateStoreOptions): Promise<Store> {
   switch (options.kind) {
     case 'memory':
@@ -42,5 +46,50 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
       }
       return store;
     }
+    case 'postgres': {
+      const url = options.postgres?.url;
+      if (!url) throw new Error('storage kind "postgres" needs a URL (MIMIR_DATABASE_URL)');
+      const { onReconnect, onError } = options.postgres ?? {};
+      const store = new PostgresStore({ url, ...(onReconnect ? { onReconnect } : {}), ...(onError ? { onError } : {}) });
+      try {
+        await store.connect(); // creates or upgrades the schema
+      } catch (err) {
+        await store.close();
+        if (err instanceof SchemaVersionError) throw err;
+        // The driver's reason never holds the password, but a URL it failed to parse might.
+        const password = passwordOf(url);
+        const reason = password ? describeFailure(err).split(password).join('***') : describeFailure(err);
+        // Unreachable (refused, timed out, no such database, bad credentials), or reached but refusing
+        // the schema's set-up (a missing right: CREATE on the database, or on an existing schema).
+        const what = err instanceof StoreUnavailableError ? 'is unreachable' : 'cannot be used';
+        throw new Error(`PostgreSQL at ${redactUrl(url)} ${what} (check MIMIR_DATABASE_URL): ${reason}`, { cause: err });
+      }
+      return store;
+    }
+  }
+}
+
+/** What the start banner says about the store: which one, and where (passwords masked). */
+export function describeStorage(config: Pick<Config, 'storage' | 'variables'>): string {
+  const { storage } = config;
+  switch (storage.kind) {
+    case 'redis':
+      return `redis (${redactUrl(storage.redis.url)}, db ${storage.redis.db})`;
+    case 'postgres': {
+      const why = config.variables.MIMIR_TOKEN_STORAGE === 'database' ? '; MIMIR_TOKEN_STORAGE=database with a postgres MIMIR_DATABASE_URL' : '';
+      return `postgres (${redactUrl(storage.postgres?.url ?? '')}${why})`;
+    }
+    case 'sqlite':
+      return `sqlite (${storage.sqlitePath})`;
+    case 'memory':
+      return 'memory (development only: nothing survives a restart)';
+  }
+}
+
+function passwordOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return '';
   }
 }

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { newRedisPrefix, REDIS_URL, startHub, type TestHub } from '../helpers/hub.ts';
+import { freshDatabase } from '../helpers/postgres.ts';
 import { nothingLost, releaseDataDir, releaseSecrets } from '../helpers/release-data.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mimir-auth.js', import.meta.url));
@@ -51,7 +52,7 @@ function counts(stdout: string): Map<string, [number, number]> {
   return out;
 }
 
-describe('mimir-auth storage copy: SQLite → Redis → SQLite, nothing lost', () => {
+describe('mimir-auth storage copy: SQLite → Redis → SQLite, and SQLite → PostgreSQL, nothing lost', () => {
   const s = releaseSecrets('sqlite');
   const sourceDir = releaseDataDir('sqlite');
   const redisPrefix = newRedisPrefix();
@@ -60,8 +61,12 @@ describe('mimir-auth storage copy: SQLite → Redis → SQLite, nothing lost', (
   const redisEnv = { MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: REDIS_URL, MIMIR_REDIS_KEY_PREFIX: redisPrefix, MIMIR_DATA_DIR: mkdtempSync(join(tmpdir(), 'mimir-copy-redis-host-')), MIMIR_PUBLIC_URL: s.publicUrl };
   let first: Awaited<ReturnType<typeof cli>>;
   let back: Awaited<ReturnType<typeof cli>>;
+  let toPostgres: Awaited<ReturnType<typeof cli>>;
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
 
   before(async () => {
+    db = await freshDatabase();
+    toPostgres = await cli(['storage', 'copy', '--to', db.url], { ...sqliteEnv, MIMIR_JWT_SECRET: JWT_SECRET });
     first = await cli(['storage', 'copy', '--to', `${REDIS_URL}?prefix=${encodeURIComponent(redisPrefix)}`], { ...sqliteEnv, MIMIR_JWT_SECRET: JWT_SECRET });
     back = await cli(['storage', 'copy', '--to', `sqlite://${join(backDir, 'mimir-auth.db')}`], { ...redisEnv, MIMIR_JWT_SECRET: JWT_SECRET });
   });
@@ -86,6 +91,8 @@ describe('mimir-auth storage copy: SQLite → Redis → SQLite, nothing lost', (
     assert.match(first.stdout, /each read back the same/);
     assert.equal(back.code, 0, back.stderr + back.stdout);
     assert.deepEqual(counts(back.stdout), c, 'the way back carries the same records');
+    assert.equal(toPostgres.code, 0, toPostgres.stderr + toPostgres.stdout);
+    assert.deepEqual(counts(toPostgres.stdout), c, 'PostgreSQL gets the same records');
   });
 
   it('is idempotent: a second run writes the same records and reports the same counts', async () => {
@@ -111,6 +118,13 @@ describe('mimir-auth storage copy: SQLite → Redis → SQLite, nothing lost', (
     let t: TestHub | undefined;
     const hub = async () => (t ??= await startHub({ storage: 'sqlite', dataDir: backDir, env: { MIMIR_PUBLIC_URL: s.publicUrl, MIMIR_JWT_SECRET: JWT_SECRET } }));
     after(async () => { await t?.close(); });
+    nothingLost(hub, s);
+  });
+
+  describe('a hub on the PostgreSQL copy', () => {
+    let t: TestHub | undefined;
+    const hub = async () => (t ??= await startHub({ storage: 'postgres', env: { MIMIR_DATABASE_URL: db.url, MIMIR_PUBLIC_URL: s.publicUrl, MIMIR_JWT_SECRET: JWT_SECRET } }));
+    after(async () => { await t?.close(); await db.drop(); });
     nothingLost(hub, s);
   });
 });

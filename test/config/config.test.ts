@@ -52,10 +52,42 @@ describe('configuration', () => {
     assert.equal(load({ MIMIR_TOKEN_STORAGE: 'redis' }).storage.kind, 'redis');
   });
 
+  it('database means PostgreSQL when MIMIR_DATABASE_URL is set, SQLite otherwise; sessions follow the same rule', () => {
+    const url = 'postgres://mimir:pw@db.example:5432/mimir';
+    const withUrl = load({ MIMIR_TOKEN_STORAGE: 'database', MIMIR_DATABASE_URL: url });
+    assert.equal(withUrl.storage.kind, 'postgres');
+    assert.deepEqual(withUrl.storage.postgres, { url });
+    assert.equal(withUrl.session.storage, 'postgres');
+    assert.equal(load({ MIMIR_DATABASE_URL: url }).storage.kind, 'postgres', 'database is the default');
+    assert.equal(load({ MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: 'postgresql://db/mimir' }).storage.kind, 'postgres');
+    assert.equal(load({ MIMIR_TOKEN_STORAGE: 'redis', MIMIR_SESSION_STORAGE: 'database', MIMIR_DATABASE_URL: url }).session.storage, 'postgres');
+    assert.equal(load({ MIMIR_TOKEN_STORAGE: 'redis', MIMIR_SESSION_STORAGE: 'database' }).session.storage, 'sqlite');
+    const without = load({ MIMIR_TOKEN_STORAGE: 'database' });
+    assert.equal(without.storage.kind, 'sqlite');
+    assert.equal(without.storage.postgres, undefined);
+    assert.equal(without.session.storage, 'sqlite');
+  });
+
+  it('postgres storage without MIMIR_DATABASE_URL is a configuration error naming it', () => {
+    assert.deepEqual(problems({ MIMIR_TOKEN_STORAGE: 'postgres' }), [
+      'MIMIR_DATABASE_URL: is required when MIMIR_TOKEN_STORAGE is postgres; set it to postgres://user:password@host:5432/database',
+    ]);
+    assert.match(problems({ MIMIR_TOKEN_STORAGE: 'redis', MIMIR_SESSION_STORAGE: 'postgres' })[0]!, /^MIMIR_DATABASE_URL: is required when MIMIR_SESSION_STORAGE is postgres/);
+  });
+
+  it('MIMIR_DATABASE_URL must be a postgres:// or postgresql:// URL; the message masks its password', () => {
+    for (const bad of ['mysql://u:topsecret@db/x', 'redis://u:topsecret@db:6379', 'db.example:5432', 'postgres://u:topsecret@ spaced/x']) {
+      const [problem, ...rest] = problems({ MIMIR_DATABASE_URL: bad });
+      assert.equal(rest.length, 0);
+      assert.match(problem!, /^MIMIR_DATABASE_URL: .* is not a postgres:\/\/ or postgresql:\/\/ URL/);
+      assert.doesNotMatch(problem!, /topsecret/);
+    }
+  });
+
   it('names the variable, the problem and what is accepted', () => {
     assert.deepEqual(problems({ MIMIR_JWT_ALGORITHM: 'RS257' }), ['MIMIR_JWT_ALGORITHM: "RS257" is not one of RS256, ES256, EdDSA, HS256']);
     assert.match(problems({ MIMIR_AUTH_PORT: 'eighty' })[0]!, /^MIMIR_AUTH_PORT: "eighty" is not a whole number from 0 to 65535/);
-    assert.match(problems({ MIMIR_TOKEN_STORAGE: 'postgres' })[0]!, /^MIMIR_TOKEN_STORAGE: "postgres" is not one of database, sqlite, redis, memory/);
+    assert.match(problems({ MIMIR_TOKEN_STORAGE: 'mysql' })[0]!, /^MIMIR_TOKEN_STORAGE: "mysql" is not one of database, sqlite, postgres, redis, memory/);
     assert.match(problems({ MIMIR_ENABLE_TOKEN_REFRESH: 'maybe' })[0]!, /^MIMIR_ENABLE_TOKEN_REFRESH: "maybe" is not a boolean/);
     assert.match(problems({ MIMIR_AUTH_METHODS: 'api-key,saml' })[0]!, /^MIMIR_AUTH_METHODS: "saml" is not one of api-key, oauth, jwt/);
     assert.match(problems({ MIMIR_OAUTH_ISSUER: 'not a url' })[0]!, /^MIMIR_OAUTH_ISSUER: "not a url" is not an http\(s\) URL/);
@@ -86,11 +118,16 @@ describe('configuration', () => {
   });
 
   it('redacts every secret when printed', () => {
-    const c = load({ MIMIR_JWT_SECRET: 's'.repeat(40), MIMIR_OAUTH_CLIENT_SECRET: 'idp-secret-value', MIMIR_REDIS_URL: 'redis://user:hunter2hunter2@redis.example:6379' });
+    const c = load({
+      MIMIR_JWT_SECRET: 's'.repeat(40), MIMIR_OAUTH_CLIENT_SECRET: 'idp-secret-value', MIMIR_REDIS_URL: 'redis://user:hunter2hunter2@redis.example:6379',
+      MIMIR_DATABASE_URL: 'postgres://mimir:pg-pass-value@db.example:5432/mimir',
+    });
     const printed = JSON.stringify(redactedVariables(c));
     assert.ok(!printed.includes('s'.repeat(40)));
     assert.ok(!printed.includes('idp-secret-value'));
     assert.ok(!printed.includes('hunter2hunter2'));
+    assert.ok(!printed.includes('pg-pass-value'));
+    assert.match(printed, /"MIMIR_DATABASE_URL":"postgres:\/\/mimir:\*\*\*@db\.example:5432\/mimir"/);
     assert.match(printed, /"MIMIR_JWT_SECRET":"<redacted>"/);
   });
 

@@ -24,7 +24,7 @@ export interface TestHub {
 }
 
 export interface StartOptions {
-  storage?: 'memory' | 'sqlite' | 'redis';
+  storage?: 'memory' | 'sqlite' | 'redis' | 'postgres';
   env?: Record<string, string>;
   /** Reuse a data directory (restart tests). */
   dataDir?: string;

@@ -1,6 +1,7 @@
 /**
- * One contract, three stores. Memory and sqlite run on a frozen clock; Redis runs for real against
- * MIMIR_TEST_REDIS_URL and fails (never skips) when that Redis cannot be reached.
+ * One contract, four stores. Memory and sqlite run on a frozen clock; Redis runs for real against
+ * MIMIR_TEST_REDIS_URL and fails (never skips) when that Redis cannot be reached; PostgreSQL runs
+ * for real in a fresh database on MIMIR_TEST_POSTGRES_URL (test/helpers/postgres.ts), likewise.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -13,7 +14,9 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { createStore, MemoryStore, RedisStore, SqliteStore, type Store, type StoredEntry } from '../../src/storage/index.ts';
 import { escapeGlob } from '../../src/storage/redis.ts';
+import { PostgresStore } from '../../src/storage/postgres.ts';
 import { redactUrl } from '../../src/config/index.ts';
+import { freshDatabase } from '../helpers/postgres.ts';
 
 const REDIS_URL = process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -42,7 +45,7 @@ function frozenClock() {
   };
 }
 
-const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = {
+const backends: Record<'memory' | 'sqlite' | 'redis' | 'postgres', () => Promise<Backend>> = {
   async memory() {
     const clock = frozenClock();
     const store = new MemoryStore({ now: clock.now });
@@ -110,6 +113,30 @@ const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = 
       },
     };
   },
+  async postgres() {
+    const db = await freshDatabase();
+    const [store, peer] = [new PostgresStore({ url: db.url }), new PostgresStore({ url: db.url })];
+    await Promise.all([store.connect(), peer.connect()]); // both create the schema at once
+    return {
+      store,
+      peer,
+      frozen: false,
+      nowSeconds: () => Math.floor(Date.now() / 1000),
+      // Expiry is in whole seconds on the hub's clock, rounded up (memory.ts expiryFor): a record with
+      // a TTL of n seconds lives n to n + 1 s, unlike Redis's native millisecond expiry.
+      elapse: (seconds) => sleep(seconds * 1000 + 1100),
+      reopen: () => new PostgresStore({ url: db.url }),
+      async blank() {
+        const other = new PostgresStore({ url: db.url, schema: `blank_${randomUUID().slice(0, 8)}` });
+        await other.connect();
+        return other;
+      },
+      async teardown() {
+        await Promise.all([store.close(), peer.close()]);
+        await db.drop();
+      },
+    };
+  },
 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -117,8 +144,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const newKind = () => `k_${randomUUID().slice(0, 8)}`;
 
 for (const [name, setup] of Object.entries(backends)) {
-  // Redis tests wait on real TTLs, so they run concurrently; the others share one frozen clock.
-  describe(`${name} store contract`, { concurrency: name === 'redis' }, () => {
+  // Redis and PostgreSQL tests wait on real TTLs, so they run concurrently; the others share one frozen clock.
+  describe(`${name} store contract`, { concurrency: name === 'redis' || name === 'postgres' }, () => {
     let b: Backend;
     before(async () => {
       b = await setup();
@@ -454,6 +481,32 @@ describe('createStore', () => {
     const store = await createStore({ kind: 'redis', redis: { url: REDIS_URL, db: 0, keyPrefix: `mimir-test:${randomUUID()}:` } });
     await store.ping();
     await store.close();
+  });
+
+  it('rejects, naming MIMIR_DATABASE_URL and hiding the password, when PostgreSQL is unreachable', { timeout: 20_000 }, async () => {
+    await assert.rejects(
+      createStore({ kind: 'postgres', postgres: { url: 'postgres://user:s3cret@127.0.0.1:1/db' } }),
+      (err: Error) => {
+        assert.match(err.message, /MIMIR_DATABASE_URL/);
+        assert.match(err.message, /127\.0\.0\.1:1/);
+        assert.match(err.message, /ECONNREFUSED/);
+        assert.doesNotMatch(err.message, /s3cret/);
+        return true;
+      },
+    );
+  });
+
+  it('opens a reachable PostgreSQL, creating its schema', async () => {
+    const db = await freshDatabase();
+    try {
+      const store = await createStore({ kind: 'postgres', postgres: { url: db.url } });
+      assert.equal(store.kind, 'postgres');
+      await store.upsert('k', 'id', { ok: true });
+      assert.deepEqual(await store.find('k', 'id'), { payload: { ok: true } });
+      await store.close();
+    } finally {
+      await db.drop();
+    }
   });
 });
 

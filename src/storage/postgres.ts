@@ -1,0 +1,549 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { ClientConfig, Notification, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import { StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { checkIncrement, checkKind, expiryFor } from './memory.ts';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:5432/database` (libpq URL parameters such as `sslmode` apply). */
+  url: string;
+  /**
+   * The schema holding the hub's tables (default `mimir_auth`), created on first start. LISTEN/NOTIFY
+   * channels are named after it too, so hubs of another schema in the same database never hear them.
+   */
+  schema?: string;
+  /** Clock in epoch milliseconds (expiry and `consumedAt`); injectable so tests can freeze time. */
+  now?: () => number;
+  /** Opening a connection, and waiting for a free pooled one, gives up after this (default 1000 ms). */
+  connectTimeoutMs?: number;
+  /** A statement without an answer fails after this, client and server side (default 1000 ms). */
+  commandTimeoutMs?: number;
+  /** Pooled connections for commands (default 10); LISTEN has one connection of its own. */
+  poolSize?: number;
+  /** How often the LISTEN connection proves it is alive (default 1000 ms), so a silent loss is found too. */
+  listenerCheckMs?: number;
+  /** Connection faults (an idle connection lost, the listener lost); the store recovers by itself. */
+  onError?: (err: Error) => void;
+  /**
+   * The LISTEN connection was lost and is back, every channel listened to again. NOTIFY is not
+   * queued for a listener that is gone: messages published during the gap are lost, so whoever
+   * keeps state fed by them resyncs now.
+   */
+  onReconnect?: () => void;
+  /** The schema's migrations, oldest first (tests only; the default is {@link MIGRATIONS}). */
+  migrations?: readonly Migration[];
+}
+
+/** One forward-only step of the schema. `up` gets the quoted schema name. */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly up: (schema: string) => string;
+}
+
+/**
+ * The schema's history. Append only: a released migration is never edited, the next change is
+ * version N+1 (so a database written by any earlier release upgrades in order at start).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'records: every kind of record, keyed by (kind, id)',
+    // COLLATE "C": ids compare and sort byte-wise, as in the other stores, whatever the database's locale.
+    up: (s) => `
+      CREATE TABLE ${s}.records (
+        kind text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        payload json NOT NULL,
+        expires_at bigint,
+        consumed_at bigint,
+        PRIMARY KEY (kind, id)
+      );
+      CREATE INDEX records_expires_at ON ${s}.records (expires_at) WHERE expires_at IS NOT NULL;`,
+  },
+];
+
+/** The database was written by a newer release (a schema version this code does not know). */
+export class SchemaVersionError extends Error {
+  constructor(schema: string, found: number, known: number) {
+    super(
+      `the PostgreSQL schema "${schema}" is at version ${found}, written by a newer release of mimir-auth-hub; `
+        + `this release knows versions up to ${known}. Refusing to start rather than write data that release may not read: `
+        + 'run the newer release (or restore a backup taken before the upgrade).',
+    );
+    this.name = 'SchemaVersionError';
+  }
+}
+
+interface Row {
+  id: string;
+  payload: unknown;
+  expires_at: string | number | null;
+  consumed_at: string | number | null;
+}
+
+/** NOTIFY payloads must be shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html). */
+export const NOTIFY_PAYLOAD_LIMIT = 8000;
+/** Channel names are identifiers: at most NAMEDATALEN - 1 = 63 bytes. */
+const MAX_CHANNEL = 63;
+/** Schema migration waits for another hub's migration (the advisory lock) longer than for a command. */
+const MIGRATION_TIMEOUT_MS = 15_000;
+/** Expired rows removed per statement by purgeExpired. */
+const PURGE_BATCH = 5000;
+const STORE = 'PostgreSQL';
+const ENTRIES_PAGE = 1000;
+
+/**
+ * SQLSTATE classes that mean "the database cannot serve us now", not "this statement is wrong":
+ * 08 connection exception, 28 authorization, 3D000 no such database, 53 insufficient resources,
+ * 57 operator intervention (57014: statement_timeout), 58 system error, 25006 read-only (a standby).
+ * https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+const UNAVAILABLE = /^(08|28|53|57|58)|^3D000$|^25006$/;
+
+/** Any fault of the database or the connection becomes StoreUnavailableError; our own checks pass through. */
+function storeError(err: unknown): Error {
+  if (err instanceof StoreUnavailableError || err instanceof SchemaVersionError) return err;
+  if (err instanceof TypeError || err instanceof RangeError) return err;
+  if (err instanceof pg.DatabaseError) {
+    if (UNAVAILABLE.test(err.code ?? '')) return new StoreUnavailableError(STORE, err);
+    return new Error(`PostgreSQL refused a statement: ${err.message} (SQLSTATE ${err.code ?? '?'})`, { cause: err });
+  }
+  // Refused, reset, timed out, terminated: the driver's own errors carry no SQLSTATE.
+  return new StoreUnavailableError(STORE, err);
+}
+
+/** The innermost reason of a failure, for a message (AggregateError: one connect error per address). */
+export function describeFailure(err: unknown): string {
+  let e = err;
+  while (e instanceof StoreUnavailableError && e.cause !== undefined) e = e.cause;
+  if (e instanceof AggregateError && e.errors.length) return e.errors.map((x) => describeFailure(x)).join('; ');
+  if (e instanceof Error) return e.message || String((e as NodeJS.ErrnoException).code ?? e.name);
+  return String(e);
+}
+
+const ident = (name: string) => pg.escapeIdentifier(name);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * PostgreSQL store for several hub instances: every record in one table of its own schema, single
+ * use and rotation atomic in one statement, and publish/subscribe through LISTEN/NOTIFY on a
+ * dedicated connection that reconnects by itself. A fault of the database (refused, lost, no answer
+ * within the command timeout) rejects with {@link StoreUnavailableError}; the pool opens new
+ * connections once the server is back.
+ *
+ * @example
+ * const store = new PostgresStore({ url: 'postgres://mimir:secret@db:5432/mimir' });
+ * await store.connect(); // creates or upgrades the schema, then pings
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #config: ClientConfig;
+  readonly #schema: string;
+  readonly #sql: ReturnType<typeof statements>;
+  readonly #migrations: readonly Migration[];
+  readonly #now: () => number;
+  readonly #onError: (err: Error) => void;
+  readonly #onReconnect: () => void;
+  readonly #checkMs: number;
+  /** Every pooled connection, so close() can cut those a stopped server never lets end. */
+  readonly #connections = new Set<PoolClient>();
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  // LISTEN side.
+  readonly #channels = new Map<string, { handlers: Set<(message: string) => void>; ready: Promise<void> }>();
+  #listener: pg.Client | undefined;
+  #listening: Promise<pg.Client> | undefined;
+  /** The listener was lost (messages may be missing) and is not back yet. */
+  #gap = false;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #checkTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    const schema = options.schema ?? 'mimir_auth';
+    // A short lowercase name: readable in psql without quotes, and it leaves room in channel names.
+    if (!/^[a-z_][a-z0-9_]{0,29}$/.test(schema)) throw new TypeError(`invalid PostgreSQL schema name ${JSON.stringify(schema)}`);
+    this.#schema = schema;
+    this.#sql = statements(ident(schema));
+    this.#migrations = options.migrations ?? MIGRATIONS;
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError ?? (() => {});
+    this.#onReconnect = options.onReconnect ?? (() => {});
+    this.#checkMs = options.listenerCheckMs ?? 1000;
+    const commandTimeout = options.commandTimeoutMs ?? 1000;
+    this.#config = {
+      connectionString: options.url,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 1000,
+      // Client side: a server that stopped answering. Server side: the statement is cancelled rather
+      // than left running after we gave up on it.
+      query_timeout: commandTimeout,
+      statement_timeout: commandTimeout,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      application_name: 'mimir-auth-hub',
+    };
+    this.#pool = new pg.Pool({ ...this.#config, max: options.poolSize ?? 10 });
+    // An idle pooled connection that dies emits here (the pool drops it); without a listener it would crash the process.
+    this.#pool.on('error', (err) => this.#onError(err));
+    this.#pool.on('connect', (client) => this.#connections.add(client));
+    this.#pool.on('remove', (client) => this.#connections.delete(client));
+  }
+
+  /** Creates or upgrades the schema, then pings: a wrong URL or an unreachable server fails here. */
+  async connect(): Promise<void> {
+    await this.ping();
+  }
+
+  async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
+    await this.#query(this.#sql.upsert, this.#write(kind, id, payload, ttlSeconds));
+  }
+
+  async insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean> {
+    const result = await this.#query(this.#sql.insert, [...this.#write(kind, id, payload, ttlSeconds), this.#seconds()]);
+    return result.rowCount === 1;
+  }
+
+  async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
+    checkKind(kind);
+    const { rows } = await this.#query<Row>(this.#sql.find, [kind, id, this.#seconds()]);
+    return rows[0] ? toRecord<T>(rows[0]) : null;
+  }
+
+  async consume(kind: string, id: string): Promise<boolean> {
+    checkKind(kind);
+    return (await this.#query(this.#sql.consume, [kind, id, this.#seconds()])).rowCount === 1;
+  }
+
+  async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
+    checkKind(kind);
+    const write = this.#write(next.kind, next.id, next.payload, next.ttlSeconds);
+    return (await this.#query(this.#sql.consumeAndPut, [kind, id, this.#seconds(), ...write])).rowCount === 1;
+  }
+
+  async destroy(kind: string, id: string): Promise<boolean> {
+    checkKind(kind);
+    const { rows } = await this.#query<Pick<Row, 'expires_at'>>(this.#sql.destroy, [kind, id]);
+    // An expired row is removed too, but it did not exist as far as callers are concerned.
+    const row = rows[0];
+    return row !== undefined && (row.expires_at === null || Number(row.expires_at) > this.#seconds());
+  }
+
+  async list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>> {
+    checkKind(kind);
+    const { rows } = await this.#query<Row>(this.#sql.list, [kind, this.#seconds()]);
+    return rows.map((row) => ({ id: row.id, ...toRecord<T>(row) }));
+  }
+
+  async *entries(): AsyncIterable<StoredEntry> {
+    let after: [string, string] = ['', ''];
+    for (;;) {
+      const { rows } = await this.#query<Row & { kind: string }>(this.#sql.entries, [...after, this.#seconds(), ENTRIES_PAGE]);
+      for (const row of rows) yield { kind: row.kind, id: row.id, ...toRecord<Record<string, unknown>>(row) };
+      if (rows.length < ENTRIES_PAGE) return;
+      const last = rows[rows.length - 1]!;
+      after = [last.kind, last.id];
+    }
+  }
+
+  async restore(entry: StoredEntry): Promise<void> {
+    checkKind(entry.kind);
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
+    await this.#query(this.#sql.restore, [entry.kind, entry.id, JSON.stringify(entry.payload), entry.expiresAt ?? null, entry.consumedAt ?? null]);
+  }
+
+  async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {
+    checkKind(kind);
+    checkIncrement(by);
+    const exp = expiryFor(this.#now(), ttlSeconds) ?? null;
+    const { rows } = await this.#query<{ value: string }>(this.#sql.increment, [kind, id, by, exp, this.#seconds()]);
+    return Number(rows[0]!.value);
+  }
+
+  async purgeExpired(): Promise<Record<string, number>> {
+    const removed: Record<string, number> = {};
+    const now = this.#seconds();
+    // In batches, so a large backlog never meets the command timeout and each step commits on its own.
+    for (;;) {
+      const { rows } = await this.#query<{ kind: string; n: number }>(this.#sql.purge, [now, PURGE_BATCH]);
+      let batch = 0;
+      for (const { kind, n } of rows) {
+        removed[kind] = (removed[kind] ?? 0) + n;
+        batch += n;
+      }
+      if (batch < PURGE_BATCH) return removed;
+    }
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    const bytes = Buffer.byteLength(message);
+    if (bytes >= NOTIFY_PAYLOAD_LIMIT) {
+      throw new RangeError(`a message of ${bytes} bytes cannot be published: PostgreSQL NOTIFY carries at most ${NOTIFY_PAYLOAD_LIMIT - 1} bytes`);
+    }
+    // pg_notify takes the channel as a value, so no quoting is involved on this side.
+    await this.#query('SELECT pg_notify($1, $2)', [this.channelName(channel), message]);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
+    this.#open();
+    const name = this.channelName(channel);
+    let entry = this.#channels.get(name);
+    if (!entry) {
+      const ready = (async () => {
+        await this.#init();
+        const listener = await this.#connectListener();
+        try {
+          await listener.query(`LISTEN ${ident(name)}`);
+        } catch (e) {
+          throw storeError(e);
+        }
+      })();
+      this.#channels.set(name, (entry = { handlers: new Set(), ready }));
+      ready.catch(() => { if (this.#channels.get(name)?.ready === ready) this.#channels.delete(name); });
+    }
+    entry.handlers.add(onMessage);
+    await entry.ready;
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1', []);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    clearInterval(this.#checkTimer);
+    this.#channels.clear();
+    const listener = this.#listener ?? (await this.#listening?.catch(() => undefined));
+    this.#listener = undefined;
+    // A server that stopped answering never completes the goodbye: wait a little, then cut.
+    const ended = Promise.all([listener?.end().catch(() => undefined), this.#pool.end().catch(() => undefined)]);
+    await Promise.race([ended, sleep(2000)]);
+    listener?.connection.stream.destroy();
+    for (const client of this.#connections) client.connection.stream.destroy();
+  }
+
+  /**
+   * The NOTIFY channel of a hub channel: `<schema>:<channel>`, or a digest of the channel when that
+   * would exceed the 63 bytes of an identifier (PostgreSQL would silently truncate a long name, and
+   * two channels sharing a prefix would then hear each other).
+   */
+  channelName(channel: string): string {
+    const name = `${this.#schema}:${channel}`;
+    if (Buffer.byteLength(name) <= MAX_CHANNEL) return name;
+    const digest = createHash('sha256').update(channel).digest('base64url');
+    return `${this.#schema}#${digest.slice(0, MAX_CHANNEL - this.#schema.length - 1)}`;
+  }
+
+  async #query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+    await this.#init();
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (e) {
+      throw storeError(e);
+    }
+  }
+
+  /** The schema, created or upgraded once per store (again after a failure: the server may be back). */
+  #init(): Promise<void> {
+    this.#open();
+    this.#ready ??= this.#migrate().catch((e: unknown) => {
+      this.#ready = undefined;
+      throw storeError(e);
+    });
+    return this.#ready;
+  }
+
+  /**
+   * Forward-only migrations in one transaction under an advisory lock: two hubs starting at once on
+   * an empty database take turns, and the second finds the schema at the latest version. DDL is
+   * transactional in PostgreSQL, so a failed upgrade leaves the previous version intact.
+   */
+  async #migrate(): Promise<void> {
+    // A connection of its own, with room to wait for another hub's migration.
+    const client = new pg.Client({ ...this.#config, query_timeout: MIGRATION_TIMEOUT_MS, statement_timeout: MIGRATION_TIMEOUT_MS });
+    client.on('error', (err) => this.#onError(err));
+    try {
+      await client.connect();
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`mimir-auth-hub schema ${this.#schema}`]);
+      const s = ident(this.#schema);
+      // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists; a
+      // schema made beforehand by an administrator is enough for a hub without that right.
+      const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.#schema]);
+      if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (
+        version integer PRIMARY KEY,
+        description text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+      const { rows } = await client.query<{ version: number }>(`SELECT coalesce(max(version), 0)::int AS version FROM ${s}.schema_version`);
+      const current = rows[0]?.version ?? 0;
+      const known = this.#migrations.at(-1)?.version ?? 0;
+      if (current > known) throw new SchemaVersionError(this.#schema, current, known);
+      for (const migration of this.#migrations) {
+        if (migration.version <= current) continue;
+        await client.query(migration.up(s));
+        await client.query(`INSERT INTO ${s}.schema_version (version, description) VALUES ($1, $2)`, [migration.version, migration.description]);
+      }
+      await client.query('COMMIT');
+    } finally {
+      // Ending the session rolls back whatever did not commit and releases the lock.
+      await Promise.race([client.end().catch(() => undefined), sleep(1000)]);
+      client.connection.stream.destroy();
+    }
+  }
+
+  /** The LISTEN connection, connecting it (and listening to every channel) when there is none. */
+  #connectListener(): Promise<pg.Client> {
+    if (this.#listener) return Promise.resolve(this.#listener);
+    this.#listening ??= (async () => {
+      const client = new pg.Client({ ...this.#config, application_name: 'mimir-auth-hub listener' });
+      client.on('error', (err) => this.#listenerLost(client, err));
+      client.on('end', () => this.#listenerLost(client));
+      client.on('notification', (n) => this.#dispatch(n));
+      try {
+        await client.connect();
+        const names = [...this.#channels.keys()];
+        if (names.length) await client.query(names.map((n) => `LISTEN ${ident(n)}`).join('; '));
+        if (this.#closed) throw new Error('PostgresStore is closed');
+      } catch (e) {
+        this.#listening = undefined;
+        client.connection.stream.destroy();
+        throw storeError(e);
+      }
+      this.#listener = client;
+      this.#attempt = 0;
+      this.#startCheck(client);
+      if (this.#gap) {
+        this.#gap = false;
+        try { this.#onReconnect(); } catch (e) { this.#onError(e as Error); }
+      }
+      return client;
+    })();
+    return this.#listening;
+  }
+
+  #listenerLost(client: pg.Client, err?: Error): void {
+    if (client !== this.#listener) return;
+    this.#listener = undefined;
+    this.#listening = undefined;
+    this.#gap = true;
+    clearInterval(this.#checkTimer);
+    client.connection.stream.destroy();
+    this.#onError(err ?? new Error('the PostgreSQL LISTEN connection ended'));
+    this.#scheduleReconnect();
+  }
+
+  /** Next attempt at once after a loss, then backing off to at most 1 s between attempts. */
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnectTimer) return;
+    const delay = this.#attempt === 0 ? 0 : Math.min(100 * 2 ** (this.#attempt - 1), 1000);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#closed || this.#listener) return;
+      this.#attempt++;
+      this.#connectListener().catch(() => this.#scheduleReconnect());
+    }, delay);
+    this.#reconnectTimer.unref();
+  }
+
+  /**
+   * A connection cut without a FIN (a partition, a paused server) looks idle forever to a listener:
+   * a small statement every `listenerCheckMs` finds it within one command timeout.
+   */
+  #startCheck(client: pg.Client): void {
+    clearInterval(this.#checkTimer);
+    if (this.#checkMs <= 0) return;
+    let inFlight = false;
+    this.#checkTimer = setInterval(() => {
+      if (inFlight) return;
+      inFlight = true;
+      client.query('SELECT 1').then(
+        () => { inFlight = false; },
+        (err: Error) => { inFlight = false; this.#listenerLost(client, err); },
+      );
+    }, this.#checkMs);
+    this.#checkTimer.unref();
+  }
+
+  #dispatch(notification: Notification): void {
+    const entry = this.#channels.get(notification.channel);
+    if (!entry) return;
+    for (const handler of entry.handlers) {
+      // A throwing handler must not break the connection's message parsing.
+      try { handler(notification.payload ?? ''); } catch (e) { this.#onError(e as Error); }
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new Error('PostgresStore is closed');
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+
+  #write(kind: string, id: string, payload: object, ttlSeconds: number | undefined): [string, string, string, number | null] {
+    checkKind(kind);
+    return [kind, id, JSON.stringify(payload), expiryFor(this.#now(), ttlSeconds) ?? null];
+  }
+}
+
+/** The statements, for one schema. Parameters: epoch seconds as integers, payloads as JSON text. */
+function statements(schema: string) {
+  const t = `${schema}.records`;
+  const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
+  const expired = (now: string) => `(r.expires_at IS NOT NULL AND r.expires_at <= ${now})`;
+  const replace = 'payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = NULL';
+  return {
+    find: `SELECT payload, expires_at, consumed_at FROM ${t} WHERE kind = $1 AND id = $2 AND ${live('$3')}`,
+    list: `SELECT id, payload, expires_at, consumed_at FROM ${t} WHERE kind = $1 AND ${live('$2')} ORDER BY id`,
+    upsert: `INSERT INTO ${t} (kind, id, payload, expires_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (kind, id) DO UPDATE SET ${replace}`,
+    // Succeeds when absent, or replaces a row that is expired but not purged yet; no row otherwise.
+    insert: `INSERT INTO ${t} AS r (kind, id, payload, expires_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (kind, id) DO UPDATE SET ${replace} WHERE ${expired('$5')}`,
+    // Concurrent updates of one row queue on its lock; each re-checks `consumed_at IS NULL` on the
+    // row as the winner left it (READ COMMITTED), so exactly one sees a row.
+    consume: `UPDATE ${t} SET consumed_at = $3 WHERE kind = $1 AND id = $2 AND consumed_at IS NULL AND ${live('$3')}`,
+    // One statement is one transaction: the successor is written only from the row `used` returns,
+    // so it exists exactly when the consume won, and a crash leaves both or neither.
+    consumeAndPut: `WITH used AS (
+        UPDATE ${t} SET consumed_at = $3 WHERE kind = $1 AND id = $2 AND consumed_at IS NULL AND ${live('$3')} RETURNING 1
+      )
+      INSERT INTO ${t} (kind, id, payload, expires_at) SELECT $4::text, $5::text, $6::json, $7::bigint FROM used
+      ON CONFLICT (kind, id) DO UPDATE SET ${replace}`,
+    destroy: `DELETE FROM ${t} WHERE kind = $1 AND id = $2 RETURNING expires_at`,
+    // Keyset pages, so no statement outlives the statement timeout however large the table.
+    entries: `SELECT kind, id, payload, expires_at, consumed_at FROM ${t} WHERE (kind, id) > ($1, $2) AND ${live('$3')} ORDER BY kind, id LIMIT $4`,
+    restore: `INSERT INTO ${t} (kind, id, payload, expires_at, consumed_at) VALUES ($1, $2, $3, $4, $5)
+      ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`,
+    // An expired row restarts as a fresh counter; a live one gets payload.value += by (other fields,
+    // expiry and consumption kept). ON CONFLICT DO UPDATE is atomic under concurrent inserts.
+    increment: `INSERT INTO ${t} AS r (kind, id, payload, expires_at) VALUES ($1, $2, json_build_object('value', $3::bigint), $4)
+      ON CONFLICT (kind, id) DO UPDATE SET
+        payload = CASE WHEN ${expired('$5')} THEN excluded.payload ELSE jsonb_set(
+          CASE WHEN json_typeof(r.payload) = 'object' THEN r.payload::jsonb ELSE '{}'::jsonb END, '{value}',
+          to_jsonb(CASE WHEN json_typeof(r.payload -> 'value') = 'number' THEN (r.payload ->> 'value')::numeric ELSE 0 END + $3::bigint)
+        )::json END,
+        expires_at = CASE WHEN ${expired('$5')} THEN excluded.expires_at ELSE r.expires_at END,
+        consumed_at = CASE WHEN ${expired('$5')} THEN NULL ELSE r.consumed_at END
+      RETURNING (payload ->> 'value') AS value`,
+    purge: `WITH gone AS (
+        DELETE FROM ${t} WHERE (kind, id) IN (SELECT kind, id FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)
+        RETURNING kind
+      )
+      SELECT kind, count(*)::int AS n FROM gone GROUP BY kind`,
+  } as const;
+}
+
+function toRecord<T>(row: Omit<Row, 'id'>): StoredRecord<T> {
+  const record: StoredRecord<T> = { payload: row.payload as T };
+  if (row.consumed_at !== null) record.consumedAt = Number(row.consumed_at);
+  if (row.expires_at !== null) record.expiresAt = Number(row.expires_at);
+  return record;
+}
