@@ -26,6 +26,7 @@ export const PERMISSION_DESCRIPTIONS: Readonly<Record<string, string>> = Object.
   'keys:write': 'Generate API keys in Mimir',
   'keys:delete': 'Revoke API keys in Mimir',
   'mcp:*': 'Use every MCP tool of Mimir',
+  admin: 'Administer Mimir itself: its RBAC configuration, migrations and maintenance',
   // The hub's own
   'admin:manage': 'Administer this hub: API keys, service accounts, clients, sessions and other people\'s credentials',
   'metrics:read': 'Read this hub\'s metrics',
