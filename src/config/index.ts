@@ -59,7 +59,8 @@ export interface Config {
     readonly clientId: string | undefined;
     readonly clientSecret: string | undefined;
     readonly redirectUri: string;
-    readonly scope: string;
+    /** MIMIR_OAUTH_SCOPE; unset: each provider kind's default (src/oidc/providers.ts `defaultScope`). */
+    readonly scope: string | undefined;
     readonly audience: string | undefined;
     readonly trustEmail: boolean;
     readonly okta: { readonly domain: string | undefined; readonly authorizationServer: string | undefined };
@@ -122,6 +123,8 @@ export interface Config {
   };
   readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string };
   readonly metrics: { readonly enabled: boolean; readonly endpoint: string };
+  /** The pages' product name, logo (https URL or same-origin path) and accent colour (MIMIR_BRAND_*). */
+  readonly brand: { readonly name: string; readonly logoUrl: string | undefined; readonly accent: string };
   readonly cleanup: { readonly intervalSeconds: number };
   /** Hot-path caches (bench/README.md "Performance"): entry bounds and the credential max age in seconds. */
   readonly cache: { readonly tokens: number; readonly credentials: number; readonly credentialMaxAge: number };
@@ -283,6 +286,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       file: raw.MIMIR_AUDIT_LOG_FILE ? resolve(cwd, raw.MIMIR_AUDIT_LOG_FILE) : resolve(dataDir, 'audit.log'),
     },
     metrics: { enabled: raw.MIMIR_ENABLE_AUTH_METRICS, endpoint: raw.MIMIR_AUTH_METRICS_ENDPOINT },
+    brand: { name: raw.MIMIR_BRAND_NAME, logoUrl: raw.MIMIR_BRAND_LOGO_URL, accent: raw.MIMIR_BRAND_ACCENT ?? '#2357d9' },
     cleanup: { intervalSeconds: raw.MIMIR_CLEANUP_INTERVAL },
     cache: { tokens: raw.MIMIR_TOKEN_CACHE_SIZE, credentials: raw.MIMIR_CREDENTIAL_CACHE_SIZE, credentialMaxAge: raw.MIMIR_CREDENTIAL_CACHE_MAX_AGE },
     variables: { ...variables },

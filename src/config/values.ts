@@ -61,6 +61,29 @@ export const httpUrl = checkedHttpUrl(false);
  */
 export const issuerUrl = checkedHttpUrl(true);
 
+/**
+ * A CSS hex colour (`#rgb` or `#rrggbb`), as written into the pages' stylesheet; the `#` may be
+ * left out, since in a .env file an unquoted `#` starts a comment.
+ */
+export const hexColour = z.string().trim().refine((s) => /^#?(?:[0-9a-f]{3}|[0-9a-f]{6})$/i.test(s), {
+  error: (iss) => `${show(iss.input)} is not a CSS hex colour such as #2357d9`,
+}).transform((s) => `#${s.replace(/^#/, '').toLowerCase()}`);
+
+/**
+ * An image the pages show: an https URL without credentials (its origin joins the pages' CSP
+ * img-src), or a path on the hub's own origin (`/brand/logo.svg`, not `//host/...`).
+ */
+export const imageUrl = z.string().trim().refine((s) => {
+  if (/[\s"'<>\\]/.test(s)) return false;
+  if (s.startsWith('/')) return !s.startsWith('//');
+  try {
+    const u = new URL(s);
+    return u.protocol === 'https:' && u.username === '' && u.password === '';
+  } catch {
+    return false;
+  }
+}, { error: (iss) => `${show(iss.input)} is not an https URL or a path on the hub's own origin (starting with a single /)` });
+
 export const path = z.string().trim().refine((s) => s.startsWith('/'), { error: (iss) => `${show(iss.input)} is not a path starting with /` });
 
 export const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));

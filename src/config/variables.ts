@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import {
-  bool, httpUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, postgresUrl, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
+  bool, hexColour, httpUrl, imageUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, postgresUrl, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
 } from './values.ts';
 
 export interface VariableDoc<P extends z.ZodType = z.ZodType> {
@@ -63,7 +63,7 @@ export const VARIABLES = [
   v('OAuth Provider', 'MIMIR_OAUTH_CLIENT_ID', z.string().optional(), undefined, 'The hub\'s client id at the IdP'),
   v('OAuth Provider', 'MIMIR_OAUTH_CLIENT_SECRET', z.string().optional(), undefined, 'The hub\'s client secret at the IdP', { secret: true }),
   v('OAuth Provider', 'MIMIR_OAUTH_REDIRECT_URI', httpUrl.optional(), undefined, 'Callback registered at the IdP; default <MIMIR_PUBLIC_URL>/auth/callback'),
-  v('OAuth Provider', 'MIMIR_OAUTH_SCOPE', z.string(), 'openid profile email', 'Scopes requested at sign-in'),
+  v('OAuth Provider', 'MIMIR_OAUTH_SCOPE', z.string().trim().min(1).optional(), undefined, 'Scopes requested at sign-in; default openid profile email, plus the kind\'s role scope where it has one (okta: groups, when the IdP lists it)'),
   v('OAuth Provider', 'MIMIR_OAUTH_AUDIENCE', z.string().optional(), undefined, 'Audience IdP access tokens must carry to be accepted as bearer tokens'),
   v('OAuth Provider', 'MIMIR_OAUTH_TRUST_EMAIL', bool, 'false', 'Use the IdP\'s email even without email_verified: true (only for an IdP that verifies every address)', { added: true }),
 
@@ -139,6 +139,11 @@ export const VARIABLES = [
   v('Security', 'MIMIR_OAUTH_ENABLE_NONCE', bool, 'true', 'Use and check the OIDC nonce'),
   v('Security', 'MIMIR_ENABLE_TOKEN_BINDING', bool, 'true', 'Support DPoP-bound tokens (RFC 9449)'),
   v('Security', 'MIMIR_REQUIRE_TOKEN_BINDING', bool, 'false', 'Refuse Mimir access tokens that are not DPoP-bound', { added: true }),
+
+  // Branding of the pages (added)
+  v('Branding', 'MIMIR_BRAND_NAME', z.string().trim().min(1).max(60).refine((s) => !/\p{Cc}/u.test(s), { error: 'contains a control character' }), 'Mimir', 'Product name on the hub\'s pages (sign-in, account, consent, errors)', { added: true }),
+  v('Branding', 'MIMIR_BRAND_LOGO_URL', imageUrl.optional(), undefined, 'Logo on the pages: an https URL (its origin is added to the pages\' CSP img-src) or a path on the hub\'s origin', { added: true }),
+  v('Branding', 'MIMIR_BRAND_ACCENT', hexColour.optional(), undefined, 'Accent colour of the pages\' buttons and links: a CSS hex colour, default #2357d9 (in .env quote it or leave out the #, which starts a comment there)', { added: true }),
 
   // Monitoring
   v('Monitoring & Logging', 'MIMIR_LOG_AUTH_EVENTS', bool, 'true', 'Write one audit line per authentication event'),

@@ -2,14 +2,14 @@
  * The redirect back from the IdP (OpenID Connect Core §3.1.2.5–3.1.3.7), as a list of named
  * checks: the state is read and used up, not expired and bound to this browser; the code is
  * exchanged (openid-client checks the ID token: signature by JWKS, iss, aud, azp, exp, iat,
- * nonce, and RFC 9207 `iss` when the IdP sends it); then the kind's own rules and the claims
- * mapping. Azure multi-tenant providers have their ID token verified by multi-tenant.ts instead.
+ * nonce, and RFC 9207 `iss` when the IdP sends it); then the kind's own rules, the claims the
+ * ID token lacks from userinfo (OIDC Core §5.3), and the claims mapping. Azure multi-tenant providers have their ID token verified by multi-tenant.ts instead.
  * Nothing is stored here: the caller creates the session.
  */
 import * as client from 'openid-client';
 import { hashSecret, safeEqual } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
-import { checkProviderRules, issuerMatches, mapClaims, type MappedIdentity } from './claims.ts';
+import { checkProviderRules, issuerMatches, mapClaims, missingProfileClaims, withUserinfoClaims, type MappedIdentity } from './claims.ts';
 import { describe } from './discovery.ts';
 import { LOGIN_STATE_KIND, type LoginDeps, type LoginState } from './login.ts';
 import { verifyTenantIdToken, withoutIdToken } from './multi-tenant.ts';
@@ -22,9 +22,19 @@ export interface CallbackInput {
   binding: string | undefined;
 }
 
+/**
+ * Whether the sign-in asked the IdP's userinfo endpoint for claims the ID token lacked: `not-needed`
+ * (the ID token had them), `unavailable` (no userinfo endpoint or no access token), `used`, or
+ * `failed` with a secret-free reason (the sign-in went on with the ID token's claims).
+ */
+export type UserinfoOutcome =
+  | { readonly status: 'not-needed' | 'unavailable' | 'used'; readonly missing: readonly string[] }
+  | { readonly status: 'failed'; readonly missing: readonly string[]; readonly reason: string };
+
 export interface CompletedLogin {
   provider: ProviderSettings;
   identity: MappedIdentity;
+  userinfo: UserinfoOutcome;
   idToken: string | undefined;
   idpRefreshToken: string | undefined;
   idpAccessToken: string | undefined;
@@ -44,10 +54,11 @@ export async function completeLogin(d: LoginDeps, input: CallbackInput): Promise
   const { tokens, claims, idToken } = await exchangeCode(d, provider, state, query);
   if (!claims) throw new OAuthError('invalid_grant', 'The identity provider returned no ID token.');
   checkProviderRules(provider, claims, 'id');
-  const identity = mapClaims(provider, claims, 'session');
+  const profile = await completeFromUserinfo(d, provider, tokens.access_token, claims);
+  const identity = mapClaims(provider, profile.claims, 'session');
   const expiresIn = tokens.expiresIn();
   return {
-    provider, identity, idToken, idpRefreshToken: tokens.refresh_token, idpAccessToken: tokens.access_token,
+    provider, identity, idToken, userinfo: profile.outcome, idpRefreshToken: tokens.refresh_token, idpAccessToken: tokens.access_token,
     idpAccessTokenExpiresAt: expiresIn === undefined ? undefined : Math.floor(d.now() / 1000) + expiresIn,
     returnTo: state.returnTo,
   };
@@ -124,6 +135,28 @@ async function exchangeCode(d: LoginDeps, p: ProviderSettings, state: LoginState
     return { tokens, claims: tokens.claims() as Record<string, unknown> | undefined, idToken: tokens.id_token };
   } catch (e) {
     throw idpError(p, e);
+  }
+}
+
+/**
+ * OIDC Core §5.3: claims the ID token lacks (name, email, the role claim) are asked of the
+ * userinfo endpoint with the access token of this sign-in, when the IdP has one. openid-client
+ * checks that the answer's `sub` is the ID token's (§5.3.2); an answer for anyone else, or no
+ * answer, leaves the ID token's claims as they are: a sign-in the ID token alone allows is never
+ * refused because userinfo failed.
+ */
+async function completeFromUserinfo(d: LoginDeps, p: ProviderSettings, accessToken: string | undefined, claims: Record<string, unknown>): Promise<{ claims: Record<string, unknown>; outcome: UserinfoOutcome }> {
+  const missing = missingProfileClaims(p, claims);
+  if (missing.length === 0) return { claims, outcome: { status: 'not-needed', missing } };
+  const config = await d.providers.configuration(p);
+  if (!accessToken || !config.serverMetadata().userinfo_endpoint || typeof claims.sub !== 'string') {
+    return { claims, outcome: { status: 'unavailable', missing } };
+  }
+  try {
+    const answer = await client.fetchUserInfo(config, accessToken, claims.sub) as Record<string, unknown>;
+    return { claims: withUserinfoClaims(claims, answer), outcome: { status: 'used', missing } };
+  } catch (e) {
+    return { claims, outcome: { status: 'failed', missing, reason: describe(e) } };
   }
 }
 

@@ -122,6 +122,55 @@ function sourceRolesAndGroups(p: ProviderSettings, c: Record<string, unknown>): 
   }
 }
 
+/**
+ * Claims a userinfo answer never supplies: they describe the token rather than the user
+ * (OIDC Core §2), or they are what the kind's rules check on the signed ID token
+ * ({@link checkProviderRules}: `hd`, `tid`, `token_use`, `typ`; Azure's groups-overage marker).
+ */
+const ID_TOKEN_ONLY = new Set([
+  'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'c_hash', 'sid', 'jti',
+  'typ', 'token_use', 'tid', 'hd', '_claim_names', '_claim_sources', 'hasgroups', 'client_id', 'cid', 'scope', 'scp',
+]);
+
+/**
+ * What a sign-in shows of the user that the ID token does not carry: `name`, `email` (a verified
+ * one, see {@link verifiedEmail}), `roles` (the kind's role or group claim; Google has none).
+ * Empty: the ID token says it all and userinfo need not be asked.
+ */
+export function missingProfileClaims(p: ProviderSettings, c: Record<string, unknown>): string[] {
+  const missing: string[] = [];
+  if (typeof (c.name ?? c.preferred_username ?? c['cognito:username'] ?? c.username) !== 'string') missing.push('name');
+  if (verifiedEmail(p, c) === undefined) missing.push('email');
+  const { roles, groups } = sourceRolesAndGroups(p, c);
+  if (p.kind !== 'google' && roles.length === 0 && groups.length === 0) missing.push('roles');
+  return missing;
+}
+
+/**
+ * The ID token's claims completed by a userinfo answer (OIDC Core §5.3): a claim the ID token
+ * has is kept as signed; one it lacks is taken from userinfo, except the token's own claims
+ * ({@link ID_TOKEN_ONLY}). `email_verified` travels with its `email`: userinfo's verification
+ * is used only for the address userinfo gave (or the same address the ID token gave).
+ * The caller has checked that userinfo's `sub` is the ID token's (§5.3.2).
+ */
+export function withUserinfoClaims(idToken: Record<string, unknown>, userinfo: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...idToken };
+  for (const [name, value] of Object.entries(userinfo)) {
+    if (ID_TOKEN_ONLY.has(name) || name === 'email' || name === 'email_verified' || Object.hasOwn(idToken, name)) continue;
+    out[name] = value;
+  }
+  if (Object.hasOwn(idToken, 'email')) {
+    if (!Object.hasOwn(idToken, 'email_verified') && Object.hasOwn(userinfo, 'email_verified') && userinfo.email === idToken.email) {
+      out.email_verified = userinfo.email_verified;
+    }
+  } else if (Object.hasOwn(userinfo, 'email')) {
+    out.email = userinfo.email;
+    if (Object.hasOwn(userinfo, 'email_verified')) out.email_verified = userinfo.email_verified;
+    else delete out.email_verified;
+  }
+  return out;
+}
+
 /** Applies `roleMappings` (IdP role → RBAC roles, identity by default) and `groupsToRoles`. */
 export function mapRoles(p: ProviderSettings, roles: readonly string[], groups: readonly string[]): string[] {
   const out = new Set<string>();

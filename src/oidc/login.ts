@@ -9,6 +9,7 @@ import { hashSecret, randomToken } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { Store } from '../storage/adapter.ts';
 import type { ProviderDirectory } from './discovery.ts';
+import { signInScope } from './providers.ts';
 import { safeReturnTo } from './return-to.ts';
 
 export interface LoginSecurity {
@@ -48,7 +49,8 @@ export async function beginLogin(d: LoginDeps, input: { providerId: string; retu
   const record: LoginState = {
     provider: p.id, returnTo: safeReturnTo(input.returnTo), createdAt: Math.floor(d.now() / 1000), binding: hashSecret(binding),
   };
-  const params: Record<string, string> = { redirect_uri: p.redirectUri, scope: p.scope, response_type: 'code', ...p.authorizationParams };
+  const scope = signInScope(p, config.serverMetadata().scopes_supported);
+  const params: Record<string, string> = { redirect_uri: p.redirectUri, scope, response_type: 'code', ...p.authorizationParams };
   if (p.hostedDomain) params.hd = p.hostedDomain; // a hint for Google's account chooser; the hd claim is what is checked
   if (d.security.pkce) {
     record.verifier = client.randomPKCECodeVerifier();

@@ -31,7 +31,13 @@ export interface ProviderSettings {
   readonly clientId: string;
   readonly clientSecret: string | undefined;
   readonly redirectUri: string;
+  /** The scope asked for at sign-in: the configured one, or {@link BASE_SCOPE}. */
   readonly scope: string;
+  /**
+   * Scopes added to `scope` at sign-in when the IdP lists them in its discovery `scopes_supported`:
+   * the kind's role/group scope ({@link ROLE_SCOPES}); none when the scope is configured.
+   */
+  readonly roleScopes: readonly string[];
   /** `aud` an IdP access token must carry to be accepted as a bearer token; unset: none are. */
   readonly audience: string | undefined;
   /**
@@ -118,6 +124,38 @@ const fileEntry = z.object({
 const fileSchema = z.union([z.array(fileEntry), z.object({ providers: z.array(fileEntry) }).strict()]);
 type FileEntry = z.infer<typeof fileEntry>;
 
+/** OIDC Core §5.4: the standard claims a sign-in shows (name, email) come with these scopes. */
+export const BASE_SCOPE = 'openid profile email';
+
+/**
+ * The scope that brings the role/group claim each kind's mapping reads (claims.ts), where one is
+ * needed; the others send their claim without being asked:
+ * - okta: `groups` (the groups claim an admin configures is tied to it; fixtures/provider-claims/okta.json);
+ * - generic: `roles` and `groups` where the IdP has such scopes (Dex, for one, sends groups only with `groups`);
+ * - auth0 (a namespaced claim an Action adds), azure (`roles`, `groups` from the app registration),
+ *   keycloak (`realm_access` from the default `roles` client scope, applied unasked), cognito
+ *   (`cognito:groups`), google (no roles): nothing extra.
+ * Requested only when the IdP's discovery lists them in `scopes_supported`, since an IdP refuses a
+ * scope it does not know (Okta: `invalid_scope`) and a claim tied to "any scope" comes regardless.
+ */
+export const ROLE_SCOPES: Readonly<Record<ProviderKind, readonly string[]>> = {
+  okta: ['groups'], auth0: [], azure: [], google: [], keycloak: [], cognito: [], generic: ['roles', 'groups'],
+};
+
+/**
+ * The `scope` of a sign-in request: the provider's scope plus those of its role scopes the IdP
+ * lists in `scopes_supported` (none when it publishes no list).
+ *
+ * @example
+ * signInScope(okta, ['openid', 'profile', 'email', 'groups']) // 'openid profile email groups'
+ */
+export function signInScope(p: Pick<ProviderSettings, 'scope' | 'roleScopes'>, supported: unknown): string {
+  const listed = Array.isArray(supported) ? supported.filter((s): s is string => typeof s === 'string') : [];
+  const scopes = p.scope.split(' ').filter(Boolean);
+  for (const s of p.roleScopes) if (listed.includes(s) && !scopes.includes(s)) scopes.push(s);
+  return scopes.join(' ');
+}
+
 const DISPLAY: Record<ProviderKind, string> = {
   okta: 'Okta', auth0: 'Auth0', azure: 'Microsoft', google: 'Google', keycloak: 'Keycloak', cognito: 'AWS Cognito', generic: 'Single sign-on',
 };
@@ -131,7 +169,7 @@ export function loadProviders(config: Config, read: (path: string) => string = (
     const entry: FileEntry = {
       id: p.kind, kind: p.kind, clientId: p.clientId ?? '',
       ...opt('issuer', p.issuer), ...opt('clientSecret', p.clientSecret), ...opt('audience', p.audience ?? p.auth0.audience),
-      scope: p.scope, redirectUri: p.redirectUri,
+      ...opt('scope', p.scope), redirectUri: p.redirectUri,
       endpoints: {
         ...opt('authorization', p.authorizationEndpoint), ...opt('token', p.tokenEndpoint), ...opt('jwks', p.jwksUri),
         ...opt('userinfo', p.userinfoEndpoint), ...opt('revocation', p.revocationEndpoint), ...opt('tokeninfo', p.tokeninfoEndpoint),
@@ -203,7 +241,8 @@ function settle(raw: FileEntry, config: Config, where: string, problems: string[
     clientId: e.clientId,
     clientSecret: e.clientSecret,
     redirectUri: e.redirectUri ?? config.provider.redirectUri,
-    scope: e.scope ?? config.provider.scope,
+    scope: e.scope ?? config.provider.scope ?? BASE_SCOPE,
+    roleScopes: (e.scope ?? config.provider.scope) === undefined ? ROLE_SCOPES[e.kind] : [],
     audience,
     audiences: e.audiences ?? [],
     trustEmail: e.trustEmail ?? false,

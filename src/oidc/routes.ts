@@ -8,8 +8,8 @@ import fp from 'fastify-plugin';
 import { OAuthError, toOAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { sendError } from '../http/reply.ts';
-import { accountPage, continuePage, errorPage, loginPage, signedOutPage, STYLESHEET, STYLESHEET_PATH } from '../pages/render.ts';
-import { sendPage } from '../pages/respond.ts';
+import { accountPage, continuePage, loginPage, signedOutPage, STYLESHEET_PATH, stylesheet } from '../pages/render.ts';
+import { sendErrorPage, sendPage, type PageOptions } from '../pages/respond.ts';
 import { comesFromOwnOrigin, isStateChanging } from '../sessions/origin.ts';
 import { completeLogin } from './callback.ts';
 import { beginLogin, type LoginDeps } from './login.ts';
@@ -45,16 +45,20 @@ export function oidcRoutes(hub: Hub) {
       return /application\/json/.test(accept) && !/text\/html/.test(accept);
     };
 
+    const { brand } = config;
+    const css = stylesheet(brand);
+    const page = (reply: FastifyReply, status: number, html: string, options: PageOptions = {}) => sendPage(reply, status, html, { ...options, brand });
+
     const fail = (req: FastifyRequest, reply: FastifyReply, e: unknown, retryHref = '/auth/login') => {
       const err = toOAuthError(e);
       if (wantsJson(req)) return sendError(reply, err);
-      if (err.status >= 500 && err.error === 'server_error') reply.log.error({ detail: err.detail }, 'unexpected error');
-      else if (err.detail) reply.log.info({ error: err.error, detail: err.detail }, 'sign-in refused');
-      return sendPage(reply, err.status, errorPage({ status: err.status, title: titleFor(err), message: err.description, retryHref }));
+      return sendErrorPage(reply, { status: err.status, title: titleFor(err), message: err.description, next: nextStepFor(err), retryHref }, {
+        brand, error: err.error, ...(err.detail ? { detail: err.detail } : {}),
+      });
     };
 
     app.get(STYLESHEET_PATH, async (_req, reply) =>
-      reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(STYLESHEET));
+      reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(css));
 
     app.get('/auth/login', async (req, reply) => {
       const q = req.query as Record<string, unknown>;
@@ -64,7 +68,7 @@ export function oidcRoutes(hub: Hub) {
         // One provider: straight to it (the seed's Test 1 expects a 302). Several: choose.
         if (providers.all.length !== 1) {
           const status = providers.all.length ? 200 : 404;
-          return sendPage(reply, status, loginPage(providers.all.map((p) => ({ id: p.id, name: p.name })), returnTo));
+          return page(reply, status, loginPage(providers.all.map((p) => ({ id: p.id, name: p.name })), returnTo, brand));
         }
         providerId = providers.all[0]!.id;
       }
@@ -85,6 +89,11 @@ export function oidcRoutes(hub: Hub) {
       try {
         const done = await completeLogin(deps, { query: req.query as Record<string, unknown>, binding: req.cookies?.[bindingCookie] });
         const p = done.identity.principal;
+        if (done.userinfo.status === 'failed') {
+          // The sign-in goes on with the ID token's claims (OIDC Core §5.3 is a completion, not a condition).
+          req.log.warn({ provider: done.provider.id, missing: done.userinfo.missing, detail: done.userinfo.reason },
+            'userinfo could not be read; the sign-in goes on with the ID token\'s claims');
+        }
         if (done.identity.groupsOverage) {
           req.log.warn({ provider: done.provider.id, sub: p.sub }, 'Azure groups overage: groups are not in the token; group-based roles not applied');
         }
@@ -122,7 +131,7 @@ export function oidcRoutes(hub: Hub) {
             access_token: access.token, refresh_token: refresh.token, token_type: 'Bearer', expires_in: access.expiresIn,
           });
         }
-        return sendPage(reply, 200, continuePage(done.returnTo));
+        return page(reply, 200, continuePage(done.returnTo, brand));
       } catch (e) {
         const err = toOAuthError(e);
         hub.audit.record({ type: 'login', outcome: 'failure', reason: err.error, detail: err.detail, ip: req.ip, request_id: req.id });
@@ -146,7 +155,7 @@ export function oidcRoutes(hub: Hub) {
       }
       if (wantsJson(req)) return reply.header('cache-control', 'no-store').send({ signed_out: Boolean(session), ...(endSessionUrl ? { end_session_url: endSessionUrl } : {}) });
       if (endSessionUrl) return reply.redirect(endSessionUrl, 303);
-      return sendPage(reply, 200, signedOutPage());
+      return page(reply, 200, signedOutPage(brand));
     });
 
     app.get('/auth/account', async (req, reply) => {
@@ -156,12 +165,18 @@ export function oidcRoutes(hub: Hub) {
       if (found.reissue) reply.setCookie(cookie.name, found.reissue, sessionCookieOptions);
       const s = found.session;
       const provider = providers.get(s.identity.provider);
+      const roles = s.identity.roles;
+      const defaultRole = hub.rbac.config.defaultRole;
+      // Through the one authorization rule (src/authz), as a session of these roles is authorized.
+      const permissions = hub.authorizer.permissions({ roles, scopes: [], auth_method: 'session' });
       // Its sign-out form is answered by a redirect to the IdP's end-session endpoint, which form-action would block.
-      return sendPage(reply, 200, accountPage({
-        sub: s.identity.sub, provider: provider?.name ?? s.identity.provider, roles: s.identity.roles, expiresAt: sessions.expiresAt(s),
+      return page(reply, 200, accountPage({
+        sub: s.identity.sub, provider: provider?.name ?? s.identity.provider, roles, permissions,
+        signedInAt: Math.floor(s.createdAt), expiresAt: sessions.expiresAt(s),
+        ...(defaultRole && !roles.some((r) => hub.rbac.isKnownRole(r)) ? { defaultRole } : {}),
         ...(s.identity.name ? { name: s.identity.name } : {}), ...(s.identity.email ? { email: s.identity.email } : {}),
         ...(s.groupsOverage ? { groupsOverage: true } : {}),
-      }), { formAction: 'unrestricted' });
+      }, brand), { formAction: 'unrestricted' });
     });
 
     /** RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2) where the IdP supports it. */
@@ -181,6 +196,17 @@ export function oidcRoutes(hub: Hub) {
       }
     }
   }, { name: 'mimir-sign-in' });
+}
+
+/** What the person on an error page of the sign-in can do about it. */
+function nextStepFor(e: OAuthError): string {
+  switch (e.error) {
+    case 'access_denied': return 'Sign in with an account that is allowed here, or ask your administrator for access.';
+    case 'bad_gateway': return 'Try again in a few minutes; if the identity provider stays unreachable, tell your administrator.';
+    case 'invalid_request':
+    case 'invalid_grant': return 'Start the sign-in again from the beginning, in this browser.';
+    default: return e.status >= 500 ? 'Try again; if it keeps happening, tell your administrator the request id below.' : 'Start the sign-in again.';
+  }
 }
 
 function titleFor(e: OAuthError): string {

@@ -4,6 +4,7 @@
  * script that slipped into it. HTTP edge only.
  */
 import type { FastifyReply } from 'fastify';
+import { errorPage, type Brand, type ErrorView } from './render.ts';
 
 export interface PageOptions {
   /**
@@ -13,11 +14,26 @@ export interface PageOptions {
    * sign-out answers with a redirect to the IdP's end-session endpoint.
    */
   formAction?: readonly string[] | 'unrestricted';
+  /** The branding the page shows: an https logo's origin joins `img-src`, nothing else does. */
+  brand?: Pick<Brand, 'logoUrl'>;
 }
 
-/** No script, nothing from elsewhere, no framing (CSP Level 3; `frame-ancestors` replaces X-Frame-Options). */
+/** The origin of an https logo, which the page must be allowed to load; none for a same-origin path. */
+function logoOrigin(brand: Pick<Brand, 'logoUrl'> | undefined): string | undefined {
+  const url = brand?.logoUrl;
+  if (!url || url.startsWith('/')) return undefined;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' ? u.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** No script, nothing from elsewhere but the brand's logo, no framing (CSP Level 3; `frame-ancestors` replaces X-Frame-Options). */
 export function contentSecurityPolicy(options: PageOptions = {}): string {
-  const directives = ["default-src 'none'", "style-src 'self'", "img-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"];
+  const logo = logoOrigin(options.brand);
+  const directives = ["default-src 'none'", "style-src 'self'", `img-src 'self'${logo ? ` ${logo}` : ''}`, "frame-ancestors 'none'", "base-uri 'none'"];
   const form = options.formAction ?? [];
   if (form !== 'unrestricted') directives.push(form.length ? `form-action 'self' ${form.join(' ')}` : "form-action 'none'");
   return directives.join('; ');
@@ -37,4 +53,18 @@ export function pageHeaders(options: PageOptions = {}): Record<string, string> {
 /** Sends `html` with `status` and {@link pageHeaders}. */
 export function sendPage(reply: FastifyReply, status: number, html: string, options: PageOptions = {}): FastifyReply {
   return reply.code(status).headers(pageHeaders(options)).send(html);
+}
+
+/**
+ * Sends an error page that names the request id (Fastify's, also in the `x-request-id` header)
+ * and writes one log line carrying the same id (`reqId`), so the id a person reads off the page
+ * finds what happened. `detail` is for the log only.
+ */
+export function sendErrorPage(reply: FastifyReply, view: Omit<ErrorView, 'requestId'>, options: PageOptions & { brand?: Brand; detail?: string; error?: string } = {}): FastifyReply {
+  const { detail, error, ...pageOptions } = options;
+  const line = { status: view.status, page: view.title, ...(error ? { error } : {}), ...(detail ? { detail } : {}) };
+  if (view.status >= 500) reply.log.error(line, 'error page shown');
+  else reply.log.info(line, 'error page shown');
+  const requestId = String(reply.request.id);
+  return sendPage(reply, view.status, errorPage({ ...view, requestId }, options.brand), pageOptions);
 }

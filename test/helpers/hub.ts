@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { openHub, type Hub } from '../../src/hub.ts';
 import { buildServer } from '../../src/http/server.ts';
@@ -31,6 +32,8 @@ export interface StartOptions {
   /** Reuse a Redis key prefix (restart / multi-instance tests). */
   redisPrefix?: string;
   now?: () => number;
+  /** Where the hub's operational log goes (with `env.MIMIR_LOG_LEVEL`); default stdout, silent. */
+  logDestination?: DestinationStream;
 }
 
 export function newRedisPrefix(): string {
@@ -55,7 +58,7 @@ export async function startHub(options: StartOptions = {}): Promise<TestHub> {
   env.MIMIR_AUTH_PORT = port;
   env.MIMIR_PUBLIC_URL ??= `http://127.0.0.1:${port}`;
   const config = loadConfig(env, { dotenv: false });
-  const hub = await openHub(config, { logger: createLogger(config.logLevel), ...(options.now ? { now: options.now } : {}) });
+  const hub = await openHub(config, { logger: createLogger(config.logLevel, options.logDestination), ...(options.now ? { now: options.now } : {}) });
   const app = await buildServer(hub);
   await app.listen({ port: Number(port), host: '127.0.0.1' });
   return {

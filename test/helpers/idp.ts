@@ -40,6 +40,14 @@ export interface StartIdpOptions {
    * tenant's own issuer (`issuer`).
    */
   multiTenant?: boolean;
+  /**
+   * As a conformant OpenID provider (oidc-provider's default, OIDC Core §5.4): the ID token of the
+   * code flow carries no profile claims (name, email, the kind's role claims); userinfo has them.
+   * Default false: every claim is in the ID token too.
+   */
+  conformIdTokenClaims?: boolean;
+  /** Serve the userinfo endpoint (and publish it in discovery). Default true. */
+  userinfo?: boolean;
 }
 
 export interface TestIdp {
@@ -162,7 +170,7 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
         profile: ['name'],
       },
       scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'roles', 'api'],
-      conformIdTokenClaims: false,
+      conformIdTokenClaims: options.conformIdTokenClaims ?? false,
       ttl: { Interaction: 600, Grant: 3600, Session: 3600, AccessToken: 3600, RefreshToken: 86400, IdToken: 3600, ClientCredentials: 600, AuthorizationCode: 60 },
       pkce: { required: () => true },
       issueRefreshToken: async () => true,
@@ -177,6 +185,7 @@ export async function startIdp(options: StartIdpOptions): Promise<TestIdp> {
       },
       features: {
         devInteractions: { enabled: true },
+        userinfo: { enabled: options.userinfo ?? true },
         introspection: { enabled: true },
         revocation: { enabled: true },
         clientCredentials: { enabled: true },

@@ -8,8 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { noStore, sendError } from '../../http/reply.ts';
-import { errorPage } from '../../pages/render.ts';
-import { sendPage } from '../../pages/respond.ts';
+import { sendErrorPage, sendPage } from '../../pages/respond.ts';
 import { allows } from '../../rbac/policy.ts';
 import { isPermission } from '../../authz/index.ts';
 import { comesFromOwnOrigin } from '../../sessions/origin.ts';
@@ -18,6 +17,9 @@ import { issueCode } from './codes.ts';
 import { hasConsent, rememberConsent, savePending, takePending } from './consent.ts';
 import { consentPage } from './page.ts';
 import { AuthorizePageError, AuthorizeRedirectError, checkAuthorizationRequest, redirectBack, type AuthorizationRequest } from './request.ts';
+
+const NEXT_STEP = 'Go back to the application that sent you here and start its sign-in again. If this page comes back, '
+  + 'the application is not set up for this server: tell its developer or your administrator, with the request id below.';
 
 export function mcpResource(hub: Hub): string {
   return `${hub.config.publicUrl}/mcp`;
@@ -39,8 +41,11 @@ export function authorizationServerRoutes(hub: Hub) {
     }
   };
 
-  const showError = (reply: FastifyReply, status: number, message: string) =>
-    sendPage(reply, status, errorPage({ status, title: 'This sign-in request cannot be completed', message }));
+  const { brand } = hub.config;
+  // Until the client and its redirect URI are known good nothing can be sent back to the
+  // application (RFC 6749 §4.1.2.1): the page says what to do instead.
+  const showError = (reply: FastifyReply, status: number, message: string, next = NEXT_STEP) =>
+    sendErrorPage(reply, { status, title: 'This sign-in request cannot be completed', message, next }, { brand });
 
   const finish = async (reply: FastifyReply, request: AuthorizationRequest, user: Principal, scopes: string[], status = 302) => {
     const code = await issueCode(hub.store, {
@@ -96,8 +101,8 @@ export function authorizationServerRoutes(hub: Hub) {
       if (await hasConsent(hub.store, who, request, scopes)) return finish(reply, request, user, scopes);
       const pendingId = await savePending(hub.store, { request, scopes, sub: who, sid: user.sid }, 600);
       // The decision is answered by a redirect to the client: its origin must be a form-action source.
-      return sendPage(reply, 200, consentPage({ client: request.client, redirectUri: request.redirectUri, scopes, resource: request.resource, pendingId, user: user.email ?? user.name ?? user.sub }),
-        { formAction: [new URL(request.redirectUri).origin] });
+      return sendPage(reply, 200, consentPage({ client: request.client, redirectUri: request.redirectUri, scopes, resource: request.resource, pendingId, user: user.email ?? user.name ?? user.sub }, brand),
+        { formAction: [new URL(request.redirectUri).origin], brand });
     });
 
     app.post('/auth/authorize/decision', async (req, reply) => {
