@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { auth, PrivateKeyJwtProvider } from '@modelcontextprotocol/client';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { startHub, type TestHub } from '../../helpers/hub.ts';
 import { basic, postForm, postJson, type Reply } from '../../helpers/http.ts';
 import { startJwtIssuer, type JwtIssuer, type SignOptions } from '../../helpers/jwt-issuer.ts';
@@ -137,8 +137,8 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2)', () => {
   });
 
   it('the admin API refuses private keys, symmetric keys, keys and a jwks_uri together, and a plain-http jwks_uri', async () => {
-    const { privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as CryptoKeyPair;
-    const privateJwk = await crypto.subtle.exportKey('jwk', privateKey);
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const privateJwk = await exportJWK(privateKey);
     const refused: Array<Record<string, unknown>> = [
       { jwks: { keys: [privateJwk] } },
       { jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } },
