@@ -69,10 +69,32 @@ export function loadWorkloadIssuers(file: string, read: (path: string) => string
   return out;
 }
 
-/** Whether `value` matches `pattern`, where `*` stands for any run of characters (none included). */
+/**
+ * Whether `value` matches `pattern`, where `*` stands for any run of characters (none included)
+ * and every other character for itself. Greedy with one backtrack point: O(pattern × value) at
+ * worst, never the exponential backtracking a regular expression of many `.*` can fall into.
+ */
 export function subjectMatches(pattern: string, value: string): boolean {
-  const parts = pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`^${parts.join('.*')}$`, 's').test(value);
+  let p = 0;
+  let v = 0;
+  let star = -1;
+  let resume = 0;
+  while (v < value.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === value[v]) {
+      p++;
+      v++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = v;
+    } else if (star >= 0) {
+      p = star + 1;
+      v = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 /** The configured issuers with a key set per issuer, fetched by jose on first use and kept. */

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import type { AuditEvent } from '../../../src/audit/index.ts';
 import { ConfigError } from '../../../src/config/index.ts';
+import { subjectMatches } from '../../../src/oauth/jwt-bearer/workload-issuers.ts';
 import { freePort, startHub, type TestHub } from '../../helpers/hub.ts';
 import { basic, postForm } from '../../helpers/http.ts';
 import { startJwtIssuer, type JwtIssuer } from '../../helpers/jwt-issuer.ts';
@@ -154,6 +155,20 @@ describe('workload identity federation at /auth/token (RFC 7523 §2.1)', () => {
   it('metadata lists the jwt-bearer grant when workload issuers are configured', async () => {
     const m = await (await fetch(`${t.url}/.well-known/oauth-authorization-server`)).json() as { grant_types_supported: string[] };
     assert.ok(m.grant_types_supported.includes(JWT_BEARER));
+  });
+});
+
+describe('workload subject patterns', () => {
+  it('* stands for any run of characters, every other character for itself (no regular expression)', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['system:serviceaccount:ci:*', 'system:serviceaccount:ci:builder', true],
+      ['system:serviceaccount:*:builder', 'system:serviceaccount:ci:builder', true],
+      ['system:serviceaccount:ci:*', 'system:serviceaccount:cd:builder', false],
+      ['spiffe://example.org/*/sa/api', 'spiffe://example.org/ns/prod/sa/api', true],
+      ['a.b', 'axb', false], ['a.b', 'a.b', true], ['(a|b)', 'a', false],
+      ['*', '', true], ['a*', 'a', true], ['*ab', 'aab', true], ['a*b', 'axxbc', false], ['exact', 'exact2', false],
+    ];
+    for (const [pattern, value, expected] of cases) assert.equal(subjectMatches(pattern, value), expected, `${pattern} ~ ${value}`);
   });
 });
 
