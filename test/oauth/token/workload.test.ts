@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { decodeJwt } from 'jose';
 import type { AuditEvent } from '../../../src/audit/index.ts';
 import { ConfigError } from '../../../src/config/index.ts';
 import { subjectMatches } from '../../../src/oauth/jwt-bearer/workload-issuers.ts';
-import { freePort, startHub, type TestHub } from '../../helpers/hub.ts';
+import { freePort, newRedisPrefix, startHub, type TestHub } from '../../helpers/hub.ts';
 import { basic, postForm } from '../../helpers/http.ts';
 import { startJwtIssuer, type JwtIssuer } from '../../helpers/jwt-issuer.ts';
 
@@ -155,6 +156,35 @@ describe('workload identity federation at /auth/token (RFC 7523 §2.1)', () => {
   it('metadata lists the jwt-bearer grant when workload issuers are configured', async () => {
     const m = await (await fetch(`${t.url}/.well-known/oauth-authorization-server`)).json() as { grant_types_supported: string[] };
     assert.ok(m.grant_types_supported.includes(JWT_BEARER));
+  });
+});
+
+describe('workload tokens are single use across instances (one Redis)', () => {
+  it('a token used at one hub instance is invalid_grant at another', async () => {
+    const k8s = await startJwtIssuer({ alg: 'ES256' });
+    const file = issuersFile([{ issuer: k8s.issuer, jwksUri: k8s.jwksUri, audience: 'mimir', subject: 'system:serviceaccount:ci:*', serviceAccount: 'ci' }]);
+    const redisPrefix = newRedisPrefix();
+    // Instances of one deployment share the key that seals the signing keys.
+    const env = { MIMIR_WORKLOAD_ISSUERS_FILE: file, MIMIR_JWT_SECRET: randomBytes(32).toString('base64url') };
+    let a: TestHub | undefined;
+    let b: TestHub | undefined;
+    try {
+      a = await startHub({ storage: 'redis', redisPrefix, env });
+      b = await startHub({ storage: 'redis', redisPrefix, env });
+      await a.hub.serviceAccounts.create({ clientId: 'ci', roles: ['viewer'] });
+      const pod = await k8s.sign({ sub: 'system:serviceaccount:ci:runner', aud: 'mimir' });
+      const first = await postForm(`${a.url}/auth/token`, { grant_type: JWT_BEARER, assertion: pod });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      const replayed = await postForm(`${b.url}/auth/token`, { grant_type: JWT_BEARER, assertion: pod });
+      assert.equal(replayed.status, 400);
+      assert.equal(replayed.body.error, 'invalid_grant');
+      const fresh = await postForm(`${b.url}/auth/token`, { grant_type: JWT_BEARER, assertion: await k8s.sign({ sub: 'system:serviceaccount:ci:runner', aud: 'mimir' }) });
+      assert.equal(fresh.status, 200, 'the other instance knows the account and takes a fresh token');
+    } finally {
+      await a?.close();
+      await b?.close();
+      await k8s.close();
+    }
   });
 });
 
