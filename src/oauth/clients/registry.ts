@@ -10,6 +10,7 @@
  * dynamic client's registration is deleted; a client_id URL is remembered as revoked (its document
  * could be fetched again at any time), and refused before any fetch.
  */
+import type { JSONWebKeySet } from 'jose';
 import { LruCache } from '../../cache/lru.ts';
 import { digestEqual, hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
@@ -85,7 +86,7 @@ export class ClientRegistry {
       ...(m.scope ? { scope: m.scope } : {}),
       ...(m.software_id ? { software_id: m.software_id } : {}),
       ...(m.software_version ? { software_version: m.software_version } : {}),
-      ...(m.token_endpoint_auth_method === 'private_key_jwt' && m.jwks !== undefined ? { jwks: m.jwks as OAuthClient['jwks'] & object } : {}),
+      ...(m.token_endpoint_auth_method === 'private_key_jwt' && m.jwks !== undefined ? { jwks: m.jwks as JSONWebKeySet } : {}),
       ...(m.token_endpoint_auth_method === 'private_key_jwt' && m.jwks_uri !== undefined ? { jwks_uri: m.jwks_uri } : {}),
       ...(clientSecret ? { client_secret_hash: hashSecret(clientSecret) } : {}),
     };

@@ -52,13 +52,15 @@ export function loadWorkloadIssuers(file: string, read: (path: string) => string
   const keysOf = new Map<string, string>();
   doc.forEach((raw: unknown, i) => {
     const parsed = entrySchema.safeParse(raw);
+    // Every problem of the entry at once: its fields, and its jwksUri whenever it is a string.
+    const jwksUri = (raw as { jwksUri?: unknown } | null)?.jwksUri;
+    const uriProblem = typeof jwksUri === 'string' ? jwksUriProblem(jwksUri.trim()) : undefined;
+    if (uriProblem) problems.push(`${where}: entry ${i}: jwksUri: ${uriProblem}`);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problems.push(`${where}: entry ${i}: ${issue.path.join('.') || 'entry'}: ${issue.message}`);
       return;
     }
     const e = parsed.data;
-    const uriProblem = jwksUriProblem(e.jwksUri);
-    if (uriProblem) problems.push(`${where}: entry ${i}: jwksUri: ${uriProblem}`);
     // One issuer, one key set: a token's signature is checked once, against its issuer's keys.
     const known = keysOf.get(e.issuer);
     if (known !== undefined && known !== e.jwksUri) problems.push(`${where}: entry ${i}: jwksUri: differs from an earlier entry of the issuer ${e.issuer}; one issuer has one key set`);
