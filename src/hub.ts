@@ -32,6 +32,7 @@ import { Sessions } from './sessions/sessions.ts';
 import { sessionKey } from './sessions/key.ts';
 import { ClientRegistry } from './oauth/clients/registry.ts';
 import { createGrants, type Grants } from './oauth/token/grants.ts';
+import { ClientKeys } from './oauth/token/client-keys.ts';
 import { UpstreamAuth } from './proxy/upstream-auth.ts';
 import { OpenStreams } from './proxy/open-streams.ts';
 import type { Store } from './storage/adapter.ts';
@@ -64,6 +65,8 @@ export interface Hub {
   readonly clients: ClientRegistry;
   /** The grant types this hub's token endpoint serves, by `grant_type`. */
   readonly grants: Grants;
+  /** The public keys clients authenticate with (private_key_jwt): inline, or fetched SSRF-safely and kept. */
+  readonly clientKeys: ClientKeys;
   readonly authenticator: Authenticator;
   /** What the upstream Mimir gets to know who calls (MIMIR_UPSTREAM_AUTH). */
   readonly upstreamAuth: UpstreamAuth;
@@ -144,6 +147,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       developmentMode, now, fetchLimits: { timeoutMs: cimdFetchTimeout * 1000, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) },
     });
     const grants = createGrants(config);
+    const clientKeys = new ClientKeys({ now, timeoutMs: cimdFetchTimeout * 1000, developmentMode, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) });
     const upstreamAuth = new UpstreamAuth(config, { now });
     const streams = await OpenStreams.watch({ store, revocations, serviceAccounts });
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
@@ -154,7 +158,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     return {
       caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities,
-      providers, idp, sessions, clients, grants, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
+      providers, idp, sessions, clients, grants, clientKeys, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
       async close() {
         revocations.close();
         await metrics.close();

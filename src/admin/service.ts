@@ -15,6 +15,7 @@
  * field), `not_found` (404), `conflict` (409), `insufficient_scope` (403). Anything else thrown is a
  * fault, which the surfaces render as `server_error`.
  */
+import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 import { parseDuration, type ApiKeys, type ApiKeyView } from '../api-keys/index.ts';
 import { cliPrincipal, type Audit, type AuditEvent, type AuditEventType } from '../audit/index.ts';
@@ -23,11 +24,12 @@ import type { Principal } from '../authn/principal.ts';
 import type { Authorizer, CredentialRights } from '../authz/index.ts';
 import { refusal } from '../authz/refusal.ts';
 import { OAuthError } from '../errors.ts';
+import { jwksUriProblem, publicJwksProblem } from '../jwt/assertions.ts';
 import type { KeyRing } from '../jwt/keys.ts';
 import type { ClientListing, ClientRegistry } from '../oauth/clients/registry.ts';
 import type { RefreshTokens } from '../oauth/refresh/refresh-tokens.ts';
 import type { RevocationList } from '../revocation/index.ts';
-import { CLIENT_ID_PATTERN, ServiceAccountExists, type ServiceAccounts, type ServiceAccountView } from '../service-accounts/index.ts';
+import { authenticatesWithKey, CLIENT_ID_PATTERN, ServiceAccountExists, type ServiceAccounts, type ServiceAccountView } from '../service-accounts/index.ts';
 
 /** A Principal acting over HTTP, with what the audit trail records of its request. */
 export interface HttpActor {
@@ -55,7 +57,7 @@ export function cliActor(user: string): CliActor {
 
 export interface AdminServiceDeps {
   apiKeys: Pick<ApiKeys, 'create' | 'get' | 'list' | 'revoke'>;
-  serviceAccounts: Pick<ServiceAccounts, 'create' | 'get' | 'list' | 'rotateSecret' | 'setDisabled' | 'delete'>;
+  serviceAccounts: Pick<ServiceAccounts, 'create' | 'createWithKeys' | 'get' | 'list' | 'rotateSecret' | 'setDisabled' | 'delete'>;
   clients: Pick<ClientRegistry, 'list' | 'revoke'>;
   refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies' | 'revokeFamily'>;
   keys: Pick<KeyRing, 'currentKid' | 'list' | 'rotate'>;
@@ -87,6 +89,9 @@ const serviceAccountInput = z.object({
   scopes: scopeList.optional(),
   allow_user_context: z.boolean().optional(),
   allow_token_exchange: z.boolean().optional(),
+  /** private_key_jwt (RFC 7523 §2.2): the account's public keys, or where they are published; then no secret is made. */
+  jwks: z.unknown().optional(),
+  jwks_uri: z.string().max(2000).optional(),
 });
 
 /** What `POST /auth/admin/revocations` and `mimir-auth revoke` take. */
@@ -150,22 +155,25 @@ export class AdminService {
     return this.#d.serviceAccounts.list();
   }
 
-  /** Creates a service account; its secret is returned this once. Taken id: `conflict`. */
-  async createServiceAccount(actor: AdminActor, input: unknown): Promise<{ clientSecret: string; account: ServiceAccountView }> {
+  /**
+   * Creates a service account; its secret is returned this once. With `jwks` or `jwks_uri` it
+   * authenticates with private_key_jwt instead and gets no secret. Taken id: `conflict`.
+   */
+  async createServiceAccount(actor: AdminActor, input: unknown): Promise<{ clientSecret?: string; account: ServiceAccountView }> {
     this.#authorize(actor);
     const i = parse(serviceAccountInput, input);
+    const keys = accountKeys(i);
     const flags = { allowUserContext: i.allow_user_context ?? false, allowTokenExchange: i.allow_token_exchange ?? false };
     this.#withinCeiling(actor, { roles: i.roles, ...(i.scopes ? { scopes: i.scopes } : {}), ...flags });
-    let created: { clientSecret: string; account: ServiceAccountView };
+    let created: { clientSecret?: string; account: ServiceAccountView };
     try {
-      created = await this.#d.serviceAccounts.create({
-        clientId: i.client_id, roles: i.roles, ...(i.name ? { name: i.name } : {}), ...(i.scopes ? { scopes: i.scopes } : {}), ...flags,
-      });
+      const fields = { clientId: i.client_id, roles: i.roles, ...(i.name ? { name: i.name } : {}), ...(i.scopes ? { scopes: i.scopes } : {}), ...flags };
+      created = keys ? await this.#d.serviceAccounts.createWithKeys(fields, keys) : await this.#d.serviceAccounts.create(fields);
     } catch (e) {
       if (e instanceof ServiceAccountExists) throw new OAuthError('conflict', `The service account "${i.client_id}" already exists.`);
       throw e;
     }
-    this.#changed(actor, { type: 'admin', action: 'service_account_created', target: created.account.clientId });
+    this.#changed(actor, { type: 'admin', action: 'service_account_created', target: created.account.clientId, ...(keys ? { auth_method: 'private_key_jwt' } : {}) });
     return created;
   }
 
@@ -173,6 +181,10 @@ export class AdminService {
   async rotateServiceAccountSecret(actor: AdminActor, id: unknown): Promise<{ clientId: string; clientSecret: string; previousValidUntil: number }> {
     this.#authorize(actor);
     const clientId = await this.#controlledAccount(actor, id);
+    const account = await this.#d.serviceAccounts.get(clientId);
+    if (account && authenticatesWithKey(account)) {
+      throw new OAuthError('invalid_request', 'This service account authenticates with private_key_jwt and has no secret; rotate its keys where they are published (its jwks_uri), or create it again.');
+    }
     const rotated = await this.#d.serviceAccounts.rotateSecret(clientId);
     if (!rotated) throw notFound('service account');
     this.#changed(actor, { type: 'admin', action: 'service_account_secret_rotated', target: clientId });
@@ -324,6 +336,25 @@ function duration(value: string | number | undefined): number | undefined {
   } catch (e) {
     throw new OAuthError('invalid_request', `expires_in: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The keys of a private_key_jwt account, validated: a JWK Set of public signature keys, or a
+ * jwks_uri (https, or http on loopback); never both. None: the account gets a secret.
+ */
+function accountKeys(i: { jwks?: unknown; jwks_uri?: string | undefined }): { jwks: JSONWebKeySet } | { jwksUri: string } | undefined {
+  if (i.jwks !== undefined && i.jwks_uri !== undefined) throw new OAuthError('invalid_request', 'jwks: give the keys or a jwks_uri, not both.');
+  if (i.jwks !== undefined) {
+    const problem = publicJwksProblem(i.jwks);
+    if (problem) throw new OAuthError('invalid_request', `jwks: ${problem}.`);
+    return { jwks: i.jwks as JSONWebKeySet };
+  }
+  if (i.jwks_uri !== undefined) {
+    const problem = jwksUriProblem(i.jwks_uri);
+    if (problem) throw new OAuthError('invalid_request', `jwks_uri: ${problem}.`);
+    return { jwksUri: i.jwks_uri };
+  }
+  return undefined;
 }
 
 /** The id is not echoed: whatever was pasted there (a key, by mistake) is not sent back. */

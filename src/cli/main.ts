@@ -2,6 +2,7 @@
  * `mimir-auth`: the server and its admin. Admin commands work on the configured store
  * directly, with no server running, so the first admin key can be bootstrapped.
  */
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -24,6 +25,7 @@ Usage:
   mimir-auth keys revoke ID
   mimir-auth service-accounts create --id ID [--roles r1,r2] [--scopes s1,s2]
                                      [--allow-user-context] [--allow-token-exchange] [--json]
+                                     [--jwks-file FILE | --jwks-uri URL]  (private_key_jwt: no secret)
   mimir-auth service-accounts list [--json]
   mimir-auth service-accounts rotate-secret ID [--json]
   mimir-auth service-accounts disable ID | enable ID | delete ID
@@ -196,6 +198,24 @@ function configCommand(args: string[]): number {
   return 0;
 }
 
+/** `--jwks-file` (a JWK Set, read here) or `--jwks-uri`: the keys of a private_key_jwt account. */
+function keysOption(file: string | undefined, uri: string | undefined): { jwks?: unknown; jwks_uri?: string } {
+  if (file !== undefined && uri !== undefined) throw new UsageError('service-accounts create: give --jwks-file or --jwks-uri, not both');
+  if (uri !== undefined) return { jwks_uri: uri };
+  if (file === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`service-accounts create: --jwks-file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return { jwks: JSON.parse(text) as unknown };
+  } catch {
+    throw new UsageError(`service-accounts create: --jwks-file ${file} is not JSON (a JWK Set: {"keys": [...]})`);
+  }
+}
+
 function csv(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -265,6 +285,7 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
     options: {
       id: { type: 'string' }, name: { type: 'string' }, roles: { type: 'string' }, scopes: { type: 'string' },
       'allow-user-context': { type: 'boolean' }, 'allow-token-exchange': { type: 'boolean' }, json: { type: 'boolean' },
+      'jwks-file': { type: 'string' }, 'jwks-uri': { type: 'string' },
     },
   });
   switch (sub) {
@@ -273,11 +294,12 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
       const roles = csv(values.roles);
       warnUnknownRoles(hub, roles);
       const scopes = csv(values.scopes);
+      const keys = keysOption(values['jwks-file'], values['jwks-uri']);
       let created: Awaited<ReturnType<Hub['admin']['createServiceAccount']>>;
       try {
         created = await hub.admin.createServiceAccount(actor(), {
           client_id: values.id, roles, ...(scopes.length ? { scopes } : {}), ...(values.name ? { name: values.name } : {}),
-          allow_user_context: values['allow-user-context'] ?? false, allow_token_exchange: values['allow-token-exchange'] ?? false,
+          allow_user_context: values['allow-user-context'] ?? false, allow_token_exchange: values['allow-token-exchange'] ?? false, ...keys,
         } satisfies ServiceAccountInput);
       } catch (e) {
         if (e instanceof OAuthError && e.error === 'conflict') {
@@ -289,6 +311,10 @@ async function serviceAccountsCommand(hub: Hub, args: string[]): Promise<number>
       const { clientSecret, account } = created;
       if (values.json) {
         console.log(JSON.stringify({ ...account, client_id: account.clientId, client_secret: clientSecret }));
+      } else if (clientSecret === undefined) {
+        console.log(`Created service account ${account.clientId} with roles [${account.roles.join(', ')}].`);
+        console.log(`It authenticates with private_key_jwt (RFC 7523): client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer and a`);
+        console.log(`client_assertion JWT signed with its key: iss = sub = ${account.clientId}, aud = ${hub.config.jwt.issuer}, a unique jti, exp at most 5 minutes ahead.`);
       } else {
         console.log(`Created service account ${account.clientId} with roles [${account.roles.join(', ')}].`);
         console.log('Its secret is shown only this once:\n');

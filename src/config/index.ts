@@ -93,6 +93,10 @@ export interface Config {
     readonly outboundCaFile: string | undefined;
     /** Seconds for the whole fetch of a client ID metadata document, body included. */
     readonly cimdFetchTimeout: number;
+    /** draft-ietf-oauth-identity-assertion-authz-grant: ID-JAGs accepted at the token endpoint. */
+    readonly idJag: boolean;
+    /** RFC 7523 §2.1 workload identity federation: the issuers file, resolved. */
+    readonly workloadIssuersFile: string | undefined;
   };
   readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
   readonly session: {
@@ -240,6 +244,8 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       registrationRateLimit: raw.MIMIR_REGISTRATION_RATE_LIMIT,
       outboundCaFile: raw.MIMIR_OUTBOUND_CA_FILE ? resolve(cwd, raw.MIMIR_OUTBOUND_CA_FILE) : undefined,
       cimdFetchTimeout: raw.MIMIR_CIMD_FETCH_TIMEOUT,
+      idJag: raw.MIMIR_ENABLE_ID_JAG,
+      workloadIssuersFile: raw.MIMIR_WORKLOAD_ISSUERS_FILE ? resolve(cwd, raw.MIMIR_WORKLOAD_ISSUERS_FILE) : undefined,
     },
     revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
     session: {

@@ -93,6 +93,8 @@ export const VARIABLES = [
   v('Authorization Server', 'MIMIR_OUTBOUND_CA_FILE', z.string().optional(), undefined, 'Extra PEM CA certificates trusted when fetching client ID metadata documents (private PKI)', { added: true }),
   v('Authorization Server', 'MIMIR_CIMD_FETCH_TIMEOUT', int(1, 60, ' seconds'), '5', 'Seconds allowed for fetching a client ID metadata document in full (connection, headers and body); a failed fetch is remembered for a minute', { added: true }),
   v('Authorization Server', 'MIMIR_REGISTRATION_RATE_LIMIT', int(1, 100000, ' per minute'), '10', 'Dynamic registrations allowed per source IP per minute', { added: true }),
+  v('Authorization Server', 'MIMIR_ENABLE_ID_JAG', bool, 'false', 'Accept Identity Assertion JWT Authorization Grants (ID-JAG, MCP enterprise-managed authorization) from the configured identity providers at /auth/token (grant_type jwt-bearer)', { added: true }),
+  v('Authorization Server', 'MIMIR_WORKLOAD_ISSUERS_FILE', z.string().trim().min(1).optional(), undefined, 'JSON file of workload identity issuers (RFC 7523 §2.1): [{"issuer", "jwksUri", "audience", "subject", "serviceAccount"}]; their JWTs get service-account tokens at /auth/token (grant_type jwt-bearer)', { added: true }),
 
   // Sessions
   v('Session Management', 'MIMIR_SESSION_STORAGE', oneOf(['redis', 'memory', 'database', 'sqlite', 'postgres', 'cookie'] as const).optional(), undefined, 'Session storage: redis, memory, database (postgres when MIMIR_DATABASE_URL is set, else sqlite), postgres, cookie; default follows MIMIR_TOKEN_STORAGE'),

@@ -1,8 +1,11 @@
 /**
  * Service accounts: OAuth clients of the hub that authenticate with a secret
- * (client_secret_basic / client_secret_post) and get Mimir JWTs by client_credentials.
+ * (client_secret_basic / client_secret_post) or with a key (private_key_jwt, RFC 7523 §2.2: a
+ * JWK Set or a jwks_uri set by the administrator) and get Mimir JWTs by client_credentials.
  * Only a hash of the secret is stored; rotation keeps the previous secret valid for a grace period.
+ * An account with keys has no secret anyone knows and is never authenticated by one.
  */
+import type { JSONWebKeySet } from 'jose';
 import { digestEqual, hashSecret, randomToken } from '../crypto/index.ts';
 import { LastUseRecorder, lastUses, requestCounts } from '../metrics/request-counts.ts';
 import type { Store } from '../storage/adapter.ts';
@@ -27,6 +30,19 @@ export interface ServiceAccountRecord {
   instance?: string;
   secretRotatedAt?: number;
   lastUsedAt?: number;
+  /** private_key_jwt: the account's public keys, inline… */
+  jwks?: JSONWebKeySet;
+  /** …or where they are published (https, or http on loopback). */
+  jwksUri?: string;
+}
+
+/** Whether the account authenticates with a key (private_key_jwt) rather than a secret. */
+export function authenticatesWithKey(r: Pick<ServiceAccountRecord, 'jwks' | 'jwksUri'>): boolean {
+  return r.jwks !== undefined || r.jwksUri !== undefined;
+}
+
+export interface ServiceAccountInput {
+  clientId: string; name?: string; roles: string[]; scopes?: string[]; allowUserContext?: boolean; allowTokenExchange?: boolean;
 }
 
 export type ServiceAccountView = Omit<ServiceAccountRecord, 'secretHash' | 'previousSecretHash'> & { hasPreviousSecret: boolean; requestCount?: number };
@@ -50,29 +66,45 @@ export class ServiceAccounts {
     this.#lastUse = new LastUseRecorder(store, 'service_account');
   }
 
-  async create(input: { clientId: string; name?: string; roles: string[]; scopes?: string[]; allowUserContext?: boolean; allowTokenExchange?: boolean }): Promise<{ clientSecret: string; account: ServiceAccountView }> {
+  async create(input: ServiceAccountInput): Promise<{ clientSecret: string; account: ServiceAccountView }> {
+    const clientSecret = randomToken(32);
+    const account = await this.#insert(input, hashSecret(clientSecret), {});
+    return { clientSecret, account };
+  }
+
+  /**
+   * An account that authenticates with private_key_jwt (RFC 7523 §2.2) by one of `keys`: no
+   * secret is made known (its stored hash is of a random value nobody sees). The caller has
+   * validated the keys (src/admin/service.ts).
+   */
+  async createWithKeys(input: ServiceAccountInput, keys: { jwks: JSONWebKeySet } | { jwksUri: string }): Promise<{ account: ServiceAccountView }> {
+    return { account: await this.#insert(input, hashSecret(randomToken(32)), keys) };
+  }
+
+  async #insert(input: ServiceAccountInput, secretHash: string, keys: { jwks?: JSONWebKeySet; jwksUri?: string }): Promise<ServiceAccountView> {
     if (!CLIENT_ID_PATTERN.test(input.clientId)) {
       throw new Error(`"${input.clientId}" is not a valid service account id (1-128 of letters, digits, '.', '_', '-', starting with a letter or digit)`);
     }
-    const clientSecret = randomToken(32);
     const record: ServiceAccountRecord = {
       clientId: input.clientId,
       name: input.name ?? input.clientId,
       roles: [...new Set(input.roles)],
       scopes: [...new Set(input.scopes ?? [])],
-      secretHash: hashSecret(clientSecret),
+      secretHash,
       disabled: false,
       allowUserContext: input.allowUserContext ?? false,
       allowTokenExchange: input.allowTokenExchange ?? false,
       createdAt: this.#seconds(),
       instance: randomToken(12),
+      ...(keys.jwks ? { jwks: keys.jwks } : {}),
+      ...(keys.jwksUri ? { jwksUri: keys.jwksUri } : {}),
     };
     if (!(await this.#store.insert(KIND, input.clientId, record))) {
       throw new ServiceAccountExists(input.clientId);
     }
     // Every instance forgets what it cached of this id (an earlier account of the same id, or its absence).
     await this.#store.publish(SERVICE_ACCOUNT_CHANNEL, input.clientId).catch(() => undefined);
-    return { clientSecret, account: view(record) };
+    return view(record);
   }
 
   /**
@@ -86,7 +118,8 @@ export class ServiceAccounts {
     const current = digestEqual(presented, r?.secretHash ?? DUMMY_HASH);
     const previous = digestEqual(presented, r?.previousSecretHash ?? DUMMY_HASH)
       && r?.previousSecretExpiresAt !== undefined && r.previousSecretExpiresAt > this.#seconds();
-    if (!r || r.disabled || !(current || previous)) return null;
+    // An account with keys authenticates by them only (RFC 7523 §2.2), never by a secret.
+    if (!r || r.disabled || authenticatesWithKey(r) || !(current || previous)) return null;
     return r;
   }
 

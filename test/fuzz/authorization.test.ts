@@ -86,13 +86,15 @@ describe('fuzz: Authorization and X-API-Key headers', () => {
       client_id: fc.oneof(fc.constant(clientId), anyString()),
       client_secret: fc.oneof(fc.constant(secret), anyString()),
       grant_type: anyString(),
+      client_assertion: fc.oneof(fc.constant('eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.x'), anyString()),
+      client_assertion_type: fc.oneof(fc.constant('urn:ietf:params:oauth:client-assertion-type:jwt-bearer'), anyString()),
     }, { requiredKeys: [] });
     fc.assert(fc.property(params, fc.option(authorization(), { nil: undefined }), (p, auth) => {
       try {
         const creds = bounded('readClientCredentials', () => readClientCredentials(p as Record<string, string>, auth));
         if (creds) {
           assert.equal(typeof creds.clientId, 'string');
-          assert.equal(typeof creds.secret, 'string');
+          assert.equal(typeof ('secret' in creds ? creds.secret : creds.assertion), 'string');
         }
       } catch (e) {
         assertOAuthRefusal(e, ['invalid_request', 'invalid_client']);

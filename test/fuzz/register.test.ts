@@ -27,7 +27,7 @@ const MEMBERS: Record<string, fc.Arbitrary<unknown>> = {
   client_name: fc.oneof(anyString(64), fc.constant('x'.repeat(201)), jsonValue(1)),
   client_uri: fc.oneof(uri, jsonValue(1)),
   logo_uri: fc.oneof(uri, jsonValue(1)),
-  grant_types: fc.oneof(fc.array(hostile(['authorization_code', 'refresh_token', 'client_credentials', 'implicit']), { maxLength: 3 }), jsonValue(1)),
+  grant_types: fc.oneof(fc.array(hostile(['authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'urn:ietf:params:oauth:grant-type:jwt-bearer']), { maxLength: 3 }), jsonValue(1)),
   response_types: fc.oneof(fc.array(hostile(['code', 'token']), { maxLength: 2 }), jsonValue(1)),
   token_endpoint_auth_method: fc.oneof(hostile(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']), jsonValue(1)),
   scope: fc.oneof(hostile(['nodes:read mcp:*', '*']), jsonValue(1)),
@@ -78,8 +78,11 @@ describe('fuzz: client metadata (RFC 7591)', () => {
       try {
         const m = bounded('validateClientMetadata', () => validateClientMetadata(JSON.parse(JSON.stringify(input) ?? 'null')));
         assertRedirectUrisSafe(m.redirect_uris);
-        assert.ok(['none', 'client_secret_basic', 'client_secret_post'].includes(m.token_endpoint_auth_method));
-        assert.ok(m.grant_types.every((g) => g === 'authorization_code' || g === 'refresh_token'));
+        assert.ok(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(m.token_endpoint_auth_method));
+        assert.ok(m.grant_types.every((g) => g === 'authorization_code' || g === 'refresh_token' || g === 'urn:ietf:params:oauth:grant-type:jwt-bearer'));
+        // A redirect-based client has somewhere to be sent back to; only a confidential client may take assertions.
+        assert.ok(!m.grant_types.includes('authorization_code') || m.redirect_uris.length > 0);
+        assert.ok(!m.grant_types.includes('urn:ietf:params:oauth:grant-type:jwt-bearer') || m.token_endpoint_auth_method !== 'none');
       } catch (e) {
         assertOAuthRefusal(e, ['invalid_client_metadata', 'invalid_redirect_uri']);
       }
@@ -126,7 +129,7 @@ describe('fuzz: POST /auth/register and GET /auth/authorize', () => {
         const client = JSON.parse(res.body) as { client_id: string; redirect_uris: string[]; token_endpoint_auth_method: string; client_secret?: string };
         assert.match(client.client_id, /^dyn_/);
         assertRedirectUrisSafe(client.redirect_uris);
-        assert.equal(client.client_secret !== undefined, client.token_endpoint_auth_method !== 'none', show(res));
+        assert.equal(client.client_secret !== undefined, client.token_endpoint_auth_method.startsWith('client_secret_'), show(res));
       }
     }), fuzz(RUNS, { examples: [[{ redirect_uris: ['https://app.example/cb'] }, null, null], [{ redirect_uris: [] }, null, null]] }));
     assert.ok(seen.has(201) && [...seen].some((s) => s >= 400), `the runs reached both outcomes (statuses ${[...seen].join(', ')})`);

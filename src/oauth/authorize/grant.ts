@@ -6,7 +6,7 @@ import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { OAuthClient } from '../clients/metadata.ts';
 import type { GrantHandler, TokenResponse } from '../token/index.ts';
-import { readClientCredentials } from '../token/authenticate-client.ts';
+import { authenticateOAuthClient, readClientCredentials } from '../token/authenticate-client.ts';
 import type { Params } from '../token/parse-body.ts';
 import { redeemCode, rememberIssued, verifyPkce } from './codes.ts';
 
@@ -16,7 +16,7 @@ export const authorizationCodeHandler: GrantHandler = async ({ hub, params, requ
   const creds = readClientCredentials(params, Array.isArray(authorization) ? authorization[0] : authorization);
   const clientId = creds?.clientId ?? params.client_id;
   if (!clientId) throw new OAuthError('invalid_client', 'client_id is required.');
-  const client = await hub.clients.authenticate(clientId, creds?.secret, creds?.method);
+  const client = await authenticateOAuthClient(hub, clientId, creds);
   return authorizationCodeGrant(hub, params, client, dpopJkt);
 };
 

@@ -2,8 +2,10 @@
  * OAuth client metadata (RFC 7591 §2), validated the same way whether it arrives by dynamic
  * registration or in a client ID metadata document.
  */
+import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 import { OAuthError } from '../../errors.ts';
+import { JWT_BEARER_GRANT, jwksUriProblem, publicJwksProblem } from '../../jwt/assertions.ts';
 
 export interface OAuthClient {
   client_id: string;
@@ -13,8 +15,11 @@ export interface OAuthClient {
   redirect_uris: string[];
   grant_types: string[];
   response_types: string[];
-  token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post';
+  token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   scope?: string;
+  /** private_key_jwt (RFC 7591 §2): the client's public keys, inline or by reference (never both). */
+  jwks?: JSONWebKeySet;
+  jwks_uri?: string;
   /** Hash of the client secret, for confidential clients registered dynamically. */
   client_secret_hash?: string;
   /** How the hub learned of it. */
@@ -27,7 +32,8 @@ export interface OAuthClient {
 const url = z.string().max(2000);
 
 export const clientMetadataSchema = z.object({
-  redirect_uris: z.array(url).min(1, { error: 'at least one redirect URI is required' }).max(20),
+  // Required for the redirect-based grant only (checked below): a jwt-bearer client has none.
+  redirect_uris: z.array(url).max(20).optional(),
   client_name: z.string().max(200).optional(),
   client_uri: url.optional(),
   logo_uri: url.optional(),
@@ -38,10 +44,13 @@ export const clientMetadataSchema = z.object({
   software_id: z.string().max(200).optional(),
   software_version: z.string().max(100).optional(),
   client_id: z.string().max(2000).optional(),
+  jwks: z.unknown().optional(),
+  jwks_uri: url.optional(),
 }).loose();
 
-const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token']);
-const AUTH_METHODS = new Set(['none', 'client_secret_basic', 'client_secret_post']);
+// RFC 7523 §2.1: the jwt-bearer grant (an ID-JAG, for confidential clients only; see checkClientKeys).
+const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token', JWT_BEARER_GRANT]);
+const AUTH_METHODS = new Set(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']);
 
 function isLoopbackHost(hostname: string): boolean {
   return hostname === '127.0.0.1' || hostname === '[::1]' || hostname === 'localhost';
@@ -65,7 +74,7 @@ export function checkRedirectUri(value: string): URL {
   throw new OAuthError('invalid_redirect_uri', `The redirect URI ${JSON.stringify(value.slice(0, 200))} must use https, or http on a loopback address (127.0.0.1, [::1], localhost) per RFC 8252 §7.3.`);
 }
 
-export function validateClientMetadata(input: unknown): z.infer<typeof clientMetadataSchema> & { grant_types: string[]; response_types: string[]; token_endpoint_auth_method: OAuthClient['token_endpoint_auth_method'] } {
+export function validateClientMetadata(input: unknown): z.infer<typeof clientMetadataSchema> & { redirect_uris: string[]; grant_types: string[]; response_types: string[]; token_endpoint_auth_method: OAuthClient['token_endpoint_auth_method'] } {
   const parsed = clientMetadataSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -73,19 +82,44 @@ export function validateClientMetadata(input: unknown): z.infer<typeof clientMet
     throw new OAuthError(field.startsWith('redirect_uris') ? 'invalid_redirect_uri' : 'invalid_client_metadata', `${field}: ${issue.message}`);
   }
   const m = parsed.data;
-  for (const uri of m.redirect_uris) checkRedirectUri(uri);
+  const redirect_uris = m.redirect_uris ?? [];
+  for (const uri of redirect_uris) checkRedirectUri(uri);
   const grant_types = m.grant_types ?? ['authorization_code'];
+  if (grant_types.includes('authorization_code') && redirect_uris.length === 0) {
+    throw new OAuthError('invalid_redirect_uri', 'redirect_uris: at least one redirect URI is required');
+  }
   const unsupported = grant_types.filter((g) => !SUPPORTED_GRANTS.has(g));
-  if (unsupported.length) throw new OAuthError('invalid_client_metadata', `grant_types: ${unsupported.join(', ')} not supported; use authorization_code and refresh_token.`);
+  if (unsupported.length) throw new OAuthError('invalid_client_metadata', `grant_types: ${unsupported.join(', ')} not supported; use authorization_code, refresh_token or ${JWT_BEARER_GRANT}.`);
   const response_types = m.response_types ?? ['code'];
   if (response_types.some((r) => r !== 'code')) throw new OAuthError('invalid_client_metadata', 'response_types: only "code" is supported.');
   const method = m.token_endpoint_auth_method ?? 'client_secret_basic';
-  if (!AUTH_METHODS.has(method)) throw new OAuthError('invalid_client_metadata', `token_endpoint_auth_method: "${method.slice(0, 50)}" is not one of none, client_secret_basic, client_secret_post.`);
+  if (!AUTH_METHODS.has(method)) throw new OAuthError('invalid_client_metadata', `token_endpoint_auth_method: "${method.slice(0, 50)}" is not one of none, client_secret_basic, client_secret_post, private_key_jwt.`);
+  checkClientKeys(m, method, grant_types);
   for (const field of ['client_uri', 'logo_uri'] as const) {
     const v = m[field];
     if (v !== undefined && !/^https:\/\//.test(v)) throw new OAuthError('invalid_client_metadata', `${field}: must be an https URL.`);
   }
-  return { ...m, grant_types, response_types, token_endpoint_auth_method: method as OAuthClient['token_endpoint_auth_method'] };
+  return { ...m, redirect_uris, grant_types, response_types, token_endpoint_auth_method: method as OAuthClient['token_endpoint_auth_method'] };
+}
+
+/**
+ * private_key_jwt (RFC 7523 §2.2) needs the client's keys: `jwks` (public signature keys) or a
+ * `jwks_uri` (https; http on loopback, fetched only in development mode), never both (RFC 7591
+ * §2). Keys of other clients are not kept. The jwt-bearer grant is for confidential clients only
+ * (draft-ietf-oauth-identity-assertion-authz-grant §7.1): a public client may not list it.
+ */
+function checkClientKeys(m: { jwks?: unknown; jwks_uri?: string | undefined }, method: string, grants: readonly string[]): void {
+  if (grants.includes(JWT_BEARER_GRANT) && method === 'none') {
+    throw new OAuthError('invalid_client_metadata', `grant_types: ${JWT_BEARER_GRANT} is for confidential clients; register a token_endpoint_auth_method other than none.`);
+  }
+  if (m.jwks !== undefined && m.jwks_uri !== undefined) throw new OAuthError('invalid_client_metadata', 'jwks and jwks_uri must not both be present (RFC 7591 §2).');
+  if (method !== 'private_key_jwt') {
+    if (m.jwks !== undefined || m.jwks_uri !== undefined) throw new OAuthError('invalid_client_metadata', 'jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt.');
+    return;
+  }
+  if (m.jwks === undefined && m.jwks_uri === undefined) throw new OAuthError('invalid_client_metadata', 'private_key_jwt needs the client\'s keys: jwks or jwks_uri.');
+  const problem = m.jwks !== undefined ? publicJwksProblem(m.jwks) : jwksUriProblem(m.jwks_uri!);
+  if (problem) throw new OAuthError('invalid_client_metadata', `${m.jwks !== undefined ? 'jwks' : 'jwks_uri'}: ${problem}.`);
 }
 
 /**

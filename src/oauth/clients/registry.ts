@@ -10,6 +10,7 @@
  * dynamic client's registration is deleted; a client_id URL is remembered as revoked (its document
  * could be fetched again at any time), and refused before any fetch.
  */
+import type { JSONWebKeySet } from 'jose';
 import { LruCache } from '../../cache/lru.ts';
 import { digestEqual, hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
@@ -68,8 +69,9 @@ export class ClientRegistry {
   async register(input: unknown): Promise<{ client: OAuthClient; clientSecret?: string }> {
     const m = validateClientMetadata(input);
     const clientId = `dyn_${randomToken(18)}`;
-    const confidential = m.token_endpoint_auth_method !== 'none';
-    const clientSecret = confidential ? randomToken(32) : undefined;
+    // A secret only for the methods that use one: a private_key_jwt client authenticates by its key.
+    const usesSecret = m.token_endpoint_auth_method === 'client_secret_basic' || m.token_endpoint_auth_method === 'client_secret_post';
+    const clientSecret = usesSecret ? randomToken(32) : undefined;
     const client: OAuthClient = {
       client_id: clientId,
       redirect_uris: m.redirect_uris,
@@ -84,6 +86,8 @@ export class ClientRegistry {
       ...(m.scope ? { scope: m.scope } : {}),
       ...(m.software_id ? { software_id: m.software_id } : {}),
       ...(m.software_version ? { software_version: m.software_version } : {}),
+      ...(m.token_endpoint_auth_method === 'private_key_jwt' && m.jwks !== undefined ? { jwks: m.jwks as JSONWebKeySet } : {}),
+      ...(m.token_endpoint_auth_method === 'private_key_jwt' && m.jwks_uri !== undefined ? { jwks_uri: m.jwks_uri } : {}),
       ...(clientSecret ? { client_secret_hash: hashSecret(clientSecret) } : {}),
     };
     await this.#store.upsert(KIND, clientId, client);

@@ -4,10 +4,16 @@
  */
 import { DPOP_ALGORITHMS } from '../../dpop/verify-proof.ts';
 import type { Hub } from '../../hub.ts';
+import { ASSERTION_ALGORITHMS } from '../../jwt/assertions.ts';
 import { INTROSPECTION_PATH } from '../introspect/routes.ts';
 
-/** RFC 6749 §2.3.1 client authentication at the endpoints that authenticate clients. */
-const CLIENT_AUTH = ['client_secret_basic', 'client_secret_post'];
+/**
+ * Client authentication at the endpoints that authenticate clients (one code path,
+ * src/oauth/token/authenticate-client.ts): RFC 6749 §2.3.1 secrets and RFC 7523 §2.2 private_key_jwt.
+ */
+const CLIENT_AUTH = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+/** RFC 8414 §2: what a private_key_jwt client assertion may be signed with (asymmetric only). */
+const CLIENT_AUTH_ALGS = [...ASSERTION_ALGORITHMS];
 
 /** Permissions a client may ask for: every permission of the RBAC configuration. */
 export function scopesSupported(hub: Pick<Hub, 'rbac'>): string[] {
@@ -45,11 +51,16 @@ export function authorizationServerMetadata(hub: Hub): Record<string, unknown> {
     response_modes_supported: ['query'],
     grant_types_supported: [...hub.grants.keys()],
     token_endpoint_auth_methods_supported: [...CLIENT_AUTH, 'none'],
+    token_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_ALGS,
     ...(config.revocation.enabled
-      ? { revocation_endpoint: `${base}${config.revocation.endpoint}`, revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH, 'none'] }
+      ? {
+        revocation_endpoint: `${base}${config.revocation.endpoint}`, revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH, 'none'],
+        revocation_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_ALGS,
+      }
       : {}),
     introspection_endpoint: `${base}${INTROSPECTION_PATH}`,
     introspection_endpoint_auth_methods_supported: CLIENT_AUTH,
+    introspection_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_ALGS,
     code_challenge_methods_supported: ['S256'],
     access_token_signing_alg_values_supported: [hub.keys.algorithm],
     // RFC 9207: the authorization response carries `iss`.

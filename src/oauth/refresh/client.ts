@@ -6,7 +6,7 @@
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
-import { authenticateClient, readClientCredentials } from '../token/authenticate-client.ts';
+import { authenticateClient, authenticateOAuthClient, readClientCredentials } from '../token/authenticate-client.ts';
 import type { GrantHandler } from '../token/index.ts';
 import type { Params } from '../token/parse-body.ts';
 import { refreshGrant } from './refresh-grant.ts';
@@ -14,11 +14,11 @@ import { refreshGrant } from './refresh-grant.ts';
 export async function authenticateRefreshClient(hub: Hub, params: Params, authorization: string | undefined): Promise<{ client: ServiceAccountRecord | undefined; oauthClientId: string | undefined }> {
   const creds = readClientCredentials(params, authorization);
   if (creds && (await hub.serviceAccounts.get(creds.clientId))) {
-    return { client: await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled), oauthClientId: undefined };
+    return { client: await authenticateClient(hub, creds), oauthClientId: undefined };
   }
   const clientId = creds?.clientId ?? params.client_id;
   if (clientId === undefined) return { client: undefined, oauthClientId: undefined };
-  const oauthClient = await hub.clients.authenticate(clientId, creds?.secret, creds?.method).catch(() => {
+  const oauthClient = await authenticateOAuthClient(hub, clientId, creds).catch(() => {
     throw new OAuthError('invalid_client', 'Client authentication failed.');
   });
   return { client: undefined, oauthClientId: oauthClient.client_id };

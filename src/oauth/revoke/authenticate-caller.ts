@@ -1,7 +1,8 @@
 /**
  * Who is calling the revocation or introspection endpoint: a confidential client by its secret
- * (RFC 7009 §2.1, RFC 7662 §2.1) — a service account, or an OAuth client registered with a
- * secret (RFC 7591), with the method it registered — a bearer of a hub credential (Bearer/DPoP
+ * or its key (RFC 7009 §2.1, RFC 7662 §2.1; private_key_jwt, RFC 7523 §2.2) — a service account,
+ * or an OAuth client registered with a secret or keys (RFC 7591), with the method it registered —
+ * a bearer of a hub credential (Bearer/DPoP
  * token or API key), or nobody. Wrong credentials fail (401); no credentials is "anonymous",
  * which each endpoint judges. What a caller may do is decided by the one rule (src/authz).
  */
@@ -10,7 +11,7 @@ import { serviceAccountFinder } from '../../cache/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
-import { authenticateClient, readClientCredentials, type ClientCredentials } from '../token/authenticate-client.ts';
+import { authenticateClient, authenticateOAuthClient, readClientCredentials, type ClientCredentials } from '../token/authenticate-client.ts';
 import type { Params } from '../token/parse-body.ts';
 
 export type Caller =
@@ -47,14 +48,15 @@ export async function authenticateCaller(hub: Hub, req: CallerRequest): Promise<
   return { kind: 'anonymous' };
 }
 
-/** A service account by its secret, else an OAuth client registered with a secret, by the method it registered. */
+/** A service account by its secret or key, else an OAuth client registered with a secret or key, by the method it registered. */
 async function authenticateConfidentialClient(hub: Hub, creds: ClientCredentials): Promise<Caller> {
   const find = serviceAccountFinder(hub.caches, hub.serviceAccounts);
   if (await find(creds.clientId)) {
-    const account = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled, find);
+    const account = await authenticateClient(hub, creds, find);
     return { kind: 'client', clientId: account.clientId, account, principal: accountPrincipal(account) };
   }
-  const client = await hub.clients.authenticate(creds.clientId, creds.secret).catch(() => null);
+  // By the method it registered (a secret sent another way, or an assertion for a secret client, fails).
+  const client = await authenticateOAuthClient(hub, creds.clientId, creds).catch(() => null);
   if (!client || client.token_endpoint_auth_method !== creds.method) throw new OAuthError('invalid_client', 'Client authentication failed.');
   return { kind: 'oauth_client', clientId: client.client_id };
 }

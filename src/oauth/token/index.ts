@@ -6,7 +6,6 @@ import { dpopForTokenRequest } from '../../dpop/token-request.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
-import { serviceAccountFinder } from '../../cache/index.ts';
 import { authenticateClient, readClientCredentials } from './authenticate-client.ts';
 import { parseBody, type Params } from './parse-body.ts';
 
@@ -51,7 +50,7 @@ export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promi
   const creds = readClientCredentials(params, authorization);
   let client: ServiceAccountRecord | undefined;
   if (!grant.authenticatesItself && (grant.requiresClient || creds)) {
-    client = await authenticateClient(creds, hub.serviceAccounts, hub.config.serviceAccounts.enabled, serviceAccountFinder(hub.caches, hub.serviceAccounts));
+    client = await authenticateClient(hub, creds);
   }
   const dpopJkt = await dpopForTokenRequest(hub, request);
   const ctx: GrantContext = { hub, params, request, ...(client ? { client } : {}), ...(dpopJkt ? { dpopJkt } : {}) };
