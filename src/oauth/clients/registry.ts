@@ -34,6 +34,7 @@ export const CLI_CLIENT: OAuthClient = {
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
   token_endpoint_auth_method: 'none',
+  application_type: 'native',
   source: 'builtin',
 };
 
@@ -66,7 +67,7 @@ export class ClientRegistry {
 
   /** RFC 7591 §3.2.1: registers a client; a secret only for confidential clients. */
   async register(input: unknown): Promise<{ client: OAuthClient; clientSecret?: string }> {
-    const m = validateClientMetadata(input);
+    const m = validateClientMetadata(input, { deriveApplicationType: true });
     const clientId = `dyn_${randomToken(18)}`;
     const confidential = m.token_endpoint_auth_method !== 'none';
     const clientSecret = confidential ? randomToken(32) : undefined;
@@ -82,6 +83,7 @@ export class ClientRegistry {
       ...(m.client_uri ? { client_uri: m.client_uri } : {}),
       ...(m.logo_uri ? { logo_uri: m.logo_uri } : {}),
       ...(m.scope ? { scope: m.scope } : {}),
+      ...(m.application_type ? { application_type: m.application_type } : {}),
       ...(m.software_id ? { software_id: m.software_id } : {}),
       ...(m.software_version ? { software_version: m.software_version } : {}),
       ...(clientSecret ? { client_secret_hash: hashSecret(clientSecret) } : {}),
@@ -202,6 +204,7 @@ export class ClientRegistry {
       ...(m.client_uri ? { client_uri: m.client_uri } : {}),
       ...(m.logo_uri ? { logo_uri: m.logo_uri } : {}),
       ...(m.scope ? { scope: m.scope } : {}),
+      ...(m.application_type ? { application_type: m.application_type } : {}),
     };
     // Cache per the document's max-age, between 5 minutes and a day.
     const ttl = Math.min(86400, Math.max(300, fetched.maxAgeSeconds ?? 3600));
