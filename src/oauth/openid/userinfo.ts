@@ -5,7 +5,7 @@
  * (§5.4). Errors are RFC 6750 §3 challenges (§5.3.3).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Principal } from '../../authn/principal.ts';
+import { isServiceAccount, type Principal } from '../../authn/principal.ts';
 import { refusal } from '../../authz/refusal.ts';
 import { OAuthError } from '../../errors.ts';
 import { authenticateRequest } from '../../http/authenticate.ts';
@@ -18,7 +18,7 @@ import { USERINFO_PATH } from './provider.ts';
 /** The claims for the token's user; throws the RFC 6750 refusal. */
 export function userinfo(hub: Hub, p: Principal): Record<string, unknown> {
   // Only the hub's own access tokens from a user's grant speak for a user to an OpenID client.
-  if (p.auth_method !== 'jwt' || !p.client_id) {
+  if (p.auth_method !== 'jwt' || !p.client_id || isServiceAccount(p)) {
     throw challenge('invalid_token', 401, 'The UserInfo endpoint takes an access token this hub issued with the openid scope.');
   }
   if (!p.scopes.includes('openid')) throw challenge('insufficient_scope', 403, 'The access token was not issued with the openid scope.', 'openid');
