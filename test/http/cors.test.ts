@@ -170,13 +170,13 @@ describe('CORS in Chromium: a client page on another loopback origin', () => {
       await page.goto(`${origin}/`);
       return await page.evaluate(async ({ hub, clientSecret }) => {
         const attempt = async (f: () => Promise<unknown>) => { try { return await f(); } catch (e) { return `blocked: ${(e as Error).name}`; } };
-        const metadata = await attempt(async () => (await (await fetch(`${hub}/.well-known/oauth-authorization-server`, { headers: { 'mcp-protocol-version': '2025-11-25' } })).json()).issuer);
+        const metadata = await attempt(async () => ((await (await fetch(`${hub}/.well-known/oauth-authorization-server`, { headers: { 'mcp-protocol-version': '2025-11-25' } })).json()) as { issuer: string }).issuer);
         const token = await attempt(async () => {
           const res = await fetch(`${hub}/auth/token`, {
             method: 'POST', headers: { authorization: `Basic ${btoa(`browser-client:${clientSecret}`)}`, 'content-type': 'application/x-www-form-urlencoded' },
             body: 'grant_type=client_credentials',
           });
-          return (await res.json()).access_token as string;
+          return ((await res.json()) as { access_token: string }).access_token;
         });
         const mcp = await attempt(async () => {
           const res = await fetch(`${hub}/mcp`, {
