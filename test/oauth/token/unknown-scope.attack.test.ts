@@ -19,13 +19,15 @@ const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 describe('unknown scopes are refused, never read as "nothing asked"', () => {
   let rig: Rig;
   let session: string;
+  /** An administrator's session (roles: admin, whose `*` covers any string). */
+  let adminSession: string;
   let redirectUri: string;
   let clientId: string;
 
   /** The authorization code flow through the hub; the redirect back (error or code). */
-  const codeFlow = async (params: Record<string, string>, client = clientId) => {
+  const codeFlow = async (params: Record<string, string>, client = clientId, as = session) => {
     const { verifier, challenge } = pkce();
-    const r = await authorize(rig.hub, session, { response_type: 'code', client_id: client, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256', state: 's', ...params });
+    const r = await authorize(rig.hub, as, { response_type: 'code', client_id: client, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256', state: 's', ...params });
     const back = new URL(r.location!);
     const code = back.searchParams.get('code');
     if (!code) return { error: back.searchParams.get('error'), state: back.searchParams.get('state') };
@@ -35,9 +37,10 @@ describe('unknown scopes are refused, never read as "nothing asked"', () => {
   };
 
   before(async () => {
-    rig = await startRig({ corp: 'generic' });
+    rig = await startRig({ corp: 'generic' }, { idp: { users: { root: { roles: ['admin'] } } } });
     // jane is a developer: nodes:*, search, orchestration, files, chat:use, mcp:* — not admin:manage.
     session = (await signIn(rig, 'corp')).session!;
+    adminSession = (await signIn(rig, 'corp', { login: 'root' })).session!;
     redirectUri = 'http://127.0.0.1:7801/callback';
     const reg = await register(rig.hub, { client_name: 'Scoped', redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] });
     clientId = reg.body.client_id;
@@ -93,8 +96,9 @@ describe('unknown scopes are refused, never read as "nothing asked"', () => {
     assert.equal(decodeJwt(ok.body.access_token).scope, 'nodes:* mcp:tool:search');
   });
 
-  it('token exchange and refresh: an unknown scope is invalid_scope', async () => {
-    const r = await codeFlow({ scope: 'nodes:read offline_access', resource: rig.hub.url });
+  it('token exchange and refresh of an administrator\'s grant (scope *): an unknown scope is invalid_scope', async () => {
+    const r = await codeFlow({ scope: '* offline_access', resource: rig.hub.url }, clientId, adminSession);
+    assert.ok(r.token!.scope.split(' ').includes('*'), r.token!.scope);
     const { clientSecret } = await rig.hub.hub.serviceAccounts.create({ clientId: 'exchanger-17', roles: ['admin'], allowTokenExchange: true });
     const exchanged = await tokenRequest(rig.hub, {
       grant_type: EXCHANGE, subject_token: r.token!.access_token, subject_token_type: ACCESS_TOKEN, scope: 'bogus:unknown',
@@ -102,7 +106,7 @@ describe('unknown scopes are refused, never read as "nothing asked"', () => {
     assert.equal(exchanged.body.error, 'invalid_scope', JSON.stringify(exchanged.body));
     const refreshed = await tokenRequest(rig.hub, { grant_type: 'refresh_token', refresh_token: r.token!.refresh_token, client_id: clientId, scope: 'bogus:unknown' });
     assert.equal(refreshed.body.error, 'invalid_scope', JSON.stringify(refreshed.body));
-    // A narrower known scope at refresh still works (RFC 6749 §6), and keeps the identity scope granted only when asked.
+    // A narrower known scope at refresh still works (RFC 6749 §6).
     const narrower = await tokenRequest(rig.hub, { grant_type: 'refresh_token', refresh_token: r.token!.refresh_token, client_id: clientId, scope: 'nodes:read' });
     assert.equal(narrower.status, 200, JSON.stringify(narrower.body));
     assert.equal(narrower.body.scope, 'nodes:read');
