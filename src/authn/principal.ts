@@ -39,6 +39,13 @@ export interface Principal {
   cnf?: { jkt: string };
   /** Session id when the credential belongs to a sign-in session. */
   sid?: string;
+  /**
+   * OIDC Core §2: when the user authenticated (epoch seconds) and how (`acr`, `amr`), where
+   * known — a sign-in session's, from the IdP's ID token or else the sign-in's own time.
+   */
+  auth_time?: number;
+  acr?: string;
+  amr?: string[];
   /** The refresh-token family the token was minted from: revoking the family reaches it. */
   fid?: string;
   /** Whether this service account may assert user context / exchange tokens. */
@@ -50,6 +57,7 @@ export interface Principal {
 export function copyPrincipal(p: Principal): Principal {
   const copy = { ...p, roles: [...p.roles], groups: [...p.groups], scopes: [...p.scopes] };
   if (p.resource) copy.resource = [...p.resource];
+  if (p.amr) copy.amr = [...p.amr];
   return copy;
 }
 

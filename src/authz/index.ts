@@ -19,7 +19,8 @@
  * good only for paths within one of them; one bound to the origin root, for every path.
  */
 import type { Principal } from '../authn/principal.ts';
-import { allows, type Rbac } from '../rbac/policy.ts';
+import { allows, covers, type Rbac } from '../rbac/policy.ts';
+import { DEFAULT_ROUTES } from '../rbac/routes.ts';
 
 /** What a principal wants to do. */
 export interface Action {
@@ -51,11 +52,41 @@ export interface CredentialRights {
   allowTokenExchange?: boolean;
 }
 
+/** The hub's own permissions, known whatever the RBAC configuration says (src/admin, introspection, metrics, the proxy, MCP tools). */
+const HUB_PERMISSIONS = ['admin:manage', 'introspect', 'metrics:read', 'upstream:access', 'mcp:*'];
+
 export class Authorizer {
   readonly rbac: Rbac;
+  /** Every permission this hub's configuration names (roles, route table, the hub's own). */
+  readonly #vocabulary: ReadonlySet<string>;
 
   constructor(rbac: Rbac) {
     this.rbac = rbac;
+    const named = new Set(HUB_PERMISSIONS);
+    for (const role of Object.values(rbac.config.roleMappings)) for (const p of role.permissions) named.add(p);
+    for (const rule of rbac.config.routes ?? DEFAULT_ROUTES) if (rule.permission) named.add(rule.permission);
+    named.delete('*');
+    this.#vocabulary = named;
+  }
+
+  /**
+   * Whether `scope` names a permission of this hub (RFC 6749 §3.3: the authorization server
+   * defines its scopes): `*`, a permission the configuration names, one a named `ns:*` covers
+   * (`mcp:tool:search` under `mcp:*`), or `ns:*` for a namespace it names. A scope the hub does
+   * not know is refused where it is asked for (src/oauth/token/scope.ts), never granted: `*` in
+   * a role covers any string, so asking an admin's token for `bogus:unknown` must not succeed.
+   *
+   * @example
+   * hub.authorizer.knows('nodes:read') // true
+   * hub.authorizer.knows('bogus:unknown') // false
+   */
+  knows(scope: string): boolean {
+    if (scope === '*' || this.#vocabulary.has(scope)) return true;
+    for (const p of this.#vocabulary) {
+      if (p.endsWith(':*') && covers(p, scope)) return true;
+      if (scope.endsWith(':*') && p.startsWith(scope.slice(0, -1))) return true;
+    }
+    return false;
   }
 
   /**

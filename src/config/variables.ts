@@ -120,7 +120,7 @@ export const VARIABLES = [
   v('Downstream Services', 'MIMIR_USER_ROLES_HEADER', z.string().trim().min(1), 'X-User-Roles', 'Header carrying the user roles, comma-separated'),
   v('Downstream Services', 'MIMIR_TOKEN_EXCHANGE_MAX_DEPTH', int(1, 10, ' actors'), '3', 'Longest delegation chain a token exchange may produce (actors in act); an actor already in the chain is refused', { added: true }),
   v('Downstream Services', 'MIMIR_RBAC_CONFIG', z.string().optional(), undefined, 'Mimir rbac.json: a path, an https URL or inline JSON', { added: true }),
-  v('Downstream Services', 'MIMIR_MCP_ALLOWED_ORIGINS', list.pipe(z.array(httpUrl)).optional(), undefined, 'Browser origins allowed on /mcp besides MIMIR_PUBLIC_URL (comma-separated; DNS-rebinding protection)', { added: true }),
+  v('Downstream Services', 'MIMIR_MCP_ALLOWED_ORIGINS', list.pipe(z.array(httpUrl)).optional(), undefined, 'Browser origins allowed on /mcp besides MIMIR_PUBLIC_URL (comma-separated; DNS-rebinding protection), and the only ones its CORS answers', { added: true }),
 
   // Provider-specific
   v('Provider-Specific', 'MIMIR_OKTA_DOMAIN', z.string().optional(), undefined, 'Okta domain, e.g. your-tenant.okta.com'),

@@ -18,6 +18,8 @@ import { metricsRoutes } from '../metrics/routes.ts';
 import { authorizationServerRoutes } from '../oauth/authorize/routes.ts';
 import { introspectRoutes } from '../oauth/introspect/routes.ts';
 import { metadataRoutes } from '../oauth/metadata/routes.ts';
+import { isOpenIdProvider } from '../oauth/openid/provider.ts';
+import { userinfoRoutes } from '../oauth/openid/userinfo.ts';
 import { refreshRoutes } from '../oauth/refresh/routes.ts';
 import { revokeRoutes } from '../oauth/revoke/routes.ts';
 import { tokenRoutes } from '../oauth/token/routes.ts';
@@ -31,6 +33,7 @@ import { SECURITY_HEADERS, sendError } from './reply.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
+import { robotsRoutes } from './routes/robots.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -123,7 +126,9 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   app.setNotFoundHandler((req, reply) => sendError(reply, new OAuthError('not_found', `No route for ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}.`)));
 
   await app.register(healthRoutes(hub));
+  await app.register(robotsRoutes());
   await app.register(metadataRoutes(hub));
+  if (isOpenIdProvider(config)) await app.register(userinfoRoutes(hub));
   await app.register(tokenRoutes(hub));
   await app.register(meRoutes(hub));
   await app.register(refreshRoutes(hub));

@@ -41,6 +41,8 @@ export interface CompletedLogin {
   /** Epoch seconds, from the token response's `expires_in`. */
   idpAccessTokenExpiresAt: number | undefined;
   returnTo: string;
+  /** OIDC Core §2: how the IdP says the user authenticated (what its ID token carries of it). */
+  authentication: { authTime?: number; acr?: string; amr?: string[] };
 }
 
 export async function completeLogin(d: LoginDeps, input: CallbackInput): Promise<CompletedLogin> {
@@ -61,6 +63,17 @@ export async function completeLogin(d: LoginDeps, input: CallbackInput): Promise
     provider, identity, idToken, userinfo: profile.outcome, idpRefreshToken: tokens.refresh_token, idpAccessToken: tokens.access_token,
     idpAccessTokenExpiresAt: expiresIn === undefined ? undefined : Math.floor(d.now() / 1000) + expiresIn,
     returnTo: state.returnTo,
+    authentication: authenticationOf(claims),
+  };
+}
+
+/** `auth_time`, `acr` and `amr` of a verified ID token, those of the right types. */
+function authenticationOf(claims: Record<string, unknown>): CompletedLogin['authentication'] {
+  const { auth_time: authTime, acr, amr } = claims;
+  return {
+    ...(typeof authTime === 'number' && Number.isFinite(authTime) ? { authTime: Math.floor(authTime) } : {}),
+    ...(typeof acr === 'string' && acr.length <= 200 ? { acr } : {}),
+    ...(Array.isArray(amr) && amr.length <= 10 && amr.every((m) => typeof m === 'string' && m.length <= 64) ? { amr: amr as string[] } : {}),
   };
 }
 

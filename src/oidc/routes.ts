@@ -33,7 +33,7 @@ export function oidcRoutes(hub: Hub) {
       if (req.headers.cookie === undefined || !isStateChanging(req.method) || !req.cookies?.[cookie.name]) return done();
       if (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) return done();
       if (!comesFromOwnOrigin(req.headers, config.publicUrl)) {
-        hub.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'cross_origin_cookie_request', ip: req.ip, request_id: req.id });
+        hub.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'cross_origin_cookie_request', method: req.method, path: req.url.split('?')[0]!.slice(0, 200), ip: req.ip, request_id: req.id });
         sendError(reply, new OAuthError('access_denied', 'Cross-site requests with the session cookie are refused.', { status: 403 }));
         return undefined;
       }
@@ -100,6 +100,7 @@ export function oidcRoutes(hub: Hub) {
         const identity = {
           sub: p.sub, roles: p.roles, groups: p.groups, provider: done.provider.id,
           ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}), ...(p.tenant ? { tenant: p.tenant } : {}),
+          ...done.authentication,
         };
         // A new session with a fresh id, never an earlier cookie (no session fixation).
         const old = req.cookies?.[cookie.name];

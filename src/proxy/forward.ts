@@ -119,6 +119,9 @@ export function downstreamHeaders(upstream: IncomingHttpHeaders, options: { drop
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
     if (options.dropLength && name === 'content-length') continue;
+    // CORS is the hub's to decide (src/http/cors.ts): an upstream that echoes every origin with
+    // credentials (Mimir's own cors setup) would open the proxied API to any web page.
+    if (name.startsWith('access-control-')) continue;
     out[name] = value;
   }
   return out;

@@ -14,7 +14,9 @@ import type { Principal } from '../authn/principal.ts';
 import type { Decision } from '../authz/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
+import { applyCors, mcpCors, withCors } from '../http/cors.ts';
 import { baseHeaders, sendError, writeError } from '../http/reply.ts';
+import { FAVICON_PATH, ROBOTS_PATH } from '../http/routes/robots.ts';
 import { actingPrincipal, authenticateRequest, type RefusalPage } from '../http/authenticate.ts';
 import { safeReturnTo } from '../oidc/return-to.ts';
 import { refusal } from '../authz/refusal.ts';
@@ -41,11 +43,15 @@ export function proxyRoutes(hub: Hub) {
   const policy = headerPolicy(hub);
   const origins = new Set([new URL(hub.config.publicUrl).origin, ...hub.config.mcpAllowedOrigins]);
   const authenticate = authenticateRequest(hub, signInPage);
+  // CORS on /mcp for browser-based MCP clients of the allowed origins only (src/http/cors.ts).
+  const cors = mcpCors(hub.config.mcpAllowedOrigins);
 
   return async function proxy(app: FastifyInstance): Promise<void> {
     // Bodies are streamed, not parsed: this context keeps the raw request stream untouched.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+    // The preflight is the hub's to answer (it carries no credential), never the upstream's.
+    withCors(app, ['/mcp', '/mcp/'], cors);
 
     app.all('/*', async (req, reply) => {
       try {
@@ -56,8 +62,10 @@ export function proxyRoutes(hub: Hub) {
         if (!hub.config.upstreamUrl) {
           return sendError(reply, new OAuthError('service_unavailable', 'No upstream Mimir server is configured: MIMIR_UPSTREAM_URL is not set.'));
         }
-        checkTarget(req.url);
         const mcp = MCP_PATH.test(path);
+        // Before any refusal: a browser client must be able to read the 401's WWW-Authenticate.
+        if (mcp) applyCors(cors, req.headers.origin, reply);
+        checkTarget(req.url);
         if (mcp) checkOrigin(origins, req.headers.origin);
         if (await authenticate(req, reply)) return reply;
         const principal = await actingPrincipal(hub, req);
@@ -169,7 +177,8 @@ const MIMIR_CREDENTIAL_COOKIE = 'mimir_oauth_token';
 /** The hub's own namespaces never reach the upstream, whatever the method. */
 function isHubPath(hub: Hub, path: string): boolean {
   const p = path.toLowerCase();
-  return /^\/(auth|\.well-known)(\/|$)/.test(p) || p === '/health' || p === '/ready' || p === hub.config.metrics.endpoint.toLowerCase();
+  return /^\/(auth|\.well-known)(\/|$)/.test(p) || p === '/health' || p === '/ready' || p === ROBOTS_PATH || p === FAVICON_PATH
+    || p === hub.config.metrics.endpoint.toLowerCase();
 }
 
 /**

@@ -24,6 +24,10 @@ export interface SessionIdentity {
   groups: string[];
   provider: string;
   tenant?: string;
+  /** OIDC Core §2, from the IdP's ID token when it says: when (epoch seconds) and how the user authenticated. */
+  authTime?: number;
+  acr?: string;
+  amr?: string[];
 }
 
 export interface SessionData {
@@ -480,7 +484,11 @@ export function sessionPrincipal(s: SessionData, idleSeconds: number): Principal
     sub: id.sub, roles: [...id.roles], groups: [...id.groups], scopes: [], provider: id.provider,
     auth_method: 'session', sid: s.sid, credential_id: s.sid,
     expires_at: Math.min(s.absoluteExpiresAt, s.lastSeenAt + idleSeconds),
+    // The IdP's authentication time when it said; else the sign-in's (no later than the authentication).
+    auth_time: typeof id.authTime === 'number' ? id.authTime : s.createdAt,
   };
+  if (typeof id.acr === 'string') p.acr = id.acr;
+  if (Array.isArray(id.amr) && id.amr.every((m) => typeof m === 'string')) p.amr = [...id.amr];
   if (id.email) p.email = id.email;
   if (id.name) p.name = id.name;
   if (id.tenant) p.tenant = id.tenant;

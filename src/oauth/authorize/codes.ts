@@ -13,9 +13,13 @@ export interface CodeGrant {
   codeChallenge: string;
   resource: string;
   scope: string;
+  /** OIDC Core §3.1.2.1: echoed in the ID token. */
+  nonce?: string;
   user: {
     sub: string; email?: string; name?: string; roles: string[]; groups: string[];
     provider?: string; tenant?: string; sid?: string;
+    /** OIDC Core §2: when and how the user authenticated, where known. */
+    authTime?: number; acr?: string; amr?: string[];
   };
 }
 

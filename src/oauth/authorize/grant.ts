@@ -1,6 +1,7 @@
 /**
  * grant_type=authorization_code (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3): code single use, client,
- * redirect URI and PKCE verifier checked, RFC 8707 resource becoming the token's `aud`.
+ * redirect URI and PKCE verifier checked, RFC 8707 resource becoming the token's `aud`; with the
+ * `openid` scope, an ID token for the client (OIDC Core §3.1.3.3).
  */
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
@@ -8,6 +9,8 @@ import type { OAuthClient } from '../clients/metadata.ts';
 import type { GrantHandler, TokenResponse } from '../token/index.ts';
 import { authenticateOAuthClient, readClientCredentials } from '../token/authenticate-client.ts';
 import type { Params } from '../token/parse-body.ts';
+import { issueIdToken } from '../openid/id-token.ts';
+import { accessTokenAudience } from '../openid/provider.ts';
 import { redeemCode, rememberIssued, verifyPkce } from './codes.ts';
 
 /** The token endpoint's handler: the OAuth client authenticates itself (confidential) or names itself (public). */
@@ -39,6 +42,7 @@ export async function authorizationCodeGrant(hub: Hub, params: Params, client: O
   }
 
   const u = g.user;
+  const scopes = g.scope.split(' ').filter(Boolean);
   const publicClient = client.token_endpoint_auth_method === 'none';
   const refresh = hub.config.refresh.enabled && client.grant_types.includes('refresh_token')
     ? await hub.refreshTokens.issue({
@@ -50,16 +54,24 @@ export async function authorizationCodeGrant(hub: Hub, params: Params, client: O
     : undefined;
   if (refresh) await rememberIssued(hub.store, code, refresh.familyId, 600);
   const issued = await hub.signer.issue({
-    sub: u.sub, client_id: client.client_id, scope: g.scope, roles: u.roles, groups: u.groups, aud: g.resource,
+    sub: u.sub, client_id: client.client_id, scope: g.scope, roles: u.roles, groups: u.groups, aud: accessTokenAudience(hub.config, g.resource, scopes),
     auth_method: 'authorization_code', ...(u.sid ? { sid: u.sid } : {}), ...(refresh ? { fid: refresh.familyId } : {}),
     ...(u.email ? { email: u.email } : {}), ...(u.name ? { name: u.name } : {}),
     ...(u.provider ? { provider: u.provider } : {}), ...(u.tenant ? { tenant: u.tenant } : {}),
     ...(dpopJkt ? { cnf: { jkt: dpopJkt } } : {}),
   }, hub.config.jwt.accessTokenLifetime);
+  // OIDC Core §3.1.3.3: an ID token only when the user granted `openid`.
+  const idToken = scopes.includes('openid')
+    ? await issueIdToken(hub, {
+      sub: hub.identities.userId({ sub: u.sub, provider: u.provider }), clientId: client.client_id, scopes, user: u, accessToken: issued.token,
+      nonce: g.nonce, authTime: u.authTime, acr: u.acr, amr: u.amr,
+    })
+    : undefined;
   return {
     body: {
       access_token: issued.token, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: issued.expiresIn, scope: g.scope,
       ...(refresh ? { refresh_token: refresh.token } : {}),
+      ...(idToken ? { id_token: idToken } : {}),
     },
     audit: { jti: issued.jti, sub: u.sub, client_id: client.client_id, resource: g.resource },
   };

@@ -15,6 +15,8 @@ export interface AuthorizationRequest {
   codeChallenge: string;
   scope?: string;
   resource: string;
+  /** OIDC Core §3.1.2.1: the client's value, echoed in the ID token. */
+  nonce?: string;
 }
 
 /** An error to show on a page (the redirect URI cannot be trusted). */
@@ -103,10 +105,14 @@ export async function checkAuthorizationRequest(
   if (scope !== undefined && !/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) {
     throw fail('invalid_scope', 'The scope is malformed.');
   }
+  // OIDC Core §3.1.2.1: any string; bounded here, as it is stored with the code and signed into the ID token.
+  const nonce = single(query, 'nonce');
+  if (nonce !== undefined && nonce.length > 512) throw fail('invalid_request', 'The nonce is longer than 512 characters.');
   return {
     client, redirectUri, codeChallenge, resource: resource.replace(/\/$/, ''),
     ...(state !== undefined ? { state } : {}),
     ...(scope !== undefined ? { scope } : {}),
+    ...(nonce !== undefined ? { nonce } : {}),
   };
 }
 

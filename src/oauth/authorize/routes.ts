@@ -7,12 +7,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
+import { REGISTRATION_CORS, withCors } from '../../http/cors.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import { sendErrorPage, sendPage } from '../../pages/respond.ts';
-import { allows } from '../../rbac/policy.ts';
-import { isPermission } from '../../authz/index.ts';
+import { DEFAULT_ROUTES, routePermission } from '../../rbac/routes.ts';
 import { comesFromOwnOrigin } from '../../sessions/origin.ts';
 import type { Principal } from '../../authn/principal.ts';
+import { isOpenIdProvider } from '../openid/provider.ts';
+import { classifyScope, IDENTITY_SCOPES, narrowToHeld, parseScope } from '../token/scope.ts';
 import { issueCode } from './codes.ts';
 import { hasConsent, rememberConsent, savePending, takePending } from './consent.ts';
 import { consentPage } from './page.ts';
@@ -50,12 +52,13 @@ export function authorizationServerRoutes(hub: Hub) {
   const finish = async (reply: FastifyReply, request: AuthorizationRequest, user: Principal, scopes: string[], status = 302) => {
     const code = await issueCode(hub.store, {
       clientId: request.client.client_id, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge,
-      resource: request.resource, scope: scopes.join(' '),
+      resource: request.resource, scope: scopes.join(' '), ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
       user: {
         sub: user.sub, roles: user.roles, groups: user.groups,
         ...(user.email ? { email: user.email } : {}), ...(user.name ? { name: user.name } : {}),
         ...(user.provider ? { provider: user.provider } : {}), ...(user.tenant ? { tenant: user.tenant } : {}),
         ...(user.sid ? { sid: user.sid } : {}),
+        ...(user.auth_time !== undefined ? { authTime: user.auth_time } : {}), ...(user.acr ? { acr: user.acr } : {}), ...(user.amr ? { amr: user.amr } : {}),
       },
     }, hub.config.authorizationServer.codeLifetime);
     hub.audit.record({ type: 'login', outcome: 'success', action: 'authorization_code_issued', principal: user, client: request.client.client_id, resource: request.resource });
@@ -63,16 +66,37 @@ export function authorizationServerRoutes(hub: Hub) {
       .redirect(redirectBack(request.redirectUri, { code, state: request.state, iss: hub.config.jwt.issuer }), status);
   };
 
+  const openId = isOpenIdProvider(hub.config);
+  const rules = hub.rbac.config.routes ?? DEFAULT_ROUTES;
+  // The documented default of /mcp: the permissions its requests need (tools/call: mcp:*), none of the rest.
+  // (A table without a rule for /mcp makes the proxy ask for upstream:access there.)
+  const mcpDefault = [...new Set(['mcp:*', ...['POST', 'GET', 'DELETE']
+    .map((m) => routePermission(rules, m, '/mcp').permission)
+    .map((p) => p === undefined ? 'upstream:access' : p)
+    .filter((p): p is string => typeof p === 'string')])];
+
   /**
-   * Scopes granted: the permissions asked for that the user holds; everything they hold when no
-   * permission was asked (scopes such as `openid` are not Mimir permissions and grant nothing).
+   * The permissions a request leaves unsaid: the client's registered `scope` (its known
+   * permissions), else the resource's default — for /mcp what MCP needs, for the origin root or
+   * the general audience everything the user holds.
    */
-  const grantedScopes = (request: AuthorizationRequest, user: Principal): string[] => {
-    const permitted = hub.authorizer.permissions(user);
-    if (!request.scope) return permitted;
-    // RFC 6749 §3.3: the server may grant less than asked. Nothing covered: what the roles allow.
-    const covered = request.scope.split(' ').filter((s) => isPermission(s) && allows(permitted, s));
-    return covered.length ? covered : permitted;
+  const defaultPermissions = (request: AuthorizationRequest, held: readonly string[]): readonly string[] => {
+    const registered = (request.client.scope ?? '').split(' ').filter((s) => s && !IDENTITY_SCOPES.includes(s) && hub.authorizer.knows(s));
+    if (registered.length) return registered;
+    return request.resource === mcpResource(hub) ? mcpDefault : held;
+  };
+
+  /**
+   * Scopes granted (RFC 6749 §3.3): an unknown scope is `invalid_scope` (§4.1.2.1), never
+   * ignored; of the permissions asked (or, none asked, of {@link defaultPermissions}), what the
+   * user holds; and the OpenID Connect scopes asked. Throws OAuthError invalid_scope.
+   */
+  const grantedScopes = (request: AuthorizationRequest, user: Principal): { permissions: string[]; identity: string[] } => {
+    const asked = classifyScope(parseScope(request.scope), hub.authorizer, true);
+    if (!openId && asked.identity.includes('openid')) throw new OAuthError('invalid_scope', 'This hub signs with HS256 and publishes no key: it issues no ID tokens (scope "openid").');
+    const held = hub.authorizer.permissions(user);
+    const wanted = asked.permissions.length ? asked.permissions : defaultPermissions(request, held);
+    return { permissions: narrowToHeld(wanted, held), identity: asked.identity };
   };
 
   return async function routes(app: FastifyInstance): Promise<void> {
@@ -92,10 +116,17 @@ export function authorizationServerRoutes(hub: Hub) {
         // Sign in through the IdP first, then come back here.
         return reply.redirect(`/auth/login?returnTo=${encodeURIComponent(req.url)}`);
       }
-      const scopes = grantedScopes(request, user);
-      if (scopes.length === 0) {
-        return reply.redirect(redirectBack(request.redirectUri, { error: 'access_denied', error_description: 'This user has no permissions in Mimir.', state: request.state, iss: hub.config.jwt.issuer }));
+      let granted: { permissions: string[]; identity: string[] };
+      try {
+        granted = grantedScopes(request, user);
+      } catch (e) {
+        if (!(e instanceof OAuthError)) throw e;
+        return reply.redirect(redirectBack(request.redirectUri, { error: e.error, error_description: e.description, state: request.state, iss: hub.config.jwt.issuer }));
       }
+      if (granted.permissions.length === 0) {
+        return reply.redirect(redirectBack(request.redirectUri, { error: 'access_denied', error_description: 'This user holds none of the permissions asked for.', state: request.state, iss: hub.config.jwt.issuer }));
+      }
+      const scopes = [...granted.permissions, ...granted.identity];
       // Remembered per user as the hub names them (alice of provider A is not alice of provider B).
       const who = hub.identities.idOf(user);
       if (await hasConsent(hub.store, who, request, scopes)) return finish(reply, request, user, scopes);
@@ -123,7 +154,7 @@ export function authorizationServerRoutes(hub: Hub) {
       return finish(reply, request, user, scopes, 303);
     });
 
-    app.post('/auth/register', async (req, reply) => {
+    app.post('/auth/register', withCors(app, ['/auth/register'], REGISTRATION_CORS), async (req, reply) => {
       try {
         if (!hub.config.authorizationServer.dynamicRegistration) throw new OAuthError('not_found', 'Dynamic client registration is disabled.');
         const window = Math.floor(hub.now() / 60_000);

@@ -20,6 +20,8 @@ export interface OAuthClient {
   /** private_key_jwt (RFC 7591 §2): the client's public keys, inline or by reference (never both). */
   jwks?: JSONWebKeySet;
   jwks_uri?: string;
+  /** OIDC Dynamic Client Registration §2 (MCP 2026-07-28 asks clients to send it). */
+  application_type?: ApplicationType;
   /** Hash of the client secret, for confidential clients registered dynamically. */
   client_secret_hash?: string;
   /** How the hub learned of it. */
@@ -31,6 +33,8 @@ export interface OAuthClient {
 
 const url = z.string().max(2000);
 
+export type ApplicationType = 'native' | 'web';
+
 export const clientMetadataSchema = z.object({
   // Required for the redirect-based grant only (checked below): a jwt-bearer client has none.
   redirect_uris: z.array(url).max(20).optional(),
@@ -41,6 +45,7 @@ export const clientMetadataSchema = z.object({
   response_types: z.array(z.string().max(100)).max(10).optional(),
   token_endpoint_auth_method: z.string().max(100).optional(),
   scope: z.string().max(2000).optional(),
+  application_type: z.string().max(20).optional(),
   software_id: z.string().max(200).optional(),
   software_version: z.string().max(100).optional(),
   client_id: z.string().max(2000).optional(),
@@ -74,7 +79,30 @@ export function checkRedirectUri(value: string): URL {
   throw new OAuthError('invalid_redirect_uri', `The redirect URI ${JSON.stringify(value.slice(0, 200))} must use https, or http on a loopback address (127.0.0.1, [::1], localhost) per RFC 8252 §7.3.`);
 }
 
-export function validateClientMetadata(input: unknown): z.infer<typeof clientMetadataSchema> & { redirect_uris: string[]; grant_types: string[]; response_types: string[]; token_endpoint_auth_method: OAuthClient['token_endpoint_auth_method'] } {
+/**
+ * OIDC Dynamic Client Registration §2 `application_type`, as the MCP 2026-07-28 revision asks
+ * clients to send it. A `web` client registers only https redirect URIs on hosts that are not
+ * loopback (§2: web clients must not use localhost; a web app cannot listen there). A `native`
+ * one is held to the hub's general rule (https, or http on a loopback host): §2 would allow it
+ * loopback and private-use schemes only, but VS Code registers as native with
+ * `https://vscode.dev/redirect` beside its loopback URIs, and the hub takes no private-use
+ * schemes at all. Omitted (`derive`: dynamic registration), it is `native` when a redirect URI is
+ * loopback — what CLI and desktop MCP clients register, a web client could not — else `web`. A
+ * client ID metadata document that does not say is not held to either.
+ */
+function checkApplicationType(value: string | undefined, uris: readonly URL[], derive: boolean): ApplicationType | undefined {
+  if (value !== undefined && value !== 'native' && value !== 'web') {
+    throw new OAuthError('invalid_client_metadata', `application_type: "${value.slice(0, 20)}" is not native or web.`);
+  }
+  const loopback = (u: URL) => isLoopbackHost(u.hostname);
+  const type = value ?? (derive ? (uris.some(loopback) ? 'native' : 'web') : undefined);
+  if (type === 'web' && uris.some((u) => loopback(u) || u.protocol !== 'https:')) {
+    throw new OAuthError('invalid_redirect_uri', 'A web client (application_type "web") may register only https redirect URIs on a host that is not loopback (OpenID Connect Dynamic Client Registration §2); a CLI or desktop client registers as "native".');
+  }
+  return type;
+}
+
+export function validateClientMetadata(input: unknown, options: { deriveApplicationType?: boolean } = {}): z.infer<typeof clientMetadataSchema> & { redirect_uris: string[]; grant_types: string[]; response_types: string[]; token_endpoint_auth_method: OAuthClient['token_endpoint_auth_method']; application_type?: ApplicationType } {
   const parsed = clientMetadataSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -83,7 +111,8 @@ export function validateClientMetadata(input: unknown): z.infer<typeof clientMet
   }
   const m = parsed.data;
   const redirect_uris = m.redirect_uris ?? [];
-  for (const uri of redirect_uris) checkRedirectUri(uri);
+  const uris = redirect_uris.map(checkRedirectUri);
+  const applicationType = checkApplicationType(m.application_type, uris, options.deriveApplicationType ?? false);
   const grant_types = m.grant_types ?? ['authorization_code'];
   if (grant_types.includes('authorization_code') && redirect_uris.length === 0) {
     throw new OAuthError('invalid_redirect_uri', 'redirect_uris: at least one redirect URI is required');
@@ -99,7 +128,8 @@ export function validateClientMetadata(input: unknown): z.infer<typeof clientMet
     const v = m[field];
     if (v !== undefined && !/^https:\/\//.test(v)) throw new OAuthError('invalid_client_metadata', `${field}: must be an https URL.`);
   }
-  return { ...m, redirect_uris, grant_types, response_types, token_endpoint_auth_method: method as OAuthClient['token_endpoint_auth_method'] };
+  const { application_type: _given, ...rest } = m;
+  return { ...rest, redirect_uris, grant_types, response_types, token_endpoint_auth_method: method as OAuthClient['token_endpoint_auth_method'], ...(applicationType ? { application_type: applicationType } : {}) };
 }
 
 /**

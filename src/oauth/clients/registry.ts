@@ -35,6 +35,7 @@ export const CLI_CLIENT: OAuthClient = {
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
   token_endpoint_auth_method: 'none',
+  application_type: 'native',
   source: 'builtin',
 };
 
@@ -67,7 +68,7 @@ export class ClientRegistry {
 
   /** RFC 7591 §3.2.1: registers a client; a secret only for confidential clients. */
   async register(input: unknown): Promise<{ client: OAuthClient; clientSecret?: string }> {
-    const m = validateClientMetadata(input);
+    const m = validateClientMetadata(input, { deriveApplicationType: true });
     const clientId = `dyn_${randomToken(18)}`;
     // A secret only for the methods that use one: a private_key_jwt client authenticates by its key.
     const usesSecret = m.token_endpoint_auth_method === 'client_secret_basic' || m.token_endpoint_auth_method === 'client_secret_post';
@@ -84,6 +85,7 @@ export class ClientRegistry {
       ...(m.client_uri ? { client_uri: m.client_uri } : {}),
       ...(m.logo_uri ? { logo_uri: m.logo_uri } : {}),
       ...(m.scope ? { scope: m.scope } : {}),
+      ...(m.application_type ? { application_type: m.application_type } : {}),
       ...(m.software_id ? { software_id: m.software_id } : {}),
       ...(m.software_version ? { software_version: m.software_version } : {}),
       ...(m.token_endpoint_auth_method === 'private_key_jwt' && m.jwks !== undefined ? { jwks: m.jwks as JSONWebKeySet } : {}),
@@ -206,6 +208,7 @@ export class ClientRegistry {
       ...(m.client_uri ? { client_uri: m.client_uri } : {}),
       ...(m.logo_uri ? { logo_uri: m.logo_uri } : {}),
       ...(m.scope ? { scope: m.scope } : {}),
+      ...(m.application_type ? { application_type: m.application_type } : {}),
     };
     // Cache per the document's max-age, between 5 minutes and a day.
     const ttl = Math.min(86400, Math.max(300, fetched.maxAgeSeconds ?? 3600));

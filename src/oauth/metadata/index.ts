@@ -1,11 +1,16 @@
 /**
- * RFC 8414 authorization server metadata (also served as OpenID discovery). It says only what
- * this hub really serves, read from its own parts: its grants, its endpoints as configured.
+ * RFC 8414 authorization server metadata, also served as the OpenID Provider's discovery document
+ * (OpenID Connect Discovery 1.0 §3: every REQUIRED field, and the RECOMMENDED ones it serves).
+ * It says only what this hub really serves, read from its own parts: its grants, its endpoints
+ * as configured, its signing algorithm.
  */
 import { DPOP_ALGORITHMS } from '../../dpop/verify-proof.ts';
 import type { Hub } from '../../hub.ts';
 import { ASSERTION_ALGORITHMS } from '../../jwt/assertions.ts';
 import { INTROSPECTION_PATH } from '../introspect/routes.ts';
+import { CLAIMS_SUPPORTED } from '../openid/claims.ts';
+import { isOpenIdProvider, userinfoUrl } from '../openid/provider.ts';
+import { IDENTITY_SCOPES } from '../token/scope.ts';
 
 /**
  * Client authentication at the endpoints that authenticate clients (one code path,
@@ -40,14 +45,27 @@ export function protectedResourceMetadata(hub: Hub, resource: string): Record<st
 export function authorizationServerMetadata(hub: Hub): Record<string, unknown> {
   const { config } = hub;
   const base = config.publicUrl;
+  const openId = isOpenIdProvider(config);
   return {
     issuer: config.jwt.issuer,
     authorization_endpoint: `${base}/auth/authorize`,
     token_endpoint: `${base}/auth/token`,
     jwks_uri: `${base}/.well-known/jwks.json`,
     ...(config.authorizationServer.dynamicRegistration ? { registration_endpoint: `${base}/auth/register` } : {}),
-    scopes_supported: scopesSupported(hub),
+    // The permissions, and the OpenID Connect scopes a user's grant may carry (OIDC Core §5.4, §11).
+    scopes_supported: [...scopesSupported(hub), ...(openId ? IDENTITY_SCOPES : ['offline_access'])],
     response_types_supported: ['code'],
+    ...(openId
+      ? {
+        userinfo_endpoint: userinfoUrl(config),
+        // ID tokens are signed with the key the JWKS publishes (OIDC Discovery §3: RS256 unless MIMIR_JWT_ALGORITHM says otherwise).
+        id_token_signing_alg_values_supported: [hub.keys.algorithm],
+        subject_types_supported: ['public'],
+        claims_supported: CLAIMS_SUPPORTED,
+        // Its default is true (§3): the hub takes no request objects by reference.
+        request_uri_parameter_supported: false,
+      }
+      : {}),
     response_modes_supported: ['query'],
     grant_types_supported: [...hub.grants.keys()],
     token_endpoint_auth_methods_supported: [...CLIENT_AUTH, 'none'],

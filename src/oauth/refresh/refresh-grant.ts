@@ -6,7 +6,8 @@ import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
 import type { TokenResponse } from '../token/index.ts';
-import { grantScope } from '../token/scope.ts';
+import { grantScope, IDENTITY_SCOPES } from '../token/scope.ts';
+import { accessTokenAudience } from '../openid/provider.ts';
 import { renewIdpTokens } from '../../oidc/renew.ts';
 import { RefreshReuseError, type RefreshGrant } from './refresh-tokens.ts';
 
@@ -37,7 +38,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
     if (!inspected) throw new OAuthError('invalid_grant', 'The refresh token is invalid, expired or revoked.');
     await checkClient(hub, inspected.grant, input.client, input.oauthClientId);
     checkBinding(inspected.grant, input.dpopJkt);
-    const scope = narrowScope(inspected.grant.scope, input.scope);
+    const scope = narrowScope(hub, inspected.grant.scope, input.scope);
 
     const used = await hub.refreshTokens.use(token, { rotate: hub.config.refresh.rotation });
     await renewSignIn(hub, used.grant, used.familyId);
@@ -51,7 +52,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
       fid: used.familyId, ...(g.sid ? { sid: g.sid } : {}),
       ...(g.email ? { email: g.email } : {}), ...(g.name ? { name: g.name } : {}), ...(g.groups ? { groups: g.groups } : {}),
       ...(g.provider ? { provider: g.provider } : {}), ...(g.tenant ? { tenant: g.tenant } : {}),
-      ...(g.act ? { act: g.act } : {}), ...(g.resource ? { aud: g.resource } : {}),
+      ...(g.act ? { act: g.act } : {}), ...(g.resource ? { aud: accessTokenAudience(hub.config, g.resource, scope.split(' ')) } : {}),
       ...(jkt ? { cnf: { jkt } } : {}),
     }, hub.config.jwt.accessTokenLifetime);
 
@@ -114,9 +115,15 @@ function checkBinding(grant: RefreshGrant, dpopJkt: string | undefined): void {
   if (grant.jkt && grant.jkt !== dpopJkt) throw new OAuthError('invalid_dpop_proof', 'This refresh token is bound to a DPoP key; send a DPoP proof made with it.');
 }
 
-function narrowScope(original: string, requested: string | undefined): string {
+/**
+ * RFC 6749 §6: the scope of a refresh is the original one, or a part of it when asked. OIDC Core
+ * §12.2 allows an ID token here; the hub sends none (the one from the code exchange stays the
+ * client's record of the sign-in), so `openid` only keeps the token's UserInfo audience.
+ */
+function narrowScope(hub: Hub, original: string, requested: string | undefined): string {
   const granted = original.split(' ').filter(Boolean);
-  return grantScope(requested, granted).join(' ');
+  const identity = granted.filter((s) => IDENTITY_SCOPES.includes(s));
+  return grantScope(requested, granted.filter((s) => !IDENTITY_SCOPES.includes(s)), hub.authorizer, identity).join(' ');
 }
 
 /**

@@ -1,6 +1,7 @@
 /** HTTP edge of RFC 7009: `POST` at MIMIR_REVOCATION_ENDPOINT (default /auth/revoke). */
 import type { FastifyInstance } from 'fastify';
 import { OAuthError } from '../../errors.ts';
+import { REVOCATION_CORS, withCors } from '../../http/cors.ts';
 import { sendError } from '../../http/reply.ts';
 import type { Hub } from '../../hub.ts';
 import { parseBody } from '../token/parse-body.ts';
@@ -9,7 +10,8 @@ import { revokeToken } from './revoke-token.ts';
 
 export function revokeRoutes(hub: Hub) {
   return async function routes(app: FastifyInstance): Promise<void> {
-    app.post(hub.config.revocation.endpoint, async (req, reply) => {
+    const path = hub.config.revocation.endpoint;
+    app.post(path, withCors(app, [path], REVOCATION_CORS), async (req, reply) => {
       try {
         const params = parseBody(req.body);
         const caller = await authenticateCaller(hub, { params, headers: req.headers, cookies: req.cookies, method: req.method, url: `${req.protocol}://${req.host}${req.url}` });

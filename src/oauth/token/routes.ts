@@ -1,13 +1,14 @@
 /** HTTP edge of the token endpoint (RFC 6749 §3.2): `POST /auth/token`, audited either way. */
 import type { FastifyInstance } from 'fastify';
 import { OAuthError } from '../../errors.ts';
+import { TOKEN_CORS, withCors } from '../../http/cors.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import type { Hub } from '../../hub.ts';
 import { handleTokenRequest } from './index.ts';
 
 export function tokenRoutes(hub: Hub) {
   return async function routes(app: FastifyInstance): Promise<void> {
-    app.post('/auth/token', async (req, reply) => {
+    app.post('/auth/token', withCors(app, ['/auth/token'], TOKEN_CORS), async (req, reply) => {
       try {
         const result = await handleTokenRequest(hub, { body: req.body, headers: req.headers, method: req.method, url: req.url });
         hub.audit.record({

@@ -34,7 +34,7 @@ export async function tokenExchangeGrant(hub: Hub, params: Params, client: Servi
   const actorView = hub.authorizer.permissions(accountPrincipal(client));
   const roles = narrowRoles(hub.rbac, userPermissions, actorView, [...subject.roles, ...client.roles]);
   const delegable = delegatedScopes(userPermissions, actorView);
-  const scopes = grantScope(params.scope, delegable);
+  const scopes = grantScope(params.scope, delegable, hub.authorizer);
 
   // §4.1: the current actor on the outside, earlier ones nested.
   const act = subject.act ? { sub: client.clientId, act: subject.act } : { sub: client.clientId };
