@@ -25,6 +25,7 @@ import {
 import { acceptedIssuers, checkProviderRules, issuerMatches, mapClaims } from '../../oidc/claims.ts';
 import { describe } from '../../oidc/discovery.ts';
 import type { ProviderSettings } from '../../oidc/providers.ts';
+import { classifyScope, parseScope } from '../token/scope.ts';
 import type { TokenResponse } from '../token/index.ts';
 import type { Params } from '../token/parse-body.ts';
 
@@ -151,13 +152,16 @@ function grantedResources(hub: Hub, claim: unknown, asked: string | undefined): 
  * RFC 6749 §3.3 and draft §4.3: what is asked — the `scope` parameter, which may only narrow the
  * assertion's `scope`, else the assertion's, else nothing in particular — intersected with the
  * user's permissions by the one rule (src/authz). Nothing asked: everything the user holds.
- * Scopes that are no Mimir permission grant nothing; an empty result is invalid_scope (an empty
+ * A `scope` parameter naming a scope the hub does not know is invalid_scope (as at every grant);
+ * scopes of the assertion that are no Mimir permission grant nothing; an empty result is invalid_scope (an empty
  * scope would narrow nothing).
  */
 function grantedScopes(hub: Hub, user: Principal, claim: unknown, param: string | undefined): string[] {
   if (claim !== undefined && typeof claim !== 'string') throw refuse('The assertion\'s scope is not a string.');
   const granted = claim?.split(' ').filter(Boolean);
   const asked = param?.split(' ').filter(Boolean);
+  // The client's own request follows the hub's scope rule: an unknown scope is invalid_scope.
+  if (asked?.length) classifyScope(parseScope(param), hub.authorizer, true);
   if (granted?.length && asked?.length) {
     const wider = asked.filter((s) => !granted.includes(s));
     if (wider.length) throw new OAuthError('invalid_scope', `The scope ${wider.slice(0, 5).join(', ').slice(0, 200)} is beyond what the assertion grants.`);

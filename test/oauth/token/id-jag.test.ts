@@ -170,6 +170,8 @@ describe('ID-JAG at /auth/token (enterprise-managed authorization)', () => {
     assert.equal(held.body.scope, 'nodes:read', 'the assertion\'s scope, cut to what the user holds');
     const nothing = await asClient(await idJag(corp, { groups: ['eng-team'], scope: 'admin:manage bogus:unknown' }));
     assert.equal(nothing.body.error, 'invalid_scope', 'never an empty (= unnarrowed) scope');
+    const unknown = await asClient(await idJag(corp, { groups: ['eng-team'] }), { scope: 'nodes:read bogus:unknown' });
+    assert.equal(unknown.body.error, 'invalid_scope', 'an unknown scope asked by the client is refused, as at every grant');
   });
 
   it('the client must authenticate, and must have registered the grant as a confidential client', async () => {
