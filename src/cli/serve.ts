@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import { redactUrl } from '../config/index.ts';
 import { openHub } from '../hub.ts';
+import { describeRedis } from '../storage/redis-connection.ts';
 import { buildServer } from '../http/server.ts';
 import type { Logger } from 'pino';
 import { upstreamSecurity } from '../proxy/upstream-probe.ts';
@@ -16,7 +17,7 @@ export async function serve(config: Config): Promise<number> {
 
   const hasAdmin = (await hub.apiKeys.list()).some((k) => k.status === 'active' && allows(hub.rbac.permissionsFor(k.roles), 'admin:manage'))
     || config.legacyApiKeys.some((k) => allows(hub.rbac.permissionsFor([...k.roles]), 'admin:manage'));
-  const storage = config.storage.kind === 'redis' ? `redis (${redactUrl(config.storage.redis.url)}, db ${config.storage.redis.db})` : config.storage.kind === 'sqlite' ? `sqlite (${config.storage.sqlitePath})` : 'memory (development only: nothing survives a restart)';
+  const storage = config.storage.kind === 'redis' ? `redis (${describeRedis(config.storage.redis)})` : config.storage.kind === 'sqlite' ? `sqlite (${config.storage.sqlitePath})` : 'memory (development only: nothing survives a restart)';
   const lines = [
     `Mimir Auth Hub listening on ${config.tls ? 'https' : 'http'}://${config.host}:${port} (public URL ${config.publicUrl})`,
     `  storage:     ${storage}`,

@@ -1,7 +1,7 @@
 import type { Store } from './adapter.ts';
 import { MemoryStore } from './memory.ts';
-import { redactUrl } from '../config/index.ts';
 import { RedisStore } from './redis.ts';
+import { describeRedis, redisVariables, type RedisTopology } from './redis-connection.ts';
 import { SqliteStore, type PermissionFix } from './sqlite.ts';
 
 export type { Store, StoredRecord, Successor } from './adapter.ts';
@@ -9,11 +9,12 @@ export { StoreUnavailableError } from './adapter.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { SqliteStore, type PermissionFix, type SqliteStoreOptions } from './sqlite.ts';
 export { RedisStore, type RedisStoreOptions } from './redis.ts';
+export type { HostPort, RedisTopology } from './redis-connection.ts';
 
 export interface CreateStoreOptions {
   kind: 'memory' | 'sqlite' | 'redis';
   sqlitePath?: string;
-  redis?: { url: string; db: number; keyPrefix: string };
+  redis?: { url: string; db: number; keyPrefix: string; topology?: RedisTopology };
   /** SQLite: told which of the data directory and database files were found open and tightened. */
   onPermissionsFixed?: (fixed: PermissionFix[]) => void;
 }
@@ -30,13 +31,13 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
         privateDirectory: true, ...(options.onPermissionsFixed ? { onPermissionsFixed: options.onPermissionsFixed } : {}),
       });
     case 'redis': {
-      const url = options.redis?.url ?? 'redis://localhost:6379';
-      const store = new RedisStore(options.redis ?? {});
+      const redis = { url: 'redis://localhost:6379', ...options.redis };
+      const store = new RedisStore(redis);
       try {
         await store.connect();
       } catch (err) {
         throw new Error(
-          `Redis at ${redactUrl(url)} is unreachable (check MIMIR_REDIS_URL): ${(err as Error).message}`,
+          `Redis (${describeRedis(redis)}) is unreachable (check ${redisVariables(redis.topology)}): ${(err as Error).message}`,
           { cause: err },
         );
       }

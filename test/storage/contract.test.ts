@@ -1,6 +1,7 @@
 /**
  * One contract, three stores. Memory and sqlite run on a frozen clock; Redis runs for real against
- * MIMIR_TEST_REDIS_URL and fails (never skips) when that Redis cannot be reached.
+ * MIMIR_TEST_REDIS_URL and fails (never skips) when that Redis cannot be reached, and again on a
+ * Sentinel-managed master and on a three-master Cluster, started here as real redis-server processes.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -14,6 +15,8 @@ import { Redis } from 'ioredis';
 import { createStore, MemoryStore, RedisStore, SqliteStore, type Store } from '../../src/storage/index.ts';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { redactUrl } from '../../src/config/index.ts';
+import type { RedisTopology } from '../../src/storage/redis-connection.ts';
+import { startCluster, startSentinel } from '../helpers/redis-topologies.ts';
 
 const REDIS_URL = process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -40,7 +43,7 @@ function frozenClock() {
   };
 }
 
-const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = {
+const backends: Record<'memory' | 'sqlite' | 'redis' | 'redis-sentinel' | 'redis-cluster', () => Promise<Backend>> = {
   async memory() {
     const clock = frozenClock();
     const store = new MemoryStore({ now: clock.now });
@@ -64,45 +67,64 @@ const backends: Record<'memory' | 'sqlite' | 'redis', () => Promise<Backend>> = 
       },
     };
   },
-  async redis() {
-    // Glob metacharacters in the prefix prove that SCAN patterns are escaped.
-    const keyPrefix = `mimir-test:${randomUUID()}:[t]*?:`;
-    const open = async () => {
-      const store = new RedisStore({ url: REDIS_URL, keyPrefix });
-      try {
-        await store.connect();
-      } catch (err) {
-        throw new Error(
-          `Redis is required for the storage contract tests and ${redactUrl(REDIS_URL)} is unreachable ` +
-            `(${(err as Error).message}). Run \`npm test\`, which provides one, or set MIMIR_TEST_REDIS_URL.`,
-          { cause: err },
-        );
-      }
-      return store;
-    };
-    const [store, peer] = [await open(), await open()];
-    return {
-      store,
-      peer,
-      frozen: false,
-      nowSeconds: () => Math.floor(Date.now() / 1000),
-      elapse: (seconds) => sleep(seconds * 1000 + 200),
-      reopen: () => new RedisStore({ url: REDIS_URL, keyPrefix }),
-      async teardown() {
-        await Promise.all([store.close(), peer.close()]);
-        const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-        await raw.connect();
-        let cursor = '0';
-        do {
-          const [next, keys] = await raw.scan(cursor, 'MATCH', `${escapeGlob(keyPrefix)}*`, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) await raw.del(...keys);
-        } while (cursor !== '0');
-        await raw.quit();
-      },
-    };
+  redis: () => redisBackend(),
+  async 'redis-sentinel'() {
+    const sentinel = await startSentinel();
+    return redisBackend({ kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name }, sentinel.stop);
+  },
+  async 'redis-cluster'() {
+    const cluster = await startCluster();
+    return redisBackend({ kind: 'cluster', nodes: cluster.nodes }, cluster.stop);
   },
 };
+
+/** MIMIR_TEST_REDIS_URL, or (with `stop`) a topology of our own, whose URL host is then unused. */
+async function redisBackend(topology?: RedisTopology, stop?: () => Promise<void>): Promise<Backend> {
+  // Glob metacharacters in the prefix prove that SCAN patterns are escaped.
+  const keyPrefix = `mimir-test:${randomUUID()}:[t]*?:`;
+  const open = async () => {
+    const store = new RedisStore({ url: REDIS_URL, keyPrefix, ...(topology ? { topology } : {}) });
+    try {
+      await store.connect();
+    } catch (err) {
+      if (topology) throw err;
+      throw new Error(
+        `Redis is required for the storage contract tests and ${redactUrl(REDIS_URL)} is unreachable ` +
+          `(${(err as Error).message}). Run \`npm test\`, which provides one, or set MIMIR_TEST_REDIS_URL.`,
+        { cause: err },
+      );
+    }
+    return store;
+  };
+  let store: RedisStore, peer: RedisStore;
+  try {
+    [store, peer] = [await open(), await open()];
+  } catch (err) {
+    await stop?.();
+    throw err;
+  }
+  return {
+    store,
+    peer,
+    frozen: false,
+    nowSeconds: () => Math.floor(Date.now() / 1000),
+    elapse: (seconds) => sleep(seconds * 1000 + 200),
+    reopen: () => new RedisStore({ url: REDIS_URL, keyPrefix, ...(topology ? { topology } : {}) }),
+    async teardown() {
+      await Promise.all([store.close(), peer.close()]);
+      if (stop) return stop();
+      const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await raw.connect();
+      let cursor = '0';
+      do {
+        const [next, keys] = await raw.scan(cursor, 'MATCH', `${escapeGlob(keyPrefix)}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await raw.del(...keys);
+      } while (cursor !== '0');
+      await raw.quit();
+    },
+  };
+}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** A fresh kind per test, so tests never see each other's records (and Redis tests can run in parallel). */
@@ -110,7 +132,7 @@ const newKind = () => `k_${randomUUID().slice(0, 8)}`;
 
 for (const [name, setup] of Object.entries(backends)) {
   // Redis tests wait on real TTLs, so they run concurrently; the others share one frozen clock.
-  describe(`${name} store contract`, { concurrency: name === 'redis' }, () => {
+  describe(`${name} store contract`, { concurrency: name.startsWith('redis') }, () => {
     let b: Backend;
     before(async () => {
       b = await setup();
@@ -120,7 +142,7 @@ for (const [name, setup] of Object.entries(backends)) {
     });
 
     it('reports its kind and answers ping', async () => {
-      assert.equal(b.store.kind, name);
+      assert.equal(b.store.kind, name.split('-')[0]); // redis-sentinel and redis-cluster are 'redis'
       await b.store.ping();
     });
 
@@ -284,7 +306,7 @@ for (const [name, setup] of Object.entries(backends)) {
       await assert.rejects(b.store.increment(newKind(), 'x', 0.5), RangeError);
     });
 
-    if (name !== 'redis') {
+    if (!name.startsWith('redis')) {
       it('purgeExpired removes only expired records and counts them per kind', async () => {
         const kind = newKind();
         await b.store.upsert(kind, 'forever', {});
