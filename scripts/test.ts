@@ -5,9 +5,11 @@
  *   MIMIR_TEST_REDIS_URL=...         use this Redis as-is instead of looking for one
  *   MIMIR_TEST_FORCE_OWN_REDIS=1     always start a private redis-server on a free port
  *   MIMIR_TEST_CHROMIUM=/path        use this browser instead of /usr/bin/chromium
+ *   MIMIR_TEST_REDIS_SERVER=/path    redis-server for the Sentinel and Cluster tests (default: on PATH)
+ *   MIMIR_TEST_REDIS_CLI=/path       redis-cli that creates their Cluster (default: on PATH)
  *   MIMIR_TEST_CONCURRENCY=N         test files run in parallel (default 2)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -152,6 +154,36 @@ async function ensureRedis(): Promise<string> {
   return startOwnRedis(server);
 }
 
+/**
+ * The Sentinel and Cluster tests start their own servers, whatever Redis answers on 6379: sentinels
+ * are `redis-server --sentinel` (Debian's redis-sentinel is a link to the same binary), the cluster
+ * is created with redis-cli (package redis-tools), and each node's bus port is set with
+ * `--cluster-port`, which needs Redis 7.
+ */
+async function ensureRedisBinaries(): Promise<{ server: string; cli: string }> {
+  const find = async (variable: string, command: string, pkg: string): Promise<string> => {
+    const preset = process.env[variable];
+    if (preset) {
+      if (!existsSync(preset)) fail(`${variable}=${preset} does not exist`);
+      return preset;
+    }
+    let found = onPath(command);
+    if (!found && canApt()) {
+      log(`${command} not found; installing ${pkg}`);
+      if (!(await aptInstall(pkg))) fail(`apt-get could not install ${pkg}`);
+      found = onPath(command);
+    }
+    if (!found) fail(`the Redis Sentinel and Cluster tests need ${command}: install ${pkg} (as root: apt-get install ${pkg}), or set ${variable}`);
+    return found;
+  };
+  const server = await find('MIMIR_TEST_REDIS_SERVER', 'redis-server', 'redis-server');
+  const cli = await find('MIMIR_TEST_REDIS_CLI', 'redis-cli', 'redis-tools');
+  const version = spawnSync(server, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const major = Number(/v=(\d+)\./.exec(version)?.[1]);
+  if (!(major >= 7)) fail(`${server} is not Redis 7 or newer (${version.trim() || 'no version'}); the Sentinel and Cluster tests need it`);
+  return { server, cli };
+}
+
 async function ensureChromium(): Promise<string> {
   const chromium = process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium';
   if (existsSync(chromium)) return chromium;
@@ -181,6 +213,8 @@ async function main(): Promise<number> {
 
   log('checking Redis');
   const redisUrl = await ensureRedis();
+  const redisBinaries = await ensureRedisBinaries();
+  log(`Sentinel and Cluster tests: ${redisBinaries.server}, ${redisBinaries.cli}`);
   log('checking Chromium');
   const chromium = await ensureChromium();
   log(`Chromium: ${chromium}`);
@@ -198,7 +232,7 @@ async function main(): Promise<number> {
   const code = await run(
     process.execPath,
     ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-    { ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium },
+    { ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium, MIMIR_TEST_REDIS_SERVER: redisBinaries.server, MIMIR_TEST_REDIS_CLI: redisBinaries.cli },
   );
   log(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);
   return code;

@@ -43,11 +43,14 @@ export function openRedisClient(url: string, db: number | undefined, topology: R
       return new Redis(withDb(url, db), options);
     case 'sentinel': {
       const target = fromUrl(url);
-      return new Redis({
-        // When every sentinel fails, give up this attempt and let `retryStrategy` schedule the next
-        // (ioredis would otherwise retry the sentinels forever inside one connect(), so a hub
-        // started with wrong sentinels would hang instead of failing).
-        sentinelRetryStrategy: () => null,
+      // When no sentinel answers, ioredis retries them inside one connection attempt; giving up
+      // there ends the client for good. So: give up (and fail) only until the first connection,
+      // so a hub started with wrong sentinels fails at start instead of hanging; after that, retry
+      // as `retryStrategy` says. (A duplicate, e.g. the subscriber, shares this state.)
+      const state = { connected: false };
+      const retry = options.retryStrategy ?? ((times: number) => Math.min(times * 200, 2000));
+      const client = new Redis({
+        sentinelRetryStrategy: (times) => (state.connected ? retry(times) : null),
         ...(options.connectTimeout === undefined ? {} : { sentinelCommandTimeout: options.connectTimeout }),
         // A master demoted while still up (a manual failover, a healed partition) answers writes
         // with READONLY: reconnect, through the sentinels, to the new master and resend that
@@ -63,6 +66,8 @@ export function openRedisClient(url: string, db: number | undefined, topology: R
         // rediss: TLS to the sentinels and to the master alike.
         ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
       });
+      client.once('ready', () => (state.connected = true));
+      return client;
     }
     case 'cluster': {
       const target = fromUrl(url);
