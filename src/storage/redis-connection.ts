@@ -85,6 +85,29 @@ export function openRedisClient(url: string, db: number | undefined, topology: R
   }
 }
 
+/** How long a write waits for a replica's acknowledgement, and how long it stops asking when none came. */
+export const REPLICA_WAIT_MS = 100;
+const REPLICA_RETRY_MS = 5000;
+
+/**
+ * Sentinel: Redis replicates asynchronously, so a write the master acknowledged and then died with
+ * would be lost in the failover (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#consistency-under-partitions):
+ * a revocation forgotten, a consumed one-time credential usable again. So after each write the
+ * store asks the master to wait until a replica holds it (WAIT 1, on the same connection), up to
+ * REPLICA_WAIT_MS; Sentinel promotes the most up-to-date replica, so what was acknowledged survives
+ * the master's death. When no replica acknowledges in time (none connected, e.g. right after a
+ * failover), writes go on without waiting for REPLICA_RETRY_MS, so a lone master costs no latency.
+ * Other topologies: nothing to wait for (a Cluster's replicas, if any, are not covered).
+ */
+export function replicaAcknowledgement(client: RedisClient, topology: RedisTopology): () => Promise<void> {
+  if (topology.kind !== 'sentinel' || client instanceof Cluster) return async () => {};
+  let skipUntil = 0;
+  return async () => {
+    if (Date.now() < skipUntil) return;
+    if ((await client.wait(1, REPLICA_WAIT_MS)) < 1) skipUntil = Date.now() + REPLICA_RETRY_MS;
+  };
+}
+
 /** Every node of the client that holds data: the one server, the master, or each cluster master. */
 export function dataNodes(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];

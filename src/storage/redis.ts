@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import type { Store, StoredRecord, Successor } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
-import { dataNodes, duplicateClient, openRedisClient, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
+import { dataNodes, duplicateClient, openRedisClient, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
 
 export interface RedisStoreOptions {
   url?: string;
@@ -81,6 +81,8 @@ export class RedisStore implements Store {
   readonly #redis: RedisClient;
   /** On a Cluster no script may touch two keys of different slots (see #consumeThenKeep). */
   readonly #cluster: boolean;
+  /** Sentinel: waits for a replica to hold what was just written (see replicaAcknowledgement). */
+  readonly #replicated: () => Promise<void>;
   readonly #cmd: Scripted;
   readonly #prefix: string;
   readonly #now: () => number;
@@ -106,6 +108,7 @@ export class RedisStore implements Store {
       keepAlive: 30_000,
     });
     this.#cluster = this.#redis instanceof Cluster;
+    this.#replicated = replicaAcknowledgement(this.#redis, options.topology ?? STANDALONE);
     this.#watch(this.#redis);
     for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: TWO_KEYS.has(name) ? 2 : 1 });
     this.#cmd = this.#redis as unknown as Scripted;
@@ -126,10 +129,11 @@ export class RedisStore implements Store {
 
   async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
     await this.#cmd.mimirUpsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds));
+    await this.#replicated();
   }
 
   async insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean> {
-    return (await this.#cmd.mimirInsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds))) === 1;
+    return this.#replicatedIf((await this.#cmd.mimirInsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds))) === 1);
   }
 
   async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
@@ -137,13 +141,13 @@ export class RedisStore implements Store {
   }
 
   async consume(kind: string, id: string): Promise<boolean> {
-    return (await this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds()))) === 1;
+    return this.#replicatedIf((await this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds()))) === 1);
   }
 
   async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
     if (this.#cluster) return this.#consumeThenKeep(kind, id, next);
     const args = [this.#key(kind, id), this.#key(next.kind, next.id), String(this.#seconds()), JSON.stringify(next.payload), ttlArg(next.ttlSeconds)];
-    return (await this.#cmd.mimirConsumeAndPut(...(args as [string, ...string[]]))) === 1;
+    return this.#replicatedIf((await this.#cmd.mimirConsumeAndPut(...(args as [string, ...string[]]))) === 1);
   }
 
   /*
@@ -165,7 +169,7 @@ export class RedisStore implements Store {
   }
 
   async destroy(kind: string, id: string): Promise<boolean> {
-    return (await this.#redis.del(this.#key(kind, id))) === 1;
+    return this.#replicatedIf((await this.#redis.del(this.#key(kind, id))) === 1);
   }
 
   async list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>> {
@@ -245,6 +249,11 @@ export class RedisStore implements Store {
       }
     })();
     return this.#subscriber;
+  }
+
+  async #replicatedIf(wrote: boolean): Promise<boolean> {
+    if (wrote) await this.#replicated();
+    return wrote;
   }
 
   #watch(conn: RedisClient): void {

@@ -165,6 +165,26 @@ describe('Redis Sentinel: the master killed under two hubs', { timeout: 120_000 
     await sentinel?.stop();
   });
 
+  it('a write returns once a replica holds it (WAIT 1), so a failover right after cannot lose it', async () => {
+    const store = new RedisStore({ url: UNUSED_URL, keyPrefix: `${shared.prefix}wait:`, topology: { kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name } });
+    await store.connect();
+    const master = new Redis({ ...sentinel.master, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const replica = new Redis({ ...sentinel.replica, lazyConnect: true, maxRetriesPerRequest: 1 });
+    await Promise.all([master.connect(), replica.connect()]);
+    const waits = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await master.info('commandstats'))?.[1] ?? 0);
+    try {
+      const before = await waits();
+      for (let i = 0; i < 3; i++) {
+        await store.upsert('revoked', `jti.${i}`, { i }, 600);
+        // Read from the replica itself, the moment the write returned.
+        assert.equal(await replica.hget(`${shared.prefix}wait:revoked:jti.${i}`, 'payload'), JSON.stringify({ i }));
+      }
+      assert.ok((await waits()) - before >= 3, 'each write asked the master to wait for a replica');
+    } finally {
+      await Promise.all([store.close(), master.quit(), replica.quit()]);
+    }
+  });
+
   it('writes and /ready come back within 10 s, no revocation made before is lost, and revocations still cross hubs', async (t) => {
     // Before the failover: an admin, a revoked access token, a revoked refresh family, a revoked API key.
     const admin = (await a.hub.apiKeys.create({ name: 'admin', roles: ['admin'] })).key;
