@@ -99,6 +99,7 @@ describe('Redis Sentinel and Cluster configuration', () => {
     assert.equal(c.storage.redis.db, 4, 'the database in the URL\'s path');
     assert.equal(c.storage.redis.url, 'rediss://hub:pa%40ss@ignored.example:6379/4');
     assert.equal(redactedVariables(c).MIMIR_REDIS_SENTINEL_PASSWORD, '<redacted>');
+    assert.equal(loadConfig({ MIMIR_REDIS_URL: 'redis://h:6379/4' }, { dotenv: false }).storage.redis.db, 4, 'a single server: the URL\'s database too');
     assert.equal(loadConfig({ MIMIR_REDIS_URL: 'redis://h:6379/4', MIMIR_REDIS_DB: '2' }, { dotenv: false }).storage.redis.db, 2, 'MIMIR_REDIS_DB wins over the path');
     const cluster = loadConfig({ MIMIR_REDIS_CLUSTER_NODES: 'a:7000,b:7001', MIMIR_REDIS_DB: '0' }, { dotenv: false });
     assert.deepEqual(cluster.storage.redis.topology, { kind: 'cluster', nodes: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }] });
