@@ -113,6 +113,19 @@ export function dataNodes(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }
 
+/**
+ * The connection a PUBLISH goes through. A Cluster forwards a PUBLISH to every node, but ioredis
+ * sends a command without a key through any node, and two messages sent through different nodes can
+ * overtake each other on the way. Through one node, the same for every hub (the lowest address),
+ * they arrive in the order sent.
+ */
+export function publisher(client: RedisClient): Pick<Redis, 'publish'> {
+  if (!(client instanceof Cluster)) return client;
+  const address = (node: Redis) => `${node.options.host}:${node.options.port}`;
+  const [first] = client.nodes('master').sort((x, y) => (address(x) < address(y) ? -1 : address(x) > address(y) ? 1 : 0));
+  return first ?? client;
+}
+
 /** A second client like `client` (same servers and options), e.g. for subscriber mode. */
 export function duplicateClient(client: RedisClient): RedisClient {
   return client instanceof Cluster ? client.duplicate() : client.duplicate();

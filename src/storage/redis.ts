@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import type { Store, StoredRecord, Successor } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
-import { dataNodes, duplicateClient, openRedisClient, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
+import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
 
 export interface RedisStoreOptions {
   url?: string;
@@ -201,7 +201,7 @@ export class RedisStore implements Store {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.#redis.publish(this.#prefix + channel, message);
+    await publisher(this.#redis).publish(this.#prefix + channel, message);
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {

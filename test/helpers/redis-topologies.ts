@@ -5,12 +5,15 @@
  *   after 1 s of silence), returned once the sentinels agree on the master, its replica and each other;
  * - {@link startCluster}: a Redis Cluster of three masters (`redis-cli --cluster create`), returned
  *   once every node reports `cluster_state:ok`.
+ * Every server requires a password (random, per topology) and the sentinels one of their own, so the
+ * hub's use of the URL's password and of MIMIR_REDIS_SENTINEL_PASSWORD is exercised too.
  * Binaries: MIMIR_TEST_REDIS_SERVER and MIMIR_TEST_REDIS_CLI (scripts/test.ts sets them, installing
  * the packages when missing), else `redis-server` and `redis-cli` on PATH; a missing one fails loudly.
  * Sentinel mode is `redis-server <conf> --sentinel` (the same binary Debian links redis-sentinel to).
  * `stop()` kills every process and removes the directories; an exit hook kills what a crashed test left.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -28,7 +31,12 @@ export interface SentinelTopology {
   master: HostPort;
   replica: HostPort;
   sentinels: HostPort[];
-  /** What a hub needs: MIMIR_REDIS_SENTINELS and MIMIR_REDIS_SENTINEL_NAME. */
+  /** The master's and replica's password, and the sentinels' own. */
+  password: string;
+  sentinelPassword: string;
+  /** MIMIR_REDIS_URL for a hub: the password, and a host where nothing listens (the sentinels replace it). */
+  url: string;
+  /** What a hub needs: MIMIR_REDIS_URL, MIMIR_REDIS_SENTINELS, _SENTINEL_NAME and _SENTINEL_PASSWORD. */
   env: Record<string, string>;
   /** The master as the sentinels name it now. */
   currentMaster(): Promise<HostPort>;
@@ -39,13 +47,22 @@ export interface SentinelTopology {
 
 export interface ClusterTopology {
   nodes: HostPort[];
-  /** What a hub needs: MIMIR_REDIS_CLUSTER_NODES. */
+  /** Every node's password. */
+  password: string;
+  /** MIMIR_REDIS_URL for a hub: the password, and a host where nothing listens (the nodes replace it). */
+  url: string;
+  /** What a hub needs: MIMIR_REDIS_URL and MIMIR_REDIS_CLUSTER_NODES. */
   env: Record<string, string>;
   stop(): Promise<void>;
 }
 
 const HOST = '127.0.0.1';
+/** Port 1: nothing listens there. */
+const UNUSED_HOST = '127.0.0.1:1';
 const running = new Set<ChildProcess>();
+/** The password each server we started wants, by port. */
+const passwords = new Map<number, string>();
+const newPassword = () => randomBytes(12).toString('hex');
 process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
 
 function binary(variable: string, command: string, pkg: string): string {
@@ -72,7 +89,8 @@ interface Server {
 
 /** A client that gives up at once instead of reconnecting (for probes and set-up commands). */
 function probe(port: number): Redis {
-  return new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, enableOfflineQueue: false });
+  const password = passwords.get(port);
+  return new Redis({ host: HOST, port, ...(password ? { password } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, enableOfflineQueue: false });
 }
 
 async function ask<T>(port: number, command: string, ...args: Array<string | number>): Promise<T> {
@@ -107,9 +125,10 @@ async function until(what: string, ms: number, check: () => Promise<boolean>, lo
  * Starts one redis-server on a free port with `args` (a config file first when given), waiting for
  * PING. A port taken meanwhile by someone else (another test file) is retried on another one.
  */
-async function startServer(dir: string, role: string, args: (port: number) => Promise<string[]> | string[]): Promise<Server> {
+async function startServer(dir: string, role: string, password: string, args: (port: number) => Promise<string[]> | string[]): Promise<Server> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
+    passwords.set(port, password);
     let output = '';
     const child = spawn(redisServer(), await args(port), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
@@ -122,6 +141,7 @@ async function startServer(dir: string, role: string, args: (port: number) => Pr
           child.kill('SIGKILL');
           await exited;
         }
+        passwords.delete(port);
       },
     };
     try {
@@ -158,6 +178,8 @@ function pairs(flat: unknown): Map<string, string> {
  * `failover-timeout` 2000 (a failed election is retried after twice that).
  */
 export async function startSentinel(name = 'mimir-test'): Promise<SentinelTopology> {
+  const password = newPassword();
+  const sentinelPassword = newPassword();
   const root = mkdtempSync(join(tmpdir(), 'mimir-sentinel-'));
   const servers: Server[] = [];
   const logs = () => servers.map((s) => `--- port ${s.port}\n${s.output().slice(-1500)}`).join('\n');
@@ -167,17 +189,19 @@ export async function startSentinel(name = 'mimir-test'): Promise<SentinelTopolo
   };
   try {
     const masterDir = mkdtempSync(join(root, 'master-'));
-    const master = await startServer(masterDir, 'Redis master', (port) => plain(port, masterDir));
+    // masterauth on both: after a failover the old master, back, would be the replica.
+    const auth = ['--requirepass', password, '--masterauth', password];
+    const master = await startServer(masterDir, 'Redis master', password, (port) => [...plain(port, masterDir), ...auth]);
     servers.push(master);
     const replicaDir = mkdtempSync(join(root, 'replica-'));
-    const replica = await startServer(replicaDir, 'Redis replica', (port) => [...plain(port, replicaDir), '--replicaof', HOST, String(master.port)]);
+    const replica = await startServer(replicaDir, 'Redis replica', password, (port) => [...plain(port, replicaDir), ...auth, '--replicaof', HOST, String(master.port)]);
     servers.push(replica);
     await until('the replica in sync with the master', 15_000, async () => parseInfo(await ask<string>(replica.port, 'INFO', 'replication')).get('master_link_status') === 'up', logs);
 
     const sentinels: Server[] = [];
     for (let i = 0; i < 3; i++) {
       const sentinelDir = mkdtempSync(join(root, `sentinel${i}-`));
-      sentinels.push(await startServer(sentinelDir, `sentinel ${i + 1}`, (port) => {
+      sentinels.push(await startServer(sentinelDir, `sentinel ${i + 1}`, sentinelPassword, (port) => {
         // Sentinel rewrites its configuration file, so each has its own, written for the port it got.
         const conf = join(sentinelDir, 'sentinel.conf');
         writeFileSync(conf, [
@@ -185,7 +209,9 @@ export async function startSentinel(name = 'mimir-test'): Promise<SentinelTopolo
           `sentinel monitor ${name} ${HOST} ${master.port} 2`,
           `sentinel down-after-milliseconds ${name} 1000`,
           `sentinel failover-timeout ${name} 2000`,
-          `sentinel parallel-syncs ${name} 1`, '',
+          `sentinel parallel-syncs ${name} 1`,
+          // Clients and the other sentinels authenticate to it; it authenticates to the data nodes and to them.
+          `requirepass ${sentinelPassword}`, `sentinel auth-pass ${name} ${password}`, `sentinel sentinel-pass ${sentinelPassword}`, '',
         ].join('\n'));
         return [conf, '--sentinel'];
       }));
@@ -202,12 +228,19 @@ export async function startSentinel(name = 'mimir-test'): Promise<SentinelTopolo
     }, logs);
 
     const sentinelAddresses = sentinels.map((s) => ({ host: HOST, port: s.port }));
+    const url = `redis://:${password}@${UNUSED_HOST}`;
     return {
       name,
       master: { host: HOST, port: master.port },
       replica: { host: HOST, port: replica.port },
       sentinels: sentinelAddresses,
-      env: { MIMIR_REDIS_SENTINELS: sentinelAddresses.map((a) => `${a.host}:${a.port}`).join(','), MIMIR_REDIS_SENTINEL_NAME: name },
+      password, sentinelPassword, url,
+      env: {
+        MIMIR_REDIS_URL: url,
+        MIMIR_REDIS_SENTINELS: sentinelAddresses.map((a) => `${a.host}:${a.port}`).join(','),
+        MIMIR_REDIS_SENTINEL_NAME: name,
+        MIMIR_REDIS_SENTINEL_PASSWORD: sentinelPassword,
+      },
       async currentMaster() {
         let lastError: unknown;
         for (const s of sentinels) {
@@ -232,6 +265,7 @@ export async function startSentinel(name = 'mimir-test'): Promise<SentinelTopolo
 
 /** Three masters sharing the 16384 slots, no replicas. Each node gets its own cluster bus port. */
 export async function startCluster(): Promise<ClusterTopology> {
+  const password = newPassword();
   const root = mkdtempSync(join(tmpdir(), 'mimir-cluster-'));
   const servers: Server[] = [];
   const logs = () => servers.map((s) => `--- port ${s.port}\n${s.output().slice(-1500)}`).join('\n');
@@ -243,12 +277,14 @@ export async function startCluster(): Promise<ClusterTopology> {
     for (let i = 0; i < 3; i++) {
       const dir = mkdtempSync(join(root, `node${i}-`));
       // The bus port defaults to port + 10000, which may be taken or above 65535: pick a free one.
-      servers.push(await startServer(dir, `cluster node ${i + 1}`, async (port) => [
-        ...plain(port, dir), '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
+      servers.push(await startServer(dir, `cluster node ${i + 1}`, password, async (port) => [
+        ...plain(port, dir), '--requirepass', password, '--masterauth', password, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
         '--cluster-port', String(await freePort()), '--cluster-node-timeout', '2000',
       ]));
     }
-    const create = spawnSync(redisCli(), ['--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
+    const create = spawnSync(redisCli(), ['--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      encoding: 'utf8', timeout: 60_000, env: { ...process.env, REDISCLI_AUTH: password }, // not on the command line
+    });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status ?? create.signal}): ${create.stdout}${create.stderr}${create.error?.message ?? ''}`);
     await until('every cluster node reporting cluster_state:ok with 3 known nodes', 30_000, async () => {
       for (const s of servers) {
@@ -258,7 +294,8 @@ export async function startCluster(): Promise<ClusterTopology> {
       return true;
     }, logs);
     const nodes = servers.map((s) => ({ host: HOST, port: s.port }));
-    return { nodes, env: { MIMIR_REDIS_CLUSTER_NODES: nodes.map((n) => `${n.host}:${n.port}`).join(',') }, stop };
+    const url = `redis://:${password}@${UNUSED_HOST}`;
+    return { nodes, password, url, env: { MIMIR_REDIS_URL: url, MIMIR_REDIS_CLUSTER_NODES: nodes.map((n) => `${n.host}:${n.port}`).join(',') }, stop };
   } catch (err) {
     await stop();
     throw err;

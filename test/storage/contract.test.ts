@@ -70,24 +70,26 @@ const backends: Record<'memory' | 'sqlite' | 'redis' | 'redis-sentinel' | 'redis
   redis: () => redisBackend(),
   async 'redis-sentinel'() {
     const sentinel = await startSentinel();
-    return redisBackend({ kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name }, sentinel.stop);
+    const topology = { kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name, sentinelPassword: sentinel.sentinelPassword } as const;
+    return redisBackend({ topology, url: sentinel.url, stop: sentinel.stop });
   },
   async 'redis-cluster'() {
     const cluster = await startCluster();
-    return redisBackend({ kind: 'cluster', nodes: cluster.nodes }, cluster.stop);
+    return redisBackend({ topology: { kind: 'cluster', nodes: cluster.nodes }, url: cluster.url, stop: cluster.stop });
   },
 };
 
-/** MIMIR_TEST_REDIS_URL, or (with `stop`) a topology of our own, whose URL host is then unused. */
-async function redisBackend(topology?: RedisTopology, stop?: () => Promise<void>): Promise<Backend> {
+/** MIMIR_TEST_REDIS_URL, or a topology of our own (its URL carries the password; its host is unused). */
+async function redisBackend(own?: { topology: RedisTopology; url: string; stop: () => Promise<void> }): Promise<Backend> {
+  const url = own?.url ?? REDIS_URL;
   // Glob metacharacters in the prefix prove that SCAN patterns are escaped.
   const keyPrefix = `mimir-test:${randomUUID()}:[t]*?:`;
   const open = async () => {
-    const store = new RedisStore({ url: REDIS_URL, keyPrefix, ...(topology ? { topology } : {}) });
+    const store = new RedisStore({ url, keyPrefix, ...(own ? { topology: own.topology } : {}) });
     try {
       await store.connect();
     } catch (err) {
-      if (topology) throw err;
+      if (own) throw err;
       throw new Error(
         `Redis is required for the storage contract tests and ${redactUrl(REDIS_URL)} is unreachable ` +
           `(${(err as Error).message}). Run \`npm test\`, which provides one, or set MIMIR_TEST_REDIS_URL.`,
@@ -100,7 +102,7 @@ async function redisBackend(topology?: RedisTopology, stop?: () => Promise<void>
   try {
     [store, peer] = [await open(), await open()];
   } catch (err) {
-    await stop?.();
+    await own?.stop();
     throw err;
   }
   return {
@@ -109,10 +111,10 @@ async function redisBackend(topology?: RedisTopology, stop?: () => Promise<void>
     frozen: false,
     nowSeconds: () => Math.floor(Date.now() / 1000),
     elapse: (seconds) => sleep(seconds * 1000 + 200),
-    reopen: () => new RedisStore({ url: REDIS_URL, keyPrefix, ...(topology ? { topology } : {}) }),
+    reopen: () => new RedisStore({ url, keyPrefix, ...(own ? { topology: own.topology } : {}) }),
     async teardown() {
       await Promise.all([store.close(), peer.close()]);
-      if (stop) return stop();
+      if (own) return own.stop();
       const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
       await raw.connect();
       let cursor = '0';

@@ -3,8 +3,8 @@
  * a Sentinel failover under two hubs (the master killed with SIGKILL: writes and readiness come back
  * within 10 s, no revocation is lost, revocations still cross hubs); and two hubs sharing a
  * three-master Cluster. Every server is a real redis-server process (test/helpers/redis-topologies.ts).
- * The hubs' MIMIR_REDIS_URL points at a port where nothing listens: they can only work through the
- * sentinels or the cluster nodes, which replace its host.
+ * The hubs' MIMIR_REDIS_URL carries the servers' password and points at a port where nothing
+ * listens: they can only work through the sentinels or the cluster nodes, which replace its host.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,8 +23,6 @@ import { basic, get, login, postForm, postJson } from '../helpers/http.ts';
 import { startCluster, startSentinel, type ClusterTopology, type SentinelTopology } from '../helpers/redis-topologies.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mimir-auth.js', import.meta.url));
-/** Nothing listens on port 1: a hub that reaches Redis did so through the sentinels or cluster nodes. */
-const UNUSED_URL = 'redis://127.0.0.1:1';
 
 const problems = (env: Record<string, string>): string[] => {
   try {
@@ -144,7 +142,7 @@ function sharedEnv(topologyEnv: Record<string, string>): { prefix: string; env: 
   const prefix = newRedisPrefix();
   return {
     prefix,
-    env: { ...topologyEnv, MIMIR_REDIS_URL: UNUSED_URL, MIMIR_JWT_SECRET: randomBytes(32).toString('base64url'), MIMIR_JWT_ISSUER: 'http://mimir-hub.test' },
+    env: { ...topologyEnv, MIMIR_JWT_SECRET: randomBytes(32).toString('base64url'), MIMIR_JWT_ISSUER: 'http://mimir-hub.test' },
   };
 }
 
@@ -167,10 +165,11 @@ describe('Redis Sentinel: the master killed under two hubs', { timeout: 120_000 
   });
 
   it('a write returns once a replica holds it (WAIT 1), so a failover right after cannot lose it', async () => {
-    const store = new RedisStore({ url: UNUSED_URL, keyPrefix: `${shared.prefix}wait:`, topology: { kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name } });
+    const topology = { kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name, sentinelPassword: sentinel.sentinelPassword } as const;
+    const store = new RedisStore({ url: sentinel.url, keyPrefix: `${shared.prefix}wait:`, topology });
     await store.connect();
-    const master = new Redis({ ...sentinel.master, lazyConnect: true, maxRetriesPerRequest: 1 });
-    const replica = new Redis({ ...sentinel.replica, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const master = new Redis({ ...sentinel.master, password: sentinel.password, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const replica = new Redis({ ...sentinel.replica, password: sentinel.password, lazyConnect: true, maxRetriesPerRequest: 1 });
     await Promise.all([master.connect(), replica.connect()]);
     const waits = async () => Number(/cmdstat_wait:calls=(\d+)/.exec(await master.info('commandstats'))?.[1] ?? 0);
     try {
@@ -222,7 +221,7 @@ describe('Redis Sentinel: the master killed under two hubs', { timeout: 120_000 
     assert.deepEqual(newMaster, sentinel.replica, 'the replica was promoted');
 
     // Both hubs' subscriber connections are back on the new master (seen from Redis itself).
-    const probe = new Redis({ host: newMaster.host, port: newMaster.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const probe = new Redis({ ...newMaster, password: sentinel.password, lazyConnect: true, maxRetriesPerRequest: 1 });
     await probe.connect();
     const subscribedMs = await waitFor('both hubs subscribed to revocations on the new master', 15_000, async () => {
       const [, count] = await probe.pubsub('NUMSUB', shared.prefix + REVOKED_CHANNEL) as [string, number];
@@ -302,7 +301,7 @@ describe('Redis Cluster: two hubs on three masters', { timeout: 120_000 }, () =>
   it('a signing key rotated on A is honoured by B, at once', async () => {
     // Many other keys, as a production Redis holds: B's reload of the key set (a SCAN of every
     // master) then takes a while, and a token signed with the new key may reach B during it.
-    const filler = new Cluster(cluster.nodes.map((n) => ({ ...n })), { lazyConnect: true });
+    const filler = new Cluster(cluster.nodes.map((n) => ({ ...n })), { lazyConnect: true, redisOptions: { password: cluster.password } });
     await filler.connect();
     for (let batch = 0; batch < 30; batch++) {
       const pipeline = filler.pipeline(); // one slot per pipeline: the hash tag
@@ -323,13 +322,13 @@ describe('Redis Cluster: two hubs on three masters', { timeout: 120_000 }, () =>
 
   it('records are spread over the masters, and list finds them on every one', async () => {
     const prefix = newRedisPrefix();
-    const store = new RedisStore({ url: UNUSED_URL, keyPrefix: prefix, topology: { kind: 'cluster', nodes: cluster.nodes } });
+    const store = new RedisStore({ url: cluster.url, keyPrefix: prefix, topology: { kind: 'cluster', nodes: cluster.nodes } });
     await store.connect();
     try {
       const ids = Array.from({ length: 30 }, (_, i) => `r${i}`);
       await Promise.all(ids.map((id) => store.upsert('spread', id, { id }, 600)));
       const perNode = await Promise.all(cluster.nodes.map(async ({ host, port }) => {
-        const node = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
+        const node = new Redis({ host, port, password: cluster.password, lazyConnect: true, maxRetriesPerRequest: 1 });
         await node.connect();
         const [, keys] = await node.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000);
         await node.quit();
