@@ -128,7 +128,7 @@ export function publisher(client: RedisClient): Pick<Redis, 'publish'> {
 
 /** A second client like `client` (same servers and options), e.g. for subscriber mode. */
 export function duplicateClient(client: RedisClient): RedisClient {
-  return client instanceof Cluster ? client.duplicate() : client.duplicate();
+  return client.duplicate();
 }
 
 /** For messages and the start banner: where the data is, no password shown. */
