@@ -330,9 +330,13 @@ describe('Redis Cluster: two hubs on three masters', { timeout: 120_000 }, () =>
       const perNode = await Promise.all(cluster.nodes.map(async ({ host, port }) => {
         const node = new Redis({ host, port, password: cluster.password, lazyConnect: true, maxRetriesPerRequest: 1 });
         await node.connect();
-        const [, keys] = await node.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        let [cursor, count] = ['0', 0];
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+          [cursor, count] = [next, count + keys.length];
+        } while (cursor !== '0');
         await node.quit();
-        return keys.length;
+        return count;
       }));
       assert.ok(perNode.filter((n) => n > 0).length >= 2, `keys per master: ${perNode.join(',')}`);
       assert.deepEqual((await store.list('spread')).map((r) => r.id), [...ids].sort());
