@@ -8,9 +8,11 @@
  *   MIMIR_TEST_FORCE_OWN_POSTGRES=1  always start a private PostgreSQL cluster on a free port
  *   MIMIR_TEST_POSTGRES_BIN=/dir     initdb and postgres from here (default /usr/lib/postgresql/<newest>/bin, PATH)
  *   MIMIR_TEST_CHROMIUM=/path        use this browser instead of /usr/bin/chromium
+ *   MIMIR_TEST_REDIS_SERVER=/path    redis-server for the Sentinel and Cluster tests (default: on PATH)
+ *   MIMIR_TEST_REDIS_CLI=/path       redis-cli that creates their Cluster (default: on PATH)
  *   MIMIR_TEST_CONCURRENCY=N         test files run in parallel (default 2)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -199,6 +201,36 @@ async function ensurePostgres(): Promise<{ url: string; bin: string }> {
   return { url: ownPostgres.url, bin };
 }
 
+/**
+ * The Sentinel and Cluster tests start their own servers, whatever Redis answers on 6379: sentinels
+ * are `redis-server --sentinel` (Debian's redis-sentinel is a link to the same binary), the cluster
+ * is created with redis-cli (package redis-tools), and each node's bus port is set with
+ * `--cluster-port`, which needs Redis 7.
+ */
+async function ensureRedisBinaries(): Promise<{ server: string; cli: string }> {
+  const find = async (variable: string, command: string, pkg: string): Promise<string> => {
+    const preset = process.env[variable];
+    if (preset) {
+      if (!existsSync(preset)) fail(`${variable}=${preset} does not exist`);
+      return preset;
+    }
+    let found = onPath(command);
+    if (!found && canApt()) {
+      log(`${command} not found; installing ${pkg}`);
+      if (!(await aptInstall(pkg))) fail(`apt-get could not install ${pkg}`);
+      found = onPath(command);
+    }
+    if (!found) fail(`the Redis Sentinel and Cluster tests need ${command}: install ${pkg} (as root: apt-get install ${pkg}), or set ${variable}`);
+    return found;
+  };
+  const server = await find('MIMIR_TEST_REDIS_SERVER', 'redis-server', 'redis-server');
+  const cli = await find('MIMIR_TEST_REDIS_CLI', 'redis-cli', 'redis-tools');
+  const version = spawnSync(server, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const major = Number(/v=(\d+)\./.exec(version)?.[1]);
+  if (!(major >= 7)) fail(`${server} is not Redis 7 or newer (${version.trim() || 'no version'}); the Sentinel and Cluster tests need it`);
+  return { server, cli };
+}
+
 async function ensureChromium(): Promise<string> {
   const chromium = process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium';
   if (existsSync(chromium)) return chromium;
@@ -228,6 +260,8 @@ async function main(): Promise<number> {
 
   log('checking Redis');
   const redisUrl = await ensureRedis();
+  const redisBinaries = await ensureRedisBinaries();
+  log(`Sentinel and Cluster tests: ${redisBinaries.server}, ${redisBinaries.cli}`);
   log('checking PostgreSQL');
   const postgres = await ensurePostgres();
   log('checking Chromium');
@@ -251,6 +285,7 @@ async function main(): Promise<number> {
     {
       ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium,
       MIMIR_TEST_POSTGRES_URL: postgres.url, MIMIR_TEST_POSTGRES_BIN: postgres.bin,
+      MIMIR_TEST_REDIS_SERVER: redisBinaries.server, MIMIR_TEST_REDIS_CLI: redisBinaries.cli,
     },
   );
   log(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);

@@ -9,6 +9,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { VARIABLES, type Variable } from './variables.ts';
 import { list, redactUrl, type AuthMethod, type LOG_LEVELS, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
+import type { RedisTopology } from '../storage/redis-connection.ts';
 
 export { PROVIDER_KINDS, SIGNING_ALGORITHMS, redactUrl, type AuthMethod, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
 
@@ -72,7 +73,11 @@ export interface Config {
   readonly storage: {
     readonly kind: StorageKind;
     readonly sqlitePath: string;
-    readonly redis: { readonly url: string; readonly db: number; readonly keyPrefix: string };
+    readonly redis: {
+      readonly url: string; readonly db: number; readonly keyPrefix: string;
+      /** The URL's host, a Sentinel-managed master (MIMIR_REDIS_SENTINELS) or a Cluster (MIMIR_REDIS_CLUSTER_NODES). */
+      readonly topology: RedisTopology;
+    };
     /** MIMIR_DATABASE_URL, when set. */
     readonly postgres: { readonly url: string } | undefined;
   };
@@ -161,7 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const raw = parsed.data;
   const config = build(raw, effective, cwd);
-  const problems = insecure(config, raw);
+  const problems = [...insecure(config, raw), ...redisProblems(raw)];
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);
 }
@@ -223,7 +228,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
     storage: {
       kind: storageKind,
       sqlitePath: resolve(dataDir, 'mimir-auth.db'),
-      redis: { url: raw.MIMIR_REDIS_URL, db: raw.MIMIR_REDIS_DB, keyPrefix: raw.MIMIR_REDIS_KEY_PREFIX },
+      redis: { url: raw.MIMIR_REDIS_URL, db: raw.MIMIR_REDIS_DB ?? urlDatabase(raw.MIMIR_REDIS_URL) ?? 0, keyPrefix: raw.MIMIR_REDIS_KEY_PREFIX, topology: redisTopology(raw) },
       postgres: raw.MIMIR_DATABASE_URL ? { url: raw.MIMIR_DATABASE_URL } : undefined,
     },
     jwt: {
@@ -372,6 +377,54 @@ function insecure(config: Config, raw: Raw): string[] {
   }
   if ((raw.MIMIR_TLS_CERT_FILE === undefined) !== (raw.MIMIR_TLS_KEY_FILE === undefined)) {
     problems.push('MIMIR_TLS_CERT_FILE: and MIMIR_TLS_KEY_FILE must be set together');
+  }
+  return problems;
+}
+
+/** Sentinels win over the URL's host, as do cluster nodes (both set is refused in redisProblems). */
+function redisTopology(raw: Raw): RedisTopology {
+  if (raw.MIMIR_REDIS_SENTINELS) {
+    return { kind: 'sentinel', sentinels: raw.MIMIR_REDIS_SENTINELS, name: raw.MIMIR_REDIS_SENTINEL_NAME ?? '', sentinelPassword: raw.MIMIR_REDIS_SENTINEL_PASSWORD };
+  }
+  if (raw.MIMIR_REDIS_CLUSTER_NODES) return { kind: 'cluster', nodes: raw.MIMIR_REDIS_CLUSTER_NODES };
+  return { kind: 'standalone' };
+}
+
+/** The database in MIMIR_REDIS_URL's path (`redis://host:6379/2`); NaN when the path is something else. */
+function urlDatabase(url: string): number | undefined {
+  let path: string;
+  try { path = new URL(url).pathname; } catch { return undefined; }
+  if (path === '' || path === '/') return undefined;
+  return /^\/\d{1,2}$/.test(path) ? Number(path.slice(1)) : Number.NaN;
+}
+
+function redisProblems(raw: Raw): string[] {
+  const problems: string[] = [];
+  const sentinels = raw.MIMIR_REDIS_SENTINELS !== undefined;
+  const cluster = raw.MIMIR_REDIS_CLUSTER_NODES !== undefined;
+  let fromUrl: number | undefined;
+  if (!URL.canParse(raw.MIMIR_REDIS_URL)) problems.push('MIMIR_REDIS_URL: is not a valid URL (redis://[user:password@]host:port[/database])');
+  else if ((fromUrl = urlDatabase(raw.MIMIR_REDIS_URL)) !== undefined && !(fromUrl <= 15)) {
+    problems.push('MIMIR_REDIS_URL: its path is not a database number from 0 to 15 (redis://host:port/2)');
+  }
+  if (sentinels && cluster) {
+    problems.push('MIMIR_REDIS_SENTINELS: and MIMIR_REDIS_CLUSTER_NODES are both set; Redis runs either under Sentinel or as a Cluster: set one of them');
+  } else if (sentinels && raw.MIMIR_REDIS_SENTINEL_NAME === undefined) {
+    problems.push('MIMIR_REDIS_SENTINEL_NAME: is required with MIMIR_REDIS_SENTINELS; set it to the master name the sentinels monitor (sentinel monitor <name> ...)');
+  }
+  if (!sentinels) {
+    for (const name of ['MIMIR_REDIS_SENTINEL_NAME', 'MIMIR_REDIS_SENTINEL_PASSWORD'] as const) {
+      if (raw[name] !== undefined) problems.push(`${name}: is set but MIMIR_REDIS_SENTINELS is not; list the sentinels there, or remove it`);
+    }
+  }
+  if (cluster) {
+    // A Cluster serves only database 0 (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/).
+    if (raw.MIMIR_REDIS_DB !== undefined && raw.MIMIR_REDIS_DB !== 0) {
+      problems.push(`MIMIR_REDIS_DB: is ${raw.MIMIR_REDIS_DB}, but a Redis Cluster (MIMIR_REDIS_CLUSTER_NODES) has only database 0; remove it or set 0`);
+    }
+    if (fromUrl !== undefined && fromUrl > 0 && fromUrl <= 15) {
+      problems.push(`MIMIR_REDIS_URL: names database ${fromUrl} in its path, but a Redis Cluster (MIMIR_REDIS_CLUSTER_NODES) has only database 0; remove the path`);
+    }
   }
   return problems;
 }

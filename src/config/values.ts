@@ -2,6 +2,7 @@
  * The value parsers of the configuration (zod), each with a message that says what would be
  * accepted, and the value sets they accept. Used by the variables' descriptions (variables.ts).
  */
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 export type AuthMethod = 'api-key' | 'oauth' | 'jwt';
@@ -87,6 +88,31 @@ export const imageUrl = z.string().trim().refine((s) => {
 export const path = z.string().trim().refine((s) => s.startsWith('/'), { error: (iss) => `${show(iss.input)} is not a path starting with /` });
 
 export const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+/** A server address: a host name or IP (IPv6 without its brackets) and a TCP port. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)):(\d{1,5})$/;
+
+/** `host:port,host:port,…` (IPv6 as `[::1]:26379`), at least one, every entry valid. */
+export const hostPortList = z.string().transform((s, ctx) => {
+  const entries = s.split(',').map((x) => x.trim());
+  const out: HostPort[] = [];
+  for (const entry of entries) {
+    const m = HOST_PORT.exec(entry);
+    const host = m?.[1] ?? m?.[2];
+    const port = Number(m?.[3]);
+    if (!m || !host || (m[1] !== undefined && !isIPv6(host)) || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `${show(entry)} is not host:port; give a comma-separated list of host:port, IPv6 in brackets (e.g. redis-a:26379,10.0.0.2:26379,[::1]:26379)` });
+      return out;
+    }
+    out.push({ host, port });
+  }
+  return out;
+});
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import {
-  bool, hexColour, httpUrl, imageUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, postgresUrl, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
+  bool, hexColour, hostPortList, httpUrl, imageUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, postgresUrl, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
 } from './values.ts';
 
 export interface VariableDoc<P extends z.ZodType = z.ZodType> {
@@ -71,8 +71,12 @@ export const VARIABLES = [
   v('Token Configuration', 'MIMIR_TOKEN_STORAGE', oneOf(['database', 'sqlite', 'postgres', 'redis', 'memory'] as const), 'database', 'Token storage: database (postgres when MIMIR_DATABASE_URL is set, else sqlite), sqlite (embedded, one instance), postgres, redis, memory (development only)'),
   v('Token Configuration', 'MIMIR_DATABASE_URL', postgresUrl.optional(), undefined, 'PostgreSQL URL (postgres://user:password@host:5432/database) for postgres storage; schema mimir_auth is created on first start', { added: true, secret: true }),
   v('Token Configuration', 'MIMIR_REDIS_URL', z.string().trim().refine((s) => /^rediss?:\/\//.test(s), { error: (i) => `${show(redactUrl(String(i.input)))} is not a redis:// or rediss:// URL` }), 'redis://localhost:6379', 'Redis URL when storage is redis', { secret: true }),
-  v('Token Configuration', 'MIMIR_REDIS_DB', int(0, 15), '0', 'Redis database number'),
+  v('Token Configuration', 'MIMIR_REDIS_DB', int(0, 15).optional(), undefined, 'Redis database number; default the one in the path of MIMIR_REDIS_URL (redis://host:6379/2), else 0'),
   v('Token Configuration', 'MIMIR_REDIS_KEY_PREFIX', z.string(), 'mimir:tokens:', 'Prefix of every Redis key the hub writes'),
+  v('Token Configuration', 'MIMIR_REDIS_SENTINELS', hostPortList.optional(), undefined, 'Redis Sentinel: the sentinels, comma-separated host:port ([::1]:26379 for IPv6); the hub asks them for the master of MIMIR_REDIS_SENTINEL_NAME and follows its failovers. Replaces the host of MIMIR_REDIS_URL, whose user, password, database and rediss: still apply', { added: true }),
+  v('Token Configuration', 'MIMIR_REDIS_SENTINEL_NAME', z.string().trim().min(1).optional(), undefined, 'The master name the sentinels monitor (required with MIMIR_REDIS_SENTINELS)', { added: true }),
+  v('Token Configuration', 'MIMIR_REDIS_SENTINEL_PASSWORD', z.string().optional(), undefined, 'Password of the sentinels themselves (their requirepass), when they have one; the master\'s is in MIMIR_REDIS_URL', { added: true, secret: true }),
+  v('Token Configuration', 'MIMIR_REDIS_CLUSTER_NODES', hostPortList.optional(), undefined, 'Redis Cluster: some of its nodes, comma-separated host:port (the others are discovered). Replaces the host of MIMIR_REDIS_URL, whose user, password and rediss: still apply; database 0 only', { added: true }),
   v('Token Configuration', 'MIMIR_JWT_SECRET', z.string().optional(), undefined, 'HS256 signing secret (>= 32 bytes); otherwise the key that encrypts private signing keys at rest', { secret: true }),
   v('Token Configuration', 'MIMIR_JWT_ALGORITHM', oneOf(SIGNING_ALGORITHMS), 'RS256', 'Mimir JWT signing algorithm: RS256, ES256, EdDSA, HS256'),
   v('Token Configuration', 'MIMIR_JWT_ISSUER', z.string().trim().min(1).optional(), undefined, 'iss of Mimir JWTs; default MIMIR_PUBLIC_URL'),

@@ -48,6 +48,8 @@ export class KeyRing {
   #keys = new Map<string, LoadedKey>();
   #currentKid = '';
   #lastReload = 0;
+  /** The reload under way, if any: a caller meeting an unknown kid waits for it rather than failing. */
+  #reloading: Promise<void> | undefined;
 
   private constructor(store: Store, config: Config, sealKey: Buffer, now: () => number) {
     this.#store = store;
@@ -93,6 +95,11 @@ export class KeyRing {
   /** Reloads from the store when a `kid` is unknown, at most once a second (another instance may have rotated). */
   async refreshForUnknownKid(kid: string): Promise<boolean> {
     if (this.#keys.has(kid)) return true;
+    // A reload under way (e.g. told of a rotation elsewhere) may be about to bring this kid.
+    while (this.#reloading) {
+      await this.#reloading.catch(() => undefined);
+      if (this.#keys.has(kid)) return true;
+    }
     if (this.#now() - this.#lastReload < 1000) return false;
     await this.reload();
     return this.#keys.has(kid);
@@ -133,6 +140,16 @@ export class KeyRing {
   }
 
   async reload(): Promise<void> {
+    const run = this.#loadAll();
+    this.#reloading = run;
+    try {
+      await run;
+    } finally {
+      if (this.#reloading === run) this.#reloading = undefined;
+    }
+  }
+
+  async #loadAll(): Promise<void> {
     this.#lastReload = this.#now();
     const records = await this.#store.list<SigningKeyRecord>(KIND);
     const current = await this.#store.find<{ kid: string }>(CURRENT, 'current');

@@ -3,6 +3,7 @@ import { MemoryStore } from './memory.ts';
 import { redactUrl, type Config } from '../config/index.ts';
 import { describeFailure, PostgresStore, SchemaVersionError } from './postgres.ts';
 import { RedisStore } from './redis.ts';
+import { describeRedis, redisVariables, type RedisTopology } from './redis-connection.ts';
 import { SqliteStore, type PermissionFix } from './sqlite.ts';
 
 export type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
@@ -11,11 +12,12 @@ export { MemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { SqliteStore, type PermissionFix, type SqliteStoreOptions } from './sqlite.ts';
 export { RedisStore, type RedisStoreOptions } from './redis.ts';
 export { PostgresStore, SchemaVersionError, type PostgresStoreOptions } from './postgres.ts';
+export type { HostPort, RedisTopology } from './redis-connection.ts';
 
 export interface CreateStoreOptions {
   kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
   sqlitePath?: string;
-  redis?: { url: string; db: number; keyPrefix: string };
+  redis?: { url: string; db: number; keyPrefix: string; topology?: RedisTopology };
   /** PostgreSQL (MIMIR_DATABASE_URL); `onReconnect`: the LISTEN connection is back after a loss (messages in the gap are lost). */
   postgres?: { url: string; onReconnect?: () => void; onError?: (err: Error) => void } | undefined;
   /** SQLite: told which of the data directory and database files were found open and tightened. */
@@ -34,13 +36,13 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
         privateDirectory: true, ...(options.onPermissionsFixed ? { onPermissionsFixed: options.onPermissionsFixed } : {}),
       });
     case 'redis': {
-      const url = options.redis?.url ?? 'redis://localhost:6379';
-      const store = new RedisStore(options.redis ?? {});
+      const redis = { url: 'redis://localhost:6379', ...options.redis };
+      const store = new RedisStore(redis);
       try {
         await store.connect();
       } catch (err) {
         throw new Error(
-          `Redis at ${redactUrl(url)} is unreachable (check MIMIR_REDIS_URL): ${(err as Error).message}`,
+          `Redis (${describeRedis(redis)}) is unreachable (check ${redisVariables(redis.topology)}): ${(err as Error).message}`,
           { cause: err },
         );
       }
@@ -74,7 +76,7 @@ export function describeStorage(config: Pick<Config, 'storage' | 'variables'>): 
   const { storage } = config;
   switch (storage.kind) {
     case 'redis':
-      return `redis (${redactUrl(storage.redis.url)}, db ${storage.redis.db})`;
+      return `redis (${describeRedis(storage.redis)})`;
     case 'postgres': {
       const why = config.variables.MIMIR_TOKEN_STORAGE === 'database' ? '; MIMIR_TOKEN_STORAGE=database with a postgres MIMIR_DATABASE_URL' : '';
       return `postgres (${redactUrl(storage.postgres?.url ?? '')}${why})`;

@@ -1,12 +1,18 @@
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
+import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
 
 export interface RedisStoreOptions {
   url?: string;
   /** Overrides a database number in the URL path. */
   db?: number;
   keyPrefix?: string;
+  /**
+   * Where the servers are: the URL's host (default), a master found through Sentinel, or a Cluster.
+   * The URL's user, password, database and `rediss:` scheme apply to each.
+   */
+  topology?: RedisTopology;
   /** Clock in epoch milliseconds, used for `consumedAt` and `expiresAt`. Expiry itself is Redis's own. */
   now?: () => number;
   /** Connection errors (ioredis reconnects by itself; commands fail meanwhile). */
@@ -82,20 +88,24 @@ const TWO_KEYS: ReadonlySet<string> = new Set(['mimirConsumeAndPut']);
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
+  /** On a Cluster no script may touch two keys of different slots (see #consumeThenKeep). */
+  readonly #cluster: boolean;
+  /** Sentinel: waits for a replica to hold what was just written (see replicaAcknowledgement). */
+  readonly #replicated: () => Promise<void>;
   readonly #cmd: Scripted;
   readonly #prefix: string;
   readonly #now: () => number;
   readonly #onError: (err: Error) => void;
   #lastError: Error | undefined;
-  #subscriber: Promise<Redis> | undefined;
+  #subscriber: Promise<RedisClient> | undefined;
   readonly #channels = new Map<string, { handlers: Set<(message: string) => void>; ready: Promise<unknown> }>();
 
   constructor(options: RedisStoreOptions = {}) {
     this.#prefix = options.keyPrefix ?? 'mimir:tokens:';
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
-    this.#redis = new Redis(withDb(options.url ?? 'redis://localhost:6379', options.db), {
+    this.#redis = openRedisClient(options.url ?? 'redis://localhost:6379', options.db, options.topology ?? STANDALONE, {
       // Fail fast instead of queueing forever: connect() rejects on the first failure and a command
       // issued while disconnected fails after one reconnection attempt.
       lazyConnect: true,
@@ -107,6 +117,8 @@ export class RedisStore implements Store {
       // subscriber connection would otherwise miss revocations unnoticed for that long.
       keepAlive: 30_000,
     });
+    this.#cluster = this.#redis instanceof Cluster;
+    this.#replicated = replicaAcknowledgement(this.#redis, options.topology ?? STANDALONE);
     this.#watch(this.#redis);
     for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: TWO_KEYS.has(name) ? 2 : 1 });
     this.#cmd = this.#redis as unknown as Scripted;
@@ -127,10 +139,11 @@ export class RedisStore implements Store {
 
   async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
     await this.#cmd.mimirUpsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds));
+    await this.#replicated();
   }
 
   async insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean> {
-    return (await this.#cmd.mimirInsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds))) === 1;
+    return this.#replicatedIf((await this.#cmd.mimirInsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds))) === 1);
   }
 
   async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
@@ -138,27 +151,49 @@ export class RedisStore implements Store {
   }
 
   async consume(kind: string, id: string): Promise<boolean> {
-    return (await this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds()))) === 1;
+    return this.#replicatedIf((await this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds()))) === 1);
   }
 
   async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
+    if (this.#cluster) return this.#consumeThenKeep(kind, id, next);
     const args = [this.#key(kind, id), this.#key(next.kind, next.id), String(this.#seconds()), JSON.stringify(next.payload), ttlArg(next.ttlSeconds)];
-    return (await this.#cmd.mimirConsumeAndPut(...(args as [string, ...string[]]))) === 1;
+    return this.#replicatedIf((await this.#cmd.mimirConsumeAndPut(...(args as [string, ...string[]]))) === 1);
+  }
+
+  /*
+   * consumeAndPut on a Cluster. The old and the new record hash to different slots (usually on
+   * different nodes), and a script may only touch keys of one slot. A hash tag cannot bring them
+   * together: a refresh token's record is found by its token's hash alone, so its key cannot carry
+   * the family. So the successor is written first (insert: never over an existing record), then the
+   * old record consumed, the atomic single-use step that picks exactly one winner, and a loser
+   * removes its successor. Nobody holds a loser's successor token (it is only ever returned to the
+   * winner), so the record it leaves for that moment, or for good if the process dies first, can
+   * never be used; and a crash between the two steps leaves the old token unused: nothing is lost.
+   */
+  async #consumeThenKeep(kind: string, id: string, next: Successor): Promise<boolean> {
+    checkKind(kind);
+    if (!(await this.insert(next.kind, next.id, next.payload, next.ttlSeconds))) return false;
+    if (await this.consume(kind, id)) return true;
+    await this.destroy(next.kind, next.id).catch(() => undefined); // left behind, it is unreachable anyway
+    return false;
   }
 
   async destroy(kind: string, id: string): Promise<boolean> {
-    return (await this.#redis.del(this.#key(kind, id))) === 1;
+    return this.#replicatedIf((await this.#redis.del(this.#key(kind, id))) === 1);
   }
 
   async list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>> {
     const base = this.#key(kind, '');
     const keys = new Set<string>(); // SCAN may return a key more than once
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.#redis.scan(cursor, 'MATCH', `${escapeGlob(base)}*`, 'COUNT', 500);
-      cursor = next;
-      for (const key of batch) keys.add(key);
-    } while (cursor !== '0');
+    // A Cluster's keys are spread over its masters: each is scanned.
+    for (const node of dataNodes(this.#redis)) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', `${escapeGlob(base)}*`, 'COUNT', 500);
+        cursor = next;
+        for (const key of batch) keys.add(key);
+      } while (cursor !== '0');
+    }
     const found = await Promise.all([...keys].map(async (key) => ({ id: key.slice(base.length), record: await this.#get<T>(key) })));
     return found
       .filter((f) => f.record !== null)
@@ -169,27 +204,30 @@ export class RedisStore implements Store {
   async *entries(): AsyncIterable<StoredEntry> {
     const pattern = `${escapeGlob(this.#prefix)}*`;
     const seen = new Set<string>(); // SCAN may return a key more than once
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.#redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      for (const key of batch) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const rest = key.slice(this.#prefix.length);
-        const colon = rest.indexOf(':');
-        if (colon <= 0) continue;
-        const record = await this.#get<Record<string, unknown>>(key);
-        if (record) yield { kind: rest.slice(0, colon), id: rest.slice(colon + 1), ...record };
-      }
-    } while (cursor !== '0');
+    // A Cluster's keys are spread over its masters: each is scanned.
+    for (const node of dataNodes(this.#redis)) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+        cursor = next;
+        for (const key of batch) {
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const rest = key.slice(this.#prefix.length);
+          const colon = rest.indexOf(':');
+          if (colon <= 0) continue;
+          const record = await this.#get<Record<string, unknown>>(key);
+          if (record) yield { kind: rest.slice(0, colon), id: rest.slice(colon + 1), ...record };
+        }
+      } while (cursor !== '0');
+    }
   }
 
   async restore(entry: StoredEntry): Promise<void> {
     const key = this.#key(entry.kind, entry.id);
     if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
-    await this.#cmd.mimirRestore(key, JSON.stringify(entry.payload), entry.consumedAt === undefined ? '' : String(entry.consumedAt),
-      entry.expiresAt === undefined ? '' : String(entry.expiresAt));
+    await this.#replicatedIf((await this.#cmd.mimirRestore(key, JSON.stringify(entry.payload), entry.consumedAt === undefined ? '' : String(entry.consumedAt),
+      entry.expiresAt === undefined ? '' : String(entry.expiresAt))) === 1);
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {
@@ -202,7 +240,7 @@ export class RedisStore implements Store {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.#redis.publish(this.#prefix + channel, message);
+    await publisher(this.#redis).publish(this.#prefix + channel, message);
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
@@ -227,10 +265,15 @@ export class RedisStore implements Store {
     await Promise.all([this.#redis, sub].map((conn) => (conn ? quit(conn) : undefined)));
   }
 
-  /** Subscribing puts a connection into subscriber mode (RESP2), so it gets its own. */
-  #subscriberConnection(): Promise<Redis> {
+  /**
+   * Subscribing puts a connection into subscriber mode (RESP2), so it gets its own. With Sentinel
+   * it reconnects through the sentinels like the main one (to the new master after a failover) and
+   * subscribes again; on a Cluster, where PUBLISH reaches every node, ioredis keeps one subscriber
+   * connection to some node and moves it to another when that node goes.
+   */
+  #subscriberConnection(): Promise<RedisClient> {
     this.#subscriber ??= (async () => {
-      const sub = this.#redis.duplicate();
+      const sub = duplicateClient(this.#redis);
       this.#watch(sub);
       sub.on('message', (channel: string, message: string) => {
         for (const handler of this.#channels.get(channel)?.handlers ?? []) handler(message);
@@ -247,7 +290,12 @@ export class RedisStore implements Store {
     return this.#subscriber;
   }
 
-  #watch(conn: Redis): void {
+  async #replicatedIf(wrote: boolean): Promise<boolean> {
+    if (wrote) await this.#replicated();
+    return wrote;
+  }
+
+  #watch(conn: RedisClient): void {
     // Without a listener ioredis prints every connection error to the console.
     conn.on('error', (err: Error) => {
       this.#lastError = err;
@@ -292,14 +340,7 @@ function ttlArg(ttlSeconds: number | undefined): string {
   return checkTtl(ttlSeconds) === undefined ? '' : String(ttlSeconds);
 }
 
-function withDb(url: string, db: number | undefined): string {
-  if (db === undefined) return url;
-  const parsed = new URL(url);
-  parsed.pathname = `/${db}`;
-  return parsed.toString();
-}
-
-async function quit(conn: Redis): Promise<void> {
+async function quit(conn: RedisClient): Promise<void> {
   if (conn.status !== 'ready') return conn.disconnect();
   await conn.quit().catch(() => conn.disconnect());
 }

@@ -1,7 +1,8 @@
 /**
- * One contract, four stores. Memory and sqlite run on a frozen clock; Redis runs for real against
- * MIMIR_TEST_REDIS_URL and fails (never skips) when that Redis cannot be reached; PostgreSQL runs
- * for real in a fresh database on MIMIR_TEST_POSTGRES_URL (test/helpers/postgres.ts), likewise.
+ * One contract, every store. Memory and sqlite run on a frozen clock; Redis runs for real against
+ * MIMIR_TEST_REDIS_URL and fails (never skips) when that Redis cannot be reached, and again on a
+ * Sentinel-managed master and on a three-master Cluster, started here as real redis-server processes;
+ * PostgreSQL runs for real in a fresh database on MIMIR_TEST_POSTGRES_URL (test/helpers/postgres.ts).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -17,6 +18,8 @@ import { escapeGlob } from '../../src/storage/redis.ts';
 import { PostgresStore } from '../../src/storage/postgres.ts';
 import { redactUrl } from '../../src/config/index.ts';
 import { freshDatabase } from '../helpers/postgres.ts';
+import type { RedisTopology } from '../../src/storage/redis-connection.ts';
+import { startCluster, startSentinel } from '../helpers/redis-topologies.ts';
 
 const REDIS_URL = process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -45,7 +48,7 @@ function frozenClock() {
   };
 }
 
-const backends: Record<'memory' | 'sqlite' | 'redis' | 'postgres', () => Promise<Backend>> = {
+const backends: Record<'memory' | 'sqlite' | 'redis' | 'redis-sentinel' | 'redis-cluster' | 'postgres', () => Promise<Backend>> = {
   async memory() {
     const clock = frozenClock();
     const store = new MemoryStore({ now: clock.now });
@@ -70,48 +73,15 @@ const backends: Record<'memory' | 'sqlite' | 'redis' | 'postgres', () => Promise
       },
     };
   },
-  async redis() {
-    // Glob metacharacters in the prefix prove that SCAN patterns are escaped.
-    const keyPrefix = `mimir-test:${randomUUID()}:[t]*?:`;
-    const open = async () => {
-      const store = new RedisStore({ url: REDIS_URL, keyPrefix });
-      try {
-        await store.connect();
-      } catch (err) {
-        throw new Error(
-          `Redis is required for the storage contract tests and ${redactUrl(REDIS_URL)} is unreachable ` +
-            `(${(err as Error).message}). Run \`npm test\`, which provides one, or set MIMIR_TEST_REDIS_URL.`,
-          { cause: err },
-        );
-      }
-      return store;
-    };
-    const [store, peer] = [await open(), await open()];
-    return {
-      store,
-      peer,
-      frozen: false,
-      nowSeconds: () => Math.floor(Date.now() / 1000),
-      elapse: (seconds) => sleep(seconds * 1000 + 200),
-      reopen: () => new RedisStore({ url: REDIS_URL, keyPrefix }),
-      async blank() {
-        const other = new RedisStore({ url: REDIS_URL, keyPrefix: `${keyPrefix}blank-${randomUUID()}:` });
-        await other.connect();
-        return other;
-      },
-      async teardown() {
-        await Promise.all([store.close(), peer.close()]);
-        const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-        await raw.connect();
-        let cursor = '0';
-        do {
-          const [next, keys] = await raw.scan(cursor, 'MATCH', `${escapeGlob(keyPrefix)}*`, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) await raw.del(...keys);
-        } while (cursor !== '0');
-        await raw.quit();
-      },
-    };
+  redis: () => redisBackend(),
+  async 'redis-sentinel'() {
+    const sentinel = await startSentinel();
+    const topology = { kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name, sentinelPassword: sentinel.sentinelPassword } as const;
+    return redisBackend({ topology, url: sentinel.url, stop: sentinel.stop });
+  },
+  async 'redis-cluster'() {
+    const cluster = await startCluster();
+    return redisBackend({ topology: { kind: 'cluster', nodes: cluster.nodes }, url: cluster.url, stop: cluster.stop });
   },
   async postgres() {
     const db = await freshDatabase();
@@ -139,13 +109,67 @@ const backends: Record<'memory' | 'sqlite' | 'redis' | 'postgres', () => Promise
   },
 };
 
+/** MIMIR_TEST_REDIS_URL, or a topology of our own (its URL carries the password; its host is unused). */
+async function redisBackend(own?: { topology: RedisTopology; url: string; stop: () => Promise<void> }): Promise<Backend> {
+  const url = own?.url ?? REDIS_URL;
+  // Glob metacharacters in the prefix prove that SCAN patterns are escaped.
+  const keyPrefix = `mimir-test:${randomUUID()}:[t]*?:`;
+  const open = async () => {
+    const store = new RedisStore({ url, keyPrefix, ...(own ? { topology: own.topology } : {}) });
+    try {
+      await store.connect();
+    } catch (err) {
+      if (own) throw err;
+      throw new Error(
+        `Redis is required for the storage contract tests and ${redactUrl(REDIS_URL)} is unreachable ` +
+          `(${(err as Error).message}). Run \`npm test\`, which provides one, or set MIMIR_TEST_REDIS_URL.`,
+        { cause: err },
+      );
+    }
+    return store;
+  };
+  let store: RedisStore, peer: RedisStore;
+  try {
+    [store, peer] = [await open(), await open()];
+  } catch (err) {
+    await own?.stop();
+    throw err;
+  }
+  return {
+    store,
+    peer,
+    frozen: false,
+    nowSeconds: () => Math.floor(Date.now() / 1000),
+    elapse: (seconds) => sleep(seconds * 1000 + 200),
+    reopen: () => new RedisStore({ url, keyPrefix, ...(own ? { topology: own.topology } : {}) }),
+    async blank() {
+      const other = new RedisStore({ url, keyPrefix: `${keyPrefix}blank-${randomUUID()}:`, ...(own ? { topology: own.topology } : {}) });
+      await other.connect();
+      return other;
+    },
+    async teardown() {
+      await Promise.all([store.close(), peer.close()]);
+      if (own) return own.stop();
+      const raw = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await raw.connect();
+      let cursor = '0';
+      do {
+        const [next, keys] = await raw.scan(cursor, 'MATCH', `${escapeGlob(keyPrefix)}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await raw.del(...keys);
+      } while (cursor !== '0');
+      await raw.quit();
+    },
+  };
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** A fresh kind per test, so tests never see each other's records (and Redis tests can run in parallel). */
 const newKind = () => `k_${randomUUID().slice(0, 8)}`;
 
 for (const [name, setup] of Object.entries(backends)) {
   // Redis and PostgreSQL tests wait on real TTLs, so they run concurrently; the others share one frozen clock.
-  describe(`${name} store contract`, { concurrency: name === 'redis' || name === 'postgres' }, () => {
+  describe(`${name} store contract`, { concurrency: name.startsWith('redis') || name === 'postgres' }, () => {
     let b: Backend;
     before(async () => {
       b = await setup();
@@ -155,7 +179,7 @@ for (const [name, setup] of Object.entries(backends)) {
     });
 
     it('reports its kind and answers ping', async () => {
-      assert.equal(b.store.kind, name);
+      assert.equal(b.store.kind, name.split('-')[0]); // redis-sentinel and redis-cluster are 'redis'
       await b.store.ping();
     });
 
@@ -357,7 +381,7 @@ for (const [name, setup] of Object.entries(backends)) {
       await assert.rejects(b.store.increment(newKind(), 'x', 0.5), RangeError);
     });
 
-    if (name !== 'redis') {
+    if (!name.startsWith('redis')) {
       it('purgeExpired removes only expired records and counts them per kind', async () => {
         const kind = newKind();
         await b.store.upsert(kind, 'forever', {});
