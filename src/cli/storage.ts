@@ -15,7 +15,7 @@ import { resealSigningKey, SIGNING_KEY_KIND, type SigningKeyRecord } from '../jw
 import { resealSessionRecord } from '../sessions/sessions.ts';
 import type { Store, StoredEntry } from '../storage/adapter.ts';
 import { copyStore } from '../storage/copy.ts';
-import { createStore, type CreateStoreOptions } from '../storage/index.ts';
+import { createStore, type CreateStoreOptions, type RedisTopology } from '../storage/index.ts';
 import { describeLocation, parseStoreUrl, STORE_URL_FORMS, type StoreLocation } from '../storage/url.ts';
 
 export class StorageUsageError extends Error {}
@@ -44,10 +44,12 @@ export async function storageCommand(args: string[], out: (line: string) => void
   const seals = sealKeys(config, target, err);
 
   err(`copying ${describeLocation(source)} → ${describeLocation(target)}`);
-  const from = await createStore({ ...storeOptions(source), onPermissionsFixed: () => undefined });
+  const from = await createStore(config.storage.kind === 'redis'
+    ? { kind: 'redis', redis: config.storage.redis }
+    : { ...storeOptions(source), onPermissionsFixed: () => undefined });
   let to: Store | undefined;
   try {
-    to = await createStore(storeOptions(target));
+    to = await createStore(storeOptions(target, config.variables.MIMIR_REDIS_SENTINEL_PASSWORD));
     const resealed = { signingKeys: 0, sessions: 0 };
     const report = await copyStore(from, to, {
       transform: (e) => reseal(e, seals, resealed),
@@ -78,18 +80,37 @@ function sourceLocation(config: Config): StoreLocation {
   const s = config.storage;
   switch (s.kind) {
     case 'sqlite': return { kind: 'sqlite', path: s.sqlitePath };
-    case 'redis': return { kind: 'redis', url: s.redis.url, db: s.redis.db, keyPrefix: s.redis.keyPrefix };
+    case 'redis': {
+      const { url, db, keyPrefix, topology } = s.redis;
+      if (topology.kind === 'standalone') return { kind: 'redis', url, db, keyPrefix };
+      const u = new URL(url);
+      const auth = { ...(u.username ? { username: decodeURIComponent(u.username) } : {}), ...(u.password ? { password: decodeURIComponent(u.password) } : {}), tls: u.protocol === 'rediss:', keyPrefix };
+      return topology.kind === 'sentinel'
+        ? { kind: 'redis-sentinel', sentinels: [...topology.sentinels], name: topology.name, db, ...auth }
+        : { kind: 'redis-cluster', nodes: [...topology.nodes], ...auth };
+    }
     case 'postgres': return { kind: 'postgres', url: s.postgres!.url };
     default: throw new StorageUsageError(`MIMIR_TOKEN_STORAGE=${s.kind} keeps nothing to copy`);
   }
 }
 
-function storeOptions(l: StoreLocation): CreateStoreOptions {
+/** `sentinelPassword`: MIMIR_REDIS_SENTINEL_PASSWORD, for a Sentinel target (a URL has no place for it). */
+function storeOptions(l: StoreLocation, sentinelPassword?: string): CreateStoreOptions {
   switch (l.kind) {
     case 'sqlite': return { kind: 'sqlite', sqlitePath: l.path };
     case 'redis': return { kind: 'redis', redis: { url: l.url, db: l.db, keyPrefix: l.keyPrefix } };
     case 'postgres': return { kind: 'postgres', postgres: { url: l.url } };
-    default: throw new StorageUsageError(`${describeLocation(l)}: not supported by this build`);
+    case 'redis-sentinel':
+    case 'redis-cluster': {
+      // The nodes come from the topology; the URL carries only what still applies to them.
+      const auth = l.username || l.password ? `${encodeURIComponent(l.username ?? '')}${l.password ? `:${encodeURIComponent(l.password)}` : ''}@` : '';
+      const db = l.kind === 'redis-sentinel' ? l.db : 0;
+      const url = `${l.tls ? 'rediss' : 'redis'}://${auth}nodes-from-topology/${db}`;
+      const topology: RedisTopology = l.kind === 'redis-sentinel'
+        ? { kind: 'sentinel', sentinels: l.sentinels, name: l.name, ...(sentinelPassword ? { sentinelPassword } : {}) }
+        : { kind: 'cluster', nodes: l.nodes };
+      return { kind: 'redis', redis: { url, db, keyPrefix: l.keyPrefix, topology } };
+    }
   }
 }
 

@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { newRedisPrefix, REDIS_URL, startHub, type TestHub } from '../helpers/hub.ts';
 import { freshDatabase } from '../helpers/postgres.ts';
+import { startCluster, type ClusterTopology } from '../helpers/redis-topologies.ts';
 import { nothingLost, releaseDataDir, releaseSecrets } from '../helpers/release-data.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mimir-auth.js', import.meta.url));
@@ -63,9 +64,14 @@ describe('mimir-auth storage copy: SQLite → Redis → SQLite, and SQLite → P
   let back: Awaited<ReturnType<typeof cli>>;
   let toPostgres: Awaited<ReturnType<typeof cli>>;
   let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let cluster: ClusterTopology;
+  let toCluster: Awaited<ReturnType<typeof cli>>;
 
   before(async () => {
     db = await freshDatabase();
+    cluster = await startCluster();
+    const nodes = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+    toCluster = await cli(['storage', 'copy', '--to', `redis+cluster://:${encodeURIComponent(cluster.password)}@${nodes}`], { ...sqliteEnv, MIMIR_JWT_SECRET: JWT_SECRET });
     toPostgres = await cli(['storage', 'copy', '--to', db.url], { ...sqliteEnv, MIMIR_JWT_SECRET: JWT_SECRET });
     first = await cli(['storage', 'copy', '--to', `${REDIS_URL}?prefix=${encodeURIComponent(redisPrefix)}`], { ...sqliteEnv, MIMIR_JWT_SECRET: JWT_SECRET });
     back = await cli(['storage', 'copy', '--to', `sqlite://${join(backDir, 'mimir-auth.db')}`], { ...redisEnv, MIMIR_JWT_SECRET: JWT_SECRET });
@@ -93,6 +99,8 @@ describe('mimir-auth storage copy: SQLite → Redis → SQLite, and SQLite → P
     assert.deepEqual(counts(back.stdout), c, 'the way back carries the same records');
     assert.equal(toPostgres.code, 0, toPostgres.stderr + toPostgres.stdout);
     assert.deepEqual(counts(toPostgres.stdout), c, 'PostgreSQL gets the same records');
+    assert.equal(toCluster.code, 0, toCluster.stderr + toCluster.stdout);
+    assert.deepEqual(counts(toCluster.stdout), c, 'a Redis Cluster gets the same records');
   });
 
   it('is idempotent: a second run writes the same records and reports the same counts', async () => {
@@ -125,6 +133,19 @@ describe('mimir-auth storage copy: SQLite → Redis → SQLite, and SQLite → P
     let t: TestHub | undefined;
     const hub = async () => (t ??= await startHub({ storage: 'postgres', env: { MIMIR_DATABASE_URL: db.url, MIMIR_PUBLIC_URL: s.publicUrl, MIMIR_JWT_SECRET: JWT_SECRET } }));
     after(async () => { await t?.close(); await db.drop(); });
+    nothingLost(hub, s);
+  });
+
+  describe('a hub on the Redis Cluster copy', () => {
+    let t: TestHub | undefined;
+    const hub = async () => (t ??= await startHub({
+      storage: 'redis',
+      env: {
+        MIMIR_REDIS_URL: cluster.url, MIMIR_REDIS_KEY_PREFIX: 'mimir:tokens:', MIMIR_REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+        MIMIR_PUBLIC_URL: s.publicUrl, MIMIR_JWT_SECRET: JWT_SECRET,
+      },
+    }));
+    after(async () => { await t?.close(); await cluster.stop(); });
     nothingLost(hub, s);
   });
 });
