@@ -91,7 +91,10 @@ export interface Config {
     /** Seconds for the whole fetch of a client ID metadata document, body included. */
     readonly cimdFetchTimeout: number;
   };
-  readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
+  /** `maxStaleness`: seconds after the last confirmed contact with the revocation channel that cached decisions may still be used. */
+  readonly revocation: { readonly enabled: boolean; readonly endpoint: string; readonly maxStaleness: number };
+  /** Seconds a stopping server waits for in-flight requests before it closes what is left. */
+  readonly shutdownTimeout: number;
   readonly session: {
     readonly storage: 'redis' | 'memory' | 'sqlite' | 'cookie';
     readonly secret: string | undefined;
@@ -233,7 +236,8 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       outboundCaFile: raw.MIMIR_OUTBOUND_CA_FILE ? resolve(cwd, raw.MIMIR_OUTBOUND_CA_FILE) : undefined,
       cimdFetchTimeout: raw.MIMIR_CIMD_FETCH_TIMEOUT,
     },
-    revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
+    revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT, maxStaleness: raw.MIMIR_REVOCATION_MAX_STALENESS },
+    shutdownTimeout: raw.MIMIR_SHUTDOWN_TIMEOUT,
     session: {
       storage: sessionStorage,
       secret: raw.MIMIR_SESSION_SECRET,
