@@ -152,6 +152,14 @@ async function ensureRedis(): Promise<string> {
   return startOwnRedis(server);
 }
 
+/** The fault tests (test/http/store-down) kill and pause a redis-server of their own: the binary must be there. */
+async function ensureRedisServerBinary(): Promise<void> {
+  if (onPath('redis-server')) return;
+  if (!canApt()) fail('the fault tests start redis-server processes of their own: install redis-server (e.g. `apt-get install redis-server`)');
+  log('redis-server not found; installing it');
+  if (!(await aptInstall('redis-server'))) fail('apt-get could not install redis-server');
+}
+
 async function ensureChromium(): Promise<string> {
   const chromium = process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium';
   if (existsSync(chromium)) return chromium;
@@ -181,6 +189,7 @@ async function main(): Promise<number> {
 
   log('checking Redis');
   const redisUrl = await ensureRedis();
+  await ensureRedisServerBinary();
   log('checking Chromium');
   const chromium = await ensureChromium();
   log(`Chromium: ${chromium}`);
