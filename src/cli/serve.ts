@@ -86,7 +86,7 @@ async function drain(app: FastifyInstance, hub: Hub, timeoutMs: number): Promise
   if (outcome === 'timeout') {
     hub.log.error({ timeout_seconds: timeoutMs / 1000 }, 'shutdown timed out: closing the connections still open');
     server.closeAllConnections();
-    await Promise.race([closed.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([closed.catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     code = 1;
   } else if (outcome !== 'drained') {
     hub.log.error({ err: outcome }, 'shutdown failed');

@@ -148,6 +148,7 @@ describe('graceful drain on SIGTERM (issue 18)', () => {
       assert.equal(exit.code, 1, hub.output());
       assert.equal(await hanging, 'cut off');
       assert.ok(took >= 2000 && took < 5000, `exited ${took.toFixed(0)} ms after SIGTERM (timeout 2 s)`);
+      console.log(`# drain timeout: exit ${exit.code} after ${took.toFixed(0)} ms (MIMIR_SHUTDOWN_TIMEOUT=2)`);
       agent.destroy();
     } finally {
       await hub.cleanup();
