@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { newRedisPrefix, REDIS_URL, startHub, type TestHub } from '../helpers/hub.ts';
 import { get, login, postForm, postJson } from '../helpers/http.ts';
+import { startSlowUpstream } from '../helpers/slow-upstream.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -29,10 +30,11 @@ async function twoHubs(maxStaleness: number): Promise<Pair> {
   const prefix = newRedisPrefix();
   const pa = await startTcpProxy(Number(redis.port || 6379), redis.hostname);
   const pb = await startTcpProxy(Number(redis.port || 6379), redis.hostname);
+  const upstream = await startSlowUpstream();
   const via = (p: TcpProxy) => { const u = new URL(REDIS_URL); u.port = String(p.port); return u.toString(); };
   const shared = {
     MIMIR_JWT_SECRET: randomBytes(32).toString('base64url'), MIMIR_JWT_ISSUER: 'http://mimir-hub.test',
-    MIMIR_REVOCATION_MAX_STALENESS: String(maxStaleness),
+    MIMIR_REVOCATION_MAX_STALENESS: String(maxStaleness), MIMIR_UPSTREAM_URL: upstream.url,
   };
   const a = await startHub({ storage: 'redis', redisPrefix: prefix, env: { ...shared, MIMIR_REDIS_URL: via(pa) } });
   const b = await startHub({ storage: 'redis', redisPrefix: prefix, env: { ...shared, MIMIR_REDIS_URL: via(pb) } });
@@ -41,7 +43,7 @@ async function twoHubs(maxStaleness: number): Promise<Pair> {
     async close() {
       await pb.pass();
       await Promise.all([a.close(), b.close()]);
-      await Promise.all([pa.close(), pb.close()]);
+      await Promise.all([pa.close(), pb.close(), upstream.close()]);
     },
   };
 }
@@ -91,6 +93,16 @@ async function partitionScenario(p: Pair, maxStaleness: number, fault: () => Pro
   const [revoked, other] = [await userToken(a), await userToken(a)];
   assert.equal(await me(b, revoked), 200, 'B accepts the token before');
   assert.equal(await me(b, other), 200);
+  // An event stream B relays for the other token: access granted on trust, ended when trust goes.
+  const stream = await fetch(`${b.url}/api/nodes/events`, { headers: { authorization: `Bearer ${other}` } });
+  assert.equal(stream.status, 200);
+  const reader = stream.body!.getReader();
+  await reader.read();
+  let streamEndedAt = Infinity;
+  void (async () => {
+    try { while (!(await reader.read()).done); } catch { /* cut off */ }
+    streamEndedAt = performance.now();
+  })();
 
   const cutAt = performance.now();
   await fault();
@@ -106,6 +118,7 @@ async function partitionScenario(p: Pair, maxStaleness: number, fault: () => Pro
   }
   const first503 = during.find((s) => s.revoked === 503)!;
   assert.ok(during.filter((s) => s.at > first503.at).every((s) => s.revoked === 503 && s.other === 503), `once 503, 503 until healed: ${JSON.stringify(during)}`);
+  assert.ok(streamEndedAt - cutAt <= bound, `B closed the stream it could no longer vouch for (${(streamEndedAt - cutAt).toFixed(0)} ms after the cut)`);
   const refused = await get(`${b.url}/auth/me`, { authorization: `Bearer ${other}` });
   assert.equal(refused.body.error, 'temporarily_unavailable');
   assert.equal(refused.headers.get('retry-after'), '1');
