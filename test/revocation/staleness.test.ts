@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { newRedisPrefix, REDIS_URL, startHub, type TestHub } from '../helpers/hub.ts';
-import { get, login, postForm, postJson } from '../helpers/http.ts';
+import { basic, get, login, postForm, postJson } from '../helpers/http.ts';
 import { startSlowUpstream } from '../helpers/slow-upstream.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
@@ -26,7 +26,7 @@ interface Pair {
 }
 
 /** Hubs A and B on one Redis (one key prefix, one JWT secret, one issuer), each through its own proxy. */
-async function twoHubs(maxStaleness: number): Promise<Pair> {
+async function twoHubs(maxStaleness: number, env: Record<string, string> = {}): Promise<Pair> {
   const prefix = newRedisPrefix();
   const pa = await startTcpProxy(Number(redis.port || 6379), redis.hostname);
   const pb = await startTcpProxy(Number(redis.port || 6379), redis.hostname);
@@ -34,7 +34,7 @@ async function twoHubs(maxStaleness: number): Promise<Pair> {
   const via = (p: TcpProxy) => { const u = new URL(REDIS_URL); u.port = String(p.port); return u.toString(); };
   const shared = {
     MIMIR_JWT_SECRET: randomBytes(32).toString('base64url'), MIMIR_JWT_ISSUER: 'http://mimir-hub.test',
-    MIMIR_REVOCATION_MAX_STALENESS: String(maxStaleness), MIMIR_UPSTREAM_URL: upstream.url,
+    MIMIR_REVOCATION_MAX_STALENESS: String(maxStaleness), MIMIR_UPSTREAM_URL: upstream.url, ...env,
   };
   const a = await startHub({ storage: 'redis', redisPrefix: prefix, env: { ...shared, MIMIR_REDIS_URL: via(pa) } });
   const b = await startHub({ storage: 'redis', redisPrefix: prefix, env: { ...shared, MIMIR_REDIS_URL: via(pb) } });
@@ -161,6 +161,36 @@ describe('bounded staleness: a hub cut off from its revocation channel stops ans
     it('B answers 503 once 2 s pass without a heartbeat coming back, though no connection failed; after healing it refuses the revoked token from its first answer on', async () => {
       const { to503, toRefuse } = await partitionScenario(p, 2, () => p.pb.blackhole());
       console.log(`# blackhole: first 503 ${to503.toFixed(0)} ms after the partition; revoked token refused ${toRefuse.toFixed(0)} ms after healing`);
+    });
+  });
+
+  describe('past the bound, answers from cached records are refused too', () => {
+    let p: Pair;
+    // Records trusted for a minute: without the staleness check, B would answer from its cache.
+    before(async () => { p = await twoHubs(2, { MIMIR_CREDENTIAL_CACHE_MAX_AGE: '60' }); });
+    after(async () => { await p?.close(); });
+
+    it('service-account token issuance, introspection and refresh are 503 temporarily_unavailable on B, though its cache holds the account', async () => {
+      const { a, b, pb } = p;
+      const { clientSecret } = await a.hub.serviceAccounts.create({ clientId: 'stale-svc', roles: ['admin'] });
+      const auth = basic('stale-svc', clientSecret);
+      const issue = () => postForm(`${b.url}/auth/token`, { grant_type: 'client_credentials' }, auth);
+      const token = (await issue()).body.access_token as string;
+      assert.ok(token, 'B issues before (and caches the account)');
+      const introspect = () => postForm(`${b.url}/auth/introspect`, { token }, auth);
+      assert.equal((await introspect()).body.active, true);
+      const refresh = await login(a);
+
+      pb.blackhole();
+      while ((await me(b, token)) !== 503) await sleep(50);
+      for (const [name, answer] of [['issuance', await issue()], ['introspection', await introspect()], ['refresh', await postJson(`${b.url}/auth/refresh`, { refresh_token: refresh })]] as const) {
+        assert.equal(answer.status, 503, `${name}: ${answer.status} ${String(answer.body.error ?? '')}`);
+        assert.equal(answer.body.error, 'temporarily_unavailable', name);
+        assert.equal(answer.headers.get('retry-after'), '1', name);
+      }
+      await pb.pass();
+      while ((await me(b, token)) !== 200) await sleep(50);
+      assert.equal((await issue()).status, 200, 'and back without a restart');
     });
   });
 
