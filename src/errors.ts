@@ -3,6 +3,8 @@
  * `description` is safe to show to the caller, `detail` is for logs only and never sent.
  * Tests assert on `error`, never on the message.
  */
+import { StoreUnavailableError } from './storage/adapter.ts';
+
 export const ErrorCodes = {
   // RFC 6749 §5.2 (token endpoint)
   invalid_request: 400,
@@ -81,13 +83,30 @@ export class OAuthError extends Error {
   }
 }
 
+/** A StoreUnavailableError, or an error caused by one (a few wrappers deep). */
+function isStoreUnavailable(e: unknown): boolean {
+  for (let depth = 0, c = e; depth < 4 && c instanceof Error; depth++, c = c.cause) {
+    if (c instanceof StoreUnavailableError) return true;
+  }
+  return false;
+}
+
 export function isOAuthError(e: unknown): e is OAuthError {
   return e instanceof OAuthError;
 }
 
-/** Anything unexpected becomes `server_error` without leaking what happened. */
+/**
+ * Anything unexpected becomes `server_error` without leaking what happened — except a store that
+ * cannot be reached, which is no fault of the request and passes: `temporarily_unavailable` 503
+ * (RFC 6749 §5.2 / §4.1.2.1; the edge adds Retry-After), never a 500.
+ */
 export function toOAuthError(e: unknown): OAuthError {
   if (e instanceof OAuthError) return e;
+  if (isStoreUnavailable(e)) {
+    return new OAuthError('temporarily_unavailable', 'The hub cannot reach its store right now; retry shortly.', {
+      detail: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+    });
+  }
   return new OAuthError('server_error', 'The server encountered an unexpected condition.', {
     detail: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
   });

@@ -22,6 +22,7 @@ import { createLogger } from './logger.ts';
 import { AuthMetrics } from './metrics/index.ts';
 import { RefreshTokens } from './oauth/refresh/refresh-tokens.ts';
 import { loadRbac, type Rbac } from './rbac/policy.ts';
+import { RevocationContact } from './revocation/contact.ts';
 import { RevocationList } from './revocation/index.ts';
 import { accessTokenPolicy } from './revocation/policy.ts';
 import { ServiceAccounts } from './service-accounts/index.ts';
@@ -48,6 +49,8 @@ export interface Hub {
   readonly refreshTokens: RefreshTokens;
   /** Revoked jti / sid / kid, mirrored locally from the Store's pub/sub (token lifecycle). */
   readonly revocations: RevocationList;
+  /** Whether that mirror (and every cache fed by pub/sub) may be trusted now: MIMIR_REVOCATION_MAX_STALENESS. */
+  readonly contact: RevocationContact;
   /** Prometheus registry and per-credential request counts. */
   readonly metrics: AuthMetrics;
   readonly rbac: Rbac;
@@ -112,13 +115,28 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const audiences = [...new Set([config.jwt.audience, config.publicUrl, `${config.publicUrl}/mcp`])];
     const signer = createTokenSigner(keys, { issuer: config.jwt.issuer, audience: config.jwt.audience, now });
     const apiKeys = new ApiKeys(store, { now });
-    const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace });
     const revocations = await RevocationList.open(store, { now, onError: (e) => log.error({ err: e }, 'revocation list resync failed') });
+    // Wall-clock time, not the injectable clock: staleness is how long the channel has really been silent.
+    const contact = new RevocationContact(store, {
+      maxStalenessMs: config.revocation.maxStaleness * 1000,
+      // After a gap: everything fed by pub/sub is brought back in line with the store before it is trusted again.
+      resync: async () => {
+        for (const cache of [caches.tokens, caches.apiKeys, caches.serviceAccounts, caches.sessions]) cache.clear();
+        await keys.reload();
+        await revocations.resync();
+      },
+      onLost: () => {
+        const closed = streams.closeAll();
+        log.warn({ closed_streams: closed }, 'revocation channel lost: answering 503 until it is back and resynced');
+      },
+      onError: (e) => log.warn({ err: e }, 'resync after losing the revocation channel failed; trying again at the next heartbeat'),
+    });
+    const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace, contact });
     const refreshTokens = new RefreshTokens(store, {
-      lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations,
+      lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations, contact,
       accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
-    const metrics = new AuthMetrics({ store, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
+    const metrics = new AuthMetrics({ store, revocationStaleness: () => contact.stalenessSeconds, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
     const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts });
     metrics.watchCache('tokens', () => caches.tokens.lookups);
     metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
@@ -137,7 +155,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       : undefined;
     if (idp) metrics.watchCache('idp_tokens', () => idp.lookups);
     const authenticator = new Authenticator({
-      config, keys, apiKeys, serviceAccounts, audiences, now, caches, refreshTokens, sessions,
+      config, keys, apiKeys, serviceAccounts, audiences, now, caches, refreshTokens, sessions, contact,
       ...(idp ? { idp } : {}),
       // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
       policy: accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now }),
@@ -156,10 +174,12 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       sessions,
       tokenLifetimeSeconds: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
+    await contact.start();
     return {
-      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, metrics, rbac, authorizer, identities,
+      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
       providers, idp, sessions, clients, grants, clientKeys, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
       async close() {
+        contact.close();
         revocations.close();
         await metrics.close();
         await audit.flush().catch(() => undefined);

@@ -10,6 +10,7 @@ import { hashSecret } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import { verifyAccessToken, type VerifiedAccessToken } from '../jwt/access-token.ts';
 import type { KeyRing } from '../jwt/keys.ts';
+import type { FreshnessCheck } from '../revocation/contact.ts';
 import type { ServiceAccounts } from '../service-accounts/index.ts';
 import type { Principal } from './principal.ts';
 import type { ApiKeyRecord } from '../api-keys/index.ts';
@@ -76,6 +77,11 @@ export interface AuthenticatorDeps {
   refreshTokens?: { inspect(token: string): Promise<unknown> };
   /** Audiences a Mimir JWT may carry (default: MIMIR_JWT_AUDIENCE). */
   audiences?: string[];
+  /**
+   * Whether what this hub knows of revocations may be trusted now (src/revocation/contact.ts):
+   * asked once for every credential presented, before any cache or validator answers.
+   */
+  contact?: FreshnessCheck;
   now?: () => number;
 }
 
@@ -107,6 +113,11 @@ export class Authenticator {
     const methods = this.#d.config.authMethods;
     const apiKey = header(input, 'x-api-key');
     const authorization = header(input, 'authorization');
+    const sessions = this.#d.sessions;
+    const cookie = sessions ? input.cookies?.[sessions.cookieName] : undefined;
+    // Every credential's answer rests on revocation state (the revocation list, caches fed by
+    // pub/sub, the key ring): past MIMIR_REVOCATION_MAX_STALENESS without contact, none is given (503).
+    if (apiKey !== undefined || authorization !== undefined || cookie) this.#d.contact?.assertFresh();
 
     if (apiKey !== undefined) {
       if (!methods.has('api-key')) throw this.#challenge('invalid_token', 'API keys are not accepted here.');
@@ -114,8 +125,6 @@ export class Authenticator {
     }
     if (authorization !== undefined) return this.#authorization(authorization, input);
 
-    const sessions = this.#d.sessions;
-    const cookie = sessions ? input.cookies?.[sessions.cookieName] : undefined;
     if (sessions && cookie) {
       if (!methods.has('oauth')) throw this.#challenge('invalid_token', 'The session has ended; sign in again.');
       const known = sessions.peek?.(cookie);

@@ -34,8 +34,8 @@ export async function createAuthCaches(
   writers?: { apiKeys: ApiKeys; serviceAccounts: ServiceAccounts },
 ): Promise<AuthCaches> {
   const maxAgeMs = sizes.credentialMaxAge * 1000;
-  // SQLite is shared with other processes (the CLI revokes keys there) whose messages never reach
-  // us, and a revocation must hold on the next request; its reads are local and cheap, so records
+  // SQLite is shared with other processes (the CLI revokes keys there) whose messages reach us only
+  // at the change feed's next poll, and a revocation must hold on the next request; its reads are local and cheap, so records
   // are read every time. Memory is one process; Redis delivers revocations to every instance.
   const credentials = store.kind === 'sqlite' ? 0 : sizes.credentials;
   const caches: AuthCaches = {

@@ -1,17 +1,33 @@
+import { mkdirSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
 import { redactUrl } from '../config/index.ts';
-import { openHub } from '../hub.ts';
+import { openHub, type Hub } from '../hub.ts';
 import { buildServer } from '../http/server.ts';
 import type { Logger } from 'pino';
 import { upstreamSecurity } from '../proxy/upstream-probe.ts';
 import { allows } from '../rbac/policy.ts';
 import { describeStorage } from '../storage/index.ts';
+import { lockDataDirectory, type ServerLock } from '../storage/server-lock.ts';
 
-/** Starts the hub and runs until SIGTERM/SIGINT, finishing in-flight requests before exit. */
+/** Starts the hub and runs until SIGTERM/SIGINT, then drains (see {@link drain}); resolves to the exit code. */
 export async function serve(config: Config): Promise<number> {
-  const hub = await openHub(config);
-  const app = await buildServer(hub);
-  await app.listen({ port: config.port, host: config.host });
+  // One SQLite directory, one server: refused before anything is opened (src/storage/server-lock.ts).
+  let lock: ServerLock | undefined;
+  if (config.storage.kind === 'sqlite') {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    lock = lockDataDirectory(config.dataDir);
+  }
+  let hub: Hub;
+  let app: FastifyInstance;
+  try {
+    hub = await openHub(config);
+    app = await buildServer(hub);
+    await app.listen({ port: config.port, host: config.host });
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
@@ -28,22 +44,61 @@ export async function serve(config: Config): Promise<number> {
   process.stdout.write(lines.join('\n') + '\n');
   if (config.upstreamUrl) void warnAboutUpstreamSecurity(hub.log, config);
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
+  const code = await new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      hub.log.info({ signal }, 'shutting down: finishing in-flight requests');
-      const force = setTimeout(() => { hub.log.error('shutdown timed out after 10 s'); resolve(1); }, 10_000);
-      force.unref();
-      app.close()
-        .then(() => hub.close())
-        .then(() => { clearTimeout(force); resolve(0); })
-        .catch((e: unknown) => { hub.log.error({ err: e }, 'shutdown failed'); resolve(1); });
+      process.removeListener('SIGTERM', onTerm);
+      process.removeListener('SIGINT', onInt);
+      hub.log.info({ signal, timeout_seconds: config.shutdownTimeout }, 'shutting down: finishing in-flight requests');
+      void drain(app, hub, config.shutdownTimeout * 1000).then(resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
   });
+  lock?.release();
+  // Whatever still holds the event loop (a connection a library keeps retrying) must not keep a
+  // stopped server alive: the exit code is decided, so the process goes shortly after.
+  setTimeout(() => process.exit(code), 1000).unref();
+  return code;
+}
+
+/**
+ * Graceful drain (issue 18, item 5): stop accepting connections; close idle keep-alive
+ * connections now and each one as its last request finishes (node:http keeps a keep-alive
+ * connection open after server.close() until its timeout, which is what held a stopping hub for
+ * 72 s); end open event streams cleanly (the final chunk, so clients see the end and reconnect
+ * elsewhere); let in-flight requests finish. 0 once everything is closed; after `timeoutMs`,
+ * whatever is left is cut off and the answer is 1.
+ */
+async function drain(app: FastifyInstance, hub: Hub, timeoutMs: number): Promise<number> {
+  const server = app.server;
+  // Fastify closes the listener and answers requests arriving on open connections 503 + Connection: close.
+  const closed = app.close();
+  server.closeIdleConnections();
+  const reaper = setInterval(() => server.closeIdleConnections(), 100);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+  const drained = Promise.all([closed, hub.streams.endAll()]).then(() => 'drained' as const, (e: unknown) => e);
+  const outcome = await Promise.race([drained, timedOut]);
+  clearInterval(reaper);
+  clearTimeout(timer);
+  let code = 0;
+  if (outcome === 'timeout') {
+    hub.log.error({ timeout_seconds: timeoutMs / 1000 }, 'shutdown timed out: closing the connections still open');
+    server.closeAllConnections();
+    await Promise.race([closed.catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    code = 1;
+  } else if (outcome !== 'drained') {
+    hub.log.error({ err: outcome }, 'shutdown failed');
+    code = 1;
+  }
+  await hub.close().catch((e: unknown) => {
+    hub.log.error({ err: e }, 'closing the hub failed');
+    code = 1;
+  });
+  hub.log.info({ code }, code === 0 ? 'drained; exiting' : 'exiting after a forced shutdown');
+  return code;
 }
 
 /**

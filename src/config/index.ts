@@ -103,7 +103,10 @@ export interface Config {
     /** RFC 7523 §2.1 workload identity federation: the issuers file, resolved. */
     readonly workloadIssuersFile: string | undefined;
   };
-  readonly revocation: { readonly enabled: boolean; readonly endpoint: string };
+  /** `maxStaleness`: seconds after the last confirmed contact with the revocation channel that cached decisions may still be used. */
+  readonly revocation: { readonly enabled: boolean; readonly endpoint: string; readonly maxStaleness: number };
+  /** Seconds a stopping server waits for in-flight requests before it closes what is left. */
+  readonly shutdownTimeout: number;
   readonly session: {
     readonly storage: 'redis' | 'memory' | 'sqlite' | 'postgres' | 'cookie';
     readonly secret: string | undefined;
@@ -252,7 +255,8 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       idJag: raw.MIMIR_ENABLE_ID_JAG,
       workloadIssuersFile: raw.MIMIR_WORKLOAD_ISSUERS_FILE ? resolve(cwd, raw.MIMIR_WORKLOAD_ISSUERS_FILE) : undefined,
     },
-    revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT },
+    revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT, maxStaleness: raw.MIMIR_REVOCATION_MAX_STALENESS },
+    shutdownTimeout: raw.MIMIR_SHUTDOWN_TIMEOUT,
     session: {
       storage: sessionStorage,
       secret: raw.MIMIR_SESSION_SECRET,

@@ -44,6 +44,7 @@ export const VARIABLES = [
   v('Server', 'MIMIR_TRUST_PROXY', z.string().trim(), 'false', 'Believe X-Forwarded-Proto/Host/For (true, false, or a comma-separated list of proxy IPs/CIDRs)', { added: true }),
   v('Server', 'MIMIR_LOG_LEVEL', oneOf(LOG_LEVELS), 'info', 'Operational log level: fatal, error, warn, info, debug, trace, silent', { added: true }),
   v('Server', 'MIMIR_MAX_HEADER_BYTES', int(8192, 1048576, ' bytes'), '16384', 'Largest request header block accepted; credentials over 8 KB are refused regardless', { added: true }),
+  v('Server', 'MIMIR_SHUTDOWN_TIMEOUT', int(1, 3600, ' seconds'), '10', 'Seconds a stopping hub (SIGTERM, SIGINT) waits for in-flight requests to finish before it closes what is left and exits 1', { added: true }),
 
   // Authentication mode
   v('Authentication Mode', 'MIMIR_AUTH_METHODS', list.pipe(z.array(oneOf(['api-key', 'oauth', 'jwt'] as const)).min(1, { error: 'is empty; list at least one of api-key, oauth, jwt' })), 'api-key,oauth,jwt', 'Accepted credential kinds, comma-separated: api-key, oauth, jwt'),
@@ -89,6 +90,7 @@ export const VARIABLES = [
   v('Token Configuration', 'MIMIR_ENABLE_TOKEN_REVOCATION', bool, 'true', 'Enable RFC 7009 revocation'),
   v('Token Configuration', 'MIMIR_REVOCATION_ENDPOINT', path, '/auth/revoke', 'Path of the revocation endpoint'),
   v('Token Configuration', 'MIMIR_SIGNING_KEY_OVERLAP', int(0, 31536000, ' seconds').optional(), undefined, 'Seconds a rotated-out signing key stays published; default the longest token lifetime', { added: true }),
+  v('Token Configuration', 'MIMIR_REVOCATION_MAX_STALENESS', int(2, 3600, ' seconds'), '5', 'Seconds a hub on a shared store (Redis, PostgreSQL) keeps answering from what it knows of revocations after it last confirmed its revocation channel (a heartbeat every second); beyond it, requests that depend on revocations get 503. At least 2 (a heartbeat and its round trip must fit)', { added: true }),
 
   // Authorization server for MCP clients and the CLI (added)
   v('Authorization Server', 'MIMIR_DEVELOPMENT_MODE', bool, 'false', 'Development mode: client ID metadata documents may be fetched from loopback/private addresses over http', { added: true }),

@@ -16,7 +16,7 @@ import { Authorizer } from '../authz/index.ts';
 import { refusal } from '../authz/refusal.ts';
 import { toOAuthError } from '../errors.ts';
 import { Rbac } from '../rbac/policy.ts';
-import { formatChallenge } from './reply.ts';
+import { formatChallenge, RETRY_AFTER_SECONDS } from './reply.ts';
 
 interface ExpressLikeRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -63,6 +63,7 @@ export function mimirAuthExpress(options: MimirAuthExpressOptions) {
       .catch((e: unknown) => {
         const err = toOAuthError(e);
         if (err.challenge) res.setHeader('WWW-Authenticate', formatChallenge(err.challenge));
+        if (err.status === 503) res.setHeader('Retry-After', RETRY_AFTER_SECONDS);
         res.setHeader('Cache-Control', 'no-store');
         res.status(err.status).json(err.toJSON());
       });

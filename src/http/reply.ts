@@ -19,9 +19,16 @@ export function formatChallenge(params: Record<string, string>): string {
   return parts.length ? `${scheme} ${parts.join(', ')}` : scheme;
 }
 
+/**
+ * RFC 9110 §10.2.3: a 503 says when to come back. One second: a store failing over or a revocation
+ * channel resyncing is back within seconds, and clients retry on their own schedule anyway.
+ */
+export const RETRY_AFTER_SECONDS = '1';
+
 export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
   const err = toOAuthError(e);
   logRefusal(reply.log, err);
+  if (err.status === 503) reply.header('retry-after', RETRY_AFTER_SECONDS);
   // RFC 9728 §5.1: a protected resource points clients at its metadata in every challenge.
   const extras = (reply.request as { challengeExtras?: Record<string, string> } | undefined)?.challengeExtras;
   const challenge = challengeOf(err, extras);
@@ -53,6 +60,7 @@ export function writeError(res: ServerResponse, base: Record<string, unknown>, e
   const headers: Record<string, unknown> = { ...base };
   const challenge = challengeOf(err);
   if (challenge) headers['www-authenticate'] = challenge;
+  if (err.status === 503) headers['retry-after'] = RETRY_AFTER_SECONDS;
   headers['cache-control'] = 'no-store';
   headers['content-type'] = 'application/json; charset=utf-8';
   headers['content-length'] = Buffer.byteLength(body);

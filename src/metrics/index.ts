@@ -16,6 +16,8 @@ export interface AuthMetricsOptions {
   store: Store;
   /** Live sessions right now, when a session store is plugged in. */
   activeSessions?: () => Promise<number>;
+  /** Seconds since the revocation channel was last confirmed (src/revocation/contact.ts). */
+  revocationStaleness?: () => number;
   flushMs?: number;
   onError?: (err: unknown) => void;
 }
@@ -82,6 +84,13 @@ export class AuthMetrics {
         const count = sessions();
         if (count) this.set(await count().catch(() => 0));
       },
+    });
+    const staleness = options.revocationStaleness;
+    new Gauge({
+      name: 'mimir_auth_revocation_staleness_seconds',
+      help: 'Seconds since this hub last confirmed its revocation channel (a heartbeat through the store\'s pub/sub); past MIMIR_REVOCATION_MAX_STALENESS it answers 503. 0 for in-process stores',
+      registers,
+      collect() { this.set(staleness?.() ?? 0); },
     });
     const every = options.flushMs ?? 5000;
     if (every > 0) {

@@ -50,6 +50,31 @@ export class OpenStreams {
     return this.#open.size;
   }
 
+  /**
+   * Every open stream, cut off as {@link closeWhere} does: this hub lost contact with its
+   * revocation channel (src/revocation/contact.ts), so none of them is known to be still allowed.
+   */
+  closeAll(): number {
+    return this.closeWhere(() => true);
+  }
+
+  /**
+   * Every open stream ended cleanly (the final chunk sent, as if the upstream had ended it): the
+   * server is draining (SIGTERM). The caller's client reconnects to another instance. Resolves
+   * once each has finished; the relay's own listeners then drop the upstream exchange.
+   */
+  async endAll(): Promise<void> {
+    const ending = [...this.#open].map(({ res }) => new Promise<void>((resolve) => {
+      if (res.writableFinished || res.destroyed) return resolve();
+      res.once('close', () => resolve());
+      // A chunk the upstream sends between end() and 'close' is written after the end: dropped, not thrown.
+      res.on('error', () => undefined);
+      res.end();
+    }));
+    this.#open.clear();
+    await Promise.all(ending);
+  }
+
   closeWhere(match: (p: Principal) => boolean): number {
     let closed = 0;
     for (const entry of this.#open) {

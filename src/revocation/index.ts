@@ -4,8 +4,9 @@
  * by `kid`. Every entry is written to the Store (so it survives restarts and reaches new instances)
  * and published; every instance keeps a local set fed by that pub/sub channel, so a check is a map
  * lookup with no storage round trip, and a revocation reaches all instances within milliseconds.
- * A periodic resync from the Store covers messages lost while a subscriber reconnected (and SQLite,
- * whose pub/sub stays within one process).
+ * Messages lost while a subscriber was cut off are made up for by a resync from the Store as soon
+ * as the hub's heartbeat shows the gap (./contact.ts), and until then the hub answers 503 rather
+ * than trust this list; a periodic resync remains as a backstop.
  */
 import type { Store } from '../storage/adapter.ts';
 

@@ -8,6 +8,7 @@
 import type { JSONWebKeySet } from 'jose';
 import { digestEqual, hashSecret, randomToken } from '../crypto/index.ts';
 import { LastUseRecorder, lastUses, requestCounts } from '../metrics/request-counts.ts';
+import type { FreshnessCheck } from '../revocation/contact.ts';
 import type { Store } from '../storage/adapter.ts';
 
 export interface ServiceAccountRecord {
@@ -58,12 +59,15 @@ export class ServiceAccounts {
   readonly #grace: number;
 
   readonly #lastUse: LastUseRecorder;
+  readonly #contact: FreshnessCheck | undefined;
 
-  constructor(store: Store, options: { now?: () => number; secretGraceSeconds?: number } = {}) {
+  /** `contact`: client authentication reads records cached on pub/sub's word, so it is refused when that word is stale. */
+  constructor(store: Store, options: { now?: () => number; secretGraceSeconds?: number; contact?: FreshnessCheck } = {}) {
     this.#store = store;
     this.#now = options.now ?? Date.now;
     this.#grace = options.secretGraceSeconds ?? 86400;
     this.#lastUse = new LastUseRecorder(store, 'service_account');
+    this.#contact = options.contact;
   }
 
   async create(input: ServiceAccountInput): Promise<{ clientSecret: string; account: ServiceAccountView }> {
@@ -113,6 +117,7 @@ export class ServiceAccounts {
    * `find` reads the record (the hub passes its record cache, see src/cache).
    */
   async authenticate(clientId: string, secret: string, find: (clientId: string) => Promise<ServiceAccountRecord | null> = (id) => this.get(id)): Promise<ServiceAccountRecord | null> {
+    this.#contact?.assertFresh();
     const r = CLIENT_ID_PATTERN.test(clientId) ? await find(clientId) : null;
     const presented = hashSecret(secret);
     const current = digestEqual(presented, r?.secretHash ?? DUMMY_HASH);

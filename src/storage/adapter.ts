@@ -61,7 +61,7 @@ export interface Store {
   increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number>;
   /** Removes expired records; returns how many per kind. Redis expires natively and returns {}. */
   purgeExpired(): Promise<Record<string, number>>;
-  /** Cross-instance messages (revocations). Memory and sqlite deliver within this process only. */
+  /** Cross-instance messages (revocations). Memory delivers within this process; sqlite to every process on the file (its change feed, within ~200 ms). */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
   /** Throws when the backend cannot be reached. */

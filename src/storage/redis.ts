@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
+import { StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
 import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
 
@@ -106,19 +106,23 @@ export class RedisStore implements Store {
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
     this.#redis = openRedisClient(options.url ?? 'redis://localhost:6379', options.db, options.topology ?? STANDALONE, {
-      // Fail fast instead of queueing forever: connect() rejects on the first failure and a command
-      // issued while disconnected fails after one reconnection attempt.
+      // Fail fast, never queue (issue 18: a request that needs an unreachable store is a 503 within
+      // 1 s): connect() rejects on the first failure; a command issued while disconnected fails at
+      // once, one under way when the connection drops fails then, and one unanswered fails after
+      // 800 ms. ioredis reconnects by itself (at most a second apart), and commands work again.
       lazyConnect: true,
-      connectTimeout: 2000,
-      commandTimeout: 5000,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      enableOfflineQueue: false,
+      connectTimeout: 1000,
+      commandTimeout: 800,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
       // TCP keepalive after 30 s idle (ioredis 5 leaves the OS default, 2 h on Linux): a half-open
       // subscriber connection would otherwise miss revocations unnoticed for that long.
       keepAlive: 30_000,
     });
     this.#cluster = this.#redis instanceof Cluster;
-    this.#replicated = replicaAcknowledgement(this.#redis, options.topology ?? STANDALONE);
+    const acknowledged = replicaAcknowledgement(this.#redis, options.topology ?? STANDALONE);
+    this.#replicated = () => reachable(acknowledged());
     this.#watch(this.#redis);
     for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: TWO_KEYS.has(name) ? 2 : 1 });
     this.#cmd = this.#redis as unknown as Scripted;
@@ -138,12 +142,12 @@ export class RedisStore implements Store {
   }
 
   async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
-    await this.#cmd.mimirUpsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds));
+    await reachable(this.#cmd.mimirUpsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds)));
     await this.#replicated();
   }
 
   async insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean> {
-    return this.#replicatedIf((await this.#cmd.mimirInsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds))) === 1);
+    return this.#replicatedIf((await reachable(this.#cmd.mimirInsert(this.#key(kind, id), JSON.stringify(payload), ttlArg(ttlSeconds)))) === 1);
   }
 
   async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
@@ -151,13 +155,13 @@ export class RedisStore implements Store {
   }
 
   async consume(kind: string, id: string): Promise<boolean> {
-    return this.#replicatedIf((await this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds()))) === 1);
+    return this.#replicatedIf((await reachable(this.#cmd.mimirConsume(this.#key(kind, id), String(this.#seconds())))) === 1);
   }
 
   async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
     if (this.#cluster) return this.#consumeThenKeep(kind, id, next);
     const args = [this.#key(kind, id), this.#key(next.kind, next.id), String(this.#seconds()), JSON.stringify(next.payload), ttlArg(next.ttlSeconds)];
-    return this.#replicatedIf((await this.#cmd.mimirConsumeAndPut(...(args as [string, ...string[]]))) === 1);
+    return this.#replicatedIf((await reachable(this.#cmd.mimirConsumeAndPut(...(args as [string, ...string[]])))) === 1);
   }
 
   /*
@@ -179,7 +183,7 @@ export class RedisStore implements Store {
   }
 
   async destroy(kind: string, id: string): Promise<boolean> {
-    return this.#replicatedIf((await this.#redis.del(this.#key(kind, id))) === 1);
+    return this.#replicatedIf((await reachable(this.#redis.del(this.#key(kind, id)))) === 1);
   }
 
   async list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>> {
@@ -189,7 +193,7 @@ export class RedisStore implements Store {
     for (const node of dataNodes(this.#redis)) {
       let cursor = '0';
       do {
-        const [next, batch] = await node.scan(cursor, 'MATCH', `${escapeGlob(base)}*`, 'COUNT', 500);
+        const [next, batch] = await reachable(node.scan(cursor, 'MATCH', `${escapeGlob(base)}*`, 'COUNT', 500));
         cursor = next;
         for (const key of batch) keys.add(key);
       } while (cursor !== '0');
@@ -208,7 +212,7 @@ export class RedisStore implements Store {
     for (const node of dataNodes(this.#redis)) {
       let cursor = '0';
       do {
-        const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+        const [next, batch] = await reachable(node.scan(cursor, 'MATCH', pattern, 'COUNT', 500));
         cursor = next;
         for (const key of batch) {
           if (seen.has(key)) continue;
@@ -226,13 +230,13 @@ export class RedisStore implements Store {
   async restore(entry: StoredEntry): Promise<void> {
     const key = this.#key(entry.kind, entry.id);
     if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
-    await this.#replicatedIf((await this.#cmd.mimirRestore(key, JSON.stringify(entry.payload), entry.consumedAt === undefined ? '' : String(entry.consumedAt),
-      entry.expiresAt === undefined ? '' : String(entry.expiresAt))) === 1);
+    await this.#replicatedIf((await reachable(this.#cmd.mimirRestore(key, JSON.stringify(entry.payload), entry.consumedAt === undefined ? '' : String(entry.consumedAt),
+      entry.expiresAt === undefined ? '' : String(entry.expiresAt)))) === 1);
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {
     checkIncrement(by);
-    return this.#cmd.mimirIncrement(this.#key(kind, id), String(by), ttlArg(ttlSeconds));
+    return reachable(this.#cmd.mimirIncrement(this.#key(kind, id), String(by), ttlArg(ttlSeconds)));
   }
 
   async purgeExpired(): Promise<Record<string, number>> {
@@ -240,14 +244,14 @@ export class RedisStore implements Store {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await publisher(this.#redis).publish(this.#prefix + channel, message);
+    await reachable(publisher(this.#redis).publish(this.#prefix + channel, message));
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
     const name = this.#prefix + channel;
     let entry = this.#channels.get(name);
     if (!entry) {
-      const ready = this.#subscriberConnection().then((sub) => sub.subscribe(name));
+      const ready = reachable(this.#subscriberConnection().then((sub) => sub.subscribe(name)));
       this.#channels.set(name, (entry = { handlers: new Set(), ready }));
       ready.catch(() => this.#channels.delete(name));
     }
@@ -256,7 +260,7 @@ export class RedisStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.#redis.ping();
+    await reachable(this.#redis.ping());
   }
 
   async close(): Promise<void> {
@@ -305,7 +309,7 @@ export class RedisStore implements Store {
   }
 
   async #get<T>(key: string): Promise<StoredRecord<T> | null> {
-    const [flat, pttl, redisNow] = await this.#cmd.mimirGet(key);
+    const [flat, pttl, redisNow] = await reachable(this.#cmd.mimirGet(key));
     if (flat.length === 0) return null;
     const fields = new Map<string, string>();
     for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
@@ -335,6 +339,27 @@ export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
+
+/**
+ * Redis's answer, or StoreUnavailableError when Redis could not give one: not connected, the
+ * connection lost, no answer within the command timeout, or a server that cannot serve now
+ * (loading, a replica after failover, a cluster slot moving). Any other error reply is a fault
+ * of the command and stays what it is.
+ */
+async function reachable<T>(command: Promise<T>): Promise<T> {
+  try {
+    return await command;
+  } catch (e) {
+    throw isReplyError(e) && !TRANSIENT_REPLY.test(e.message) ? e : new StoreUnavailableError('Redis', e);
+  }
+}
+
+/** Error replies that say "not now" rather than "not this" (https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors). */
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS)\b/;
+
+function isReplyError(e: unknown): e is Error {
+  return e instanceof Error && e.name === 'ReplyError';
+}
 
 function ttlArg(ttlSeconds: number | undefined): string {
   return checkTtl(ttlSeconds) === undefined ? '' : String(ttlSeconds);

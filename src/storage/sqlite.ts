@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -60,6 +61,9 @@ const SQL = {
   restore: `INSERT INTO records (kind, id, payload, expires_at, consumed_at) VALUES (:kind, :id, :payload, :exp, :consumed)
     ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`,
   purge: 'DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= :now RETURNING kind',
+  // The change feed (see Bus): a message for other processes, and rows every follower has read by now.
+  publish: 'INSERT INTO changes (channel, message, origin, at) VALUES (:channel, :message, :origin, :at)',
+  prune: 'DELETE FROM changes WHERE at < :before',
   ping: 'SELECT 1',
   begin: 'BEGIN IMMEDIATE',
   commit: 'COMMIT',
@@ -93,20 +97,86 @@ function tighten(path: string, fixed: PermissionFix[]): void {
 
 const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 
+/** This process, in the change feed: its own rows were delivered in-process already. */
+const ORIGIN = randomUUID();
+/** How often a process reads the feed for other processes' messages (the issue's bound is 1 s). */
+const FEED_POLL_MS = 200;
+/** Rows older than this are pruned: every follower has read them long before. */
+const FEED_KEEP_MS = 60_000;
+
+/**
+ * The messages of one database file in this process. A publish reaches every SqliteStore on the
+ * file here at once (an EventEmitter) and is also written to the file's `changes` table, which
+ * one connection per process and file follows every {@link FEED_POLL_MS}: rows past the last one
+ * it saw, from other processes, are delivered here. So the CLI's revocations and key rotations
+ * reach a running server within a fraction of a second, none is delivered twice, and a process
+ * sees messages in the order they were written (SQLite has one writer at a time, and the sequence
+ * is AUTOINCREMENT: never reused, always increasing).
+ */
+class Bus {
+  readonly emitter = new EventEmitter().setMaxListeners(0);
+  readonly #path: string | undefined;
+  #users = 0;
+  #follower: { db: DatabaseSync; newer: StatementSync; timer: ReturnType<typeof setInterval> } | undefined;
+  #after = 0;
+
+  constructor(path: string | undefined) {
+    this.#path = path;
+  }
+
+  /** A store on the file uses the bus; the first one here starts following the feed (the table exists by then). */
+  join(): void {
+    if (this.#users++ > 0 || this.#path === undefined) return;
+    const db = new DatabaseSync(this.#path, { timeout: 100 });
+    this.#after = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM changes').get() as { seq: number }).seq;
+    const newer = db.prepare('SELECT seq, channel, message, origin FROM changes WHERE seq > :after ORDER BY seq LIMIT 1000');
+    const timer = setInterval(() => this.#poll(), FEED_POLL_MS);
+    timer.unref();
+    this.#follower = { db, newer, timer };
+  }
+
+  leave(): void {
+    if (--this.#users > 0) return;
+    if (this.#follower) {
+      clearInterval(this.#follower.timer);
+      this.#follower.db.close();
+      this.#follower = undefined;
+    }
+    if (this.#path !== undefined && buses.get(this.#path) === this) buses.delete(this.#path);
+  }
+
+  #poll(): void {
+    const follower = this.#follower;
+    if (!follower) return;
+    let rows: Array<{ seq: number; channel: string; message: string; origin: string }>;
+    try {
+      rows = follower.newer.all({ after: this.#after }) as typeof rows;
+    } catch {
+      return; // the file busy or gone for a moment: the next poll reads from the same place
+    }
+    for (const row of rows) {
+      this.#after = row.seq;
+      if (row.origin !== ORIGIN) this.emitter.emit(row.channel, row.message);
+    }
+  }
+}
+
 /** One bus per database file, so every SqliteStore on that file in this process hears publishes. */
-const buses = new Map<string, EventEmitter>();
+const buses = new Map<string, Bus>();
 
 /**
  * SQLite store for a single host: several processes may share the file (WAL + busy_timeout, atomic
- * single statements), but publish/subscribe only reaches stores on the same file in this process.
- * Use Redis when more than one process or host must see revocations.
+ * single statements), and publish/subscribe reaches every store on the file — in this process at
+ * once, in the others through the change feed ({@link Bus}). One server per file (the CLI beside
+ * it is fine): use Redis or PostgreSQL for several instances.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #now: () => number;
   readonly #stmts: Record<keyof typeof SQL, StatementSync>;
-  readonly #bus: EventEmitter;
+  readonly #bus: Bus;
+  readonly #feed: boolean;
   readonly #subscriptions: Array<[string, (message: string) => void]> = [];
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -119,10 +189,11 @@ export class SqliteStore implements Store {
     const busKey = onDisk ? resolve(path) : undefined;
     let bus = busKey === undefined ? undefined : buses.get(busKey);
     if (!bus) {
-      bus = new EventEmitter().setMaxListeners(0);
+      bus = new Bus(busKey);
       if (busKey !== undefined) buses.set(busKey, bus);
     }
     this.#bus = bus;
+    this.#feed = busKey !== undefined;
     this.#db = new DatabaseSync(path);
     // busy_timeout first: switching to WAL and creating the schema take locks another process may hold.
     this.#db.exec(`
@@ -137,10 +208,18 @@ export class SqliteStore implements Store {
         PRIMARY KEY (kind, id)
       );
       CREATE INDEX IF NOT EXISTS records_expires_at ON records (expires_at);
+      CREATE TABLE IF NOT EXISTS changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        message TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        at INTEGER NOT NULL
+      );
     `);
     this.#stmts = Object.fromEntries(
       Object.entries(SQL).map(([name, sql]) => [name, this.#db.prepare(sql)]),
     ) as Record<keyof typeof SQL, StatementSync>;
+    this.#bus.join();
   }
 
   async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
@@ -233,12 +312,18 @@ export class SqliteStore implements Store {
 
   async publish(channel: string, message: string): Promise<void> {
     this.#open();
-    this.#bus.emit(channel, message);
+    if (this.#feed) {
+      // Wall-clock time: pruning is about how long followers have had to read a row.
+      const at = Date.now();
+      this.#stmts.publish.run({ channel, message, origin: ORIGIN, at });
+      this.#stmts.prune.run({ before: at - FEED_KEEP_MS });
+    }
+    this.#bus.emitter.emit(channel, message);
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
     this.#open();
-    this.#bus.on(channel, onMessage);
+    this.#bus.emitter.on(channel, onMessage);
     this.#subscriptions.push([channel, onMessage]);
   }
 
@@ -248,8 +333,11 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    for (const [channel, onMessage] of this.#subscriptions.splice(0)) this.#bus.off(channel, onMessage);
-    if (this.#db.isOpen) this.#db.close();
+    for (const [channel, onMessage] of this.#subscriptions.splice(0)) this.#bus.emitter.off(channel, onMessage);
+    if (this.#db.isOpen) {
+      this.#db.close();
+      this.#bus.leave();
+    }
   }
 
   #open(): void {

@@ -93,6 +93,14 @@ describe('configuration', () => {
     assert.match(problems({ MIMIR_OAUTH_ISSUER: 'not a url' })[0]!, /^MIMIR_OAUTH_ISSUER: "not a url" is not an http\(s\) URL/);
   });
 
+  it('issue 18: revocation staleness defaults to 5 s and is at least 2 (a heartbeat and its round trip); shutdown waits 10 s by default', () => {
+    assert.equal(load({}).revocation.maxStaleness, 5);
+    assert.equal(load({}).shutdownTimeout, 10);
+    assert.equal(load({ MIMIR_REVOCATION_MAX_STALENESS: '2', MIMIR_SHUTDOWN_TIMEOUT: '1' }).revocation.maxStaleness, 2);
+    assert.match(problems({ MIMIR_REVOCATION_MAX_STALENESS: '0' })[0]!, /^MIMIR_REVOCATION_MAX_STALENESS: "0" is not a whole number from 2 to 3600/);
+    assert.match(problems({ MIMIR_SHUTDOWN_TIMEOUT: '0' })[0]!, /^MIMIR_SHUTDOWN_TIMEOUT: "0" is not a whole number from 1 to 3600/);
+  });
+
   it('reports every bad variable at once', () => {
     const p = problems({ MIMIR_JWT_ALGORITHM: 'none', MIMIR_REDIS_DB: '99' });
     assert.equal(p.length, 2);

@@ -427,6 +427,7 @@ for (const [name, setup] of Object.entries(backends)) {
         await writer.consume(kind, 'persisted');
         await writer.close();
         const reader = b.reopen!();
+        if (reader instanceof RedisStore) await reader.connect(); // no offline queue: connect before the first command
         try {
           const found = await reader.find(kind, 'persisted');
           assert.ok(found);

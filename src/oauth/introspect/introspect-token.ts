@@ -40,6 +40,8 @@ export function forCaller(caller: Caller, result: Introspection): Introspection 
 
 export async function introspectToken(hub: Hub, token: string | undefined): Promise<Introspection> {
   if (!token) throw new OAuthError('invalid_request', 'The token parameter is missing.');
+  // `active` rests on revocation state, whoever asks (an OAuth client's secret is no hub credential the authenticator saw).
+  hub.contact.assertFresh();
   if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return INACTIVE;
   if (looksLikeApiKey(token)) return apiKey(hub, token);
   if (token.split('.').length === 3) return accessToken(hub, token);

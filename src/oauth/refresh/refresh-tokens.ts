@@ -5,6 +5,7 @@
  */
 import { hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
+import type { FreshnessCheck } from '../../revocation/contact.ts';
 import type { RevocationList } from '../../revocation/index.ts';
 import type { Store, Successor } from '../../storage/adapter.ts';
 
@@ -65,13 +66,15 @@ export class RefreshTokens {
   readonly #now: () => number;
   readonly #revocations: RevocationList | undefined;
   readonly #accessTokenLifetime: number;
+  readonly #contact: FreshnessCheck | undefined;
 
   /**
    * `revocations` + `accessTokenLifetime`: revoking a family also revokes, by `sid`, the access
    * tokens minted from it (RFC 7009 §2.1: tokens of the same grant), for as long as they could live.
    */
-  constructor(store: Store, options: { lifetimeSeconds: number; now?: () => number; revocations?: RevocationList; accessTokenLifetime?: number }) {
+  constructor(store: Store, options: { lifetimeSeconds: number; now?: () => number; revocations?: RevocationList; accessTokenLifetime?: number; contact?: FreshnessCheck }) {
     this.#store = store;
+    this.#contact = options.contact;
     this.#lifetime = options.lifetimeSeconds;
     this.#now = options.now ?? Date.now;
     this.#revocations = options.revocations;
@@ -95,6 +98,8 @@ export class RefreshTokens {
    * consumed one revokes the family and fails. Without rotation, the same token stays valid.
    */
   async use(token: string, options: { rotate: boolean }): Promise<{ grant: RefreshGrant; familyId: string; next?: IssuedRefreshToken }> {
+    // A refresh renews a sign-in whose end (a session, a family revoked elsewhere) may be news still in flight.
+    this.#contact?.assertFresh();
     const id = hashSecret(token);
     const found = await this.#store.find<TokenRecord>(TOKEN, id);
     if (!found) throw new OAuthError('invalid_grant', 'The refresh token is invalid or expired.');
