@@ -5,6 +5,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { errorPage, type Brand, type ErrorView } from './render.ts';
+import { RETRY_AFTER_SECONDS } from '../http/reply.ts';
 
 export interface PageOptions {
   /**
@@ -52,6 +53,8 @@ export function pageHeaders(options: PageOptions = {}): Record<string, string> {
 
 /** Sends `html` with `status` and {@link pageHeaders}. */
 export function sendPage(reply: FastifyReply, status: number, html: string, options: PageOptions = {}): FastifyReply {
+  // A 503 page (a store out of reach, revocations stale) says when to try again, as JSON 503s do.
+  if (status === 503) reply.header('retry-after', RETRY_AFTER_SECONDS);
   return reply.code(status).headers(pageHeaders(options)).send(html);
 }
 

@@ -1,6 +1,6 @@
 /** HTTP edge of RFC 7662: `POST /auth/introspect`. */
 import type { FastifyInstance } from 'fastify';
-import { OAuthError } from '../../errors.ts';
+import { toOAuthError } from '../../errors.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import type { Hub } from '../../hub.ts';
 import { authenticateCaller } from '../revoke/authenticate-caller.ts';
@@ -39,7 +39,7 @@ export async function introspection(hub: Hub, req: IntrospectionRequest): Promis
     });
     return result;
   } catch (e) {
-    hub.audit.record({ type: 'introspection', outcome: 'failure', reason: e instanceof OAuthError ? e.error : 'server_error', ip: req.ip, request_id: req.id });
+    hub.audit.record({ type: 'introspection', outcome: 'failure', reason: toOAuthError(e).error, ip: req.ip, request_id: req.id });
     throw e;
   }
 }

@@ -2,7 +2,7 @@
  * RFC 6749 §6 refresh, as an ordered list of small checks, shared by `grant_type=refresh_token`
  * at the token endpoint and the seed's `POST /auth/refresh`.
  */
-import { OAuthError } from '../../errors.ts';
+import { OAuthError, toOAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
 import type { TokenResponse } from '../token/index.ts';
@@ -70,7 +70,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
       // RFC 9700 §4.14.2: the family is already revoked; say so loudly.
       hub.audit.record({ type: 'refresh_reuse_detected', outcome: 'failure', reason: 'reuse_detected', family: e.familyId, principal: { sub: e.grant.sub, auth_method: 'jwt', client_id: e.grant.clientId }, client: e.grant.clientId, ...meta });
     }
-    hub.audit.record({ type: 'refresh', outcome: 'failure', reason: e instanceof OAuthError ? e.error : 'server_error', ...meta });
+    hub.audit.record({ type: 'refresh', outcome: 'failure', reason: toOAuthError(e).error, ...meta });
     throw e;
   }
 }

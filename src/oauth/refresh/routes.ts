@@ -1,7 +1,7 @@
 /** HTTP edge of refresh: the seed's `POST /auth/refresh` and `grant_type=refresh_token` at /auth/token. */
 import type { FastifyInstance } from 'fastify';
 import { dpopForTokenRequest } from '../../dpop/token-request.ts';
-import { OAuthError } from '../../errors.ts';
+import { toOAuthError } from '../../errors.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import type { Hub } from '../../hub.ts';
 import { parseBody } from '../token/parse-body.ts';
@@ -21,7 +21,7 @@ export function refreshRoutes(hub: Hub) {
         hub.audit.record({ type: 'token_issued', outcome: 'success', grant_type: 'refresh_token', client: client?.clientId, ip: req.ip, request_id: req.id, ...result.audit });
         return noStore(reply).send(result.body);
       } catch (e) {
-        hub.audit.record({ type: 'token_issued', outcome: 'failure', grant_type: 'refresh_token', reason: e instanceof OAuthError ? e.error : 'server_error', ip: req.ip, request_id: req.id });
+        hub.audit.record({ type: 'token_issued', outcome: 'failure', grant_type: 'refresh_token', reason: toOAuthError(e).error, ip: req.ip, request_id: req.id });
         return sendError(reply, e);
       }
     });

@@ -1,6 +1,6 @@
 /** HTTP edge of RFC 7009: `POST` at MIMIR_REVOCATION_ENDPOINT (default /auth/revoke). */
 import type { FastifyInstance } from 'fastify';
-import { OAuthError } from '../../errors.ts';
+import { toOAuthError } from '../../errors.ts';
 import { REVOCATION_CORS, withCors } from '../../http/cors.ts';
 import { sendError } from '../../http/reply.ts';
 import type { Hub } from '../../hub.ts';
@@ -28,7 +28,7 @@ export function revokeRoutes(hub: Hub) {
         // RFC 7009 §2.2: 200 whether or not the token was valid; the body is empty.
         return reply.code(200).header('cache-control', 'no-store').send();
       } catch (e) {
-        hub.audit.record({ type: 'revocation', outcome: 'failure', reason: e instanceof OAuthError ? e.error : 'server_error', ip: req.ip, request_id: req.id });
+        hub.audit.record({ type: 'revocation', outcome: 'failure', reason: toOAuthError(e).error, ip: req.ip, request_id: req.id });
         return sendError(reply, e);
       }
     });

@@ -1,6 +1,6 @@
 /** HTTP edge of the token endpoint (RFC 6749 §3.2): `POST /auth/token`, audited either way. */
 import type { FastifyInstance } from 'fastify';
-import { OAuthError } from '../../errors.ts';
+import { toOAuthError } from '../../errors.ts';
 import { TOKEN_CORS, withCors } from '../../http/cors.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import type { Hub } from '../../hub.ts';
@@ -17,10 +17,9 @@ export function tokenRoutes(hub: Hub) {
         });
         return noStore(reply).send(result.body);
       } catch (e) {
-        const err = e instanceof OAuthError ? e : undefined;
         const grantType = (req.body as Record<string, unknown> | undefined)?.grant_type;
         hub.audit.record({
-          type: 'token_issued', outcome: 'failure', reason: err?.error ?? 'server_error',
+          type: 'token_issued', outcome: 'failure', reason: toOAuthError(e).error,
           grant_type: typeof grantType === 'string' ? grantType.slice(0, 100) : undefined,
           ip: req.ip, request_id: req.id,
         });
