@@ -103,7 +103,10 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     kind: config.storage.kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis, postgres: config.storage.postgres,
     onPermissionsFixed: (fixed) => log.warn({ fixed }, `permissions tightened (readable by others before): ${fixed.map((f) => `${f.path} ${f.from} -> ${f.to}`).join(', ')}`),
   });
+  let sessionStore: Store = store;
   try {
+    warnAboutSharedSecrets(config, store, log);
+    sessionStore = await openSessionStore(config, store, log);
     const keys = await KeyRing.open(store, config, { now });
     await store.subscribe(KEYS_CHANNEL, () => { void keys.reload().catch((e: unknown) => log.error({ err: e }, 'reloading signing keys failed')); });
     const rbac = await loadRbac(config.rbacConfig);
@@ -137,12 +140,12 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
     const metrics = new AuthMetrics({ store, revocationStaleness: () => contact.stalenessSeconds, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
-    const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts });
+    const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts }, sessionStore);
     metrics.watchCache('tokens', () => caches.tokens.lookups);
     metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
     metrics.watchCache('service_accounts', () => caches.serviceAccounts.lookups);
     metrics.watchCache('sessions', () => caches.sessions.lookups);
-    const sessions = new Sessions(store, {
+    const sessions = new Sessions(sessionStore, {
       mode: config.session.storage === 'cookie' ? 'cookie' : 'store',
       key: sessionKey(config), cookieName: config.session.cookie.name,
       idleSeconds: config.session.timeout, absoluteSeconds: config.session.absoluteTimeout, now,
@@ -167,7 +170,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const grants = createGrants(config);
     const clientKeys = new ClientKeys({ now, timeoutMs: cimdFetchTimeout * 1000, developmentMode, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) });
     const upstreamAuth = new UpstreamAuth(config, { now });
-    const streams = await OpenStreams.watch({ store, revocations, serviceAccounts });
+    const streams = await OpenStreams.watch({ store, sessionStore, revocations, serviceAccounts });
     const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
     const admin = new AdminService({
       apiKeys, serviceAccounts, clients, refreshTokens, keys, revocations, authorizer, audit, now,
@@ -183,13 +186,42 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
         revocations.close();
         await metrics.close();
         await audit.flush().catch(() => undefined);
+        if (sessionStore !== store) await sessionStore.close();
         await store.close();
       },
     };
   } catch (e) {
+    if (sessionStore !== store) await sessionStore.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Sessions live in the token store unless MIMIR_SESSION_STORAGE names another kind (e.g. tokens in
+ * PostgreSQL, sessions in Redis): then a store of that kind of their own, with the same settings.
+ * Cookie sessions keep only their tombstones (ended sessions) in the token store.
+ */
+/**
+ * Several hubs share a Redis or PostgreSQL store, and each must open the signing keys and the
+ * sessions' sealed IdP tokens: sealed under a key file of this host, a hub elsewhere cannot.
+ */
+function warnAboutSharedSecrets(config: Config, store: Store, log: Logger): void {
+  if (store.kind !== 'redis' && store.kind !== 'postgres') return;
+  if (!config.jwt.secret) {
+    log.warn(`${store.kind} storage is shared by every hub on it, but MIMIR_JWT_SECRET is not set: the signing keys are sealed with ${config.dataDir}/signing-keys.key, which hubs on other hosts do not have. `
+      + 'Set MIMIR_JWT_SECRET to the same value on every hub (`mimir-auth storage copy` re-seals keys already stored).');
+  }
+  if (!config.session.secret && config.session.storage !== 'memory' && config.session.storage !== 'sqlite') {
+    log.warn(`sessions are shared by every hub, but MIMIR_SESSION_SECRET is not set: their IdP tokens are sealed with ${config.dataDir}/session.key; set MIMIR_SESSION_SECRET to the same value on every hub`);
+  }
+}
+
+async function openSessionStore(config: Config, store: Store, log: Logger): Promise<Store> {
+  const kind = config.session.storage;
+  if (kind === 'cookie' || kind === store.kind) return store;
+  log.info({ sessions: kind, tokens: store.kind }, `sessions are kept in their own ${kind} store (MIMIR_SESSION_STORAGE)`);
+  return createStore({ kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis, postgres: config.storage.postgres });
 }
 
 /** Settings that work but leave a door open, said once at start. */

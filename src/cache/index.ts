@@ -32,6 +32,8 @@ export interface AuthCaches {
 export async function createAuthCaches(
   store: Store, sizes: Config['cache'], now: () => number = Date.now,
   writers?: { apiKeys: ApiKeys; serviceAccounts: ServiceAccounts },
+  /** Where sessions live and announce their end (MIMIR_SESSION_STORAGE), when not `store`. */
+  sessionStore: Store = store,
 ): Promise<AuthCaches> {
   const maxAgeMs = sizes.credentialMaxAge * 1000;
   // SQLite is shared with other processes (the CLI revokes keys there) whose messages reach us only
@@ -47,7 +49,7 @@ export async function createAuthCaches(
   // Revocation and disabling publish the record id; with Redis every instance hears it.
   await store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => caches.apiKeys.invalidate((r) => r.id === id));
   await store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => caches.serviceAccounts.invalidate((r) => r.clientId === clientId));
-  await store.subscribe(SESSION_ENDED_CHANNEL, (sid) => caches.sessions.forget(sid));
+  await sessionStore.subscribe(SESSION_ENDED_CHANNEL, (sid) => caches.sessions.forget(sid));
   // The message of a change made here comes back through Redis a little later; this instance must
   // not serve the old record meanwhile, so its own writes invalidate as soon as they are stored.
   if (writers) {

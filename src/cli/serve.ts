@@ -14,7 +14,7 @@ import { lockDataDirectory, type ServerLock } from '../storage/server-lock.ts';
 export async function serve(config: Config): Promise<number> {
   // One SQLite directory, one server: refused before anything is opened (src/storage/server-lock.ts).
   let lock: ServerLock | undefined;
-  if (config.storage.kind === 'sqlite') {
+  if (config.storage.kind === 'sqlite' || config.session.storage === 'sqlite') {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     lock = lockDataDirectory(config.dataDir);
   }

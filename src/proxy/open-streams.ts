@@ -26,14 +26,14 @@ export class OpenStreams {
     this.#serviceAccounts = serviceAccounts;
   }
 
-  static async watch(deps: { store: Store; revocations: RevocationList; serviceAccounts: Pick<ServiceAccounts, 'get'> }): Promise<OpenStreams> {
+  static async watch(deps: { store: Store; sessionStore?: Store; revocations: RevocationList; serviceAccounts: Pick<ServiceAccounts, 'get'> }): Promise<OpenStreams> {
     const streams = new OpenStreams(deps.serviceAccounts);
     deps.revocations.onRevoked((entry) => {
       if (entry.type === 'jti') streams.closeWhere((p) => p.auth_method !== 'api-key' && p.credential_id === entry.id);
       // A sign-in session or a refresh family: every token it produced, the session cookie too.
       if (entry.type === 'sid') streams.closeWhere((p) => p.sid === entry.id || p.fid === entry.id);
     });
-    await deps.store.subscribe(SESSION_ENDED_CHANNEL, (sid) => streams.closeWhere((p) => p.sid === sid));
+    await (deps.sessionStore ?? deps.store).subscribe(SESSION_ENDED_CHANNEL, (sid) => streams.closeWhere((p) => p.sid === sid));
     await deps.store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => streams.closeWhere((p) => p.auth_method === 'api-key' && p.credential_id === id));
     await deps.store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => { void streams.#accountChanged(clientId); });
     return streams;
