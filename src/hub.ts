@@ -51,6 +51,8 @@ export interface Hub {
   readonly revocations: RevocationList;
   /** Whether that mirror (and every cache fed by pub/sub) may be trusted now: MIMIR_REVOCATION_MAX_STALENESS. */
   readonly contact: RevocationContact;
+  /** Where sign-in sessions live: `store` itself unless MIMIR_SESSION_STORAGE names another kind. */
+  readonly sessionStore: Store;
   /** Prometheus registry and per-credential request counts. */
   readonly metrics: AuthMetrics;
   readonly rbac: Rbac;
@@ -179,7 +181,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     await contact.start();
     return {
-      caches, config, store, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
+      caches, config, store, sessionStore, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
       providers, idp, sessions, clients, grants, clientKeys, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
       async close() {
         contact.close();

@@ -70,5 +70,7 @@ describe('sessions in Redis, everything else in PostgreSQL, two hubs', () => {
       if (status === 200) await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(status, 401, 'the session ended on B too');
+    const ready = await fetch(`${b.url}/ready`);
+    assert.equal(ready.status, 200, 'ready: both stores answer');
   });
 });

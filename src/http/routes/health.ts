@@ -17,7 +17,7 @@ export function healthRoutes(hub: Hub) {
       const unavailable = (body: Record<string, unknown>) =>
         reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).header('cache-control', 'no-store').send({ status: 'unavailable', storage, ...body });
       try {
-        await hub.store.ping();
+        await Promise.all([hub.store.ping(), hub.sessionStore === hub.store ? undefined : hub.sessionStore.ping()]);
       } catch {
         return unavailable({ error: 'storage_unreachable' });
       }
