@@ -160,7 +160,7 @@ export const VARIABLES = [
   v('Monitoring & Logging', 'MIMIR_AUDIT_LOG_FILE', z.string().min(1).optional(), undefined, 'Audit log file when the destination includes file; default <MIMIR_DATA_DIR>/audit.log', { added: true }),
   v('Monitoring & Logging', 'MIMIR_ENABLE_AUTH_METRICS', bool, 'true', 'Serve Prometheus metrics'),
   v('Monitoring & Logging', 'MIMIR_AUTH_METRICS_ENDPOINT', path, '/metrics/auth', 'Path of the metrics endpoint'),
-  v('Monitoring & Logging', 'MIMIR_CLEANUP_INTERVAL', int(0, 86400, ' seconds'), '300', 'Seconds between purges of expired records from sqlite/memory storage (0 = never; Redis expires natively)', { added: true }),
+  v('Monitoring & Logging', 'MIMIR_CLEANUP_INTERVAL', int(0, 86400, ' seconds'), '300', 'Seconds between purges of expired records from SQLite, PostgreSQL and memory storage (0 = never; Redis expires natively)', { added: true }),
 
   // Performance (added)
   v('Performance', 'MIMIR_TOKEN_CACHE_SIZE', int(0, 10_000_000, ' entries'), '10000', 'Verified Mimir JWTs kept in memory (LRU keyed by SHA-256, until exp); 0 disables', { added: true }),

@@ -141,8 +141,8 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   await app.register(authorizationServerRoutes(hub));
   // Keep last: the authenticating reverse proxy is the catch-all for everything above leaves.
   await app.register(proxyRoutes(hub));
-  const stopCleanup = startCleanup(hub.store, { intervalSeconds: config.cleanup.intervalSeconds, log: hub.log });
-  app.addHook('onClose', async () => stopCleanup());
+  const stops = [...new Set([hub.store, hub.sessionStore])].map((store) => startCleanup(store, { intervalSeconds: config.cleanup.intervalSeconds, log: hub.log }));
+  app.addHook('onClose', async () => { for (const stop of stops) stop(); });
   return app;
 }
 
