@@ -13,9 +13,9 @@ import { newRedisPrefix, REDIS_URL, startHub, type TestHub } from '../helpers/hu
 import { basic, get, login, postForm, postJson } from '../helpers/http.ts';
 import { startSlowUpstream } from '../helpers/slow-upstream.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { freshDatabase } from '../helpers/postgres.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const redis = new URL(REDIS_URL);
 
 interface Pair {
   a: TestHub;
@@ -25,25 +25,32 @@ interface Pair {
   close(): Promise<void>;
 }
 
-/** Hubs A and B on one Redis (one key prefix, one JWT secret, one issuer), each through its own proxy. */
-async function twoHubs(maxStaleness: number, env: Record<string, string> = {}): Promise<Pair> {
+/**
+ * Hubs A and B on one Redis (one key prefix, one JWT secret, one issuer) or one PostgreSQL
+ * database, each through its own proxy.
+ */
+async function twoHubs(maxStaleness: number, env: Record<string, string> = {}, storage: 'redis' | 'postgres' = 'redis'): Promise<Pair> {
   const prefix = newRedisPrefix();
-  const pa = await startTcpProxy(Number(redis.port || 6379), redis.hostname);
-  const pb = await startTcpProxy(Number(redis.port || 6379), redis.hostname);
+  const db = storage === 'postgres' ? await freshDatabase() : undefined;
+  const target = new URL(db?.url ?? REDIS_URL);
+  const pa = await startTcpProxy(Number(target.port || (db ? 5432 : 6379)), target.hostname);
+  const pb = await startTcpProxy(Number(target.port || (db ? 5432 : 6379)), target.hostname);
   const upstream = await startSlowUpstream();
-  const via = (p: TcpProxy) => { const u = new URL(REDIS_URL); u.port = String(p.port); return u.toString(); };
+  const via = (p: TcpProxy) => { const u = new URL(target); u.port = String(p.port); return u.toString(); };
   const shared = {
     MIMIR_JWT_SECRET: randomBytes(32).toString('base64url'), MIMIR_JWT_ISSUER: 'http://mimir-hub.test',
     MIMIR_REVOCATION_MAX_STALENESS: String(maxStaleness), MIMIR_UPSTREAM_URL: upstream.url, ...env,
   };
-  const a = await startHub({ storage: 'redis', redisPrefix: prefix, env: { ...shared, MIMIR_REDIS_URL: via(pa) } });
-  const b = await startHub({ storage: 'redis', redisPrefix: prefix, env: { ...shared, MIMIR_REDIS_URL: via(pb) } });
+  const at = (p: TcpProxy): Record<string, string> => ({ [db ? 'MIMIR_DATABASE_URL' : 'MIMIR_REDIS_URL']: via(p) });
+  const a = await startHub({ storage, redisPrefix: prefix, env: { ...shared, ...at(pa) } });
+  const b = await startHub({ storage, redisPrefix: prefix, env: { ...shared, ...at(pb) } });
   return {
     a, b, pa, pb,
     async close() {
       await pb.pass();
       await Promise.all([a.close(), b.close()]);
       await Promise.all([pa.close(), pb.close(), upstream.close()]);
+      await db?.drop();
     },
   };
 }
@@ -161,6 +168,17 @@ describe('bounded staleness: a hub cut off from its revocation channel stops ans
     it('B answers 503 once 2 s pass without a heartbeat coming back, though no connection failed; after healing it refuses the revoked token from its first answer on', async () => {
       const { to503, toRefuse } = await partitionScenario(p, 2, () => p.pb.blackhole());
       console.log(`# blackhole: first 503 ${to503.toFixed(0)} ms after the partition; revoked token refused ${toRefuse.toFixed(0)} ms after healing`);
+    });
+  });
+
+  describe('on PostgreSQL: a silent partition (LISTEN and pool connections kept, nothing delivered), MIMIR_REVOCATION_MAX_STALENESS=2', () => {
+    let p: Pair;
+    before(async () => { p = await twoHubs(2, {}, 'postgres'); });
+    after(async () => { await p?.close(); });
+
+    it('B answers 503 once 2 s pass without its NOTIFY heartbeat coming back; after healing it refuses the token revoked on A from its first answer on', async () => {
+      const { to503, toRefuse } = await partitionScenario(p, 2, () => p.pb.blackhole());
+      console.log(`# postgres blackhole: first 503 ${to503.toFixed(0)} ms after the partition; revoked token refused ${toRefuse.toFixed(0)} ms after healing`);
     });
   });
 
