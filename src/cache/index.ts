@@ -36,10 +36,11 @@ export async function createAuthCaches(
   sessionStore: Store = store,
 ): Promise<AuthCaches> {
   const maxAgeMs = sizes.credentialMaxAge * 1000;
-  // SQLite is shared with other processes (the CLI revokes keys there) whose messages reach us only
-  // at the change feed's next poll, and a revocation must hold on the next request; its reads are local and cheap, so records
-  // are read every time. Memory is one process; Redis delivers revocations to every instance.
-  const credentials = store.kind === 'sqlite' ? 0 : sizes.credentials;
+  // Every store carries revocations to every process on it: Redis and PostgreSQL through pub/sub
+  // and LISTEN/NOTIFY, SQLite through its change feed (what the CLI revokes beside a running server
+  // reaches it within one poll, src/storage/sqlite.ts); this process's own writes invalidate at once
+  // (below). A record changed without a message is read again after MIMIR_CREDENTIAL_CACHE_MAX_AGE.
+  const credentials = sizes.credentials;
   const caches: AuthCaches = {
     tokens: new VerifiedTokenCache(sizes.tokens, now),
     apiKeys: new RecordCache<ApiKeyRecord>({ maxEntries: credentials, maxAgeMs, now }),

@@ -164,8 +164,8 @@ export const VARIABLES = [
 
   // Performance (added)
   v('Performance', 'MIMIR_TOKEN_CACHE_SIZE', int(0, 10_000_000, ' entries'), '10000', 'Verified Mimir JWTs kept in memory (LRU keyed by SHA-256, until exp); 0 disables', { added: true }),
-  v('Performance', 'MIMIR_CREDENTIAL_CACHE_SIZE', int(0, 10_000_000, ' entries'), '10000', 'API key and service account records kept in memory, each (memory and redis storage; sqlite reads every time); 0 disables', { added: true }),
-  v('Performance', 'MIMIR_CREDENTIAL_CACHE_MAX_AGE', int(0, 3600, ' seconds'), '5', 'Seconds a cached API key or service account is trusted before it is read again (Redis pub/sub revocations apply at once)', { added: true }),
+  v('Performance', 'MIMIR_CREDENTIAL_CACHE_SIZE', int(0, 10_000_000, ' entries'), '10000', 'API key, service account and session records kept in memory, each; 0 disables', { added: true }),
+  v('Performance', 'MIMIR_CREDENTIAL_CACHE_MAX_AGE', int(0, 3600, ' seconds'), '5', 'Seconds a cached API key or service account is trusted before it is read again (revocations announced by the store apply at once)', { added: true }),
 ] as const;
 
 /** One variable's description. */

@@ -101,6 +101,9 @@ export class RevocationContact implements FreshnessCheck {
   }
 
   assertFresh(): void {
+    // A local store has no channel to lose, but another process on its file may have just revoked
+    // something (the CLI beside a server on SQLite): heard now, before this answer is given.
+    if (!this.#remote) return this.#store.catchUp?.();
     if (this.fresh) return;
     // RFC 6749 §5.2 / §4.1.2.1: temporarily_unavailable; the edge adds Retry-After to every 503.
     throw new OAuthError('temporarily_unavailable', 'The hub cannot confirm revocations right now; retry shortly.', {

@@ -64,6 +64,12 @@ export interface Store {
   /** Cross-instance messages (revocations). Memory delivers within this process; sqlite to every process on the file (its change feed, within ~200 ms). */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  /**
+   * Delivers now, synchronously, the messages other processes published that this one has not
+   * heard yet (SQLite's change feed; stores that push their messages have nothing to do). Cheap
+   * when there are none: it is asked before each credential is answered.
+   */
+  catchUp?(): void;
   /** Throws when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

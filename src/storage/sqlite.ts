@@ -117,8 +117,10 @@ class Bus {
   readonly emitter = new EventEmitter().setMaxListeners(0);
   readonly #path: string | undefined;
   #users = 0;
-  #follower: { db: DatabaseSync; newer: StatementSync; timer: ReturnType<typeof setInterval> } | undefined;
+  #follower: { db: DatabaseSync; newer: StatementSync; version: StatementSync; timer: ReturnType<typeof setInterval> } | undefined;
   #after = 0;
+  /** PRAGMA data_version as of the last read of the feed: it moves when another connection commits. */
+  #version: number | undefined;
 
   constructor(path: string | undefined) {
     this.#path = path;
@@ -130,9 +132,27 @@ class Bus {
     const db = new DatabaseSync(this.#path, { timeout: 100 });
     this.#after = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM changes').get() as { seq: number }).seq;
     const newer = db.prepare('SELECT seq, channel, message, origin FROM changes WHERE seq > :after ORDER BY seq LIMIT 1000');
+    const version = db.prepare('PRAGMA data_version');
     const timer = setInterval(() => this.#poll(), FEED_POLL_MS);
     timer.unref();
-    this.#follower = { db, newer, timer };
+    this.#follower = { db, newer, version, timer };
+  }
+
+  /**
+   * Reads the feed now if anything was committed to the file since it was last read (one PRAGMA,
+   * no table read, when nothing was): asked before each credential is answered, so what the CLI
+   * revoked a moment ago holds on the very next request, not at the next poll.
+   */
+  catchUp(): void {
+    const follower = this.#follower;
+    if (!follower) return;
+    let version: number;
+    try {
+      version = (follower.version.get() as { data_version: number }).data_version;
+    } catch {
+      return; // the timer's poll reads it a moment later
+    }
+    if (version !== this.#version) this.#poll();
   }
 
   leave(): void {
@@ -150,6 +170,8 @@ class Bus {
     if (!follower) return;
     let rows: Array<{ seq: number; channel: string; message: string; origin: string }>;
     try {
+      // The version first: a commit landing between the two reads moves it again, and is read next time.
+      this.#version = (follower.version.get() as { data_version: number }).data_version;
       rows = follower.newer.all({ after: this.#after }) as typeof rows;
     } catch {
       return; // the file busy or gone for a moment: the next poll reads from the same place
@@ -319,6 +341,11 @@ export class SqliteStore implements Store {
       this.#stmts.prune.run({ before: at - FEED_KEEP_MS });
     }
     this.#bus.emitter.emit(channel, message);
+  }
+
+  /** Delivers at once what other processes published since the feed was last read (see {@link Bus.catchUp}). */
+  catchUp(): void {
+    this.#bus.catchUp();
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {

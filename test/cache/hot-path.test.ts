@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { newRedisPrefix, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
 
 const me = (t: TestHub, headers: Record<string, string>) => fetch(`${t.url}/auth/me`, { headers });
@@ -15,6 +17,18 @@ async function clientCredentials(t: TestHub, clientId: string, secret: string): 
   });
   assert.equal(res.status, 200);
   return ((await res.json()) as { access_token: string }).access_token;
+}
+
+/** Revokes an API key from another process on the same SQLite file, as `mimir-auth keys revoke` does. */
+async function revokeFromAnotherProcess(file: string, id: string): Promise<void> {
+  const module = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+  const child = `
+    const { SqliteStore } = await import(${module('../../src/storage/sqlite.ts')});
+    const { ApiKeys } = await import(${module('../../src/api-keys/index.ts')});
+    const store = new SqliteStore(${JSON.stringify(file)});
+    if (!(await new ApiKeys(store).revoke(${JSON.stringify(id)}))) process.exit(3);
+    await store.close();`;
+  await promisify(execFile)(process.execPath, ['--no-warnings', '--input-type=module', '-e', child]);
 }
 
 /** Two instances of one deployment: same key-encryption secret and issuer. */
@@ -168,14 +182,16 @@ describe('hot path caches', () => {
     assert.equal((await me(t, { 'x-api-key': key })).status, 401);
   });
 
-  it('on SQLite, where other processes write without messages, API keys are read on every request', async () => {
+  it('on SQLite, API keys are cached too, and a revocation by another process on the file (the CLI) is refused on the next request', async () => {
     const t = await start({ storage: 'sqlite' });
     const { key, record } = await t.hub.apiKeys.create({ name: 'k', roles: ['viewer'] });
     assert.equal((await me(t, { 'x-api-key': key })).status, 200);
-    assert.equal(t.hub.caches.apiKeys.size, 0);
-    const stored = await t.hub.store.find<Record<string, unknown>>('api_key', record.id);
-    await t.hub.store.upsert('api_key', record.id, { ...stored!.payload, revokedAt: Math.floor(Date.now() / 1000) });
-    assert.equal((await me(t, { 'x-api-key': key })).status, 401);
+    assert.equal((await me(t, { 'x-api-key': key })).status, 200);
+    assert.equal(t.hub.caches.apiKeys.size, 1, 'the record is cached');
+    // Another process revokes it through the same database file, as `mimir-auth keys revoke` does.
+    await revokeFromAnotherProcess(t.config.storage.sqlitePath, record.id);
+    // The very next request, well inside the feed's 200 ms poll: the file moved, so the feed is read first.
+    assert.equal((await me(t, { 'x-api-key': key })).status, 401, 'refused on the next request');
   });
 
   it('reports its hits and misses in the metrics, and a hit answers with a Principal of its own', async () => {
