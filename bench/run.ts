@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick] [-- --memory] [-- --revocation-postgres]`: the hub side by side with its
- * baselines, all on loopback (`--memory`: only the memory goal; `--revocation-postgres`: only
- * revocation reach between two hubs on one PostgreSQL database).
+ * `npm run bench [-- --quick] [-- --memory] [-- --revocation-postgres] [-- --served]`: the hub side by
+ * side with its baselines, all on loopback (`--memory`: only the memory goal; `--revocation-postgres`:
+ * only revocation reach between two hubs on one PostgreSQL database; `--served`: only `mimir-auth
+ * serve` on each store against the ceiling line).
  * Every server runs in its own child process; the load generator runs here. Each line is driven
  * for the same duration, lines alternate within a round, and the median of the rounds is kept.
  * Prints a table, writes bench/results/<timestamp>.json, latest.json and ratios.svg.
@@ -16,6 +17,7 @@ import { load, WRK, type LoadResult, type LoadSpec } from './lib/load.ts';
 import { report, type Goal, type Row } from './lib/report.ts';
 import { freshStringScanNs } from './lib/string-scan.ts';
 import { cpuSeconds, freePort, startTarget, type Target } from './lib/targets.ts';
+import { servedLines, type StoreKind } from './lib/serve.ts';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 3 : 10;
@@ -265,7 +267,14 @@ async function main(): Promise<number> {
     for (const t of [jose, express, proxy, ceiling]) await t.stop();
     const { memory, after } = await measureMemory(start, MEMORY_TOKENS);
 
-    const rows: Row[] = lines.map((l) => ({ id: l.id, label: l.label, ...(l.na ? { na: l.na } : {}), ...(best.get(l.id) ? { result: best.get(l.id)! } : {}) }));
+    // Issue 20, goal 1: the hub as users start it, on each store, against the ceiling for its own answer.
+    log(`mimir-auth serve on ${STORES.join(', ')}: /auth/me against the ceiling line, 32 and 256 connections`);
+    const served = await servedLines(STORES, servedOptions());
+
+    const rows: Row[] = [
+      ...lines.map((l) => ({ id: l.id, label: l.label, ...(l.na ? { na: l.na } : {}), ...(best.get(l.id) ? { result: best.get(l.id)! } : {}) })),
+      ...served.rows,
+    ];
     // A p99 comparison means something only when both servers kept up with the fixed rate.
     const sustained = latency !== undefined && latency.bare.rps >= latency.rate * 0.95 && latency.hub.rps >= latency.rate * 0.95;
     const ratio = (id: string, base: string) => {
@@ -292,6 +301,7 @@ async function main(): Promise<number> {
       })),
       { n: 6, what: `RSS after ${MEMORY_TOKENS.toLocaleString('en')} distinct tokens`, value: after.rss / 2 ** 20, max: 256, unit: 'MB' },
       { n: 6, what: 'token cache entries vs MIMIR_TOKEN_CACHE_SIZE', value: after.tokenCache.size, max: after.tokenCache.max, unit: 'entries' },
+      ...served.goals,
     ];
 
     const machine = {
@@ -417,6 +427,21 @@ async function postgresRevocation(trials: number): Promise<Record<string, number
   }
 }
 
+const STORES: StoreKind[] = ['sqlite', 'redis', 'postgres'];
+const servedOptions = () => ({ redisUrl: REDIS_URL, postgresUrl: POSTGRES_URL, seconds: SECONDS, warmup: WARMUP, rounds: ROUNDS, log });
+
+/** `--served`: issue 20's goal 1 alone — `mimir-auth serve` on each store against its ceiling line. */
+async function servedOnly(): Promise<number> {
+  log(`${quick ? 'quick' : 'full'} run: mimir-auth serve on ${STORES.join(', ')}, ${SECONDS} s per line, ${ROUNDS} round(s), load generator ${WRK ? 'wrk' : 'autocannon'}`);
+  const { rows, goals } = await servedLines(STORES, servedOptions());
+  const machine = {
+    nproc: Number(execSync('nproc').toString().trim()), cpu: cpus()[0]?.model ?? 'unknown',
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free`, node: process.version,
+  };
+  report({ timestamp: new Date().toISOString(), mode: `${quick ? 'quick' : 'full'} --served`, seconds: SECONDS, rounds: ROUNDS, connections: 0, generator: WRK ? 'wrk' : 'autocannon', machine, rows, goals }, { name: 'served' });
+  return 0;
+}
+
 /** `--revocation-postgres`: revocation reach on PostgreSQL alone. */
 async function postgresRevocationOnly(): Promise<number> {
   const revocation = await postgresRevocation(REVOCATION_TRIALS);
@@ -461,4 +486,4 @@ async function drive(url: string, tokens: string[]): Promise<number> {
   return ok;
 }
 
-(process.argv.includes('--memory') ? memoryOnly() : process.argv.includes('--revocation-postgres') ? postgresRevocationOnly() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });
+(process.argv.includes('--memory') ? memoryOnly() : process.argv.includes('--revocation-postgres') ? postgresRevocationOnly() : process.argv.includes('--served') ? servedOnly() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });

@@ -24,7 +24,8 @@ export function verdict(g: Goal): 'pass' | 'FAIL' | 'n/a' | 'reference' {
 const fmt = (v: number | undefined, unit: string) => v === undefined ? '—' : !Number.isFinite(v) ? `∞ ${unit}` : unit === '×' ? `${v.toFixed(2)}×` : `${v.toFixed(unit === 'entries' ? 0 : 1)} ${unit}`;
 const goalText = (g: Goal) => g.reference ? '—' : g.min !== undefined ? `≥ ${g.min}${g.unit === '×' ? '×' : ` ${g.unit}`}` : `≤ ${g.max}${g.unit === '×' ? '×' : ` ${g.unit}`}`;
 
-export function report(r: Report): void {
+/** `name`: a partial run (`--served`) writes `<name>.json`, not latest.json and the chart of a full run. */
+export function report(r: Report, options: { name?: string } = {}): void {
   const pad = (s: string, n: number) => s.length >= n ? s : s + ' '.repeat(n - s.length);
   const lpad = (s: string, n: number) => s.length >= n ? s : ' '.repeat(n - s.length) + s;
   console.log(`\nMachine: ${r.machine.nproc} cores, ${r.machine.cpu}, ${r.machine.memory}, Node ${r.machine.node}; ${r.generator}, ${r.connections} connections, ${r.seconds} s × ${r.rounds} round(s)\n`);
@@ -43,6 +44,11 @@ export function report(r: Report): void {
   mkdirSync(RESULTS, { recursive: true });
   const json = JSON.stringify({ ...r, goals: r.goals.map((g) => ({ ...g, result: verdict(g) })) }, null, 2) + '\n';
   writeFileSync(join(RESULTS, `${r.timestamp.replace(/[:.]/g, '-')}.json`), json);
+  if (options.name) {
+    writeFileSync(join(RESULTS, `${options.name}.json`), json);
+    console.log(`\nwrote bench/results/${options.name}.json and bench/results/${r.timestamp.replace(/[:.]/g, '-')}.json`);
+    return;
+  }
   writeFileSync(join(RESULTS, 'latest.json'), json);
   writeFileSync(join(RESULTS, 'ratios.svg'), svg(r));
   console.log(`\nwrote bench/results/latest.json, bench/results/${r.timestamp.replace(/[:.]/g, '-')}.json and bench/results/ratios.svg`);

@@ -1,0 +1,165 @@
+/**
+ * Issue 20: the hub as users start it — `node --max-semi-space-size=8 bin/mimir-auth.js serve`, as
+ * `npm start` runs it, on each store (the embedded default SQLite, Redis, PostgreSQL), its
+ * credentials made with the CLI beforehand, its stdout (the audit log, on by default) to /dev/null.
+ * Each /auth/me line is paired with the ceiling line answering that very response (bare node:http,
+ * same headers and body, no authentication), at 32 and at 256 connections, in req/s and in server
+ * CPU per request.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { load, type LoadResult } from './load.ts';
+import type { Goal, Row } from './report.ts';
+import { cpuSeconds, freePort, startTarget, type Target } from './targets.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'mimir-auth.js');
+const run = promisify(execFile);
+
+export type StoreKind = 'sqlite' | 'redis' | 'postgres';
+
+interface Served {
+  store: StoreKind;
+  url: string;
+  pid: number;
+  apiKey: string;
+  jwt: string;
+  stop(): Promise<void>;
+}
+
+export interface ServeOptions {
+  redisUrl: string;
+  /** A server where this user may CREATE DATABASE. */
+  postgresUrl: string;
+  seconds: number;
+  warmup: number;
+  rounds: number;
+  log: (line: string) => void;
+}
+
+async function serve(store: StoreKind, o: ServeOptions): Promise<Served> {
+  const dir = mkdtempSync(join(tmpdir(), 'mimir-bench-serve-'));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    ...process.env as Record<string, string>, NODE_ENV: 'production', MIMIR_DATA_DIR: dir, MIMIR_AUTH_PORT: String(port),
+    MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1',
+  };
+  let database: string | undefined;
+  const maintenance = async (sql: string) => {
+    const client = new pg.Client({ connectionString: o.postgresUrl, connectionTimeoutMillis: 3000 });
+    client.on('error', () => {});
+    try { await client.connect(); await client.query(sql); } finally { await client.end().catch(() => undefined); }
+  };
+  if (store === 'redis') Object.assign(env, { MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: o.redisUrl, MIMIR_REDIS_KEY_PREFIX: `mimir-bench-serve:${randomBytes(4).toString('hex')}:`, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
+  if (store === 'postgres') {
+    database = `mimir_bench_${randomBytes(4).toString('hex')}`;
+    await maintenance(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+    const url = new URL(o.postgresUrl);
+    url.pathname = `/${database}`;
+    Object.assign(env, { MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: url.toString(), MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
+  }
+  const cli = async (args: string[]) => JSON.parse((await run(process.execPath, [BIN, ...args, '--json'], { env, cwd: dir })).stdout) as Record<string, string>;
+  const key = (await cli(['keys', 'create', '--name', 'bench', '--roles', 'viewer'])).key!;
+  const account = await cli(['service-accounts', 'create', '--id', 'bench-svc', '--roles', 'developer']);
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=8', BIN, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`serve on ${store} exited (${child.exitCode}): ${stderr}`);
+    try { if ((await fetch(`${url}/ready`)).ok) break; } catch { /* not yet */ }
+    if (i > 300) throw new Error(`serve on ${store} not ready after 30 s: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const issued = await fetch(`${url}/auth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: account.client_id!, client_secret: account.client_secret! }).toString(),
+  });
+  const jwt = String(((await issued.json()) as { access_token?: string }).access_token);
+  return {
+    store, url, pid: child.pid!, apiKey: key, jwt,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 12_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      if (database) await maintenance(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The ceiling for one answer: bare node:http writing exactly the response the hub gave. */
+async function ceilingFor(url: string, headers: Record<string, string>): Promise<Target> {
+  const answer = await fetch(url, { headers });
+  const kept = [...answer.headers].filter(([k]) => !['date', 'connection', 'keep-alive', 'content-length', 'x-request-id'].includes(k)).flat();
+  return startTarget('node-http', { env: { BENCH_RESPONSE: JSON.stringify({ headers: kept, body: await answer.json() }) } });
+}
+
+async function measured(spec: { url: string; headers: Record<string, string>; connections: number; pid: number }, o: ServeOptions): Promise<LoadResult> {
+  await load({ ...spec, seconds: o.warmup });
+  const before = cpuSeconds(spec.pid);
+  const r = await load({ ...spec, seconds: o.seconds });
+  const after = cpuSeconds(spec.pid);
+  if (before !== undefined && after !== undefined && r.requests > 0) r.cpuUs = ((after - before) * 1e6) / r.requests;
+  return r;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Goal 1 of issue 20 for each store and both connection counts: rows (median-throughput run of
+ * each line) and goals (median of the rounds' paired ratios: req/s ≥ 0.90× the ceiling, CPU per
+ * request ≤ 1.15× the ceiling's).
+ */
+export async function servedLines(stores: StoreKind[], o: ServeOptions): Promise<{ rows: Row[]; goals: Goal[] }> {
+  const rows: Row[] = [];
+  const goals: Goal[] = [];
+  for (const store of stores) {
+    let served: Served;
+    try {
+      served = await serve(store, o);
+    } catch (e) {
+      const na = `n/a — ${(e as Error).message.split('\n')[0]!.slice(0, 160)}`;
+      o.log(`serve on ${store}: ${na}`);
+      rows.push({ id: `serve-${store}`, label: `mimir-auth serve (${store})`, na });
+      continue;
+    }
+    const ceilings: Target[] = [];
+    try {
+      for (const [credential, headers] of [['API key', { 'x-api-key': served.apiKey }], ['hub JWT', { authorization: `Bearer ${served.jwt}` }]] as const) {
+        const me = `${served.url}/auth/me`;
+        const ceiling = await ceilingFor(me, headers);
+        ceilings.push(ceiling);
+        for (const connections of [32, 256]) {
+          const label = `serve (${store}) /auth/me, ${credential}, ${connections} conn`;
+          const hubRuns: LoadResult[] = [];
+          const ceilRuns: LoadResult[] = [];
+          for (let round = 0; round < o.rounds; round++) {
+            ceilRuns.push(await measured({ url: `${ceiling.url}/auth/me`, headers: {}, connections, pid: ceiling.pid }, o));
+            hubRuns.push(await measured({ url: me, headers, connections, pid: served.pid }, o));
+            const [c, h] = [ceilRuns.at(-1)!, hubRuns.at(-1)!];
+            o.log(`${label}: ${Math.round(h.rps)} req/s, CPU ${h.cpuUs?.toFixed(1) ?? '?'} µs/req; ceiling ${Math.round(c.rps)} req/s, CPU ${c.cpuUs?.toFixed(1) ?? '?'} µs/req${h.failures ? `; ${h.failures} failed` : ''}`);
+          }
+          const pick = (rs: LoadResult[]) => [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!;
+          rows.push({ id: `ceiling-${store}-${credential}-${connections}`, label: `ceiling for ${label.replace('serve ', '')}`, result: pick(ceilRuns) });
+          rows.push({ id: `serve-${store}-${credential}-${connections}`, label, result: pick(hubRuns) });
+          const rps = median(hubRuns.map((h, i) => h.rps / ceilRuns[i]!.rps));
+          const cpu = hubRuns.every((h, i) => h.cpuUs !== undefined && ceilRuns[i]!.cpuUs !== undefined)
+            ? median(hubRuns.map((h, i) => h.cpuUs! / ceilRuns[i]!.cpuUs!)) : undefined;
+          goals.push({ n: 1, what: `${label}: req/s vs ceiling`, value: rps, min: 0.9, unit: '×' });
+          goals.push({ n: 1, what: `${label}: CPU/req vs ceiling`, value: cpu, max: 1.15, unit: '×' });
+        }
+      }
+    } finally {
+      await Promise.all(ceilings.map((c) => c.stop()));
+      await served.stop();
+    }
+  }
+  return { rows, goals };
+}
