@@ -121,6 +121,8 @@ class Bus {
   #after = 0;
   /** PRAGMA data_version as of the last read of the feed: it moves when another connection commits. */
   #version: number | undefined;
+  #caughtUpThisTurn = false;
+  readonly #nextTurn = () => { this.#caughtUpThisTurn = false; };
 
   constructor(path: string | undefined) {
     this.#path = path;
@@ -145,7 +147,11 @@ class Bus {
    */
   catchUp(): void {
     const follower = this.#follower;
-    if (!follower) return;
+    if (!follower || this.#caughtUpThisTurn) return;
+    // Once per turn of the event loop: the requests read in one turn arrived together, and a
+    // commit made before any of them moved the version before this first check.
+    this.#caughtUpThisTurn = true;
+    setImmediate(this.#nextTurn);
     let version: number;
     try {
       version = (follower.version.get() as { data_version: number }).data_version;
