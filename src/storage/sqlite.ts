@@ -60,7 +60,9 @@ const SQL = {
   entries: `SELECT kind, id, payload, expires_at, consumed_at FROM records WHERE ${LIVE}`,
   restore: `INSERT INTO records (kind, id, payload, expires_at, consumed_at) VALUES (:kind, :id, :payload, :exp, :consumed)
     ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`,
-  purge: 'DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= :now RETURNING kind',
+  purge: `DELETE FROM records WHERE rowid IN (
+    SELECT rowid FROM records WHERE expires_at IS NOT NULL AND expires_at <= :now LIMIT :limit
+  ) RETURNING kind`,
   // The change feed (see Bus): a message for other processes, and rows every follower has read by now.
   publish: 'INSERT INTO changes (channel, message, origin, at) VALUES (:channel, :message, :origin, :at)',
   prune: 'DELETE FROM changes WHERE at < :before',
@@ -96,6 +98,9 @@ function tighten(path: string, fixed: PermissionFix[]): void {
 }
 
 const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
+
+/** Expired rows removed per statement by purgeExpired. */
+export const PURGE_BATCH = 1000;
 
 /** This process, in the change feed: its own rows were delivered in-process already. */
 const ORIGIN = randomUUID();
@@ -330,12 +335,23 @@ export class SqliteStore implements Store {
     return row.value;
   }
 
+  /**
+   * In batches of {@link PURGE_BATCH}, each its own short write, with a turn of the event loop
+   * between them: node:sqlite is synchronous, and one DELETE of a large backlog (a million expired
+   * refresh tokens) would hold the server's event loop and the file's write lock for its whole length.
+   */
   async purgeExpired(): Promise<Record<string, number>> {
     const removed: Record<string, number> = {};
-    for (const row of this.#stmts.purge.iterate({ now: this.#seconds() }) as Iterable<{ kind: string }>) {
-      removed[row.kind] = (removed[row.kind] ?? 0) + 1;
+    const now = this.#seconds();
+    for (;;) {
+      let batch = 0;
+      for (const row of this.#stmts.purge.iterate({ now, limit: PURGE_BATCH }) as Iterable<{ kind: string }>) {
+        removed[row.kind] = (removed[row.kind] ?? 0) + 1;
+        batch++;
+      }
+      if (batch < PURGE_BATCH || !this.#db.isOpen) return removed;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    return removed;
   }
 
   async publish(channel: string, message: string): Promise<void> {
