@@ -17,7 +17,8 @@ import { Identities } from './authz/identity.ts';
 import { createAuthCaches, type AuthCaches } from './cache/index.ts';
 import type { Config } from './config/index.ts';
 import { createTokenSigner, type TokenSigner } from './jwt/access-token.ts';
-import { KEYS_CHANNEL, KeyRing } from './jwt/keys.ts';
+import { KEYS_CHANNEL, KeyRing, signingSealKey } from './jwt/keys.ts';
+import { DpopNonces } from './dpop/nonce.ts';
 import { createLogger } from './logger.ts';
 import { AuthMetrics } from './metrics/index.ts';
 import { RefreshTokens } from './oauth/refresh/refresh-tokens.ts';
@@ -79,6 +80,8 @@ export interface Hub {
   readonly streams: OpenStreams;
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
+  /** RFC 9449 §8, §9 server nonces, when MIMIR_DPOP_REQUIRE_NONCE; stateless, shared by hubs with one MIMIR_JWT_SECRET. */
+  readonly dpopNonces: DpopNonces | undefined;
   readonly audit: Audit;
   /** Every administrative change (CLI and admin HTTP API alike): authorized, validated, audited. */
   readonly admin: AdminService;
@@ -159,11 +162,14 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       ? new IdpBearerVerifier(providers, { now, cacheSize: config.cache.tokens, onJwksFetch: (result) => metrics.jwksFetches.inc({ result }) })
       : undefined;
     if (idp) metrics.watchCache('idp_tokens', () => idp.lookups);
+    // Keyed by the material that seals the signing keys: hubs that share MIMIR_JWT_SECRET (which
+    // several hubs need anyway) accept each other's nonces, with nothing stored.
+    const dpopNonces = config.security.dpopNonce ? new DpopNonces(signingSealKey(config.jwt.secret, config.dataDir), { now }) : undefined;
     const authenticator = new Authenticator({
       config, keys, apiKeys, serviceAccounts, audiences, now, caches, refreshTokens, sessions, contact,
       ...(idp ? { idp } : {}),
       // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
-      policy: accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now }),
+      policy: accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now, nonces: dpopNonces }),
     });
     const { outboundCaFile: ca, cimdFetchTimeout, developmentMode } = config.authorizationServer;
     const clients = new ClientRegistry(store, {
@@ -181,7 +187,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     await contact.start();
     return {
-      caches, config, store, sessionStore, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
+      caches, dpopNonces, config, store, sessionStore, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
       providers, idp, sessions, clients, grants, clientKeys, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
       async close() {
         contact.close();
