@@ -141,7 +141,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace, contact });
     const refreshTokens = new RefreshTokens(store, {
-      lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations, contact,
+      lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations, contact, reuseIntervalSeconds: config.refresh.reuseInterval,
       accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
     const metrics = new AuthMetrics({ store, revocationStaleness: () => contact.stalenessSeconds, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
