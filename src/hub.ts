@@ -218,7 +218,8 @@ function warnAboutSharedSecrets(config: Config, store: Store, log: Logger): void
   if (store.kind !== 'redis' && store.kind !== 'postgres') return;
   if (!config.jwt.secret) {
     log.warn(`${store.kind} storage is shared by every hub on it, but MIMIR_JWT_SECRET is not set: the signing keys are sealed with ${config.dataDir}/signing-keys.key, which hubs on other hosts do not have. `
-      + 'Set MIMIR_JWT_SECRET to the same value on every hub (`mimir-auth storage copy` re-seals keys already stored).');
+      + 'Set MIMIR_JWT_SECRET to the same value on every hub (`mimir-auth storage copy` re-seals keys already stored).'
+      + (config.security.dpopNonce ? ' The DPoP nonces (MIMIR_DPOP_REQUIRE_NONCE) are keyed by it too: until then a nonce of one hub is refused by the others.' : ''));
   }
   if (!config.session.secret && config.session.storage !== 'memory' && config.session.storage !== 'sqlite') {
     log.warn(`sessions are shared by every hub, but MIMIR_SESSION_SECRET is not set: their IdP tokens are sealed with ${config.dataDir}/session.key; set MIMIR_SESSION_SECRET to the same value on every hub`);

@@ -6,10 +6,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import type { AuditEvent } from '../../src/audit/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { mimirAuthExpress } from '../../src/index.ts';
 import { DPOP_NONCE_WINDOW_SECONDS } from '../../src/dpop/nonce.ts';
 import { basic, dpopKey, dpopProof, get, login, postForm, postJson, type DpopKey } from '../helpers/http.ts';
 import { newRedisPrefix, startHub, type TestHub } from '../helpers/hub.ts';
@@ -41,7 +44,7 @@ describe('DPoP server nonces (RFC 9449 §8, §9; MIMIR_DPOP_REQUIRE_NONCE)', () 
 
   before(async () => {
     mimir = await startMimir();
-    t = await startHub({ storage: 'sqlite', now, env: { ...NONCE_ENV, MIMIR_UPSTREAM_URL: mimir.url, MIMIR_RBAC_CONFIG: RBAC_FIXTURE } });
+    t = await startHub({ storage: 'sqlite', now, env: { ...NONCE_ENV, MIMIR_UPSTREAM_URL: mimir.url, MIMIR_RBAC_CONFIG: RBAC_FIXTURE, MIMIR_MCP_ALLOWED_ORIGINS: 'https://app.example' } });
     t.hub.audit.observe((e) => events.push(e));
     key = await dpopKey();
     tokenUrl = `${t.url}/auth/token`;
@@ -177,6 +180,48 @@ describe('DPoP server nonces (RFC 9449 §8, §9; MIMIR_DPOP_REQUIRE_NONCE)', () 
     assert.equal(res.status, 400);
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
     assert.ok((res.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/,\s*/).includes('dpop-nonce'));
+  });
+
+  it('/mcp challenges a proof without the nonce (401 use_dpop_nonce), a browser client may read the DPoP-Nonce, and the retry reaches the MCP server', async () => {
+    const token = await boundToken();
+    const url = `${t.url}/mcp`;
+    const call = async (dpop: string) => fetch(url, {
+      method: 'POST',
+      headers: { origin: 'https://app.example', authorization: `DPoP ${token}`, dpop, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'nonce-test', version: '1' } } }),
+    });
+    const first = await call(await dpopProof(key, { htm: 'POST', htu: url, accessToken: token, iat: iat() }));
+    assert.equal(first.status, 401);
+    assert.match(first.headers.get('www-authenticate') ?? '', /^DPoP .*error="use_dpop_nonce"/);
+    assert.equal(first.headers.get('access-control-allow-origin'), 'https://app.example');
+    assert.ok((first.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/,\s*/).includes('dpop-nonce'));
+    const nonce = first.headers.get('dpop-nonce')!;
+    const ok = await call(await proofWithNonce(key, { htm: 'POST', htu: url, accessToken: token, iat: iat() }, nonce));
+    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.match(await ok.text(), /"serverInfo"/);
+  });
+
+  it('Mimir embedding the library (Express middleware) challenges the same way, nonce header included', async () => {
+    const token = await boundToken();
+    const app = express();
+    app.use('/api', mimirAuthExpress({ hub: t.hub }) as express.RequestHandler);
+    app.get('/api/nodes', (req, res) => { res.json({ sub: (req as unknown as { principal: { sub: string } }).principal.sub }); });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/nodes`;
+    try {
+      const first = await get(url, { authorization: `DPoP ${token}`, dpop: await dpopProof(key, { htm: 'GET', htu: url, accessToken: token, iat: iat() }) });
+      assert.equal(first.status, 401);
+      assert.equal(first.body.error, 'use_dpop_nonce');
+      assert.match(first.headers.get('www-authenticate') ?? '', /^DPoP .*error="use_dpop_nonce"/);
+      const nonce = first.headers.get('dpop-nonce');
+      assert.ok(nonce);
+      const ok = await get(url, { authorization: `DPoP ${token}`, dpop: await proofWithNonce(key, { htm: 'GET', htu: url, accessToken: token, iat: iat() }, nonce) });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(ok.body.sub, clientId);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('openid-client 6: client credentials with a DPoP handle, then a protected resource, each retrying use_dpop_nonce on its own', async () => {
