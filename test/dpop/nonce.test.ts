@@ -240,6 +240,18 @@ describe('DPoP server nonces (RFC 9449 §8, §9; MIMIR_DPOP_REQUIRE_NONCE)', () 
     assert.equal((await res.json() as { sub: string }).sub, clientId);
     assert.ok(events.slice(mark).some((e) => e.type === 'access_denied' && e.reason === 'use_dpop_nonce'), 'the resource challenged first');
   });
+
+  it('openid-client 6: a public client\'s refresh with a DPoP handle gets a DPoP-bound token after the nonce challenge', async () => {
+    const config = await client.discovery(new URL(t.hub.config.jwt.issuer), 'mimir-cli', {}, client.None(), { execute: [client.allowInsecureRequests] });
+    const keyPair = await generateKeyPair('ES256');
+    const refresh = await login(t);
+    const seen = events.length;
+    const tokens = await client.refreshTokenGrant(config, refresh, undefined, { DPoP: client.getDPoPHandle(config, keyPair) });
+    assert.equal(tokens.token_type.toLowerCase(), 'dpop');
+    assert.ok(tokens.refresh_token);
+    const refreshes = events.slice(seen).filter((e) => e.type === 'token_issued').map((e) => e.reason ?? e.outcome);
+    assert.deepEqual(refreshes, ['use_dpop_nonce', 'success'], 'the hub challenged, openid-client retried, and the refresh token was not spent by the challenge');
+  });
 });
 
 describe('DPoP nonces across hubs', () => {
