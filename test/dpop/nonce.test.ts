@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import Fastify from 'fastify';
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import type { AuditEvent } from '../../src/audit/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { mimirAuthExpress } from '../../src/index.ts';
+import { mimirAuth, mimirAuthExpress } from '../../src/index.ts';
 import { DPOP_NONCE_WINDOW_SECONDS } from '../../src/dpop/nonce.ts';
 import { basic, dpopKey, dpopProof, get, login, postForm, postJson, type DpopKey } from '../helpers/http.ts';
 import { newRedisPrefix, startHub, type TestHub } from '../helpers/hub.ts';
@@ -221,6 +222,31 @@ describe('DPoP server nonces (RFC 9449 §8, §9; MIMIR_DPOP_REQUIRE_NONCE)', () 
       assert.equal(ok.body.sub, clientId);
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('the library\'s Fastify plugin challenges the same way, and sends a fresh nonce on a success when one is due', async () => {
+    const token = await boundToken();
+    const app = Fastify();
+    await app.register(mimirAuth, { hub: t.hub });
+    app.get('/api/nodes', { preHandler: app.requireAuth }, async (req) => ({ sub: req.principal!.sub }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api/nodes`;
+    try {
+      const first = await get(url, { authorization: `DPoP ${token}`, dpop: await dpopProof(key, { htm: 'GET', htu: url, accessToken: token, iat: iat() }) });
+      assert.equal(first.status, 401);
+      assert.match(first.headers.get('www-authenticate') ?? '', /^DPoP .*error="use_dpop_nonce"/);
+      const nonce = first.headers.get('dpop-nonce')!;
+      assert.ok(nonce);
+      offsetMs = DPOP_NONCE_WINDOW_SECONDS * 1000;
+      const ok = await get(url, { authorization: `DPoP ${token}`, dpop: await proofWithNonce(key, { htm: 'GET', htu: url, accessToken: token, iat: iat() }, nonce) });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(ok.body.sub, clientId);
+      const fresh = ok.headers.get('dpop-nonce');
+      assert.ok(fresh && fresh !== nonce);
+    } finally {
+      offsetMs = 0;
+      await app.close();
     }
   });
 
