@@ -57,11 +57,13 @@ export class OAuthError extends Error {
   readonly extra: Record<string, unknown> | undefined;
   /** Parameters for a `WWW-Authenticate` header, when this error challenges. */
   readonly challenge: Record<string, string> | undefined;
+  /** Other response headers the refusal needs (RFC 9449 §8: `DPoP-Nonce`) — never secrets. */
+  readonly headers: Record<string, string> | undefined;
 
   constructor(
     error: ErrorCode,
     description: string,
-    options: { status?: number; detail?: string; extra?: Record<string, unknown>; challenge?: Record<string, string> } = {},
+    options: { status?: number; detail?: string; extra?: Record<string, unknown>; challenge?: Record<string, string>; headers?: Record<string, string> } = {},
   ) {
     // A refusal is an expected answer, not a fault: no stack trace (capturing one was the largest
     // cost of refusing a request, which matters when a flood of bad credentials comes in).
@@ -76,6 +78,7 @@ export class OAuthError extends Error {
     this.detail = options.detail;
     this.extra = options.extra;
     this.challenge = options.challenge;
+    this.headers = options.headers;
   }
 
   toJSON(): Record<string, unknown> {

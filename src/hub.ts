@@ -17,7 +17,8 @@ import { Identities } from './authz/identity.ts';
 import { createAuthCaches, type AuthCaches } from './cache/index.ts';
 import type { Config } from './config/index.ts';
 import { createTokenSigner, type TokenSigner } from './jwt/access-token.ts';
-import { KEYS_CHANNEL, KeyRing } from './jwt/keys.ts';
+import { KEYS_CHANNEL, KeyRing, signingSealKey } from './jwt/keys.ts';
+import { DpopNonces } from './dpop/nonce.ts';
 import { createLogger } from './logger.ts';
 import { AuthMetrics } from './metrics/index.ts';
 import { RefreshTokens } from './oauth/refresh/refresh-tokens.ts';
@@ -79,6 +80,8 @@ export interface Hub {
   readonly streams: OpenStreams;
   /** Hot-path caches of verified tokens, API keys and service accounts. */
   readonly caches: AuthCaches;
+  /** RFC 9449 §8, §9 server nonces, when MIMIR_DPOP_REQUIRE_NONCE; stateless, shared by hubs with one MIMIR_JWT_SECRET. */
+  readonly dpopNonces: DpopNonces | undefined;
   readonly audit: Audit;
   /** Every administrative change (CLI and admin HTTP API alike): authorized, validated, audited. */
   readonly admin: AdminService;
@@ -138,7 +141,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace, contact });
     const refreshTokens = new RefreshTokens(store, {
-      lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations, contact,
+      lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations, contact, reuseIntervalSeconds: config.refresh.reuseInterval,
       accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
     const metrics = new AuthMetrics({ store, revocationStaleness: () => contact.stalenessSeconds, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
@@ -159,11 +162,14 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       ? new IdpBearerVerifier(providers, { now, cacheSize: config.cache.tokens, onJwksFetch: (result) => metrics.jwksFetches.inc({ result }) })
       : undefined;
     if (idp) metrics.watchCache('idp_tokens', () => idp.lookups);
+    // Keyed by the material that seals the signing keys: hubs that share MIMIR_JWT_SECRET (which
+    // several hubs need anyway) accept each other's nonces, with nothing stored.
+    const dpopNonces = config.security.dpopNonce ? new DpopNonces(signingSealKey(config.jwt.secret, config.dataDir), { now }) : undefined;
     const authenticator = new Authenticator({
       config, keys, apiKeys, serviceAccounts, audiences, now, caches, refreshTokens, sessions, contact,
       ...(idp ? { idp } : {}),
       // Revocation and DPoP checks on every Mimir JWT, for the server and library users alike.
-      policy: accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now }),
+      policy: accessTokenPolicy({ revocations, store, publicUrl: config.publicUrl, requireBinding: config.security.requireTokenBinding, now, nonces: dpopNonces }),
     });
     const { outboundCaFile: ca, cimdFetchTimeout, developmentMode } = config.authorizationServer;
     const clients = new ClientRegistry(store, {
@@ -181,7 +187,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     });
     await contact.start();
     return {
-      caches, config, store, sessionStore, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
+      caches, dpopNonces, config, store, sessionStore, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
       providers, idp, sessions, clients, grants, clientKeys, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
       async close() {
         contact.close();
@@ -212,7 +218,8 @@ function warnAboutSharedSecrets(config: Config, store: Store, log: Logger): void
   if (store.kind !== 'redis' && store.kind !== 'postgres') return;
   if (!config.jwt.secret) {
     log.warn(`${store.kind} storage is shared by every hub on it, but MIMIR_JWT_SECRET is not set: the signing keys are sealed with ${config.dataDir}/signing-keys.key, which hubs on other hosts do not have. `
-      + 'Set MIMIR_JWT_SECRET to the same value on every hub (`mimir-auth storage copy` re-seals keys already stored).');
+      + 'Set MIMIR_JWT_SECRET to the same value on every hub (`mimir-auth storage copy` re-seals keys already stored).'
+      + (config.security.dpopNonce ? ' The DPoP nonces (MIMIR_DPOP_REQUIRE_NONCE) are keyed by it too: until then a nonce of one hub is refused by the others.' : ''));
   }
   if (!config.session.secret && config.session.storage !== 'memory' && config.session.storage !== 'sqlite') {
     log.warn(`sessions are shared by every hub, but MIMIR_SESSION_SECRET is not set: their IdP tokens are sealed with ${config.dataDir}/session.key; set MIMIR_SESSION_SECRET to the same value on every hub`);

@@ -29,6 +29,8 @@ export interface AuthInput {
   method?: string;
   /** Absolute URL of the request (DPoP `htu`). */
   url?: string;
+  /** RFC 9449 §8.2: receives a fresh DPoP nonce to send with the response, when one is due. */
+  dpopNonce?(nonce: string): void;
 }
 
 /** Validates tokens of upstream IdPs (the sign-in issue plugs in here). */

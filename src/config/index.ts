@@ -91,7 +91,11 @@ export interface Config {
     readonly idTokenLifetime: number;
     readonly signingKeyOverlap: number;
   };
-  readonly refresh: { readonly enabled: boolean; readonly rotation: boolean };
+  readonly refresh: {
+    readonly enabled: boolean; readonly rotation: boolean;
+    /** Seconds the token just rotated out stays usable (MIMIR_REFRESH_REUSE_INTERVAL); 0 = off. */
+    readonly reuseInterval: number;
+  };
   readonly authorizationServer: {
     readonly developmentMode: boolean; readonly codeLifetime: number;
     readonly dynamicRegistration: boolean; readonly registrationRateLimit: number;
@@ -132,6 +136,8 @@ export interface Config {
   readonly security: {
     readonly pkce: boolean; readonly state: boolean; readonly stateTimeout: number; readonly nonce: boolean;
     readonly tokenBinding: boolean; readonly requireTokenBinding: boolean;
+    /** RFC 9449 §8, §9: DPoP proofs must carry a nonce of the hub (MIMIR_DPOP_REQUIRE_NONCE). */
+    readonly dpopNonce: boolean;
   };
   readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string };
   readonly metrics: { readonly enabled: boolean; readonly endpoint: string };
@@ -244,7 +250,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       idTokenLifetime: raw.MIMIR_ID_TOKEN_LIFETIME,
       signingKeyOverlap: raw.MIMIR_SIGNING_KEY_OVERLAP ?? longest,
     },
-    refresh: { enabled: raw.MIMIR_ENABLE_TOKEN_REFRESH, rotation: raw.MIMIR_REFRESH_TOKEN_ROTATION },
+    refresh: { enabled: raw.MIMIR_ENABLE_TOKEN_REFRESH, rotation: raw.MIMIR_REFRESH_TOKEN_ROTATION, reuseInterval: raw.MIMIR_REFRESH_REUSE_INTERVAL },
     authorizationServer: {
       developmentMode: raw.MIMIR_DEVELOPMENT_MODE,
       codeLifetime: raw.MIMIR_AUTHORIZATION_CODE_LIFETIME,
@@ -293,6 +299,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       nonce: raw.MIMIR_OAUTH_ENABLE_NONCE,
       tokenBinding: raw.MIMIR_ENABLE_TOKEN_BINDING,
       requireTokenBinding: raw.MIMIR_REQUIRE_TOKEN_BINDING,
+      dpopNonce: raw.MIMIR_DPOP_REQUIRE_NONCE,
     },
     audit: {
       enabled: raw.MIMIR_LOG_AUTH_EVENTS,
@@ -363,6 +370,9 @@ function insecure(config: Config, raw: Raw): string[] {
   }
   if (config.security.requireTokenBinding && !config.security.tokenBinding) {
     problems.push('MIMIR_REQUIRE_TOKEN_BINDING: true needs MIMIR_ENABLE_TOKEN_BINDING=true');
+  }
+  if (config.security.dpopNonce && !config.security.tokenBinding) {
+    problems.push('MIMIR_DPOP_REQUIRE_NONCE: true needs MIMIR_ENABLE_TOKEN_BINDING=true (no DPoP proof is read without it)');
   }
   if (raw.MIMIR_ENABLE_TOKEN_FORWARDING && raw.MIMIR_UPSTREAM_AUTH !== undefined && raw.MIMIR_UPSTREAM_AUTH !== 'forward') {
     problems.push(`MIMIR_UPSTREAM_AUTH: is "${raw.MIMIR_UPSTREAM_AUTH}" while MIMIR_ENABLE_TOKEN_FORWARDING=true asks for "forward"; set one of them`);

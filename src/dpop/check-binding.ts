@@ -7,6 +7,7 @@
 import type { AuthInput } from '../authn/authenticate.ts';
 import { OAuthError } from '../errors.ts';
 import type { Store } from '../storage/adapter.ts';
+import type { DpopNonces } from './nonce.ts';
 import { DPOP_ALGORITHMS, verifyDpopProof } from './verify-proof.ts';
 
 export interface BindingDeps {
@@ -14,6 +15,8 @@ export interface BindingDeps {
   publicUrl: string;
   requireBinding: boolean;
   now: () => number;
+  /** RFC 9449 §9: set when every proof must carry a nonce of the hub (MIMIR_DPOP_REQUIRE_NONCE). */
+  nonces?: DpopNonces | undefined;
 }
 
 /** Throws a 401 with a `WWW-Authenticate: DPoP` challenge unless the binding holds. */
@@ -34,12 +37,15 @@ export async function checkDpopBinding(cnf: { jkt?: unknown } | undefined, input
   if (!input.method || !input.url) throw challenge('invalid_dpop_proof', 'The request method and URL are unknown, so the DPoP proof cannot be checked.');
   const path = pathOf(input.url);
   const proof = await verifyDpopProof(header, {
-    method: input.method, urls: [input.url, `${deps.publicUrl}${path}`], accessToken: token, store: deps.store, now: deps.now,
+    method: input.method, urls: [input.url, `${deps.publicUrl}${path}`], accessToken: token, store: deps.store, now: deps.now, nonces: deps.nonces,
   }).catch((e: unknown) => {
+    // RFC 9449 §9: the nonce challenge is a 401 with the nonce to use, like any other challenge here.
+    if (e instanceof OAuthError && e.error === 'use_dpop_nonce') throw challenge('use_dpop_nonce', e.description, undefined, e.headers);
     if (e instanceof OAuthError) throw challenge('invalid_dpop_proof', e.description, e.detail);
     throw e;
   });
   if (proof.jkt !== jkt) throw challenge('invalid_dpop_proof', 'The DPoP proof was made with a key other than the one this token is bound to.');
+  if (proof.nextNonce) input.dpopNonce?.(proof.nextNonce);
 }
 
 function schemeOf(authorization: string | string[] | undefined): string {
@@ -51,10 +57,11 @@ function pathOf(url: string): string {
   try { return new URL(url).pathname; } catch { return ''; }
 }
 
-function challenge(error: 'invalid_token' | 'invalid_dpop_proof', description: string, detail?: string): OAuthError {
+function challenge(error: 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce', description: string, detail?: string, headers?: Record<string, string>): OAuthError {
   return new OAuthError(error, description, {
     status: 401,
     ...(detail ? { detail } : {}),
+    ...(headers ? { headers } : {}),
     challenge: { scheme: 'DPoP', realm: 'mimir', error, error_description: description, algs: DPOP_ALGORITHMS.join(' ') },
   });
 }

@@ -8,6 +8,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, 
 import { hashSecret, sha256 } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { Store } from '../storage/adapter.ts';
+import type { DpopNonces } from './nonce.ts';
 
 /** Asymmetric only: RFC 9449 §4.2 forbids `none` and MAC algorithms. */
 export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519'];
@@ -30,12 +31,16 @@ export interface ProofExpectations {
   accessToken?: string;
   store: Store;
   now: () => number;
+  /** RFC 9449 §8, §9: when set, the proof must carry a nonce these accept. */
+  nonces?: DpopNonces | undefined;
 }
 
 export interface VerifiedProof {
   /** RFC 7638 thumbprint of the proof key: what `cnf.jkt` carries (RFC 9449 §6.1). */
   jkt: string;
   jti: string;
+  /** RFC 9449 §8.2: a fresh nonce to send with the response, when the proof's is about to go stale. */
+  nextNonce?: string;
 }
 
 /** Verifies one proof; throws `invalid_dpop_proof` (400) naming the failed check. */
@@ -68,12 +73,29 @@ export async function verifyDpopProof(proof: string, expect: ProofExpectations):
   if (expect.accessToken !== undefined && ath !== sha256(expect.accessToken).toString('base64url')) {
     throw fail('The DPoP proof is not bound to this access token (ath).');
   }
+  const nextNonce = checkNonce(payload.nonce, expect.nonces);
   const jkt = await calculateJwkThumbprint(jwk, 'sha256');
   // RFC 9449 §11.1: a proof is single use. The entry outlives the iat window, so a replay is
   // caught for as long as the proof would otherwise be accepted.
   const fresh = await expect.store.insert(REPLAY_KIND, hashSecret(`${jkt}.${jti}`), {}, DPOP_MAX_AGE_SECONDS + 2 * CLOCK_SKEW_SECONDS + 1);
   if (!fresh) throw fail('The DPoP proof was already used (jti replay).');
-  return { jkt, jti };
+  return nextNonce ? { jkt, jti, nextNonce } : { jkt, jti };
+}
+
+/**
+ * RFC 9449 §8 (token endpoint) and §9 (resource): a proof without the hub's nonce, or with a stale
+ * one, is answered `use_dpop_nonce` with the nonce to use. Checked after the signature and before
+ * the jti is recorded, so the proof is not spent and only a genuine client learns it must retry.
+ * Returns the nonce to send along when the proof's is of the previous window.
+ */
+function checkNonce(nonce: unknown, nonces: DpopNonces | undefined): string | undefined {
+  if (!nonces) return undefined;
+  const standing = nonces.check(nonce);
+  if (standing === 'current') return undefined;
+  const current = nonces.current();
+  if (standing === 'previous') return current;
+  const description = nonce === undefined ? 'This server requires a nonce in DPoP proofs; use the one in the DPoP-Nonce header.' : 'The DPoP proof\'s nonce is stale or unknown; use the one in the DPoP-Nonce header.';
+  throw new OAuthError('use_dpop_nonce', description, { headers: { 'dpop-nonce': current } });
 }
 
 /** RFC 9449 §4.3 check 9 with RFC 3986 §6 normalisation, ignoring query and fragment. */

@@ -13,13 +13,17 @@ import { applyUserContext } from '../proxy/user-context.ts';
 import { takeHandover } from './handover.ts';
 import { sendError } from './reply.ts';
 
-/** The authenticator's view of a request; the absolute URL (only DPoP needs it) is built on first use. */
-function authInput(req: FastifyRequest): AuthInput {
+/**
+ * The authenticator's view of a request; the absolute URL (only DPoP needs it) is built on first
+ * use. A fresh DPoP nonce (RFC 9449 §8.2) goes out with whatever answers the request.
+ */
+function authInput(req: FastifyRequest, reply: FastifyReply): AuthInput {
   return {
     headers: req.headers,
     cookies: req.cookies,
     method: req.method,
     get url() { return `${req.protocol}://${req.host}${req.url}`; },
+    dpopNonce: (nonce) => { reply.header('dpop-nonce', nonce); },
   };
 }
 
@@ -33,7 +37,11 @@ export type RefusalPage = (req: FastifyRequest, reply: FastifyReply, e: unknown)
 
 function refused(hub: Hub, req: FastifyRequest, reply: FastifyReply, e: unknown, startedAt: number, page?: RefusalPage): FastifyReply {
   observeAuthentication(hub, req, e, startedAt);
-  if (e instanceof OAuthError && e.status === 401) {
+  if (e instanceof OAuthError && e.error === 'use_dpop_nonce') {
+    // RFC 9449 §9: a nonce challenge is a step of the protocol every DPoP client meets once a
+    // window, not a failed credential: audited as a denial with its reason, not as a failed sign-in.
+    hub.audit.record({ type: 'access_denied', outcome: 'failure', reason: e.error, method: req.method, path: req.url.split('?')[0]!.slice(0, 200), ip: req.ip, request_id: req.id });
+  } else if (e instanceof OAuthError && e.status === 401) {
     hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: e.error, method: req.method, path: req.url.split('?')[0]!.slice(0, 200), ip: req.ip, request_id: req.id });
   }
   return page?.(req, reply, e) ?? sendError(reply, e);
@@ -49,7 +57,7 @@ export function authenticateRequest(hub: Hub, page?: RefusalPage) {
     const early = takeHandover(req.raw);
     const startedAt = early?.startedAt ?? performance.now();
     try {
-      const result = early ? early.result() : hub.authenticator.resolve(authInput(req));
+      const result = early ? early.result() : hub.authenticator.resolve(authInput(req, reply));
       accepted(hub, req, result instanceof Promise ? await result : result, startedAt);
     } catch (e) {
       return refused(hub, req, reply, e, startedAt, page);
@@ -69,7 +77,7 @@ export function authenticateHook(hub: Hub) {
     const startedAt = early?.startedAt ?? performance.now();
     let result: Principal | Promise<Principal>;
     try {
-      result = early ? early.result() : hub.authenticator.resolve(authInput(req));
+      result = early ? early.result() : hub.authenticator.resolve(authInput(req, reply));
     } catch (e) {
       refused(hub, req, reply, e, startedAt);
       return;

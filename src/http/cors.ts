@@ -40,8 +40,8 @@ export const REGISTRATION_CORS: CorsPolicy = { origins: '*', methods: ['POST'], 
 /** RFC 6749 §3.2 token endpoint: client authentication, DPoP proofs (RFC 9449 §8: the server's nonce). */
 export const TOKEN_CORS: CorsPolicy = { origins: '*', methods: ['POST'], allowHeaders: ['authorization', 'content-type', 'dpop', MCP_VERSION], exposeHeaders: ['dpop-nonce', 'www-authenticate'] };
 
-/** RFC 7009 revocation. */
-export const REVOCATION_CORS: CorsPolicy = { origins: '*', methods: ['POST'], allowHeaders: ['authorization', 'content-type', 'dpop'], exposeHeaders: ['www-authenticate'] };
+/** RFC 7009 revocation (a caller may authenticate with a DPoP-bound token, so it may be sent a nonce). */
+export const REVOCATION_CORS: CorsPolicy = { origins: '*', methods: ['POST'], allowHeaders: ['authorization', 'content-type', 'dpop'], exposeHeaders: ['www-authenticate', 'dpop-nonce'] };
 
 /** OIDC Core §5.3 UserInfo: bearer or DPoP-bound access tokens, GET or POST. */
 export const USERINFO_CORS: CorsPolicy = { origins: '*', methods: ['GET', 'POST'], allowHeaders: ['authorization', 'content-type', 'dpop'], exposeHeaders: ['www-authenticate', 'dpop-nonce'] };

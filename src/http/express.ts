@@ -53,7 +53,11 @@ export function mimirAuthExpress(options: MimirAuthExpressOptions) {
     const cookies = req.cookies ?? parseCookies(req.headers.cookie);
     const target = req.originalUrl ?? req.url;
     const known = req.principal;
-    (known ? Promise.resolve(known) : authenticator.authenticate({ headers: req.headers, cookies, method: req.method, url: `${req.protocol ?? 'http'}://${req.get?.('host') ?? ''}${target}` }))
+    (known ? Promise.resolve(known) : authenticator.authenticate({
+      headers: req.headers, cookies, method: req.method, url: `${req.protocol ?? 'http'}://${req.get?.('host') ?? ''}${target}`,
+      // RFC 9449 §8.2: a fresh DPoP nonce goes out with the answer.
+      dpopNonce: (nonce) => { res.setHeader('DPoP-Nonce', nonce); },
+    }))
       .then((principal) => {
         const decision = authorizer.decide(principal, { permission, path: target.split('?')[0]! });
         if (!decision.allowed) throw refusal(decision);
@@ -63,6 +67,7 @@ export function mimirAuthExpress(options: MimirAuthExpressOptions) {
       .catch((e: unknown) => {
         const err = toOAuthError(e);
         if (err.challenge) res.setHeader('WWW-Authenticate', formatChallenge(err.challenge));
+        for (const [name, value] of Object.entries(err.headers ?? {})) res.setHeader(name, value);
         if (err.status === 503) res.setHeader('Retry-After', RETRY_AFTER_SECONDS);
         res.setHeader('Cache-Control', 'no-store');
         res.status(err.status).json(err.toJSON());

@@ -62,6 +62,8 @@ export async function mimirAuth(app: FastifyInstance, options: MimirAuthOptions)
         req.principal = await authenticator.authenticate({
           headers: req.headers, cookies: (req as { cookies?: Record<string, string> }).cookies ?? {}, method: req.method,
           url: `${req.protocol}://${req.host}${req.url}`,
+          // RFC 9449 §8.2: a fresh DPoP nonce goes out with the answer.
+          dpopNonce: (nonce) => { reply.header('dpop-nonce', nonce); },
         });
       }
       const decision = authorizer.decide(req.principal, { permission, path: path(req) });

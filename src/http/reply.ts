@@ -33,6 +33,7 @@ export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
   const extras = (reply.request as { challengeExtras?: Record<string, string> } | undefined)?.challengeExtras;
   const challenge = challengeOf(err, extras);
   if (challenge) reply.header('www-authenticate', challenge);
+  for (const [name, value] of Object.entries(err.headers ?? {})) reply.header(name, value);
   return reply.code(err.status).header('cache-control', 'no-store').type('application/json').send(err.toJSON());
 }
 
@@ -60,6 +61,7 @@ export function writeError(res: ServerResponse, base: Record<string, unknown>, e
   const headers: Record<string, unknown> = { ...base };
   const challenge = challengeOf(err);
   if (challenge) headers['www-authenticate'] = challenge;
+  Object.assign(headers, err.headers);
   if (err.status === 503) headers['retry-after'] = RETRY_AFTER_SECONDS;
   headers['cache-control'] = 'no-store';
   headers['content-type'] = 'application/json; charset=utf-8';

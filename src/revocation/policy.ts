@@ -6,6 +6,7 @@
 import type { AccessTokenPolicy } from '../authn/authenticate.ts';
 import { checkDpopBinding } from '../dpop/check-binding.ts';
 import { OAuthError } from '../errors.ts';
+import type { DpopNonces } from '../dpop/nonce.ts';
 import type { Store } from '../storage/adapter.ts';
 import type { RevocationList } from './index.ts';
 
@@ -22,6 +23,8 @@ export interface PolicyDeps {
   publicUrl: string;
   requireBinding: boolean;
   now: () => number;
+  /** MIMIR_DPOP_REQUIRE_NONCE: proofs must carry a nonce of the hub. */
+  nonces?: DpopNonces | undefined;
 }
 
 export function accessTokenPolicy(deps: PolicyDeps): AccessTokenPolicy {

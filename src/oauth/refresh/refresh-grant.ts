@@ -56,7 +56,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
       ...(jkt ? { cnf: { jkt } } : {}),
     }, hub.config.jwt.accessTokenLifetime);
 
-    hub.audit.record({ type: 'refresh', outcome: 'success', principal: { sub: g.sub, auth_method: 'jwt', client_id: g.clientId }, client: g.clientId, jti: issued.jti, family: used.familyId, rotated: Boolean(used.next), ...meta });
+    hub.audit.record({ type: 'refresh', outcome: 'success', principal: { sub: g.sub, auth_method: 'jwt', client_id: g.clientId }, client: g.clientId, jti: issued.jti, family: used.familyId, rotated: Boolean(used.next), ...(used.reused ? { reuse_interval: true } : {}), ...meta });
     return {
       body: {
         access_token: issued.token, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: issued.expiresIn, scope,

@@ -2,6 +2,11 @@
  * Mimir refresh tokens: opaque, stored only as a hash, grouped in a family per login.
  * RFC 9700 §4.14.2: each use rotates the token; presenting a rotated-out token revokes the
  * whole family. Atomic single use (Store.consume) makes concurrent refreshes yield one winner.
+ *
+ * MIMIR_REFRESH_REUSE_INTERVAL (the "reuse interval" of Auth0, Okta's grace period): for that many
+ * seconds after a token was rotated out, presenting it again — two tabs, or a retry after a lost
+ * response — gets another working token pair of the same family instead of revoking it, as long
+ * as it is the immediately previous token (no token of the next generation has been used yet).
  */
 import { hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
@@ -36,6 +41,8 @@ interface TokenRecord {
   grant: RefreshGrant;
   issuedAt: number;
   expiresAt: number;
+  /** Rotations since the family began (absent on tokens stored before it was kept: 0). */
+  generation?: number;
 }
 
 export interface FamilyRecord {
@@ -58,6 +65,11 @@ export interface IssuedRefreshToken {
 
 const TOKEN = 'refresh_token';
 const FAMILY = 'refresh_family';
+/**
+ * `<family>.<generation>`: a token of that generation has been rotated out, so tokens of the
+ * generation before are no longer the immediately previous ones (MIMIR_REFRESH_REUSE_INTERVAL).
+ */
+const ROTATED = 'refresh_rotated';
 export const FAMILY_REVOKED_CHANNEL = 'refresh-family-revoked';
 
 export class RefreshTokens {
@@ -67,18 +79,21 @@ export class RefreshTokens {
   readonly #revocations: RevocationList | undefined;
   readonly #accessTokenLifetime: number;
   readonly #contact: FreshnessCheck | undefined;
+  readonly #reuseInterval: number;
 
   /**
    * `revocations` + `accessTokenLifetime`: revoking a family also revokes, by `sid`, the access
    * tokens minted from it (RFC 7009 §2.1: tokens of the same grant), for as long as they could live.
+   * `reuseIntervalSeconds`: MIMIR_REFRESH_REUSE_INTERVAL (default 0: any reuse revokes the family).
    */
-  constructor(store: Store, options: { lifetimeSeconds: number; now?: () => number; revocations?: RevocationList; accessTokenLifetime?: number; contact?: FreshnessCheck }) {
+  constructor(store: Store, options: { lifetimeSeconds: number; now?: () => number; revocations?: RevocationList; accessTokenLifetime?: number; contact?: FreshnessCheck; reuseIntervalSeconds?: number }) {
     this.#store = store;
     this.#contact = options.contact;
     this.#lifetime = options.lifetimeSeconds;
     this.#now = options.now ?? Date.now;
     this.#revocations = options.revocations;
     this.#accessTokenLifetime = options.accessTokenLifetime ?? 86400;
+    this.#reuseInterval = options.reuseIntervalSeconds ?? 0;
   }
 
   /** Starts a new family (a new login) and returns its first token. */
@@ -90,14 +105,15 @@ export class RefreshTokens {
       ...(grant.sid ? { sid: grant.sid } : {}),
     };
     await this.#store.upsert(FAMILY, familyId, family, this.#lifetime);
-    return this.#mint(familyId, grant, family.expiresAt);
+    return this.#mint(familyId, grant, family.expiresAt, 0);
   }
 
   /**
    * Uses a refresh token. With rotation, it is consumed and a successor returned; reuse of a
-   * consumed one revokes the family and fails. Without rotation, the same token stays valid.
+   * consumed one revokes the family and fails, unless the reuse interval allows it (`reused`).
+   * Without rotation, the same token stays valid.
    */
-  async use(token: string, options: { rotate: boolean }): Promise<{ grant: RefreshGrant; familyId: string; next?: IssuedRefreshToken }> {
+  async use(token: string, options: { rotate: boolean }): Promise<{ grant: RefreshGrant; familyId: string; next?: IssuedRefreshToken; reused?: true }> {
     // A refresh renews a sign-in whose end (a session, a family revoked elsewhere) may be news still in flight.
     this.#contact?.assertFresh();
     const id = hashSecret(token);
@@ -106,19 +122,41 @@ export class RefreshTokens {
     const record = found.payload;
     const family = await this.#liveFamily(record.familyId);
     if (!family) throw new OAuthError('invalid_grant', 'The refresh token has been revoked.');
-    if (found.consumedAt !== undefined) {
-      await this.revokeFamily(record.familyId, 'reuse_detected');
-      throw new RefreshReuseError(record.familyId, record.grant);
-    }
+    if (found.consumedAt !== undefined) return this.#reuse(record, found.consumedAt, family);
     if (!options.rotate && !record.grant.publicClient) return { grant: record.grant, familyId: record.familyId };
     // Exactly one concurrent caller wins; any other is a reuse of a rotated-out token. The old
     // token is used and its successor stored in one step.
-    const next = this.#successor(record.familyId, record.grant, family.expiresAt);
+    const generation = record.generation ?? 0;
+    const next = this.#successor(record.familyId, record.grant, family.expiresAt, generation + 1);
     if (!(await this.#store.consumeAndPut(TOKEN, id, next.record))) {
-      await this.revokeFamily(record.familyId, 'reuse_detected');
-      throw new RefreshReuseError(record.familyId, record.grant);
+      // A concurrent caller rotated it a moment ago: within the reuse interval, that is the case
+      // the interval is for (two tabs refreshing at once).
+      const consumed = this.#reuseInterval > 0 ? (await this.#store.find<TokenRecord>(TOKEN, id))?.consumedAt : undefined;
+      return this.#reuse(record, consumed, family);
+    }
+    if (this.#reuseInterval > 0) {
+      // The generation before this token is no longer the immediately previous one. The marker
+      // matters only within the interval of a token of that generation, so it lives no longer.
+      await this.#store.insert(ROTATED, `${record.familyId}.${generation}`, {}, this.#reuseInterval + 2);
     }
     return { grant: record.grant, familyId: record.familyId, next: next.issued };
+  }
+
+  /**
+   * A rotated-out token presented again. Within MIMIR_REFRESH_REUSE_INTERVAL of its rotation, and
+   * while it is the immediately previous token of its family, it gets another token of the next
+   * generation (both answers are members of the family); otherwise the family is revoked
+   * (RFC 9700 §4.14.2). `consumedAt` is the store's record of the rotation.
+   */
+  async #reuse(record: TokenRecord, consumedAt: number | undefined, family: FamilyRecord): Promise<{ grant: RefreshGrant; familyId: string; next: IssuedRefreshToken; reused: true }> {
+    const generation = record.generation ?? 0;
+    if (this.#reuseInterval > 0 && consumedAt !== undefined && this.#seconds() - consumedAt <= this.#reuseInterval
+      && !(await this.#store.find(ROTATED, `${record.familyId}.${generation + 1}`))) {
+      const next = await this.#mint(record.familyId, record.grant, family.expiresAt, generation + 1);
+      return { grant: record.grant, familyId: record.familyId, next, reused: true };
+    }
+    await this.revokeFamily(record.familyId, 'reuse_detected');
+    throw new RefreshReuseError(record.familyId, record.grant);
   }
 
   /** The grant and family of a token without using it (introspection, revocation). */
@@ -170,18 +208,18 @@ export class RefreshTokens {
     return family.payload;
   }
 
-  async #mint(familyId: string, grant: RefreshGrant, familyExpiresAt: number): Promise<IssuedRefreshToken> {
-    const { record: r, issued } = this.#successor(familyId, grant, familyExpiresAt);
+  async #mint(familyId: string, grant: RefreshGrant, familyExpiresAt: number, generation: number): Promise<IssuedRefreshToken> {
+    const { record: r, issued } = this.#successor(familyId, grant, familyExpiresAt, generation);
     await this.#store.upsert(r.kind, r.id, r.payload, r.ttlSeconds);
     return issued;
   }
 
   /** A new token of the family: what to store (its hash only) and what to hand out. */
-  #successor(familyId: string, grant: RefreshGrant, familyExpiresAt: number): { record: Successor; issued: IssuedRefreshToken } {
+  #successor(familyId: string, grant: RefreshGrant, familyExpiresAt: number, generation: number): { record: Successor; issued: IssuedRefreshToken } {
     const token = randomToken(32);
     const now = this.#seconds();
     const expiresAt = Math.min(familyExpiresAt, now + this.#lifetime);
-    const payload: TokenRecord = { familyId, grant, issuedAt: now, expiresAt };
+    const payload: TokenRecord = { familyId, grant, issuedAt: now, expiresAt, generation };
     return { record: { kind: TOKEN, id: hashSecret(token), payload, ttlSeconds: Math.max(1, expiresAt - now) }, issued: { token, familyId, expiresAt } };
   }
 

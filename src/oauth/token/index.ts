@@ -42,7 +42,8 @@ export interface Grant {
   handle: GrantHandler;
 }
 
-export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promise<TokenResponse & { grantType: string; clientId?: string }> {
+/** `dpopNonce`: RFC 9449 §8.2, a fresh nonce for the `DPoP-Nonce` header of the answer. */
+export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promise<TokenResponse & { grantType: string; clientId?: string; dpopNonce?: string }> {
   const params = parseBody(request.body);
   const grantType = checkGrantType(hub, params);
   const grant = hub.grants.get(grantType)!;
@@ -52,10 +53,10 @@ export async function handleTokenRequest(hub: Hub, request: TokenRequest): Promi
   if (!grant.authenticatesItself && (grant.requiresClient || creds)) {
     client = await authenticateClient(hub, creds);
   }
-  const dpopJkt = await dpopForTokenRequest(hub, request);
-  const ctx: GrantContext = { hub, params, request, ...(client ? { client } : {}), ...(dpopJkt ? { dpopJkt } : {}) };
-  const result = await grant.handle(ctx);
-  return client ? { ...result, grantType, clientId: client.clientId } : { ...result, grantType };
+  const dpop = await dpopForTokenRequest(hub, request);
+  const ctx: GrantContext = { hub, params, request, ...(client ? { client } : {}), ...(dpop ? { dpopJkt: dpop.jkt } : {}) };
+  const result = { ...await grant.handle(ctx), grantType, ...(dpop?.nextNonce ? { dpopNonce: dpop.nextNonce } : {}) };
+  return client ? { ...result, clientId: client.clientId } : result;
 }
 
 function checkGrantType(hub: Hub, params: Params): string {

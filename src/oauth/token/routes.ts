@@ -15,6 +15,7 @@ export function tokenRoutes(hub: Hub) {
           type: 'token_issued', outcome: 'success', grant_type: result.grantType, client: result.clientId,
           ip: req.ip, request_id: req.id, ...result.audit,
         });
+        if (result.dpopNonce) reply.header('dpop-nonce', result.dpopNonce);
         return noStore(reply).send(result.body);
       } catch (e) {
         const grantType = (req.body as Record<string, unknown> | undefined)?.grant_type;
