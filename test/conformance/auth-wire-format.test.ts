@@ -9,7 +9,9 @@
  * One family of scenarios a describe:
  * - auth/client-credentials-jwt and -basic (SEP-1046, src/scenarios/client/auth/client-credentials.ts)
  * - auth/cross-app-access-complete-flow (SEP-990, ID-JAG; cross-app-access.ts)
- * - auth/offline-access-scope and -not-supported (SEP-2207; offline-access.ts)
+ * - auth/offline-access-scope (SEP-2207; offline-access.ts). Its sibling
+ *   auth/offline-access-not-supported stands in for an AS that does not list offline_access; the
+ *   hub always lists it (it issues refresh tokens), so that mock's setup has no hub counterpart.
  *
  * Scenarios of 0.1.16 that would test an authorization server or a protected resource directly:
  * none. Its CLI has `server` (MCP server scenarios, server-scenarios.test.ts here) and `client`;
