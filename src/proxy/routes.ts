@@ -9,7 +9,6 @@ import { decodeJwt } from 'jose';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough, Writable, type Readable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../authn/principal.ts';
 import type { Decision } from '../authz/index.ts';
 import { OAuthError } from '../errors.ts';
@@ -424,7 +423,7 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
           // The upstream failed mid-body while the hook ran: nothing has been written yet.
           if (body.errored) return x.refuse(upstreamFailed(body.errored));
           if (!respond(hub, x, r.principal, answer, rewrite, abort)) return body.destroy();
-          if (rewrite?.stream) pipeline(body, rewrite.stream, res).catch(abort);
+          if (rewrite?.stream) pipeThrough(body, rewrite.stream, res, abort);
           else if (!rewrite?.buffer) pipe(body, res, abort);
         },
         (e: unknown) => {
@@ -550,6 +549,20 @@ function pipe(source: Readable, dest: ServerResponse, abortUpstream: () => void)
   // Closed before its end: the upstream went away mid-body (pipeline's premature close).
   source.once('close', () => { if (!source.readableEnded) fail(); });
   source.pipe(dest);
+}
+
+/**
+ * {@link pipe} through a transform (a tools/list event stream being filtered): the upstream failing
+ * or closing mid-body fails the transform, and a failed transform cuts the response off. Not
+ * stream.pipeline: it puts seven 'close' listeners on the response, past Node's limit of ten with
+ * those already there, and each filtered listing printed a MaxListenersExceededWarning (found by
+ * the MCP conformance run, test/conformance).
+ */
+function pipeThrough(source: Readable, transform: Transform, dest: ServerResponse, abortUpstream: () => void): void {
+  source.once('error', (e) => transform.destroy(e));
+  source.once('close', () => { if (!source.readableEnded) transform.destroy(new Error('the upstream went away mid-body')); });
+  pipe(transform, dest, abortUpstream);
+  source.pipe(transform);
 }
 
 /** `tooLarge`: the refusal past `limit` (by default the caller's body is too large: 413). */

@@ -9,8 +9,8 @@
  * Checks (§4.3 of the draft, RFC 7521 §5.2, RFC 7523 §3), each refusal `invalid_grant` unless
  * said: `typ` oauth-id-jag+jwt; `iss` a configured provider's issuer, signature by that
  * provider's JWKS (asymmetric algorithms only); `aud` the hub's issuer alone; `client_id` the
- * authenticated client; `sub`, `jti`, `exp`, `iat` and `resource` present; `resource` one of the
- * hub's (else `invalid_target`); `jti` used once, remembered until `exp`. The user's identity
+ * authenticated client; `sub`, `jti`, `exp`, `iat` and `resource` present; `resource` the hub's
+ * (a `resource` parameter outside it is `invalid_target`); `jti` used once, remembered until `exp`. The user's identity
  * comes from the assertion's claims through the provider's claim mapping (src/oidc/claims.ts), so
  * the upstream X-User-ID is the one the same user gets by signing in.
  */
@@ -141,7 +141,10 @@ function grantedResources(hub: Hub, claim: unknown, asked: string | undefined): 
   if (!list) throw refuse('The assertion names no resource.');
   const named = [...new Set(list.map((r) => r.replace(/\/$/, '')))];
   const unknown = named.filter((r) => !hub.audiences.includes(r));
-  if (unknown.length) throw new OAuthError('invalid_target', `The hub issues no tokens for ${unknown.slice(0, 3).map((u) => JSON.stringify(u.slice(0, 100))).join(', ')}.`);
+  // The claim is part of the grant: a grant for resources this server does not serve is an invalid
+  // grant (RFC 6749 §5.2), as the MCP conformance suite's SEP-990 authorization server answers.
+  // invalid_target (RFC 8707 §2) is for the resource *parameter*, below.
+  if (unknown.length) throw refuse(`The assertion is for resources the hub does not serve: ${unknown.slice(0, 3).map((u) => JSON.stringify(u.slice(0, 100))).join(', ')}.`);
   if (asked === undefined) return named;
   const one = asked.replace(/\/$/, '');
   if (!named.includes(one)) throw new OAuthError('invalid_target', 'The resource is not one the assertion grants.');

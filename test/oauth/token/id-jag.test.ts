@@ -155,10 +155,10 @@ describe('ID-JAG at /auth/token (enterprise-managed authorization)', () => {
     assert.equal((await asClient(none)).body.error, 'invalid_grant', 'alg none');
   });
 
-  it('a resource the hub does not serve is invalid_target; the resource parameter and scope may only narrow', async () => {
+  it('an assertion for a resource the hub does not serve is invalid_grant (as the MCP conformance suite\'s AS answers); the resource parameter and scope may only narrow', async () => {
     const corp = rig.idps.corp!;
     const foreign = await asClient(await idJag(corp, { resource: 'https://api.other.example/' }));
-    assert.equal(foreign.body.error, 'invalid_target');
+    assert.equal(foreign.body.error, 'invalid_grant');
     const outside = await asClient(await idJag(corp, { groups: ['eng-team'] }), { resource: `${hub().url}/mcp` });
     assert.equal(outside.body.error, 'invalid_target', 'the assertion names the origin root only');
     const narrowed = await asClient(await idJag(corp, { groups: ['eng-team'], resource: [hub().config.publicUrl, `${hub().url}/mcp`] }), { resource: `${hub().url}/mcp/` });
