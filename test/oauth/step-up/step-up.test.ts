@@ -65,7 +65,7 @@ async function stepUp(rig: Rig, loginPath: string): Promise<{ idpUrl: URL; sessi
   const back = await rig.idps.corp!.loginByHttp(idpUrl.href, 'jane');
   const res = await callback(rig.hub, back, binding);
   const body = await res.text();
-  const returnTo = /http-equiv="refresh" content="0;url=([^"]+)"/.exec(body)?.[1]?.replace(/&amp;/g, '&');
+  const returnTo = /http-equiv="refresh" content="0;url=([^"]+)"/.exec(body)?.[1]?.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c)));
   return { idpUrl, session: cookieFrom(res, rig.hub.config.session.cookie.name), returnTo, callbackStatus: res.status, body };
 }
 
@@ -81,7 +81,7 @@ describe('step-up authentication (RFC 9470)', () => {
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT, scope: 'openid nodes:read', state, nonce: 'n-1',
+      redirect_uri: REDIRECT, scope: 'openid nodes:read', state, nonce: 'n-1', resource: rig.hub.url,
       code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
     });
     const back = await approve(rig, session, url);
@@ -156,7 +156,7 @@ describe('step-up authentication (RFC 9470)', () => {
   it('/auth/authorize with max_age sends a stale session back to the IdP (prompt=login, max_age); the new tokens pass the route', async () => {
     const verifier = client.randomPKCECodeVerifier();
     const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT, scope: 'nodes:read', state: 's-1', max_age: '300',
+      redirect_uri: REDIRECT, scope: 'nodes:read', state: 's-1', max_age: '300', resource: rig.hub.url,
       code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
     });
     const first = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, staleSession) } });
@@ -186,7 +186,7 @@ describe('step-up authentication (RFC 9470)', () => {
   it('/auth/authorize with acr_values passes them to the IdP; the acr it answers goes into the tokens and passes the route', async () => {
     const verifier = client.randomPKCECodeVerifier();
     const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT, scope: 'nodes:read', state: 's-2', acr_values: GOLD,
+      redirect_uri: REDIRECT, scope: 'nodes:read', state: 's-2', acr_values: GOLD, resource: rig.hub.url,
       code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
     });
     const first = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, staleSession) } });
@@ -223,7 +223,7 @@ describe('step-up authentication (RFC 9470)', () => {
   });
 
   it('malformed max_age or acr_values go back to the client as invalid_request', async () => {
-    for (const extra of [{ max_age: '-1' }, { max_age: 'soon' }, { acr_values: 'a\u0001b' }]) {
+    for (const extra of [{ max_age: '-1' }, { max_age: 'soon' }, { acr_values: 'a\u0001b' }] as Record<string, string>[]) {
       const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'nodes:read', state: 's', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', ...extra });
       const res = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, staleSession) } });
       assert.equal(res.status, 302, JSON.stringify(extra));
