@@ -133,6 +133,19 @@ describe('step-up authentication (RFC 9470)', () => {
     assert.match(gold.headers.get('www-authenticate') ?? '', /error="insufficient_user_authentication".*acr_values="urn:mimir:acr:gold"/);
   });
 
+  it('introspection tells a resource server auth_time and acr (RFC 9470 §6.2)', async () => {
+    const tokens = await tokensFor(staleSession);
+    const { clientSecret } = await rig.hub.hub.serviceAccounts.create({ clientId: 'rs-step-up', roles: ['introspector'] });
+    const res = await fetch(`${rig.hub.url}/auth/introspect`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`rs-step-up:${clientSecret}`).toString('base64')}` },
+      body: new URLSearchParams({ token: tokens.access_token }).toString(),
+    });
+    const body = await res.json() as Record<string, unknown>;
+    assert.equal(body.active, true, JSON.stringify(body));
+    assert.equal(body.auth_time, decodeJwt(tokens.access_token).auth_time);
+    assert.equal(body.acr, 'urn:mimir:acr:silver');
+  });
+
   it('a refreshed access token keeps the sign-in\'s auth_time: a refresh is no new authentication', async () => {
     const tokens = await tokensFor(staleSession);
     const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
