@@ -52,7 +52,7 @@ export interface Reauthentication {
 
 /**
  * `max_age` (whole seconds), `acr_values` (space-separated) and `prompt=login` of /auth/login:
- * undefined when none is given. Any of them sends the user to the IdP with `prompt=login`.
+ * undefined when none is given (another `prompt` is ignored). Any of them sends the user to the IdP with `prompt=login`.
  * Throws OAuthError invalid_request naming the parameter at fault.
  */
 export function readReauthentication(query: Record<string, unknown>): Reauthentication | undefined {
@@ -64,8 +64,8 @@ export function readReauthentication(query: Record<string, unknown>): Reauthenti
   };
   const maxAge = one('max_age');
   const acr = one('acr_values');
-  const prompt = one('prompt');
-  if (prompt !== undefined && prompt !== 'login') throw new OAuthError('invalid_request', 'The prompt parameter of a sign-in may only be "login".');
+  // Only `prompt=login` means anything here; other values were always ignored, and still are.
+  const prompt = one('prompt') === 'login' ? 'login' : undefined;
   if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) throw new OAuthError('invalid_request', 'The max_age parameter must be a whole number of seconds.');
   const acrValues = acr === undefined ? undefined : parseAcrValues(acr);
   if (acrValues === null) throw new OAuthError('invalid_request', 'The acr_values parameter must be up to 10 space-separated values of at most 200 characters.');
