@@ -235,6 +235,10 @@ describe('step-up authentication (RFC 9470)', () => {
     assert.match(api.headers.get('www-authenticate') ?? '', /insufficient_user_authentication/);
   });
 
+  it('metadata lists the acr values the route table asks for', async () => {
+    assert.deepEqual(config.serverMetadata().acr_values_supported, [GOLD]);
+  });
+
   it('malformed max_age or acr_values go back to the client as invalid_request', async () => {
     for (const extra of [{ max_age: '-1' }, { max_age: 'soon' }, { acr_values: 'a\u0001b' }] as Record<string, string>[]) {
       const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'nodes:read', state: 's', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', ...extra });
