@@ -19,6 +19,8 @@ export const ErrorCodes = {
   // RFC 6750 §3.1 (protected resources)
   invalid_token: 401,
   insufficient_scope: 403,
+  // RFC 9470 §3 (step-up authentication)
+  insufficient_user_authentication: 401,
   // the seed's contract: an expired token is told apart so clients know to refresh
   token_expired: 401,
   // RFC 8693 §2.2.2

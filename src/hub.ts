@@ -115,7 +115,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const keys = await KeyRing.open(store, config, { now });
     await store.subscribe(KEYS_CHANNEL, () => { void keys.reload().catch((e: unknown) => log.error({ err: e }, 'reloading signing keys failed')); });
     const rbac = await loadRbac(config.rbacConfig);
-    const authorizer = new Authorizer(rbac);
+    const authorizer = new Authorizer(rbac, { now });
     const providers = new ProviderDirectory(loadProviders(config));
     warnAboutProviders(providers, log);
     const identities = new Identities(providers.all.map((p) => p.id), authorizer);

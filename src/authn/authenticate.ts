@@ -373,6 +373,9 @@ function principalOfToken(verified: VerifiedAccessToken, unrestricted: ReadonlyS
   if (typeof p.fid === 'string') principal.fid = p.fid;
   if (p.act && typeof p.act === 'object' && typeof (p.act as { sub?: unknown }).sub === 'string') principal.act = p.act as Principal['act'] & object;
   if (p.cnf?.jkt) principal.cnf = { jkt: p.cnf.jkt };
+  // OIDC Core §2, as the authorization code grant carried them over from the sign-in: step-up (RFC 9470) reads them.
+  if (typeof p.auth_time === 'number' && Number.isFinite(p.auth_time)) principal.auth_time = p.auth_time;
+  if (typeof p.acr === 'string') principal.acr = p.acr;
   // RFC 8707: a token issued for a resource of the hub is good only there (src/authz).
   const aud = (Array.isArray(p.aud) ? p.aud : [p.aud]).filter((a): a is string => typeof a === 'string');
   if (aud.length && !aud.some((a) => unrestricted.has(a))) principal.resource = aud;

@@ -17,10 +17,14 @@
  *   - a session, by nothing beyond its roles.
  * Resource binding (RFC 8707): a credential restricted to resources (`Principal.resource`) is
  * good only for paths within one of them; one bound to the origin root, for every path.
+ * Step-up (RFC 9470): an action may also ask how recently and how strongly the user
+ * authenticated (a route rule's `maxAge` / `acr`); a credential that holds the permission but
+ * not that authentication is refused with `insufficient_user_authentication`.
  */
 import type { Principal } from '../authn/principal.ts';
 import { allows, covers, type Rbac } from '../rbac/policy.ts';
 import { DEFAULT_ROUTES } from '../rbac/routes.ts';
+import { requiresAuthentication, unmetAuthentication, type AuthenticationRequirement } from './authentication.ts';
 
 /** What a principal wants to do. */
 export interface Action {
@@ -28,12 +32,15 @@ export interface Action {
   permission: string | null;
   /** The request path (query aside), for resource binding. */
   path: string;
+  /** RFC 9470: how recently / strongly the user must have authenticated (a route rule's `maxAge`, `acr`). */
+  authentication?: AuthenticationRequirement | undefined;
 }
 
 export type Decision =
   | { readonly allowed: true }
   | { readonly allowed: false; readonly reason: 'insufficient_scope'; readonly permission: string }
-  | { readonly allowed: false; readonly reason: 'wrong_resource'; readonly resource: readonly string[] };
+  | { readonly allowed: false; readonly reason: 'wrong_resource'; readonly resource: readonly string[] }
+  | { readonly allowed: false; readonly reason: 'insufficient_user_authentication'; readonly unmet: 'max_age' | 'acr'; readonly required: AuthenticationRequirement };
 
 const ALLOWED: Decision = Object.freeze({ allowed: true });
 
@@ -59,9 +66,11 @@ export class Authorizer {
   readonly rbac: Rbac;
   /** Every permission this hub's configuration names (roles, route table, the hub's own). */
   readonly #vocabulary: ReadonlySet<string>;
+  readonly #now: () => number;
 
-  constructor(rbac: Rbac) {
+  constructor(rbac: Rbac, options: { now?: () => number } = {}) {
     this.rbac = rbac;
+    this.#now = options.now ?? Date.now;
     const named = new Set(HUB_PERMISSIONS);
     for (const role of Object.values(rbac.config.roleMappings)) for (const p of role.permissions) named.add(p);
     for (const rule of rbac.config.routes ?? DEFAULT_ROUTES) if (rule.permission) named.add(rule.permission);
@@ -119,8 +128,15 @@ export class Authorizer {
     if (p.resource !== undefined && !withinResource(p.resource, action.path)) {
       return { allowed: false, reason: 'wrong_resource', resource: p.resource };
     }
-    if (action.permission === null || this.holds(p, action.permission)) return ALLOWED;
-    return { allowed: false, reason: 'insufficient_scope', permission: action.permission };
+    if (action.permission !== null && !this.holds(p, action.permission)) {
+      return { allowed: false, reason: 'insufficient_scope', permission: action.permission };
+    }
+    // After the permission: signing in again cannot give a permission the user does not hold.
+    if (requiresAuthentication(action.authentication)) {
+      const unmet = unmetAuthentication(p, action.authentication, Math.floor(this.#now() / 1000));
+      if (unmet) return { allowed: false, reason: 'insufficient_user_authentication', unmet, required: action.authentication };
+    }
+    return ALLOWED;
   }
 
   /**

@@ -104,6 +104,8 @@ export interface Config {
     readonly cimdFetchTimeout: number;
     /** draft-ietf-oauth-identity-assertion-authz-grant: ID-JAGs accepted at the token endpoint. */
     readonly idJag: boolean;
+    /** RFC 9126 §5: only pushed authorization requests are accepted at the authorization endpoint. */
+    readonly requirePar: boolean;
     /** RFC 7523 §2.1 workload identity federation: the issuers file, resolved. */
     readonly workloadIssuersFile: string | undefined;
   };
@@ -259,6 +261,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       outboundCaFile: raw.MIMIR_OUTBOUND_CA_FILE ? resolve(cwd, raw.MIMIR_OUTBOUND_CA_FILE) : undefined,
       cimdFetchTimeout: raw.MIMIR_CIMD_FETCH_TIMEOUT,
       idJag: raw.MIMIR_ENABLE_ID_JAG,
+      requirePar: raw.MIMIR_REQUIRE_PAR,
       workloadIssuersFile: raw.MIMIR_WORKLOAD_ISSUERS_FILE ? resolve(cwd, raw.MIMIR_WORKLOAD_ISSUERS_FILE) : undefined,
     },
     revocation: { enabled: raw.MIMIR_ENABLE_TOKEN_REVOCATION, endpoint: raw.MIMIR_REVOCATION_ENDPOINT, maxStaleness: raw.MIMIR_REVOCATION_MAX_STALENESS },

@@ -100,6 +100,7 @@ export const VARIABLES = [
   v('Authorization Server', 'MIMIR_OUTBOUND_CA_FILE', z.string().optional(), undefined, 'Extra PEM CA certificates trusted when fetching client ID metadata documents (private PKI)', { added: true }),
   v('Authorization Server', 'MIMIR_CIMD_FETCH_TIMEOUT', int(1, 60, ' seconds'), '5', 'Seconds allowed for fetching a client ID metadata document in full (connection, headers and body); a failed fetch is remembered for a minute', { added: true }),
   v('Authorization Server', 'MIMIR_REGISTRATION_RATE_LIMIT', int(1, 100000, ' per minute'), '10', 'Dynamic registrations allowed per source IP per minute', { added: true }),
+  v('Authorization Server', 'MIMIR_REQUIRE_PAR', bool, 'false', 'Accept only pushed authorization requests (RFC 9126) at /auth/authorize: a client first POSTs its request to /auth/par and sends the request_uri it gets; metadata then says require_pushed_authorization_requests (FAPI 2.0)', { added: true }),
   v('Authorization Server', 'MIMIR_ENABLE_ID_JAG', bool, 'false', 'Accept Identity Assertion JWT Authorization Grants (ID-JAG, MCP enterprise-managed authorization) from the configured identity providers at /auth/token (grant_type jwt-bearer)', { added: true }),
   v('Authorization Server', 'MIMIR_WORKLOAD_ISSUERS_FILE', z.string().trim().min(1).optional(), undefined, 'JSON file of workload identity issuers (RFC 7523 §2.1): [{"issuer", "jwksUri", "audience", "subject", "serviceAccount"}]; their JWTs get service-account tokens at /auth/token (grant_type jwt-bearer)', { added: true }),
 

@@ -16,6 +16,7 @@ import { startCleanup } from '../jobs/cleanup.ts';
 import { lazyChildLogger } from '../logger.ts';
 import { metricsRoutes } from '../metrics/routes.ts';
 import { authorizationServerRoutes } from '../oauth/authorize/routes.ts';
+import { pushedAuthorizationRoutes } from '../oauth/par/routes.ts';
 import { introspectRoutes } from '../oauth/introspect/routes.ts';
 import { metadataRoutes } from '../oauth/metadata/routes.ts';
 import { isOpenIdProvider } from '../oauth/openid/provider.ts';
@@ -139,6 +140,7 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   if (config.metrics.enabled) await app.register(metricsRoutes(hub));
   await app.register(oidcRoutes(hub));
   await app.register(authorizationServerRoutes(hub));
+  await app.register(pushedAuthorizationRoutes(hub));
   // Keep last: the authenticating reverse proxy is the catch-all for everything above leaves.
   await app.register(proxyRoutes(hub));
   const stops = [...new Set([hub.store, hub.sessionStore])].map((store) => startCleanup(store, { intervalSeconds: config.cleanup.intervalSeconds, log: hub.log }));

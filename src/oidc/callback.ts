@@ -7,6 +7,7 @@
  * Nothing is stored here: the caller creates the session.
  */
 import * as client from 'openid-client';
+import { unmetAuthentication } from '../authz/authentication.ts';
 import { hashSecret, safeEqual } from '../crypto/index.ts';
 import { OAuthError } from '../errors.ts';
 import { checkProviderRules, issuerMatches, mapClaims, missingProfileClaims, withUserinfoClaims, type MappedIdentity } from './claims.ts';
@@ -58,13 +59,32 @@ export async function completeLogin(d: LoginDeps, input: CallbackInput): Promise
   checkProviderRules(provider, claims, 'id');
   const profile = await completeFromUserinfo(d, provider, tokens.access_token, claims);
   const identity = mapClaims(provider, profile.claims, 'session');
+  const authentication = authenticationOf(claims);
+  checkStepUp(d, provider, state, authentication);
   const expiresIn = tokens.expiresIn();
   return {
     provider, identity, idToken, userinfo: profile.outcome, idpRefreshToken: tokens.refresh_token, idpAccessToken: tokens.access_token,
     idpAccessTokenExpiresAt: expiresIn === undefined ? undefined : Math.floor(d.now() / 1000) + expiresIn,
     returnTo: state.returnTo,
-    authentication: authenticationOf(claims),
+    authentication,
   };
+}
+
+/**
+ * RFC 9470 step-up: the sign-in was asked for an authentication at most `max_age` old or of one
+ * of `acr_values`; the ID token must say it got one (OIDC Core §3.1.2.1: with `max_age` its
+ * `auth_time` is REQUIRED). Checked as the authorization endpoint and the route rules check it
+ * (src/authz/authentication.ts), so a sign-in accepted here is never sent back to the IdP again.
+ */
+function checkStepUp(d: LoginDeps, p: ProviderSettings, state: LoginState, authentication: CompletedLogin['authentication']): void {
+  if (!state.stepUp) return;
+  const unmet = unmetAuthentication({ auth_time: authentication.authTime, acr: authentication.acr }, state.stepUp, Math.floor(d.now() / 1000));
+  if (unmet === 'max_age') {
+    throw new OAuthError('access_denied', `${p.name} did not sign you in again as asked (no recent authentication time in its answer).`, { detail: `step-up max_age ${state.stepUp.maxAge} unmet` });
+  }
+  if (unmet === 'acr') {
+    throw new OAuthError('access_denied', `${p.name} did not sign you in at the level asked for (${(state.stepUp.acrValues ?? []).join(' or ').slice(0, 200)}).`, { detail: `step-up acr unmet: ${authentication.acr ?? 'none'}` });
+  }
 }
 
 /** `auth_time`, `acr` and `amr` of a verified ID token, those of the right types. */

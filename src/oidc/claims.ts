@@ -227,5 +227,11 @@ export function mapClaims(p: ProviderSettings, c: Record<string, unknown>, authM
   if (typeof clientId === 'string') principal.client_id = clientId;
   if (typeof c.exp === 'number') principal.expires_at = c.exp;
   if (typeof c.jti === 'string') principal.credential_id = c.jti;
+  // An IdP access token that says when and how its user authenticated (RFC 9068 §2.2.1, OIDC
+  // Core §2) meets a step-up (RFC 9470) by it; one that does not, never.
+  if (authMethod === 'oauth') {
+    if (typeof c.auth_time === 'number' && Number.isFinite(c.auth_time)) principal.auth_time = Math.floor(c.auth_time);
+    if (typeof c.acr === 'string' && c.acr.length <= 200) principal.acr = c.acr;
+  }
   return { principal, groupsOverage };
 }

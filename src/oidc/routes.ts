@@ -12,7 +12,7 @@ import { accountPage, continuePage, loginPage, signedOutPage, STYLESHEET_PATH, s
 import { sendErrorPage, sendPage, type PageOptions } from '../pages/respond.ts';
 import { comesFromOwnOrigin, isStateChanging } from '../sessions/origin.ts';
 import { completeLogin } from './callback.ts';
-import { beginLogin, type LoginDeps } from './login.ts';
+import { beginLogin, readReauthentication, reauthenticationQuery, type LoginDeps, type Reauthentication } from './login.ts';
 import { safeReturnTo } from './return-to.ts';
 import * as client from 'openid-client';
 
@@ -64,16 +64,24 @@ export function oidcRoutes(hub: Hub) {
       const q = req.query as Record<string, unknown>;
       const returnTo = safeReturnTo(q.returnTo);
       let providerId = typeof q.provider === 'string' ? q.provider : undefined;
+      // RFC 9470 step-up: `prompt=login`, `max_age`, `acr_values`, passed on to the IdP.
+      let reauthenticate: Reauthentication | undefined;
+      try {
+        reauthenticate = readReauthentication(q);
+      } catch (e) {
+        return fail(req, reply, e);
+      }
       if (!providerId) {
         // One provider: straight to it (the seed's Test 1 expects a 302). Several: choose.
         if (providers.all.length !== 1) {
           const status = providers.all.length ? 200 : 404;
-          return page(reply, status, loginPage(providers.all.map((p) => ({ id: p.id, name: p.name })), returnTo, brand));
+          const again = reauthenticate ? reauthenticationQuery(reauthenticate) : {};
+          return page(reply, status, loginPage(providers.all.map((p) => ({ id: p.id, name: p.name })), returnTo, brand, again));
         }
         providerId = providers.all[0]!.id;
       }
       try {
-        const { redirectTo, binding } = await beginLogin(deps, { providerId, returnTo });
+        const { redirectTo, binding } = await beginLogin(deps, { providerId, returnTo, reauthenticate });
         reply.setCookie(bindingCookie, binding, {
           path: '/auth/callback', httpOnly: true, secure: cookie.secure, sameSite: 'lax', maxAge: config.security.stateTimeout,
         });
@@ -107,9 +115,11 @@ export function oidcRoutes(hub: Hub) {
         if (old) await sessions.destroy(old).catch(() => null);
         // The family names the session (sid), so a refresh can find it to renew the IdP tokens.
         const id = sessions.newId();
+        // When and how the user authenticated (the sign-in's own time when the IdP does not say), for step-up (RFC 9470).
+        const authentication = { authTime: done.authentication.authTime ?? Math.floor(hub.now() / 1000), ...(done.authentication.acr ? { acr: done.authentication.acr } : {}) };
         const refresh = await hub.refreshTokens.issue({
           sub: p.sub, clientId: LOGIN_CLIENT_ID, scope: '', roles: p.roles, groups: p.groups, provider: done.provider.id,
-          publicClient: true, sid: id.sid,
+          publicClient: true, sid: id.sid, ...authentication,
           ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}), ...(p.tenant ? { tenant: p.tenant } : {}),
         });
         const { cookie: value, session } = await sessions.create(identity, {
@@ -126,6 +136,7 @@ export function oidcRoutes(hub: Hub) {
         if (wantsJson(req)) {
           const access = await hub.signer.issue({
             sub: p.sub, client_id: LOGIN_CLIENT_ID, roles: p.roles, groups: p.groups, auth_method: 'oauth', provider: done.provider.id, sid: session.sid, fid: refresh.familyId,
+            auth_time: authentication.authTime, ...(authentication.acr ? { acr: authentication.acr } : {}),
             ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}), ...(p.tenant ? { tenant: p.tenant } : {}),
           }, config.jwt.accessTokenLifetime);
           return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({

@@ -110,8 +110,10 @@ export interface ProviderButton {
 }
 
 /** One button per provider: each a plain link to /auth/login?provider=…. */
-export function loginPage(providers: readonly ProviderButton[], returnTo: string, brand: Brand = DEFAULT_BRAND): string {
-  const rt = returnTo !== '/' ? `&returnTo=${encodeURIComponent(returnTo)}` : '';
+export function loginPage(providers: readonly ProviderButton[], returnTo: string, brand: Brand = DEFAULT_BRAND, extra: Record<string, string> = {}): string {
+  // `extra`: a step-up's prompt / max_age / acr_values, kept on the way to the chosen provider.
+  const rt = (returnTo !== '/' ? `&returnTo=${encodeURIComponent(returnTo)}` : '')
+    + Object.entries(extra).map(([k, v]) => `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('');
   const buttons = providers.map((p) =>
     `<a class="button" data-provider="${esc(p.id)}" href="/auth/login?provider=${encodeURIComponent(p.id)}${esc(rt)}">Sign in with ${esc(p.name)}</a>`).join('\n');
   const body = providers.length

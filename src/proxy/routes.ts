@@ -19,7 +19,7 @@ import { FAVICON_PATH, ROBOTS_PATH } from '../http/routes/robots.ts';
 import { actingPrincipal, authenticateRequest, type RefusalPage } from '../http/authenticate.ts';
 import { safeReturnTo } from '../oidc/return-to.ts';
 import { refusal } from '../authz/refusal.ts';
-import { DEFAULT_ROUTES, routePermission, type RouteRule } from '../rbac/routes.ts';
+import { DEFAULT_ROUTES, routePermission, ruleAuthentication, type RouteRule } from '../rbac/routes.ts';
 import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, withoutCredentialParams, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
 import { bindSession, resolveSession, unbindSession, type McpBinding } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
@@ -81,6 +81,8 @@ export function proxyRoutes(hub: Hub) {
       } catch (e) {
         if (reply.sent || reply.raw.headersSent) return reply;
         if (e instanceof McpProtocolError) return reply.code(400).header('cache-control', 'no-store').send(e.toJSON());
+        // A person in a browser whose sign-in is too old or too weak for this page signs in again (RFC 9470).
+        if (e instanceof OAuthError && e.error === 'insufficient_user_authentication') return signInPage(req, reply, e) ?? sendError(reply, e);
         return sendError(reply, e);
       }
     });
@@ -167,7 +169,12 @@ const signInPage: RefusalPage = (req, reply, e) => {
   const browser = (req.method === 'GET' || req.method === 'HEAD') && /^\s*text\/html/i.test(String(req.headers.accept ?? ''))
     && req.headers.authorization === undefined && req.headers['x-api-key'] === undefined && !MCP_PATH.test(req.url.split('?')[0]!);
   if (!browser || !(e instanceof OAuthError) || e.status !== 401) return undefined;
-  return reply.code(302).header('cache-control', 'no-store').redirect(`/auth/login?returnTo=${encodeURIComponent(safeReturnTo(req.url))}`, 302);
+  // RFC 9470 step-up: the IdP is asked to authenticate the user again, as recently / strongly as the route needs.
+  const again = e.error === 'insufficient_user_authentication'
+    ? Object.entries({ prompt: 'login', max_age: e.extra?.max_age, acr_values: e.extra?.acr_values })
+      .filter((kv): kv is [string, string] => typeof kv[1] === 'string').map(([k, v]) => `&${k}=${encodeURIComponent(v)}`).join('')
+    : '';
+  return reply.code(302).header('cache-control', 'no-store').redirect(`/auth/login?returnTo=${encodeURIComponent(safeReturnTo(req.url))}${again}`, 302);
 };
 
 /** The cookie Mimir reads a credential from (its own OAuth sign-in sets it). */
@@ -216,11 +223,14 @@ function authorizeRoute(hub: Hub, req: FastifyRequest, principal: Principal, rul
   if (!decision.allowed) deny(hub, req, principal, decision);
 }
 
-/** The one rule's answer for this route (src/authz): its permission from the route table, and the credential's resource. */
+/**
+ * The one rule's answer for this route (src/authz): its permission and step-up (RFC 9470
+ * `maxAge`, `acr`) from the route table, and the credential's resource.
+ */
 function decideRoute(hub: Hub, rules: readonly RouteRule[], method: string, path: string, principal: Principal): Decision {
-  const { permission } = routePermission(rules, method, path);
+  const { rule, permission } = routePermission(rules, method, path);
   // No rule matched a custom table: fail closed.
-  return hub.authorizer.decide(principal, { permission: permission === undefined ? 'upstream:access' : permission, path });
+  return hub.authorizer.decide(principal, { permission: permission === undefined ? 'upstream:access' : permission, path, authentication: ruleAuthentication(rule) });
 }
 
 /** The refusal of a decision (RFC 6750 §3.1), plus an audit event naming the method and path. */

@@ -18,6 +18,10 @@ export const rbacSchema = z.object({
     method: z.string().regex(/^(\*|[A-Z]+(\|[A-Z]+)*)$/, { error: 'is not "*" or METHOD|METHOD' }),
     path: z.string().regex(/^\//, { error: 'does not start with /' }),
     permission: z.string().min(1).nullable(),
+    /** RFC 9470 step-up: seconds since the user authenticated, at most. */
+    maxAge: z.number({ error: 'must be a number of seconds' }).int({ error: 'must be a whole number of seconds' }).positive({ error: 'must be a positive number of seconds' }).optional(),
+    /** RFC 9470 step-up: the authentication context class (`acr`) the user must have authenticated with. */
+    acr: z.string({ error: 'must be a string (an acr value)' }).trim().min(1, { error: 'must be a non-empty acr value' }).max(200, { error: 'must be at most 200 characters' }).optional(),
   })).optional(),
 });
 
@@ -126,9 +130,16 @@ export function parseRbac(source: string, read: (path: string) => string = (p) =
   const parsed = rbacSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(`MIMIR_RBAC_CONFIG: ${issue.path.join('.') || 'document'}: ${issue.message} (expected Mimir's rbac.json format: {claimPath, defaultRole, roleMappings: {role: {permissions: []}}})`);
+    throw new Error(`MIMIR_RBAC_CONFIG: ${issue.path.join('.') || 'document'}${ruleName(json, issue.path)}: ${issue.message} (expected Mimir's rbac.json format: {claimPath, defaultRole, roleMappings: {role: {permissions: []}}}; a route rule: {method, path, permission, maxAge?, acr?})`);
   }
   return parsed.data;
+}
+
+/** ` (rule "GET /api/x")` when the issue lies in a route rule that has a method and path to name it by. */
+function ruleName(json: unknown, path: readonly PropertyKey[]): string {
+  if (path[0] !== 'routes' || typeof path[1] !== 'number') return '';
+  const rule = (json as { routes?: unknown[] }).routes?.[path[1]] as { method?: unknown; path?: unknown } | undefined;
+  return rule && typeof rule.method === 'string' && typeof rule.path === 'string' ? ` (rule "${rule.method.slice(0, 40)} ${rule.path.slice(0, 200)}")` : '';
 }
 
 export async function loadRbac(source: string | undefined, fetchImpl: typeof fetch = fetch): Promise<Rbac> {

@@ -1,3 +1,5 @@
+import type { AuthenticationRequirement } from '../authz/authentication.ts';
+
 /**
  * The route table: which permission a proxied request needs, by method and path. First match
  * wins. Configurable as the optional `routes` array of MIMIR_RBAC_CONFIG (Mimir's rbac.json with
@@ -13,6 +15,10 @@ export interface RouteRule {
   path: string;
   /** Needed permission; `null` = any authenticated caller (e.g. `/mcp`, checked per JSON-RPC method). */
   permission: string | null;
+  /** RFC 9470 step-up: the user must have authenticated at most this many seconds ago. */
+  maxAge?: number | undefined;
+  /** RFC 9470 step-up: the user must have authenticated with this authentication context class (`acr`). */
+  acr?: string | undefined;
 }
 
 /**
@@ -107,6 +113,15 @@ export interface RouteDecision {
   rule: RouteRule | undefined;
   /** `undefined` when no rule matched (treated as denied by the caller). */
   permission: string | null | undefined;
+}
+
+/**
+ * What the rule asks of the user's authentication (RFC 9470), for the one authorization rule
+ * (src/authz), or undefined when it asks nothing.
+ */
+export function ruleAuthentication(rule: RouteRule | undefined): AuthenticationRequirement | undefined {
+  if (!rule || (rule.maxAge === undefined && rule.acr === undefined)) return undefined;
+  return { ...(rule.maxAge !== undefined ? { maxAge: rule.maxAge } : {}), ...(rule.acr !== undefined ? { acrValues: [rule.acr] } : {}) };
 }
 
 export function routePermission(rules: readonly RouteRule[], method: string, path: string): RouteDecision {

@@ -50,6 +50,7 @@ export async function authorizationCodeGrant(hub: Hub, params: Params, client: O
       ...(u.email ? { email: u.email } : {}), ...(u.name ? { name: u.name } : {}), groups: u.groups,
       ...(u.provider ? { provider: u.provider } : {}), ...(u.tenant ? { tenant: u.tenant } : {}), ...(u.sid ? { sid: u.sid } : {}),
       ...(dpopJkt ? { jkt: dpopJkt } : {}),
+      ...(u.authTime !== undefined ? { authTime: u.authTime } : {}), ...(u.acr !== undefined ? { acr: u.acr } : {}),
     })
     : undefined;
   if (refresh) await rememberIssued(hub.store, code, refresh.familyId, 600);
@@ -59,6 +60,8 @@ export async function authorizationCodeGrant(hub: Hub, params: Params, client: O
     ...(u.email ? { email: u.email } : {}), ...(u.name ? { name: u.name } : {}),
     ...(u.provider ? { provider: u.provider } : {}), ...(u.tenant ? { tenant: u.tenant } : {}),
     ...(dpopJkt ? { cnf: { jkt: dpopJkt } } : {}),
+    // RFC 9068 §2.2.1 / RFC 9470: when and how the user authenticated, for step-up at the resources.
+    ...(u.authTime !== undefined ? { auth_time: u.authTime } : {}), ...(u.acr !== undefined ? { acr: u.acr } : {}),
   }, hub.config.jwt.accessTokenLifetime);
   // OIDC Core §3.1.3.3: an ID token only when the user granted `openid`.
   const idToken = scopes.includes('openid')

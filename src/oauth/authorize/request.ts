@@ -4,6 +4,7 @@
  * (RFC 6749 §4.1.2.1); after that they go back to the client with `state` and `iss` (RFC 9207).
  */
 import { OAuthError } from '../../errors.ts';
+import { parseAcrValues } from '../../authz/authentication.ts';
 import type { OAuthClient } from '../clients/metadata.ts';
 import { checkRedirectUri, redirectUriMatches } from '../clients/metadata.ts';
 import type { ClientRegistry } from '../clients/registry.ts';
@@ -17,6 +18,10 @@ export interface AuthorizationRequest {
   resource: string;
   /** OIDC Core §3.1.2.1: the client's value, echoed in the ID token. */
   nonce?: string;
+  /** OIDC Core §3.1.2.1 / RFC 9470: the user must have authenticated at most this many seconds ago. */
+  maxAge?: number;
+  /** OIDC Core §3.1.2.1 / RFC 9470: authentication context classes asked for, in order of preference. */
+  acrValues?: string[];
 }
 
 /** An error to show on a page (the redirect URI cannot be trusted). */
@@ -108,7 +113,15 @@ export async function checkAuthorizationRequest(
   // OIDC Core §3.1.2.1: any string; bounded here, as it is stored with the code and signed into the ID token.
   const nonce = single(query, 'nonce');
   if (nonce !== undefined && nonce.length > 512) throw fail('invalid_request', 'The nonce is longer than 512 characters.');
+  // RFC 9470 step-up, as OIDC Core §3.1.2.1 spells it: how recently and how the user must have authenticated.
+  const maxAge = single(query, 'max_age');
+  if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) throw fail('invalid_request', 'The max_age must be a whole number of seconds.');
+  const acr = single(query, 'acr_values');
+  const acrValues = acr === undefined ? undefined : parseAcrValues(acr);
+  if (acrValues === null) throw fail('invalid_request', 'The acr_values must be up to 10 space-separated values of at most 200 characters.');
   return {
+    ...(maxAge !== undefined ? { maxAge: Number(maxAge) } : {}),
+    ...(acrValues ? { acrValues } : {}),
     client, redirectUri, codeChallenge, resource: resource.replace(/\/$/, ''),
     ...(state !== undefined ? { state } : {}),
     ...(scope !== undefined ? { scope } : {}),

@@ -13,7 +13,10 @@ import { sendErrorPage, sendPage } from '../../pages/respond.ts';
 import { DEFAULT_ROUTES, routePermission } from '../../rbac/routes.ts';
 import { comesFromOwnOrigin } from '../../sessions/origin.ts';
 import type { Principal } from '../../authn/principal.ts';
+import { unmetAuthentication } from '../../authz/authentication.ts';
+import { reauthenticationQuery } from '../../oidc/login.ts';
 import { isOpenIdProvider } from '../openid/provider.ts';
+import { pushRequest, takePushedRequest } from '../par/pushed-requests.ts';
 import { classifyScope, IDENTITY_SCOPES, narrowToHeld, parseScope } from '../token/scope.ts';
 import { issueCode } from './codes.ts';
 import { hasConsent, rememberConsent, savePending, takePending } from './consent.ts';
@@ -27,11 +30,44 @@ export function mcpResource(hub: Hub): string {
   return `${hub.config.publicUrl}/mcp`;
 }
 
+/**
+ * The resources (RFC 8707) an authorization request may ask for: only audiences the hub accepts
+ * (a token for anything else would be useless here, and passthrough-prone). The origin root is
+ * good for every path; /mcp only for /mcp (src/authz).
+ */
+export function authorizationResources(hub: Hub): { resources: string[]; defaultResource: string } {
+  return { resources: [...new Set([mcpResource(hub), hub.config.jwt.audience, hub.config.publicUrl])], defaultResource: mcpResource(hub) };
+}
+
+/**
+ * The scopes asked, as the hub knows them (RFC 6749 §3.3): an unknown one is `invalid_scope`
+ * (§4.1.2.1), never ignored, and so is `openid` where the hub issues no ID tokens. Throws OAuthError.
+ */
+export function askedScopes(hub: Hub, request: Pick<AuthorizationRequest, 'scope'>): { permissions: string[]; identity: string[] } {
+  const asked = classifyScope(parseScope(request.scope), hub.authorizer, true);
+  if (!isOpenIdProvider(hub.config) && asked.identity.includes('openid')) throw new OAuthError('invalid_scope', 'This hub signs with HS256 and publishes no key: it issues no ID tokens (scope "openid").');
+  return asked;
+}
+
+/** RFC 9126 §4: the parameters of an authorization request, from the query or, given a request_uri, as they were pushed. */
+async function requestParameters(hub: Hub, query: Record<string, unknown>): Promise<{ params: Record<string, unknown>; pushed: boolean }> {
+  const requestUri = query.request_uri;
+  if (requestUri === undefined) return { params: query, pushed: false };
+  const clientId = query.client_id;
+  if (typeof requestUri !== 'string' || typeof clientId !== 'string' || clientId === '') {
+    throw new AuthorizePageError('A request with a request_uri needs it and the client_id, once each.');
+  }
+  const pushed = await takePushedRequest(hub.store, requestUri);
+  // §4: only what was pushed counts; the rest of the query is ignored.
+  if (!pushed || pushed.clientId !== clientId) {
+    throw new AuthorizePageError('This authorization request is unknown, expired or was already used.');
+  }
+  return { params: pushed.params, pushed: true };
+}
+
 export function authorizationServerRoutes(hub: Hub) {
   const clients = hub.clients;
-  // Only audiences the hub accepts: a token for anything else would be useless here (and
-  // passthrough-prone). The origin root is good for every path; /mcp only for /mcp (src/authz).
-  const resources = [...new Set([mcpResource(hub), hub.config.jwt.audience, hub.config.publicUrl])];
+  const { resources, defaultResource } = authorizationResources(hub);
 
 
   const session = async (req: FastifyRequest): Promise<Principal | null> => {
@@ -66,7 +102,6 @@ export function authorizationServerRoutes(hub: Hub) {
       .redirect(redirectBack(request.redirectUri, { code, state: request.state, iss: hub.config.jwt.issuer }), status);
   };
 
-  const openId = isOpenIdProvider(hub.config);
   const rules = hub.rbac.config.routes ?? DEFAULT_ROUTES;
   // The documented default of /mcp: the permissions its requests need (tools/call: mcp:*), none of the rest.
   // (A table without a rule for /mcp makes the proxy ask for upstream:access there.)
@@ -92,8 +127,7 @@ export function authorizationServerRoutes(hub: Hub) {
    * user holds; and the OpenID Connect scopes asked. Throws OAuthError invalid_scope.
    */
   const grantedScopes = (request: AuthorizationRequest, user: Principal): { permissions: string[]; identity: string[] } => {
-    const asked = classifyScope(parseScope(request.scope), hub.authorizer, true);
-    if (!openId && asked.identity.includes('openid')) throw new OAuthError('invalid_scope', 'This hub signs with HS256 and publishes no key: it issues no ID tokens (scope "openid").');
+    const asked = askedScopes(hub, request);
     const held = hub.authorizer.permissions(user);
     const wanted = asked.permissions.length ? asked.permissions : defaultPermissions(request, held);
     return { permissions: narrowToHeld(wanted, held), identity: asked.identity };
@@ -102,8 +136,15 @@ export function authorizationServerRoutes(hub: Hub) {
   return async function routes(app: FastifyInstance): Promise<void> {
     app.get('/auth/authorize', async (req, reply) => {
       let request: AuthorizationRequest;
+      let params: Record<string, unknown>;
+      let pushed: boolean;
       try {
-        request = await checkAuthorizationRequest(req.query as Record<string, unknown>, clients, { resources, defaultResource: mcpResource(hub) });
+        ({ params, pushed } = await requestParameters(hub, req.query as Record<string, unknown>));
+        request = await checkAuthorizationRequest(params, clients, { resources, defaultResource });
+        if (hub.config.authorizationServer.requirePar && !pushed) {
+          throw new AuthorizeRedirectError(request.redirectUri, 'invalid_request',
+            'This server accepts pushed authorization requests only (RFC 9126): POST the request to its pushed_authorization_request_endpoint and send the request_uri.', request.state);
+        }
       } catch (e) {
         if (e instanceof AuthorizePageError) return showError(reply, e.status, e.message);
         if (e instanceof AuthorizeRedirectError) {
@@ -112,9 +153,16 @@ export function authorizationServerRoutes(hub: Hub) {
         throw e;
       }
       const user = await session(req);
-      if (!user) {
-        // Sign in through the IdP first, then come back here.
-        return reply.redirect(`/auth/login?returnTo=${encodeURIComponent(req.url)}`);
+      // OIDC Core §3.1.2.1 / RFC 9470: a sign-in too old (max_age) or of another class (acr_values) is done again at the IdP.
+      const stepUp = request.maxAge !== undefined || request.acrValues ? { ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}), ...(request.acrValues ? { acrValues: request.acrValues } : {}) } : undefined;
+      if (!user || (stepUp && unmetAuthentication(user, stepUp, Math.floor(hub.now() / 1000)))) {
+        // Sign in through the IdP first (the same one, to step up), then come back here. A pushed
+        // request was used up: the way back carries a new one, alive as long as a sign-in may take.
+        const returnTo = pushed
+          ? `/auth/authorize?${new URLSearchParams({ client_id: request.client.client_id, request_uri: await pushRequest(hub.store, { clientId: request.client.client_id, params: params as Record<string, string> }, hub.config.security.stateTimeout) })}`
+          : req.url;
+        const login = new URLSearchParams({ returnTo, ...(user?.provider ? { provider: user.provider } : {}), ...(stepUp ? reauthenticationQuery(stepUp) : {}) });
+        return reply.redirect(`/auth/login?${login}`);
       }
       let granted: { permissions: string[]; identity: string[] };
       try {

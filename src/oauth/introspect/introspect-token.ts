@@ -67,6 +67,8 @@ async function accessToken(hub: Hub, token: string): Promise<Introspection> {
     exp: p.exp, iat: p.iat, nbf: p.nbf, iss: p.iss, aud: p.aud, jti: p.jti,
     email: p.email, name: p.name, roles: p.roles, groups: p.groups, act: p.act, sid: p.sid,
     provider: p.provider, tenant: p.tenant, auth_method: p.auth_method, cnf: p.cnf,
+    // RFC 9470 §6.2: a resource server doing step-up reads them here too.
+    auth_time: typeof p.auth_time === 'number' ? p.auth_time : undefined, acr: typeof p.acr === 'string' ? p.acr : undefined,
   });
 }
 

@@ -7,7 +7,9 @@
 import { DPOP_ALGORITHMS } from '../../dpop/verify-proof.ts';
 import type { Hub } from '../../hub.ts';
 import { ASSERTION_ALGORITHMS } from '../../jwt/assertions.ts';
+import { DEFAULT_ROUTES } from '../../rbac/routes.ts';
 import { INTROSPECTION_PATH } from '../introspect/routes.ts';
+import { PAR_PATH } from '../par/routes.ts';
 import { CLAIMS_SUPPORTED } from '../openid/claims.ts';
 import { isOpenIdProvider, userinfoUrl } from '../openid/provider.ts';
 import { IDENTITY_SCOPES } from '../token/scope.ts';
@@ -24,6 +26,13 @@ const CLIENT_AUTH_ALGS = [...ASSERTION_ALGORITHMS];
 export function scopesSupported(hub: Pick<Hub, 'rbac'>): string[] {
   const out = new Set<string>();
   for (const role of Object.values(hub.rbac.config.roleMappings)) for (const p of role.permissions) if (p !== '*') out.add(p);
+  return [...out].sort();
+}
+
+/** The `acr` values the route table's step-up rules ask for (RFC 9470), sorted. */
+function stepUpAcrValues(hub: Pick<Hub, 'rbac'>): string[] {
+  const out = new Set<string>();
+  for (const rule of hub.rbac.config.routes ?? DEFAULT_ROUTES) if (rule.acr !== undefined) out.add(rule.acr);
   return [...out].sort();
 }
 
@@ -66,6 +75,11 @@ export function authorizationServerMetadata(hub: Hub): Record<string, unknown> {
         request_uri_parameter_supported: false,
       }
       : {}),
+    // RFC 9126 §5: pushed authorization requests, and whether nothing else is accepted (MIMIR_REQUIRE_PAR).
+    pushed_authorization_request_endpoint: `${base}${PAR_PATH}`,
+    require_pushed_authorization_requests: config.authorizationServer.requirePar,
+    // OIDC Discovery §3: the authentication context classes the route table asks for (RFC 9470 step-up), passed on to the IdP.
+    ...(stepUpAcrValues(hub).length ? { acr_values_supported: stepUpAcrValues(hub) } : {}),
     response_modes_supported: ['query'],
     grant_types_supported: [...hub.grants.keys()],
     token_endpoint_auth_methods_supported: [...CLIENT_AUTH, 'none'],

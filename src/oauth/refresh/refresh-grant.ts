@@ -54,6 +54,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
       ...(g.provider ? { provider: g.provider } : {}), ...(g.tenant ? { tenant: g.tenant } : {}),
       ...(g.act ? { act: g.act } : {}), ...(g.resource ? { aud: accessTokenAudience(hub.config, g.resource, scope.split(' ')) } : {}),
       ...(jkt ? { cnf: { jkt } } : {}),
+      ...(g.authTime !== undefined ? { auth_time: g.authTime } : {}), ...(g.acr !== undefined ? { acr: g.acr } : {}),
     }, hub.config.jwt.accessTokenLifetime);
 
     hub.audit.record({ type: 'refresh', outcome: 'success', principal: { sub: g.sub, auth_method: 'jwt', client_id: g.clientId }, client: g.clientId, jti: issued.jti, family: used.familyId, rotated: Boolean(used.next), ...(used.reused ? { reuse_interval: true } : {}), ...meta });

@@ -34,6 +34,12 @@ export interface RefreshGrant {
   jkt?: string;
   /** Whether the client is public (rotation is then mandatory). */
   publicClient?: boolean;
+  /**
+   * OIDC Core §2: when and how the user authenticated at the sign-in the family comes from. A
+   * refresh is no new authentication: every access token of the family says the same.
+   */
+  authTime?: number;
+  acr?: string;
 }
 
 interface TokenRecord {
