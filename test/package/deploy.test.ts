@@ -322,6 +322,22 @@ describe('the deployment files agree with the hub', () => {
     assert.ok(!loadConfigProblems({ ...unitEnv, ...envFileExample }), 'the unit\'s environment with the example file is a valid configuration');
   });
 
+  it('docs/production.md: real variables, every secret one named, links that resolve, linked from the README', () => {
+    const doc = read('docs/production.md');
+    for (const name of new Set(doc.match(/\bMIMIR_[A-Z0-9_]+/g) ?? [])) assert.ok(declared.has(name), `docs/production.md names ${name}, which src/config/variables.ts does not declare`);
+    for (const d of VARIABLES.filter((v) => 'secret' in v && v.secret)) assert.ok(doc.includes(`\`${d.name}\``), `docs/production.md names the secret ${d.name}`);
+    for (const [, target] of doc.matchAll(/\]\(((?!https?:)[^)\s]+)\)/g)) {
+      const [file, fragment] = target!.split('#');
+      const path = join(root, 'docs', file!);
+      assert.ok(existsSync(path), `docs/production.md links ${target}, which does not exist`);
+      if (fragment) {
+        const slugs = [...readFileSync(path, 'utf8').matchAll(/^#+ (.+)$/gm)].map(([, h]) => h!.toLowerCase().replace(/[^\p{L}\p{N} -]/gu, '').replace(/ /g, '-'));
+        assert.ok(slugs.includes(fragment), `docs/production.md links ${target}: no such heading (${slugs.join(', ')})`);
+      }
+    }
+    assert.match(read('README.md'), /\]\(docs\/production\.md\)/, 'the README links docs/production.md');
+  });
+
   it('systemd: systemd-analyze rates the unit\'s exposure OK (at most 2.0 of 10)', () => {
     const analyzed = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', join(root, 'deploy', 'systemd', 'mimir-auth.service')], { encoding: 'utf8' });
     assert.ifError(analyzed.error); // systemd-analyze (Debian package systemd) must be installed
@@ -435,6 +451,12 @@ describe('what each file runs starts the hub from the packed package', () => {
     await assertHealthyAndReady(hub, 'sqlite');
     assert.ok(existsSync(join(volume, 'mimir-auth.db')), 'the database is in the volume');
     assert.match(hub.output(), new RegExp(`listening on http://0\\.0\\.0\\.0:${port}`));
+    // The metrics docs/production.md alerts on are ones the hub serves (a scraper on the same host needs no credential).
+    const exposition = await (await fetch(`${hub.url}/metrics/auth`)).text();
+    const served = new Set([...exposition.matchAll(/^# TYPE (mimir_auth_\w+)/gm)].map(([, name]) => name));
+    const named = new Set([...read('docs/production.md').matchAll(/\b(mimir_auth_\w+?)(?:_bucket|_sum|_count)?\b/g)].map(([, name]) => name!));
+    assert.ok(named.size >= 5, `docs/production.md names the hub's metrics: ${[...named].join(', ')}`);
+    assert.deepEqual([...named].filter((name) => !served.has(name)), [], `served: ${[...served].join(', ')}`);
 
     const check = await run(healthcheck[0] === 'node' ? process.execPath : healthcheck[0]!, healthcheck.slice(1), app, env);
     assert.equal(check.code, 0, show(check));
