@@ -5,7 +5,7 @@
  *
  * prepack empties and rebuilds the repository's dist/: two test files packing at once would tar
  * each other's half-built dist/, so `packTarball` holds a lock (a directory, created atomically)
- * while it packs.
+ * while it packs, and a test that reads dist/ itself does so under `withPackLock`.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -83,15 +83,20 @@ function alive(pid: number): boolean {
   }
 }
 
-/** `npm pack` of the repository into `destination`; resolves to the tarball's file name. */
-export async function packTarball(destination: string): Promise<string> {
+/** Runs `fn` while no other test packs this repository (so its dist/ is whole and stays put). */
+export async function withPackLock<T>(fn: () => Promise<T>): Promise<T> {
   const release = await acquirePackLock();
   try {
-    const packed = await run('npm', ['pack', '--pack-destination', destination], root);
-    assert.equal(packed.code, 0, show(packed));
+    return await fn();
   } finally {
     release();
   }
+}
+
+/** `npm pack` of the repository into `destination`; resolves to the tarball's file name. */
+export async function packTarball(destination: string): Promise<string> {
+  const packed = await withPackLock(() => run('npm', ['pack', '--pack-destination', destination], root));
+  assert.equal(packed.code, 0, show(packed));
   const tarball = readdirSync(destination).find((f) => f.startsWith(`${manifest.name}-`) && f.endsWith('.tgz'));
   assert.ok(tarball, `npm pack left a ${manifest.name}-*.tgz in ${destination}`);
   return tarball;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childEnv, installedVersion, installInto, manifest, packTarball, root, run, show } from '../helpers/packed.ts';
+import { childEnv, installedVersion, installInto, manifest, packTarball, root, run, show, withPackLock } from '../helpers/packed.ts';
 
 const started = Date.now();
 const progress = (message: string) => console.log(`[packed] ${((Date.now() - started) / 1000).toFixed(1)} s: ${message}`);
@@ -104,9 +104,11 @@ describe('the packed package, installed into an empty app', () => {
     assert.equal(installed.code, 0, show(installed));
     assert.match(installed.stderr, /\[cli-module\] file:\/\/\S*\/node_modules\/mimir-auth-hub\/dist\/cli\/main\.js$/m);
 
-    // before() packed in the repository, so dist/ is there now.
-    assert.ok(readdirSync(join(root, 'dist')).length > 0, 'npm pack left dist/ in the repository');
-    const repository = await run(process.execPath, ['--import', TRACE_CLI, join(root, 'bin', 'mimir-auth.js'), '--version'], app);
+    // before() packed in the repository, so dist/ is there now (and stays whole while no other test packs).
+    const repository = await withPackLock(async () => {
+      assert.ok(readdirSync(join(root, 'dist')).length > 0, 'npm pack left dist/ in the repository');
+      return run(process.execPath, ['--import', TRACE_CLI, join(root, 'bin', 'mimir-auth.js'), '--version'], app);
+    });
     assert.equal(repository.code, 0, show(repository));
     assert.match(repository.stderr, /\[cli-module\] file:\/\/\S*\/src\/cli\/main\.ts$/m);
     assert.doesNotMatch(repository.stderr, /dist\/cli\/main\.js/);
