@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parseEnv } from 'node:util';
@@ -336,6 +336,30 @@ describe('the deployment files agree with the hub', () => {
       }
     }
     assert.match(read('README.md'), /\]\(docs\/production\.md\)/, 'the README links docs/production.md');
+    // The alert rules parse, and each has a name and an expression.
+    const blocks = [...doc.matchAll(/\n```yaml\n([\s\S]*?)\n```\n/g)].map(([, block]) => parseYaml(block!) as { groups: { rules: { alert: string; expr: string }[] }[] });
+    const rules = blocks.flatMap((b) => b.groups.flatMap((g) => g.rules));
+    assert.ok(rules.length >= 3, 'docs/production.md holds alert rules');
+    for (const rule of rules) assert.ok(rule.alert && /mimir_auth_/.test(rule.expr), JSON.stringify(rule));
+  });
+
+  it('systemd: systemd-sysusers creates the unit\'s user from mimir-auth.sysusers: a system user, home the state directory, no login', () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'mimir-sysusers-'));
+    try {
+      mkdirSync(join(scratch, 'etc', 'sysusers.d'), { recursive: true });
+      copyFileSync(join(root, 'deploy', 'systemd', 'mimir-auth.sysusers'), join(scratch, 'etc', 'sysusers.d', 'mimir-auth.conf'));
+      const created = spawnSync('systemd-sysusers', [`--root=${scratch}`], { encoding: 'utf8' });
+      assert.ifError(created.error); // systemd-sysusers (Debian package systemd) must be installed
+      assert.equal(created.status, 0, created.stderr);
+      const entry = readFileSync(join(scratch, 'etc', 'passwd'), 'utf8').split('\n').find((l) => l.startsWith(`${one('User')}:`));
+      assert.ok(entry, created.stderr);
+      const [, , uid, , , home, shell] = entry.split(':');
+      assert.ok(Number(uid) > 0 && Number(uid) < 1000, `a system uid: ${uid}`);
+      assert.equal(home, unitEnv.MIMIR_DATA_DIR);
+      assert.match(shell!, /nologin$/);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   it('systemd: systemd-analyze rates the unit\'s exposure OK (at most 2.0 of 10)', () => {
