@@ -10,7 +10,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm pack --pack-destination /pkg && mv /pkg/mimir-auth-hub-*.tgz /pkg/mimir-auth-hub.tgz
+RUN mkdir -p /pkg && npm pack --pack-destination /pkg && mv /pkg/mimir-auth-hub-*.tgz /pkg/mimir-auth-hub.tgz
 
 # 2. Install: the tarball into an empty app, production dependencies only (no TypeScript, no tests).
 FROM node:24-bookworm-slim AS install

@@ -224,6 +224,9 @@ describe('the deployment files agree with the hub', () => {
     assert.ok(healthcheck.join(' ').includes('/health'), 'HEALTHCHECK asks /health');
     assert.deepEqual(imageCmd, ['mimir-auth', 'serve']);
     assert.match(only('STOPSIGNAL'), /^SIGTERM$/);
+    // `COPY . .` after `npm ci` must not bring the host's node_modules (or a stale dist/, or .env) along.
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    for (const entry of ['node_modules', 'dist', '.env', 'data']) assert.ok(ignored.includes(entry), `.dockerignore lists ${entry}`);
     assert.ok(!loadConfigProblems({ ...imageEnv }), 'the image\'s own environment is a valid configuration');
   });
 
