@@ -220,6 +220,7 @@ describe('the deployment files agree with the hub', () => {
     assert.equal(imageEnv.MIMIR_AUTH_HOST, '0.0.0.0', 'a container must listen on all its interfaces');
     const volumes = runtime.instructions.filter((i) => i.keyword === 'VOLUME').flatMap((i) => execForm('VOLUME', `CMD ${i.args}`));
     assert.deepEqual(volumes, [imageEnv.MIMIR_DATA_DIR], 'the data directory is the volume');
+    assert.equal(imagePort, DEFAULT_PORT, 'the image listens on the hub\'s own port');
     assert.equal(only('EXPOSE'), String(imagePort));
     assert.ok(healthcheck.join(' ').includes('/health'), 'HEALTHCHECK asks /health');
     assert.deepEqual(imageCmd, ['mimir-auth', 'serve']);
@@ -556,6 +557,13 @@ describe('what each file runs starts the hub from the packed package', () => {
     running.push(a.hub, b.hub);
     await assertHealthyAndReady(a.hub, 'postgres');
     await assertHealthyAndReady(b.hub, 'postgres');
+    // What the kubelet would ask, from the manifest itself.
+    for (const hub of [a.hub, b.hub]) {
+      for (const probe of [container.livenessProbe, container.readinessProbe]) {
+        const res = await fetch(`${hub.url}${probe.httpGet.path}`);
+        assert.equal(res.status, 200, `${probe.httpGet.path}: ${await res.text()}`);
+      }
+    }
 
     const created = await run('mimir-auth', ['keys', 'create', '--name', 'pod', '--roles', 'viewer', '--json'], app, a.env);
     assert.equal(created.code, 0, show(created));
