@@ -390,8 +390,12 @@ function loadConfigProblems(env: Record<string, string | undefined>): string | u
 
 interface Served { url: string; output: () => string; stop(): Promise<number | null> }
 
-/** Spawns `command` (found on env.PATH) and waits until it answers /health. */
-async function serve(command: string[], env: NodeJS.ProcessEnv, cwd: string, port: number): Promise<Served> {
+/**
+ * Spawns `command` (found on env.PATH) and waits until it answers /health and has printed `started`.
+ * A hub answers /health as soon as it listens, but takes over SIGTERM (to drain) only after it
+ * printed its start banner; a SIGTERM between the two ends it at once, without a drain.
+ */
+async function serve(command: string[], env: NodeJS.ProcessEnv, cwd: string, port: number, started = /^Mimir Auth Hub listening on /m): Promise<Served> {
   const child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -402,9 +406,9 @@ async function serve(command: string[], env: NodeJS.ProcessEnv, cwd: string, por
   for (;;) {
     assert.equal(child.exitCode, null, `${command.join(' ')} exited:\n${out}`);
     try {
-      if ((await fetch(`${url}/health`)).ok) break;
+      if ((await fetch(`${url}/health`)).ok && started.test(out)) break;
     } catch { /* not yet */ }
-    assert.ok(Date.now() < deadline, `${command.join(' ')} did not answer /health within 30 s:\n${out}`);
+    assert.ok(Date.now() < deadline, `${command.join(' ')} did not answer /health and print ${started} within 30 s:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
@@ -413,6 +417,7 @@ async function serve(command: string[], env: NodeJS.ProcessEnv, cwd: string, por
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+      if (code === null) assert.fail(`ended by ${child.signalCode}, not by its own drain:\n${out}`);
       if (code === 'hung') { child.kill('SIGKILL'); assert.fail(`did not stop on SIGTERM:\n${out}`); }
       return code;
     },
@@ -465,7 +470,7 @@ describe('what each file runs starts the hub from the packed package', () => {
     const { command, environment } = compose.services.mimir!;
     assert.equal(command![0], 'node');
     const port = await freePort();
-    const served = await serve([process.execPath, ...command!.slice(1)], childEnv({ ...environment, PORT: String(port) }), work, port);
+    const served = await serve([process.execPath, ...command!.slice(1)], childEnv({ ...environment, PORT: String(port) }), work, port, /^/);
     running.push(served);
     return { url: served.url, stop: () => served.stop() };
   }
