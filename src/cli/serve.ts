@@ -28,10 +28,26 @@ export async function serve(config: Config): Promise<number> {
     lock?.release();
     throw e;
   }
+  // SIGTERM/SIGINT drain from the moment the hub listens (it answers /health, /ready and requests
+  // from then on), not only once the banner is out: an orchestrator may stop it at any time.
+  const code = new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      process.removeListener('SIGTERM', onTerm);
+      process.removeListener('SIGINT', onInt);
+      hub.log.info({ signal, timeout_seconds: config.shutdownTimeout }, 'shutting down: finishing in-flight requests');
+      void drain(app, hub, config.shutdownTimeout * 1000).then(resolve);
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
-  const hasAdmin = (await hub.apiKeys.list()).some((k) => k.status === 'active' && allows(hub.rbac.permissionsFor(k.roles), 'admin:manage'))
+  // Only for the banner's hint; a stop that began meanwhile may have closed the store already.
+  const keys = await hub.apiKeys.list().catch(() => undefined);
+  const hasAdmin = !keys || keys.some((k) => k.status === 'active' && allows(hub.rbac.permissionsFor(k.roles), 'admin:manage'))
     || config.legacyApiKeys.some((k) => allows(hub.rbac.permissionsFor([...k.roles]), 'admin:manage'));
   const storage = describeStorage(config);
   const lines = [
@@ -44,23 +60,12 @@ export async function serve(config: Config): Promise<number> {
   process.stdout.write(lines.join('\n') + '\n');
   if (config.upstreamUrl) void warnAboutUpstreamSecurity(hub.log, config);
 
-  const code = await new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      process.removeListener('SIGTERM', onTerm);
-      process.removeListener('SIGINT', onInt);
-      hub.log.info({ signal, timeout_seconds: config.shutdownTimeout }, 'shutting down: finishing in-flight requests');
-      void drain(app, hub, config.shutdownTimeout * 1000).then(resolve);
-    };
-    const onTerm = () => stop('SIGTERM');
-    const onInt = () => stop('SIGINT');
-    process.once('SIGTERM', onTerm);
-    process.once('SIGINT', onInt);
-  });
+  const exitCode = await code;
   lock?.release();
   // Whatever still holds the event loop (a connection a library keeps retrying) must not keep a
   // stopped server alive: the exit code is decided, so the process goes shortly after.
-  setTimeout(() => process.exit(code), 1000).unref();
-  return code;
+  setTimeout(() => process.exit(exitCode), 1000).unref();
+  return exitCode;
 }
 
 /**

@@ -8,51 +8,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { childEnv, installedVersion, installInto, manifest, packTarball, root, run, show, withPackLock } from '../helpers/packed.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string };
 const started = Date.now();
 const progress = (message: string) => console.log(`[packed] ${((Date.now() - started) / 1000).toFixed(1)} s: ${message}`);
-
-/** The version the repository has installed, so `--prefer-offline` finds it in npm's cache. */
-const installedVersion = (pkg: string) =>
-  (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
-
-/**
- * Children get the project's Node first on PATH (the bin's `#!/usr/bin/env node` and npx find it),
- * and none of the variables an enclosing `npm test` sets for its own package: npm would read
- * npm_config_local_prefix and friends as if the repository were the project being installed to.
- */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (/^(npm_(package|lifecycle)_|npm_config_(local_prefix|prefix|global_prefix)$|npm_command$|npm_execpath$|npm_node_execpath$|INIT_CWD$)/i.test(name)) continue;
-    if (/^MIMIR_/.test(name)) continue; // the app's configuration is what each case gives it
-    env[name] = value;
-  }
-  env.PATH = [dirname(process.execPath), env.PATH ?? ''].join(delimiter);
-  return { ...env, ...extra };
-}
-
-interface Result { code: number | null; stdout: string; stderr: string }
-
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = childEnv()): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 /** The first ```js block under "## Library" in README.md, verbatim. */
 function readmeLibraryExample(): string {
@@ -86,24 +48,18 @@ describe('the packed package, installed into an empty app', () => {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'mimir-packed-'));
     app = join(work, 'app');
-    mkdirSync(app);
 
     progress('npm pack (prepack compiles src/ to dist/ with tsconfig.build.json)…');
-    const packed = await run('npm', ['pack', '--pack-destination', work], root);
-    assert.equal(packed.code, 0, show(packed));
-    const tarball = readdirSync(work).find((f) => f.startsWith(`${manifest.name}-`) && f.endsWith('.tgz'));
-    assert.ok(tarball, `npm pack left a ${manifest.name}-*.tgz in ${work}`);
+    const tarball = await packTarball(work);
     const listing = await run('tar', ['-tzf', join(work, tarball)], work);
     assert.equal(listing.code, 0, show(listing));
     files = listing.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
     progress(`packed ${tarball}: ${files.length} files`);
 
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'empty-app', version: '1.0.0', private: true, type: 'module' }, null, 2));
     // What the README's example says to install next to the hub, and what a TypeScript user has.
     const alongside = [`fastify@${installedVersion('fastify')}`, `express@${installedVersion('express')}`, `@types/node@${installedVersion('@types/node')}`];
     progress(`npm install ./${tarball} ${alongside.join(' ')} (into an empty app)…`);
-    const installed = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, tarball), ...alongside], app);
-    assert.equal(installed.code, 0, show(installed));
+    await installInto(app, join(work, tarball), alongside);
     progress('installed');
   }, { timeout: 15 * 60_000 });
 
@@ -148,9 +104,11 @@ describe('the packed package, installed into an empty app', () => {
     assert.equal(installed.code, 0, show(installed));
     assert.match(installed.stderr, /\[cli-module\] file:\/\/\S*\/node_modules\/mimir-auth-hub\/dist\/cli\/main\.js$/m);
 
-    // before() packed in the repository, so dist/ is there now.
-    assert.ok(readdirSync(join(root, 'dist')).length > 0, 'npm pack left dist/ in the repository');
-    const repository = await run(process.execPath, ['--import', TRACE_CLI, join(root, 'bin', 'mimir-auth.js'), '--version'], app);
+    // before() packed in the repository, so dist/ is there now (and stays whole while no other test packs).
+    const repository = await withPackLock(async () => {
+      assert.ok(readdirSync(join(root, 'dist')).length > 0, 'npm pack left dist/ in the repository');
+      return run(process.execPath, ['--import', TRACE_CLI, join(root, 'bin', 'mimir-auth.js'), '--version'], app);
+    });
     assert.equal(repository.code, 0, show(repository));
     assert.match(repository.stderr, /\[cli-module\] file:\/\/\S*\/src\/cli\/main\.ts$/m);
     assert.doesNotMatch(repository.stderr, /dist\/cli\/main\.js/);
