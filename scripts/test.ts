@@ -231,6 +231,14 @@ async function ensureRedisBinaries(): Promise<{ server: string; cli: string }> {
   return { server, cli };
 }
 
+/** The deployment test checks the systemd unit with systemd-analyze and systemd-sysusers (package systemd). */
+async function ensureSystemdTools(): Promise<void> {
+  if (onPath('systemd-analyze') && onPath('systemd-sysusers')) return;
+  if (!canApt()) fail('the deployment test needs systemd-analyze and systemd-sysusers: install systemd (as root: apt-get install systemd)');
+  log('systemd-analyze not found; installing systemd');
+  if (!(await aptInstall('systemd')) || !onPath('systemd-analyze')) fail('apt-get could not install systemd (systemd-analyze, systemd-sysusers)');
+}
+
 async function ensureChromium(): Promise<string> {
   const chromium = process.env.MIMIR_TEST_CHROMIUM ?? '/usr/bin/chromium';
   if (existsSync(chromium)) return chromium;
@@ -267,6 +275,10 @@ async function main(): Promise<number> {
   log('checking Chromium');
   const chromium = await ensureChromium();
   log(`Chromium: ${chromium}`);
+  if (files.some((file) => file.includes('test/package/deploy'))) {
+    log('checking systemd-analyze');
+    await ensureSystemdTools();
+  }
 
   log('tsc --noEmit');
   if ((await run(bin('tsc'), ['--noEmit'])) !== 0) fail('type check failed');
