@@ -18,6 +18,7 @@ import { report, type Goal, type Row } from './lib/report.ts';
 import { freshStringScanNs } from './lib/string-scan.ts';
 import { cpuSeconds, freePort, startTarget, type Target } from './lib/targets.ts';
 import { servedLines, type StoreKind } from './lib/serve.ts';
+import { growth } from './lib/growth.ts';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 3 : 10;
@@ -442,6 +443,25 @@ async function servedOnly(): Promise<number> {
   return 0;
 }
 
+/**
+ * `--growth`: issue 20's goal 6 alone — each store filled to 1 k, 10 k, 100 k and 1 M records
+ * (`--quick`: up to 100 k), `mimir-auth serve` measured on it at each size.
+ */
+async function growthOnly(): Promise<number> {
+  const sizes = quick ? [1_000, 10_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000];
+  log(`growth with data: ${sizes.map((n) => n.toLocaleString('en')).join(', ')} records on ${STORES.join(', ')}`);
+  const { points, goals } = await growth(STORES, { sizes, redisUrl: REDIS_URL, postgresUrl: POSTGRES_URL, log });
+  const machine = {
+    nproc: Number(execSync('nproc').toString().trim()), cpu: cpus()[0]?.model ?? 'unknown',
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free`, node: process.version,
+  };
+  console.log(`\n${'store'.padEnd(10)} ${'records'.padStart(10)} ${'first p50 µs'.padStart(13)} ${'first p99 µs'.padStart(13)} ${'cached p50 µs'.padStart(14)} ${'RSS MB'.padStart(8)}`);
+  for (const p of points) console.log(`${p.store.padEnd(10)} ${p.size.toLocaleString('en').padStart(10)} ${p.firstUs.p50.toFixed(0).padStart(13)} ${p.firstUs.p99.toFixed(0).padStart(13)} ${p.cachedUs.p50.toFixed(0).padStart(14)} ${p.rssMb.toFixed(0).padStart(8)}`);
+  report({ timestamp: new Date().toISOString(), mode: `${quick ? 'quick' : 'full'} --growth`, seconds: 0, rounds: 1, connections: 1, generator: 'node:http, one connection', machine, rows: [], goals }, { name: 'growth-goals' });
+  console.log('wrote bench/results/growth.json and bench/results/growth.svg');
+  return 0;
+}
+
 /** `--revocation-postgres`: revocation reach on PostgreSQL alone. */
 async function postgresRevocationOnly(): Promise<number> {
   const revocation = await postgresRevocation(REVOCATION_TRIALS);
@@ -486,4 +506,4 @@ async function drive(url: string, tokens: string[]): Promise<number> {
   return ok;
 }
 
-(process.argv.includes('--memory') ? memoryOnly() : process.argv.includes('--revocation-postgres') ? postgresRevocationOnly() : process.argv.includes('--served') ? servedOnly() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });
+(process.argv.includes('--memory') ? memoryOnly() : process.argv.includes('--revocation-postgres') ? postgresRevocationOnly() : process.argv.includes('--served') ? servedOnly() : process.argv.includes('--growth') ? growthOnly() : main()).then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(`[bench] FAILED: ${(e as Error).stack ?? String(e)}`); process.exitCode = 1; });

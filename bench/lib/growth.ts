@@ -1,0 +1,203 @@
+/**
+ * Issue 20, goal 6: growth with data. For each store, the store is filled step by step to 1 000,
+ * 10 000, 100 000 and 1 000 000 API keys and refresh-token records and a tenth as many OAuth
+ * clients (records shaped as the hub writes them); at each step `mimir-auth serve` is started on
+ * it as users start it and asked, over HTTP, for /auth/me with 200 API keys it has never seen
+ * (the uncached first check: a store read), then with the same keys again (cached), and its RSS
+ * is read. Goals: first check at 1 M ≤ 2× at 1 k; cached unchanged (≤ 1.25×); RSS not growing
+ * with the store (≤ 1.25× at 1 M what it is at 1 k).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request, Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ApiKeys } from '../../src/api-keys/index.ts';
+import { createStore, type Store } from '../../src/storage/index.ts';
+import type { Goal } from './report.ts';
+import { freePort } from './targets.ts';
+import type { StoreKind } from './serve.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'mimir-auth.js');
+const RESULTS = join(ROOT, 'bench', 'results');
+const PROBES = 200;
+
+export interface GrowthOptions {
+  sizes: number[];
+  redisUrl: string;
+  postgresUrl: string;
+  log: (line: string) => void;
+}
+
+export interface GrowthPoint { store: StoreKind; size: number; firstUs: { p50: number; p99: number }; cachedUs: { p50: number; p99: number }; rssMb: number }
+
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
+const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
+
+/** Writes `count` records of each kind, shaped as the hub writes them, `inFlight` at a time. */
+async function fill(store: Store, from: number, to: number, inFlight: number): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  const write = async (i: number) => {
+    const id = `g${i.toString(36).padStart(15, '0')}`;
+    await store.insert('api_key', id, { id, name: `growth-${i}`, roles: ['viewer'], hash: sha(`k${i}`), createdAt: now });
+    await store.insert('refresh_token', sha(`r${i}`), { familyId: `f${i}`, clientId: 'growth', sub: `user-${i}`, scope: 'nodes:read', createdAt: now, generation: 0 }, 30 * 86_400);
+    if (i % 10 === 0) await store.insert('oauth_client', `client-${i}`, { client_id: `client-${i}`, client_name: `growth ${i}`, redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], created_at: now });
+  };
+  let next = from;
+  await Promise.all(Array.from({ length: inFlight }, async () => { while (next < to) await write(next++); }));
+}
+
+function timed(agent: Agent, url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = request(url, { agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1000) : reject(new Error(`/auth/me answered ${res.statusCode}`)));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function measure(env: Record<string, string>, dir: string, keys: string[]): Promise<Omit<GrowthPoint, 'store' | 'size'>> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', BIN, 'serve'], {
+    env: { ...env, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1' }, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
+  const url = `http://127.0.0.1:${port}/auth/me`;
+  try {
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`serve exited (${child.exitCode}): ${stderr}`);
+      try { if ((await fetch(`http://127.0.0.1:${port}/ready`)).ok) break; } catch { /* not yet */ }
+      if (i > 600) throw new Error(`serve not ready after 60 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    // Warm the process (JIT, connection) on a key the probes do not use.
+    for (let i = 0; i < 200; i++) await timed(agent, url, { 'x-api-key': keys[0]! });
+    const first: number[] = [];
+    for (const key of keys.slice(1)) first.push(await timed(agent, url, { 'x-api-key': key }));
+    const cached: number[] = [];
+    for (const key of keys.slice(1)) cached.push(await timed(agent, url, { 'x-api-key': key }));
+    agent.destroy();
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+    return { firstUs: { p50: pct(first, 50), p99: pct(first, 99) }, cachedUs: { p50: pct(cached, 50), p99: pct(cached, 99) }, rssMb: rss };
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 12_000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ points: GrowthPoint[]; goals: Goal[] }> {
+  const points: GrowthPoint[] = [];
+  const goals: Goal[] = [];
+  for (const kind of stores) {
+    const dir = mkdtempSync(join(tmpdir(), 'mimir-bench-growth-'));
+    const env: Record<string, string> = { ...process.env as Record<string, string>, NODE_ENV: 'production', MIMIR_DATA_DIR: dir, MIMIR_LOG_LEVEL: 'warn' };
+    let database: string | undefined;
+    const maintenance = async (sql: string) => {
+      const client = new pg.Client({ connectionString: o.postgresUrl, connectionTimeoutMillis: 3000 });
+      client.on('error', () => {});
+      try { await client.connect(); await client.query(sql); } finally { await client.end().catch(() => undefined); }
+    };
+    let store: Store | undefined;
+    try {
+      if (kind === 'sqlite') {
+        store = await createStore({ kind, sqlitePath: join(dir, 'mimir-auth.db') });
+      } else if (kind === 'redis') {
+        const keyPrefix = `mimir-bench-growth:${randomBytes(4).toString('hex')}:`;
+        Object.assign(env, { MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: o.redisUrl, MIMIR_REDIS_KEY_PREFIX: keyPrefix, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
+        store = await createStore({ kind, redis: { url: o.redisUrl, db: 0, keyPrefix } });
+      } else {
+        database = `mimir_bench_growth_${randomBytes(4).toString('hex')}`;
+        await maintenance(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+        const url = new URL(o.postgresUrl);
+        url.pathname = `/${database}`;
+        Object.assign(env, { MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: url.toString(), MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
+        store = await createStore({ kind, postgres: { url: url.toString() } });
+      }
+      // The probes: real keys, made by the hub's own code, present at every size.
+      const apiKeys = new ApiKeys(store);
+      const keys: string[] = [];
+      for (let i = 0; i <= PROBES; i++) keys.push((await apiKeys.create({ name: `probe-${i}`, roles: ['viewer'] })).key);
+      let filled = 0;
+      for (const size of o.sizes) {
+        const t0 = performance.now();
+        await fill(store, filled, size, kind === 'sqlite' ? 1 : 64);
+        filled = size;
+        o.log(`growth ${kind}: ${size.toLocaleString('en')} API keys and refresh tokens, ${(size / 10).toLocaleString('en')} clients (filled in ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+        const m = await measure(env, dir, keys);
+        points.push({ store: kind, size, ...m });
+        o.log(`  first check p50 ${m.firstUs.p50.toFixed(0)} µs p99 ${m.firstUs.p99.toFixed(0)} µs; cached p50 ${m.cachedUs.p50.toFixed(0)} µs; RSS ${m.rssMb.toFixed(0)} MB`);
+      }
+      const at = (size: number) => points.find((p) => p.store === kind && p.size === size)!;
+      const small = at(o.sizes[0]!);
+      const large = at(o.sizes.at(-1)!);
+      const span = `${large.size.toLocaleString('en')} vs ${small.size.toLocaleString('en')} records`;
+      goals.push({ n: 6, what: `${kind}: uncached first check p50, ${span}`, value: large.firstUs.p50 / small.firstUs.p50, max: 2, unit: '×' });
+      goals.push({ n: 6, what: `${kind}: cached check p50, ${span}`, value: large.cachedUs.p50 / small.cachedUs.p50, max: 1.25, unit: '×' });
+      goals.push({ n: 6, what: `${kind}: hub RSS, ${span}`, value: large.rssMb / small.rssMb, max: 1.25, unit: '×' });
+    } catch (e) {
+      o.log(`growth ${kind}: n/a — ${(e as Error).message.split('\n')[0]}`);
+      goals.push({ n: 6, what: `${kind}: growth with data`, value: undefined, unit: '×', na: `n/a — ${(e as Error).message.split('\n')[0]!.slice(0, 120)}` });
+    } finally {
+      await store?.close().catch(() => undefined);
+      if (database) await maintenance(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`).catch(() => undefined);
+      if (kind === 'redis' && env.MIMIR_REDIS_KEY_PREFIX) await dropRedisPrefix(o.redisUrl, env.MIMIR_REDIS_KEY_PREFIX).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  writeGrowth(points);
+  return { points, goals };
+}
+
+async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  // redis-cli is not needed: SCAN + UNLINK through ioredis, in pages.
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true });
+  await redis.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** bench/results/growth.json, and growth.svg: first-check p50 against the store's size, one line per store (log x). */
+function writeGrowth(points: GrowthPoint[]): void {
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'growth.json'), JSON.stringify({ timestamp: new Date().toISOString(), points }, null, 2) + '\n');
+  const W = 720, H = 360, left = 70, right = 150, top = 40, bottom = 50;
+  const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b);
+  const maxY = Math.max(1, ...points.map((p) => Math.max(p.firstUs.p50, p.cachedUs.p50))) * 1.15;
+  const x = (s: number) => left + (sizes.length <= 1 ? 0 : (Math.log10(s) - Math.log10(sizes[0]!)) / (Math.log10(sizes.at(-1)!) - Math.log10(sizes[0]!))) * (W - left - right);
+  const y = (v: number) => H - bottom - (v / maxY) * (H - top - bottom);
+  const colours: Record<string, string> = { sqlite: '#1565c0', redis: '#c62828', postgres: '#2e7d32' };
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="10" y="22" font-size="14" font-weight="bold">/auth/me with an API key: p50 µs (client side, one connection) against records in the store</text>`];
+  for (const s of sizes) out.push(`<line x1="${x(s)}" y1="${top}" x2="${x(s)}" y2="${H - bottom}" stroke="#eee"/>`, `<text x="${x(s)}" y="${H - bottom + 18}" text-anchor="middle">${s.toLocaleString('en')}</text>`);
+  for (let v = 0; v <= maxY; v += Math.max(50, Math.round(maxY / 5 / 50) * 50)) out.push(`<text x="${left - 8}" y="${y(v) + 4}" text-anchor="end" fill="#555">${v}</text>`, `<line x1="${left}" y1="${y(v)}" x2="${W - right}" y2="${y(v)}" stroke="#f3f3f3"/>`);
+  let legend = top;
+  for (const store of [...new Set(points.map((p) => p.store))]) {
+    const mine = points.filter((p) => p.store === store);
+    for (const [which, dash] of [['firstUs', ''], ['cachedUs', ' stroke-dasharray="4 3"']] as const) {
+      out.push(`<polyline fill="none" stroke="${colours[store]}" stroke-width="2"${dash} points="${mine.map((p) => `${x(p.size).toFixed(1)},${y(p[which].p50).toFixed(1)}`).join(' ')}"/>`);
+      out.push(`<text x="${W - right + 10}" y="${legend += 16}" fill="${colours[store]}">${store} ${which === 'firstUs' ? 'first check' : 'cached'}</text>`);
+    }
+  }
+  out.push('</svg>');
+  writeFileSync(join(RESULTS, 'growth.svg'), out.join('\n') + '\n');
+}
+
