@@ -98,7 +98,7 @@ export async function runDoctor(given: Config | DoctorOptions = {}, fetchOverrid
       checks.push({
         name: `identity provider ${report.id}`, verdict: report.ok ? 'ok' : 'problem',
         detail: report.ok ? report.notes.join('; ') : report.problems.join('; '),
-        ...(report.ok ? {} : { fix: 'see `mimir-auth providers check` for each step' }),
+        ...(report.ok ? {} : { fix: 'correct the issuer (MIMIR_OAUTH_ISSUER, or the entry\'s issuer in MIMIR_AUTH_PROVIDERS_FILE) or the endpoint named; `mimir-auth providers check` shows each step' }),
       });
       if (report.ok) await clock(`identity provider ${report.id}`, `${report.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
     }
@@ -163,7 +163,7 @@ function clockCheck(skews: ReadonlyArray<{ server: string; seconds: number }>): 
   const off = Math.abs(worst.seconds);
   if (off > SKEW_PROBLEM) return { name: 'clock', verdict: 'problem', detail: `this machine's clock is ${off} s ${worst.seconds > 0 ? 'ahead of' : 'behind'} ${worst.server} (${said}): beyond the ${SKEW_PROBLEM} s tolerance, tokens look expired or not yet valid`, fix: 'synchronise the clocks (NTP: timedatectl set-ntp true, chrony) on this machine and the server named' };
   if (off > SKEW_WARNING) return { name: 'clock', verdict: 'warning', detail: `this machine's clock is ${off} s ${worst.seconds > 0 ? 'ahead of' : 'behind'} ${worst.server} (${said})`, fix: 'synchronise the clocks (NTP) before the skew reaches 30 s' };
-  return { name: 'clock', verdict: 'ok', detail: `within ${SKEW_WARNING} s of ${skews.map((s) => s.server).join(', ')}` };
+  return { name: 'clock', verdict: 'ok', detail: `within ${SKEW_WARNING} s of ${skews.map((s) => s.server).join(' and ')}` };
 }
 
 async function upstreamChecks(config: Config, rbac: Rbac | undefined, fetchImpl: typeof fetch): Promise<Check[]> {

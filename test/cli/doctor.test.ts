@@ -94,7 +94,7 @@ describe('mimir-auth doctor', () => {
     ]);
     for (const c of checks) assert.equal(c.verdict, 'ok', `${c.name}: ${c.detail}`);
     assert.match(check(checks, 'identity provider generic').detail, /discovery OK .*JWKS OK: 1 key/);
-    assert.match(check(checks, 'clock').detail, /within 5 s of identity provider generic, the upstream/);
+    assert.match(check(checks, 'clock').detail, /within 5 s of identity provider generic and the upstream/);
     assert.match(check(checks, 'upstream security').detail, /security is off/);
     assert.match(check(checks, 'RBAC').detail, /4 roles|roles \(/);
   });
@@ -131,6 +131,7 @@ describe('mimir-auth doctor', () => {
       const provider = check(checks, 'identity provider generic');
       assert.equal(provider.verdict, 'problem');
       assert.match(provider.detail, /discovery failed for issuer .*not-the-issuer.*MIMIR_OAUTH_ISSUER/);
+      assert.match(provider.fix ?? '', /MIMIR_OAUTH_ISSUER/);
       const clock = check(checks, 'clock');
       assert.equal(clock.verdict, 'problem');
       assert.match(clock.detail, /this machine's clock is (599|600|601) s behind the upstream/);
