@@ -29,6 +29,7 @@ export function buildProgram(exit: Exit, version: string): Command {
     .description('The Mimir Auth Hub: sign-in, API keys, service accounts and an authenticating proxy in front of Mimir')
     .version(version, '-v, --version', 'print the version')
     .helpOption('-h, --help', 'print this help')
+    .helpCommand('help [command]', 'print the help of a command')
     .showSuggestionAfterError(true)
     // Thrown, not process.exit: main() turns it into the exit code (0 for help and the version, 64 otherwise).
     .exitOverride()
