@@ -11,9 +11,9 @@ import { envExample, loadConfig, redactedVariables, type Config } from '../confi
 import { OAuthError } from '../errors.ts';
 import { openHub, type Hub } from '../hub.ts';
 import { createLogger } from '../logger.ts';
+import { UsageError } from './usage-error.ts';
 
-/** A command line the CLI refuses (exit 64, EX_USAGE). */
-export class UsageError extends Error {}
+export { UsageError } from './usage-error.ts';
 
 /**
  * The hub an admin command works on. Its audit lines go to MIMIR_AUDIT_LOG_FILE: the CLI's stdout

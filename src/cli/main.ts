@@ -8,10 +8,10 @@ import { CommanderError } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { describeUnknown, unknownVariables } from '../config/unknown.ts';
 import { OAuthError } from '../errors.ts';
-import { UsageError } from './admin.ts';
+import { UsageError } from './usage-error.ts';
 import { buildProgram } from './program.ts';
 
-export { UsageError } from './admin.ts';
+export { UsageError } from './usage-error.ts';
 
 /** Commands that report unknown variables themselves (doctor), or read none. */
 const NO_VARIABLE_WARNING = new Set(['doctor', 'version', 'help']);

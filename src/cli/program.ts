@@ -177,7 +177,7 @@ export function buildProgram(exit: Exit, version: string): Command {
     .option('--json', 'as JSON')
     .action(run(async (o: { to: string; json?: boolean }) => {
       const { storageCommand, StorageUsageError } = await import('./storage.ts');
-      const { UsageError } = await import('./admin.ts');
+      const { UsageError } = await import('./usage-error.ts');
       try {
         return await storageCommand(['copy', '--to', o.to, ...(o.json ? ['--json'] : [])]);
       } catch (e) {

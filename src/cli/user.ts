@@ -3,7 +3,7 @@
  * login, whoami, token, logout. Their refusals (LoginError, CredentialsError) exit 1.
  */
 import { loadConfig } from '../config/index.ts';
-import { UsageError } from './admin.ts';
+import { UsageError } from './usage-error.ts';
 import { CredentialsError } from './credentials.ts';
 import { freshCredentials, login, LoginError, logout, whoami } from './login.ts';
 
