@@ -9,12 +9,14 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, redactUrl, type Config, type LoadOptions } from '../config/index.ts';
 import { describeUnknown, unknownVariables } from '../config/unknown.ts';
+import { clientOptionsFromEnv, type ClientEnvOptions } from '../client/config.ts';
 import { KeyRing } from '../jwt/keys.ts';
 import { checkProviders } from '../oidc/check.ts';
 import { loadProviders } from '../oidc/providers.ts';
 import { probeRoutes, upstreamSecurity } from '../proxy/upstream-probe.ts';
 import { loadRbac, type Rbac } from '../rbac/policy.ts';
 import { DEFAULT_ROUTES } from '../rbac/routes.ts';
+import { authenticatesWithKey, ServiceAccounts } from '../service-accounts/index.ts';
 import { createStore } from '../storage/index.ts';
 
 export type Verdict = 'ok' | 'warning' | 'problem';
@@ -79,7 +81,13 @@ export async function runDoctor(given: Config | DoctorOptions = {}, fetchOverrid
     checks.push({ name: 'RBAC', verdict: 'problem', detail: (e as Error).message, fix: 'correct MIMIR_RBAC_CONFIG: a path or https URL of a rbac.json in Mimir\'s format, or inline JSON; the hub does not start without it' });
   }
 
-  checks.push(...await storeChecks(config, now));
+  let client: ClientEnvOptions = {};
+  try {
+    client = clientOptionsFromEnv(o.env);
+  } catch (e) {
+    checks.push({ name: 'client configuration', verdict: 'problem', detail: (e as Error).message, fix: 'correct the variable named (read by mimir-auth token and the client library)' });
+  }
+  checks.push(...await storeChecks(config, client, now));
 
   const skews: Array<{ server: string; seconds: number }> = [];
   const clock = async (server: string, url: string) => {
@@ -120,8 +128,12 @@ export async function runDoctor(given: Config | DoctorOptions = {}, fetchOverrid
   return checks;
 }
 
-/** The store answers, and the signing keys open (generated on a first run, as the hub does). */
-async function storeChecks(config: Config, now: () => number): Promise<Check[]> {
+/**
+ * The store answers, and the signing keys open (generated on a first run, as the hub does); with
+ * MIMIR_SERVICE_ACCOUNT_ID (PCTX's), the seed's "PCTX can't authenticate": does the account exist,
+ * is it enabled, and is MIMIR_SERVICE_ACCOUNT_SECRET its secret.
+ */
+async function storeChecks(config: Config, client: ClientEnvOptions, now: () => number): Promise<Check[]> {
   let store: Awaited<ReturnType<typeof createStore>>;
   try {
     store = await createStore({ kind: config.storage.kind, sqlitePath: config.storage.sqlitePath, redis: config.storage.redis, postgres: config.storage.postgres });
@@ -135,10 +147,31 @@ async function storeChecks(config: Config, now: () => number): Promise<Check[]> 
     checks.push({ name: 'signing keys', verdict: 'ok', detail: `${keys.algorithm}, current kid ${keys.currentKid}, ${keys.list().length} published` });
   } catch (e) {
     checks.push({ name: 'signing keys', verdict: 'problem', detail: (e as Error).message, fix: 'MIMIR_JWT_SECRET must be the secret the stored keys were sealed with (every hub on a shared store sets the same), and MIMIR_JWT_ALGORITHM one of RS256, ES256, EdDSA, HS256' });
+  }
+  try {
+    if (client.serviceAccountId) checks.push(await serviceAccountCheck(new ServiceAccounts(store, { now }), client.serviceAccountId, client.serviceAccountSecret));
   } finally {
     await store.close().catch(() => undefined);
   }
   return checks;
+}
+
+async function serviceAccountCheck(accounts: ServiceAccounts, id: string, secret: string | undefined): Promise<Check> {
+  const name = 'service account';
+  const account = await accounts.get(id);
+  if (!account) {
+    return { name, verdict: 'problem', detail: `MIMIR_SERVICE_ACCOUNT_ID: no service account "${id}" in this store`, fix: `create it: mimir-auth service-accounts create --id ${id} --roles developer (or correct MIMIR_SERVICE_ACCOUNT_ID)` };
+  }
+  if (account.disabled) return { name, verdict: 'problem', detail: `the service account "${id}" is disabled`, fix: `mimir-auth service-accounts enable ${id}` };
+  if (authenticatesWithKey(account)) return { name, verdict: 'ok', detail: `"${id}" exists, enabled, roles [${account.roles.join(', ')}]; it authenticates with private_key_jwt (MIMIR_SERVICE_ACCOUNT_SECRET is not used)` };
+  if (secret === undefined) {
+    return { name, verdict: 'warning', detail: `"${id}" exists, enabled, roles [${account.roles.join(', ')}]; MIMIR_SERVICE_ACCOUNT_SECRET is not set, so its secret was not checked`, fix: 'set MIMIR_SERVICE_ACCOUNT_SECRET where the client (PCTX) runs' };
+  }
+  // Compared as the token endpoint does (hashes, constant time); the secret is never shown.
+  if (!(await accounts.authenticate(id, secret))) {
+    return { name, verdict: 'problem', detail: `MIMIR_SERVICE_ACCOUNT_SECRET is not the secret of "${id}" (nor its previous one within the grace period)`, fix: `set the secret it was given, or make a new one: mimir-auth service-accounts rotate-secret ${id}` };
+  }
+  return { name, verdict: 'ok', detail: `"${id}" exists, enabled, roles [${account.roles.join(', ')}]; MIMIR_SERVICE_ACCOUNT_SECRET matches` };
 }
 
 /** Seconds this machine's clock is ahead of the server's (negative: behind), from its Date header. */

@@ -19,7 +19,7 @@ import { startMimir, type Mimir } from '../helpers/mimir.ts';
 
 interface Check { name: string; verdict: 'ok' | 'warning' | 'problem'; detail: string; fix?: string }
 
-async function doctor(env: Record<string, string>, cwd: string): Promise<{ code: number; checks: Check[]; stderr: string }> {
+async function doctor(env: Record<string, string>, cwd: string): Promise<{ code: number; checks: Check[]; stdout: string; stderr: string }> {
   const r = await cli(['doctor', '--json'], env, cwd);
   let checks: Check[];
   try {
@@ -27,7 +27,7 @@ async function doctor(env: Record<string, string>, cwd: string): Promise<{ code:
   } catch {
     throw new Error(`doctor printed no JSON (exit ${r.code}): ${r.stdout}${r.stderr}`);
   }
-  return { code: r.code, checks, stderr: r.stderr };
+  return { code: r.code, checks, stdout: r.stdout, stderr: r.stderr };
 }
 
 function check(checks: Check[], name: string): Check {
@@ -149,13 +149,25 @@ describe('mimir-auth doctor', () => {
     }
   });
 
-  it('signing keys sealed under another MIMIR_JWT_SECRET, a route table Mimir lacks: a problem and a warning', async () => {
+  it('PCTX\'s service account (MIMIR_SERVICE_ACCOUNT_ID/SECRET), signing keys sealed under another MIMIR_JWT_SECRET, a route table Mimir lacks', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mimir-doctor-'));
     const data = join(dir, 'data');
     const first = await doctor({ MIMIR_DATA_DIR: data, MIMIR_JWT_SECRET: 'a'.repeat(40), MIMIR_UPSTREAM_URL: mimir.url }, dir);
     assert.equal(check(first.checks, 'signing keys').verdict, 'ok', 'the first run makes the keys');
+    assert.equal(first.checks.find((c) => c.name === 'service account'), undefined, 'no MIMIR_SERVICE_ACCOUNT_ID, no check');
+    const created = await cli(['service-accounts', 'create', '--id', 'pctx-service', '--roles', 'developer', '--json'], { MIMIR_DATA_DIR: data, MIMIR_JWT_SECRET: 'a'.repeat(40) }, dir);
+    const secret = (JSON.parse(created.stdout) as { client_secret: string }).client_secret;
+    const pctx = await doctor({ MIMIR_DATA_DIR: data, MIMIR_JWT_SECRET: 'a'.repeat(40), MIMIR_UPSTREAM_URL: mimir.url, MIMIR_SERVICE_ACCOUNT_ID: 'pctx-service', MIMIR_SERVICE_ACCOUNT_SECRET: secret }, dir);
+    assert.equal(pctx.code, 0, JSON.stringify(pctx.checks));
+    assert.match(check(pctx.checks, 'service account').detail, /^"pctx-service" exists, enabled, roles \[developer\]; MIMIR_SERVICE_ACCOUNT_SECRET matches$/);
+    const unknownAccount = await doctor({ MIMIR_DATA_DIR: data, MIMIR_JWT_SECRET: 'a'.repeat(40), MIMIR_UPSTREAM_URL: mimir.url, MIMIR_SERVICE_ACCOUNT_ID: 'pctx-servce' }, dir);
+    assert.equal(unknownAccount.code, 1);
+    assert.match(check(unknownAccount.checks, 'service account').detail, /MIMIR_SERVICE_ACCOUNT_ID: no service account "pctx-servce"/);
     const rbac = JSON.stringify({ roleMappings: { admin: { permissions: ['*'] } }, routes: [{ method: 'GET', path: '/api/nodes/*', permission: 'nodes:read' }, { method: 'GET', path: '/api/no-such-route', permission: 'nodes:read' }] });
-    const { code, checks } = await doctor({ MIMIR_DATA_DIR: data, MIMIR_JWT_SECRET: 'b'.repeat(40), MIMIR_UPSTREAM_URL: mimir.url, MIMIR_RBAC_CONFIG: rbac }, dir);
+    const { code, checks, stdout } = await doctor({
+      MIMIR_DATA_DIR: data, MIMIR_JWT_SECRET: 'b'.repeat(40), MIMIR_UPSTREAM_URL: mimir.url, MIMIR_RBAC_CONFIG: rbac,
+      MIMIR_SERVICE_ACCOUNT_ID: 'pctx-service', MIMIR_SERVICE_ACCOUNT_SECRET: `${secret}x`,
+    }, dir);
     assert.equal(code, 1);
     const keys = check(checks, 'signing keys');
     assert.equal(keys.verdict, 'problem', keys.detail);
@@ -164,6 +176,11 @@ describe('mimir-auth doctor', () => {
     assert.equal(coverage.verdict, 'warning');
     assert.match(coverage.detail, /1 of 2 GET routes .*missing: \/api\/no-such-route/);
     assert.match(coverage.fix ?? '', /"routes" of MIMIR_RBAC_CONFIG/);
+    const account = check(checks, 'service account');
+    assert.equal(account.verdict, 'problem');
+    assert.match(account.detail, /MIMIR_SERVICE_ACCOUNT_SECRET is not the secret of "pctx-service"/);
+    assert.match(account.fix ?? '', /mimir-auth service-accounts rotate-secret pctx-service/);
+    assert.ok(!stdout.includes(secret), 'the secret is never shown');
   });
 
   it('an invalid configuration is the one problem it reports', async () => {
