@@ -11,6 +11,13 @@ import { loadConfig } from '../config/index.ts';
 export type Exit = (code: number) => void;
 
 const CONFIG_NOTE = `
+Getting started:
+  mimir-auth serve                                      the hub on ./data (SQLite), http://localhost:9042
+  mimir-auth keys create --name NAME --roles admin      the first admin key (no server needed)
+  mimir-auth service-accounts create --id ID --roles developer
+  mimir-auth doctor                                     what is wrong, and how to fix it
+  mimir-auth COMMAND --help                             the options of a command
+
 Configuration comes from MIMIR_* environment variables and ./.env (every variable: mimir-auth config --example).
 Exit codes: 0 done, 1 failed, 64 bad command line or input (EX_USAGE), 78 invalid configuration (EX_CONFIG).`;
 
