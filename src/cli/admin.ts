@@ -250,7 +250,9 @@ export async function routesCommand(o: { json?: boolean }): Promise<number> {
   }
   console.log(`Route table (${rules.length} rules, first match wins), from ${source}:`);
   const width = Math.max(...rules.map((r) => r.method.length));
-  for (const r of rules) console.log(`  ${r.method.padEnd(width)}  ${r.path.padEnd(44)}  ${r.permission ?? '(any authenticated caller)'}`);
+  // RFC 9470 step-up, where a rule asks for it.
+  const stepUp = (r: { method: string; maxAge?: number | undefined; acr?: string | undefined }) => [r.maxAge !== undefined ? `maxAge ${r.maxAge}s` : '', r.acr !== undefined ? `acr ${r.acr}` : ''].filter(Boolean).join(', ');
+  for (const r of rules) console.log(`  ${r.method.padEnd(width)}  ${r.path.padEnd(44)}  ${r.permission ?? '(any authenticated caller)'}${stepUp(r) ? `  [step-up: ${stepUp(r)}]` : ''}`);
   console.log('MCP tools/call also needs mcp:* or mcp:tool:<name>. Paths of the hub itself (/auth/*, /.well-known/*, /health, /ready, the metrics) are never proxied.');
   return 0;
 }

@@ -145,7 +145,7 @@ export function parseRbac(source: string, read: (path: string) => string = (p) =
   const parsed = rbacSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(`MIMIR_RBAC_CONFIG: ${issue.path.join('.') || 'document'}: ${issue.message} (${RBAC_FORMAT})`);
+    throw new Error(`MIMIR_RBAC_CONFIG: ${issue.path.join('.') || 'document'}: ${issue.message} (expected Mimir's rbac.json format: {claimPath, defaultRole, roleMappings: {role: {permissions: []}}})`);
   }
   return parsed.data;
 }
