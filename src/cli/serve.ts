@@ -18,16 +18,18 @@ export async function serve(config: Config): Promise<number> {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     lock = lockDataDirectory(config.dataDir);
   }
-  let hub: Hub | undefined;
-  let app: FastifyInstance | undefined;
+  let hub: Hub;
+  let app: FastifyInstance;
+  // What is open so far: nothing of it may keep a process that failed to start alive.
+  let opened: Hub | undefined;
+  let built: FastifyInstance | undefined;
   try {
-    hub = await openHub(config);
-    app = await buildServer(hub);
+    hub = opened = await openHub(config);
+    app = built = await buildServer(hub);
     await app.listen({ port: config.port, host: config.host });
   } catch (e) {
-    // Nothing opened may keep the process alive: it exits with the error.
-    await app?.close().catch(() => undefined);
-    await hub?.close().catch(() => undefined);
+    await built?.close().catch(() => undefined);
+    await opened?.close().catch(() => undefined);
     lock?.release();
     throw listenError(e, config);
   }
