@@ -97,7 +97,7 @@ export interface OpenOptions {
   logger?: Logger;
   /** Use this store instead of opening the configured one (tests). */
   store?: Store;
-  /** File descriptor for audit lines bound for stdout (the CLI uses 2). */
+  /** File descriptor for audit lines bound for stdout (default 1). */
   auditFd?: number;
 }
 

@@ -23,6 +23,7 @@ import type { SessionResolver } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import type { Authorizer, CredentialRights } from '../authz/index.ts';
 import { refusal } from '../authz/refusal.ts';
+import { suggestion } from '../config/suggest.ts';
 import { OAuthError } from '../errors.ts';
 import { jwksUriProblem, publicJwksProblem } from '../jwt/assertions.ts';
 import type { KeyRing } from '../jwt/keys.ts';
@@ -64,7 +65,7 @@ export interface AdminServiceDeps {
   revocations: Pick<RevocationList, 'revoke'>;
   /** The sign-in sessions: revoking a session also ends it (its cookie stops working everywhere). */
   sessions: Pick<SessionResolver, 'end'>;
-  authorizer: Pick<Authorizer, 'decide' | 'exceeds'>;
+  authorizer: Pick<Authorizer, 'decide' | 'exceeds' | 'rbac'>;
   audit: Pick<Audit, 'record'>;
   /** The longest an access token of the hub can live: how long a revoked id must be remembered. */
   tokenLifetimeSeconds: number;
@@ -80,6 +81,8 @@ const apiKeyInput = z.object({
   scopes: scopeList.optional(),
   /** A duration (`30d`, `12h`) or seconds. */
   expires_in: z.union([z.string(), z.number().int().positive()]).optional(),
+  /** Create it even with roles the RBAC configuration does not define (needs `*`: see {@link AdminService}). */
+  allow_unknown_role: z.boolean().optional(),
 });
 
 const serviceAccountInput = z.object({
@@ -92,6 +95,7 @@ const serviceAccountInput = z.object({
   /** private_key_jwt (RFC 7523 §2.2): the account's public keys, or where they are published; then no secret is made. */
   jwks: z.unknown().optional(),
   jwks_uri: z.string().max(2000).optional(),
+  allow_unknown_role: z.boolean().optional(),
 });
 
 /** What `POST /auth/admin/revocations` and `mimir-auth revoke` take. */
@@ -130,6 +134,7 @@ export class AdminService {
     this.#authorize(actor);
     const i = parse(apiKeyInput, input);
     const expiresInSeconds = duration(i.expires_in);
+    this.#knownRoles(actor, i.roles, i.allow_unknown_role ?? false);
     this.#withinCeiling(actor, { roles: i.roles, ...(i.scopes ? { scopes: i.scopes } : {}) });
     const created = await this.#d.apiKeys.create({
       name: i.name, roles: i.roles, ...(i.scopes ? { scopes: i.scopes } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}),
@@ -164,6 +169,7 @@ export class AdminService {
     const i = parse(serviceAccountInput, input);
     const keys = accountKeys(i);
     const flags = { allowUserContext: i.allow_user_context ?? false, allowTokenExchange: i.allow_token_exchange ?? false };
+    this.#knownRoles(actor, i.roles, i.allow_unknown_role ?? false);
     this.#withinCeiling(actor, { roles: i.roles, ...(i.scopes ? { scopes: i.scopes } : {}), ...flags });
     let created: { clientSecret?: string; account: ServiceAccountView };
     try {
@@ -298,6 +304,31 @@ export class AdminService {
     if (missing === undefined) return;
     this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'privilege_ceiling', permission: missing, method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
     throw refusal({ allowed: false, reason: 'insufficient_scope', permission: missing }, `This would hand out or control "${missing}", which you do not hold yourself.`);
+  }
+
+  /**
+   * Roles the RBAC configuration does not define are refused (400 naming them, the known roles and
+   * the likely intended one): such a role grants nothing today, so a typo makes a useless
+   * credential, and once a role of that name is defined the credential holds whatever it is given.
+   * For that reason `allow_unknown_role` needs `*` (403 otherwise, through the one rule); the
+   * CLI holds everything.
+   */
+  #knownRoles(actor: AdminActor, roles: readonly string[], allowUnknown: boolean): void {
+    const rbac = this.#d.authorizer.rbac;
+    const unknown = [...new Set(roles.filter((r) => !rbac.isKnownRole(r)))];
+    if (unknown.length === 0) return;
+    if (!allowUnknown) {
+      const known = Object.keys(rbac.config.roleMappings);
+      const hints = unknown.map((r) => suggestion(r, known)).filter(Boolean);
+      throw new OAuthError('invalid_request', `roles: ${unknown.map((r) => `"${r}"`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not defined in the RBAC configuration (MIMIR_RBAC_CONFIG)`
+        + `${unknown.length === 1 && hints.length ? hints[0] : ''}; known roles: ${known.join(', ')}. `
+        + 'To create it for a role defined later, pass allow_unknown_role (CLI: --allow-unknown-role), which needs the * permission.');
+    }
+    if (actor.kind === 'cli') return;
+    const decision = this.#d.authorizer.decide(actor.principal, { permission: '*', path: actor.path });
+    if (decision.allowed) return;
+    this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'privilege_ceiling', permission: '*', method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
+    throw refusal(decision, 'allow_unknown_role needs the * permission: a role defined later may be given any permission.');
   }
 
   /** The id of an existing service account the actor may control (404, then the ceiling). */

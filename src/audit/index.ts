@@ -64,7 +64,8 @@ const LEVEL_OF: Record<AuditEvent['outcome'], 'info' | 'warn'> = { success: 'inf
 export type AuditObserver = (event: AuditEvent) => void;
 
 /**
- * `stdoutFd`: where "stdout" goes — the CLI passes 2 so its own output stays parseable.
+ * `stdoutFd`: where "stdout" goes (default 1). The CLI writes its audit lines to the file instead
+ * (src/cli/admin.ts `withHub`), so its own output stays parseable.
  * `observers`: see {@link AuditObserver}; set later with `audit.observe(fn)` too.
  */
 export function createAudit(config: Config, options: { stdoutFd?: number; observers?: AuditObserver[] } = {}): Audit {

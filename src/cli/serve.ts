@@ -20,13 +20,18 @@ export async function serve(config: Config): Promise<number> {
   }
   let hub: Hub;
   let app: FastifyInstance;
+  // What is open so far: nothing of it may keep a process that failed to start alive.
+  let opened: Hub | undefined;
+  let built: FastifyInstance | undefined;
   try {
-    hub = await openHub(config);
-    app = await buildServer(hub);
+    hub = opened = await openHub(config);
+    app = built = await buildServer(hub);
     await app.listen({ port: config.port, host: config.host });
   } catch (e) {
+    await built?.close().catch(() => undefined);
+    await opened?.close().catch(() => undefined);
     lock?.release();
-    throw e;
+    throw listenError(e, config);
   }
   // SIGTERM/SIGINT drain from the moment the hub listens (it answers /health, /ready and requests
   // from then on), not only once the banner is out: an orchestrator may stop it at any time.
@@ -66,6 +71,25 @@ export async function serve(config: Config): Promise<number> {
   // stopped server alive: the exit code is decided, so the process goes shortly after.
   setTimeout(() => process.exit(exitCode), 1000).unref();
   return exitCode;
+}
+
+/**
+ * What the operating system refused when the hub asked for its address, said with the variable
+ * that chose it and what would work; any other error as it is.
+ */
+function listenError(e: unknown, config: Config): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') {
+    return new Error(`MIMIR_AUTH_PORT: port ${config.port} on ${config.host} is already in use (another hub, or another program: \`ss -ltnp 'sport = :${config.port}'\` names it); stop it, or set MIMIR_AUTH_PORT to a free port (1-65535; 0 picks any free one)`, { cause: e });
+  }
+  if (code === 'EACCES') {
+    return new Error(`MIMIR_AUTH_PORT: port ${config.port} on ${config.host} needs privileges this user does not have (ports below 1024); set MIMIR_AUTH_PORT to 1024-65535 and put a proxy or port forward on port ${config.port}`, { cause: e });
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new Error(`MIMIR_AUTH_HOST: ${config.host} is not an address of this machine (${where} cannot be bound); use 127.0.0.1, 0.0.0.0 (every interface) or one of this machine's addresses`, { cause: e });
+  }
+  return e;
 }
 
 /**

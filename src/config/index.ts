@@ -182,7 +182,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return deepFreeze(config);
 }
 
-function readDotenv(cwd: string): Record<string, string> {
+/** The variables of `cwd`'s `.env`, when there is one. */
+export function readDotenv(cwd: string): Record<string, string> {
   const file = resolve(cwd, '.env');
   if (!existsSync(file)) return {};
   return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;

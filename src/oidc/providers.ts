@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, PROVIDER_KINDS, type Config, type ProviderKind } from '../config/index.ts';
+import { describeJsonError } from '../config/json-error.ts';
+import { didYouMean, suggestion } from '../config/suggest.ts';
 
 /**
  * How opaque (non-JWT) access tokens of a provider are checked. `userinfo` is Google's only:
@@ -121,7 +123,6 @@ const fileEntry = z.object({
   jwksCooldownSeconds: z.number().min(0).max(3600).optional(),
 }).strict();
 
-const fileSchema = z.union([z.array(fileEntry), z.object({ providers: z.array(fileEntry) }).strict()]);
 type FileEntry = z.infer<typeof fileEntry>;
 
 /** OIDC Core §5.4: the standard claims a sign-in shows (name, email) come with these scopes. */
@@ -182,22 +183,7 @@ export function loadProviders(config: Config, read: (path: string) => string = (
     if (!p.clientId) problems.push('MIMIR_OAUTH_CLIENT_ID: is required when MIMIR_AUTH_PROVIDER is set');
     else out.push(settle(entry, config, 'MIMIR_OAUTH_ISSUER', problems));
   }
-  if (p.providersFile) {
-    const where = `MIMIR_AUTH_PROVIDERS_FILE (${p.providersFile})`;
-    let doc: unknown;
-    try {
-      const text = read(p.providersFile);
-      doc = /\.ya?ml$/i.test(p.providersFile) ? parseYaml(text) : JSON.parse(text);
-    } catch (e) {
-      throw new ConfigError([`${where}: cannot be read as ${/\.ya?ml$/i.test(p.providersFile) ? 'YAML' : 'JSON'}: ${(e as Error).message}`]);
-    }
-    const parsed = fileSchema.safeParse(doc);
-    if (!parsed.success) {
-      throw new ConfigError(parsed.error.issues.map((i) => `${where}: ${i.path.join('.') || 'document'}: ${i.message}`));
-    }
-    const entries = Array.isArray(parsed.data) ? parsed.data : parsed.data.providers;
-    entries.forEach((e, i) => out.push(settle(e, config, `${where}: providers.${i} (${e.id})`, problems)));
-  }
+  if (p.providersFile) out.push(...fileProviders(p.providersFile, config, problems, read));
   const ids = new Set<string>();
   for (const s of out) {
     if (ids.has(s.id)) problems.push(`provider id "${s.id}" is configured twice; ids must be unique`);
@@ -205,6 +191,86 @@ export function loadProviders(config: Config, read: (path: string) => string = (
   }
   if (problems.length) throw new ConfigError(problems);
   return out;
+}
+
+/**
+ * The providers of MIMIR_AUTH_PROVIDERS_FILE. Each problem names the file, the entry (its index
+ * and id), the field, what would be accepted and, for a slip, the likely intended word: `kind:
+ * "octa" is not one of okta, …; did you mean "okta"?`, `"clientID" is not a field; did you mean "clientId"?`.
+ */
+function fileProviders(file: string, config: Config, problems: string[], read: (path: string) => string): ProviderSettings[] {
+  const where = `MIMIR_AUTH_PROVIDERS_FILE (${file})`;
+  const yaml = /\.ya?ml$/i.test(file);
+  let text: string;
+  try {
+    text = read(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError([`${where}: cannot be read (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code ?? (e as Error).message}); set MIMIR_AUTH_PROVIDERS_FILE to a readable JSON or YAML file`]);
+  }
+  let doc: unknown;
+  try {
+    doc = yaml ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError([`${where}: cannot be read as ${yaml ? 'YAML' : 'JSON'}: ${yaml ? (e as Error).message : describeJsonError(text, e)}`]);
+  }
+  const shape = 'expected a list of providers, or an object with only "providers": [...]';
+  let entries: unknown[];
+  if (Array.isArray(doc)) {
+    entries = doc;
+  } else if (isRecord(doc) && Array.isArray(doc.providers)) {
+    const extra = Object.keys(doc).filter((k) => k !== 'providers');
+    if (extra.length) throw new ConfigError(extra.map((k) => `${where}: "${k}" is not a member of the document${suggestion(k, ['providers'])} (${shape})`));
+    entries = doc.providers;
+  } else {
+    throw new ConfigError([`${where}: document: ${shape}`]);
+  }
+  const out: ProviderSettings[] = [];
+  const refused: string[] = [];
+  entries.forEach((raw, i) => {
+    const label = `${where}: providers.${i}${isRecord(raw) && typeof raw.id === 'string' ? ` (${raw.id})` : ''}`;
+    const parsed = fileEntry.safeParse(raw);
+    if (parsed.success) out.push(settle(parsed.data, config, label, problems));
+    else refused.push(...entryProblems(label, raw, parsed.error.issues));
+  });
+  if (refused.length) throw new ConfigError([...problems, ...refused]);
+  return out;
+}
+
+const ENTRY_FIELDS = Object.keys(fileEntry.shape);
+
+/** The zod issues of one entry, as lines naming the field, the value and what would be accepted. */
+function entryProblems(label: string, raw: unknown, issues: readonly z.core.$ZodIssue[]): string[] {
+  if (!isRecord(raw)) return [`${label}: expected an object with id, kind, clientId and the kind's settings`];
+  const lines: string[] = [];
+  const meant = new Set<string>();
+  for (const issue of issues) {
+    if (issue.code !== 'unrecognized_keys' || issue.path.length) continue;
+    for (const key of issue.keys) {
+      const hit = didYouMean(key, ENTRY_FIELDS);
+      if (hit) meant.add(hit);
+      lines.push(`${label}: "${key}" is not a field of a provider${hit ? `; did you mean "${hit}"?` : ` (fields: ${ENTRY_FIELDS.join(', ')})`}`);
+    }
+  }
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys' && !issue.path.length) continue;
+    const path = issue.path.map(String).join('.');
+    const value = issue.path.reduce<unknown>((v, k) => (isRecord(v) ? v[String(k)] : undefined), raw);
+    if (value === undefined && issue.path.length === 1) {
+      // A missing field an unknown key above was likely meant as is said there once.
+      if (!meant.has(path)) lines.push(`${label}: ${path}: is required${issue.code === 'invalid_type' ? ` (${issue.expected})` : ''}`);
+    } else if (issue.code === 'invalid_value') {
+      const allowed = issue.values.map(String);
+      lines.push(`${label}: ${path}: ${JSON.stringify(value)} is not one of ${allowed.join(', ')}${typeof value === 'string' ? suggestion(value, allowed) : ''}`);
+    } else {
+      lines.push(`${label}: ${path}: ${issue.message}`);
+    }
+  }
+  return lines;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function opt<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {

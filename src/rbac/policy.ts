@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { describeJsonError } from '../config/json-error.ts';
 
 export const rbacSchema = z.object({
   version: z.string().optional(),
@@ -118,14 +119,32 @@ export function allows(granted: readonly string[], needed: string): boolean {
   return granted.some((g) => covers(g, needed));
 }
 
-/** Loads MIMIR_RBAC_CONFIG given as a path or inline JSON (https URLs: see loadRbacFromUrl). */
+const RBAC_FORMAT = 'expected Mimir\'s rbac.json format: {claimPath, defaultRole, roleMappings: {role: {permissions: []}}}';
+
+/**
+ * Loads MIMIR_RBAC_CONFIG given as a path or inline JSON (https URLs: see loadRbacFromUrl). Every
+ * refusal names the variable and what is wrong: a file that cannot be read (and why), JSON that
+ * does not parse (and where), a document of another shape (the member and the expected format).
+ */
 export function parseRbac(source: string, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): RbacConfig {
-  const text = source.trim().startsWith('{') ? source : read(source);
+  const inline = source.trim().startsWith('{');
+  let text: string;
+  if (inline) {
+    text = source;
+  } else {
+    try {
+      text = read(source);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : code ?? (e as Error).message;
+      throw new Error(`MIMIR_RBAC_CONFIG: ${source} cannot be read (${why}); set it to the path of a readable rbac.json, an https URL, or inline JSON`, { cause: e });
+    }
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch {
-    throw new Error(`MIMIR_RBAC_CONFIG: ${source.trim().startsWith('{') ? 'inline value' : source} is not valid JSON`);
+  } catch (e) {
+    throw new Error(`MIMIR_RBAC_CONFIG: ${inline ? 'the inline value' : source} is not valid JSON: ${describeJsonError(text, e)} (${RBAC_FORMAT})`, { cause: e });
   }
   const parsed = rbacSchema.safeParse(json);
   if (!parsed.success) {
