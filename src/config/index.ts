@@ -133,7 +133,7 @@ export interface Config {
     readonly pkce: boolean; readonly state: boolean; readonly stateTimeout: number; readonly nonce: boolean;
     readonly tokenBinding: boolean; readonly requireTokenBinding: boolean;
   };
-  readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string };
+  readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string; readonly retentionDays: number };
   readonly metrics: { readonly enabled: boolean; readonly endpoint: string };
   /** The pages' product name, logo (https URL or same-origin path) and accent colour (MIMIR_BRAND_*). */
   readonly brand: { readonly name: string; readonly logoUrl: string | undefined; readonly accent: string };
@@ -299,6 +299,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       level: raw.MIMIR_AUTH_LOG_LEVEL,
       destination: raw.MIMIR_AUDIT_LOG_DESTINATION,
       file: raw.MIMIR_AUDIT_LOG_FILE ? resolve(cwd, raw.MIMIR_AUDIT_LOG_FILE) : resolve(dataDir, 'audit.log'),
+      retentionDays: raw.MIMIR_AUDIT_RETENTION_DAYS,
     },
     metrics: { enabled: raw.MIMIR_ENABLE_AUTH_METRICS, endpoint: raw.MIMIR_AUTH_METRICS_ENDPOINT },
     brand: { name: raw.MIMIR_BRAND_NAME, logoUrl: raw.MIMIR_BRAND_LOGO_URL, accent: raw.MIMIR_BRAND_ACCENT ?? '#2357d9' },
