@@ -3,6 +3,7 @@
  * cookies, Chromium signed in through the IdP, and an admin API key (made with the CLI actor) to
  * check through the JSON admin API what the pages did.
  */
+import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { cliActor } from '../../src/admin/service.ts';
 import { startRig, type Rig, type RigOptions } from '../oidc/setup.ts';
@@ -12,7 +13,15 @@ export const USERS = {
   root: { roles: ['admin'] },
   dev: { roles: ['developer'] },
   ana: { roles: ['analyst'] },
+  op: { roles: ['operator'] },
 };
+
+/** Mimir's rbac.json plus an operator: admin:manage, but not everything (the privilege ceiling bites). */
+export const RBAC = (() => {
+  const rbac = JSON.parse(readFileSync(new URL('../fixtures/mimir-rbac.json', import.meta.url), 'utf8'));
+  rbac.roleMappings.operator = { description: 'Runs the hub, reads the graph', permissions: ['admin:manage', 'nodes:read'] };
+  return rbac;
+})();
 
 export interface ConsoleRig extends Rig {
   /** An admin API key for checking effects through the admin API. */
@@ -24,7 +33,7 @@ export async function startConsoleRig(options: RigOptions = {}): Promise<Console
   const rig = await startRig({ corp: 'generic' }, {
     storage: 'sqlite', ...options,
     idp: { users: USERS, ...options.idp },
-    env: { MIMIR_SESSION_COOKIE_SECURE: 'true', ...options.env },
+    env: { MIMIR_SESSION_COOKIE_SECURE: 'true', MIMIR_RBAC_CONFIG: JSON.stringify(RBAC), ...options.env },
   });
   const { key } = await rig.hub.hub.admin.createApiKey(cliActor('console-test'), { name: 'checker', roles: ['admin'] });
   return {
