@@ -220,7 +220,7 @@ ${input('scopes', 'Scopes (space-separated; empty: all of the role)', 'autocompl
   const rows = accounts.map((a) => [
     `<code data-field="client-id">${esc(a.clientId)}</code>`, esc(a.name), esc(a.roles.join(', ') || '—'), esc(a.scopes.join(' ') || 'all of its roles'),
     `<span data-field="account-status">${a.disabled ? 'disabled' : 'active'}</span>`, when(a.createdAt), when(a.secretRotatedAt),
-    `<div class="inline">${actionForm(`${CONSOLE_PATH}/service-accounts/rotate`, { id: a.clientId }, 'Rotate secret', `Rotate the secret of ${a.clientId}`, c.csrf)}
+    `<div class="inline">${actionForm(`${CONSOLE_PATH}/service-accounts/rotate`, { id: a.clientId }, 'Rotate secret', `Rotate secret of ${a.clientId}`, c.csrf)}
 ${a.disabled
     ? actionForm(`${CONSOLE_PATH}/service-accounts/enable`, { id: a.clientId }, 'Enable', `Enable ${a.clientId}`, c.csrf)
     : actionForm(`${CONSOLE_PATH}/service-accounts/disable`, { id: a.clientId }, 'Disable', `Disable ${a.clientId}`, c.csrf)}</div>`,

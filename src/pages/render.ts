@@ -55,6 +55,8 @@ time,.nowrap{white-space:nowrap}
 .code{display:block;font:.75rem/1.3 ui-monospace,SFMono-Regular,Menlo,monospace;color:#5b6474;overflow-wrap:anywhere}
 .error{border-left:4px solid #c62828;padding-left:1rem}
 .note,.request-id{color:#5b6474;font-size:.9rem}
+a:focus-visible,button:focus-visible,.button:focus-visible{outline:3px solid ${accent};outline-offset:2px}
+input:focus,input:focus-within,select:focus{outline:3px solid ${accent};outline-offset:1px}
 main.wide{max-width:64rem;margin:3vh auto}
 nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:.3rem .9rem;padding:0;margin:0 0 1.2rem}
 nav a[aria-current="page"]{font-weight:700;text-decoration:none;color:#1d2330}

@@ -219,7 +219,7 @@ describe('admin console (issue 21, item 3)', () => {
     const listed = (await rig.api('GET', '/auth/admin/service-accounts')).body.service_accounts.find((a: any) => a.clientId === 'etl-job');
     assert.deepEqual([listed.name, listed.roles, listed.disabled], ['Nightly ETL', ['analyst'], false]);
 
-    await page.click('button[aria-label="Rotate the secret of etl-job"]');
+    await page.click('button[aria-label="Rotate secret of etl-job"]');
     const second = await copied(page);
     assert.notEqual(second, first);
     await shoot(page, 'service-accounts');
