@@ -29,7 +29,7 @@ import { refusal } from '../authz/refusal.ts';
 import { OAuthError } from '../errors.ts';
 import { jwksUriProblem, publicJwksProblem } from '../jwt/assertions.ts';
 import type { KeyRing } from '../jwt/keys.ts';
-import type { ClientListing, ClientRegistry } from '../oauth/clients/registry.ts';
+import { CIMD_HOST_PATTERN, type ClientListing, type ClientRegistry } from '../oauth/clients/registry.ts';
 import type { RefreshTokens } from '../oauth/refresh/refresh-tokens.ts';
 import type { RevocationList } from '../revocation/index.ts';
 import { authenticatesWithKey, CLIENT_ID_PATTERN, ServiceAccountExists, type ServiceAccounts, type ServiceAccountView } from '../service-accounts/index.ts';
@@ -61,7 +61,7 @@ export function cliActor(user: string): CliActor {
 export interface AdminServiceDeps {
   apiKeys: Pick<ApiKeys, 'create' | 'get' | 'list' | 'revoke'>;
   serviceAccounts: Pick<ServiceAccounts, 'create' | 'createWithKeys' | 'get' | 'list' | 'rotateSecret' | 'setDisabled' | 'delete'>;
-  clients: Pick<ClientRegistry, 'list' | 'revoke'>;
+  clients: Pick<ClientRegistry, 'list' | 'revoke' | 'cimdAllowlist' | 'setCimdAllowlist'>;
   refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies' | 'revokeFamily'>;
   keys: Pick<KeyRing, 'currentKid' | 'list' | 'rotate'>;
   revocations: Pick<RevocationList, 'revoke'>;
@@ -124,6 +124,11 @@ const auditQueryInput = z.object({
   to: z.number().int().nonnegative().optional(),
   page: z.number().int().min(1).max(100000).optional(),
   per_page: z.number().int().min(1).max(500).optional(),
+});
+
+/** `PUT /auth/admin/cimd-allowlist`: the hosts client metadata documents may come from; empty: any. */
+const cimdAllowlistInput = z.object({
+  hosts: z.array(z.string().trim().toLowerCase().regex(CIMD_HOST_PATTERN, { error: 'a host name (tools.example.com, with :port if any) or *. and a domain (*.example.com)' })).max(200),
 });
 
 const recordId = z.string().min(1).max(256);
@@ -288,6 +293,21 @@ export class AdminService {
     const families = await this.#d.refreshTokens.revokeClientFamilies(clientId, 'client_revoked');
     this.#changed(actor, { type: 'admin', action: 'oauth_client_revoked', target: clientId, refresh_families_revoked: families });
     return { clientId, refreshFamiliesRevoked: families };
+  }
+
+  /** The hosts client ID metadata documents may come from; empty: any host. */
+  async cimdAllowlist(actor: AdminActor): Promise<string[]> {
+    this.#authorize(actor);
+    return this.#d.clients.cimdAllowlist();
+  }
+
+  /** Replaces the CIMD allowlist: from now on a client_id URL of another host is refused, cached or not. */
+  async setCimdAllowlist(actor: AdminActor, input: unknown): Promise<string[]> {
+    this.#authorize(actor);
+    const { hosts } = parse(cimdAllowlistInput, input);
+    const saved = await this.#d.clients.setCimdAllowlist(hosts);
+    this.#changed(actor, { type: 'admin', action: 'cimd_allowlist_changed', hosts: saved });
+    return saved;
   }
 
   // --- Signing keys ---

@@ -231,7 +231,16 @@ ${a.disabled
 
 // --- OAuth clients ---
 
-export function clientsScreen(clients: readonly ClientListing[], c: ScreenContext): string {
+function allowlistSection(hosts: readonly string[], c: ScreenContext): string {
+  const rows = hosts.map((h) => [`<code data-field="allowed-host">${esc(h)}</code>`,
+    actionForm(`${CONSOLE_PATH}/clients/allowlist/remove`, { host: h }, 'Remove', `Remove ${h} from the allowlist`, c.csrf)]);
+  return `<h2>Metadata document hosts (CIMD allowlist)</h2>
+<p data-field="allowlist-state">${hosts.length ? 'Clients identified by a metadata document URL are accepted only from these hosts.' : 'No allowlist: a client may be identified by a metadata document URL on any host. Add a host to accept only the listed ones.'}</p>
+${hosts.length ? table('Allowed hosts', 'allowlist', ['Host', 'Action'], rows, '') : ''}
+<form method="post" action="${CONSOLE_PATH}/clients/allowlist/add" class="inline" data-form="allow-host">${csrfField(c.csrf)}${input('host', 'Host (tools.example.com or *.example.com)', 'required maxlength="260" autocomplete="off"')}<button type="submit">Allow host</button></form>`;
+}
+
+export function clientsScreen(clients: readonly ClientListing[], allowlist: readonly string[], c: ScreenContext): string {
   const rows = clients.map((cl) => {
     const revokedAt = 'revoked_at' in cl ? cl.revoked_at : undefined;
     const name = 'client_name' in cl ? cl.client_name ?? '' : '';
@@ -244,7 +253,8 @@ export function clientsScreen(clients: readonly ClientListing[], c: ScreenContex
     ];
   });
   return layout('clients', 'OAuth clients', `<p>Clients of the hub's authorization server: the built-in CLI client, clients that registered themselves (RFC 7591) and clients identified by a metadata document URL. Revoking one refuses it codes and tokens from now on and revokes every refresh token issued to it.</p>
-${table('OAuth clients', 'clients', ['Client id', 'Name', 'Kind', 'Status', 'Action'], rows, 'No clients.')}`, c);
+${table('OAuth clients', 'clients', ['Client id', 'Name', 'Kind', 'Status', 'Action'], rows, 'No clients.')}
+${allowlistSection(allowlist, c)}`, c);
 }
 
 // --- Sessions ---

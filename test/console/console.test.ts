@@ -243,12 +243,45 @@ describe('admin console (issue 21, item 3)', () => {
     const { page } = admin;
     await page.click('nav >> text=OAuth clients');
     assert.ok((await page.locator('[data-field="client-id"]').allTextContents()).includes(id));
-    await shoot(page, 'clients');
     await page.click('button[aria-label="Revoke client Notebook"]');
     await page.waitForURL(/done=client_revoked/);
     const clients = (await rig.api('GET', '/auth/admin/clients')).body.clients as Array<{ client_id: string }>;
     assert.ok(!clients.some((c) => c.client_id === id), 'a revoked registration is gone');
     assert.ok(!(await page.locator('[data-field="client-id"]').allTextContents()).includes(id));
+  });
+
+  it('OAuth clients: the CIMD allowlist is set from the page; a metadata document URL of another host is refused at once', async () => {
+    const authorize = async (clientId: string) => {
+      const res = await fetch(`${rig.hub.url}/auth/authorize?${new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: 'https://x.example/cb', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' })}`, { redirect: 'manual' });
+      return res.text();
+    };
+    // A registered client in the listing (and the photograph).
+    assert.equal((await register(rig.hub, { client_name: 'Team Notebook', redirect_uris: ['http://127.0.0.1:7777/cb'], token_endpoint_auth_method: 'none' })).status, 201);
+    const { page } = admin;
+    await page.goto(`${rig.hub.url}/auth/admin/console/clients`);
+    assert.match((await page.textContent('[data-field="allowlist-state"]'))!, /No allowlist/);
+    await page.fill('#f-host', '*.tools.example');
+    await page.click('form[data-form="allow-host"] button');
+    await page.waitForURL(/done=allowlist_changed/);
+    await page.fill('#f-host', 'Apps.Partner.example');
+    await page.click('form[data-form="allow-host"] button');
+    await page.waitForURL(/done=allowlist_changed/);
+    assert.deepEqual(await page.locator('[data-field="allowed-host"]').allTextContents(), ['*.tools.example', 'apps.partner.example']);
+    assert.deepEqual((await rig.api('GET', '/auth/admin/cimd-allowlist')).body.hosts, ['*.tools.example', 'apps.partner.example']);
+    await shoot(page, 'clients');
+    // Another host is refused before anything is fetched; a listed one gets as far as fetching (unreachable here).
+    assert.match(await authorize('https://evil.example/client.json'), /only from allowed hosts, and evil\.example is not one/);
+    assert.doesNotMatch(await authorize('https://mcp.tools.example/client.json'), /allowed hosts/);
+    // A bad entry is refused, naming what is accepted.
+    await page.fill('#f-host', 'not a host/');
+    await page.click('form[data-form="allow-host"] button');
+    assert.match((await page.textContent('[data-field="error"]'))!, /host name/);
+    await page.click('button[aria-label="Remove *.tools.example from the allowlist"]');
+    await page.waitForURL(/done=allowlist_changed/);
+    await page.click('button[aria-label="Remove apps.partner.example from the allowlist"]');
+    await page.waitForURL(/done=allowlist_changed/);
+    assert.deepEqual((await rig.api('GET', '/auth/admin/cimd-allowlist')).body.hosts, []);
+    assert.doesNotMatch(await authorize('https://evil.example/client.json'), /allowed hosts/);
   });
 
   it('sessions: found by user and ended from the page; the user\'s cookie stops working', async () => {

@@ -1,6 +1,6 @@
 /**
  * Admin HTTP API: /auth/admin/api-keys, /auth/admin/service-accounts, /auth/admin/clients,
- * /auth/admin/signing-keys, /auth/admin/audit (/auth/admin/revocations: src/revocation/routes.ts). Thin: a route
+ * /auth/admin/signing-keys, /auth/admin/cimd-allowlist, /auth/admin/audit (/auth/admin/revocations: src/revocation/routes.ts). Thin: a route
  * authenticates the caller, hands the request to the admin service (src/admin/service.ts) — which
  * authorizes (`admin:manage`, the privilege ceiling), validates, makes the change and audits it —
  * and renders the answer. A fault is `server_error` 500 carrying the request id, never its cause.
@@ -87,6 +87,10 @@ export function adminRoutes(hub: Hub) {
       const done = await admin.revokeClient(adminActor(req), idOf(req));
       return { client_id: done.clientId, revoked: true, refresh_families_revoked: done.refreshFamiliesRevoked };
     }));
+
+    // The hosts client ID metadata documents may come from (empty: any).
+    app.get('/auth/admin/cimd-allowlist', opts, handle(async (req) => ({ hosts: await admin.cimdAllowlist(adminActor(req)) })));
+    app.put('/auth/admin/cimd-allowlist', opts, handle(async (req) => ({ hosts: await admin.setCimdAllowlist(adminActor(req), req.body) })));
 
     // The audit log kept in the store (MIMIR_AUDIT_RETENTION_DAYS), newest first; from/to in epoch milliseconds.
     app.get('/auth/admin/audit', opts, handle(async (req) => {

@@ -30,6 +30,7 @@ const NOTICES: Record<string, string> = {
   service_account_disabled: 'The service account was disabled: its tokens stop working.',
   service_account_enabled: 'The service account was enabled.',
   client_revoked: 'The client was revoked, with every refresh token issued to it.',
+  allowlist_changed: 'The metadata document allowlist was saved; every instance applies it from now on.',
   session_ended: 'The session was ended: its cookie and tokens stop working on every instance.',
   signing_key_rotated: 'A new signing key is current; the previous one still verifies the tokens it signed.',
   revoked: 'Revoked on every instance.',
@@ -189,11 +190,21 @@ export function consoleRoutes(hub: Hub) {
     }
 
     // --- OAuth clients ---
-    const clients: Render = async (actor, ctx) => clientsScreen(await admin.listClients(actor), ctx);
+    const clients: Render = async (actor, ctx) => clientsScreen(await admin.listClients(actor), await admin.cimdAllowlist(actor), ctx);
     app.get(`${CONSOLE_PATH}/clients`, async (req, reply) => show(req, reply, true, clients));
     app.post(`${CONSOLE_PATH}/clients/revoke`, act(true, clients, async (actor, b) => {
       await admin.revokeClient(actor, text(b.id));
       return { redirect: `${CONSOLE_PATH}/clients?done=client_revoked` };
+    }));
+
+    app.post(`${CONSOLE_PATH}/clients/allowlist/add`, act(true, clients, async (actor, b) => {
+      await admin.setCimdAllowlist(actor, { hosts: [...await admin.cimdAllowlist(actor), text(b.host)] });
+      return { redirect: `${CONSOLE_PATH}/clients?done=allowlist_changed` };
+    }));
+    app.post(`${CONSOLE_PATH}/clients/allowlist/remove`, act(true, clients, async (actor, b) => {
+      const host = text(b.host).toLowerCase();
+      await admin.setCimdAllowlist(actor, { hosts: (await admin.cimdAllowlist(actor)).filter((h) => h !== host) });
+      return { redirect: `${CONSOLE_PATH}/clients?done=allowlist_changed` };
     }));
 
     // --- Sessions ---
