@@ -90,7 +90,7 @@ export function consoleRoutes(hub: Hub) {
     };
 
     const notSignedIn = (req: FastifyRequest, reply: FastifyReply) => {
-      if (req.method === 'GET') return reply.header('cache-control', 'no-store').redirect(`/auth/login?returnTo=${encodeURIComponent(req.url)}`, 302);
+      if (req.method === 'GET' || req.method === 'HEAD') return reply.header('cache-control', 'no-store').redirect(`/auth/login?returnTo=${encodeURIComponent(req.url)}`, 302);
       return refusal(reply, null, new OAuthError('invalid_token', 'You are not signed in, or your session ended. Sign in and try again.', { status: 401 }));
     };
 
