@@ -16,6 +16,13 @@ import { scrub, type AuditEvent } from './index.ts';
 export const AUDIT_EVENT_KIND = 'audit_event';
 /** Events waiting for their batch beyond this are dropped (and counted): the store is far behind. */
 const MAX_PENDING = 10_000;
+/**
+ * Events of every request with a credential, and of every refused one: within one batch (a second),
+ * those of one credential (or refusal reason) from one address are stored as one event with a
+ * `count`, so a busy key — or a flood of bad credentials — costs one write a second, not one per
+ * request. The log destination still gets every line.
+ */
+const COALESCED = new Set(['api_key_used', 'service_account_used', 'authentication_failed']);
 
 /** An audit event as stored and shown: the log line's fields, with its time. */
 export interface StoredAuditEvent {
@@ -60,6 +67,8 @@ export class AuditStore {
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
   #pending: Array<{ id: string; event: StoredAuditEvent }> = [];
+  /** This batch's coalesced events, by type, credential and address. */
+  #coalesced = new Map<string, StoredAuditEvent>();
   #dropped = 0;
   readonly #timer: ReturnType<typeof setInterval>;
 
@@ -78,15 +87,27 @@ export class AuditStore {
       this.#dropped++;
       return;
     }
+    let key: string | undefined;
+    if (COALESCED.has(event.type)) {
+      key = `${event.type}\n${String(event.client ?? event.principal?.client_id ?? '')}\n${String(event.ip ?? '')}\n${String(event.reason ?? '')}`;
+      const same = this.#coalesced.get(key);
+      if (same) {
+        same.details.count = Number(same.details.count ?? 1) + 1;
+        return;
+      }
+    }
     const time = this.#now();
+    const stored = toStored(event, time);
+    if (key) this.#coalesced.set(key, stored);
     // Ids sort as times do: the newest first is the ids in reverse.
-    this.#pending.push({ id: `${String(time).padStart(15, '0')}-${randomId(8)}`, event: toStored(event, time) });
+    this.#pending.push({ id: `${String(time).padStart(15, '0')}-${randomId(8)}`, event: stored });
   }
 
   /** Writes every queued event. */
   async flush(): Promise<void> {
     const batch = this.#pending;
     this.#pending = [];
+    this.#coalesced = new Map();
     if (this.#dropped > 0) {
       const dropped = this.#dropped;
       this.#dropped = 0;

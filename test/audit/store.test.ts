@@ -63,8 +63,14 @@ describe('audit events kept in the store (issue 21, item 3)', () => {
           clock += 10;
           a.record({ type: 'authentication_failed', outcome: 'failure', reason: 'invalid_token' });
         }
+        // Every request of one API key from one address within a batch: one stored event, counted.
+        for (let i = 0; i < 50; i++) a.record({ type: 'api_key_used', outcome: 'success', client: 'k1', ip: '10.0.0.9', principal: { sub: 'api-key:k1', auth_method: 'api-key', client_id: 'k1' } });
+        a.record({ type: 'api_key_used', outcome: 'success', client: 'k2', ip: '10.0.0.9', principal: { sub: 'api-key:k2', auth_method: 'api-key', client_id: 'k2' } });
         await a.flush();
         await b.flush();
+        const used = await a.query({ type: 'api_key_used' });
+        assert.deepEqual(used.events.map((e) => [e.client, e.details.count]).sort(), [['k1', 50], ['k2', undefined]]);
+        for (const e of used.events) await storeA.destroy(AUDIT_EVENT_KIND, (await storeA.list<{ time: number; client?: string }>(AUDIT_EVENT_KIND)).find((r) => r.payload.client === e.client)!.id);
 
         // Instance A reads B's events too: they are in the shared store.
         const all = await a.query({});
