@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.ts';
@@ -15,8 +16,15 @@ import { signedIn, startConsoleRig, type ConsoleRig } from './support.ts';
 
 const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
 
+/**
+ * Photographs the screen; the file under docs/images/ is (re)written when it is missing or with
+ * MIMIR_UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the committed images alone.
+ */
 async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${IMAGES}console-${name}.png`, fullPage: true });
+  const png = await page.screenshot({ fullPage: true });
+  assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
+  const file = `${IMAGES}console-${name}.png`;
+  if (process.env.MIMIR_UPDATE_SCREENSHOTS === '1' || !existsSync(file)) writeFileSync(file, png);
 }
 
 /** The copy button puts the shown secret on the clipboard, and says so. */
