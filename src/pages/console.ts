@@ -11,6 +11,7 @@ import type { ClientListing } from '../oauth/clients/registry.ts';
 import type { ServiceAccountView } from '../service-accounts/index.ts';
 import type { SessionSummary } from '../sessions/sessions.ts';
 import type { SigningKeyRecord } from '../jwt/keys.ts';
+import { describePermission } from '../rbac/describe.ts';
 import { esc, formatDate, pageLayout, type Brand } from './render.ts';
 
 export const CONSOLE_SCRIPT_PATH = '/auth/assets/console.js';
@@ -195,7 +196,7 @@ ${select('expires_in', 'Expires after', EXPIRY, '90d')}</div>
 
 /** Any signed-in user: their own keys, made with their own permissions at most. */
 export function personalKeysScreen(keys: readonly ApiKeyView[], permissions: readonly string[], who: string, c: ScreenContext): string {
-  const checks = permissions.map((p, i) => `<label><input type="checkbox" name="scopes" value="${esc(p)}" id="perm-${i}"> <code>${esc(p)}</code></label>`).join('');
+  const checks = permissions.map((p, i) => `<label><input type="checkbox" name="scopes" value="${esc(p)}" id="perm-${i}"> <span>${esc(describePermission(p))}</span> <code class="code">${esc(p)}</code></label>`).join('');
   const form = `<p>Keys you make here act as you (<strong data-field="who">${esc(who)}</strong>): Mimir sees your user id, and a key can do only what you can. Tick permissions to narrow a key; none ticked: everything you hold.</p>
 <h2>Create a personal API key</h2>
 <form method="post" action="${PERSONAL_KEYS_PATH}" data-form="create-personal-key">${csrfField(c.csrf)}

@@ -70,7 +70,8 @@ td button,.inline button{display:inline-block;width:auto;padding:.25rem .7rem}
 label{display:block;font-size:.9rem;color:#3d4452}
 input,select{display:block;width:100%;padding:.45rem .5rem;border:1px solid #8a93a3;border-radius:6px;font:inherit;background:#fff;color:inherit}
 fieldset{border:1px solid #dde1e8;border-radius:8px;padding:.6rem 1rem;margin:0 0 1rem}
-.checks label{display:flex;gap:.4rem;align-items:center}
+.checks label{display:flex;gap:.5rem;align-items:baseline;flex-wrap:wrap;margin:.2rem 0}
+.checks .code{display:inline}
 .checks input{width:auto}
 form.inline{display:flex;flex-wrap:wrap;gap:.6rem;align-items:end;margin:0 0 1rem}
 form.inline button{width:auto}

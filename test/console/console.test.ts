@@ -95,6 +95,19 @@ describe('admin console (issue 21, item 3)', () => {
     assert.equal((await fetch(`${rig.hub.url}/auth/me`, { headers: { 'x-api-key': key } })).status, 401);
   });
 
+  it('what a page shows is escaped: a name with markup is text, and a notice is only one of the hub\'s own', async () => {
+    const { page } = admin;
+    await page.goto(`${rig.hub.url}/auth/admin/console/api-keys`);
+    await page.fill('#f-name', '<img src=x onerror=alert(1)><script>alert(2)</script>');
+    await page.click('form[data-form="create-api-key"] button[type="submit"]');
+    assert.ok((await page.locator('[data-field="key-name"]').allTextContents()).includes('<img src=x onerror=alert(1)><script>alert(2)</script>'));
+    assert.equal(await page.locator('main script, main img').count(), 0);
+    for (const done of ['__proto__', 'constructor', '<b>hi</b>']) {
+      await page.goto(`${rig.hub.url}/auth/admin/console/api-keys?done=${encodeURIComponent(done)}`);
+      assert.equal(await page.locator('[data-field="notice"]').count(), 0, done);
+    }
+  });
+
   it('a field the admin API refuses is refused on the page too, naming the field', async () => {
     const { page } = admin;
     await page.goto(`${rig.hub.url}/auth/admin/console/api-keys`);

@@ -102,7 +102,7 @@ export function consoleRoutes(hub: Hub) {
       if (!principal) return notSignedIn(req, reply);
       const actor = actorOf(req, principal);
       const done = (req.query as Record<string, unknown>).done;
-      const notice = typeof done === 'string' ? NOTICES[done] : undefined;
+      const notice = typeof done === 'string' && Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined;
       const isAdmin = adminScreen || hub.authorizer.decide(principal, { permission: 'admin:manage', path: actor.path }).allowed;
       const ctx: ScreenContext = { brand, csrf: csrfToken(key, principal.sid!), admin: isAdmin, flash: { ...(notice ? { notice } : {}), ...flash } };
       try {
