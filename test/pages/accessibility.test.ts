@@ -129,9 +129,9 @@ describe('every page is accessible and works by keyboard (issue 21, item 3)', ()
     await page.waitForURL(`${rig.hub.url}/auth/admin/`);
 
     // The "Signed in" hand-off page moves on at once (meta refresh): the one the hub serves for a
-    // sign-in (made here by HTTP) is shown held for a day — the one change to it (axe-core accepts an instant
-    // refresh and one over 20 hours) — so it can be
-    // checked, and left by keyboard through its Continue link.
+    // sign-in (made here by HTTP) is shown held for a day — the one change to it; axe-core accepts
+    // an instant refresh and one over 20 hours — so it can be checked, and left by keyboard
+    // through its Continue link.
     const { res } = await signIn(rig, 'corp', { login: 'root', returnTo: '/auth/admin/' });
     const handOff = (await res.text()).replace('content="0;url=', 'content="86400;url=');
     assert.match(handOff, /content="86400;url=\/auth\/admin\/"/);
