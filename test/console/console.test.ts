@@ -13,6 +13,9 @@ import { startMimir, type Mimir } from '../helpers/mimir.ts';
 import { register, tokenRequest } from '../helpers/authorize-flow.ts';
 import { decodeJwt } from 'jose';
 import { signedIn, startConsoleRig, type ConsoleRig } from './support.ts';
+import { signIn } from '../oidc/setup.ts';
+import { startHub } from '../helpers/hub.ts';
+import { cliActor } from '../../src/admin/service.ts';
 
 const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
 
@@ -318,10 +321,21 @@ describe('admin console (issue 21, item 3)', () => {
       await page.waitForURL(/user=ana/);
       const rows = await page.locator('[data-field="sessions"] tbody tr').count();
       assert.equal(rows, 1, 'only ana\'s session');
+      const listed = (await rig.api('GET', '/auth/admin/sessions?user=ana')).body.sessions;
+      assert.deepEqual(listed.map((x: any) => [x.sub, x.sid]), [['ana', await page.textContent('[data-field="sid"]')]]);
+      assert.ok(!JSON.stringify(listed).includes(cookie.value), 'never the cookie');
       await shoot(page, 'sessions');
       await page.click('[data-field="sessions"] tbody tr button');
       await page.waitForURL(/done=session_ended/);
       assert.equal((await me()).status, 401, 'the ended session no longer authenticates');
+      assert.deepEqual((await rig.api('GET', '/auth/admin/sessions?user=ana')).body.sessions, []);
+      // The same through the admin API: a session signed in by HTTP, listed and ended.
+      const { session } = await signIn(rig, 'corp', { login: 'ana' });
+      const byHttp = () => fetch(`${rig.hub.url}/auth/me`, { headers: { cookie: `${rig.hub.config.session.cookie.name}=${session}` } });
+      assert.equal((await byHttp()).status, 200);
+      const [live] = (await rig.api('GET', '/auth/admin/sessions?user=ana')).body.sessions;
+      assert.deepEqual(await rig.api('DELETE', `/auth/admin/sessions/${live.sid}`), { status: 200, body: { sid: live.sid, ended: true } });
+      assert.equal((await byHttp()).status, 401);
       assert.match((await page.textContent('[data-field="sessions"]'))!, /No live session/);
     } finally {
       await ana.context.close();
@@ -431,5 +445,20 @@ describe('admin console (issue 21, item 3)', () => {
     }
     assert.match((await page.textContent('svg[data-field="chart"] desc'))!, new RegExp(`Requests: ${sum('requests')}`));
     await shoot(page, 'overview');
+  });
+});
+
+describe('admin console with cookie sessions', () => {
+  it('says sessions cannot be listed, through the admin API and the admin service', async () => {
+    const t = await startHub({ storage: 'memory', env: { MIMIR_SESSION_STORAGE: 'cookie' } });
+    try {
+      const { key } = await t.hub.admin.createApiKey(cliActor('test'), { name: 'a', roles: ['admin'] });
+      const res = await fetch(`${t.url}/auth/admin/sessions`, { headers: { 'x-api-key': key } });
+      assert.equal(res.status, 404);
+      assert.match(((await res.json()) as { error_description: string }).error_description, /MIMIR_SESSION_STORAGE=cookie/);
+      assert.equal(await t.hub.admin.listSessions(cliActor('test')), null);
+    } finally {
+      await t.close();
+    }
   });
 });
