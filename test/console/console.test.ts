@@ -69,6 +69,18 @@ describe('admin console (issue 21, item 3)', () => {
     assert.match(csp, /script-src 'self'/);
     assert.doesNotMatch(csp, /unsafe-inline/);
     assert.equal(await page.locator('script:not([src])').count(), 0, 'no inline script');
+    // Every screen goes out with the pages' headers; its CSP allows the hub's own script file and nothing else.
+    for (const path of ['/auth/admin/', '/auth/admin/console/api-keys', '/auth/admin/console/service-accounts', '/auth/admin/console/clients',
+      '/auth/admin/console/sessions', '/auth/admin/console/signing-keys', '/auth/admin/console/revocations', '/auth/admin/console/audit', '/auth/account/api-keys']) {
+      const h = (await page.request.get(`${rig.hub.url}${path}`)).headers();
+      assert.equal(h['content-type'], 'text/html; charset=utf-8', path);
+      assert.equal(h['cache-control'], 'no-store', path);
+      assert.equal(h['x-frame-options'], 'DENY', path);
+      assert.deepEqual(h['content-security-policy']!.split('; ').sort(),
+        ["base-uri 'none'", "default-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "img-src 'self'", "script-src 'self'", "style-src 'self'"], path);
+    }
+    const script = await page.request.get(`${rig.hub.url}/auth/assets/console.js`);
+    assert.match(script.headers()['content-type']!, /^text\/javascript/);
   });
 
   it('API keys: create (shown once, copied), listed, used, revoked — checked through the admin API', async () => {
