@@ -213,6 +213,10 @@ describe('admin console (issue 21, item 3)', () => {
       // It is the user toward Mimir: X-User-ID is theirs, not api-key:<id>.
       const me = await (await fetch(`${rig.hub.url}/auth/me`, { headers: { 'x-api-key': key } })).json() as any;
       assert.equal(me.upstream.id, 'dev');
+      // Introspection (a downstream service asking the hub) names the user too.
+      const intro = await fetch(`${rig.hub.url}/auth/introspect`, { method: 'POST', headers: { 'x-api-key': rig.apiKey, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: key }) });
+      const introspected = await intro.json() as Record<string, unknown>;
+      assert.deepEqual([intro.status, introspected.active, introspected.sub, introspected.username], [200, true, 'dev', 'dev@example.com']);
       const read = await fetch(`${rig.hub.url}/api/nodes/types`, { headers: { 'x-api-key': key } });
       assert.equal(read.status, 200);
       const seen = mimir.find('/api/nodes/types').at(-1)!;
