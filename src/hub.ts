@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { AdminService } from './admin/service.ts';
 import { ApiKeys } from './api-keys/index.ts';
 import { createAudit, type Audit } from './audit/index.ts';
+import { AuditStore } from './audit/store.ts';
 import { Authenticator } from './authn/authenticate.ts';
 import { Authorizer } from './authz/index.ts';
 import { Identities } from './authz/identity.ts';
@@ -83,6 +84,8 @@ export interface Hub {
   /** RFC 9449 §8, §9 server nonces, when MIMIR_DPOP_REQUIRE_NONCE; stateless, shared by hubs with one MIMIR_JWT_SECRET. */
   readonly dpopNonces: DpopNonces | undefined;
   readonly audit: Audit;
+  /** The audit log kept in the store (every instance's events), for the admin console; undefined when MIMIR_AUDIT_RETENTION_DAYS=0. */
+  readonly auditLog: AuditStore | undefined;
   /** Every administrative change (CLI and admin HTTP API alike): authorized, validated, audited. */
   readonly admin: AdminService;
   readonly log: Logger;
@@ -144,7 +147,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations, contact, reuseIntervalSeconds: config.refresh.reuseInterval,
       accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
-    const metrics = new AuthMetrics({ store, revocationStaleness: () => contact.stalenessSeconds, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
+    const metrics = new AuthMetrics({ store, now, revocationStaleness: () => contact.stalenessSeconds, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
     const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts }, sessionStore);
     metrics.watchCache('tokens', () => caches.tokens.lookups);
     metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
@@ -179,21 +182,28 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const clientKeys = new ClientKeys({ now, timeoutMs: cimdFetchTimeout * 1000, developmentMode, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) });
     const upstreamAuth = new UpstreamAuth(config, { now });
     const streams = await OpenStreams.watch({ store, sessionStore, revocations, serviceAccounts });
-    const audit = createAudit(config, { ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}), observers: [(e) => metrics.observe(e)] });
+    const auditLog = config.audit.retentionDays > 0
+      ? new AuditStore(store, { retentionDays: config.audit.retentionDays, now, onError: (e) => log.warn({ err: e }, 'keeping audit events in the store failed') })
+      : undefined;
+    const audit = createAudit(config, {
+      ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}),
+      observers: [(e) => metrics.observe(e), ...(auditLog ? [(e: Parameters<AuditStore['record']>[0]) => auditLog.record(e)] : [])],
+    });
     const admin = new AdminService({
       apiKeys, serviceAccounts, clients, refreshTokens, keys, revocations, authorizer, audit, now,
-      sessions,
+      sessions, listSessions: () => sessions.list(), activity: () => metrics.recent.lastHour(), ...(auditLog ? { auditLog } : {}),
       tokenLifetimeSeconds: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
     });
     await contact.start();
     return {
       caches, dpopNonces, config, store, sessionStore, keys, signer, apiKeys, serviceAccounts, refreshTokens, revocations, contact, metrics, rbac, authorizer, identities,
-      providers, idp, sessions, clients, grants, clientKeys, authenticator, upstreamAuth, streams, audit, admin, log, audiences, now,
+      providers, idp, sessions, clients, grants, clientKeys, authenticator, upstreamAuth, streams, audit, auditLog, admin, log, audiences, now,
       async close() {
         contact.close();
         revocations.close();
         await metrics.close();
         await audit.flush().catch(() => undefined);
+        await auditLog?.close();
         if (sessionStore !== store) await sessionStore.close();
         await store.close();
       },

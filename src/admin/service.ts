@@ -19,6 +19,9 @@ import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 import { parseDuration, type ApiKeys, type ApiKeyView } from '../api-keys/index.ts';
 import { cliPrincipal, type Audit, type AuditEvent, type AuditEventType } from '../audit/index.ts';
+import type { AuditPage, AuditQuery } from '../audit/store.ts';
+import type { ActivityMinute } from '../metrics/recent.ts';
+import type { SessionSummary } from '../sessions/sessions.ts';
 import type { SessionResolver } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
 import type { Authorizer, CredentialRights } from '../authz/index.ts';
@@ -27,7 +30,7 @@ import { suggestion } from '../config/suggest.ts';
 import { OAuthError } from '../errors.ts';
 import { jwksUriProblem, publicJwksProblem } from '../jwt/assertions.ts';
 import type { KeyRing } from '../jwt/keys.ts';
-import type { ClientListing, ClientRegistry } from '../oauth/clients/registry.ts';
+import { CIMD_HOST_PATTERN, type ClientListing, type ClientRegistry } from '../oauth/clients/registry.ts';
 import type { RefreshTokens } from '../oauth/refresh/refresh-tokens.ts';
 import type { RevocationList } from '../revocation/index.ts';
 import { authenticatesWithKey, CLIENT_ID_PATTERN, ServiceAccountExists, type ServiceAccounts, type ServiceAccountView } from '../service-accounts/index.ts';
@@ -59,7 +62,7 @@ export function cliActor(user: string): CliActor {
 export interface AdminServiceDeps {
   apiKeys: Pick<ApiKeys, 'create' | 'get' | 'list' | 'revoke'>;
   serviceAccounts: Pick<ServiceAccounts, 'create' | 'createWithKeys' | 'get' | 'list' | 'rotateSecret' | 'setDisabled' | 'delete'>;
-  clients: Pick<ClientRegistry, 'list' | 'revoke'>;
+  clients: Pick<ClientRegistry, 'list' | 'revoke' | 'cimdAllowlist' | 'setCimdAllowlist'>;
   refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies' | 'revokeFamily'>;
   keys: Pick<KeyRing, 'currentKid' | 'list' | 'rotate'>;
   revocations: Pick<RevocationList, 'revoke'>;
@@ -70,6 +73,12 @@ export interface AdminServiceDeps {
   /** The longest an access token of the hub can live: how long a revoked id must be remembered. */
   tokenLifetimeSeconds: number;
   now: () => number;
+  /** The live sign-in sessions (null: cookie sessions, which cannot be listed). */
+  listSessions?: () => Promise<SessionSummary[] | null>;
+  /** The audit log kept in the store (MIMIR_AUDIT_RETENTION_DAYS). */
+  auditLog?: { query(q: AuditQuery): Promise<AuditPage> };
+  /** This instance's requests, denials and tokens issued, minute by minute over the last hour. */
+  activity?: () => ActivityMinute[];
 }
 
 const roleList = z.array(z.string().regex(/^[\w.:*-]{1,64}$/, { error: 'a role is 1-64 of letters, digits and . : * _ -' })).max(50);
@@ -102,6 +111,28 @@ const serviceAccountInput = z.object({
 const revocationInput = z.object({
   type: z.enum(['session', 'access_token', 'signing_key']),
   id: z.string().min(1).max(256).regex(/^[\w.:-]+$/, { error: 'letters, digits and . : _ -' }),
+});
+
+/** What a signed-in user gives for a personal key: its permissions are theirs, at most. */
+const ownApiKeyInput = z.object({
+  name: z.string().min(1).max(100),
+  scopes: scopeList.optional(),
+  expires_in: z.union([z.string(), z.number().int().positive()]).optional(),
+});
+
+const auditQueryInput = z.object({
+  principal: z.string().max(200).optional(),
+  type: z.string().regex(/^[a-z_]{1,40}$/, { error: 'an event type such as login or access_denied' }).optional(),
+  outcome: z.enum(['success', 'failure']).optional(),
+  from: z.number().int().nonnegative().optional(),
+  to: z.number().int().nonnegative().optional(),
+  page: z.number().int().min(1).max(100000).optional(),
+  per_page: z.number().int().min(1).max(500).optional(),
+});
+
+/** `PUT /auth/admin/cimd-allowlist`: the hosts client metadata documents may come from; empty: any. */
+const cimdAllowlistInput = z.object({
+  hosts: z.array(z.string().trim().toLowerCase().regex(CIMD_HOST_PATTERN, { error: 'a host name (tools.example.com, with :port if any) or *. and a domain (*.example.com)' })).max(200),
 });
 
 const recordId = z.string().min(1).max(256);
@@ -151,6 +182,43 @@ export class AdminService {
     this.#withinCeiling(actor, { roles: target.roles, ...(target.scopes ? { scopes: target.scopes } : {}) });
     if (!(await this.#d.apiKeys.revoke(keyId))) throw notFound('API key');
     this.#changed(actor, { type: 'admin', action: 'api_key_revoked', target: keyId });
+  }
+
+  // --- Personal API keys (any signed-in user, on their account page) ---
+
+  /** The signed-in user's own API keys. */
+  async listOwnApiKeys(actor: HttpActor): Promise<ApiKeyView[]> {
+    this.#authorizeUser(actor);
+    return (await this.#d.apiKeys.list()).filter((k) => ownedBy(k, actor.principal));
+  }
+
+  /**
+   * A personal API key: it speaks for the user who makes it (their upstream id), with their roles,
+   * narrowed to `scopes` when given: never more than they hold (the privilege ceiling). Shown once.
+   */
+  async createOwnApiKey(actor: HttpActor, input: unknown): Promise<{ key: string; record: ApiKeyView }> {
+    this.#authorizeUser(actor);
+    const i = parse(ownApiKeyInput, input);
+    const expiresInSeconds = duration(i.expires_in);
+    const p = actor.principal;
+    const roles = [...p.roles];
+    this.#withinCeiling(actor, { roles, ...(i.scopes?.length ? { scopes: i.scopes } : {}) });
+    const created = await this.#d.apiKeys.create({
+      name: i.name, roles, ...(i.scopes?.length ? { scopes: i.scopes } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}),
+      owner: { sub: p.sub, ...(p.provider ? { provider: p.provider } : {}), ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}) },
+    });
+    this.#changed(actor, { type: 'admin', action: 'api_key_created', target: created.record.id, personal: true });
+    return created;
+  }
+
+  /** Revokes one of the user's own keys; anyone else's is not found. */
+  async revokeOwnApiKey(actor: HttpActor, id: unknown): Promise<void> {
+    this.#authorizeUser(actor);
+    const keyId = parse(recordId, id, 'id');
+    const target = await this.#d.apiKeys.get(keyId);
+    if (!target || !ownedBy(target, actor.principal)) throw notFound('API key');
+    if (!(await this.#d.apiKeys.revoke(keyId))) throw notFound('API key');
+    this.#changed(actor, { type: 'admin', action: 'api_key_revoked', target: keyId, personal: true });
   }
 
   // --- Service accounts ---
@@ -233,6 +301,21 @@ export class AdminService {
     return { clientId, refreshFamiliesRevoked: families };
   }
 
+  /** The hosts client ID metadata documents may come from; empty: any host. */
+  async cimdAllowlist(actor: AdminActor): Promise<string[]> {
+    this.#authorize(actor);
+    return this.#d.clients.cimdAllowlist();
+  }
+
+  /** Replaces the CIMD allowlist: from now on a client_id URL of another host is refused, cached or not. */
+  async setCimdAllowlist(actor: AdminActor, input: unknown): Promise<string[]> {
+    this.#authorize(actor);
+    const { hosts } = parse(cimdAllowlistInput, input);
+    const saved = await this.#d.clients.setCimdAllowlist(hosts);
+    this.#changed(actor, { type: 'admin', action: 'cimd_allowlist_changed', hosts: saved });
+    return saved;
+  }
+
   // --- Signing keys ---
 
   async listSigningKeys(actor: AdminActor): Promise<{ current: string; keys: ReturnType<KeyRing['list']> }> {
@@ -283,7 +366,49 @@ export class AdminService {
     await this.revoke(actor, { type: 'session', id: sid });
   }
 
+  /** Live sign-in sessions, those of users whose id, email or name contains `user` when given; null: cookie sessions. */
+  async listSessions(actor: AdminActor, user?: string): Promise<SessionSummary[] | null> {
+    this.#authorize(actor);
+    const all = await this.#d.listSessions?.() ?? null;
+    const needle = user?.trim().toLowerCase();
+    if (!all || !needle) return all;
+    return all.filter((s) => [s.sub, s.email, s.name].some((v) => v?.toLowerCase().includes(needle)));
+  }
+
+  // --- Audit log and activity ---
+
+  /** Audit events kept in the store, newest first, filtered and paginated. Not kept (retention 0): `not_found`. */
+  async queryAudit(actor: AdminActor, input: unknown): Promise<AuditPage> {
+    this.#authorize(actor);
+    const q = parse(auditQueryInput, input);
+    if (!this.#d.auditLog) throw new OAuthError('not_found', 'Audit events are not kept in the store (MIMIR_AUDIT_RETENTION_DAYS=0).');
+    return this.#d.auditLog.query({
+      ...(q.principal ? { principal: q.principal } : {}), ...(q.type ? { type: q.type } : {}), ...(q.outcome ? { outcome: q.outcome } : {}),
+      ...(q.from !== undefined ? { from: q.from } : {}), ...(q.to !== undefined ? { to: q.to } : {}),
+      ...(q.page ? { page: q.page } : {}), ...(q.per_page ? { perPage: q.per_page } : {}),
+    });
+  }
+
+  /** This instance's requests, denials and tokens issued over the last hour, minute by minute. */
+  activity(actor: AdminActor): ActivityMinute[] {
+    this.#authorize(actor);
+    return this.#d.activity?.() ?? [];
+  }
+
   // --- The rules every change goes through ---
+
+  /**
+   * Whether the actor is a signed-in user acting for themselves (personal API keys): the one rule
+   * with no permission asked (any authenticated principal, resource binding respected), and only a
+   * browser session: a key cannot mint keys.
+   */
+  #authorizeUser(actor: HttpActor): void {
+    const decision = this.#d.authorizer.decide(actor.principal, { permission: null, path: actor.path });
+    if (decision.allowed && actor.principal.auth_method === 'session') return;
+    this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: decision.allowed ? 'not_a_session' : decision.reason, method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
+    if (!decision.allowed) throw refusal(decision, 'Personal API keys are managed by a signed-in user.');
+    throw new OAuthError('access_denied', 'Personal API keys are managed from a signed-in browser session (the account page).', { status: 403 });
+  }
 
   /** The one authorization rule: an HTTP actor needs `admin:manage`. The CLI holds everything. */
   #authorize(actor: AdminActor): void {
@@ -343,6 +468,11 @@ export class AdminService {
   #changed(actor: AdminActor, event: { type: AuditEventType; [detail: string]: unknown }): void {
     this.#d.audit.record({ ...event, outcome: 'success', ...who(actor) });
   }
+}
+
+/** Whether a key is the personal key of this user (same sub at the same provider). */
+function ownedBy(k: ApiKeyView, p: Principal): boolean {
+  return k.owner !== undefined && k.owner.sub === p.sub && (k.owner.provider ?? '') === (p.provider ?? '');
 }
 
 /** The audit fields naming the actor: the Principal with its request, or the CLI's OS user. */

@@ -18,6 +18,19 @@ export interface ApiKeyRecord {
   expiresAt?: number;
   revokedAt?: number;
   lastUsedAt?: number;
+  /**
+   * A personal key (the account page): the user it was made by and speaks for. Its requests reach
+   * the upstream as that user (their X-User-ID), within the permissions they held when they made it.
+   */
+  owner?: ApiKeyOwner;
+}
+
+/** The signed-in user a personal API key belongs to. */
+export interface ApiKeyOwner {
+  sub: string;
+  provider?: string;
+  email?: string;
+  name?: string;
 }
 
 export type ApiKeyView = Omit<ApiKeyRecord, 'hash'> & { status: 'active' | 'expired' | 'revoked'; requestCount?: number };
@@ -45,7 +58,7 @@ export class ApiKeys {
     this.#lastUse = new LastUseRecorder(store, 'api_key');
   }
 
-  async create(input: { name: string; roles: string[]; scopes?: string[]; expiresInSeconds?: number }): Promise<{ key: string; record: ApiKeyView }> {
+  async create(input: { name: string; roles: string[]; scopes?: string[]; expiresInSeconds?: number; owner?: ApiKeyOwner }): Promise<{ key: string; record: ApiKeyView }> {
     const id = randomId(16);
     const secret = randomToken(32);
     const now = this.#seconds();
@@ -53,6 +66,7 @@ export class ApiKeys {
       id, name: input.name, roles: [...new Set(input.roles)], hash: hashSecret(secret), createdAt: now,
       ...(input.scopes?.length ? { scopes: [...new Set(input.scopes)] } : {}),
       ...(input.expiresInSeconds ? { expiresAt: now + input.expiresInSeconds } : {}),
+      ...(input.owner ? { owner: { ...input.owner } } : {}),
     };
     if (!(await this.#store.insert(KIND, id, record))) throw new Error('API key id collision; try again');
     return { key: `mimir_${id}_${secret}`, record: this.#view(record) };

@@ -316,6 +316,14 @@ export class Authenticator {
         sub: `api-key:${record.id}`, name: record.name, roles: [...record.roles], groups: [], scopes: [...(record.scopes ?? [])],
         auth_method: 'api-key', client_id: record.id, credential_id: record.id,
       };
+      // A personal key speaks for the user who made it (src/authz/identity.ts: their X-User-ID).
+      const owner = record.owner;
+      if (owner) {
+        principal.sub = owner.sub;
+        if (owner.provider) principal.provider = owner.provider;
+        if (owner.email) principal.email = owner.email;
+        if (owner.name) principal.name = owner.name;
+      }
       if (record.expiresAt !== undefined) principal.expires_at = record.expiresAt;
       return principal;
     }

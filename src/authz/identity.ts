@@ -6,7 +6,8 @@
  *   the first of the providers file): their `sub` as it is, so Mimir data keyed on it before the
  *   hub keeps working — unless the `sub` holds a `:`, then as for any other provider;
  * - a user of any other provider: `<provider id>:<sub>` (provider ids hold no `:`);
- * - a service account: `service-account:<client id>`; an API key: `api-key:<key id>`
+ * - a service account: `service-account:<client id>`; an API key: `api-key:<key id>`, except a
+ *   personal key (made on the account page), which is its user, as above
  *   (provider ids `service-account` and `api-key` are reserved).
  */
 import { isServiceAccount, type Principal } from '../authn/principal.ts';
@@ -61,7 +62,10 @@ export class Identities {
    * identities.idOf({ sub: 'alice', provider: 'partner', ... }) // 'partner:alice'
    */
   idOf(p: Pick<Principal, 'sub' | 'provider' | 'auth_method' | 'client_id' | 'act'>): string {
-    if (p.auth_method === 'api-key') return p.sub.startsWith(API_KEY_PREFIX) ? p.sub : `${API_KEY_PREFIX}${p.sub}`;
+    // A personal API key (one with an owner, src/api-keys) carries its user's sub and provider: it is that user.
+    if (p.auth_method === 'api-key' && !(p.provider !== undefined && !p.sub.startsWith(API_KEY_PREFIX))) {
+      return p.sub.startsWith(API_KEY_PREFIX) ? p.sub : `${API_KEY_PREFIX}${p.sub}`;
+    }
     if (isServiceAccount(p)) return `${SERVICE_ACCOUNT_PREFIX}${p.client_id ?? p.sub}`;
     return this.userId({ sub: p.sub, provider: p.provider });
   }

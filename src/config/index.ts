@@ -141,7 +141,7 @@ export interface Config {
     /** RFC 9449 §8, §9: DPoP proofs must carry a nonce of the hub (MIMIR_DPOP_REQUIRE_NONCE). */
     readonly dpopNonce: boolean;
   };
-  readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string };
+  readonly audit: { readonly enabled: boolean; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly destination: 'stdout' | 'file' | 'both'; readonly file: string; readonly retentionDays: number };
   readonly metrics: { readonly enabled: boolean; readonly endpoint: string };
   /** The pages' product name, logo (https URL or same-origin path) and accent colour (MIMIR_BRAND_*). */
   readonly brand: { readonly name: string; readonly logoUrl: string | undefined; readonly accent: string };
@@ -310,6 +310,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       level: raw.MIMIR_AUTH_LOG_LEVEL,
       destination: raw.MIMIR_AUDIT_LOG_DESTINATION,
       file: raw.MIMIR_AUDIT_LOG_FILE ? resolve(cwd, raw.MIMIR_AUDIT_LOG_FILE) : resolve(dataDir, 'audit.log'),
+      retentionDays: raw.MIMIR_AUDIT_RETENTION_DAYS,
     },
     metrics: { enabled: raw.MIMIR_ENABLE_AUTH_METRICS, endpoint: raw.MIMIR_AUTH_METRICS_ENDPOINT },
     brand: { name: raw.MIMIR_BRAND_NAME, logoUrl: raw.MIMIR_BRAND_LOGO_URL, accent: raw.MIMIR_BRAND_ACCENT ?? '#2357d9' },

@@ -161,6 +161,7 @@ export const VARIABLES = [
   v('Monitoring & Logging', 'MIMIR_AUTH_LOG_LEVEL', oneOf(['debug', 'info', 'warn', 'error'] as const), 'info', 'Audit log level: debug, info, warn, error'),
   v('Monitoring & Logging', 'MIMIR_AUDIT_LOG_DESTINATION', oneOf(['stdout', 'file', 'both'] as const), 'stdout', 'Audit log destination: stdout, file, both', { added: true }),
   v('Monitoring & Logging', 'MIMIR_AUDIT_LOG_FILE', z.string().min(1).optional(), undefined, 'Audit log file when the destination includes file; default <MIMIR_DATA_DIR>/audit.log', { added: true }),
+  v('Monitoring & Logging', 'MIMIR_AUDIT_RETENTION_DAYS', int(0, 3650, ' days'), '30', 'Days audit events are also kept in the hub store, where the admin console (/auth/admin/) reads every instance\'s events; 0 = not kept there (the cleanup job purges older ones)', { added: true }),
   v('Monitoring & Logging', 'MIMIR_ENABLE_AUTH_METRICS', bool, 'true', 'Serve Prometheus metrics'),
   v('Monitoring & Logging', 'MIMIR_AUTH_METRICS_ENDPOINT', path, '/metrics/auth', 'Path of the metrics endpoint'),
   v('Monitoring & Logging', 'MIMIR_CLEANUP_INTERVAL', int(0, 86400, ' seconds'), '300', 'Seconds between purges of expired records from SQLite, PostgreSQL and memory storage (0 = never; Redis expires natively)', { added: true }),

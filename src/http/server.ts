@@ -32,6 +32,7 @@ import { FORM_BODY_LIMIT, parseForm } from './form.ts';
 import { takeHandover } from './handover.ts';
 import { SECURITY_HEADERS, sendError } from './reply.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meRoutes } from './routes/me.ts';
 import { robotsRoutes } from './routes/robots.ts';
@@ -141,6 +142,7 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   await app.register(oidcRoutes(hub));
   await app.register(authorizationServerRoutes(hub));
   await app.register(pushedAuthorizationRoutes(hub));
+  await app.register(consoleRoutes(hub));
   // Keep last: the authenticating reverse proxy is the catch-all for everything above leaves.
   await app.register(proxyRoutes(hub));
   const stops = [...new Set([hub.store, hub.sessionStore])].map((store) => startCleanup(store, { intervalSeconds: config.cleanup.intervalSeconds, log: hub.log }));

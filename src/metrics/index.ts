@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditEvent } from '../audit/index.ts';
 import type { CacheLookups } from '../cache/lru.ts';
 import type { Store } from '../storage/adapter.ts';
+import { RecentActivity } from './recent.ts';
 import { REQUEST_COUNT_KIND, type CountedCredential } from './request-counts.ts';
 
 
@@ -20,6 +21,8 @@ export interface AuthMetricsOptions {
   revocationStaleness?: () => number;
   flushMs?: number;
   onError?: (err: unknown) => void;
+  /** The clock of the last hour's activity ({@link AuthMetrics.recent}). */
+  now?: () => number;
 }
 
 export class AuthMetrics {
@@ -30,6 +33,8 @@ export class AuthMetrics {
   readonly #timer: ReturnType<typeof setInterval> | undefined;
   readonly #caches = new Map<string, () => CacheLookups>();
   activeSessions: (() => Promise<number>) | undefined;
+  /** Requests, denials and tokens issued minute by minute over the last hour (the admin console's chart). */
+  readonly recent: RecentActivity;
 
   readonly authentications: Counter<'method' | 'result'>;
   readonly validationSeconds: Histogram<'method'>;
@@ -44,6 +49,7 @@ export class AuthMetrics {
     this.#store = options.store;
     this.#onError = options.onError ?? (() => {});
     this.activeSessions = options.activeSessions;
+    this.recent = new RecentActivity(options.now);
     const registers = [this.registry];
     this.authentications = new Counter({ name: 'mimir_auth_authentications_total', help: 'Authentications by credential method and result', labelNames: ['method', 'result'], registers });
     this.validationSeconds = new Histogram({
@@ -102,6 +108,7 @@ export class AuthMetrics {
   /** Counts one authentication and how long it took. */
   authenticated(method: string, ok: boolean, seconds: number): void {
     this.authentications.inc({ method, result: ok ? 'success' : 'failure' });
+    this.recent.add('requests');
     this.validationSeconds.observe({ method }, seconds);
   }
 
@@ -121,7 +128,14 @@ export class AuthMetrics {
     const ok = event.outcome === 'success';
     switch (event.type) {
       case 'token_issued':
-        if (ok) this.tokensIssued.inc({ grant_type: String(event.grant_type ?? 'unknown') });
+        if (ok) {
+          this.tokensIssued.inc({ grant_type: String(event.grant_type ?? 'unknown') });
+          this.recent.add('tokens');
+        }
+        break;
+      case 'access_denied':
+      case 'authentication_failed':
+        this.recent.add('denials');
         break;
       case 'refresh':
         this.refreshes.inc({ result: ok ? 'success' : 'failure' });

@@ -153,7 +153,8 @@ export function oidcRoutes(hub: Hub) {
 
     app.post('/auth/logout', async (req, reply) => {
       const value = req.cookies?.[cookie.name];
-      reply.clearCookie(cookie.name, { path: '/' });
+      // With the attributes it was set with: a browser ignores a __Host- cookie's removal without Secure.
+      reply.clearCookie(cookie.name, sessionCookieOptions);
       const session = value ? await sessions.destroy(value) : null;
       let endSessionUrl: string | undefined;
       if (session) {

@@ -55,6 +55,35 @@ time,.nowrap{white-space:nowrap}
 .code{display:block;font:.75rem/1.3 ui-monospace,SFMono-Regular,Menlo,monospace;color:#5b6474;overflow-wrap:anywhere}
 .error{border-left:4px solid #c62828;padding-left:1rem}
 .note,.request-id{color:#5b6474;font-size:.9rem}
+a:focus-visible,button:focus-visible,.button:focus-visible{outline:3px solid ${accent};outline-offset:2px}
+input:focus,input:focus-within,select:focus{outline:3px solid ${accent};outline-offset:1px}
+main.wide{max-width:64rem;margin:3vh auto}
+nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:.3rem .9rem;padding:0;margin:0 0 1.2rem}
+nav a[aria-current="page"]{font-weight:700;text-decoration:none;color:#1d2330}
+table{border-collapse:collapse;width:100%;margin:0 0 1.2rem;font-size:.9rem}
+caption{text-align:left;font-weight:600;margin:.3rem 0}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #dde1e8;vertical-align:top;overflow-wrap:break-word}
+td button{white-space:nowrap}
+td form{margin:0}
+td button,.inline button{display:inline-block;width:auto;padding:.25rem .7rem}
+.fields{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:.6rem 1rem;margin:0 0 .8rem}
+label{display:block;font-size:.9rem;color:#3d4452}
+input,select{display:block;width:100%;padding:.45rem .5rem;border:1px solid #8a93a3;border-radius:6px;font:inherit;background:#fff;color:inherit}
+fieldset{border:1px solid #dde1e8;border-radius:8px;padding:.6rem 1rem;margin:0 0 1rem}
+.checks label{display:flex;gap:.5rem;align-items:baseline;flex-wrap:wrap;margin:.2rem 0}
+.checks .code{display:inline}
+.checks input{width:auto}
+form.inline{display:flex;flex-wrap:wrap;gap:.6rem;align-items:end;margin:0 0 1rem}
+form.inline button{width:auto}
+.notice{border-left:4px solid #2e7d32;padding:.4rem 1rem;background:#eef7ee}
+.secret{display:flex;gap:.6rem;align-items:center;flex-wrap:wrap;background:#fff8e1;border:1px solid #e0c36a;border-radius:8px;padding:.6rem 1rem;margin:0 0 1rem}
+.secret code{font:.9rem ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}
+.secret button{width:auto}
+.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:1rem;margin:0 0 1rem}
+.stats div{border:1px solid #dde1e8;border-radius:8px;padding:.6rem 1rem}
+.stats strong{display:block;font-size:1.6rem}
+.chart{width:100%;height:auto;max-height:16rem}
+.pager{display:flex;gap:1rem;align-items:center}
 `.trim();
 }
 
@@ -89,12 +118,12 @@ function timeElement(epochSeconds: number, field: string): string {
  * The page around `body`: title, stylesheet, the brand's name and logo. Also for pages rendered
  * elsewhere (the consent page), so every page looks and is branded the same.
  */
-export function pageLayout(title: string, body: string, brand: Brand = DEFAULT_BRAND, head = ''): string {
+export function pageLayout(title: string, body: string, brand: Brand = DEFAULT_BRAND, head = '', options: { wide?: boolean } = {}): string {
   const logo = brand.logoUrl ? `<img src="${esc(brand.logoUrl)}" alt="">` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(title)} · ${esc(brand.name)}</title><link rel="stylesheet" href="${STYLESHEET_PATH}">${head}</head>
-<body><main><div class="brand" data-field="brand">${logo}<span>${esc(brand.name)}</span></div>
+<body><main${options.wide ? ' class="wide"' : ''}><div class="brand" data-field="brand">${logo}<span>${esc(brand.name)}</span></div>
 ${body}</main></body></html>`;
 }
 
@@ -157,6 +186,7 @@ export function accountPage(a: AccountView, brand: Brand = DEFAULT_BRAND): strin
     ? '<p class="note">Your identity provider reported more groups than fit in a token; group-based roles could not be applied.</p>' : '';
   return pageLayout('Your account', `<h1>Signed in</h1><dl>${dl}</dl>${overage}
 <h2>What your roles let you do</h2>${permissions}
+<p><a href="/auth/account/api-keys">Your API keys</a>: keys that act as you, for scripts and tools.</p>
 <form method="post" action="/auth/logout"><button class="primary" type="submit">Sign out</button></form>`, brand);
 }
 

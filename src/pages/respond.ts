@@ -12,11 +12,14 @@ export interface PageOptions {
    * Where the page's forms may submit (CSP `form-action`, which browsers also apply to the
    * redirect that answers the submission): `'self'` plus these origins. Default: the page has
    * no form, `form-action 'none'`. `'unrestricted'`: no directive, for the account page, whose
-   * sign-out answers with a redirect to the IdP's end-session endpoint.
+   * sign-out answers with a redirect to the IdP's end-session endpoint. `'self'`: the hub's own
+   * origin only (the admin console).
    */
-  formAction?: readonly string[] | 'unrestricted';
+  formAction?: readonly string[] | 'unrestricted' | 'self';
   /** The branding the page shows: an https logo's origin joins `img-src`, nothing else does. */
   brand?: Pick<Brand, 'logoUrl'>;
+  /** The page loads the hub's own script files (`script-src 'self'`: never an inline script). Default: no script at all. */
+  scripts?: boolean;
 }
 
 /** The origin of an https logo, which the page must be allowed to load; none for a same-origin path. */
@@ -34,9 +37,10 @@ function logoOrigin(brand: Pick<Brand, 'logoUrl'> | undefined): string | undefin
 /** No script, nothing from elsewhere but the brand's logo, no framing (CSP Level 3; `frame-ancestors` replaces X-Frame-Options). */
 export function contentSecurityPolicy(options: PageOptions = {}): string {
   const logo = logoOrigin(options.brand);
-  const directives = ["default-src 'none'", "style-src 'self'", `img-src 'self'${logo ? ` ${logo}` : ''}`, "frame-ancestors 'none'", "base-uri 'none'"];
+  const directives = ["default-src 'none'", ...(options.scripts ? ["script-src 'self'"] : []), "style-src 'self'", `img-src 'self'${logo ? ` ${logo}` : ''}`, "frame-ancestors 'none'", "base-uri 'none'"];
   const form = options.formAction ?? [];
-  if (form !== 'unrestricted') directives.push(form.length ? `form-action 'self' ${form.join(' ')}` : "form-action 'none'");
+  if (form === 'self') directives.push("form-action 'self'");
+  else if (form !== 'unrestricted') directives.push(form.length ? `form-action 'self' ${form.join(' ')}` : "form-action 'none'");
   return directives.join('; ');
 }
 

@@ -49,6 +49,19 @@ export interface SessionData {
   groupsOverage?: boolean;
 }
 
+/** A live session as an administrator sees it: who and when, never its tokens. */
+export interface SessionSummary {
+  sid: string;
+  sub: string;
+  provider: string;
+  email?: string;
+  name?: string;
+  roles: string[];
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+}
+
 export interface SessionOptions {
   mode: 'store' | 'cookie';
   key: Buffer;
@@ -411,6 +424,25 @@ export class Sessions {
   async count(): Promise<number | null> {
     const now = this.#seconds();
     return this.#storage.count((s) => this.#live(s, now));
+  }
+
+  /**
+   * The live server-side sessions, without their sealed IdP tokens (the admin console's listing);
+   * null in cookie mode, where sessions live in the browsers only. A store listing: not for a request path.
+   */
+  async list(): Promise<SessionSummary[] | null> {
+    if (this.#o.mode === 'cookie') return null;
+    const now = this.#seconds();
+    const out: SessionSummary[] = [];
+    for (const { payload: s } of await this.#store.list<SessionData>(KIND)) {
+      if (!s?.identity || !this.#live(s, now)) continue;
+      const id = s.identity;
+      out.push({
+        sid: s.sid, sub: id.sub, provider: id.provider, roles: [...id.roles], createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, expiresAt: this.expiresAt(s),
+        ...(id.email ? { email: id.email } : {}), ...(id.name ? { name: id.name } : {}),
+      });
+    }
+    return out.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
   }
 
   /** Opens a sealed field of a session (IdP refresh token, ID token). */

@@ -1,6 +1,6 @@
 /**
  * Admin HTTP API: /auth/admin/api-keys, /auth/admin/service-accounts, /auth/admin/clients,
- * /auth/admin/signing-keys (/auth/admin/revocations: src/revocation/routes.ts). Thin: a route
+ * /auth/admin/signing-keys, /auth/admin/sessions, /auth/admin/cimd-allowlist, /auth/admin/audit (/auth/admin/revocations: src/revocation/routes.ts). Thin: a route
  * authenticates the caller, hands the request to the admin service (src/admin/service.ts) — which
  * authorizes (`admin:manage`, the privilege ceiling), validates, makes the change and audits it —
  * and renders the answer. A fault is `server_error` 500 carrying the request id, never its cause.
@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpActor } from '../../admin/service.ts';
 import type { Hub } from '../../hub.ts';
+import { OAuthError } from '../../errors.ts';
 import { noStore, sendError } from '../reply.ts';
 import { authenticateHook } from '../authenticate.ts';
 
@@ -86,6 +87,35 @@ export function adminRoutes(hub: Hub) {
     app.delete('/auth/admin/clients/:id', opts, handle(async (req) => {
       const done = await admin.revokeClient(adminActor(req), idOf(req));
       return { client_id: done.clientId, revoked: true, refresh_families_revoked: done.refreshFamiliesRevoked };
+    }));
+
+    // Live sign-in sessions, of users whose id, email or name contains ?user= when given; ending one.
+    app.get('/auth/admin/sessions', opts, handle(async (req) => {
+      const user = (req.query as Record<string, unknown>).user;
+      const sessions = await admin.listSessions(adminActor(req), typeof user === 'string' ? user.slice(0, 200) : undefined);
+      if (sessions === null) throw new OAuthError('not_found', 'Sessions are kept in the browsers\' cookies (MIMIR_SESSION_STORAGE=cookie) and cannot be listed; end one by id with POST /auth/admin/revocations.');
+      return { sessions };
+    }));
+    app.delete('/auth/admin/sessions/:id', opts, handle(async (req) => {
+      await admin.endSession(adminActor(req), idOf(req));
+      return { sid: idOf(req), ended: true };
+    }));
+
+    // The hosts client ID metadata documents may come from (empty: any).
+    app.get('/auth/admin/cimd-allowlist', opts, handle(async (req) => ({ hosts: await admin.cimdAllowlist(adminActor(req)) })));
+    app.put('/auth/admin/cimd-allowlist', opts, handle(async (req) => ({ hosts: await admin.setCimdAllowlist(adminActor(req), req.body) })));
+
+    // The audit log kept in the store (MIMIR_AUDIT_RETENTION_DAYS), newest first; from/to in epoch milliseconds.
+    app.get('/auth/admin/audit', opts, handle(async (req) => {
+      const q = req.query as Record<string, unknown>;
+      const int = (v: unknown) => (typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v);
+      const found = await admin.queryAudit(adminActor(req), {
+        ...(q.principal !== undefined ? { principal: q.principal } : {}), ...(q.type !== undefined ? { type: q.type } : {}),
+        ...(q.outcome !== undefined ? { outcome: q.outcome } : {}), ...(q.from !== undefined ? { from: int(q.from) } : {}),
+        ...(q.to !== undefined ? { to: int(q.to) } : {}), ...(q.page !== undefined ? { page: int(q.page) } : {}),
+        ...(q.per_page !== undefined ? { per_page: int(q.per_page) } : {}),
+      });
+      return { events: found.events, total: found.total, page: found.page, pages: found.pages };
     }));
 
     app.get('/auth/admin/signing-keys', opts, handle(async (req) => admin.listSigningKeys(adminActor(req))));

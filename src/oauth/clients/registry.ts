@@ -22,6 +22,11 @@ const KIND = 'oauth_client';
 const DOC_CACHE = 'oauth_client_doc';
 /** client_id URLs an administrator revoked: refused without a fetch, for good. */
 const REVOKED = 'oauth_client_revoked';
+/** The hosts client ID metadata documents may come from (one record); none set: any host. */
+const CIMD_ALLOWLIST = 'cimd_allowlist';
+const CIMD_ALLOWLIST_ID = 'hosts';
+/** An allowlist entry: a host name, or `*.` and a domain for its subdomains. */
+export const CIMD_HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*(:\d{1,5})?$/;
 /** How long, and for how many URLs at most, a failed metadata document fetch is remembered. */
 const FAILURE_MEMORY_MS = 60_000;
 const FAILURE_MEMORY_ENTRIES = 1000;
@@ -142,6 +147,21 @@ export class ClientRegistry {
   }
 
   /**
+   * The hosts a client_id URL (a client ID metadata document) may name; empty: any host. Kept in
+   * the store, so every instance applies the same list at once.
+   */
+  async cimdAllowlist(): Promise<string[]> {
+    return (await this.#store.find<{ hosts: string[] }>(CIMD_ALLOWLIST, CIMD_ALLOWLIST_ID))?.payload.hosts ?? [];
+  }
+
+  /** Replaces the allowlist (entries as {@link CIMD_HOST_PATTERN}, already validated); empty: any host again. */
+  async setCimdAllowlist(hosts: readonly string[]): Promise<string[]> {
+    const unique = [...new Set(hosts.map((h) => h.toLowerCase()))].sort();
+    await this.#store.upsert(CIMD_ALLOWLIST, CIMD_ALLOWLIST_ID, { hosts: unique });
+    return unique;
+  }
+
+  /**
    * Public clients authenticate by client_id alone; confidential ones by their secret, sent with
    * the method they registered (`method`, when the caller knows how the secret came).
    */
@@ -160,6 +180,11 @@ export class ClientRegistry {
   async #fromDocument(clientId: string): Promise<OAuthClient> {
     const url = documentUrl(clientId);
     if (await this.#store.find(REVOKED, clientId)) throw new OAuthError('invalid_client', 'The client has been revoked.', { status: 400 });
+    // Checked before the cache: a host taken off the list stops at once, fetched before or not.
+    const allowed = await this.cimdAllowlist();
+    if (allowed.length && !hostAllowed(url.host.toLowerCase(), allowed)) {
+      throw new OAuthError('invalid_client', `This hub accepts client metadata documents only from allowed hosts, and ${url.host} is not one; ask its administrator to allow it.`, { status: 400 });
+    }
     const cached = await this.#store.find<OAuthClient>(DOC_CACHE, clientId);
     if (cached) return cached.payload;
     const failed = this.#failures.get(clientId);
@@ -215,6 +240,11 @@ export class ClientRegistry {
     await this.#store.upsert(DOC_CACHE, clientId, client, ttl);
     return client;
   }
+}
+
+/** Whether `host` is on the list: named there, or a subdomain of a `*.` entry. */
+function hostAllowed(host: string, allowed: readonly string[]): boolean {
+  return allowed.some((a) => (a.startsWith('*.') ? host.endsWith(a.slice(1)) : host === a));
 }
 
 /** A client_id URL in the form a client ID metadata document may have, else OAuthError invalid_client. */

@@ -89,7 +89,9 @@ async function apiKey(hub: Hub, token: string): Promise<Introspection> {
   const record = await hub.apiKeys.verify(token);
   if (!record) return INACTIVE;
   return compact({
-    active: true, token_type: 'api_key', sub: `api-key:${record.id}`, client_id: record.id, username: record.name,
+    // A personal key (src/api-keys: `owner`) is its user, as toward the upstream.
+    active: true, token_type: 'api_key', sub: record.owner?.sub ?? `api-key:${record.id}`, client_id: record.id,
+    username: record.owner?.email ?? record.owner?.name ?? record.name,
     roles: record.roles, iat: record.createdAt, exp: record.expiresAt, iss: hub.config.jwt.issuer,
   });
 }

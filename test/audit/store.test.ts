@@ -1,0 +1,155 @@
+/**
+ * Issue 21, item 3: the audit log is kept in the store as well as written to its destination, so
+ * every instance's events are there for the admin console — on SQLite, Redis and PostgreSQL alike,
+ * through the Store contract; older than MIMIR_AUDIT_RETENTION_DAYS, the cleanup job purges them
+ * (SQLite, PostgreSQL) or Redis expires them; what is stored is scrubbed like the log line.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AUDIT_EVENT_KIND, AuditStore } from '../../src/audit/store.ts';
+import { runCleanup } from '../../src/jobs/cleanup.ts';
+import { PostgresStore, RedisStore, SqliteStore, type Store } from '../../src/storage/index.ts';
+import { cliActor } from '../../src/admin/service.ts';
+import { newRedisPrefix, REDIS_URL, startHub } from '../helpers/hub.ts';
+import { freshDatabase, type FreshDatabase } from '../helpers/postgres.ts';
+
+const DAY = 86_400_000;
+
+describe('audit events kept in the store (issue 21, item 3)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mimir-audit-store-'));
+  const databases: FreshDatabase[] = [];
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    for (const db of databases) await db.drop();
+  });
+
+  /** Two stores over the same data (two hub instances), on one clock. */
+  async function open(kind: 'sqlite' | 'redis' | 'postgres', now: () => number): Promise<[Store, Store]> {
+    if (kind === 'sqlite') {
+      const file = join(dir, `${Math.random().toString(36).slice(2)}.db`);
+      return [new SqliteStore(file, { now }), new SqliteStore(file, { now })];
+    }
+    if (kind === 'redis') {
+      const keyPrefix = newRedisPrefix();
+      const pair: [Store, Store] = [new RedisStore({ url: REDIS_URL, keyPrefix, now }), new RedisStore({ url: REDIS_URL, keyPrefix, now })];
+      for (const s of pair) await (s as RedisStore).connect();
+      return pair;
+    }
+    const db = await freshDatabase();
+    databases.push(db);
+    const a = new PostgresStore({ url: db.url, now });
+    await a.ping();
+    return [a, new PostgresStore({ url: db.url, now })];
+  }
+
+  for (const kind of ['sqlite', 'redis', 'postgres'] as const) {
+    it(`${kind}: every instance's events, filtered, newest first, paginated; gone after the retention`, async () => {
+      let clock = Date.UTC(2026, 11, 6, 12, 0, 0);
+      const now = () => clock;
+      const [storeA, storeB] = await open(kind, now);
+      const a = new AuditStore(storeA, { retentionDays: 7, now, flushMs: 60_000 });
+      const b = new AuditStore(storeB, { retentionDays: 7, now, flushMs: 60_000 });
+      try {
+        a.record({ type: 'login', outcome: 'success', principal: { sub: 'alice', auth_method: 'session', provider: 'corp' }, ip: '10.0.0.1', request_id: 'r1' });
+        clock += 1000;
+        b.record({ type: 'access_denied', outcome: 'failure', reason: 'insufficient_scope', permission: 'admin:manage', principal: { sub: 'bob', auth_method: 'session' } });
+        clock += 1000;
+        // A credential that slipped into an event is stored redacted, as the log line is.
+        b.record({ type: 'admin', outcome: 'success', action: 'api_key_created', target: 'k1', client_secret: 'hunter2', principal: { sub: 'alice', auth_method: 'session' } });
+        for (let i = 0; i < 5; i++) {
+          clock += 10;
+          a.record({ type: 'authentication_failed', outcome: 'failure', reason: 'invalid_token', ip: `10.0.1.${i}` });
+        }
+        await a.flush();
+        await b.flush();
+
+        // Instance A reads B's events too: they are in the shared store.
+        const all = await a.query({});
+        assert.equal(all.total, 8);
+        assert.deepEqual(all.events.map((e) => e.time), [...all.events.map((e) => e.time)].sort((x, y) => y - x), 'newest first');
+        assert.equal(all.events.at(-1)!.type, 'login');
+        assert.deepEqual(all.events.at(-1)!.principal, { sub: 'alice', auth_method: 'session', provider: 'corp' });
+        assert.equal(all.events.at(-1)!.ip, '10.0.0.1');
+
+        assert.deepEqual((await a.query({ principal: 'ALI' })).events.map((e) => e.type), ['admin', 'login'], 'by principal (part, any case)');
+        assert.deepEqual((await a.query({ type: 'access_denied' })).events.map((e) => e.details.permission), ['admin:manage'], 'by event');
+        assert.equal((await a.query({ outcome: 'failure' })).total, 6, 'by outcome');
+        const start = Date.UTC(2026, 11, 6, 12, 0, 0);
+        assert.deepEqual((await a.query({ from: start + 500, to: start + 1500 })).events.map((e) => e.type), ['access_denied'], 'by time');
+        const secret = (await a.query({ type: 'admin' })).events[0]!;
+        assert.equal(secret.details.client_secret, '[redacted]');
+        assert.equal(secret.details.action, 'api_key_created');
+
+        const page1 = await a.query({ perPage: 3 });
+        const page3 = await a.query({ perPage: 3, page: 3 });
+        assert.deepEqual([page1.pages, page1.events.length, page3.page, page3.events.length], [3, 3, 3, 2]);
+        assert.equal(page3.events.at(-1)!.type, 'login', 'the last page holds the oldest');
+        assert.equal((await a.query({ perPage: 3, page: 99 })).page, 3, 'a page past the end is the last');
+
+        const stored = await storeA.list(AUDIT_EVENT_KIND);
+        for (const r of stored) {
+          assert.ok(r.expiresAt !== undefined, 'every stored event expires');
+          // Redis keeps its own clock for the TTL: within the retention from now either way.
+          const left = r.expiresAt! * 1000 - (kind === 'redis' ? Date.now() : clock);
+          assert.ok(left > 7 * DAY - 60_000 && left <= 7 * DAY + 1000, `expires after the retention (${left} ms)`);
+        }
+
+        if (kind !== 'redis') {
+          // Past the retention: no longer read, and the cleanup job removes them.
+          clock += 7 * DAY + 60_000;
+          assert.equal((await a.query({})).total, 0);
+          const report = await runCleanup(storeA);
+          assert.equal(report.removed[AUDIT_EVENT_KIND], 8);
+        }
+      } finally {
+        await a.close();
+        await b.close();
+        await storeA.close();
+        await storeB.close();
+      }
+    });
+  }
+  it('the events of every request, and refused authentications, are stored one per credential (or reason) and address a batch, counted', async () => {
+    const store = new SqliteStore(join(dir, 'coalesce.db'));
+    const log = new AuditStore(store, { retentionDays: 1, flushMs: 60_000 });
+    try {
+      for (let i = 0; i < 50; i++) log.record({ type: 'api_key_used', outcome: 'success', client: 'k1', ip: '10.0.0.9', principal: { sub: 'api-key:k1', auth_method: 'api-key', client_id: 'k1' } });
+      log.record({ type: 'api_key_used', outcome: 'success', client: 'k2', ip: '10.0.0.9', principal: { sub: 'api-key:k2', auth_method: 'api-key', client_id: 'k2' } });
+      for (let i = 0; i < 30; i++) log.record({ type: 'authentication_failed', outcome: 'failure', reason: 'invalid_token', ip: '10.6.6.6' });
+      log.record({ type: 'authentication_failed', outcome: 'failure', reason: 'invalid_request', ip: '10.6.6.6' });
+      // Not coalesced: every admin change is its own event.
+      for (let i = 0; i < 3; i++) log.record({ type: 'admin', outcome: 'success', action: 'api_key_created', target: `k${i}` });
+      await log.flush();
+      const shown = (await log.query({})).events.map((e) => `${e.type} ${e.client ?? e.reason ?? e.details.target} ${String(e.details.count ?? 1)}`).sort();
+      assert.deepEqual(shown, [
+        'admin k0 1', 'admin k1 1', 'admin k2 1', 'api_key_used k1 50', 'api_key_used k2 1',
+        'authentication_failed invalid_request 1', 'authentication_failed invalid_token 30',
+      ]);
+      // The next batch starts counting afresh.
+      log.record({ type: 'api_key_used', outcome: 'success', client: 'k1', ip: '10.0.0.9' });
+      await log.flush();
+      assert.equal((await log.query({ type: 'api_key_used' })).total, 3);
+    } finally {
+      await log.close();
+      await store.close();
+    }
+  });
+
+  it('MIMIR_AUDIT_RETENTION_DAYS=0 keeps none in the store: the admin API says so (404), naming the variable', async () => {
+    const t = await startHub({ storage: 'memory', env: { MIMIR_AUDIT_RETENTION_DAYS: '0' } });
+    try {
+      assert.equal(t.hub.auditLog, undefined);
+      const { key } = await t.hub.admin.createApiKey(cliActor('test'), { name: 'a', roles: ['admin'] });
+      const res = await fetch(`${t.url}/auth/admin/audit`, { headers: { 'x-api-key': key } });
+      const body = await res.json() as Record<string, string>;
+      assert.equal(res.status, 404);
+      assert.match(body.error_description!, /MIMIR_AUDIT_RETENTION_DAYS=0/);
+      assert.equal((await t.hub.store.list(AUDIT_EVENT_KIND)).length, 0);
+    } finally {
+      await t.close();
+    }
+  });
+});
