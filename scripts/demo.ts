@@ -139,7 +139,11 @@ async function main(): Promise<number> {
 Open ${started.publicUrl}/auth/account and sign in as:
 ${people.map((p) => `  ${p.login.padEnd(width)}  password ${p.password}  (${p.name}, role ${p.roles.join(', ')})`).join('\n')}
 
-Create an API key (in another terminal, in this directory):
+Create an API key: signed in, on your own page (the key acts as you):
+  ${started.publicUrl}/auth/account/api-keys
+or, signed in as admin, in the admin console:
+  ${started.publicUrl}/auth/admin/
+or with the CLI (in another terminal, in this directory):
   ${keyCommand}
 
 Call the Mimir-shaped upstream through the hub with it (KEY=the key it printed):

@@ -117,6 +117,32 @@ describe('npm run demo: sign in, see your roles, create a key, call Mimir throug
     }
   });
 
+  it('the developer creates a key of their own on the printed page, and the upstream sees them when it is used', async () => {
+    const password = /^ {2}developer +password (\S+)/m.exec(output)![1]!;
+    const keysPage = /^ {2}(http:\/\/\S+\/auth\/account\/api-keys)$/m.exec(output)?.[1];
+    assert.ok(keysPage, 'the demo prints the personal keys page');
+    assert.match(output, /^ {2}http:\/\/\S+\/auth\/admin\/$/m, 'and the admin console');
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(keysPage);
+      await page.fill('input[name="login"]', 'developer');
+      await page.fill('input[name="password"]', password);
+      await page.click('button[type="submit"]');
+      await page.waitForURL(keysPage);
+      await page.fill('#f-name', 'demo laptop');
+      await page.click('form[data-form="create-personal-key"] button[type="submit"]');
+      const own = (await page.textContent('[data-field="secret"]'))!.trim();
+      assert.match(own, /^mimir_/);
+      const res = await fetch(keysPage.replace('/auth/account/api-keys', '/api/nodes/types'), { headers: { 'x-api-key': own } });
+      assert.equal(res.status, 200);
+      const answer = await res.json() as { seen_as: { user: string } };
+      assert.doesNotMatch(answer.seen_as.user, /^api-key:/, 'the upstream is told the user, not an anonymous key');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the printed command creates an API key in the demo\'s data directory', async () => {
     const command = /^ {2}(MIMIR_DATA_DIR=.* npx mimir-auth keys create .*)$/m.exec(output)![1]!;
     const run = await sh(command);
