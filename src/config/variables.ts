@@ -87,7 +87,7 @@ export const VARIABLES = [
   v('Token Configuration', 'MIMIR_ID_TOKEN_LIFETIME', int(1, 31536000, ' seconds'), '3600', 'ID token lifetime, seconds'),
   v('Token Configuration', 'MIMIR_ENABLE_TOKEN_REFRESH', bool, 'true', 'Allow refresh_token grants and /auth/refresh'),
   v('Token Configuration', 'MIMIR_REFRESH_TOKEN_ROTATION', bool, 'true', 'Issue a new refresh token on every refresh (reuse of an old one revokes the family)'),
-  v('Token Configuration', 'MIMIR_REFRESH_REUSE_INTERVAL', int(0, 300, ' seconds'), '0', 'Seconds during which the refresh token just rotated out may be presented again (two tabs, a retry after a lost response) and still gets a working token pair instead of revoking the family; 0 = off', { added: true }),
+  v('Token Configuration', 'MIMIR_REFRESH_REUSE_INTERVAL', int(0, 300, ' seconds'), '0', 'Seconds during which the refresh token just rotated out may be presented again, once (two tabs, a retry after a lost response), and still gets a working token pair instead of revoking the family; only one of the two answers may go on refreshing; 0 = off', { added: true }),
   v('Token Configuration', 'MIMIR_ENABLE_TOKEN_REVOCATION', bool, 'true', 'Enable RFC 7009 revocation'),
   v('Token Configuration', 'MIMIR_REVOCATION_ENDPOINT', path, '/auth/revoke', 'Path of the revocation endpoint'),
   v('Token Configuration', 'MIMIR_SIGNING_KEY_OVERLAP', int(0, 31536000, ' seconds').optional(), undefined, 'Seconds a rotated-out signing key stays published; default the longest token lifetime', { added: true }),
