@@ -75,10 +75,16 @@ export async function createAuthCaches(
 /**
  * Service-account records through the record cache: what client authentication (token endpoint,
  * introspection, revocation) and the authenticator read, so none of them costs a storage round trip.
+ * Each read first asks the revocation contact (`ServiceAccounts.assertFresh`).
  *
  * @example
  * await hub.serviceAccounts.authenticate(id, secret, serviceAccountFinder(hub.caches, hub.serviceAccounts));
  */
 export function serviceAccountFinder(caches: AuthCaches, accounts: ServiceAccounts): (clientId: string) => Promise<ServiceAccountRecord | null> {
-  return (clientId) => caches.serviceAccounts.get(clientId, () => accounts.get(clientId));
+  // Every path (secret, private_key_jwt, workload, introspection, revocation) reads through here:
+  // the cached record is only as good as this hub's view of the revocation channel.
+  return async (clientId) => {
+    accounts.assertFresh();
+    return caches.serviceAccounts.get(clientId, () => accounts.get(clientId));
+  };
 }

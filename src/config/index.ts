@@ -98,7 +98,7 @@ export interface Config {
   };
   readonly authorizationServer: {
     readonly developmentMode: boolean; readonly codeLifetime: number;
-    readonly dynamicRegistration: boolean; readonly registrationRateLimit: number;
+    readonly dynamicRegistration: boolean; readonly registrationRateLimit: number; readonly parRateLimit: number;
     readonly outboundCaFile: string | undefined;
     /** Seconds for the whole fetch of a client ID metadata document, body included. */
     readonly cimdFetchTimeout: number;
@@ -259,6 +259,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
       codeLifetime: raw.MIMIR_AUTHORIZATION_CODE_LIFETIME,
       dynamicRegistration: raw.MIMIR_ENABLE_DYNAMIC_CLIENT_REGISTRATION,
       registrationRateLimit: raw.MIMIR_REGISTRATION_RATE_LIMIT,
+      parRateLimit: raw.MIMIR_PAR_RATE_LIMIT,
       outboundCaFile: raw.MIMIR_OUTBOUND_CA_FILE ? resolve(cwd, raw.MIMIR_OUTBOUND_CA_FILE) : undefined,
       cimdFetchTimeout: raw.MIMIR_CIMD_FETCH_TIMEOUT,
       idJag: raw.MIMIR_ENABLE_ID_JAG,

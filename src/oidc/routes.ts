@@ -115,8 +115,12 @@ export function oidcRoutes(hub: Hub) {
         if (old) await sessions.destroy(old).catch(() => null);
         // The family names the session (sid), so a refresh can find it to renew the IdP tokens.
         const id = sessions.newId();
-        // When and how the user authenticated (the sign-in's own time when the IdP does not say), for step-up (RFC 9470).
-        const authentication = { authTime: done.authentication.authTime ?? Math.floor(hub.now() / 1000), ...(done.authentication.acr ? { acr: done.authentication.acr } : {}) };
+        // When and how the user authenticated, for step-up (RFC 9470): only as the IdP asserted it.
+        // A sign-in is not an authentication: without prompt=login the IdP may answer from its own
+        // session of days ago, and many omit auth_time unless max_age was asked. Unknown stays
+        // unknown (no claim), and a max_age is then unmet (src/authz/authentication.ts); the hub's
+        // step-up sends max_age, which makes auth_time REQUIRED (OIDC Core §3.1.2.1).
+        const authentication = { ...(done.authentication.authTime !== undefined ? { authTime: done.authentication.authTime } : {}), ...(done.authentication.acr ? { acr: done.authentication.acr } : {}) };
         const refresh = await hub.refreshTokens.issue({
           sub: p.sub, clientId: LOGIN_CLIENT_ID, scope: '', roles: p.roles, groups: p.groups, provider: done.provider.id,
           publicClient: true, sid: id.sid, ...authentication,
@@ -136,7 +140,7 @@ export function oidcRoutes(hub: Hub) {
         if (wantsJson(req)) {
           const access = await hub.signer.issue({
             sub: p.sub, client_id: LOGIN_CLIENT_ID, roles: p.roles, groups: p.groups, auth_method: 'oauth', provider: done.provider.id, sid: session.sid, fid: refresh.familyId,
-            auth_time: authentication.authTime, ...(authentication.acr ? { acr: authentication.acr } : {}),
+            ...(authentication.authTime !== undefined ? { auth_time: authentication.authTime } : {}), ...(authentication.acr ? { acr: authentication.acr } : {}),
             ...(p.email ? { email: p.email } : {}), ...(p.name ? { name: p.name } : {}), ...(p.tenant ? { tenant: p.tenant } : {}),
           }, config.jwt.accessTokenLifetime);
           return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send({

@@ -112,6 +112,14 @@ export class ServiceAccounts {
   }
 
   /**
+   * Before a cached record answers: refused (503) when this hub's view of revocations is stale,
+   * and on SQLite another process's disabling or deletion heard first (see RevocationContact).
+   */
+  assertFresh(): void {
+    this.#contact?.assertFresh();
+  }
+
+  /**
    * The account when the secret is right and the account enabled; otherwise null.
    * Both the current and the previous secret are always compared, so timing tells nothing.
    * `find` reads the record (the hub passes its record cache, see src/cache).

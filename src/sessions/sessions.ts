@@ -516,9 +516,10 @@ export function sessionPrincipal(s: SessionData, idleSeconds: number): Principal
     sub: id.sub, roles: [...id.roles], groups: [...id.groups], scopes: [], provider: id.provider,
     auth_method: 'session', sid: s.sid, credential_id: s.sid,
     expires_at: Math.min(s.absoluteExpiresAt, s.lastSeenAt + idleSeconds),
-    // The IdP's authentication time when it said; else the sign-in's (no later than the authentication).
-    auth_time: typeof id.authTime === 'number' ? id.authTime : s.createdAt,
   };
+  // The IdP's authentication time, only when it said (OIDC Core §2): the sign-in's own time is no
+  // authentication time (the IdP may have answered from an old session), so unknown meets no max_age.
+  if (typeof id.authTime === 'number') p.auth_time = id.authTime;
   if (typeof id.acr === 'string') p.acr = id.acr;
   if (Array.isArray(id.amr) && id.amr.every((m) => typeof m === 'string')) p.amr = [...id.amr];
   if (id.email) p.email = id.email;

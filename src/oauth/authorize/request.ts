@@ -50,7 +50,13 @@ export class AuthorizeRedirectError extends Error {
 
 type Query = Record<string, unknown>;
 
-function single(q: Query, name: string): string | undefined {
+/** Every parameter `checkAuthorizationRequest` reads: all of an authorization request the hub keeps (RFC 9126 §2.1 pushes, re-pushes). */
+export const AUTHORIZATION_REQUEST_PARAMS = [
+  'client_id', 'redirect_uri', 'state', 'response_type', 'code_challenge', 'code_challenge_method',
+  'resource', 'scope', 'nonce', 'max_age', 'acr_values',
+] as const;
+
+function single(q: Query, name: typeof AUTHORIZATION_REQUEST_PARAMS[number]): string | undefined {
   const v = q[name];
   if (Array.isArray(v)) throw new AuthorizePageError(`The parameter ${name} is repeated.`);
   return typeof v === 'string' && v !== '' ? v : undefined;

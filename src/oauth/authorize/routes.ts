@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { REGISTRATION_CORS, withCors } from '../../http/cors.ts';
+import { limitPerMinute } from '../../http/rate-limit.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import { sendErrorPage, sendPage } from '../../pages/respond.ts';
 import { DEFAULT_ROUTES, routePermission } from '../../rbac/routes.ts';
@@ -16,7 +17,7 @@ import type { Principal } from '../../authn/principal.ts';
 import { unmetAuthentication } from '../../authz/authentication.ts';
 import { reauthenticationQuery } from '../../oidc/login.ts';
 import { isOpenIdProvider } from '../openid/provider.ts';
-import { pushRequest, takePushedRequest } from '../par/pushed-requests.ts';
+import { authorizationRequestParams, pushRequest, takePushedRequest } from '../par/pushed-requests.ts';
 import { classifyScope, IDENTITY_SCOPES, narrowToHeld, parseScope } from '../token/scope.ts';
 import { issueCode } from './codes.ts';
 import { hasConsent, rememberConsent, savePending, takePending } from './consent.ts';
@@ -157,9 +158,10 @@ export function authorizationServerRoutes(hub: Hub) {
       const stepUp = request.maxAge !== undefined || request.acrValues ? { ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}), ...(request.acrValues ? { acrValues: request.acrValues } : {}) } : undefined;
       if (!user || (stepUp && unmetAuthentication(user, stepUp, Math.floor(hub.now() / 1000)))) {
         // Sign in through the IdP first (the same one, to step up), then come back here. A pushed
-        // request was used up: the way back carries a new one, alive as long as a sign-in may take.
+        // request was used up: the way back carries a new one, alive as long as a sign-in may take,
+        // of the request's own parameters only (one for one: the old one is gone).
         const returnTo = pushed
-          ? `/auth/authorize?${new URLSearchParams({ client_id: request.client.client_id, request_uri: await pushRequest(hub.store, { clientId: request.client.client_id, params: params as Record<string, string> }, hub.config.security.stateTimeout) })}`
+          ? `/auth/authorize?${new URLSearchParams({ client_id: request.client.client_id, request_uri: await pushRequest(hub.store, { clientId: request.client.client_id, params: authorizationRequestParams(params) }, hub.config.security.stateTimeout) })}`
           : req.url;
         const login = new URLSearchParams({ returnTo, ...(user?.provider ? { provider: user.provider } : {}), ...(stepUp ? reauthenticationQuery(stepUp) : {}) });
         return reply.redirect(`/auth/login?${login}`);
@@ -205,12 +207,7 @@ export function authorizationServerRoutes(hub: Hub) {
     app.post('/auth/register', withCors(app, ['/auth/register'], REGISTRATION_CORS), async (req, reply) => {
       try {
         if (!hub.config.authorizationServer.dynamicRegistration) throw new OAuthError('not_found', 'Dynamic client registration is disabled.');
-        const window = Math.floor(hub.now() / 60_000);
-        const count = await hub.store.increment('dcr_rate', `${req.ip}:${window}`, 1, 120);
-        if (count > hub.config.authorizationServer.registrationRateLimit) {
-          reply.header('retry-after', '60');
-          throw new OAuthError('too_many_requests', 'Too many registrations from this address; try again in a minute.');
-        }
+        await limitPerMinute(hub.store, hub.now, reply, req.ip, { counter: 'dcr_rate', limit: hub.config.authorizationServer.registrationRateLimit, what: 'registrations' });
         const { client, clientSecret } = await clients.register(req.body);
         hub.audit.record({ type: 'admin', outcome: 'success', action: 'client_registered', client: client.client_id, ip: req.ip, request_id: req.id });
         const { client_secret_hash: _h, source: _s, ...metadata } = client;

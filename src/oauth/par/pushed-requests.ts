@@ -5,7 +5,9 @@
  * across instances).
  */
 import { hashSecret, randomToken } from '../../crypto/index.ts';
+import { OAuthError } from '../../errors.ts';
 import type { Store } from '../../storage/adapter.ts';
+import { AUTHORIZATION_REQUEST_PARAMS } from '../authorize/request.ts';
 
 /** RFC 9126 §2.2: the URN prefix of the request URIs the hub hands out. */
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
@@ -22,15 +24,36 @@ export interface PushedRequest {
 }
 
 /**
- * Stores the parameters; returns the `request_uri` that stands for them.
+ * Largest pushed request stored, in bytes of its JSON: an unauthenticated public client may push,
+ * so what it can make the hub keep is bounded (a real request is a few hundred bytes).
+ */
+export const MAX_PUSHED_REQUEST_BYTES = 4096;
+
+/** The authorization request's own parameters only (string values); anything else is dropped, never stored. */
+export function authorizationRequestParams(params: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of AUTHORIZATION_REQUEST_PARAMS) {
+    const value = params[name];
+    if (typeof value === 'string') out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Stores the authorization request's parameters (unknown ones dropped); returns the `request_uri`
+ * that stands for them. A request over MAX_PUSHED_REQUEST_BYTES is `invalid_request`.
  *
  * @example
  * const uri = await pushRequest(hub.store, { clientId: 'c1', params }, PUSHED_REQUEST_LIFETIME);
  * // 'urn:ietf:params:oauth:request_uri:Yx9…'
  */
 export async function pushRequest(store: Store, request: PushedRequest, ttlSeconds: number): Promise<string> {
+  const record: PushedRequest = { clientId: request.clientId, params: authorizationRequestParams(request.params) };
+  if (Buffer.byteLength(JSON.stringify(record)) > MAX_PUSHED_REQUEST_BYTES) {
+    throw new OAuthError('invalid_request', `The authorization request is larger than ${MAX_PUSHED_REQUEST_BYTES} bytes, the most a pushed request may hold.`);
+  }
   const token = randomToken(32);
-  await store.upsert(KIND, hashSecret(token), request, ttlSeconds);
+  await store.upsert(KIND, hashSecret(token), record, ttlSeconds);
   return `${REQUEST_URI_PREFIX}${token}`;
 }
 

@@ -8,25 +8,31 @@ import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, OAuthError, toOAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { TOKEN_CORS, withCors } from '../../http/cors.ts';
+import { FORM_BODY_LIMIT } from '../../http/form.ts';
+import { limitPerMinute } from '../../http/rate-limit.ts';
 import { noStore, sendError } from '../../http/reply.ts';
 import { askedScopes, authorizationResources } from '../authorize/routes.ts';
 import { AuthorizePageError, AuthorizeRedirectError, checkAuthorizationRequest } from '../authorize/request.ts';
 import type { OAuthClient } from '../clients/metadata.ts';
 import { authenticateOAuthClient, readClientCredentials } from '../token/authenticate-client.ts';
 import { parseBody, type Params } from '../token/parse-body.ts';
-import { pushRequest, PUSHED_REQUEST_LIFETIME } from './pushed-requests.ts';
+import { authorizationRequestParams, pushRequest, PUSHED_REQUEST_LIFETIME } from './pushed-requests.ts';
 
 export const PAR_PATH = '/auth/par';
-
-/** Client authentication parameters: they authenticate the push, they are no part of the request. */
-const CLIENT_AUTH_PARAMS = ['client_secret', 'client_assertion', 'client_assertion_type'];
 
 export function pushedAuthorizationRoutes(hub: Hub) {
   const where = authorizationResources(hub);
   return async function routes(app: FastifyInstance): Promise<void> {
-    app.post(PAR_PATH, withCors(app, [PAR_PATH], TOKEN_CORS), async (req, reply) => {
+    // The form limit for any body: a JSON one is refused below, after at most this much is read.
+    app.post(PAR_PATH, { ...withCors(app, [PAR_PATH], TOKEN_CORS), bodyLimit: FORM_BODY_LIMIT }, async (req, reply) => {
       let clientId: string | undefined;
       try {
+        // Before anything is read or stored: anyone may push (public clients name themselves).
+        await limitPerMinute(hub.store, hub.now, reply, req.ip, { counter: 'par_rate', limit: hub.config.authorizationServer.parRateLimit, what: 'pushed authorization requests' });
+        // RFC 9126 §2.1: the request is form-encoded (and so under the 64 KiB form limit).
+        if (!isForm(req.headers['content-type'])) {
+          throw new OAuthError('invalid_request', 'A pushed authorization request must be sent as application/x-www-form-urlencoded (RFC 9126 §2.1).');
+        }
         const params = parseBody(req.body);
         const client = await authenticate(hub, params, req.headers.authorization);
         clientId = client.client_id;
@@ -40,6 +46,10 @@ export function pushedAuthorizationRoutes(hub: Hub) {
       }
     });
   };
+}
+
+function isForm(contentType: string | undefined): boolean {
+  return contentType?.split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
 }
 
 /** RFC 9126 §2.1: the client authenticates as at the token endpoint (public clients: client_id alone). */
@@ -62,8 +72,9 @@ async function authenticate(hub: Hub, params: Params, authorization: string | st
 async function checkPushed(hub: Hub, client: OAuthClient, params: Params, where: { resources: readonly string[]; defaultResource: string }): Promise<Record<string, string>> {
   if (params.request_uri !== undefined) throw new OAuthError('invalid_request', 'A pushed authorization request cannot carry a request_uri (RFC 9126 §2.1).');
   if (params.request !== undefined) throw new OAuthError('invalid_request', 'Request objects (the request parameter) are not supported.');
-  const request: Record<string, string> = { ...params, client_id: client.client_id };
-  for (const name of CLIENT_AUTH_PARAMS) delete request[name];
+  // Only the authorization request's own parameters are checked and kept; client authentication
+  // and anything unknown are no part of it.
+  const request = authorizationRequestParams({ ...params, client_id: client.client_id });
   try {
     const checked = await checkAuthorizationRequest(request, hub.clients, where);
     askedScopes(hub, checked);

@@ -7,6 +7,9 @@
  * seconds after a token was rotated out, presenting it again — two tabs, or a retry after a lost
  * response — gets another working token pair of the same family instead of revoking it, as long
  * as it is the immediately previous token (no token of the next generation has been used yet).
+ * Once per rotated-out token: a second replay is reuse. And only one token of a generation may
+ * ever advance: when the other answer is used too, the family is forked and revoked. So a thief
+ * replaying a stolen token gets at most one branch, caught as soon as both branches go on.
  */
 import { hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
@@ -76,6 +79,8 @@ const FAMILY = 'refresh_family';
  * generation before are no longer the immediately previous ones (MIMIR_REFRESH_REUSE_INTERVAL).
  */
 const ROTATED = 'refresh_rotated';
+/** A rotated-out token that has had its one reissue within MIMIR_REFRESH_REUSE_INTERVAL. */
+const REISSUED = 'refresh_reissued';
 export const FAMILY_REVOKED_CHANNEL = 'refresh-family-revoked';
 
 export class RefreshTokens {
@@ -128,7 +133,7 @@ export class RefreshTokens {
     const record = found.payload;
     const family = await this.#liveFamily(record.familyId);
     if (!family) throw new OAuthError('invalid_grant', 'The refresh token has been revoked.');
-    if (found.consumedAt !== undefined) return this.#reuse(record, found.consumedAt, family);
+    if (found.consumedAt !== undefined) return this.#reuse(id, record, found.consumedAt, family);
     if (!options.rotate && !record.grant.publicClient) return { grant: record.grant, familyId: record.familyId };
     // Exactly one concurrent caller wins; any other is a reuse of a rotated-out token. The old
     // token is used and its successor stored in one step.
@@ -138,26 +143,36 @@ export class RefreshTokens {
       // A concurrent caller rotated it a moment ago: within the reuse interval, that is the case
       // the interval is for (two tabs refreshing at once).
       const consumed = this.#reuseInterval > 0 ? (await this.#store.find<TokenRecord>(TOKEN, id))?.consumedAt : undefined;
-      return this.#reuse(record, consumed, family);
+      return this.#reuse(id, record, consumed, family);
     }
     if (this.#reuseInterval > 0) {
-      // The generation before this token is no longer the immediately previous one. The marker
-      // matters only within the interval of a token of that generation, so it lives no longer.
-      await this.#store.insert(ROTATED, `${record.familyId}.${generation}`, {}, this.#reuseInterval + 2);
+      // The generation before this token is no longer the immediately previous one, and this
+      // token is the one of its generation that advanced. Within the interval a generation can
+      // have two tokens (the rotation's and the reissue's): if the other already advanced, the
+      // family has forked (a replay by someone else, RFC 9700 §4.14.2) and is revoked. The marker
+      // lives as long as the family, as long as a second token of the generation could.
+      const ttl = Math.max(1, family.expiresAt - this.#seconds());
+      if (!(await this.#store.insert(ROTATED, `${record.familyId}.${generation}`, {}, ttl))) {
+        await this.revokeFamily(record.familyId, 'reuse_detected');
+        throw new RefreshReuseError(record.familyId, record.grant);
+      }
     }
     return { grant: record.grant, familyId: record.familyId, next: next.issued };
   }
 
   /**
-   * A rotated-out token presented again. Within MIMIR_REFRESH_REUSE_INTERVAL of its rotation, and
-   * while it is the immediately previous token of its family, it gets another token of the next
-   * generation (both answers are members of the family); otherwise the family is revoked
-   * (RFC 9700 §4.14.2). `consumedAt` is the store's record of the rotation.
+   * A rotated-out token presented again. Within MIMIR_REFRESH_REUSE_INTERVAL of its rotation, while
+   * it is the immediately previous token of its family, and once only, it gets another token of
+   * the next generation (both answers are members of the family, but only one of them may go on
+   * refreshing: see `use`); otherwise the family is revoked (RFC 9700 §4.14.2). `consumedAt` is
+   * the store's record of the rotation; `id` the stored token's.
    */
-  async #reuse(record: TokenRecord, consumedAt: number | undefined, family: FamilyRecord): Promise<{ grant: RefreshGrant; familyId: string; next: IssuedRefreshToken; reused: true }> {
+  async #reuse(id: string, record: TokenRecord, consumedAt: number | undefined, family: FamilyRecord): Promise<{ grant: RefreshGrant; familyId: string; next: IssuedRefreshToken; reused: true }> {
     const generation = record.generation ?? 0;
     if (this.#reuseInterval > 0 && consumedAt !== undefined && this.#seconds() - consumedAt <= this.#reuseInterval
-      && !(await this.#store.find(ROTATED, `${record.familyId}.${generation + 1}`))) {
+      && !(await this.#store.find(ROTATED, `${record.familyId}.${generation + 1}`))
+      // Exactly one reissue per rotated-out token, across hubs: a second presentation is reuse.
+      && await this.#store.insert(REISSUED, id, {}, this.#reuseInterval + 2)) {
       const next = await this.#mint(record.familyId, record.grant, family.expiresAt, generation + 1);
       return { grant: record.grant, familyId: record.familyId, next, reused: true };
     }

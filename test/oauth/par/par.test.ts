@@ -248,3 +248,79 @@ describe('MIMIR_REQUIRE_PAR=true', () => {
     assert.ok(tokens.access_token);
   });
 });
+
+/**
+ * Issue 17 review F3: anyone may push (a public client names itself), so /auth/par must not be a
+ * way to fill the store: only the authorization request's own parameters are kept, a few KB at
+ * most, form-encoded only (RFC 9126 §2.1), and each address has a budget of pushes a minute.
+ */
+describe('pushed authorization requests cannot fill the store', () => {
+  let t: TestHub;
+  let limited: TestHub;
+  let publicId: string;
+  const pkce = async () => ({ response_type: 'code', redirect_uri: REDIRECT, state: 'st', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+  const stored = async () => (await t.hub.store.list<{ clientId: string; params: Record<string, string> }>('par_request'));
+
+  before(async () => {
+    t = await startHub({ storage: 'sqlite' });
+    limited = await startHub({ storage: 'sqlite', env: { MIMIR_PAR_RATE_LIMIT: '5' } });
+    const pub = await register(t, { client_name: 'PAR public', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
+    assert.equal(pub.status, 201, JSON.stringify(pub.body));
+    publicId = pub.body.client_id;
+  });
+  after(async () => {
+    await t?.close();
+    await limited?.close();
+  });
+
+  it('unknown parameters are not stored, at the push nor at the re-push for a sign-in', async () => {
+    const junk = 'A'.repeat(50_000);
+    const res = await push(t, { client_id: publicId, ...(await pkce()), scope: 'nodes:read', junk, prompt: 'login', other: 'x' });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const record = (await t.hub.store.find<{ params: Record<string, string> }>('par_request', hashSecret(res.body.request_uri.slice(URN.length))))!;
+    assert.deepEqual(Object.keys(record.payload.params).sort(), ['client_id', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'response_type', 'scope', 'state']);
+    assert.ok(JSON.stringify(record.payload).length < 1000, 'a few hundred bytes, not 50 000');
+    // No session: the hub re-pushes for the way back from the sign-in; only the request's own parameters.
+    const authorize = await fetch(`${t.url}/auth/authorize?${new URLSearchParams({ client_id: publicId, request_uri: res.body.request_uri })}`, { redirect: 'manual' });
+    assert.equal(authorize.status, 302);
+    const returnTo = new URL(authorize.headers.get('location')!, t.url).searchParams.get('returnTo')!;
+    const again = new URL(returnTo, t.url).searchParams.get('request_uri')!;
+    const repushed = (await t.hub.store.find<{ params: Record<string, string> }>('par_request', hashSecret(again.slice(URN.length))))!;
+    assert.deepEqual(repushed.payload.params, record.payload.params);
+  });
+
+  it('a request over 4096 bytes is invalid_request and nothing is stored', async () => {
+    const before = (await stored()).length;
+    const res = await push(t, { client_id: publicId, ...(await pkce()), state: 's'.repeat(5000) });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error, 'invalid_request');
+    assert.match(res.body.error_description, /4096 bytes/);
+    assert.equal((await stored()).length, before);
+  });
+
+  it('a JSON body is refused with invalid_request (RFC 9126 §2.1: form-encoded), small or large, and nothing is stored', async () => {
+    const before = (await stored()).length;
+    const small = await fetch(`${t.url}/auth/par`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: publicId, ...(await pkce()) }) });
+    assert.equal(small.status, 400);
+    assert.equal((await small.json() as { error: string }).error, 'invalid_request');
+    const big = await fetch(`${t.url}/auth/par`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: publicId, ...(await pkce()), junk: 'A'.repeat(900_000) }) });
+    assert.equal(big.status, 413, 'refused after at most the 64 KiB form limit was read');
+    assert.equal((await stored()).length, before);
+  });
+
+  it('each address may push MIMIR_PAR_RATE_LIMIT times a minute; then 429 with Retry-After, failed pushes counted too', async () => {
+    const reg = await register(limited, { client_name: 'PAR limited', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
+    const id = reg.body.client_id as string;
+    const answers = [];
+    // Near a minute's end the budget may renew mid-test; start in a fresh minute's first 50 s.
+    if (Date.now() % 60_000 > 50_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 50));
+    answers.push((await push(limited, { client_id: id, ...(await pkce()), response_type: 'token' })).status); // refused, still counted
+    for (let i = 0; i < 5; i++) answers.push((await push(limited, { client_id: id, ...(await pkce()) })).status);
+    assert.deepEqual(answers, [400, 201, 201, 201, 201, 429]);
+    const over = await push(limited, { client_id: id, ...(await pkce()) });
+    assert.equal(over.status, 429);
+    assert.equal(over.body.error, 'too_many_requests');
+    const retry = Number(over.headers.get('retry-after'));
+    assert.ok(retry >= 1 && retry <= 60, String(over.headers.get('retry-after')));
+  });
+});

@@ -2,6 +2,9 @@
  * Issue 17 item 13: MIMIR_REFRESH_REUSE_INTERVAL. Within it, the refresh token just rotated out
  * may be presented again (two tabs, a retry after a lost response) and gets a working token pair
  * of the same family; after it, or for any older token, reuse revokes the family as before.
+ * Issue 17 review F1: once only per rotated-out token, and only one of the two answers may go on
+ * refreshing: a replayed stolen token forks the family at most once, and the fork is caught (the
+ * family revoked) as soon as both branches advance.
  * Real HTTP against two hubs sharing one store, on SQLite, Redis and PostgreSQL.
  */
 import { after, before, describe, it } from 'node:test';
@@ -64,7 +67,7 @@ for (const storage of STORES) {
       return res.body.refresh_token as string;
     }
 
-    it('within the interval the just-rotated token gets a working pair on another hub; both answers stay members of the family', async () => {
+    it('within the interval the just-rotated token gets a working pair on another hub; the client keeps one answer and it goes on refreshing', async () => {
       const first = await login(a);
       const one = await assertWorkingPair(a, await refresh(a, first));
       // The answer was lost; the client presents the same token again, this time at hub B.
@@ -73,19 +76,80 @@ for (const storage of STORES) {
       assert.notEqual(one, two);
       assert.ok(events.some((e) => e.type === 'refresh' && e.outcome === 'success' && e.reuse_interval === true));
       assert.equal(events.some((e) => e.type === 'refresh_reuse_detected'), false);
-      // Both go on refreshing: one family, not revoked.
-      const next1 = await assertWorkingPair(a, await refresh(a, one));
-      await assertWorkingPair(b, await refresh(b, two));
-      await assertWorkingPair(b, await refresh(b, next1));
+      // The client kept the second answer (the first was lost): it goes on refreshing, on both hubs.
+      let token = two;
+      for (const t of [a, b, a]) token = await assertWorkingPair(t, await refresh(t, token));
+      assert.equal(events.some((e) => e.type === 'refresh_reuse_detected'), false);
     });
 
-    it('simultaneous requests with one refresh token, on both hubs, all succeed within the interval, each with its own token', async () => {
+    it('either answer may be the one kept: the first answer goes on refreshing when the second is never used', async () => {
+      const first = await login(a);
+      const one = await assertWorkingPair(a, await refresh(a, first));
+      await assertWorkingPair(b, await refresh(b, first));
+      let token = one;
+      for (const t of [b, a]) token = await assertWorkingPair(t, await refresh(t, token));
+    });
+
+    it('two simultaneous requests with one refresh token (two tabs), one per hub, both get a working pair; the one kept goes on refreshing', async () => {
+      const first = await login(a);
+      const answers = await Promise.all([refresh(a, first), refresh(b, first)]);
+      const tokens = await Promise.all(answers.map((res, i) => assertWorkingPair(i ? b : a, res)));
+      assert.notEqual(tokens[0], tokens[1]);
+      let token = tokens[1]!;
+      for (const t of [a, b]) token = await assertWorkingPair(t, await refresh(t, token));
+    });
+
+    it('a stolen token replayed 20 times within the interval gets at most one reissue; the next replay revokes the family', async () => {
+      const first = await login(a);
+      const legit = await assertWorkingPair(a, await refresh(a, first));
+      const seen = events.length;
+      const replays: Reply[] = [];
+      for (let i = 0; i < 20; i++) replays.push(await refresh(i % 2 ? a : b, first));
+      const won = replays.filter((r) => r.status === 200);
+      assert.ok(won.length <= 1, `reissues: ${won.length}`);
+      for (const r of replays.filter((x) => x.status !== 200)) {
+        assert.equal(r.status, 400);
+        assert.equal(r.body.error, 'invalid_grant');
+      }
+      assert.ok(events.slice(seen).some((e) => e.type === 'refresh_reuse_detected'));
+      // The family is revoked: neither the legitimate token nor the attacker's reissue refreshes.
+      assert.equal((await refresh(a, legit)).body.error, 'invalid_grant');
+      for (const r of won) assert.equal((await refresh(b, r.body.refresh_token)).body.error, 'invalid_grant');
+    });
+
+    it('simultaneous replays of one token on both hubs: at most two answers, and the family is revoked', async () => {
       const first = await login(a);
       const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => refresh(i % 2 ? b : a, first)));
-      const tokens = await Promise.all(answers.map((res, i) => assertWorkingPair(i % 2 ? b : a, res)));
-      assert.equal(new Set(tokens).size, answers.length);
-      // Every one of them is a live member of the family.
-      for (const [i, token] of tokens.entries()) await assertWorkingPair(i % 2 ? a : b, await refresh(i % 2 ? a : b, token));
+      const won = answers.filter((r) => r.status === 200);
+      assert.ok(won.length >= 1 && won.length <= 2, JSON.stringify(answers.map((r) => r.status)));
+      for (const r of answers.filter((x) => x.status !== 200)) assert.equal(r.body.error, 'invalid_grant');
+      for (const r of won) assert.equal((await refresh(a, r.body.refresh_token)).body.error, 'invalid_grant');
+    });
+
+    it('when both answers go on refreshing, the fork is reuse: the family is revoked', async () => {
+      const first = await login(a);
+      const legit = await assertWorkingPair(a, await refresh(a, first));
+      const stolen = await assertWorkingPair(b, await refresh(b, first)); // the thief's one reissue
+      const legitNext = await assertWorkingPair(a, await refresh(a, legit));
+      const seen = events.length;
+      const fork = await refresh(b, stolen);
+      assert.equal(fork.status, 400);
+      assert.equal(fork.body.error, 'invalid_grant');
+      assert.ok(events.slice(seen).some((e) => e.type === 'refresh_reuse_detected'));
+      assert.equal((await refresh(a, legitNext)).body.error, 'invalid_grant', 'the whole family is revoked');
+    });
+
+    it('the fork is caught after the interval too: the other answer advancing much later revokes the family', async () => {
+      const first = await login(a);
+      const legit = await assertWorkingPair(a, await refresh(a, first));
+      const stolen = await assertWorkingPair(b, await refresh(b, first));
+      // The thief rotates first; the legitimate client comes back after the interval.
+      const thiefNext = await assertWorkingPair(b, await refresh(b, stolen));
+      await sleep((INTERVAL + 1.2) * 1000);
+      const back = await refresh(a, legit);
+      assert.equal(back.status, 400);
+      assert.equal(back.body.error, 'invalid_grant');
+      assert.equal((await refresh(b, thiefNext)).body.error, 'invalid_grant', 'the thief\'s branch went with the family');
     });
 
     it('only the immediately previous token qualifies: once its successor was used, presenting it revokes the family', async () => {
