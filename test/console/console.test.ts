@@ -21,13 +21,13 @@ const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
 
 /**
  * Photographs the screen; the file under docs/images/ is (re)written when it is missing or with
- * MIMIR_UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the committed images alone.
+ * MIMIR_TEST_UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the committed images alone.
  */
 async function shoot(page: Page, name: string): Promise<void> {
   const png = await page.screenshot({ fullPage: true });
   assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
   const file = `${IMAGES}console-${name}.png`;
-  if (process.env.MIMIR_UPDATE_SCREENSHOTS === '1' || !existsSync(file)) writeFileSync(file, png);
+  if (process.env.MIMIR_TEST_UPDATE_SCREENSHOTS === '1' || !existsSync(file)) writeFileSync(file, png);
 }
 
 /** The copy button puts the shown secret on the clipboard, and says so. */
