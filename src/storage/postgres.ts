@@ -88,6 +88,12 @@ export const NOTIFY_PAYLOAD_LIMIT = 8000;
 const MAX_CHANNEL = 63;
 /** Schema migration waits for another hub's migration (the advisory lock) longer than for a command. */
 const MIGRATION_TIMEOUT_MS = 15_000;
+/** SQLSTATE class 57P: the server ended this backend (admin_shutdown, crash_shutdown, cannot_connect_now). */
+function backendEnded(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '57P01' || code === '57P02' || code === '57P03';
+}
+
 /** Expired rows removed per statement by purgeExpired. */
 const PURGE_BATCH = 5000;
 const STORE = 'PostgreSQL';
@@ -343,7 +349,15 @@ export class PostgresStore implements Store {
     try {
       return await this.#pool.query<R>(text, values);
     } catch (e) {
-      throw storeError(e);
+      // A pooled connection the server ended (pg_terminate_backend, a restart, an idle timeout of
+      // a proxy) can be handed out before its FATAL message has been read; the statement then never
+      // ran, or ran in a transaction the server rolled back: once more, on another connection.
+      if (!backendEnded(e)) throw storeError(e);
+      try {
+        return await this.#pool.query<R>(text, values);
+      } catch (again) {
+        throw storeError(again);
+      }
     }
   }
 
