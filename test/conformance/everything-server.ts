@@ -7,7 +7,8 @@
  * Adapted from the suite's own reference server, examples/servers/typescript/everything-server.ts
  * at tag v0.1.16 of github.com/modelcontextprotocol/conformance (MIT). Differences: a function that
  * listens on a loopback port and closes, no console output, and a 500 ms SSE retry (the reference
- * uses 5 s) so the polling scenario stays quick.
+ * uses 5 s) so the polling scenario stays quick, and 404 for a session ID it does not hold (the
+ * 2025-11-25 transport's rule, which 0.2's server-session-lifecycle checks).
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -240,12 +241,16 @@ export async function startEverythingServer(): Promise<EverythingServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const servers = new Map<string, McpServer>();
   const noSession = (res: Response) => res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'Invalid or missing session ID' }, id: null });
+  // 2025-11-25 transports, session management: a session ID the server does not hold (terminated
+  // or never issued) MUST be answered 404, so the client starts a new session.
+  const unknownSession = (res: Response) => res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
 
   app.post('/mcp', async (req: Request, res: Response) => {
     const sessionId = req.headers['mcp-session-id'] as string | undefined;
     let transport = sessionId ? transports.get(sessionId) : undefined;
     if (!transport) {
-      if (sessionId || req.body?.method !== 'initialize') return void noSession(res);
+      if (sessionId) return void unknownSession(res);
+      if (req.body?.method !== 'initialize') return void noSession(res);
       const server = mcpServer(transports);
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
@@ -267,8 +272,9 @@ export async function startEverythingServer(): Promise<EverythingServer> {
   });
   for (const method of ['get', 'delete'] as const) {
     app[method]('/mcp', async (req: Request, res: Response) => {
-      const transport = transports.get(req.headers['mcp-session-id'] as string);
-      if (!transport) return void res.status(400).send('Invalid or missing session ID');
+      const sessionId = req.headers['mcp-session-id'] as string | undefined;
+      const transport = sessionId ? transports.get(sessionId) : undefined;
+      if (!transport) return void (sessionId ? unknownSession(res) : res.status(400).send('Invalid or missing session ID'));
       await transport.handleRequest(req, res);
     });
   }
