@@ -6,7 +6,7 @@
  * under the npm alias `conformance-next`), the first with authorization server scenarios.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,8 @@ export interface Check {
 export interface SuiteRun {
   /** Scenario name → the checks it recorded. */
   results: Map<string, Check[]>;
+  /** Scenarios whose result directory the CLI made but wrote no checks.json into (it failed to run them). */
+  unreported: string[];
   code: number | null;
   stdout: string;
   stderr: string;
@@ -43,6 +45,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Called with everything printed so far on stdout, after each chunk (to answer interactive steps). */
   onStdout?: (stdout: string) => void;
+  /** Aborting it ends the CLI (SIGTERM): an interactive step that failed need not wait for `timeoutMs`. */
+  signal?: AbortSignal;
 }
 
 /** `conformance <args>`, its output and exit code; killed after `timeoutMs`. */
@@ -50,7 +54,9 @@ export async function conformance(args: string[], options: CliOptions = {}): Pro
   const child = spawn(process.execPath, [...(options.preload ? ['--import', CREDENTIAL] : []), options.cli ?? CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', ...options.env },
+    ...(options.signal ? { signal: options.signal } : {}),
   });
+  child.on('error', () => undefined); // an abort; 'close' still comes
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; options.onStdout?.(stdout); });
@@ -70,13 +76,16 @@ export async function runSuite(args: string[], prefix: string, options: CliOptio
   try {
     const run = await conformance([...args, '-o', dir], options);
     const results = new Map<string, Check[]>();
+    const unreported: string[] = [];
     const name = new RegExp(`^${prefix}-(.+)-\\d{4}-\\d{2}-\\d{2}T[\\d-]+Z$`);
     for (const entry of readdirSync(dir)) {
       const m = name.exec(entry);
       if (!m) continue;
-      results.set(m[1]!, JSON.parse(readFileSync(join(dir, entry, 'checks.json'), 'utf8')) as Check[]);
+      const file = join(dir, entry, 'checks.json');
+      if (existsSync(file)) results.set(m[1]!, JSON.parse(readFileSync(file, 'utf8')) as Check[]);
+      else unreported.push(m[1]!);
     }
-    return { results, ...run };
+    return { results, unreported: unreported.sort(), ...run };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
