@@ -15,9 +15,10 @@
  *
  * Scenarios of 0.1.16 that would test an authorization server or a protected resource directly:
  * none. Its CLI has `server` (MCP server scenarios, server-scenarios.test.ts here) and `client`;
- * the `authorization-server` command and its scenarios (authorization-server-metadata,
- * authorization-code-grant) arrived in later releases (0.2.0 alphas), which this repository does
- * not install. Nothing is skipped for the network: every server is on loopback.
+ * the `authorization` command and its scenarios (authorization-server-metadata-endpoint,
+ * authorization-code-grant) arrived in the 0.2.0 alphas: authorization-server.test.ts runs them
+ * (0.2.0-alpha.12, installed as `conformance-next`). Nothing is skipped for the network: every
+ * server is on loopback.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -7,12 +7,17 @@
  * Adapted from the suite's own reference server, examples/servers/typescript/everything-server.ts
  * at tag v0.1.16 of github.com/modelcontextprotocol/conformance (MIT). Differences: a function that
  * listens on a loopback port and closes, no console output, and a 500 ms SSE retry (the reference
- * uses 5 s) so the polling scenario stays quick.
+ * uses 5 s) so the polling scenario stays quick, 404 for a session ID it does not hold (the
+ * 2025-11-25 transport's rule, which 0.2's server-session-lifecycle checks), and sampling and
+ * elicitation requests sent with the tool's `sendRequest`, on the tool call's own response stream.
+ * `server.server.request` (the reference) sends them on the standalone GET stream, and the SDK
+ * drops a message for that stream when the client has not opened it yet: under load the request
+ * was lost and the scenario hung until the CLI was killed (about 1 run in 4 with 3 in parallel).
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
-import { ElicitResultSchema, ListToolsRequestSchema, type JSONRPCMessage, type ListToolsResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitResultSchema, ListToolsRequestSchema, type ElicitRequest, type JSONRPCMessage, type ListToolsResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { toJsonSchemaCompat } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
 import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
@@ -65,9 +70,10 @@ function eventStore(): EventStore {
 }
 
 function elicitationTool(server: McpServer, name: string, description: string, message: string, properties: Record<string, unknown>, required: string[] = []) {
-  server.registerTool(name, { description, inputSchema: {} }, async () => {
+  server.registerTool(name, { description, inputSchema: {} }, async (_args, { sendRequest }) => {
     try {
-      const r = await server.server.request({ method: 'elicitation/create', params: { message, requestedSchema: { type: 'object', properties, required } } }, ElicitResultSchema);
+      const request = { method: 'elicitation/create', params: { message, requestedSchema: { type: 'object', properties, required } } } as ElicitRequest;
+      const r = await sendRequest(request, ElicitResultSchema);
       return text(`Elicitation completed: action=${r.action}, content=${JSON.stringify(r.content ?? {})}`);
     } catch (e) {
       return text(`Elicitation not supported or error: ${(e as Error).message}`);
@@ -124,9 +130,9 @@ function mcpServer(transports: Map<string, StreamableHTTPServerTransport>): McpS
     await sleep(100);
     return text('Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure.');
   });
-  server.registerTool('test_sampling', { description: 'Tests server-initiated sampling (LLM completion request)', inputSchema: { prompt: z.string().describe('The prompt to send to the LLM') } }, async ({ prompt }) => {
+  server.registerTool('test_sampling', { description: 'Tests server-initiated sampling (LLM completion request)', inputSchema: { prompt: z.string().describe('The prompt to send to the LLM') } }, async ({ prompt }, { sendRequest }) => {
     try {
-      const r = await server.server.request(
+      const r = await sendRequest(
         { method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: prompt } }], maxTokens: 100 } },
         z.object({ content: z.object({ text: z.string().optional() }).passthrough().optional() }).passthrough(),
       );
@@ -135,9 +141,9 @@ function mcpServer(transports: Map<string, StreamableHTTPServerTransport>): McpS
       return text(`Sampling not supported or error: ${(e as Error).message}`);
     }
   });
-  server.registerTool('test_elicitation', { description: 'Tests server-initiated elicitation (user input request)', inputSchema: { message: z.string().describe('The message to show the user') } }, async ({ message }) => {
+  server.registerTool('test_elicitation', { description: 'Tests server-initiated elicitation (user input request)', inputSchema: { message: z.string().describe('The message to show the user') } }, async ({ message }, { sendRequest }) => {
     try {
-      const r = await server.server.request({
+      const r = await sendRequest({
         method: 'elicitation/create',
         params: { message, requestedSchema: { type: 'object', properties: { response: { type: 'string', description: "User's response" } }, required: ['response'] } },
       }, ElicitResultSchema);
@@ -240,12 +246,16 @@ export async function startEverythingServer(): Promise<EverythingServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const servers = new Map<string, McpServer>();
   const noSession = (res: Response) => res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'Invalid or missing session ID' }, id: null });
+  // 2025-11-25 transports, session management: a session ID the server does not hold (terminated
+  // or never issued) MUST be answered 404, so the client starts a new session.
+  const unknownSession = (res: Response) => res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
 
   app.post('/mcp', async (req: Request, res: Response) => {
     const sessionId = req.headers['mcp-session-id'] as string | undefined;
     let transport = sessionId ? transports.get(sessionId) : undefined;
     if (!transport) {
-      if (sessionId || req.body?.method !== 'initialize') return void noSession(res);
+      if (sessionId) return void unknownSession(res);
+      if (req.body?.method !== 'initialize') return void noSession(res);
       const server = mcpServer(transports);
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
@@ -267,8 +277,9 @@ export async function startEverythingServer(): Promise<EverythingServer> {
   });
   for (const method of ['get', 'delete'] as const) {
     app[method]('/mcp', async (req: Request, res: Response) => {
-      const transport = transports.get(req.headers['mcp-session-id'] as string);
-      if (!transport) return void res.status(400).send('Invalid or missing session ID');
+      const sessionId = req.headers['mcp-session-id'] as string | undefined;
+      const transport = sessionId ? transports.get(sessionId) : undefined;
+      if (!transport) return void (sessionId ? unknownSession(res) : res.status(400).send('Invalid or missing session ID'));
       await transport.handleRequest(req, res);
     });
   }
