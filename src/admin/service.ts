@@ -17,7 +17,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
-import { parseDuration, type ApiKeys, type ApiKeyView } from '../api-keys/index.ts';
+import { checkDuration, MAX_DURATION_SECONDS, parseDuration, type ApiKeys, type ApiKeyView } from '../api-keys/index.ts';
 import { cliPrincipal, type Audit, type AuditEvent, type AuditEventType } from '../audit/index.ts';
 import type { AuditPage, AuditQuery } from '../audit/store.ts';
 import type { ActivityMinute } from '../metrics/recent.ts';
@@ -490,10 +490,10 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, field?: string): T {
   throw new OAuthError('invalid_request', `${path}: ${issue.message}`);
 }
 
-function duration(value: string | number | undefined): number | undefined {
-  if (value === undefined || typeof value === 'number') return value;
+function duration(value: string | number | undefined, max = MAX_DURATION_SECONDS): number | undefined {
+  if (value === undefined) return value;
   try {
-    return parseDuration(value);
+    return typeof value === 'number' ? checkDuration(value, String(value), max) : parseDuration(value, max);
   } catch (e) {
     throw new OAuthError('invalid_request', `expires_in: ${(e as Error).message}`);
   }

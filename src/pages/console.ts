@@ -12,7 +12,7 @@ import type { ServiceAccountView } from '../service-accounts/index.ts';
 import type { SessionSummary } from '../sessions/sessions.ts';
 import type { SigningKeyRecord } from '../jwt/keys.ts';
 import { describePermission } from '../rbac/describe.ts';
-import { esc, formatDate, pageLayout, type Brand } from './render.ts';
+import { esc, formatDate, isoTime, pageLayout, type Brand } from './render.ts';
 
 export const CONSOLE_SCRIPT_PATH = '/auth/assets/console.js';
 export const CONSOLE_PATH = '/auth/admin/console';
@@ -95,7 +95,11 @@ function actionForm(action: string, fields: Record<string, string>, text: string
   return `<form method="post" action="${esc(action)}">${csrfField(csrf)}${hidden}<button type="submit" aria-label="${esc(label)}">${esc(text)}</button></form>`;
 }
 
-const when = (epochSeconds: number | undefined) => (epochSeconds === undefined ? '—' : `<time datetime="${esc(new Date(epochSeconds * 1000).toISOString())}">${esc(formatDate(epochSeconds))}</time>`);
+/** A moment, or "—" when there is none or it is no date (stored data never fails the page). */
+function when(epochSeconds: number | undefined): string {
+  const iso = epochSeconds === undefined ? undefined : isoTime(epochSeconds * 1000);
+  return iso === undefined ? '—' : `<time datetime="${esc(iso)}">${esc(formatDate(epochSeconds!))}</time>`;
+}
 
 function table(caption: string, field: string, head: readonly string[], rows: readonly string[][], empty: string): string {
   if (!rows.length) return `<p data-field="${esc(field)}">${esc(empty)}</p>`;
