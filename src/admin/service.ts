@@ -113,6 +113,9 @@ const revocationInput = z.object({
   id: z.string().min(1).max(256).regex(/^[\w.:-]+$/, { error: 'letters, digits and . : _ -' }),
 });
 
+/** The longest a personal key may live: 90 days. It keeps its owner's roles of the day it was made until then. */
+export const PERSONAL_KEY_MAX_SECONDS = 90 * 86400;
+
 /** What a signed-in user gives for a personal key: its permissions are theirs, at most. */
 const ownApiKeyInput = z.object({
   name: z.string().min(1).max(100),
@@ -199,9 +202,12 @@ export class AdminService {
   async createOwnApiKey(actor: HttpActor, input: unknown): Promise<{ key: string; record: ApiKeyView }> {
     this.#authorizeUser(actor);
     const i = parse(ownApiKeyInput, input);
-    const expiresInSeconds = duration(i.expires_in);
+    if (i.expires_in === undefined) throw new OAuthError('invalid_request', `expires_in: a personal key must expire; accepted is 1 second to ${PERSONAL_KEY_MAX_SECONDS / 86400}d`);
+    const expiresInSeconds = duration(i.expires_in, PERSONAL_KEY_MAX_SECONDS);
     const p = actor.principal;
-    const roles = [...p.roles];
+    // Only roles the RBAC configuration defines: one defined later could be given anything, and
+    // making a key for such a role needs `*` (allow_unknown_role), which a personal key never asks.
+    const roles = p.roles.filter((r) => this.#d.authorizer.rbac.isKnownRole(r));
     this.#withinCeiling(actor, { roles, ...(i.scopes?.length ? { scopes: i.scopes } : {}) });
     const created = await this.#d.apiKeys.create({
       name: i.name, roles, ...(i.scopes?.length ? { scopes: i.scopes } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}),

@@ -205,7 +205,7 @@ export function personalKeysScreen(keys: readonly ApiKeyView[], permissions: rea
 <h2>Create a personal API key</h2>
 <form method="post" action="${PERSONAL_KEYS_PATH}" data-form="create-personal-key">${csrfField(c.csrf)}
 <div class="fields">${input('name', 'Name', 'required maxlength="100" autocomplete="off"')}
-${select('expires_in', 'Expires after', EXPIRY.slice(1), '90d')}</div>
+${select('expires_in', 'Expires after', EXPIRY.filter(([v]) => v && parseInt(v, 10) <= 90), '30d')}</div>
 ${permissions.length ? `<fieldset class="checks"><legend>Permissions (optional)</legend>${checks}</fieldset>` : '<p>Your roles grant no permissions, so a key of yours could do nothing.</p>'}
 <button class="primary" type="submit">Create API key</button></form>`;
   return layout('personal', 'Your API keys', `${form}<h2>Your keys</h2>${table('Your API keys', 'api-keys', KEY_HEAD, keyRows(keys, `${PERSONAL_KEYS_PATH}/revoke`, c.csrf, false), 'You have no API keys.')}`, c);

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.ts';
-import { signedIn, startConsoleRig, type ConsoleRig } from './support.ts';
+import { signedIn, startConsoleRig, USERS, type ConsoleRig } from './support.ts';
 import { cli } from '../admin/support.ts';
 
 describe('attacker review: console and personal keys', () => {
@@ -22,7 +22,8 @@ describe('attacker review: console and personal keys', () => {
   const cliEnv = () => ({ MIMIR_DATA_DIR: rig.hub.dataDir, MIMIR_TOKEN_STORAGE: 'sqlite', MIMIR_LOG_AUTH_EVENTS: 'false' });
 
   before(async () => {
-    rig = await startConsoleRig();
+    // ghosty's IdP also gives a role the RBAC configuration does not define.
+    rig = await startConsoleRig({ idp: { users: { ...USERS, ghosty: { roles: ['developer', 'ghost'] } } } });
     browser = await launchChromium();
     dev = await signedIn(browser, rig, 'dev', '/auth/account/api-keys');
     admin = await signedIn(browser, rig, 'root', '/auth/admin/');
@@ -36,7 +37,7 @@ describe('attacker review: console and personal keys', () => {
     for (const expires_in of ['99999999999d', '99999999999999999999999', '3651d']) {
       const res = await post(dev, '/auth/account/api-keys', { name: 'boom', expires_in });
       assert.equal(res.status(), 400, `personal page, ${expires_in}`);
-      assert.match(await res.text(), /expires_in: .*accepted is 1 second to 3650d/);
+      assert.match(await res.text(), /expires_in: .*accepted is 1 second to (3650|90)d/);
       const console = await post(admin, '/auth/admin/console/api-keys', { name: 'boom', role: 'viewer', expires_in });
       assert.equal(console.status(), 400, `console, ${expires_in}`);
       const api = await rig.api('POST', '/auth/admin/api-keys', { name: 'boom', roles: ['viewer'], expires_in });
@@ -69,5 +70,36 @@ describe('attacker review: console and personal keys', () => {
     const list = await cli(['keys', 'list'], cliEnv(), rig.hub.dataDir);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /stored-boom.*—/);
+  });
+
+  it('M1: a personal key must expire, within 90 days; the form offers 30 days by default and nothing longer than 90', async () => {
+    const none = await post(dev, '/auth/account/api-keys', { name: 'forever' });
+    assert.equal(none.status(), 400);
+    assert.match(await none.text(), /expires_in: a personal key must expire; accepted is 1 second to 90d/);
+    const long = await post(dev, '/auth/account/api-keys', { name: 'forever', expires_in: '91d' });
+    assert.equal(long.status(), 400);
+    assert.match(await long.text(), /expires_in: .*accepted is 1 second to 90d/);
+    const listed = (await rig.api('GET', '/auth/admin/api-keys')).body.api_keys;
+    assert.ok(!listed.some((k: any) => k.name === 'forever'), 'nothing was stored');
+    await dev.page.goto(`${rig.hub.url}/auth/account/api-keys`);
+    const offered = await dev.page.$$eval('#f-expires_in option', (els) => els.map((e) => (e as any).value as string));
+    assert.deepEqual(offered, ['7d', '30d', '90d']);
+    assert.equal(await dev.page.inputValue('#f-expires_in'), '30d');
+    const ok = await post(dev, '/auth/account/api-keys', { name: 'quarter', expires_in: '90d' });
+    assert.ok(ok.status() < 400, String(ok.status()));
+    const quarter = (await rig.api('GET', '/auth/admin/api-keys')).body.api_keys.find((k: any) => k.name === 'quarter');
+    assert.ok(quarter.expiresAt - quarter.createdAt === 90 * 86400);
+  });
+
+  it('M1: a personal key keeps only the roles the RBAC configuration defines, not an unknown IdP role', async () => {
+    const ghosty = await signedIn(browser, rig, 'ghosty', '/auth/account/api-keys');
+    try {
+      const res = await post(ghosty, '/auth/account/api-keys', { name: 'ghost key', expires_in: '7d' });
+      assert.ok(res.status() < 400, String(res.status()));
+      const made = (await rig.api('GET', '/auth/admin/api-keys')).body.api_keys.find((k: any) => k.name === 'ghost key');
+      assert.deepEqual([made.owner.sub, made.roles], ['ghosty', ['developer']]);
+    } finally {
+      await ghosty.context.close();
+    }
   });
 });
