@@ -309,7 +309,7 @@ export interface AuditFilterView {
 }
 
 export const AUDIT_EVENT_TYPES = ['login', 'logout', 'token_issued', 'refresh', 'refresh_reuse_detected', 'revocation', 'api_key_used', 'service_account_used',
-  'authentication_failed', 'access_denied', 'user_context_asserted', 'user_context_ignored', 'introspection', 'admin', 'signing_key_rotated'] as const;
+  'authentication_failed', 'access_denied', 'user_context_asserted', 'user_context_ignored', 'introspection', 'admin', 'signing_key_rotated', 'audit_events_dropped'] as const;
 
 function eventDetails(e: StoredAuditEvent): string {
   const parts = Object.entries({ ...(e.reason ? { reason: e.reason } : {}), ...(e.client ? { client: e.client } : {}), ...e.details })
@@ -339,7 +339,7 @@ ${input('to', 'To (UTC)', `type="datetime-local" value="${esc(f.to)}"`)}</div>
     return `${CONSOLE_PATH}/audit?${params}`;
   };
   const pager = `<nav aria-label="Audit log pages" class="pager">${page.page > 1 ? `<a href="${esc(q(page.page - 1))}" rel="prev">Newer events</a>` : ''}
-<span data-field="page">Page ${page.page} of ${page.pages} (${page.total} events)</span>${page.page < page.pages ? `<a href="${esc(q(page.page + 1))}" rel="next">Older events</a>` : ''}</nav>`;
+<span data-field="page">Page ${page.page} of ${page.pages} (${page.capped ? `${page.total.toLocaleString('en-US').replace(',', ' ')}+` : page.total} events)</span>${page.page < page.pages ? `<a href="${esc(q(page.page + 1))}" rel="next">Older events</a>` : ''}</nav>`;
   return layout('audit', 'Audit log', `${filter}${table('Audit events, newest first', 'audit', ['Time', 'Event', 'Outcome', 'Principal', 'Address', 'Details'], rows, 'No event matches.')}${pager}`, c);
 }
 
