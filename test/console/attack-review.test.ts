@@ -23,7 +23,7 @@ describe('attacker review: console and personal keys', () => {
 
   before(async () => {
     // ghosty's IdP also gives a role the RBAC configuration does not define.
-    rig = await startConsoleRig({ idp: { users: { ...USERS, ghosty: { roles: ['developer', 'ghost'] } } } });
+    rig = await startConsoleRig({ idp: { users: { ...USERS, ghosty: { roles: ['developer', 'ghost'] }, 'api-key:zzz': { roles: ['developer'] } } } });
     browser = await launchChromium();
     dev = await signedIn(browser, rig, 'dev', '/auth/account/api-keys');
     admin = await signedIn(browser, rig, 'root', '/auth/admin/');
@@ -100,6 +100,26 @@ describe('attacker review: console and personal keys', () => {
       assert.deepEqual([made.owner.sub, made.roles], ['ghosty', ['developer']]);
     } finally {
       await ghosty.context.close();
+    }
+  });
+
+  it('L3: a personal key of a user whose sub looks like an API key id is that user toward Mimir, never api-key:<id>', async () => {
+    const odd = await signedIn(browser, rig, 'api-key:zzz', '/auth/account/api-keys');
+    try {
+      const res = await post(odd, '/auth/account/api-keys', { name: 'odd key', expires_in: '7d' });
+      assert.ok(res.status() < 400, String(res.status()));
+      const secret = /data-field="secret"[^>]*>\s*(mimir_[\w-]+)/.exec(await res.text())?.[1];
+      assert.ok(secret, 'the new key is shown once');
+      const session = await (await odd.page.request.get(`${rig.hub.url}/auth/me`)).json();
+      const viaKey = await (await fetch(`${rig.hub.url}/auth/me`, { headers: { 'x-api-key': secret } })).json() as any;
+      assert.match(viaKey.upstream.id, /^[a-z0-9-]+:api-key:zzz$/, viaKey.upstream.id);
+      assert.equal(viaKey.upstream.id, session.upstream.id, 'the same id as the user\'s own session');
+      // An owner-less key still is api-key:<its id>.
+      const plain = await rig.api('POST', '/auth/admin/api-keys', { name: 'plain', roles: ['viewer'], expires_in: '1d' });
+      const plainMe = await (await fetch(`${rig.hub.url}/auth/me`, { headers: { 'x-api-key': plain.body.key } })).json() as any;
+      assert.equal(plainMe.upstream.id, `api-key:${plain.body.id}`);
+    } finally {
+      await odd.context.close();
     }
   });
 });
