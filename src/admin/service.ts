@@ -135,7 +135,11 @@ const auditQueryInput = z.object({
 
 /** `PUT /auth/admin/cimd-allowlist`: the hosts client metadata documents may come from; empty: any. */
 const cimdAllowlistInput = z.object({
-  hosts: z.array(z.string().trim().toLowerCase().regex(CIMD_HOST_PATTERN, { error: 'a host name (tools.example.com, with :port if any) or *. and a domain (*.example.com)' })).max(200),
+  hosts: z.array(z.string().trim().toLowerCase().regex(CIMD_HOST_PATTERN, { error: 'a host name (tools.example.com, with :port if any) or *. and a domain (*.example.com)' })
+    // `*.com` would be every .com host: a wildcard names a domain of two labels at least.
+    .refine((h) => !h.startsWith('*.') || h.slice(2).replace(/:\d+$/, '').includes('.'), {
+      error: (issue) => `"${String(issue.input)}" is a wildcard over a whole top-level domain: give *. and a domain of two labels at least (*.example.com), or a host name`,
+    })).max(200),
 });
 
 const recordId = z.string().min(1).max(256);
