@@ -355,9 +355,15 @@ export class AdminService {
     // Nothing a revoked id names can outlive the longest token lifetime from now.
     const until = Math.floor(this.#d.now() / 1000) + this.#d.tokenLifetimeSeconds;
     if (type === 'signing_key') {
+      // Every token it signed stops working, those of `*` holders too: only `*` may do that.
+      this.#needsStar(actor, 'Revoking a signing key ends every token it signed, those of * holders too: it needs the * permission.');
       if (id === this.#d.keys.currentKid) await this.#d.keys.rotate();
       await this.#d.revocations.revoke('kid', id, until);
     } else {
+      if (type === 'session' && actor.kind !== 'cli') {
+        const target = (await this.#d.listSessions?.())?.find((s) => s.sid === id);
+        if (target && this.#holdsStar(target, actor.path)) this.#needsStar(actor, 'This session\'s user holds the * permission: ending it needs * too.');
+      }
       await this.#d.revocations.revoke(type === 'session' ? 'sid' : 'jti', id, until);
       if (type === 'session') {
         // The session itself ends too: its cookie stops working on every instance, not only its
@@ -427,6 +433,21 @@ export class AdminService {
     if (decision.allowed) return;
     this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: decision.reason, permission: 'admin:manage', method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
     throw refusal(decision, 'The admin API needs the admin:manage permission.');
+  }
+
+  /** The one authorization rule asked for `*` (what only the holders of everything may do); refused: 403, audited. */
+  #needsStar(actor: AdminActor, why: string): void {
+    if (actor.kind === 'cli') return;
+    const decision = this.#d.authorizer.decide(actor.principal, { permission: '*', path: actor.path });
+    if (decision.allowed) return;
+    this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'privilege_ceiling', permission: '*', method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
+    throw refusal(decision, why);
+  }
+
+  /** Whether a session's user holds `*` with the roles of their sign-in (the one rule, asked for them). */
+  #holdsStar(s: SessionSummary, path: string): boolean {
+    const principal: Principal = { sub: s.sub, provider: s.provider, roles: [...s.roles], groups: [], scopes: [], auth_method: 'session', sid: s.sid };
+    return this.#d.authorizer.decide(principal, { permission: '*', path }).allowed;
   }
 
   /**
