@@ -183,7 +183,10 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const upstreamAuth = new UpstreamAuth(config, { now });
     const streams = await OpenStreams.watch({ store, sessionStore, revocations, serviceAccounts });
     const auditLog = config.audit.retentionDays > 0
-      ? new AuditStore(store, { retentionDays: config.audit.retentionDays, now, onError: (e) => log.warn({ err: e }, 'keeping audit events in the store failed') })
+      ? new AuditStore(store, {
+        retentionDays: config.audit.retentionDays, now, onError: (e) => log.warn({ err: e }, 'keeping audit events in the store failed'),
+        onDropped: (reason, n) => metrics.auditDropped.inc({ reason }, n),
+      })
       : undefined;
     const audit = createAudit(config, {
       ...(options.auditFd !== undefined ? { stdoutFd: options.auditFd } : {}),

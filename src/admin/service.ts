@@ -17,7 +17,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
-import { parseDuration, type ApiKeys, type ApiKeyView } from '../api-keys/index.ts';
+import { checkDuration, MAX_DURATION_SECONDS, parseDuration, type ApiKeys, type ApiKeyView } from '../api-keys/index.ts';
 import { cliPrincipal, type Audit, type AuditEvent, type AuditEventType } from '../audit/index.ts';
 import type { AuditPage, AuditQuery } from '../audit/store.ts';
 import type { ActivityMinute } from '../metrics/recent.ts';
@@ -113,6 +113,9 @@ const revocationInput = z.object({
   id: z.string().min(1).max(256).regex(/^[\w.:-]+$/, { error: 'letters, digits and . : _ -' }),
 });
 
+/** The longest a personal key may live: 90 days. It keeps its owner's roles of the day it was made until then. */
+export const PERSONAL_KEY_MAX_SECONDS = 90 * 86400;
+
 /** What a signed-in user gives for a personal key: its permissions are theirs, at most. */
 const ownApiKeyInput = z.object({
   name: z.string().min(1).max(100),
@@ -132,7 +135,11 @@ const auditQueryInput = z.object({
 
 /** `PUT /auth/admin/cimd-allowlist`: the hosts client metadata documents may come from; empty: any. */
 const cimdAllowlistInput = z.object({
-  hosts: z.array(z.string().trim().toLowerCase().regex(CIMD_HOST_PATTERN, { error: 'a host name (tools.example.com, with :port if any) or *. and a domain (*.example.com)' })).max(200),
+  hosts: z.array(z.string().trim().toLowerCase().regex(CIMD_HOST_PATTERN, { error: 'a host name (tools.example.com, with :port if any) or *. and a domain (*.example.com)' })
+    // `*.com` would be every .com host: a wildcard names a domain of two labels at least.
+    .refine((h) => !h.startsWith('*.') || h.slice(2).replace(/:\d+$/, '').includes('.'), {
+      error: (issue) => `"${String(issue.input)}" is a wildcard over a whole top-level domain: give *. and a domain of two labels at least (*.example.com), or a host name`,
+    })).max(200),
 });
 
 const recordId = z.string().min(1).max(256);
@@ -199,9 +206,12 @@ export class AdminService {
   async createOwnApiKey(actor: HttpActor, input: unknown): Promise<{ key: string; record: ApiKeyView }> {
     this.#authorizeUser(actor);
     const i = parse(ownApiKeyInput, input);
-    const expiresInSeconds = duration(i.expires_in);
+    if (i.expires_in === undefined) throw new OAuthError('invalid_request', `expires_in: a personal key must expire; accepted is 1 second to ${PERSONAL_KEY_MAX_SECONDS / 86400}d`);
+    const expiresInSeconds = duration(i.expires_in, PERSONAL_KEY_MAX_SECONDS);
     const p = actor.principal;
-    const roles = [...p.roles];
+    // Only roles the RBAC configuration defines: one defined later could be given anything, and
+    // making a key for such a role needs `*` (allow_unknown_role), which a personal key never asks.
+    const roles = p.roles.filter((r) => this.#d.authorizer.rbac.isKnownRole(r));
     this.#withinCeiling(actor, { roles, ...(i.scopes?.length ? { scopes: i.scopes } : {}) });
     const created = await this.#d.apiKeys.create({
       name: i.name, roles, ...(i.scopes?.length ? { scopes: i.scopes } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}),
@@ -345,9 +355,15 @@ export class AdminService {
     // Nothing a revoked id names can outlive the longest token lifetime from now.
     const until = Math.floor(this.#d.now() / 1000) + this.#d.tokenLifetimeSeconds;
     if (type === 'signing_key') {
+      // Every token it signed stops working, those of `*` holders too: only `*` may do that.
+      this.#needsStar(actor, 'Revoking a signing key ends every token it signed, those of * holders too: it needs the * permission.');
       if (id === this.#d.keys.currentKid) await this.#d.keys.rotate();
       await this.#d.revocations.revoke('kid', id, until);
     } else {
+      if (type === 'session' && actor.kind !== 'cli') {
+        const target = (await this.#d.listSessions?.())?.find((s) => s.sid === id);
+        if (target && this.#holdsStar(target, actor.path)) this.#needsStar(actor, 'This session\'s user holds the * permission: ending it needs * too.');
+      }
       await this.#d.revocations.revoke(type === 'session' ? 'sid' : 'jti', id, until);
       if (type === 'session') {
         // The session itself ends too: its cookie stops working on every instance, not only its
@@ -417,6 +433,21 @@ export class AdminService {
     if (decision.allowed) return;
     this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: decision.reason, permission: 'admin:manage', method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
     throw refusal(decision, 'The admin API needs the admin:manage permission.');
+  }
+
+  /** The one authorization rule asked for `*` (what only the holders of everything may do); refused: 403, audited. */
+  #needsStar(actor: AdminActor, why: string): void {
+    if (actor.kind === 'cli') return;
+    const decision = this.#d.authorizer.decide(actor.principal, { permission: '*', path: actor.path });
+    if (decision.allowed) return;
+    this.#d.audit.record({ type: 'access_denied', outcome: 'failure', reason: 'privilege_ceiling', permission: '*', method: actor.method, path: actor.path.slice(0, 200), ...who(actor) });
+    throw refusal(decision, why);
+  }
+
+  /** Whether a session's user holds `*` with the roles of their sign-in (the one rule, asked for them). */
+  #holdsStar(s: SessionSummary, path: string): boolean {
+    const principal: Principal = { sub: s.sub, provider: s.provider, roles: [...s.roles], groups: [], scopes: [], auth_method: 'session', sid: s.sid };
+    return this.#d.authorizer.decide(principal, { permission: '*', path }).allowed;
   }
 
   /**
@@ -490,10 +521,10 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, field?: string): T {
   throw new OAuthError('invalid_request', `${path}: ${issue.message}`);
 }
 
-function duration(value: string | number | undefined): number | undefined {
-  if (value === undefined || typeof value === 'number') return value;
+function duration(value: string | number | undefined, max = MAX_DURATION_SECONDS): number | undefined {
+  if (value === undefined) return value;
   try {
-    return parseDuration(value);
+    return typeof value === 'number' ? checkDuration(value, String(value), max) : parseDuration(value, max);
   } catch (e) {
     throw new OAuthError('invalid_request', `expires_in: ${(e as Error).message}`);
   }

@@ -142,12 +142,22 @@ export function matchLegacyKey(presented: string, keys: ReadonlyArray<{ key: str
   return hit;
 }
 
-/** "30d", "12h", "45m", "90s" or plain seconds → seconds. */
-export function parseDuration(text: string): number {
+/** The longest lifetime a key may be given: 10 years (3650d), in seconds. */
+export const MAX_DURATION_SECONDS = 3650 * 86400;
+
+/**
+ * "30d", "12h", "45m", "90s" or plain seconds → seconds, at most `max` (10 years unless told):
+ * beyond it an expiry would be no expiry, and far enough beyond it no date at all.
+ */
+export function parseDuration(text: string, max = MAX_DURATION_SECONDS): number {
   const m = /^(\d+)\s*([smhdw]?)$/.exec(text.trim());
   if (!m) throw new Error(`"${text}" is not a duration like 30d, 12h, 45m, 90s`);
-  const n = Number(m[1]);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'];
-  if (n <= 0) throw new Error(`"${text}" must be greater than zero`);
-  return n * unit;
+  return checkDuration(Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'], text, max);
+}
+
+/** `seconds` when it is a whole number from 1 to `max`; otherwise an error naming the accepted range. */
+export function checkDuration(seconds: number, text: string, max = MAX_DURATION_SECONDS): number {
+  if (!(seconds > 0)) throw new Error(`"${text}" must be greater than zero`);
+  if (!Number.isSafeInteger(seconds) || seconds > max) throw new Error(`"${text}" is too long: accepted is 1 second to ${max / 86400}d`);
+  return seconds;
 }

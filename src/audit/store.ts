@@ -14,15 +14,29 @@ import type { Store } from '../storage/adapter.ts';
 import { scrub, type AuditEvent } from './index.ts';
 
 export const AUDIT_EVENT_KIND = 'audit_event';
-/** Events waiting for their batch beyond this are dropped (and counted): the store is far behind. */
-const MAX_PENDING = 10_000;
 /**
- * Events of every request with a credential, and of every refused one: within one batch (a second),
- * those of one credential (or refusal reason) from one address are stored as one event with a
- * `count`, so a busy key — or a flood of bad credentials — costs one write a second, not one per
- * request. The log destination still gets every line.
+ * Events waiting for their batch beyond this are dropped (and counted): the store is far behind.
+ * Failures and everything else have a budget each, so a flood of refusals never crowds out an
+ * administrator's change or a sign-in.
  */
-const COALESCED = new Set(['api_key_used', 'service_account_used', 'authentication_failed']);
+const MAX_PENDING = 10_000;
+const MAX_PENDING_FAILURES = 2_000;
+/**
+ * Failure events kept in the store per client address per minute (after coalescing); beyond it
+ * they are dropped, counted (the `onDropped` metric) and summed up in one stored
+ * `audit_events_dropped` event per batch. The log destination still gets every line.
+ */
+export const FAILURES_PER_IP_PER_MINUTE = 120;
+/** What a query keeps at most: the newest this many events matching its filter. */
+export const QUERY_CAP = 10_000;
+/**
+ * Events of every request with a credential: within one batch (a second), those of one credential
+ * from one address are stored as one event with a `count`, so a busy key costs one write a second,
+ * not one per request. Every failure (outcome `failure`) is coalesced the same way by type, reason,
+ * address (and the principal, when one was authenticated): an anonymous flood costs at most one
+ * stored event per (type, reason, address) a second. The log destination still gets every line.
+ */
+const COALESCED = new Set(['api_key_used', 'service_account_used']);
 
 /** An audit event as stored and shown: the log line's fields, with its time. */
 export interface StoredAuditEvent {
@@ -55,10 +69,12 @@ export interface AuditQuery {
 
 export interface AuditPage {
   events: StoredAuditEvent[];
-  /** Events matching the filter, on every page. */
+  /** Events matching the filter, on every page (at most {@link QUERY_CAP}: see `capped`). */
   total: number;
   page: number;
   pages: number;
+  /** More than {@link QUERY_CAP} events matched: only the newest of them are paged through. */
+  capped?: boolean;
 }
 
 export class AuditStore {
@@ -66,48 +82,90 @@ export class AuditStore {
   readonly #ttlSeconds: number;
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
+  readonly #onDropped: (reason: 'backlog' | 'ip_cap', count: number) => void;
   #pending: Array<{ id: string; event: StoredAuditEvent }> = [];
-  /** This batch's coalesced events, by type, credential and address. */
+  #pendingFailures = 0;
+  /** This batch's coalesced events, by type, credential (or reason) and address. */
   #coalesced = new Map<string, StoredAuditEvent>();
   #dropped = 0;
+  /** Failure events stored this minute, by address; cleared when the minute turns. */
+  #failuresByIp = new Map<string, number>();
+  #minute = -1;
+  /** Failure events over the per-address cap this batch, by address. */
+  #capped = new Map<string, number>();
   readonly #timer: ReturnType<typeof setInterval>;
 
-  constructor(store: Store, options: { retentionDays: number; now?: () => number; flushMs?: number; onError?: (err: unknown) => void }) {
+  constructor(store: Store, options: { retentionDays: number; now?: () => number; flushMs?: number; onError?: (err: unknown) => void; onDropped?: (reason: 'backlog' | 'ip_cap', count: number) => void }) {
     this.#store = store;
     this.#ttlSeconds = options.retentionDays * 86400;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
+    this.#onDropped = options.onDropped ?? (() => {});
     this.#timer = setInterval(() => { this.flush().catch(this.#onError); }, options.flushMs ?? 1000);
     this.#timer.unref();
   }
 
   /** Queues one event for the next batch (an audit observer: it never throws). */
   record(event: AuditEvent): void {
-    if (this.#pending.length >= MAX_PENDING) {
-      this.#dropped++;
+    const failure = event.outcome === 'failure';
+    let key: string | undefined;
+    if (failure) {
+      key = `failure\n${event.type}\n${String(event.reason ?? '')}\n${String(event.ip ?? '')}\n${String(event.principal?.sub ?? '')}`;
+    } else if (COALESCED.has(event.type)) {
+      key = `${event.type}\n${String(event.client ?? event.principal?.client_id ?? '')}\n${String(event.ip ?? '')}\n${String(event.reason ?? '')}`;
+    }
+    const same = key === undefined ? undefined : this.#coalesced.get(key);
+    if (same) {
+      same.details.count = Number(same.details.count ?? 1) + 1;
       return;
     }
-    let key: string | undefined;
-    if (COALESCED.has(event.type)) {
-      key = `${event.type}\n${String(event.client ?? event.principal?.client_id ?? '')}\n${String(event.ip ?? '')}\n${String(event.reason ?? '')}`;
-      const same = this.#coalesced.get(key);
-      if (same) {
-        same.details.count = Number(same.details.count ?? 1) + 1;
-        return;
-      }
+    if (failure ? this.#pendingFailures >= MAX_PENDING_FAILURES : this.#pending.length - this.#pendingFailures >= MAX_PENDING) {
+      this.#dropped++;
+      this.#onDropped('backlog', 1);
+      return;
     }
     const time = this.#now();
+    if (failure && !this.#withinIpCap(String(event.ip ?? ''), time)) return;
     const stored = toStored(event, time);
     if (key) this.#coalesced.set(key, stored);
-    // Ids sort as times do: the newest first is the ids in reverse.
-    this.#pending.push({ id: `${String(time).padStart(15, '0')}-${randomId(8)}`, event: stored });
+    if (failure) this.#pendingFailures++;
+    this.#pending.push({ id: eventId(time), event: stored });
   }
 
-  /** Writes every queued event. */
+  /** Counts a failure event of `ip` this minute; false (dropped and counted) beyond the cap. */
+  #withinIpCap(ip: string, time: number): boolean {
+    const minute = Math.floor(time / 60_000);
+    if (minute !== this.#minute) {
+      this.#minute = minute;
+      this.#failuresByIp = new Map();
+    }
+    const n = (this.#failuresByIp.get(ip) ?? 0) + 1;
+    this.#failuresByIp.set(ip, n);
+    if (n <= FAILURES_PER_IP_PER_MINUTE) return true;
+    this.#capped.set(ip, (this.#capped.get(ip) ?? 0) + 1);
+    this.#onDropped('ip_cap', 1);
+    return false;
+  }
+
+  /** Writes every queued event (and one summary of the failures dropped over the per-address cap). */
   async flush(): Promise<void> {
     const batch = this.#pending;
     this.#pending = [];
+    this.#pendingFailures = 0;
     this.#coalesced = new Map();
+    if (this.#capped.size > 0) {
+      const byIp = [...this.#capped].sort((a, b) => b[1] - a[1]);
+      this.#capped = new Map();
+      const time = this.#now();
+      const dropped = byIp.reduce((a, [, n]) => a + n, 0);
+      batch.push({
+        id: eventId(time),
+        event: {
+          time, type: 'audit_events_dropped', outcome: 'failure', reason: 'failures_per_ip_cap',
+          details: { count: dropped, per_ip_per_minute: FAILURES_PER_IP_PER_MINUTE, ips: Object.fromEntries(byIp.slice(0, 20)) },
+        },
+      });
+    }
     if (this.#dropped > 0) {
       const dropped = this.#dropped;
       this.#dropped = 0;
@@ -116,27 +174,50 @@ export class AuditStore {
     await Promise.all(batch.map(({ id, event }) => this.#store.upsert(AUDIT_EVENT_KIND, id, event, this.#ttlSeconds)));
   }
 
-  /** Events matching `q`, newest first, one page of them. */
+  /**
+   * Events matching `q`, newest first, one page of them. At most the newest {@link QUERY_CAP}
+   * matching events are kept while reading (then `capped`): a query's memory and sorting are
+   * bounded however large the log has grown.
+   */
   async query(q: AuditQuery = {}): Promise<AuditPage> {
     const perPage = Math.min(Math.max(q.perPage ?? 50, 1), 500);
     const needle = q.principal?.trim().toLowerCase();
-    const all = await this.#store.list<StoredAuditEvent>(AUDIT_EVENT_KIND);
-    const matching = all
-      .filter(({ payload: e }) => (q.type === undefined || e.type === q.type)
-        && (q.outcome === undefined || e.outcome === q.outcome)
-        && (q.from === undefined || e.time >= q.from)
-        && (q.to === undefined || e.time <= q.to)
-        && (!needle || [e.principal?.sub, e.principal?.client_id, e.client].some((v) => typeof v === 'string' && v.toLowerCase().includes(needle))))
-      .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-    const pages = Math.max(1, Math.ceil(matching.length / perPage));
+    const matches = (e: StoredAuditEvent) => (q.type === undefined || e.type === q.type)
+      && (q.outcome === undefined || e.outcome === q.outcome)
+      && (q.from === undefined || e.time >= q.from)
+      && (q.to === undefined || e.time <= q.to)
+      && (!needle || [e.principal?.sub, e.principal?.client_id, e.client].some((v) => typeof v === 'string' && v.toLowerCase().includes(needle)));
+    const newestFirst = (a: { id: string }, b: { id: string }) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+    let kept: Array<{ id: string; payload: StoredAuditEvent }> = [];
+    let capped = false;
+    for (const r of await this.#store.list<StoredAuditEvent>(AUDIT_EVENT_KIND)) {
+      if (!matches(r.payload)) continue;
+      kept.push({ id: r.id, payload: r.payload });
+      // Never more than twice the cap held: trimmed to the newest QUERY_CAP as it grows.
+      if (kept.length >= 2 * QUERY_CAP) {
+        kept = kept.sort(newestFirst).slice(0, QUERY_CAP);
+        capped = true;
+      }
+    }
+    kept.sort(newestFirst);
+    if (kept.length > QUERY_CAP) {
+      kept = kept.slice(0, QUERY_CAP);
+      capped = true;
+    }
+    const pages = Math.max(1, Math.ceil(kept.length / perPage));
     const page = Math.min(Math.max(q.page ?? 1, 1), pages);
-    return { events: matching.slice((page - 1) * perPage, page * perPage).map((r) => r.payload), total: matching.length, page, pages };
+    return { events: kept.slice((page - 1) * perPage, page * perPage).map((r) => r.payload), total: kept.length, page, pages, ...(capped ? { capped } : {}) };
   }
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.flush().catch(this.#onError);
   }
+}
+
+/** Ids sort as times do: the newest first is the ids in reverse. */
+function eventId(time: number): string {
+  return `${String(time).padStart(15, '0')}-${randomId(8)}`;
 }
 
 function toStored(event: AuditEvent, time: number): StoredAuditEvent {

@@ -62,9 +62,13 @@ export class Identities {
    * identities.idOf({ sub: 'alice', provider: 'partner', ... }) // 'partner:alice'
    */
   idOf(p: Pick<Principal, 'sub' | 'provider' | 'auth_method' | 'client_id' | 'act'>): string {
-    // A personal API key (one with an owner, src/api-keys) carries its user's sub and provider: it is that user.
-    if (p.auth_method === 'api-key' && !(p.provider !== undefined && !p.sub.startsWith(API_KEY_PREFIX))) {
-      return p.sub.startsWith(API_KEY_PREFIX) ? p.sub : `${API_KEY_PREFIX}${p.sub}`;
+    // A personal API key (one with an owner, src/api-keys) carries its user's sub and provider: it is
+    // that user, always in the user form (with the provider prefix), whatever the sub looks like. A
+    // key without an owner is `api-key:<its id>` (src/authn): only that one gets the api-key form.
+    if (p.auth_method === 'api-key') {
+      const ownerless = p.client_id === undefined ? p.provider === undefined : p.sub === `${API_KEY_PREFIX}${p.client_id}`;
+      if (ownerless) return p.sub.startsWith(API_KEY_PREFIX) ? p.sub : `${API_KEY_PREFIX}${p.sub}`;
+      return this.userId({ sub: p.sub, provider: p.provider });
     }
     if (isServiceAccount(p)) return `${SERVICE_ACCOUNT_PREFIX}${p.client_id ?? p.sub}`;
     return this.userId({ sub: p.sub, provider: p.provider });

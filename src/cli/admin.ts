@@ -71,7 +71,12 @@ export function csv(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-const date = (s: number | undefined) => (s === undefined ? '-' : new Date(s * 1000).toISOString());
+/** A moment for the terminal; "-" when there is none, "—" when it is no date (stored data never fails the listing). */
+function date(s: number | undefined): string {
+  if (s === undefined) return '-';
+  const d = new Date(s * 1000);
+  return Number.isFinite(d.getTime()) ? d.toISOString() : '—';
+}
 
 export interface KeyCreateOptions { name: string; roles?: string; scopes?: string; expiresIn?: string; allowUnknownRole?: boolean; json?: boolean }
 

@@ -57,7 +57,7 @@ export function buildProgram(exit: Exit, version: string): Command {
     .requiredOption('--name <name>', 'a name for people (1-100 characters)')
     .option('--roles <roles>', ROLES_HELP)
     .option('--scopes <scopes>', 'comma-separated permissions narrowing the roles (e.g. nodes:read,search:execute)')
-    .option('--expires-in <duration>', 'lifetime: 30d, 12h, 45m or seconds; default never')
+    .option('--expires-in <duration>', 'lifetime: 30d, 12h, 45m or seconds, at most 3650d; default never')
     .option('--allow-unknown-role', UNKNOWN_ROLE_HELP)
     .option('--json', 'print the record and the key as JSON')
     .action(run(async (o: import('./admin.ts').KeyCreateOptions) => {

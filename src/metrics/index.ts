@@ -44,6 +44,8 @@ export class AuthMetrics {
   readonly revocations: Counter<'token_type'>;
   readonly jwksFetches: Counter<'result'>;
   readonly cacheLookups: Counter<'cache' | 'result'>;
+  /** Audit events not kept in the store: over the per-address failure cap, or the store far behind. */
+  readonly auditDropped: Counter<'reason'>;
 
   constructor(options: AuthMetricsOptions) {
     this.#store = options.store;
@@ -61,6 +63,7 @@ export class AuthMetrics {
     this.reuseDetections = new Counter({ name: 'mimir_auth_refresh_reuse_detected_total', help: 'Rotated-out refresh tokens presented (each revoked a family)', registers });
     this.revocations = new Counter({ name: 'mimir_auth_revocations_total', help: 'Credentials revoked, by token type', labelNames: ['token_type'], registers });
     this.jwksFetches = new Counter({ name: 'mimir_auth_jwks_fetches_total', help: 'Identity provider JWKS fetches, by result', labelNames: ['result'], registers });
+    this.auditDropped = new Counter({ name: 'mimir_auth_audit_events_dropped_total', help: 'Audit events not kept in the store (still written to the log), by reason: ip_cap or backlog', labelNames: ['reason'], registers });
     // Read from the caches' own counts when scraped: nothing is counted here per request.
     const caches = this.#caches;
     this.cacheLookups = new Counter({

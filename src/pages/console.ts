@@ -12,7 +12,7 @@ import type { ServiceAccountView } from '../service-accounts/index.ts';
 import type { SessionSummary } from '../sessions/sessions.ts';
 import type { SigningKeyRecord } from '../jwt/keys.ts';
 import { describePermission } from '../rbac/describe.ts';
-import { esc, formatDate, pageLayout, type Brand } from './render.ts';
+import { esc, formatDate, isoTime, pageLayout, type Brand } from './render.ts';
 
 export const CONSOLE_SCRIPT_PATH = '/auth/assets/console.js';
 export const CONSOLE_PATH = '/auth/admin/console';
@@ -95,7 +95,11 @@ function actionForm(action: string, fields: Record<string, string>, text: string
   return `<form method="post" action="${esc(action)}">${csrfField(csrf)}${hidden}<button type="submit" aria-label="${esc(label)}">${esc(text)}</button></form>`;
 }
 
-const when = (epochSeconds: number | undefined) => (epochSeconds === undefined ? '—' : `<time datetime="${esc(new Date(epochSeconds * 1000).toISOString())}">${esc(formatDate(epochSeconds))}</time>`);
+/** A moment, or "—" when there is none or it is no date (stored data never fails the page). */
+function when(epochSeconds: number | undefined): string {
+  const iso = epochSeconds === undefined ? undefined : isoTime(epochSeconds * 1000);
+  return iso === undefined ? '—' : `<time datetime="${esc(iso)}">${esc(formatDate(epochSeconds!))}</time>`;
+}
 
 function table(caption: string, field: string, head: readonly string[], rows: readonly string[][], empty: string): string {
   if (!rows.length) return `<p data-field="${esc(field)}">${esc(empty)}</p>`;
@@ -201,7 +205,7 @@ export function personalKeysScreen(keys: readonly ApiKeyView[], permissions: rea
 <h2>Create a personal API key</h2>
 <form method="post" action="${PERSONAL_KEYS_PATH}" data-form="create-personal-key">${csrfField(c.csrf)}
 <div class="fields">${input('name', 'Name', 'required maxlength="100" autocomplete="off"')}
-${select('expires_in', 'Expires after', EXPIRY.slice(1), '90d')}</div>
+${select('expires_in', 'Expires after', EXPIRY.filter(([v]) => v && parseInt(v, 10) <= 90), '30d')}</div>
 ${permissions.length ? `<fieldset class="checks"><legend>Permissions (optional)</legend>${checks}</fieldset>` : '<p>Your roles grant no permissions, so a key of yours could do nothing.</p>'}
 <button class="primary" type="submit">Create API key</button></form>`;
   return layout('personal', 'Your API keys', `${form}<h2>Your keys</h2>${table('Your API keys', 'api-keys', KEY_HEAD, keyRows(keys, `${PERSONAL_KEYS_PATH}/revoke`, c.csrf, false), 'You have no API keys.')}`, c);
@@ -305,7 +309,7 @@ export interface AuditFilterView {
 }
 
 export const AUDIT_EVENT_TYPES = ['login', 'logout', 'token_issued', 'refresh', 'refresh_reuse_detected', 'revocation', 'api_key_used', 'service_account_used',
-  'authentication_failed', 'access_denied', 'user_context_asserted', 'user_context_ignored', 'introspection', 'admin', 'signing_key_rotated'] as const;
+  'authentication_failed', 'access_denied', 'user_context_asserted', 'user_context_ignored', 'introspection', 'admin', 'signing_key_rotated', 'audit_events_dropped'] as const;
 
 function eventDetails(e: StoredAuditEvent): string {
   const parts = Object.entries({ ...(e.reason ? { reason: e.reason } : {}), ...(e.client ? { client: e.client } : {}), ...e.details })
@@ -335,7 +339,7 @@ ${input('to', 'To (UTC)', `type="datetime-local" value="${esc(f.to)}"`)}</div>
     return `${CONSOLE_PATH}/audit?${params}`;
   };
   const pager = `<nav aria-label="Audit log pages" class="pager">${page.page > 1 ? `<a href="${esc(q(page.page - 1))}" rel="prev">Newer events</a>` : ''}
-<span data-field="page">Page ${page.page} of ${page.pages} (${page.total} events)</span>${page.page < page.pages ? `<a href="${esc(q(page.page + 1))}" rel="next">Older events</a>` : ''}</nav>`;
+<span data-field="page">Page ${page.page} of ${page.pages} (${page.capped ? `${page.total.toLocaleString('en-US').replace(',', ' ')}+` : page.total} events)</span>${page.page < page.pages ? `<a href="${esc(q(page.page + 1))}" rel="next">Older events</a>` : ''}</nav>`;
   return layout('audit', 'Audit log', `${filter}${table('Audit events, newest first', 'audit', ['Time', 'Event', 'Outcome', 'Principal', 'Address', 'Details'], rows, 'No event matches.')}${pager}`, c);
 }
 

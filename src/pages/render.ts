@@ -105,12 +105,23 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
  */
 export function formatDate(epochSeconds: number): string {
   const d = new Date(epochSeconds * 1000);
+  if (!Number.isFinite(d.getTime())) return '—';
   const hh = String(d.getUTCHours()).padStart(2, '0');
   const mm = String(d.getUTCMinutes()).padStart(2, '0');
   return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${hh}:${mm} UTC`;
 }
 
+/**
+ * The ISO 8601 form of a moment, or undefined when it is no date (not finite, or beyond what a
+ * Date holds): stored data renders as "—" instead of failing the page.
+ */
+export function isoTime(epochMs: number): string | undefined {
+  const d = new Date(epochMs);
+  return Number.isFinite(d.getTime()) ? d.toISOString() : undefined;
+}
+
 function timeElement(epochSeconds: number, field: string): string {
+  if (isoTime(epochSeconds * 1000) === undefined) return `<span data-field="${esc(field)}">—</span>`;
   return `<time data-field="${esc(field)}" datetime="${esc(new Date(epochSeconds * 1000).toISOString())}">${esc(formatDate(epochSeconds))}</time>`;
 }
 

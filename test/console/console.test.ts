@@ -227,7 +227,7 @@ describe('admin console (issue 21, item 3)', () => {
 
       // Bounded by the user's permissions: a permission they do not hold is refused (form tampered with).
       const csrf = await page.getAttribute('input[name="csrf"]', 'value');
-      const over = await page.request.post(`${rig.hub.url}/auth/account/api-keys`, { form: { csrf: csrf!, name: 'grab', scopes: 'admin:manage' }, headers: { origin: rig.hub.url } });
+      const over = await page.request.post(`${rig.hub.url}/auth/account/api-keys`, { form: { csrf: csrf!, name: 'grab', scopes: 'admin:manage', expires_in: '30d' }, headers: { origin: rig.hub.url } });
       assert.equal(over.status(), 403);
       const listed = (await rig.api('GET', '/auth/admin/api-keys')).body.api_keys;
       assert.ok(!listed.some((k: any) => k.name === 'grab'));
