@@ -88,10 +88,31 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
     chmodSync(config.audit.file, 0o600);
     destinations.push(pino.destination({ dest: config.audit.file, sync: false, mkdir: true, minLength: 1 }));
   }
-  const streams: pino.StreamEntry[] = destinations.map((stream) => ({ stream }));
+  // Lines are gathered for the rest of this turn of the event loop and written once, together, to
+  // each destination: under load, one write (one thread-pool hop, one system call) per turn instead
+  // of one per authenticated request, and a line still leaves within the turn it was recorded in.
+  // Measured (perf task-clock of `serve` on SQLite, /auth/me with an API key, 32 connections,
+  // alternating runs): 48–50 µs of CPU per request before, 41–44 after.
+  let pending: string[] = [];
+  const release = () => {
+    if (pending.length === 0) return;
+    const text = pending.length === 1 ? pending[0]! : pending.join('');
+    pending = [];
+    for (const d of destinations) d.write(text);
+  };
+  const gathered: pino.DestinationStream = {
+    write(line: string) {
+      if (pending.push(line) === 1) setImmediate(release);
+    },
+  };
+  const atExit = () => {
+    release();
+    for (const d of destinations) { try { d.flushSync(); } catch { /* nothing more can be done at exit */ } }
+  };
+  gatheredAtExit.add(new WeakRef(atExit));
   const logger: Logger = pino(
     { level: config.audit.level, base: { log: 'audit' }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event' },
-    pino.multistream(streams),
+    gathered,
   );
   return {
     record(event) {
@@ -103,11 +124,22 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
     },
     /** Resolves once every line recorded so far is written (pino's multistream has no flush of its own). */
     async flush() {
+      void atExit; // held as long as this audit log is, so the exit hook below can still reach it
+      release();
       await Promise.all(destinations.map((d) => new Promise<void>((resolve) => d.flush(() => resolve()))));
     },
     observe: (o) => void observers.push(o),
   };
 }
+
+/**
+ * A process that exits (not killed) writes what every audit log had gathered in its last turn,
+ * synchronously. Weak, so an audit log nobody holds any more (a closed hub in tests) is not kept.
+ */
+const gatheredAtExit = new Set<WeakRef<() => void>>();
+process.once('exit', () => {
+  for (const ref of gatheredAtExit) ref.deref()?.();
+});
 
 /** Field names that only ever hold credentials. */
 const SECRET_FIELD = /^(token|access_token|refresh_token|id_token|subject_token|actor_token|client_secret|secret|password|api_key|key|dpop|proof|authorization|cookie|code)$/i;
