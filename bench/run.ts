@@ -428,7 +428,9 @@ async function postgresRevocation(trials: number): Promise<Record<string, number
   }
 }
 
-const STORES: StoreKind[] = ['sqlite', 'redis', 'postgres'];
+/** `--stores=sqlite,redis`: only these (default: all three). */
+const STORES = ((process.argv.find((a) => a.startsWith('--stores='))?.slice('--stores='.length).split(',')) ?? ['sqlite', 'redis', 'postgres'])
+  .filter((s): s is StoreKind => s === 'sqlite' || s === 'redis' || s === 'postgres');
 const servedOptions = () => ({ redisUrl: REDIS_URL, postgresUrl: POSTGRES_URL, seconds: SECONDS, warmup: WARMUP, rounds: ROUNDS, log });
 
 /** `--served`: issue 20's goal 1 alone — `mimir-auth serve` on each store against its ceiling line. */

@@ -54,8 +54,9 @@ function timed(agent: Agent, url: string, headers: Record<string, string>): Prom
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const req = request(url, { agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1000) : reject(new Error(`/auth/me answered ${res.statusCode}`)));
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1000) : reject(new Error(`/auth/me answered ${res.statusCode} ${body.slice(0, 200)}`)));
     });
     req.on('error', reject);
     req.end();

@@ -96,6 +96,16 @@ export class ApiKeys {
     return found ? this.#view(found.payload) : null;
   }
 
+  /**
+   * Whether some active key satisfies `test`, reading only the keys themselves (no request counts or
+   * last uses, which {@link list} joins in): what the start banner asks, on stores of any size.
+   */
+  async anyActive(test: (record: ApiKeyRecord) => boolean): Promise<boolean> {
+    const now = this.#seconds();
+    return (await this.#store.list<ApiKeyRecord>(KIND)).some(({ payload: r }) =>
+      r.revokedAt === undefined && (r.expiresAt === undefined || r.expiresAt > now) && test(r));
+  }
+
   async list(): Promise<ApiKeyView[]> {
     const all = await this.#store.list<ApiKeyRecord>(KIND);
     const [counts, used] = await Promise.all([requestCounts(this.#store, 'api_key'), lastUses(this.#store, 'api_key')]);

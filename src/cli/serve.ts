@@ -51,8 +51,8 @@ export async function serve(config: Config): Promise<number> {
   const port = typeof address === 'object' && address ? address.port : config.port;
 
   // Only for the banner's hint; a stop that began meanwhile may have closed the store already.
-  const keys = await hub.apiKeys.list().catch(() => undefined);
-  const hasAdmin = !keys || keys.some((k) => k.status === 'active' && allows(hub.rbac.permissionsFor(k.roles), 'admin:manage'))
+  const admins = await hub.apiKeys.anyActive((k) => allows(hub.rbac.permissionsFor(k.roles), 'admin:manage')).catch(() => undefined);
+  const hasAdmin = admins !== false
     || config.legacyApiKeys.some((k) => allows(hub.rbac.permissionsFor([...k.roles]), 'admin:manage'));
   const storage = describeStorage(config);
   const lines = [

@@ -198,7 +198,13 @@ export class RedisStore implements Store {
         for (const key of batch) keys.add(key);
       } while (cursor !== '0');
     }
-    const found = await Promise.all([...keys].map(async (key) => ({ id: key.slice(base.length), record: await this.#get<T>(key) })));
+    // In chunks: a hundred thousand reads sent at once queue every other command of this hub
+    // (the requests being served) behind them, past the command timeout (a store "down" for seconds).
+    const found: Array<{ id: string; record: StoredRecord<T> | null }> = [];
+    const all = [...keys];
+    for (let i = 0; i < all.length; i += LIST_CHUNK) {
+      found.push(...await Promise.all(all.slice(i, i + LIST_CHUNK).map(async (key) => ({ id: key.slice(base.length), record: await this.#get<T>(key) }))));
+    }
     return found
       .filter((f) => f.record !== null)
       .map((f) => ({ id: f.id, ...(f.record as StoredRecord<T>) }))
@@ -346,6 +352,9 @@ export function escapeGlob(text: string): string {
  * (loading, a replica after failover, a cluster slot moving). Any other error reply is a fault
  * of the command and stays what it is.
  */
+/** Records read at once by list(). */
+const LIST_CHUNK = 256;
+
 async function reachable<T>(command: Promise<T>): Promise<T> {
   try {
     return await command;
