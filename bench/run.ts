@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execSync } from 'node:child_process';
-import pg from 'pg';
 import { cpus, freemem, totalmem } from 'node:os';
 import { decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
 import { load, WRK, type LoadResult, type LoadSpec } from './lib/load.ts';
@@ -18,6 +17,7 @@ import { report, type Goal, type Row } from './lib/report.ts';
 import { freshStringScanNs } from './lib/string-scan.ts';
 import { cpuSeconds, freePort, startTarget, type Target } from './lib/targets.ts';
 import { servedLines, type StoreKind } from './lib/serve.ts';
+import { freshDatabase } from './lib/postgres.ts';
 import { growth } from './lib/growth.ts';
 
 const quick = process.argv.includes('--quick');
@@ -305,10 +305,7 @@ async function main(): Promise<number> {
       ...served.goals,
     ];
 
-    const machine = {
-      nproc: Number(execSync('nproc').toString().trim()), cpu: cpus()[0]?.model ?? 'unknown',
-      memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free`, node: process.version,
-    };
+    const machine = machineInfo();
     report({
       timestamp: new Date().toISOString(), mode: quick ? 'quick' : 'full', seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS,
       generator: WRK ? 'wrk (fixed-rate runs: autocannon)' : 'autocannon', machine, rows, goals, latency, revocation, memory,
@@ -361,27 +358,15 @@ async function measureMemory(start: (name: string, options?: Parameters<typeof s
  */
 async function postgresRevocation(trials: number): Promise<Record<string, number[] | string>> {
   log(`revocation propagation A → B on PostgreSQL (LISTEN/NOTIFY), ${trials} trials each`);
-  const database = `mimir_bench_${randomBytes(4).toString('hex')}`;
-  const maintenance = async (sql: string) => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.query(sql);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  };
+  let database: Awaited<ReturnType<typeof freshDatabase>>;
   try {
-    await maintenance(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+    database = await freshDatabase(POSTGRES_URL);
   } catch (e) {
     const where = POSTGRES_URL.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
     return { postgres: `n/a — no PostgreSQL to create a database on at ${where} (${(e as Error).message}); set MIMIR_BENCH_POSTGRES_URL` };
   }
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${database}`;
   const env = {
-    MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: url.toString(),
+    MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: database.url,
     MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_JWT_ISSUER: 'http://hub.bench.local', MIMIR_LOG_LEVEL: 'warn',
     MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}`, MIMIR_JWT_ALGORITHM: 'RS256',
   };
@@ -424,11 +409,19 @@ async function postgresRevocation(trials: number): Promise<Record<string, number
     return { postgres: `n/a — ${(e as Error).message}` };
   } finally {
     await Promise.all(hubs.map((h) => h.stop()));
-    await maintenance(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`).catch((e: unknown) => log(`  could not drop ${database}: ${(e as Error).message}`));
+    await database.drop().catch((e: unknown) => log(`  could not drop ${database.name}: ${(e as Error).message}`));
   }
 }
 
 /** `--stores=sqlite,redis`: only these (default: all three). */
+/** The machine a run came from, as every report states it. */
+function machineInfo(): Record<string, unknown> {
+  return {
+    nproc: Number(execSync('nproc').toString().trim()), cpu: cpus()[0]?.model ?? 'unknown',
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free`, node: process.version,
+  };
+}
+
 const STORES = ((process.argv.find((a) => a.startsWith('--stores='))?.slice('--stores='.length).split(',')) ?? ['sqlite', 'redis', 'postgres'])
   .filter((s): s is StoreKind => s === 'sqlite' || s === 'redis' || s === 'postgres');
 const servedOptions = () => ({ redisUrl: REDIS_URL, postgresUrl: POSTGRES_URL, seconds: SECONDS, warmup: WARMUP, rounds: ROUNDS, log });
@@ -437,10 +430,7 @@ const servedOptions = () => ({ redisUrl: REDIS_URL, postgresUrl: POSTGRES_URL, s
 async function servedOnly(): Promise<number> {
   log(`${quick ? 'quick' : 'full'} run: mimir-auth serve on ${STORES.join(', ')}, ${SECONDS} s per line, ${ROUNDS} round(s), load generator ${WRK ? 'wrk' : 'autocannon'}`);
   const { rows, goals } = await servedLines(STORES, servedOptions());
-  const machine = {
-    nproc: Number(execSync('nproc').toString().trim()), cpu: cpus()[0]?.model ?? 'unknown',
-    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free`, node: process.version,
-  };
+  const machine = machineInfo();
   report({ timestamp: new Date().toISOString(), mode: `${quick ? 'quick' : 'full'} --served`, seconds: SECONDS, rounds: ROUNDS, connections: 0, generator: WRK ? 'wrk' : 'autocannon', machine, rows, goals }, { name: 'served' });
   return 0;
 }
@@ -453,10 +443,7 @@ async function growthOnly(): Promise<number> {
   const sizes = quick ? [1_000, 10_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000];
   log(`growth with data: ${sizes.map((n) => n.toLocaleString('en')).join(', ')} records on ${STORES.join(', ')}`);
   const { points, goals } = await growth(STORES, { sizes, redisUrl: REDIS_URL, postgresUrl: POSTGRES_URL, log });
-  const machine = {
-    nproc: Number(execSync('nproc').toString().trim()), cpu: cpus()[0]?.model ?? 'unknown',
-    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free`, node: process.version,
-  };
+  const machine = machineInfo();
   console.log(`\n${'store'.padEnd(10)} ${'records'.padStart(10)} ${'first p50 µs'.padStart(13)} ${'first p99 µs'.padStart(13)} ${'cached p50 µs'.padStart(14)} ${'RSS MB'.padStart(8)}`);
   for (const p of points) console.log(`${p.store.padEnd(10)} ${p.size.toLocaleString('en').padStart(10)} ${p.firstUs.p50.toFixed(0).padStart(13)} ${p.firstUs.p99.toFixed(0).padStart(13)} ${p.cachedUs.p50.toFixed(0).padStart(14)} ${p.rssMb.toFixed(0).padStart(8)}`);
   report({ timestamp: new Date().toISOString(), mode: `${quick ? 'quick' : 'full'} --growth`, seconds: 0, rounds: 1, connections: 1, generator: 'node:http, one connection', machine, rows: [], goals }, { name: 'growth-goals' });

@@ -7,21 +7,19 @@
  * is read. Goals: first check at 1 M ≤ 2× at 1 k; cached unchanged (≤ 1.25×); RSS not growing
  * with the store (≤ 1.25× at 1 M what it is at 1 k).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { ApiKeys } from '../../src/api-keys/index.ts';
 import { createStore, type Store } from '../../src/storage/index.ts';
 import type { Goal } from './report.ts';
 import { freePort } from './targets.ts';
-import type { StoreKind } from './serve.ts';
+import { spawnServe, type StoreKind } from './serve.ts';
+import { freshDatabase } from './postgres.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'mimir-auth.js');
 const RESULTS = join(ROOT, 'bench', 'results');
 const PROBES = 200;
 
@@ -65,19 +63,9 @@ function timed(agent: Agent, url: string, headers: Record<string, string>): Prom
 
 async function measure(env: Record<string, string>, dir: string, keys: string[]): Promise<Omit<GrowthPoint, 'store' | 'size'>> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--max-semi-space-size=8', BIN, 'serve'], {
-    env: { ...env, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1' }, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
-  const url = `http://127.0.0.1:${port}/auth/me`;
+  const served = await spawnServe({ ...env, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1' }, dir, 'the filled store');
+  const url = `${served.url}/auth/me`;
   try {
-    for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`serve exited (${child.exitCode}): ${stderr}`);
-      try { if ((await fetch(`http://127.0.0.1:${port}/ready`)).ok) break; } catch { /* not yet */ }
-      if (i > 600) throw new Error(`serve not ready after 60 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     // Warm the process (JIT, connection) on a key the probes do not use.
     for (let i = 0; i < 200; i++) await timed(agent, url, { 'x-api-key': keys[0]! });
@@ -86,13 +74,10 @@ async function measure(env: Record<string, string>, dir: string, keys: string[])
     const cached: number[] = [];
     for (const key of keys.slice(1)) cached.push(await timed(agent, url, { 'x-api-key': key }));
     agent.destroy();
-    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${served.pid}/status`, 'utf8'))?.[1]) / 1024;
     return { firstUs: { p50: pct(first, 50), p99: pct(first, 99) }, cachedUs: { p50: pct(cached, 50), p99: pct(cached, 99) }, rssMb: rss };
   } finally {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 12_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    await served.stop();
   }
 }
 
@@ -102,12 +87,7 @@ export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ p
   for (const kind of stores) {
     const dir = mkdtempSync(join(tmpdir(), 'mimir-bench-growth-'));
     const env: Record<string, string> = { ...process.env as Record<string, string>, NODE_ENV: 'production', MIMIR_DATA_DIR: dir, MIMIR_LOG_LEVEL: 'warn' };
-    let database: string | undefined;
-    const maintenance = async (sql: string) => {
-      const client = new pg.Client({ connectionString: o.postgresUrl, connectionTimeoutMillis: 3000 });
-      client.on('error', () => {});
-      try { await client.connect(); await client.query(sql); } finally { await client.end().catch(() => undefined); }
-    };
+    let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
     let store: Store | undefined;
     try {
       if (kind === 'sqlite') {
@@ -117,12 +97,9 @@ export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ p
         Object.assign(env, { MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: o.redisUrl, MIMIR_REDIS_KEY_PREFIX: keyPrefix, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
         store = await createStore({ kind, redis: { url: o.redisUrl, db: 0, keyPrefix } });
       } else {
-        database = `mimir_bench_growth_${randomBytes(4).toString('hex')}`;
-        await maintenance(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
-        const url = new URL(o.postgresUrl);
-        url.pathname = `/${database}`;
-        Object.assign(env, { MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: url.toString(), MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
-        store = await createStore({ kind, postgres: { url: url.toString() } });
+        database = await freshDatabase(o.postgresUrl, 'mimir_bench_growth');
+        Object.assign(env, { MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: database.url, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
+        store = await createStore({ kind, postgres: { url: database.url } });
       }
       // The probes: real keys, made by the hub's own code, present at every size.
       const apiKeys = new ApiKeys(store);
@@ -150,7 +127,7 @@ export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ p
       goals.push({ n: 6, what: `${kind}: growth with data`, value: undefined, unit: '×', na: `n/a — ${(e as Error).message.split('\n')[0]!.slice(0, 120)}` });
     } finally {
       await store?.close().catch(() => undefined);
-      if (database) await maintenance(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`).catch(() => undefined);
+      await database?.drop().catch(() => undefined);
       if (kind === 'redis' && env.MIMIR_REDIS_KEY_PREFIX) await dropRedisPrefix(o.redisUrl, env.MIMIR_REDIS_KEY_PREFIX).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     }

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
+import { freshDatabase } from './postgres.ts';
 import { load, type LoadResult } from './load.ts';
 import type { Goal, Row } from './report.ts';
 import { cpuSeconds, freePort, startTarget, type Target } from './targets.ts';
@@ -42,6 +42,31 @@ export interface ServeOptions {
   log: (line: string) => void;
 }
 
+/**
+ * `mimir-auth serve` as `npm start` runs it, in `dir` with `env` (which sets MIMIR_AUTH_PORT), its
+ * stdout to /dev/null; resolves once /ready answers 200.
+ */
+export async function spawnServe(env: Record<string, string>, dir: string, label: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=8', BIN, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 12_000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  const url = `http://127.0.0.1:${env.MIMIR_AUTH_PORT}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`serve on ${label} exited (${child.exitCode}): ${stderr}`);
+    try { if ((await fetch(`${url}/ready`)).ok) break; } catch { /* not yet */ }
+    if (i > 600) { await stop(); throw new Error(`serve on ${label} not ready after 60 s: ${stderr}`); }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, pid: child.pid!, stop };
+}
+
 async function serve(store: StoreKind, o: ServeOptions): Promise<Served> {
   const dir = mkdtempSync(join(tmpdir(), 'mimir-bench-serve-'));
   const port = await freePort();
@@ -49,46 +74,27 @@ async function serve(store: StoreKind, o: ServeOptions): Promise<Served> {
     ...process.env as Record<string, string>, NODE_ENV: 'production', MIMIR_DATA_DIR: dir, MIMIR_AUTH_PORT: String(port),
     MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1',
   };
-  let database: string | undefined;
-  const maintenance = async (sql: string) => {
-    const client = new pg.Client({ connectionString: o.postgresUrl, connectionTimeoutMillis: 3000 });
-    client.on('error', () => {});
-    try { await client.connect(); await client.query(sql); } finally { await client.end().catch(() => undefined); }
-  };
+  let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   if (store === 'redis') Object.assign(env, { MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: o.redisUrl, MIMIR_REDIS_KEY_PREFIX: `mimir-bench-serve:${randomBytes(4).toString('hex')}:`, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
   if (store === 'postgres') {
-    database = `mimir_bench_${randomBytes(4).toString('hex')}`;
-    await maintenance(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
-    const url = new URL(o.postgresUrl);
-    url.pathname = `/${database}`;
-    Object.assign(env, { MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: url.toString(), MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
+    database = await freshDatabase(o.postgresUrl);
+    Object.assign(env, { MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: database.url, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
   }
   const cli = async (args: string[]) => JSON.parse((await run(process.execPath, [BIN, ...args, '--json'], { env, cwd: dir })).stdout) as Record<string, string>;
   const key = (await cli(['keys', 'create', '--name', 'bench', '--roles', 'viewer'])).key!;
   const account = await cli(['service-accounts', 'create', '--id', 'bench-svc', '--roles', 'developer']);
-  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=8', BIN, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`serve on ${store} exited (${child.exitCode}): ${stderr}`);
-    try { if ((await fetch(`${url}/ready`)).ok) break; } catch { /* not yet */ }
-    if (i > 300) throw new Error(`serve on ${store} not ready after 30 s: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const served = await spawnServe(env, dir, store);
+  const { url } = served;
   const issued = await fetch(`${url}/auth/token`, {
     method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'client_credentials', client_id: account.client_id!, client_secret: account.client_secret! }).toString(),
   });
   const jwt = String(((await issued.json()) as { access_token?: string }).access_token);
   return {
-    store, url, pid: child.pid!, apiKey: key, jwt,
+    store, url, pid: served.pid, apiKey: key, jwt,
     async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 12_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      if (database) await maintenance(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`).catch(() => undefined);
+      await served.stop();
+      await database?.drop().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };

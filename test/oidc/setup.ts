@@ -2,6 +2,7 @@
  * A hub with real loopback IdPs configured through a providers file, and the sign-in driven by
  * plain HTTP (a cookie per hop, as a browser would carry it).
  */
+import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,4 +119,25 @@ export async function signIn(rig: Rig, provider: string, options: { login?: stri
 export async function me(hub: TestHub, headers: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${hub.url}/auth/me`, { headers });
   return { status: res.status, body: await res.json() as Record<string, unknown> };
+}
+
+/**
+ * The user's browser at a hub authorization URL, signed in with `session`: consent allowed when
+ * asked; returns where the hub sent it.
+ */
+export async function approve(rig: Rig, session: string, url: URL | string): Promise<URL> {
+  const res = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session) } });
+  let location = res.headers.get('location');
+  if (res.status === 200) {
+    const page = await res.text();
+    const id = /name="request" value="([^"]+)"/.exec(page)![1]!;
+    const decided = await fetch(`${rig.hub.url}/auth/authorize/decision`, {
+      method: 'POST', redirect: 'manual',
+      headers: { cookie: sessionCookie(rig.hub, session), 'content-type': 'application/x-www-form-urlencoded', origin: rig.hub.url },
+      body: new URLSearchParams({ request: id, decision: 'allow' }).toString(),
+    });
+    location = decided.headers.get('location');
+  }
+  assert.ok(location, `the hub answered ${res.status} without a redirect`);
+  return new URL(location, rig.hub.url);
 }

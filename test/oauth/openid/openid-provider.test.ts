@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
-import { sessionCookie, signIn, startRig, type Rig } from '../../oidc/setup.ts';
+import { approve, signIn, startRig, type Rig } from '../../oidc/setup.ts';
 import { authorize, pkce, register, tokenRequest } from '../../helpers/authorize-flow.ts';
 import { startHub } from '../../helpers/hub.ts';
 
@@ -18,23 +18,6 @@ const REDIRECT = 'http://127.0.0.1:7791/callback';
 /** The IdP says how jane authenticated; the hub passes it on (OIDC Core §2). */
 const IDP_AUTH = { acr: 'urn:mimir:test:mfa', amr: ['pwd', 'otp'] };
 
-/** The user's browser: the authorization URL with the hub session, consent allowed; the callback URL the client receives. */
-async function approve(rig: Rig, session: string, url: URL): Promise<URL> {
-  const res = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session) } });
-  let location = res.headers.get('location');
-  if (res.status === 200) {
-    const page = await res.text();
-    const id = /name="request" value="([^"]+)"/.exec(page)![1]!;
-    const decided = await fetch(`${rig.hub.url}/auth/authorize/decision`, {
-      method: 'POST', redirect: 'manual',
-      headers: { cookie: sessionCookie(rig.hub, session), 'content-type': 'application/x-www-form-urlencoded', origin: rig.hub.url },
-      body: new URLSearchParams({ request: id, decision: 'allow' }).toString(),
-    });
-    location = decided.headers.get('location');
-  }
-  assert.ok(location, `the hub answered ${res.status} without a redirect`);
-  return new URL(location);
-}
 
 /** OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token (RS256). */
 function atHash(accessToken: string): string {

@@ -12,30 +12,13 @@ import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 import { exportJWK, generateKeyPair } from 'jose';
 import { hashSecret } from '../../../src/crypto/index.ts';
-import { sessionCookie, signIn, startRig, type Rig } from '../../oidc/setup.ts';
+import { approve, sessionCookie, signIn, startRig, type Rig } from '../../oidc/setup.ts';
 import { register } from '../../helpers/authorize-flow.ts';
 import { startHub, newRedisPrefix, type TestHub } from '../../helpers/hub.ts';
 
 const REDIRECT = 'http://127.0.0.1:7795/callback';
 const URN = 'urn:ietf:params:oauth:request_uri:';
 
-/** The user's browser at the authorization URL: consent allowed; returns where the hub sent it. */
-async function approve(rig: Rig, session: string, url: URL | string): Promise<URL> {
-  const res = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session) } });
-  let location = res.headers.get('location');
-  if (res.status === 200) {
-    const page = await res.text();
-    const id = /name="request" value="([^"]+)"/.exec(page)![1]!;
-    const decided = await fetch(`${rig.hub.url}/auth/authorize/decision`, {
-      method: 'POST', redirect: 'manual',
-      headers: { cookie: sessionCookie(rig.hub, session), 'content-type': 'application/x-www-form-urlencoded', origin: rig.hub.url },
-      body: new URLSearchParams({ request: id, decision: 'allow' }).toString(),
-    });
-    location = decided.headers.get('location');
-  }
-  assert.ok(location, `the hub answered ${res.status} without a redirect`);
-  return new URL(location, rig.hub.url);
-}
 
 async function push(hub: TestHub, body: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, any> }> {
   const res = await fetch(`${hub.url}/auth/par`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(body).toString() });

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as client from 'openid-client';
 import { decodeJwt } from 'jose';
-import { callback, cookieFrom, sessionCookie, signIn, startRig, type Rig } from '../../oidc/setup.ts';
+import { approve, callback, cookieFrom, sessionCookie, signIn, startRig, type Rig } from '../../oidc/setup.ts';
 import { register } from '../../helpers/authorize-flow.ts';
 import { RBAC_FIXTURE } from '../../proxy/setup.ts';
 import { startUpstream, type Upstream } from '../../proxy/upstream.ts';
@@ -34,23 +34,6 @@ function rbacFile(routes: unknown[]): string {
   return file;
 }
 
-/** The user's browser at the authorization URL: consent allowed; returns where the hub sent it. */
-async function approve(rig: Rig, session: string, url: URL | string): Promise<URL> {
-  const res = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session) } });
-  let location = res.headers.get('location');
-  if (res.status === 200) {
-    const page = await res.text();
-    const id = /name="request" value="([^"]+)"/.exec(page)![1]!;
-    const decided = await fetch(`${rig.hub.url}/auth/authorize/decision`, {
-      method: 'POST', redirect: 'manual',
-      headers: { cookie: sessionCookie(rig.hub, session), 'content-type': 'application/x-www-form-urlencoded', origin: rig.hub.url },
-      body: new URLSearchParams({ request: id, decision: 'allow' }).toString(),
-    });
-    location = decided.headers.get('location');
-  }
-  assert.ok(location, `the hub answered ${res.status} without a redirect`);
-  return new URL(location, rig.hub.url);
-}
 
 /**
  * A step-up as a browser goes through it: the hub's redirect to /auth/login, that one's to the IdP
