@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { createStore, MemoryStore, RedisStore, SqliteStore, type Store, type StoredEntry } from '../../src/storage/index.ts';
+import { createStore, MemoryStore, RedisStore, SqliteStore, StoreUnavailableError, type Store, type StoredEntry } from '../../src/storage/index.ts';
 import { SCAN_PAGE, type StoredRecord } from '../../src/storage/adapter.ts';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { PostgresStore } from '../../src/storage/postgres.ts';
@@ -516,6 +516,18 @@ describe('sqlite store across processes', () => {
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('scan on an unreachable Redis', () => {
+  it('rejects with StoreUnavailableError, as every other method does', async () => {
+    const store = new RedisStore({ url: 'redis://127.0.0.1:1', keyPrefix: `mimir-test:${randomUUID()}:` }); // never connected: nothing listens there
+    try {
+      await assert.rejects(async () => { for await (const r of store.scan(newKind())) assert.fail(`yielded ${r.id}`); }, StoreUnavailableError);
+      await assert.rejects(store.list(newKind()), StoreUnavailableError);
+    } finally {
+      await store.close();
     }
   });
 });
