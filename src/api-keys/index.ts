@@ -98,12 +98,15 @@ export class ApiKeys {
 
   /**
    * Whether some active key satisfies `test`, reading only the keys themselves (no request counts or
-   * last uses, which {@link list} joins in): what the start banner asks, on stores of any size.
+   * last uses, which {@link list} joins in): what the start banner asks, on stores of any size. The
+   * keys are scanned a page at a time, and the scan stops at the first that does.
    */
   async anyActive(test: (record: ApiKeyRecord) => boolean): Promise<boolean> {
     const now = this.#seconds();
-    return (await this.#store.list<ApiKeyRecord>(KIND)).some(({ payload: r }) =>
-      r.revokedAt === undefined && (r.expiresAt === undefined || r.expiresAt > now) && test(r));
+    for await (const { payload: r } of this.#store.scan<ApiKeyRecord>(KIND)) {
+      if (r.revokedAt === undefined && (r.expiresAt === undefined || r.expiresAt > now) && test(r)) return true;
+    }
+    return false;
   }
 
   async list(): Promise<ApiKeyView[]> {

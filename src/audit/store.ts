@@ -175,9 +175,10 @@ export class AuditStore {
   }
 
   /**
-   * Events matching `q`, newest first, one page of them. At most the newest {@link QUERY_CAP}
-   * matching events are kept while reading (then `capped`): a query's memory and sorting are
-   * bounded however large the log has grown.
+   * Events matching `q`, newest first, one page of them. The stored events are scanned a page at a
+   * time (Store.scan) and at most the newest {@link QUERY_CAP} matching ones kept while reading (then
+   * `capped`): a query's memory and sorting are bounded however large the log has grown. An event
+   * the scan yields twice (Redis, when its keyspace is resized meanwhile) is counted and shown once.
    */
   async query(q: AuditQuery = {}): Promise<AuditPage> {
     const perPage = Math.min(Math.max(q.perPage ?? 50, 1), 500);
@@ -190,20 +191,25 @@ export class AuditStore {
     const newestFirst = (a: { id: string }, b: { id: string }) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
     let kept: Array<{ id: string; payload: StoredAuditEvent }> = [];
     let capped = false;
-    for (const r of await this.#store.list<StoredAuditEvent>(AUDIT_EVENT_KIND)) {
+    /** Once cut: the oldest id kept. An event no newer can never be shown, nor can a repeat of it. */
+    let floor: string | undefined;
+    /** Sorted newest first, repeats of an id dropped, cut to the newest QUERY_CAP. */
+    const trim = () => {
+      kept = kept.sort(newestFirst).filter((r, i, all) => i === 0 || r.id !== all[i - 1]!.id);
+      if (kept.length > QUERY_CAP) {
+        kept = kept.slice(0, QUERY_CAP);
+        capped = true;
+        floor = kept[QUERY_CAP - 1]!.id;
+      }
+    };
+    for await (const r of this.#store.scan<StoredAuditEvent>(AUDIT_EVENT_KIND)) {
+      if (floor !== undefined && r.id <= floor) continue;
       if (!matches(r.payload)) continue;
       kept.push({ id: r.id, payload: r.payload });
       // Never more than twice the cap held: trimmed to the newest QUERY_CAP as it grows.
-      if (kept.length >= 2 * QUERY_CAP) {
-        kept = kept.sort(newestFirst).slice(0, QUERY_CAP);
-        capped = true;
-      }
+      if (kept.length >= 2 * QUERY_CAP) trim();
     }
-    kept.sort(newestFirst);
-    if (kept.length > QUERY_CAP) {
-      kept = kept.slice(0, QUERY_CAP);
-      capped = true;
-    }
+    trim();
     const pages = Math.max(1, Math.ceil(kept.length / perPage));
     const page = Math.min(Math.max(q.page ?? 1, 1), pages);
     return { events: kept.slice((page - 1) * perPage, page * perPage).map((r) => r.payload), total: kept.length, page, pages, ...(capped ? { capped } : {}) };

@@ -45,8 +45,21 @@ export interface Store {
   consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean>;
   /** Returns true when a record was removed. */
   destroy(kind: string, id: string): Promise<boolean>;
-  /** Every live record of a kind. For admin listings and small sets only. */
+  /** Every live record of a kind, in one array sorted by id. For admin listings and small sets only: see {@link scan}. */
   list<T = Record<string, unknown>>(kind: string): Promise<Array<{ id: string } & StoredRecord<T>>>;
+  /**
+   * Every live record of a kind, read {@link SCAN_PAGE} or so at a time: what is held stays bounded
+   * by a page whatever the kind's size (API keys, audit events). Stopping early (`break`) reads no
+   * further page. Expired records are never yielded (as in `list`); a record written or removed
+   * during the scan may or may not be.
+   *
+   * Order: SQLite and PostgreSQL by id, in keyset pages (`id > last ORDER BY id LIMIT n` on the
+   * (kind, id) primary key); memory by id too (its records are in memory already: the kind's ids are
+   * sorted once, the records read a page at a time). Redis in SCAN order, master by master on a Cluster: no order, and a
+   * record may come more than once when the keyspace is resized during the scan (SCAN's own
+   * guarantee, https://redis.io/docs/latest/commands/scan/): callers must tolerate repeats.
+   */
+  scan<T = Record<string, unknown>>(kind: string): AsyncIterable<{ id: string } & StoredRecord<T>>;
   /**
    * Every live record of every kind, in no particular order: for `mimir-auth storage copy` and
    * backups, never for a request path.
@@ -74,6 +87,9 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Records per page of `Store.scan` (Redis: the SCAN COUNT hint, so about this many). */
+export const SCAN_PAGE = 500;
 
 /**
  * The store's backend cannot be reached (refused, lost, or no answer within the command timeout).

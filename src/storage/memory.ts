@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
+import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; injectable so tests can freeze time. */
@@ -67,6 +67,20 @@ export class MemoryStore implements Store {
       .filter(([, e]) => isLive(e, now))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([id, e]) => ({ id, ...toRecord<T>(e) }));
+  }
+
+  /** By id: the kind's ids sorted once, each page's records read (and their expiry checked) when it is reached. */
+  async *scan<T = Record<string, unknown>>(kind: string): AsyncIterable<{ id: string } & StoredRecord<T>> {
+    const ids = [...this.#table(kind).keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (let i = 0; i < ids.length; i += SCAN_PAGE) {
+      if (i > 0) await nextTurn(); // a turn of the event loop between pages, as on SQLite
+      const table = this.#table(kind);
+      const now = this.#seconds();
+      for (const id of ids.slice(i, i + SCAN_PAGE)) {
+        const e = table.get(id);
+        if (e && isLive(e, now)) yield { id, ...toRecord<T>(e) };
+      }
+    }
   }
 
   async *entries(): AsyncIterable<StoredEntry> {
@@ -159,6 +173,11 @@ export class MemoryStore implements Store {
     if (expiresAt !== undefined) entry.expiresAt = expiresAt;
     return entry;
   }
+}
+
+/** Resolves on the next turn of the event loop, after pending I/O callbacks. */
+export function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 function isLive(entry: Entry, nowSeconds: number): boolean {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Notification, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
 import { checkIncrement, checkKind, expiryFor } from './memory.ts';
 
 export interface PostgresStoreOptions {
@@ -241,6 +241,20 @@ export class PostgresStore implements Store {
     checkKind(kind);
     const { rows } = await this.#query<Row>(this.#sql.list, [kind, this.#seconds()]);
     return rows.map((row) => ({ id: row.id, ...toRecord<T>(row) }));
+  }
+
+  /** Keyset pages of {@link SCAN_PAGE} by id, each its own statement: nothing is held open between pages. */
+  async *scan<T = Record<string, unknown>>(kind: string): AsyncIterable<{ id: string } & StoredRecord<T>> {
+    checkKind(kind);
+    let after: string | undefined;
+    for (;;) {
+      const { rows } = after === undefined
+        ? await this.#query<Row>(this.#sql.scanFirst, [kind, this.#seconds(), SCAN_PAGE])
+        : await this.#query<Row>(this.#sql.scanNext, [kind, this.#seconds(), SCAN_PAGE, after]);
+      for (const row of rows) yield { id: row.id, ...toRecord<T>(row) };
+      if (rows.length < SCAN_PAGE) return;
+      after = rows[rows.length - 1]!.id;
+    }
   }
 
   async *entries(): AsyncIterable<StoredEntry> {
@@ -516,6 +530,10 @@ function statements(schema: string) {
   return {
     find: `SELECT payload, expires_at, consumed_at FROM ${t} WHERE kind = $1 AND id = $2 AND ${live('$3')}`,
     list: `SELECT id, payload, expires_at, consumed_at FROM ${t} WHERE kind = $1 AND ${live('$2')} ORDER BY id`,
+    // Keyset pages of scan() along the primary key: the first page, then those after the last id read
+    // (two statements, so that an empty id is read too and each page is a range of the index).
+    scanFirst: `SELECT id, payload, expires_at, consumed_at FROM ${t} WHERE kind = $1 AND ${live('$2')} ORDER BY id LIMIT $3`,
+    scanNext: `SELECT id, payload, expires_at, consumed_at FROM ${t} WHERE kind = $1 AND id > $4 AND ${live('$2')} ORDER BY id LIMIT $3`,
     upsert: `INSERT INTO ${t} (kind, id, payload, expires_at) VALUES ($1, $2, $3, $4)
       ON CONFLICT (kind, id) DO UPDATE SET ${replace}`,
     // Succeeds when absent, or replaces a row that is expired but not purged yet; no row otherwise.

@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import { StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
 import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
 
@@ -198,17 +198,40 @@ export class RedisStore implements Store {
         for (const key of batch) keys.add(key);
       } while (cursor !== '0');
     }
-    // In chunks: a hundred thousand reads sent at once queue every other command of this hub
-    // (the requests being served) behind them, past the command timeout (a store "down" for seconds).
-    const found: Array<{ id: string; record: StoredRecord<T> | null }> = [];
-    const all = [...keys];
-    for (let i = 0; i < all.length; i += LIST_CHUNK) {
-      found.push(...await Promise.all(all.slice(i, i + LIST_CHUNK).map(async (key) => ({ id: key.slice(base.length), record: await this.#get<T>(key) }))));
+    return (await this.#read<T>(base, [...keys])).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /**
+   * SCAN's batches (COUNT {@link SCAN_PAGE}), each read and yielded before the next SCAN: master by
+   * master on a Cluster, like list(). No set of the keys seen is kept (it would grow with the kind):
+   * a key SCAN returns twice, when the keyspace is resized meanwhile, is yielded twice.
+   */
+  async *scan<T = Record<string, unknown>>(kind: string): AsyncIterable<{ id: string } & StoredRecord<T>> {
+    const base = this.#key(kind, '');
+    for (const node of dataNodes(this.#redis)) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await reachable(node.scan(cursor, 'MATCH', `${escapeGlob(base)}*`, 'COUNT', SCAN_PAGE));
+        cursor = next;
+        yield* await this.#read<T>(base, batch);
+      } while (cursor !== '0');
     }
-    return found
-      .filter((f) => f.record !== null)
-      .map((f) => ({ id: f.id, ...(f.record as StoredRecord<T>) }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /**
+   * The live records at `keys` (all starting with `base`), in their order. In chunks: a hundred
+   * thousand reads sent at once queue every other command of this hub (the requests being served)
+   * behind them, past the command timeout (a store "down" for seconds).
+   */
+  async #read<T>(base: string, keys: string[]): Promise<Array<{ id: string } & StoredRecord<T>>> {
+    const found: Array<{ id: string } & StoredRecord<T>> = [];
+    for (let i = 0; i < keys.length; i += READ_CHUNK) {
+      const records = await Promise.all(keys.slice(i, i + READ_CHUNK).map((key) => this.#get<T>(key)));
+      records.forEach((record, j) => {
+        if (record) found.push({ id: keys[i + j]!.slice(base.length), ...record });
+      });
+    }
+    return found;
   }
 
   async *entries(): AsyncIterable<StoredEntry> {
@@ -346,15 +369,15 @@ export function escapeGlob(text: string): string {
 }
 
 
+/** Records read at once by list() and scan(). */
+const READ_CHUNK = 256;
+
 /**
  * Redis's answer, or StoreUnavailableError when Redis could not give one: not connected, the
  * connection lost, no answer within the command timeout, or a server that cannot serve now
  * (loading, a replica after failover, a cluster slot moving). Any other error reply is a fault
  * of the command and stays what it is.
  */
-/** Records read at once by list(). */
-const LIST_CHUNK = 256;
-
 async function reachable<T>(command: Promise<T>): Promise<T> {
   try {
     return await command;

@@ -3,8 +3,8 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
-import { checkIncrement, checkKind, expiryFor } from './memory.ts';
+import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { checkIncrement, checkKind, expiryFor, nextTurn } from './memory.ts';
 
 export interface SqliteStoreOptions {
   /** Clock in epoch milliseconds; injectable so tests can freeze time. */
@@ -39,6 +39,10 @@ const EXPIRED = '(records.expires_at IS NOT NULL AND records.expires_at <= :now)
 const SQL = {
   find: `SELECT payload, expires_at, consumed_at FROM records WHERE kind = :kind AND id = :id AND ${LIVE}`,
   list: `SELECT id, payload, expires_at, consumed_at FROM records WHERE kind = :kind AND ${LIVE} ORDER BY id`,
+  // Keyset pages of scan() along the (kind, id) primary key: the first page, then those after the last id read
+  // (two statements, so that an empty id is read too and each page is a range of the index).
+  scanFirst: `SELECT id, payload, expires_at, consumed_at FROM records WHERE kind = :kind AND ${LIVE} ORDER BY id LIMIT :limit`,
+  scanNext: `SELECT id, payload, expires_at, consumed_at FROM records WHERE kind = :kind AND id > :after AND ${LIVE} ORDER BY id LIMIT :limit`,
   upsert: `INSERT INTO records (kind, id, payload, expires_at) VALUES (:kind, :id, :payload, :exp)
     ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at, consumed_at = NULL`,
   // Succeeds when absent, or replaces a row that is expired but not purged yet; changes === 0 otherwise.
@@ -305,6 +309,27 @@ export class SqliteStore implements Store {
     checkKind(kind);
     const rows = this.#stmts.list.all({ kind, now: this.#seconds() }) as unknown as Row[];
     return rows.map((row) => ({ id: row.id, ...toRecord<T>(row) }));
+  }
+
+  /**
+   * Keyset pages of {@link SCAN_PAGE}, each read whole by one statement (none is left open across a
+   * yield), with a turn of the event loop between pages: node:sqlite is synchronous, and a scan of a
+   * million records would otherwise hold the server's event loop for its whole length.
+   */
+  async *scan<T = Record<string, unknown>>(kind: string): AsyncIterable<{ id: string } & StoredRecord<T>> {
+    checkKind(kind);
+    let after: string | undefined;
+    for (;;) {
+      if (after !== undefined) await nextTurn();
+      this.#open();
+      const now = this.#seconds();
+      const rows = (after === undefined
+        ? this.#stmts.scanFirst.all({ kind, now, limit: SCAN_PAGE })
+        : this.#stmts.scanNext.all({ kind, after, now, limit: SCAN_PAGE })) as unknown as Row[];
+      for (const row of rows) yield { id: row.id, ...toRecord<T>(row) };
+      if (rows.length < SCAN_PAGE) return;
+      after = rows[rows.length - 1]!.id;
+    }
   }
 
   async *entries(): AsyncIterable<StoredEntry> {

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUDIT_EVENT_KIND, AuditStore } from '../../src/audit/store.ts';
+import { AUDIT_EVENT_KIND, AuditStore, QUERY_CAP } from '../../src/audit/store.ts';
 import { runCleanup } from '../../src/jobs/cleanup.ts';
-import { PostgresStore, RedisStore, SqliteStore, type Store } from '../../src/storage/index.ts';
+import { MemoryStore, PostgresStore, RedisStore, SqliteStore, type Store, type StoredRecord } from '../../src/storage/index.ts';
 import { cliActor } from '../../src/admin/service.ts';
 import { newRedisPrefix, REDIS_URL, startHub } from '../helpers/hub.ts';
 import { freshDatabase, type FreshDatabase } from '../helpers/postgres.ts';
@@ -112,6 +112,78 @@ describe('audit events kept in the store (issue 21, item 3)', () => {
       }
     });
   }
+  for (const kind of ['sqlite', 'redis', 'postgres'] as const) {
+    it(`${kind}: a query reads every stored event, page after page of the store's scan: the newest first, each once`, async () => {
+      let clock = Date.UTC(2026, 11, 6, 12, 0, 0);
+      const now = () => clock;
+      const [store, peer] = await open(kind, now);
+      const log = new AuditStore(store, { retentionDays: 7, now, flushMs: 60_000 });
+      try {
+        const n = 1234; // more than two of the store's scan pages
+        for (let i = 0; i < n; i++) {
+          clock += 1;
+          log.record({ type: i % 2 ? 'admin' : 'login', outcome: 'success', action: 'api_key_created', target: `k${i}` });
+        }
+        await log.flush();
+        const first = await log.query({ perPage: 500 });
+        assert.deepEqual([first.total, first.pages, first.capped], [n, 3, undefined]);
+        assert.equal(first.events[0]!.details.target, `k${n - 1}`, 'newest first');
+        const last = await log.query({ perPage: 500, page: 3 });
+        assert.deepEqual(last.events.map((e) => e.details.target), Array.from({ length: n - 1000 }, (_, i) => `k${n - 1001 - i}`));
+        const admins = await log.query({ type: 'admin', perPage: 500 });
+        assert.equal(admins.total, n / 2);
+        assert.equal(new Set(admins.events.map((e) => e.details.target)).size, 500);
+      } finally {
+        await log.close();
+        await store.close();
+        await peer.close();
+      }
+    });
+  }
+
+  it('an event the scan yields more than once (Redis SCAN while the keyspace is resized) is counted and shown once, capped or not', async () => {
+    let clock = Date.UTC(2026, 11, 6, 12, 0, 0);
+    const store = new MemoryStore({ now: () => clock });
+    // The real store's scan, each run of 300 records yielded again after the next (repeats apart, as SCAN's are).
+    const scan = store.scan.bind(store);
+    store.scan = <T>(kind: string) => (async function* () {
+      let previous: Array<{ id: string } & StoredRecord<T>> = [];
+      let run: typeof previous = [];
+      for await (const r of scan<T>(kind)) {
+        yield r;
+        run.push(r);
+        if (run.length === 300) {
+          yield* previous;
+          [previous, run] = [run, []];
+        }
+      }
+      yield* previous;
+      yield* run;
+    })();
+    const log = new AuditStore(store, { retentionDays: 1, now: () => clock++, flushMs: 3_600_000 });
+    try {
+      for (let i = 0; i < 1000; i++) log.record({ type: 'admin', outcome: 'success', action: 'api_key_created', target: `k${i}` });
+      await log.flush();
+      const few = await log.query({ perPage: 500 });
+      assert.deepEqual([few.total, few.pages, few.capped], [1000, 2, undefined]);
+      assert.deepEqual(few.events.map((e) => e.details.target), Array.from({ length: 500 }, (_, i) => `k${999 - i}`));
+      for (let i = 1000; i < QUERY_CAP + 500; i++) {
+        log.record({ type: 'admin', outcome: 'success', action: 'api_key_created', target: `k${i}` });
+        if (i % 5000 === 4999) await log.flush();
+      }
+      await log.flush();
+      const page = await log.query({ perPage: 500 });
+      assert.deepEqual([page.total, page.capped, page.pages], [QUERY_CAP, true, QUERY_CAP / 500]);
+      assert.equal(page.events[0]!.details.target, `k${QUERY_CAP + 499}`, 'newest first');
+      // A repeat kept would push the oldest kept event off the end: the window is exactly k10499..k500.
+      assert.deepEqual(page.events.map((e) => e.details.target), Array.from({ length: 500 }, (_, i) => `k${QUERY_CAP + 499 - i}`));
+      const last = await log.query({ perPage: 500, page: page.pages });
+      assert.deepEqual(last.events.map((e) => e.details.target), Array.from({ length: 500 }, (_, i) => `k${999 - i}`), 'each once, the newest QUERY_CAP');
+    } finally {
+      await log.close();
+    }
+  });
+
   it('the events of every request, and refused authentications, are stored one per credential (or reason) and address a batch, counted', async () => {
     const store = new SqliteStore(join(dir, 'coalesce.db'));
     const log = new AuditStore(store, { retentionDays: 1, flushMs: 60_000 });

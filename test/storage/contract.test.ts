@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { createStore, MemoryStore, RedisStore, SqliteStore, type Store, type StoredEntry } from '../../src/storage/index.ts';
+import { createStore, MemoryStore, RedisStore, SqliteStore, StoreUnavailableError, type Store, type StoredEntry } from '../../src/storage/index.ts';
+import { SCAN_PAGE, type StoredRecord } from '../../src/storage/adapter.ts';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { PostgresStore } from '../../src/storage/postgres.ts';
 import { redactUrl } from '../../src/config/index.ts';
@@ -164,6 +165,10 @@ async function redisBackend(own?: { topology: RedisTopology; url: string; stop: 
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Runs `write` for every item, 100 at a time. */
+async function inChunks<T>(items: T[], write: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += 100) await Promise.all(items.slice(i, i + 100).map(write));
+}
 /** A fresh kind per test, so tests never see each other's records (and Redis tests can run in parallel). */
 const newKind = () => `k_${randomUUID().slice(0, 8)}`;
 
@@ -351,6 +356,48 @@ for (const [name, setup] of Object.entries(backends)) {
       assert.deepEqual(await b.store.list(newKind()), []);
     });
 
+    it('scan yields every live record of a kind across several pages, nothing expired, nothing of another kind', async () => {
+      const kind = newKind();
+      // 1 234 records (three pages), odd ids among them; a few expired, one in each page.
+      const ids = [...Array.from({ length: 2 * SCAN_PAGE + 230 }, (_, i) => `r${String(i).padStart(5, '0')}`), '', 'a:b:c', 'star*', 'q?[x]\\'];
+      await inChunks(ids, (id) => b.store.upsert(kind, id, { id }, 600));
+      await b.store.upsert(`${kind}x`, 'other-kind', {}); // a kind whose name extends this one
+      await b.store.upsert(newKind(), 'r00000', {});
+      assert.equal(await b.store.consume(kind, 'r00001'), true);
+      await inChunks(['r00000~', `r${SCAN_PAGE}~`, `r${2 * SCAN_PAGE}~`, 'zz'], (id) => b.store.upsert(kind, id, {}, 1));
+      await b.elapse(1);
+      const seen: Array<{ id: string } & StoredRecord> = [];
+      for await (const r of b.peer.scan(kind)) seen.push(r);
+      const expected = [...ids].sort();
+      if (name.startsWith('redis')) {
+        // SCAN order; a record may come twice if the keyspace is resized meanwhile (the contract allows it).
+        assert.deepEqual([...new Set(seen.map((r) => r.id))].sort(), expected);
+      } else {
+        assert.deepEqual(seen.map((r) => r.id), expected, 'by id, each once');
+      }
+      for (const r of seen) {
+        assert.deepEqual(r.payload, { id: r.id });
+        assertExpiry(b, r.expiresAt, 600, 10);
+        assert.equal(r.consumedAt !== undefined, r.id === 'r00001');
+      }
+      for await (const r of b.store.scan(newKind())) assert.fail(`an empty kind yielded ${r.id}`);
+      await assert.rejects(async () => { for await (const r of b.store.scan('has:colon')) assert.fail(`yielded ${r.id}`); }, TypeError);
+    });
+
+    if (!name.startsWith('redis')) {
+      it('scan reads each page when it is reached: a record removed meanwhile from a later page is not yielded', async () => {
+        const kind = newKind();
+        const ids = Array.from({ length: SCAN_PAGE + 10 }, (_, i) => `r${String(i).padStart(5, '0')}`);
+        await inChunks(ids, (id) => b.store.upsert(kind, id, {}));
+        const it = b.peer.scan(kind)[Symbol.asyncIterator]();
+        assert.equal((await it.next()).value?.id, 'r00000');
+        assert.equal(await b.store.destroy(kind, ids.at(-1)!), true);
+        const rest: string[] = [];
+        for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value.id);
+        assert.deepEqual(rest, ids.slice(1, -1));
+      });
+    }
+
     it('increment is atomic under 100 concurrent increments', async () => {
       const kind = newKind();
       const values = await Promise.all(
@@ -469,6 +516,18 @@ describe('sqlite store across processes', () => {
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('scan on an unreachable Redis', () => {
+  it('rejects with StoreUnavailableError, as every other method does', async () => {
+    const store = new RedisStore({ url: 'redis://127.0.0.1:1', keyPrefix: `mimir-test:${randomUUID()}:` }); // never connected: nothing listens there
+    try {
+      await assert.rejects(async () => { for await (const r of store.scan(newKind())) assert.fail(`yielded ${r.id}`); }, StoreUnavailableError);
+      await assert.rejects(store.list(newKind()), StoreUnavailableError);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -330,6 +330,7 @@ describe('PostgreSQL store: server faults (a private cluster, killed and paused)
       consumeAndPut: () => store.consumeAndPut('k', 'doomed', { kind: 'k', id: 'next', payload: {} }),
       destroy: () => store.destroy('k', 'doomed'),
       list: () => store.list('k'),
+      scan: async () => { for await (const r of store.scan('k')) void r; },
       increment: () => store.increment('k', 'n', 1),
       purgeExpired: () => store.purgeExpired(),
       publish: () => store.publish(channel, 'lost'),
