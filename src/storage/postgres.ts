@@ -145,6 +145,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
+  readonly #poolSize: number;
   readonly #config: ClientConfig;
   readonly #schema: string;
   readonly #sql: ReturnType<typeof statements>;
@@ -191,7 +192,8 @@ export class PostgresStore implements Store {
       keepAliveInitialDelayMillis: 10_000,
       application_name: 'mimir-auth-hub',
     };
-    this.#pool = new pg.Pool({ ...this.#config, max: options.poolSize ?? 10 });
+    this.#poolSize = options.poolSize ?? 10;
+    this.#pool = new pg.Pool({ ...this.#config, max: this.#poolSize });
     // An idle pooled connection that dies emits here (the pool drops it); without a listener it would crash the process.
     this.#pool.on('error', (err) => this.#onError(err));
     this.#pool.on('connect', (client) => this.#connections.add(client));
@@ -360,17 +362,16 @@ export class PostgresStore implements Store {
 
   async #query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
     await this.#init();
-    try {
-      return await this.#pool.query<R>(text, values);
-    } catch (e) {
-      // A pooled connection the server ended (pg_terminate_backend, a restart, an idle timeout of
-      // a proxy) can be handed out before its FATAL message has been read; the statement then never
-      // ran, or ran in a transaction the server rolled back: once more, on another connection.
-      if (!backendEnded(e)) throw storeError(e);
+    // A pooled connection the server ended (pg_terminate_backend, a restart, an idle timeout of
+    // a proxy) can be handed out before its FATAL message has been read; the statement then never
+    // ran, or ran in a transaction the server rolled back: again, on another connection. Every
+    // idle connection may have been ended at once, so up to one try per pooled connection (and
+    // one more, on a new one) before the store is called unavailable.
+    for (let attempt = 0; ; attempt++) {
       try {
         return await this.#pool.query<R>(text, values);
-      } catch (again) {
-        throw storeError(again);
+      } catch (e) {
+        if (!backendEnded(e) || attempt >= this.#poolSize) throw storeError(e);
       }
     }
   }
