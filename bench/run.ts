@@ -339,7 +339,7 @@ async function main(): Promise<number> {
     const machine = machineInfo();
     report({
       timestamp: new Date().toISOString(), mode: quick ? 'quick' : 'full', seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS,
-      generator: WRK ? 'wrk (fixed-rate runs: autocannon)' : 'autocannon', machine, rows, goals, latency, revocation, memory, growth: grown.points,
+      generator: `${WRK ? 'wrk' : 'autocannon'} (fixed-rate runs: paced node:http client)`, machine, rows, goals, latency, revocation, memory, growth: grown.points,
     });
     log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return 0;
