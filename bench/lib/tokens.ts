@@ -55,7 +55,7 @@ export async function tokenLines(o: TokenOptions): Promise<{ rows: Row[]; goals:
       const idpCc = post(`${idp.url}/token`, idpAuth, 'grant_type=client_credentials');
       let signUs: number | undefined;
       for (const store of stores) {
-        const label = `serve (${store}) client_credentials, ${alg}`;
+        const label = `serve (${store}) client_credentials ${alg}`;
         let served: Served | undefined;
         let ceiling: Target | undefined;
         try {
@@ -77,15 +77,15 @@ export async function tokenLines(o: TokenOptions): Promise<{ rows: Row[]; goals:
             const [i, h, c] = [runs.idp.at(-1)!, runs.hub.at(-1)!, runs.ceiling.at(-1)!];
             o.log(`${label}: ${Math.round(h.rps)} req/s, CPU ${h.cpuUs?.toFixed(1) ?? '?'} µs/token; oidc-provider ${Math.round(i.rps)} req/s, CPU ${i.cpuUs?.toFixed(1) ?? '?'} µs; ceiling CPU ${c.cpuUs?.toFixed(1) ?? '?'} µs/req${h.failures ? `; ${h.failures} failed` : ''}`);
           }
-          rows.push({ id: `oidc-cc-${alg}-${store}`, label: `oidc-provider client_credentials, ${alg}`, result: pick(runs.idp) });
+          rows.push({ id: `oidc-cc-${alg}-${store}`, label: `oidc-provider client_credentials ${alg}`, result: pick(runs.idp) });
           rows.push({ id: `serve-cc-${alg}-${store}`, label, result: pick(runs.hub) });
           rows.push({ id: `ceiling-cc-${alg}-${store}`, label: `ceiling for ${label.replace('serve ', '')}`, result: pick(runs.ceiling) });
-          goals.push({ n: 3, what: `${label}: req/s vs oidc-provider (${alg})`, value: median(runs.hub.map((h, i) => h.rps / runs.idp[i]!.rps)), min: 1, unit: '×' });
+          goals.push({ n: 3, what: `${label}: req/s vs oidc-provider`, value: median(runs.hub.map((h, i) => h.rps / runs.idp[i]!.rps)), min: 1, unit: '×' });
           const cpu = runs.hub.every((h, i) => h.cpuUs !== undefined && runs.ceiling[i]!.cpuUs !== undefined);
           const hubUs = cpu ? median(runs.hub.map((h) => h.cpuUs!)) : undefined;
           const ceilUs = cpu ? median(runs.ceiling.map((c) => c.cpuUs!)) : undefined;
           goals.push({
-            n: 3, what: `${label}: (CPU/token ${hubUs?.toFixed(0) ?? '?'} − ceiling ${ceilUs?.toFixed(0) ?? '?'} µs) / signature ${signUs.toFixed(0)} µs`,
+            n: 3, what: `serve (${store}) ${alg}: (CPU/token ${hubUs?.toFixed(0) ?? '?'} − ceiling ${ceilUs?.toFixed(0) ?? '?'} µs) / signature ${signUs.toFixed(0)} µs`,
             value: cpu ? median(runs.hub.map((h, i) => (h.cpuUs! - runs.ceiling[i]!.cpuUs!) / signUs!)) : undefined, max: 1.25, unit: '×',
           });
           if (alg === 'RS256') {
