@@ -32,6 +32,9 @@ type Spec = Omit<LoadSpec, 'seconds' | 'connections'>;
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const post = (url: string, authorization: string, body: string): Spec => ({ url, method: 'POST', headers: { 'content-type': FORM, authorization }, body });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** A hub run that got no answer at all (the hub stalled): its goal is failed, with this note. */
+const STALLED = 'the hub answered no request during a whole run (it stalled)';
+const stalled = (rs: LoadResult[]) => rs.some((r) => r.requests === 0);
 const pick = (rs: LoadResult[]) => ({ ...[...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!, ...(rs.every((r) => r.cpuUs !== undefined) ? { cpuUs: median(rs.map((r) => r.cpuUs!)) } : {}) });
 
 /** Undefined when the line answers as it should now, else why it is not measured. */
@@ -80,13 +83,14 @@ export async function tokenLines(o: TokenOptions): Promise<{ rows: Row[]; goals:
           rows.push({ id: `oidc-cc-${alg}-${store}`, label: `oidc-provider client_credentials ${alg}`, result: pick(runs.idp) });
           rows.push({ id: `serve-cc-${alg}-${store}`, label, result: pick(runs.hub) });
           rows.push({ id: `ceiling-cc-${alg}-${store}`, label: `ceiling for ${label.replace('serve ', '')}`, result: pick(runs.ceiling) });
-          goals.push({ n: 3, what: `${label}: req/s vs oidc-provider`, value: median(runs.hub.map((h, i) => h.rps / runs.idp[i]!.rps)), min: 1, unit: '×' });
+          goals.push({ n: 3, what: `${label}: req/s vs oidc-provider`, value: median(runs.hub.map((h, i) => h.rps / runs.idp[i]!.rps)), min: 1, unit: '×', ...(stalled(runs.hub) ? { na: STALLED } : {}) });
           const cpu = runs.hub.every((h, i) => h.cpuUs !== undefined && runs.ceiling[i]!.cpuUs !== undefined);
           const hubUs = cpu ? median(runs.hub.map((h) => h.cpuUs!)) : undefined;
           const ceilUs = cpu ? median(runs.ceiling.map((c) => c.cpuUs!)) : undefined;
           goals.push({
             n: 3, what: `serve (${store}) ${alg}: (CPU/token ${hubUs?.toFixed(0) ?? '?'} − ceiling ${ceilUs?.toFixed(0) ?? '?'} µs) / signature ${signUs.toFixed(0)} µs`,
-            value: cpu ? median(runs.hub.map((h, i) => (h.cpuUs! - runs.ceiling[i]!.cpuUs!) / signUs!)) : undefined, max: 1.25, unit: '×',
+            value: cpu ? median(runs.hub.map((h, i) => (h.cpuUs! - runs.ceiling[i]!.cpuUs!) / signUs!)) : stalled(runs.hub) ? Number.POSITIVE_INFINITY : undefined, max: 1.25, unit: '×',
+            ...(stalled(runs.hub) ? { na: STALLED } : {}),
           });
           if (alg === 'RS256') {
             const intro = await introspection(o, idp, idpAuth, served, run);
@@ -144,7 +148,11 @@ async function introspection(o: TokenOptions, idp: Target, idpAuth: string, serv
     rows.push({ id: `oidc-introspect-${line.id}-${store}`, label: 'oidc-provider introspection, opaque access token', result: pick(idpRuns) });
     rows.push({ id: `serve-introspect-${line.id}-${store}`, label, result: pick(hubRuns) });
     const cpu = hubRuns.every((h, i) => h.cpuUs !== undefined && idpRuns[i]!.cpuUs !== undefined);
-    goals.push({ n: 4, what: `${label}: CPU/req vs oidc-provider`, value: cpu ? median(hubRuns.map((h, i) => h.cpuUs! / idpRuns[i]!.cpuUs!)) : undefined, max: 1 / 3, unit: '×' });
+    goals.push({
+      n: 4, what: `${label}: CPU/req vs oidc-provider`, max: 1 / 3, unit: '×',
+      value: cpu ? median(hubRuns.map((h, i) => h.cpuUs! / idpRuns[i]!.cpuUs!)) : stalled(hubRuns) ? Number.POSITIVE_INFINITY : undefined,
+      ...(stalled(hubRuns) ? { na: STALLED } : {}),
+    });
   }
   return { rows, goals };
 }
