@@ -30,6 +30,7 @@ export interface GrowthOptions {
   log: (line: string) => void;
 }
 
+export interface CleanupPoint { store: StoreKind; size: number; expired: number; p99WithoutUs: number; p99WithUs: number; left: number }
 export interface GrowthPoint { store: StoreKind; size: number; firstUs: { p50: number; p99: number }; cachedUs: { p50: number; p99: number }; rssMb: number }
 
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
@@ -81,9 +82,48 @@ async function measure(env: Record<string, string>, dir: string, keys: string[])
   }
 }
 
+/**
+ * Goal 6's cleanup clause, at the largest size: `expired` refresh-token records past their expiry
+ * are added, then `/auth/me` (a cached API key, 4 requests in flight, for `seconds`) is timed on a
+ * hub with the cleanup job off and on a hub whose job runs every second (MIMIR_CLEANUP_INTERVAL=1,
+ * the purge in batches of 1000 running during the measurement). Afterwards the bench's own purge
+ * must find nothing left: the job did purge. Returns p99 in µs without and with, and what was left.
+ */
+async function cleanupLatency(env: Record<string, string>, dir: string, store: Store, key: string, expired: number, seconds: number): Promise<{ withoutUs: number; withUs: number; left: number }> {
+  let next = 0;
+  await Promise.all(Array.from({ length: store.kind === 'sqlite' ? 1 : 64 }, async () => {
+    while (next < expired) {
+      const i = next++;
+      await store.insert('refresh_token', sha(`expired-${i}`), { familyId: `x${i}`, clientId: 'growth', sub: `gone-${i}`, scope: 'nodes:read', createdAt: 0, generation: 0 }, 1);
+    }
+  }));
+  await new Promise((r) => setTimeout(r, 1500)); // every one of them is now past its expiry
+  const run = async (interval: string) => {
+    const port = await freePort();
+    const served = await spawnServe({ ...env, MIMIR_CLEANUP_INTERVAL: interval, MIMIR_AUTH_PORT: String(port), MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1' }, dir, 'the filled store');
+    try {
+      const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+      const url = `${served.url}/auth/me`;
+      for (let i = 0; i < 200; i++) await timed(agent, url, { 'x-api-key': key });
+      const times: number[] = [];
+      const end = performance.now() + seconds * 1000;
+      await Promise.all(Array.from({ length: 4 }, async () => { while (performance.now() < end) times.push(await timed(agent, url, { 'x-api-key': key })); }));
+      agent.destroy();
+      return pct(times, 99);
+    } finally {
+      await served.stop();
+    }
+  };
+  const withoutUs = await run('0');
+  const withUs = await run('1');
+  const left = Object.values(await store.purgeExpired()).reduce((a, b) => a + b, 0);
+  return { withoutUs, withUs, left };
+}
+
 export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ points: GrowthPoint[]; goals: Goal[] }> {
   const points: GrowthPoint[] = [];
   const goals: Goal[] = [];
+  const cleanups: CleanupPoint[] = [];
   for (const kind of stores) {
     const dir = mkdtempSync(join(tmpdir(), 'mimir-bench-growth-'));
     const env: Record<string, string> = { ...process.env as Record<string, string>, NODE_ENV: 'production', MIMIR_DATA_DIR: dir, MIMIR_LOG_LEVEL: 'warn' };
@@ -122,6 +162,19 @@ export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ p
       goals.push({ n: 6, what: `${kind}: uncached first check p50, ${span}`, value: large.firstUs.p50 / small.firstUs.p50, max: 2, unit: '×' });
       goals.push({ n: 6, what: `${kind}: cached check p50, ${span}`, value: large.cachedUs.p50 / small.cachedUs.p50, max: 1.25, unit: '×' });
       goals.push({ n: 6, what: `${kind}: hub RSS, ${span}`, value: large.rssMb / small.rssMb, max: 1.25, unit: '×' });
+      const expired = Math.max(1_000, Math.round(large.size / 10));
+      const what = `${kind}: p99 while cleanup purges ${expired.toLocaleString('en')} expired records, vs without`;
+      if (kind === 'redis') {
+        goals.push({ n: 6, what, value: undefined, unit: '×', na: 'n/a — Redis expires records itself; the hub runs no cleanup job on it' });
+      } else {
+        const c = await cleanupLatency(env, dir, store, keys[0]!, expired, 8);
+        o.log(`  cleanup of ${expired.toLocaleString('en')} expired records: /auth/me p99 ${c.withUs.toFixed(0)} µs while it runs, ${c.withoutUs.toFixed(0)} µs without; ${c.left} left for the bench's own purge`);
+        cleanups.push({ store: kind, size: large.size, expired, p99WithoutUs: c.withoutUs, p99WithUs: c.withUs, left: c.left });
+        goals.push({
+          n: 6, what, value: c.left === 0 ? c.withUs / c.withoutUs : undefined, max: 2, unit: '×',
+          ...(c.left === 0 ? {} : { na: `n/a — the hub's cleanup job left ${c.left} expired records: it did not run during the measurement` }),
+        });
+      }
     } catch (e) {
       o.log(`growth ${kind}: n/a — ${(e as Error).message.split('\n')[0]}`);
       goals.push({ n: 6, what: `${kind}: growth with data`, value: undefined, unit: '×', na: `n/a — ${(e as Error).message.split('\n')[0]!.slice(0, 120)}` });
@@ -132,7 +185,7 @@ export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ p
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  writeGrowth(points);
+  writeGrowth(points, cleanups);
   return { points, goals };
 }
 
@@ -154,9 +207,9 @@ async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
 }
 
 /** bench/results/growth.json, and growth.svg: first-check p50 against the store's size, one line per store (log x). */
-function writeGrowth(points: GrowthPoint[]): void {
+function writeGrowth(points: GrowthPoint[], cleanups: CleanupPoint[]): void {
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'growth.json'), JSON.stringify({ timestamp: new Date().toISOString(), points }, null, 2) + '\n');
+  writeFileSync(join(RESULTS, 'growth.json'), JSON.stringify({ timestamp: new Date().toISOString(), points, cleanups }, null, 2) + '\n');
   const W = 720, H = 360, left = 70, right = 150, top = 40, bottom = 50;
   const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b);
   const maxY = Math.max(1, ...points.map((p) => Math.max(p.firstUs.p50, p.cachedUs.p50))) * 1.15;

@@ -12,7 +12,7 @@
  */
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
 import type { Config } from '../config/index.ts';
 import type { Principal } from '../authn/principal.ts';
 
@@ -59,6 +59,17 @@ export interface Audit {
 }
 
 const LEVEL_OF: Record<AuditEvent['outcome'], 'info' | 'warn'> = { success: 'info', failure: 'warn' };
+/** pino's level numbers (the `level` of every line; MIMIR_AUTH_LOG_LEVEL is the least written). */
+const LEVEL_NUMBER: Record<Config['audit']['level'], number> = { debug: 20, info: 30, warn: 40, error: 50 };
+
+let isoMs = 0;
+let isoText = '';
+/** `new Date().toISOString()`, made once per millisecond (as pino's isoTime writes it). */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) { isoMs = now; isoText = new Date(now).toISOString(); }
+  return isoText;
+}
 
 /** Called for every event, written or not (metrics count what the audit log records). */
 export type AuditObserver = (event: AuditEvent) => void;
@@ -100,27 +111,37 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
     pending = [];
     for (const d of destinations) d.write(text);
   };
-  const gathered: pino.DestinationStream = {
-    write(line: string) {
-      if (pending.push(line) === 1) setImmediate(release);
-    },
+  const gathered = (line: string) => {
+    if (pending.push(line) === 1) setImmediate(release);
   };
   const atExit = () => {
     release();
     for (const d of destinations) { try { d.flushSync(); } catch { /* nothing more can be done at exit */ } }
   };
   gatheredAtExit.add(new WeakRef(atExit));
-  const logger: Logger = pino(
-    { level: config.audit.level, base: { log: 'audit' }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event' },
-    gathered,
-  );
+  // The line pino would write (level, time, `log`, the event's fields, `event`; undefined fields
+  // left out), serialized by one JSON.stringify of an object built in that order: pino's own path
+  // (level dispatch, hooks, a stringify per field) cost about 3 µs of each authenticated request's
+  // CPU and the ISO time another 0.5 (now made once per millisecond). Measured in process, one
+  // API-key event: 5.9 µs per record before, see CHANGELOG for after.
+  const threshold = LEVEL_NUMBER[config.audit.level];
   return {
     record(event) {
       observe(event);
+      const level = LEVEL_NUMBER[LEVEL_OF[event.outcome]];
+      if (level < threshold) return;
       const principal = event.principal
         ? { sub: event.principal.sub, auth_method: event.principal.auth_method, client_id: event.principal.client_id, act: event.principal.act, provider: event.principal.provider }
         : undefined;
-      logger[LEVEL_OF[event.outcome]](scrub({ ...event, principal }) as object, event.type);
+      const time = isoNow();
+      let line: string;
+      try {
+        line = JSON.stringify({ level, time, log: 'audit', ...(scrub({ ...event, principal }) as object), event: event.type });
+      } catch {
+        // A detail JSON cannot write (a cycle, a BigInt): the event is still recorded, without its details.
+        line = JSON.stringify({ level, time, log: 'audit', type: event.type, outcome: event.outcome, reason: event.reason, detail: 'unserializable', event: event.type });
+      }
+      gathered(`${line}\n`);
     },
     /** Resolves once every line recorded so far is written (pino's multistream has no flush of its own). */
     async flush() {
@@ -150,12 +171,20 @@ const TOKEN_SHAPED = /^(eyJ[\w-]*\.[\w-]*\.[\w-]*(\.[\w-]*\.[\w-]*)?|mimir_[a-z0
 
 /** Redacts credential-named fields and token-shaped values, at any depth. */
 export function scrub(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return TOKEN_SHAPED.test(value) ? '[redacted]' : value;
+  if (typeof value === 'string') return tokenShaped(value) ? '[redacted]' : value;
   if (value === null || typeof value !== 'object' || depth > 6) return value;
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) continue;
+    const v = (value as Record<string, unknown>)[k];
     out[k] = SECRET_FIELD.test(k) && v !== undefined ? '[redacted]' : PUBLIC_ID_FIELD.test(k) && typeof v === 'string' ? v : scrub(v, depth + 1);
   }
   return out;
+}
+
+/** {@link TOKEN_SHAPED}, without the regular expression for what cannot match: under 40 characters, only a JWS or JWE can. */
+function tokenShaped(s: string): boolean {
+  if (s.length < 40 && !s.startsWith('eyJ')) return false;
+  return TOKEN_SHAPED.test(s);
 }

@@ -67,6 +67,7 @@ export class Authorizer {
   /** Every permission this hub's configuration names (roles, route table, the hub's own). */
   readonly #vocabulary: ReadonlySet<string>;
   readonly #now: () => number;
+  readonly #memo = new Map<string, { permissions: readonly string[]; upstreamRoles?: readonly string[] }>();
 
   constructor(rbac: Rbac, options: { now?: () => number } = {}) {
     this.rbac = rbac;
@@ -105,9 +106,27 @@ export class Authorizer {
    * hub.authorizer.permissions(principal) // ['nodes:read', 'search:execute']
    */
   permissions(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>): string[] {
-    const fromRoles = this.rbac.permissionsFor(p.roles);
-    const limit = scopeLimit(p);
-    return limit === undefined ? fromRoles : intersectPermissions(fromRoles, limit);
+    return [...this.#held(p).permissions];
+  }
+
+  /**
+   * The effective permissions and upstream roles of one (roles, scope, kind of credential), worked
+   * out once: the RBAC table is fixed for the Authorizer's life and the same few combinations come
+   * back on every request (`/auth/me` and the proxy ask for both on each). Bounded, in case
+   * combinations are many.
+   */
+  #held(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>): { permissions: readonly string[]; upstreamRoles?: readonly string[] } {
+    const kind = p.auth_method === 'session' || p.auth_method === 'oauth' ? p.auth_method : 'other';
+    const key = `${kind} ${JSON.stringify(p.roles)} ${kind === 'session' ? '' : JSON.stringify(p.scopes)}`;
+    let found = this.#memo.get(key);
+    if (found === undefined) {
+      const fromRoles = this.rbac.permissionsFor(p.roles);
+      const limit = scopeLimit(p);
+      found = { permissions: limit === undefined ? fromRoles : intersectPermissions(fromRoles, limit) };
+      if (this.#memo.size >= 1000) this.#memo.clear();
+      this.#memo.set(key, found);
+    }
+    return found;
   }
 
   /** Whether the principal holds `permission` (resource binding aside: see {@link decide}). */
@@ -162,14 +181,18 @@ export class Authorizer {
    * not said: Mimir reads roles, not scopes, and would grant the whole role.
    */
   upstreamRoles(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>): string[] {
-    const held = this.permissions(p);
-    const out: string[] = [];
-    // The default role stands in when none is known, as it does for the permissions.
-    for (const role of this.rbac.effectiveRoles(p.roles)) {
-      const perms = this.rbac.rolePermissions(role);
-      if (perms !== undefined && perms.every((perm) => allows(held, perm))) out.push(role);
+    const found = this.#held(p);
+    if (found.upstreamRoles === undefined) {
+      const held = found.permissions;
+      const out: string[] = [];
+      // The default role stands in when none is known, as it does for the permissions.
+      for (const role of this.rbac.effectiveRoles(p.roles)) {
+        const perms = this.rbac.rolePermissions(role);
+        if (perms !== undefined && perms.every((perm) => allows(held, perm))) out.push(role);
+      }
+      found.upstreamRoles = out;
     }
-    return out;
+    return [...found.upstreamRoles];
   }
 }
 

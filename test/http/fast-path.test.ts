@@ -322,10 +322,10 @@ describe('the fast path', () => {
     const { token } = await serviceAccountToken(t);
     const auth = { authorization: `Bearer ${token}` };
     assert.equal((await get(`${t.url}/auth/me`, auth)).status, 200);
-    const rbac = t.hub.rbac;
-    const real = rbac.permissionsFor.bind(rbac);
+    const authorizer = t.hub.authorizer;
+    const real = authorizer.permissions.bind(authorizer);
     let throws = 1;
-    rbac.permissionsFor = (roles) => { if (throws-- > 0) throw new Error('boom'); return real(roles); };
+    authorizer.permissions = (p) => { if (throws-- > 0) throw new Error('boom'); return real(p); };
     const used: unknown[] = [];
     t.hub.audit.observe((e) => { if (e.type === 'service_account_used') used.push(e.request_id); });
     try {
@@ -335,7 +335,7 @@ describe('the fast path', () => {
       assert.equal(fastPathAnswered(t.app), before);
       assert.equal(used.length, 1, 'the use is recorded once, by the route that answered');
     } finally {
-      rbac.permissionsFor = real;
+      authorizer.permissions = real;
     }
   });
 
