@@ -23,7 +23,7 @@ export function verdict(g: Goal): 'pass' | 'FAIL' | 'n/a' | 'reference' {
 
 const fmt = (v: number | undefined, unit: string) => v === undefined ? '—' : !Number.isFinite(v) ? `∞ ${unit}` : unit === '×' ? `${v.toFixed(2)}×` : `${v.toFixed(unit === 'entries' ? 0 : 1)} ${unit}`;
 const bound = (v: number, unit: string) => `${Number(v.toFixed(2))}${unit === '×' ? '×' : ` ${unit}`}`;
-const goalText = (g: Goal) => g.reference ? '—' : g.min !== undefined ? `≥ ${bound(g.min, g.unit)}` : `≤ ${bound(g.max!, g.unit)}`;
+const goalText = (g: Goal) => g.reference ? '—' : g.min !== undefined ? `≥ ${bound(g.min, g.unit)}` : g.max !== undefined ? `≤ ${bound(g.max, g.unit)}` : '—';
 
 /** `name`: a partial run (`--served`) writes `<name>.json`, not latest.json and the chart of a full run. */
 export function report(r: Report, options: { name?: string } = {}): void {
