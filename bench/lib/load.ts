@@ -1,9 +1,11 @@
 /**
  * One load run against one URL: wrk when it is on PATH (C, leaves more of the machine to the server),
- * autocannon otherwise; fixed-rate runs always use autocannon (wrk has no rate mode).
+ * autocannon otherwise. Fixed-rate runs (`rate`) are paced here (`paced`): open loop, latencies in
+ * microseconds (autocannon's are whole milliseconds, too coarse for a 1 ms budget).
  */
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { accessSync, constants, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -26,7 +28,7 @@ export interface LoadResult {
   requests: number;
   /** Responses that were not 2xx, plus socket errors and timeouts. */
   failures: number;
-  generator: 'wrk' | 'autocannon';
+  generator: 'wrk' | 'autocannon' | 'paced';
   /** CPU time the server process spent per request (user + system, all its threads), µs; when known. */
   cpuUs?: number;
 }
@@ -36,7 +38,47 @@ export const WRK = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 
 });
 
 export async function load(spec: LoadSpec, prefer: 'wrk' | 'autocannon' = WRK ? 'wrk' : 'autocannon'): Promise<LoadResult> {
-  return prefer === 'wrk' && WRK && spec.rate === undefined ? wrk(spec, WRK) : cannon(spec);
+  if (spec.rate !== undefined) return paced(spec, spec.rate);
+  return prefer === 'wrk' && WRK ? wrk(spec, WRK) : cannon(spec);
+}
+
+/**
+ * `rate` requests per second for `seconds`, sent on schedule whatever the answers (open loop) over
+ * at most `connections` keep-alive sockets; each latency from sending the request to the end of
+ * its answer, in µs resolution (reported in ms). `rps`: answers per second of the run.
+ */
+async function paced(spec: LoadSpec, rate: number): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const total = Math.round(rate * spec.seconds);
+  const latencies: number[] = [];
+  let failures = 0;
+  const one = () => new Promise<void>((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const req = request(spec.url, { agent, method: spec.method ?? 'GET', headers: { ...spec.headers, ...(spec.body !== undefined ? { 'content-length': String(Buffer.byteLength(spec.body)) } : {}) } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode! >= 300) failures++;
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        resolve();
+      });
+    });
+    req.on('error', () => { failures++; resolve(); });
+    req.end(spec.body);
+  });
+  const started = performance.now();
+  const inFlight: Array<Promise<void>> = [];
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+    for (; sent < due; sent++) inFlight.push(one());
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  const sorted = latencies.sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+  return { rps: latencies.length / elapsed, p50: at(50), p99: at(99), requests: latencies.length, failures, generator: 'paced' };
 }
 
 async function cannon(spec: LoadSpec): Promise<LoadResult> {
@@ -44,7 +86,6 @@ async function cannon(spec: LoadSpec): Promise<LoadResult> {
     url: spec.url, method: spec.method ?? 'GET', connections: spec.connections, duration: spec.seconds,
     ...(spec.headers ? { headers: spec.headers } : {}),
     ...(spec.body !== undefined ? { body: spec.body } : {}),
-    ...(spec.rate !== undefined ? { overallRate: spec.rate } : {}),
   });
   return {
     rps: r.requests.total / spec.seconds, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total,

@@ -22,24 +22,25 @@ export function verdict(g: Goal): 'pass' | 'FAIL' | 'n/a' | 'reference' {
 }
 
 const fmt = (v: number | undefined, unit: string) => v === undefined ? '—' : !Number.isFinite(v) ? `∞ ${unit}` : unit === '×' ? `${v.toFixed(2)}×` : `${v.toFixed(unit === 'entries' ? 0 : 1)} ${unit}`;
-const goalText = (g: Goal) => g.reference ? '—' : g.min !== undefined ? `≥ ${g.min}${g.unit === '×' ? '×' : ` ${g.unit}`}` : `≤ ${g.max}${g.unit === '×' ? '×' : ` ${g.unit}`}`;
+const bound = (v: number, unit: string) => `${Number(v.toFixed(2))}${unit === '×' ? '×' : ` ${unit}`}`;
+const goalText = (g: Goal) => g.reference ? '—' : g.min !== undefined ? `≥ ${bound(g.min, g.unit)}` : g.max !== undefined ? `≤ ${bound(g.max, g.unit)}` : '—';
 
 /** `name`: a partial run (`--served`) writes `<name>.json`, not latest.json and the chart of a full run. */
 export function report(r: Report, options: { name?: string } = {}): void {
   const pad = (s: string, n: number) => s.length >= n ? s : s + ' '.repeat(n - s.length);
   const lpad = (s: string, n: number) => s.length >= n ? s : ' '.repeat(n - s.length) + s;
   console.log(`\nMachine: ${r.machine.nproc} cores, ${r.machine.cpu}, ${r.machine.memory}, Node ${r.machine.node}; ${r.generator}, ${r.connections} connections, ${r.seconds} s × ${r.rounds} round(s)\n`);
-  console.log(`${pad('line', 50)} ${lpad('req/s', 9)} ${lpad('p50 ms', 8)} ${lpad('p99 ms', 8)} ${lpad('CPU µs/req', 11)}`);
-  console.log('-'.repeat(90));
+  console.log(`${pad('line', 56)} ${lpad('req/s', 9)} ${lpad('p50 ms', 8)} ${lpad('p99 ms', 8)} ${lpad('CPU µs/req', 11)}`);
+  console.log('-'.repeat(96));
   for (const row of r.rows) {
-    if (!row.result) { console.log(`${pad(row.label, 50)} ${row.na ?? 'n/a'}`); continue; }
+    if (!row.result) { console.log(`${pad(row.label, 56)} ${row.na ?? 'n/a'}`); continue; }
     const x = row.result;
-    console.log(`${pad(row.label, 50)} ${lpad(Math.round(x.rps).toString(), 9)} ${lpad(x.p50.toFixed(2), 8)} ${lpad(x.p99.toFixed(2), 8)} ${lpad(x.cpuUs === undefined ? '—' : x.cpuUs.toFixed(1), 11)}`);
+    console.log(`${pad(row.label, 56)} ${lpad(Math.round(x.rps).toString(), 9)} ${lpad(x.p50.toFixed(2), 8)} ${lpad(x.p99.toFixed(2), 8)} ${lpad(x.cpuUs === undefined ? '—' : x.cpuUs.toFixed(1), 11)}`);
   }
-  console.log(`\n${pad('goal', 4)} ${pad('what', 62)} ${lpad('measured', 11)} ${lpad('goal', 10)}  result`);
-  console.log('-'.repeat(100));
+  console.log(`\n${pad('goal', 4)} ${pad('what', 76)} ${lpad('measured', 11)} ${lpad('goal', 10)}  result`);
+  console.log('-'.repeat(114));
   for (const g of r.goals) {
-    console.log(`${pad(String(g.n), 4)} ${pad(g.what, 62)} ${lpad(fmt(g.value, g.unit), 11)} ${lpad(goalText(g), 10)}  ${verdict(g)}${g.na ? `  (${g.na})` : ''}`);
+    console.log(`${pad(String(g.n), 4)} ${pad(g.what, 76)} ${lpad(fmt(g.value, g.unit), 11)} ${lpad(goalText(g), 10)}  ${verdict(g)}${g.na ? `  (${g.na})` : ''}`);
   }
   mkdirSync(RESULTS, { recursive: true });
   const json = JSON.stringify({ ...r, goals: r.goals.map((g) => ({ ...g, result: verdict(g) })) }, null, 2) + '\n';

@@ -12,8 +12,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { RefreshTokens } from '../../src/oauth/refresh/refresh-tokens.ts';
+import { createStore } from '../../src/storage/index.ts';
 import { freshDatabase } from './postgres.ts';
-import { load, type LoadResult } from './load.ts';
+import { load, type LoadResult, type LoadSpec } from './load.ts';
 import type { Goal, Row } from './report.ts';
 import { cpuSeconds, freePort, startTarget, type Target } from './targets.ts';
 
@@ -23,14 +25,22 @@ const run = promisify(execFile);
 
 export type StoreKind = 'sqlite' | 'redis' | 'postgres';
 
-interface Served {
+export interface Served {
   store: StoreKind;
   url: string;
   pid: number;
   apiKey: string;
+  /** Issued by client_credentials to `account` (role developer). */
   jwt: string;
+  account: { clientId: string; clientSecret: string };
+  /** With `extras`: a service account with role admin (it may introspect), and a refresh token of the hub for `account`. */
+  resourceServer?: { clientId: string; clientSecret: string };
+  refreshToken?: string;
   stop(): Promise<void>;
 }
+
+/** `env`: added to the hub's environment (MIMIR_JWT_ALGORITHM, MIMIR_UPSTREAM_URL, …). */
+export interface ServeExtras { env?: Record<string, string>; extras?: boolean }
 
 export interface ServeOptions {
   redisUrl: string;
@@ -67,15 +77,16 @@ export async function spawnServe(env: Record<string, string>, dir: string, label
   return { url, pid: child.pid!, stop };
 }
 
-async function serve(store: StoreKind, o: ServeOptions): Promise<Served> {
+export async function serve(store: StoreKind, o: Pick<ServeOptions, 'redisUrl' | 'postgresUrl'>, x: ServeExtras = {}): Promise<Served> {
   const dir = mkdtempSync(join(tmpdir(), 'mimir-bench-serve-'));
   const port = await freePort();
   const env: Record<string, string> = {
     ...process.env as Record<string, string>, NODE_ENV: 'production', MIMIR_DATA_DIR: dir, MIMIR_AUTH_PORT: String(port),
-    MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1',
+    MIMIR_PUBLIC_URL: `http://127.0.0.1:${port}`, MIMIR_AUTH_HOST: '127.0.0.1', ...x.env,
   };
   let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
-  if (store === 'redis') Object.assign(env, { MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: o.redisUrl, MIMIR_REDIS_KEY_PREFIX: `mimir-bench-serve:${randomBytes(4).toString('hex')}:`, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
+  const keyPrefix = `mimir-bench-serve:${randomBytes(4).toString('hex')}:`;
+  if (store === 'redis') Object.assign(env, { MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: o.redisUrl, MIMIR_REDIS_KEY_PREFIX: keyPrefix, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
   if (store === 'postgres') {
     database = await freshDatabase(o.postgresUrl);
     Object.assign(env, { MIMIR_TOKEN_STORAGE: 'postgres', MIMIR_DATABASE_URL: database.url, MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_SESSION_SECRET: randomBytes(48).toString('base64url') });
@@ -83,6 +94,14 @@ async function serve(store: StoreKind, o: ServeOptions): Promise<Served> {
   const cli = async (args: string[]) => JSON.parse((await run(process.execPath, [BIN, ...args, '--json'], { env, cwd: dir })).stdout) as Record<string, string>;
   const key = (await cli(['keys', 'create', '--name', 'bench', '--roles', 'viewer'])).key!;
   const account = await cli(['service-accounts', 'create', '--id', 'bench-svc', '--roles', 'developer']);
+  let resourceServer: Served['resourceServer'];
+  let refreshToken: string | undefined;
+  if (x.extras) {
+    // RFC 7662 §2.1: the introspecting caller; the hub asks it for the `introspect` permission (admin holds `*`).
+    const rs = await cli(['service-accounts', 'create', '--id', 'bench-resource-server', '--roles', 'admin']);
+    resourceServer = { clientId: rs.client_id!, clientSecret: rs.client_secret! };
+    refreshToken = await issueRefreshToken(store, { dir, redisUrl: o.redisUrl, keyPrefix, postgresUrl: database?.url });
+  }
   const served = await spawnServe(env, dir, store);
   const { url } = served;
   const issued = await fetch(`${url}/auth/token`, {
@@ -91,7 +110,8 @@ async function serve(store: StoreKind, o: ServeOptions): Promise<Served> {
   });
   const jwt = String(((await issued.json()) as { access_token?: string }).access_token);
   return {
-    store, url, pid: served.pid, apiKey: key, jwt,
+    store, url, pid: served.pid, apiKey: key, jwt, account: { clientId: account.client_id!, clientSecret: account.client_secret! },
+    ...(resourceServer ? { resourceServer } : {}), ...(refreshToken ? { refreshToken } : {}),
     async stop() {
       await served.stop();
       await database?.drop().catch(() => undefined);
@@ -100,18 +120,39 @@ async function serve(store: StoreKind, o: ServeOptions): Promise<Served> {
   };
 }
 
-/** The ceiling for one answer: bare node:http writing exactly the response the hub gave. */
-async function ceilingFor(url: string, headers: Record<string, string>): Promise<Target> {
-  const answer = await fetch(url, { headers });
+/**
+ * A refresh token of the hub, made by the hub's own code (RefreshTokens.issue, as a sign-in starts a
+ * family) on the store `serve` will open, before it starts: no second process holds the store.
+ */
+async function issueRefreshToken(kind: StoreKind, where: { dir: string; redisUrl: string; keyPrefix: string; postgresUrl: string | undefined }): Promise<string> {
+  const store = await createStore(kind === 'sqlite' ? { kind, sqlitePath: join(where.dir, 'mimir-auth.db') }
+    : kind === 'redis' ? { kind, redis: { url: where.redisUrl, db: 0, keyPrefix: where.keyPrefix } } : { kind, postgres: { url: where.postgresUrl! } });
+  try {
+    const issued = await new RefreshTokens(store, { lifetimeSeconds: 30 * 86_400 }).issue({ sub: 'bench-user', clientId: 'bench-svc', scope: 'nodes:read', roles: ['developer'], email: 'bench@example.com' });
+    return issued.token;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The ceiling for one answer: bare node:http writing exactly the response the hub gave to this
+ * request (`init`: a POST's method, headers and body), whatever request it is then sent.
+ */
+export async function ceilingFor(url: string, headers: Record<string, string>, init: { method?: string; body?: string } = {}): Promise<Target> {
+  const answer = await fetch(url, { headers, ...init });
+  if (!answer.ok) throw new Error(`${init.method ?? 'GET'} ${new URL(url).pathname} answered ${answer.status} ${(await answer.text()).slice(0, 160)}`);
   const kept = [...answer.headers].filter(([k]) => !['date', 'connection', 'keep-alive', 'content-length', 'x-request-id'].includes(k)).flat();
   return startTarget('node-http', { env: { BENCH_RESPONSE: JSON.stringify({ headers: kept, body: await answer.json() }) } });
 }
 
-async function measured(spec: { url: string; headers: Record<string, string>; connections: number; pid: number }, o: ServeOptions): Promise<LoadResult> {
-  await load({ ...spec, seconds: o.warmup });
-  const before = cpuSeconds(spec.pid);
-  const r = await load({ ...spec, seconds: o.seconds });
-  const after = cpuSeconds(spec.pid);
+/** A warm-up, then one measured run; `cpuUs` from the server process `pid`'s CPU time over it. */
+export async function measured(spec: Omit<LoadSpec, 'seconds'> & { pid: number }, o: Pick<ServeOptions, 'seconds' | 'warmup'>): Promise<LoadResult> {
+  const { pid, ...load1 } = spec;
+  await load({ ...load1, seconds: o.warmup });
+  const before = cpuSeconds(pid);
+  const r = await load({ ...load1, seconds: o.seconds });
+  const after = cpuSeconds(pid);
   if (before !== undefined && after !== undefined && r.requests > 0) r.cpuUs = ((after - before) * 1e6) / r.requests;
   return r;
 }
