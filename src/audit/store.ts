@@ -171,7 +171,8 @@ export class AuditStore {
       this.#dropped = 0;
       this.#onError(new Error(`${dropped} audit events were not kept in the store: it fell ${MAX_PENDING} events behind`));
     }
-    await Promise.all(batch.map(({ id, event }) => this.#store.upsert(AUDIT_EVENT_KIND, id, event, this.#ttlSeconds)));
+    // One transaction per chunk on SQLite: a record a commit held its event loop for seconds under load.
+    await this.#store.upsertMany(batch.map(({ id, event }) => ({ kind: AUDIT_EVENT_KIND, id, payload: event, ttlSeconds: this.#ttlSeconds })));
   }
 
   /**

@@ -157,7 +157,7 @@ export class AuthMetrics {
   async flush(): Promise<void> {
     const batch = [...this.#pending];
     this.#pending.clear();
-    await Promise.all(batch.map(([id, n]) => this.#store.increment(REQUEST_COUNT_KIND, id, n)));
+    await this.#store.incrementMany(REQUEST_COUNT_KIND, batch);
   }
 
   async text(): Promise<string> {

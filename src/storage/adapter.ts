@@ -23,6 +23,14 @@ export interface Successor {
   ttlSeconds?: number;
 }
 
+/** One record for {@link Store.upsertMany}. */
+export interface Upsert {
+  kind: string;
+  id: string;
+  payload: object;
+  ttlSeconds?: number;
+}
+
 export interface Store {
   readonly kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
   /** Create or replace. */
@@ -70,6 +78,16 @@ export interface Store {
    * already past writes nothing): the other half of a copy between stores.
    */
   restore(entry: StoredEntry): Promise<void>;
+  /**
+   * Several upserts, for bulk writes off the request path (the audit events of a second, request
+   * counts): SQLite commits them {@link WRITE_CHUNK} at a time, one commit (one sync of the file)
+   * per chunk instead of per record, with a turn of the event loop between chunks; the other
+   * stores write them as `upsert` does, a chunk at a time. Not one atomic step: a failure may leave
+   * earlier chunks written.
+   */
+  upsertMany(records: readonly Upsert[]): Promise<void>;
+  /** `increment` of several counters of one kind (no TTL), written as {@link upsertMany} writes. */
+  incrementMany(kind: string, counts: ReadonlyArray<readonly [id: string, by: number]>): Promise<void>;
   /** Atomically add `by` to a counter record (created at 0), returning the new value. */
   increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number>;
   /** Removes expired records; returns how many per kind. Redis expires natively and returns {}. */
@@ -90,6 +108,13 @@ export interface Store {
 
 /** Records per page of `Store.scan` (Redis: the SCAN COUNT hint, so about this many). */
 export const SCAN_PAGE = 500;
+/** Records per transaction (SQLite) or per round of concurrent writes (the others) in upsertMany and incrementMany. */
+export const WRITE_CHUNK = 500;
+
+/** Runs `write` on `items` a chunk of {@link WRITE_CHUNK} at a time, the writes of a chunk concurrently. */
+export async function inChunks<T>(items: readonly T[], write: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += WRITE_CHUNK) await Promise.all(items.slice(i, i + WRITE_CHUNK).map(write));
+}
 
 /**
  * The store's backend cannot be reached (refused, lost, or no answer within the command timeout).

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor, inChunks, type Upsert } from './adapter.ts';
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; injectable so tests can freeze time. */
@@ -98,6 +98,14 @@ export class MemoryStore implements Store {
     if (entry.expiresAt !== undefined) e.expiresAt = entry.expiresAt;
     if (entry.consumedAt !== undefined) e.consumedAt = entry.consumedAt;
     table.set(entry.id, e);
+  }
+
+  async upsertMany(records: readonly Upsert[]): Promise<void> {
+    await inChunks(records, (r) => this.upsert(r.kind, r.id, r.payload, r.ttlSeconds));
+  }
+
+  async incrementMany(kind: string, counts: ReadonlyArray<readonly [id: string, by: number]>): Promise<void> {
+    await inChunks(counts, ([id, by]) => this.increment(kind, id, by));
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {

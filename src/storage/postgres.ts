@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { ClientConfig, Notification, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor, inChunks, type Upsert } from './adapter.ts';
 import { checkIncrement, checkKind, expiryFor } from './memory.ts';
 
 export interface PostgresStoreOptions {
@@ -274,6 +274,14 @@ export class PostgresStore implements Store {
     checkKind(entry.kind);
     if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
     await this.#query(this.#sql.restore, [entry.kind, entry.id, JSON.stringify(entry.payload), entry.expiresAt ?? null, entry.consumedAt ?? null]);
+  }
+
+  async upsertMany(records: readonly Upsert[]): Promise<void> {
+    await inChunks(records, (r) => this.upsert(r.kind, r.id, r.payload, r.ttlSeconds));
+  }
+
+  async incrementMany(kind: string, counts: ReadonlyArray<readonly [id: string, by: number]>): Promise<void> {
+    await inChunks(counts, ([id, by]) => this.increment(kind, id, by));
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {

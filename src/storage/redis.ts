@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor, inChunks, type Upsert } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
 import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
 
@@ -261,6 +261,14 @@ export class RedisStore implements Store {
     if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
     await this.#replicatedIf((await reachable(this.#cmd.mimirRestore(key, JSON.stringify(entry.payload), entry.consumedAt === undefined ? '' : String(entry.consumedAt),
       entry.expiresAt === undefined ? '' : String(entry.expiresAt)))) === 1);
+  }
+
+  async upsertMany(records: readonly Upsert[]): Promise<void> {
+    await inChunks(records, (r) => this.upsert(r.kind, r.id, r.payload, r.ttlSeconds));
+  }
+
+  async incrementMany(kind: string, counts: ReadonlyArray<readonly [id: string, by: number]>): Promise<void> {
+    await inChunks(counts, ([id, by]) => this.increment(kind, id, by));
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor } from './adapter.ts';
+import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor, WRITE_CHUNK, type Upsert } from './adapter.ts';
 import { checkIncrement, checkKind, expiryFor, nextTurn } from './memory.ts';
 
 export interface SqliteStoreOptions {
@@ -345,6 +345,39 @@ export class SqliteStore implements Store {
       kind: entry.kind, id: entry.id, payload: JSON.stringify(entry.payload),
       exp: entry.expiresAt ?? null, consumed: entry.consumedAt ?? null,
     });
+  }
+
+  /** A transaction per {@link WRITE_CHUNK} records (one commit, one sync of the file), a turn of the event loop between them. */
+  async upsertMany(records: readonly Upsert[]): Promise<void> {
+    await this.#chunked(records.map((r) => this.#write(r.kind, r.id, r.payload, r.ttlSeconds)), (write) => { this.#stmts.upsert.run(write); });
+  }
+
+  async incrementMany(kind: string, counts: ReadonlyArray<readonly [id: string, by: number]>): Promise<void> {
+    checkKind(kind);
+    for (const [, by] of counts) checkIncrement(by);
+    const now = this.#seconds();
+    await this.#chunked(counts, ([id, by]) => { this.#stmts.increment.get({ kind, id, by, exp: null, now }); });
+  }
+
+  /**
+   * `run` on each item, {@link WRITE_CHUNK} to a transaction: BEGIN IMMEDIATE, the statements, COMMIT
+   * (a chunk that throws is rolled back and the error passed on), a turn of the event loop between
+   * chunks. Each statement on its own would be its own commit, and with it a sync of the file:
+   * measured, 2000 single upserts held the event loop 0.42-0.46 s.
+   */
+  async #chunked<T>(items: readonly T[], run: (item: T) => void): Promise<void> {
+    for (let i = 0; i < items.length; i += WRITE_CHUNK) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      this.#open();
+      this.#stmts.begin.run();
+      try {
+        for (const item of items.slice(i, i + WRITE_CHUNK)) run(item);
+        this.#stmts.commit.run();
+      } catch (e) {
+        if (this.#db.isTransaction) this.#stmts.rollback.run();
+        throw e;
+      }
+    }
   }
 
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { createStore, MemoryStore, RedisStore, SqliteStore, StoreUnavailableError, type Store, type StoredEntry } from '../../src/storage/index.ts';
-import { SCAN_PAGE, type StoredRecord } from '../../src/storage/adapter.ts';
+import { inChunks, SCAN_PAGE, WRITE_CHUNK, type StoredRecord } from '../../src/storage/adapter.ts';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { PostgresStore } from '../../src/storage/postgres.ts';
 import { redactUrl } from '../../src/config/index.ts';
@@ -165,10 +165,6 @@ async function redisBackend(own?: { topology: RedisTopology; url: string; stop: 
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-/** Runs `write` for every item, 100 at a time. */
-async function inChunks<T>(items: T[], write: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += 100) await Promise.all(items.slice(i, i + 100).map(write));
-}
 /** A fresh kind per test, so tests never see each other's records (and Redis tests can run in parallel). */
 const newKind = () => `k_${randomUUID().slice(0, 8)}`;
 
@@ -382,6 +378,29 @@ for (const [name, setup] of Object.entries(backends)) {
       }
       for await (const r of b.store.scan(newKind())) assert.fail(`an empty kind yielded ${r.id}`);
       await assert.rejects(async () => { for await (const r of b.store.scan('has:colon')) assert.fail(`yielded ${r.id}`); }, TypeError);
+    });
+
+    it('upsertMany writes every record across several chunks, each with its TTL; incrementMany adds to each counter', async () => {
+      const kind = newKind();
+      const n = 2 * WRITE_CHUNK + 17;
+      await b.store.upsert(kind, 'r00003', { old: true }, 600);
+      await b.store.upsertMany(Array.from({ length: n }, (_, i) => ({ kind, id: `r${String(i).padStart(5, '0')}`, payload: { i }, ...(i % 2 ? { ttlSeconds: 600 } : {}) })));
+      const listed = await b.peer.list(kind);
+      assert.equal(listed.length, n);
+      for (const r of listed) {
+        const i = Number(r.id.slice(1));
+        assert.deepEqual(r.payload, { i }, 'written, replacing what was there');
+        if (i % 2) assertExpiry(b, r.expiresAt, 600, 10); else assert.equal(r.expiresAt, undefined);
+      }
+      await b.store.upsertMany([]);
+      await assert.rejects(b.store.upsertMany([{ kind: 'has:colon', id: 'x', payload: {} }]), TypeError);
+      const counters = newKind();
+      await b.store.increment(counters, 'c0', 5);
+      await b.store.incrementMany(counters, Array.from({ length: WRITE_CHUNK + 3 }, (_, i) => [`c${i}`, i + 1] as const));
+      await b.store.incrementMany(counters, [['c0', 2], ['c1', 1]]);
+      assert.equal(await b.peer.increment(counters, 'c0', 0), 8);
+      assert.equal(await b.peer.increment(counters, 'c1', 0), 3);
+      assert.equal(await b.peer.increment(counters, `c${WRITE_CHUNK + 2}`, 0), WRITE_CHUNK + 3);
     });
 
     if (!name.startsWith('redis')) {
