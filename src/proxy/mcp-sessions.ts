@@ -13,7 +13,7 @@ import type { Store } from '../storage/adapter.ts';
 const KIND = 'mcp_session';
 /** How many hub sessions map to one upstream session (Mimir's is shared by all). */
 const UPSTREAM_KIND = 'mcp_upstream_session';
-/** Sessions idle longer than this must be re-initialized through the hub. */
+/** Sessions idle longer than this must be re-initialized through the hub (see {@link MCP_SESSION_SLIDE_SECONDS}). */
 export const MCP_SESSION_TTL_SECONDS = 24 * 3600;
 
 export interface McpBinding {
@@ -38,12 +38,20 @@ export async function bindSession(store: Store, upstreamId: string, owner: strin
   return hubId;
 }
 
-/** The binding of a hub session id, only when `owner` opened it (sliding expiry); null otherwise. */
-export async function resolveSession(store: Store, hubId: string, owner: string): Promise<McpBinding | null> {
+/**
+ * The expiry slides at most once per this many seconds: a write for every MCP message (a commit
+ * and a sync of the file on SQLite, a second round trip on Redis) was most of what the hub added
+ * to a `tools/call`. A session idle for {@link MCP_SESSION_TTL_SECONDS} less this may already be gone.
+ */
+export const MCP_SESSION_SLIDE_SECONDS = 3600;
+
+/** The binding of a hub session id, only when `owner` opened it (sliding expiry); null otherwise. `now`: epoch ms. */
+export async function resolveSession(store: Store, hubId: string, owner: string, now: number = Date.now()): Promise<McpBinding | null> {
   if (hubId.length > 256) return null;
   const found = await store.find<McpBinding>(KIND, hashSecret(hubId));
   if (!found || !safeEqual(found.payload.owner, hashSecret(owner))) return null;
-  await store.upsert(KIND, hashSecret(hubId), found.payload, MCP_SESSION_TTL_SECONDS);
+  const left = found.expiresAt === undefined ? 0 : found.expiresAt - Math.floor(now / 1000);
+  if (left < MCP_SESSION_TTL_SECONDS - MCP_SESSION_SLIDE_SECONDS) await store.upsert(KIND, hashSecret(hubId), found.payload, MCP_SESSION_TTL_SECONDS);
   return found.payload;
 }
 

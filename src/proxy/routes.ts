@@ -268,7 +268,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   // MCP transport §Session Management: a session the caller did not open through the hub (or that
   // ended with the sign-in or refresh family it was opened with) is 404, and the client
   // re-initializes; the upstream is not contacted.
-  const binding = sessionId === undefined ? undefined : await resolveSession(hub.store, sessionId, owner);
+  const binding = sessionId === undefined ? undefined : await resolveSession(hub.store, sessionId, owner, hub.now());
   if (sessionId !== undefined && (!binding || hub.revocations.isRevoked({ sid: binding.sid, fid: binding.fid }))) {
     if (binding) await unbindSession(hub.store, sessionId, binding);
     return reply.code(404).header('cache-control', 'no-store').send(new McpProtocolError(-32001, 'Session not found.').toJSON());
