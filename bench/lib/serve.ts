@@ -1,5 +1,5 @@
 /**
- * Issue 20: the hub as users start it — `node --max-semi-space-size=8 bin/mimir-auth.js serve`, as
+ * Issue 20: the hub as users start it — `node --max-semi-space-size=8 --heap-growing-percent=30 bin/mimir-auth.js serve`, as
  * `npm start` runs it, on each store (the embedded default SQLite, Redis, PostgreSQL), its
  * credentials made with the CLI beforehand, its stdout (the audit log, on by default) to /dev/null.
  * Each /auth/me line is paired with the ceiling line answering that very response (bare node:http,
@@ -57,7 +57,7 @@ export interface ServeOptions {
  * stdout to /dev/null; resolves once /ready answers 200.
  */
 export async function spawnServe(env: Record<string, string>, dir: string, label: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=8', BIN, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=8', '--heap-growing-percent=30', BIN, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
   const stop = async () => {
