@@ -71,6 +71,19 @@ function isoNow(): string {
   return isoText;
 }
 
+/**
+ * One line's object in pino's key order: level, time, `log`, the event's fields, `event`. The line's
+ * own fields are set again after the event's, keeping their place: an event field named `level`,
+ * `time` or `log` never stands in for them (pino wrote both, and a last-wins reader took the event's).
+ */
+function lineOf(level: number, time: string, fields: Record<string, unknown>, type: string): Record<string, unknown> {
+  const line: Record<string, unknown> = { level, time, log: 'audit', ...fields, event: type };
+  line.level = level;
+  line.time = time;
+  line.log = 'audit';
+  return line;
+}
+
 /** Called for every event, written or not (metrics count what the audit log records). */
 export type AuditObserver = (event: AuditEvent) => void;
 
@@ -134,12 +147,15 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
         ? { sub: event.principal.sub, auth_method: event.principal.auth_method, client_id: event.principal.client_id, act: event.principal.act, provider: event.principal.provider }
         : undefined;
       const time = isoNow();
+      const scrubbed = scrub({ ...event, principal }) as Record<string, unknown>;
       let line: string;
       try {
-        line = JSON.stringify({ level, time, log: 'audit', ...(scrub({ ...event, principal }) as object), event: event.type });
+        line = JSON.stringify(lineOf(level, time, scrubbed, event.type));
       } catch {
-        // A detail JSON cannot write (a cycle, a BigInt): the event is still recorded, without its details.
-        line = JSON.stringify({ level, time, log: 'audit', type: event.type, outcome: event.outcome, reason: event.reason, detail: 'unserializable', event: event.type });
+        // A detail JSON cannot write (a cycle, a BigInt): the event is still recorded — who, from
+        // where, what and why, scrubbed as every line is — without its other details.
+        const { type, outcome, reason, client, ip, request_id } = scrubbed;
+        line = JSON.stringify(lineOf(level, time, { type, outcome, reason, principal: scrub(principal), client, ip, request_id, detail: 'unserializable' }, event.type));
       }
       gathered(`${line}\n`);
     },

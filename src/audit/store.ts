@@ -94,6 +94,8 @@ export class AuditStore {
   /** Failure events over the per-address cap this batch, by address. */
   #capped = new Map<string, number>();
   readonly #timer: ReturnType<typeof setInterval>;
+  /** The flush under way (or the last one), settled: the next one starts after it. */
+  #flushing: Promise<void> = Promise.resolve();
 
   constructor(store: Store, options: { retentionDays: number; now?: () => number; flushMs?: number; onError?: (err: unknown) => void; onDropped?: (reason: 'backlog' | 'ip_cap', count: number) => void }) {
     this.#store = store;
@@ -147,8 +149,18 @@ export class AuditStore {
     return false;
   }
 
-  /** Writes every queued event (and one summary of the failures dropped over the per-address cap). */
-  async flush(): Promise<void> {
+  /**
+   * Writes every queued event (and one summary of the failures dropped over the per-address cap).
+   * Flushes run one after another: one asked for while another is under way (the timer's, when the
+   * hub closes) starts when it ends, so `close()` returns only once every batch is in the store.
+   */
+  flush(): Promise<void> {
+    const next = this.#flushing.then(() => this.#write());
+    this.#flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  async #write(): Promise<void> {
     const batch = this.#pending;
     this.#pending = [];
     this.#pendingFailures = 0;

@@ -31,6 +31,7 @@ export class AuthMetrics {
   readonly #pending = new Map<string, number>();
   readonly #onError: (err: unknown) => void;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
+  #flushing: Promise<void> = Promise.resolve();
   readonly #caches = new Map<string, () => CacheLookups>();
   activeSessions: (() => Promise<number>) | undefined;
   /** Requests, denials and tokens issued minute by minute over the last hour (the admin console's chart). */
@@ -154,7 +155,14 @@ export class AuthMetrics {
   }
 
   /** Adds the buffered request counts to the Store. */
-  async flush(): Promise<void> {
+  /** Writes the buffered request counts; flushes run one after another (close() waits for the one under way). */
+  flush(): Promise<void> {
+    const next = this.#flushing.then(() => this.#write());
+    this.#flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  async #write(): Promise<void> {
     const batch = [...this.#pending];
     this.#pending.clear();
     await this.#store.incrementMany(REQUEST_COUNT_KIND, batch);

@@ -82,8 +82,9 @@ export interface Store {
    * Several upserts, for bulk writes off the request path (the audit events of a second, request
    * counts): SQLite commits them {@link WRITE_CHUNK} at a time, one commit (one sync of the file)
    * per chunk instead of per record, with a turn of the event loop between chunks; the other
-   * stores write them as `upsert` does, a chunk at a time. Not one atomic step: a failure may leave
-   * earlier chunks written.
+   * stores write them as `upsert` does, a chunk at a time. Not one atomic step: a record that cannot
+   * be written (its kind, its payload) is left out and the rest written; the failures are thrown at
+   * the end. A store that fails meanwhile may leave some chunks written.
    */
   upsertMany(records: readonly Upsert[]): Promise<void>;
   /** `increment` of several counters of one kind (no TTL), written as {@link upsertMany} writes. */
@@ -111,9 +112,23 @@ export const SCAN_PAGE = 500;
 /** Records per transaction (SQLite) or per round of concurrent writes (the others) in upsertMany and incrementMany. */
 export const WRITE_CHUNK = 500;
 
-/** Runs `write` on `items` a chunk of {@link WRITE_CHUNK} at a time, the writes of a chunk concurrently. */
+/**
+ * Runs `write` on `items` a chunk of {@link WRITE_CHUNK} at a time, the writes of a chunk
+ * concurrently. Every item is tried: one that fails does not stop the others; the failures are
+ * thrown together at the end (the first alone, or an AggregateError).
+ */
 export async function inChunks<T>(items: readonly T[], write: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += WRITE_CHUNK) await Promise.all(items.slice(i, i + WRITE_CHUNK).map(write));
+  const failed: unknown[] = [];
+  for (let i = 0; i < items.length; i += WRITE_CHUNK) {
+    for (const r of await Promise.allSettled(items.slice(i, i + WRITE_CHUNK).map(write))) if (r.status === 'rejected') failed.push(r.reason);
+  }
+  throwFailures(failed, items.length);
+}
+
+/** Throws what failed of `total` writes: the error itself when one, an AggregateError when more. */
+export function throwFailures(failed: readonly unknown[], total: number): void {
+  if (failed.length === 1) throw failed[0];
+  if (failed.length > 1) throw new AggregateError(failed, `${failed.length} of ${total} writes failed`);
 }
 
 /**

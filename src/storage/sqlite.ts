@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor, WRITE_CHUNK, type Upsert } from './adapter.ts';
+import { SCAN_PAGE, type Store, type StoredEntry, type StoredRecord, type Successor, throwFailures, WRITE_CHUNK, type Upsert } from './adapter.ts';
 import { checkIncrement, checkKind, expiryFor, nextTurn } from './memory.ts';
 
 export interface SqliteStoreOptions {
@@ -349,14 +349,26 @@ export class SqliteStore implements Store {
 
   /** A transaction per {@link WRITE_CHUNK} records (one commit, one sync of the file), a turn of the event loop between them. */
   async upsertMany(records: readonly Upsert[]): Promise<void> {
-    await this.#chunked(records.map((r) => this.#write(r.kind, r.id, r.payload, r.ttlSeconds)), (write) => { this.#stmts.upsert.run(write); });
+    // Each record is checked and serialized on its own: one that cannot be (a BigInt, a cycle, a
+    // bad kind) is left out, never the chunk it is in.
+    const failed: unknown[] = [];
+    const writes: Array<{ kind: string; id: string; payload: string; exp: number | null }> = [];
+    for (const r of records) {
+      try { writes.push(this.#write(r.kind, r.id, r.payload, r.ttlSeconds)); } catch (e) { failed.push(e); }
+    }
+    await this.#chunked(writes, (write) => { this.#stmts.upsert.run(write); });
+    throwFailures(failed, records.length);
   }
 
   async incrementMany(kind: string, counts: ReadonlyArray<readonly [id: string, by: number]>): Promise<void> {
     checkKind(kind);
-    for (const [, by] of counts) checkIncrement(by);
+    const failed: unknown[] = [];
+    const valid = counts.filter(([, by]) => {
+      try { checkIncrement(by); return true; } catch (e) { failed.push(e); return false; }
+    });
     const now = this.#seconds();
-    await this.#chunked(counts, ([id, by]) => { this.#stmts.increment.get({ kind, id, by, exp: null, now }); });
+    await this.#chunked(valid, ([id, by]) => { this.#stmts.increment.get({ kind, id, by, exp: null, now }); });
+    throwFailures(failed, counts.length);
   }
 
   /**

@@ -37,9 +37,10 @@ describe('SQLite upsertMany and incrementMany', () => {
       await store.incrementMany('request_count', [['api_key.a', 3], ['api_key.b', 1]]);
       await store.incrementMany('request_count', [['api_key.a', 2]]);
       assert.equal(await store.increment('request_count', 'api_key.a', 0), 5);
-      // A chunk that fails is rolled back whole, and the store is usable after it.
+      // A count that cannot be written is left out, the rest written, the failure thrown; the store is usable after it.
       await assert.rejects(store.incrementMany('request_count', [['api_key.c', 1], ['api_key.d', 1.5]]), RangeError);
-      assert.equal(await store.find('request_count', 'api_key.c'), null);
+      assert.equal(await store.increment('request_count', 'api_key.c', 0), 1);
+      assert.equal(await store.find('request_count', 'api_key.d'), null);
       await store.upsert('api_key', 'after', { ok: true });
       assert.deepEqual((await store.find('api_key', 'after'))?.payload, { ok: true });
     } finally {
