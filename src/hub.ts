@@ -132,7 +132,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       maxStalenessMs: config.revocation.maxStaleness * 1000,
       // After a gap: everything fed by pub/sub is brought back in line with the store before it is trusted again.
       resync: async () => {
-        for (const cache of [caches.tokens, caches.apiKeys, caches.serviceAccounts, caches.sessions]) cache.clear();
+        for (const cache of [caches.tokens, caches.apiKeys, caches.serviceAccounts, caches.sessions, caches.mcpSessions]) cache.clear();
         await keys.reload();
         await revocations.resync();
       },

@@ -7,6 +7,7 @@ import type { Config } from '../config/index.ts';
 import type { ServiceAccountRecord, ServiceAccounts } from '../service-accounts/index.ts';
 import { SERVICE_ACCOUNT_CHANNEL } from '../service-accounts/index.ts';
 import { SESSION_ENDED_CHANNEL, type SessionData } from '../sessions/sessions.ts';
+import { MCP_SESSION_ENDED_CHANNEL, type McpSessionCache } from '../proxy/mcp-sessions.ts';
 import type { Store } from '../storage/adapter.ts';
 import { RecordCache } from './records.ts';
 import { VerifiedTokenCache } from './verified-tokens.ts';
@@ -22,6 +23,8 @@ export interface AuthCaches {
   readonly serviceAccounts: RecordCache<ServiceAccountRecord>;
   /** Server-side sign-in sessions by session id. */
   readonly sessions: RecordCache<SessionData>;
+  /** MCP session bindings by the hash of the hub's session id (src/proxy/mcp-sessions.ts). */
+  readonly mcpSessions: McpSessionCache;
 }
 
 /**
@@ -46,11 +49,13 @@ export async function createAuthCaches(
     apiKeys: new RecordCache<ApiKeyRecord>({ maxEntries: credentials, maxAgeMs, now }),
     serviceAccounts: new RecordCache<ServiceAccountRecord>({ maxEntries: credentials, maxAgeMs, now }),
     sessions: new RecordCache<SessionData>({ maxEntries: credentials, maxAgeMs, now }),
+    mcpSessions: new RecordCache({ maxEntries: credentials, maxAgeMs, now }),
   };
   // Revocation and disabling publish the record id; with Redis every instance hears it.
   await store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => caches.apiKeys.invalidate((r) => r.id === id));
   await store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => caches.serviceAccounts.invalidate((r) => r.clientId === clientId));
   await sessionStore.subscribe(SESSION_ENDED_CHANNEL, (sid) => caches.sessions.forget(sid));
+  await store.subscribe(MCP_SESSION_ENDED_CHANNEL, (key) => caches.mcpSessions.forget(key));
   // The message of a change made here comes back through Redis a little later; this instance must
   // not serve the old record meanwhile, so its own writes invalidate as soon as they are stored.
   if (writers) {

@@ -8,9 +8,14 @@
  * (every hub instance agrees), the hub id only as a hash.
  */
 import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
-import type { Store } from '../storage/adapter.ts';
+import type { RecordCache } from '../cache/records.ts';
+import type { Store, StoredRecord } from '../storage/adapter.ts';
 
 const KIND = 'mcp_session';
+/** Published with the stored key of a session that ended, so every instance drops it from its cache. */
+export const MCP_SESSION_ENDED_CHANNEL = 'mcp-session-ended';
+/** Bindings by stored key (the hash of the hub id), as the store gave them (their expiry with them). */
+export type McpSessionCache = RecordCache<StoredRecord<McpBinding>>;
 /** How many hub sessions map to one upstream session (Mimir's is shared by all). */
 const UPSTREAM_KIND = 'mcp_upstream_session';
 /** Sessions idle longer than this must be re-initialized through the hub (see {@link MCP_SESSION_SLIDE_SECONDS}). */
@@ -45,13 +50,27 @@ export async function bindSession(store: Store, upstreamId: string, owner: strin
  */
 export const MCP_SESSION_SLIDE_SECONDS = 3600;
 
-/** The binding of a hub session id, only when `owner` opened it (sliding expiry); null otherwise. `now`: epoch ms. */
-export async function resolveSession(store: Store, hubId: string, owner: string, now: number = Date.now()): Promise<McpBinding | null> {
+/**
+ * The binding of a hub session id, only when `owner` opened it (sliding expiry); null otherwise.
+ * `now`: epoch ms. `cache`: bindings read before (the hub's, fed by {@link MCP_SESSION_ENDED_CHANNEL}
+ * and read again after MIMIR_CREDENTIAL_CACHE_MAX_AGE), so a message costs no store round trip.
+ */
+export async function resolveSession(store: Store, hubId: string, owner: string, now: number = Date.now(), cache?: McpSessionCache): Promise<McpBinding | null> {
   if (hubId.length > 256) return null;
-  const found = await store.find<McpBinding>(KIND, hashSecret(hubId));
+  const key = hashSecret(hubId);
+  const load = () => store.find<McpBinding>(KIND, key);
+  const found = cache ? await cache.get(key, load) : await load();
   if (!found || !safeEqual(found.payload.owner, hashSecret(owner))) return null;
   const left = found.expiresAt === undefined ? 0 : found.expiresAt - Math.floor(now / 1000);
-  if (left < MCP_SESSION_TTL_SECONDS - MCP_SESSION_SLIDE_SECONDS) await store.upsert(KIND, hashSecret(hubId), found.payload, MCP_SESSION_TTL_SECONDS);
+  // A cached binding whose expiry has passed is as gone as the stored one.
+  if (found.expiresAt !== undefined && left <= 0) {
+    cache?.forget(key);
+    return null;
+  }
+  if (left < MCP_SESSION_TTL_SECONDS - MCP_SESSION_SLIDE_SECONDS) {
+    await store.upsert(KIND, key, found.payload, MCP_SESSION_TTL_SECONDS);
+    cache?.forget(key); // read again, with its new expiry
+  }
   return found.payload;
 }
 
@@ -59,9 +78,12 @@ export async function resolveSession(store: Store, hubId: string, owner: string,
  * Ends a hub session. `last`: no other hub session maps to its upstream session any more, so the
  * upstream's may end too (never when it is shared, as Mimir's is).
  */
-export async function unbindSession(store: Store, hubId: string, binding: McpBinding): Promise<{ last: boolean }> {
-  const removed = await store.destroy(KIND, hashSecret(hubId));
+export async function unbindSession(store: Store, hubId: string, binding: McpBinding, cache?: McpSessionCache): Promise<{ last: boolean }> {
+  const key = hashSecret(hubId);
+  const removed = await store.destroy(KIND, key);
+  cache?.forget(key);
   if (!removed) return { last: false };
+  await store.publish(MCP_SESSION_ENDED_CHANNEL, key);
   const left = await store.increment(UPSTREAM_KIND, hashSecret(binding.upstream), -1, MCP_SESSION_TTL_SECONDS);
   return { last: left <= 0 };
 }

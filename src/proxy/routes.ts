@@ -268,9 +268,9 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   // MCP transport §Session Management: a session the caller did not open through the hub (or that
   // ended with the sign-in or refresh family it was opened with) is 404, and the client
   // re-initializes; the upstream is not contacted.
-  const binding = sessionId === undefined ? undefined : await resolveSession(hub.store, sessionId, owner, hub.now());
+  const binding = sessionId === undefined ? undefined : await resolveSession(hub.store, sessionId, owner, hub.now(), hub.caches.mcpSessions);
   if (sessionId !== undefined && (!binding || hub.revocations.isRevoked({ sid: binding.sid, fid: binding.fid }))) {
-    if (binding) await unbindSession(hub.store, sessionId, binding);
+    if (binding) await unbindSession(hub.store, sessionId, binding, hub.caches.mcpSessions);
     return reply.code(404).header('cache-control', 'no-store').send(new McpProtocolError(-32001, 'Session not found.').toJSON());
   }
   if (req.method === 'DELETE') return endSession(hub, reply, sessionId, binding, { principal, target, headers });
@@ -328,7 +328,7 @@ async function endSession(hub: Hub, reply: FastifyReply, sessionId: string | und
   if (sessionId === undefined || !binding) {
     return reply.code(400).header('cache-control', 'no-store').send(new McpProtocolError(-32600, 'DELETE needs the Mcp-Session-Id of the session to end.').toJSON());
   }
-  const { last } = await unbindSession(hub.store, sessionId, binding);
+  const { last } = await unbindSession(hub.store, sessionId, binding, hub.caches.mcpSessions);
   if (last) {
     callUpstream({
       target: upstream.target, method: 'DELETE', headers: withHeader(upstream.headers, 'mcp-session-id', binding.upstream), body: undefined,
