@@ -23,6 +23,7 @@ import { servedLines, type StoreKind } from './lib/serve.ts';
 import { freshDatabase } from './lib/postgres.ts';
 import { growth } from './lib/growth.ts';
 import { memoryLines } from './lib/memory.ts';
+import { dropRedisPrefix } from './lib/redis.ts';
 import { tokenLines } from './lib/tokens.ts';
 
 const quick = process.argv.includes('--quick');
@@ -41,6 +42,8 @@ const log = (s: string) => console.log(`[bench ${((Date.now() - started) / 1000)
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const FORM = 'application/x-www-form-urlencoded';
 /** The V8 flags `npm start` and bin/mimir-auth.js run the hub with: the hub is measured as it is deployed. */
+/** The in-process hubs' key prefix on the shared Redis, dropped when the run ends. */
+const HUBS_PREFIX = `mimir-bench:${randomBytes(4).toString('hex')}:`;
 const HUB_NODE_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=30'];
 /** The MCP revision the bench's MCP lines speak (sessions, no per-request headers required). */
 const MCP_VERSION = '2025-11-25';
@@ -65,7 +68,7 @@ async function probe(spec: Line['spec'] & object, ok: (status: number, body: str
 
 async function startHubs(idp: Target, upstream: Target): Promise<{ a: Target; b: Target; idpWired: boolean }> {
   const shared = {
-    MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: REDIS_URL, MIMIR_REDIS_KEY_PREFIX: `mimir-bench:${randomBytes(4).toString('hex')}:`,
+    MIMIR_TOKEN_STORAGE: 'redis', MIMIR_REDIS_URL: REDIS_URL, MIMIR_REDIS_KEY_PREFIX: HUBS_PREFIX,
     MIMIR_JWT_SECRET: randomBytes(48).toString('base64url'), MIMIR_JWT_ISSUER: 'http://hub.bench.local', MIMIR_LOG_LEVEL: 'warn',
     MIMIR_LOG_AUTH_EVENTS: 'false', MIMIR_ENABLE_AUTH_METRICS: 'true', MIMIR_UPSTREAM_URL: upstream.url,
     MIMIR_DATA_DIR: `/tmp/mimir-bench-${randomBytes(4).toString('hex')}`, MIMIR_JWT_ALGORITHM: 'RS256',
@@ -349,6 +352,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await Promise.all(targets.map((t) => t.stop()));
+    await dropRedisPrefix(REDIS_URL, HUBS_PREFIX).catch((e: unknown) => log(`  could not drop the hubs' Redis keys (${HUBS_PREFIX}*): ${(e as Error).message}`));
   }
 }
 

@@ -18,6 +18,7 @@ import type { Goal } from './report.ts';
 import { freePort } from './targets.ts';
 import { spawnServe, type StoreKind } from './serve.ts';
 import { freshDatabase } from './postgres.ts';
+import { dropRedisPrefix } from './redis.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -189,22 +190,6 @@ export async function growth(stores: StoreKind[], o: GrowthOptions): Promise<{ p
   return { points, goals };
 }
 
-async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
-  // redis-cli is not needed: SCAN + UNLINK through ioredis, in pages.
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(url, { lazyConnect: true });
-  await redis.connect();
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
 
 /** bench/results/growth.json, and growth.svg: first-check p50 against the store's size, one line per store (log x). */
 function writeGrowth(points: GrowthPoint[], cleanups: CleanupPoint[]): void {

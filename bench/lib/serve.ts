@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { RefreshTokens } from '../../src/oauth/refresh/refresh-tokens.ts';
 import { createStore } from '../../src/storage/index.ts';
 import { freshDatabase } from './postgres.ts';
+import { dropRedisPrefix } from './redis.ts';
 import { load, type LoadResult, type LoadSpec } from './load.ts';
 import type { Goal, Row } from './report.ts';
 import { cpuSeconds, freePort, startTarget, type Target } from './targets.ts';
@@ -115,6 +116,7 @@ export async function serve(store: StoreKind, o: Pick<ServeOptions, 'redisUrl' |
     async stop() {
       await served.stop();
       await database?.drop().catch(() => undefined);
+      if (env.MIMIR_REDIS_KEY_PREFIX) await dropRedisPrefix(o.redisUrl, env.MIMIR_REDIS_KEY_PREFIX).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };

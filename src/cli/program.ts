@@ -72,6 +72,7 @@ export function buildProgram(exit: Exit, version: string): Command {
     }));
   keys.command('revoke').description('revoke an API key on every instance')
     .argument('<id>', 'the key id (keys list)')
+    .allowUnknownOption() // an id may begin with "-" (base64url): an operand, not an option
     .action(run(async (id: string) => {
       const a = await import('./admin.ts');
       return a.withHub((hub) => a.revokeKey(hub, id));
@@ -101,6 +102,7 @@ export function buildProgram(exit: Exit, version: string): Command {
     }));
   accounts.command('rotate-secret').description('a new secret; the previous one keeps working for MIMIR_SERVICE_ACCOUNT_SECRET_GRACE seconds')
     .argument('<id>', 'the client_id')
+    .allowUnknownOption() // an id may begin with "-" (base64url): an operand, not an option
     .option('--json', 'as JSON')
     .action(run(async (id: string, o: { json?: boolean }) => {
       const a = await import('./admin.ts');
@@ -109,6 +111,7 @@ export function buildProgram(exit: Exit, version: string): Command {
   for (const [name, text] of [['disable', 'refuse its authentication until enabled again'], ['enable', 'accept its authentication again']] as const) {
     accounts.command(name).description(text)
       .argument('<id>', 'the client_id')
+      .allowUnknownOption() // an id may begin with "-" (base64url): an operand, not an option
       .action(run(async (id: string) => {
         const a = await import('./admin.ts');
         return a.withHub((hub) => a.setAccountDisabled(hub, id, name === 'disable'));
@@ -116,6 +119,7 @@ export function buildProgram(exit: Exit, version: string): Command {
   }
   accounts.command('delete').description('delete a service account')
     .argument('<id>', 'the client_id')
+    .allowUnknownOption() // an id may begin with "-" (base64url): an operand, not an option
     .action(run(async (id: string) => {
       const a = await import('./admin.ts');
       return a.withHub((hub) => a.deleteAccount(hub, id));
@@ -142,6 +146,7 @@ export function buildProgram(exit: Exit, version: string): Command {
     }));
   clients.command('revoke').description('a dynamic or metadata-document client gets no more tokens; its refresh tokens are revoked')
     .argument('<client-id>', 'the client_id (clients list)')
+    .allowUnknownOption() // an id may begin with "-" (base64url): an operand, not an option
     .action(run(async (id: string) => {
       const a = await import('./admin.ts');
       return a.withHub((hub) => a.revokeClient(hub, id));
@@ -150,6 +155,7 @@ export function buildProgram(exit: Exit, version: string): Command {
   program.command('revoke').description('revoke by id on every instance: a session ends, an access token stops working, a signing key\'s tokens stop working')
     .addArgument(new Argument('<type>', 'what the id names').choices(['session', 'access_token', 'signing_key']))
     .argument('<id>', 'the session id (sid), token id (jti) or key id (kid)')
+    .allowUnknownOption() // an id may begin with "-" (base64url): an operand, not an option
     .action(run(async (type: string, id: string) => {
       const a = await import('./admin.ts');
       return a.withHub((hub) => a.revokeById(hub, type, id));

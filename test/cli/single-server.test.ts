@@ -178,6 +178,10 @@ describe('one SQLite data directory, one server (issue 18)', () => {
       assert.equal(revoked.code, 0, revoked.stderr);
       const refusedAfter = await within(1000, async () => (await fetch(`${server!.url}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status === 401);
       assert.ok(refusedAfter <= 1000, 'refused within 1 s (before: at the next 30 s resync)');
+      // A jti is base64url: one in 64 begins with "-", which is an id, not an option.
+      const dashed = await cli(['revoke', 'access_token', '-6K3RBr1OuaBtW3p6LMs4g'], env, dir);
+      assert.equal(dashed.code, 0, dashed.stderr);
+      assert.match(dashed.stdout, /Revoked access token -6K3RBr1OuaBtW3p6LMs4g/);
     });
 
     it('a signing key rotated by the CLI signs the server\'s tokens, which it accepts, within 1 s', async () => {
