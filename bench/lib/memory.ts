@@ -11,7 +11,7 @@
  * on the algorithm. Each is sent once, 32 in flight over keep-alive connections, and RSS is read
  * from /proc after every 10 000 (the largest is reported, with the last).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { childEnv, installInto, packTarball, root } from '../../test/helpers/packed.ts';
 import type { Goal } from './report.ts';
+import { spawnServe } from './serve.ts';
 import { cpuSeconds, freePort } from './targets.ts';
 
 const run = promisify(execFile);
@@ -61,18 +62,10 @@ export async function memoryRun(form: MemoryRun['form'], command: string[], coun
   });
   const [exe, ...args] = command as [string, ...string[]];
   const account = JSON.parse((await run(exe, [...args, 'service-accounts', 'create', '--id', 'bench-memory', '--roles', 'developer', '--json'], { env, cwd: dir })).stdout) as { client_id: string; client_secret: string };
-  const child: ChildProcess = spawn(exe, [...args, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
-  const url = `http://127.0.0.1:${port}`;
+  const served = await spawnServe(env, dir, `serve (${form})`, command);
+  const url = served.url;
   try {
-    for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`serve (${form}) exited (${child.exitCode}): ${stderr}`);
-      try { if ((await fetch(`${url}/ready`)).ok) break; } catch { /* not yet */ }
-      if (i > 600) throw new Error(`serve (${form}) not ready after 60 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const pid = child.pid!;
+    const pid = served.pid;
     const rssStartMb = rssOf(pid);
     // One token of the hub's own, for the claims and key id every bench token must carry.
     const issued = await fetch(`${url}/auth/token`, {
@@ -117,12 +110,7 @@ export async function memoryRun(form: MemoryRun['form'], command: string[], coun
     const rssMb = rssOf(pid);
     return { form, tokens: count, accepted, rssStartMb, rssMb, rssPeakMb: Math.max(peak, rssMb), cpuUs: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1e6) / count : undefined };
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 12_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await served.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

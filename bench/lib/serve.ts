@@ -53,12 +53,17 @@ export interface ServeOptions {
   log: (line: string) => void;
 }
 
+/** `npm start`'s command line: node with the hub's V8 flags, the checkout's bin. */
+export const NPM_START = [process.execPath, '--max-semi-space-size=8', '--heap-growing-percent=30', BIN];
+
 /**
- * `mimir-auth serve` as `npm start` runs it, in `dir` with `env` (which sets MIMIR_AUTH_PORT), its
- * stdout to /dev/null; resolves once /ready answers 200.
+ * `mimir-auth serve` as `npm start` runs it (or as `command` starts the CLI: an installed bin), in
+ * `dir` with `env` (which sets MIMIR_AUTH_PORT), its stdout to /dev/null; resolves once /ready
+ * answers 200.
  */
-export async function spawnServe(env: Record<string, string>, dir: string, label: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=8', '--heap-growing-percent=30', BIN, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+export async function spawnServe(env: NodeJS.ProcessEnv, dir: string, label: string, command: readonly string[] = NPM_START): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const [exe, ...args] = command as [string, ...string[]];
+  const child: ChildProcess = spawn(exe, [...args, 'serve'], { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
   const stop = async () => {

@@ -16,7 +16,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { SignJWT } from 'jose';
-import { sessionCookie, signIn, startRig, type Rig } from '../../oidc/setup.ts';
+import { approve, signIn, startRig, type Rig } from '../../oidc/setup.ts';
 import { RBAC_FIXTURE } from '../../proxy/setup.ts';
 import { startUpstream, TOOLS, type Upstream } from '../../proxy/upstream.ts';
 
@@ -45,21 +45,9 @@ class TestProvider {
   codeVerifier() { return this.verifier; }
 }
 
-/** The user's browser: the authorization URL with the hub session, consent allowed, the callback URL back. */
-async function approve(rig: Rig, session: string, url: URL): Promise<URL> {
-  const res = await fetch(url, { redirect: 'manual', headers: { cookie: sessionCookie(rig.hub, session) } });
-  let location = res.headers.get('location');
-  if (res.status === 200) {
-    const page = await res.text();
-    const id = /name="request" value="([^"]+)"/.exec(page)![1]!;
-    const decided = await fetch(`${rig.hub.url}/auth/authorize/decision`, {
-      method: 'POST', redirect: 'manual',
-      headers: { cookie: sessionCookie(rig.hub, session), 'content-type': 'application/x-www-form-urlencoded', origin: rig.hub.url },
-      body: new URLSearchParams({ request: id, decision: 'allow' }).toString(),
-    });
-    location = decided.headers.get('location');
-  }
-  const back = new URL(location!);
+/** The user's browser (test/oidc/setup.ts `approve`); the callback URL back, carrying the hub as `iss`. */
+async function approveBack(rig: Rig, session: string, url: URL): Promise<URL> {
+  const back = await approve(rig, session, url);
   assert.equal(back.searchParams.get('iss'), rig.hub.config.jwt.issuer);
   return back;
 }
@@ -78,7 +66,7 @@ async function connectWithOAuth(generation: 1 | 2, rig: Rig, session: string, pr
   assert.ok(provider.authorizationUrl, 'the SDK found the hub by RFC 9728 and built an authorization URL');
   assert.equal(provider.authorizationUrl.searchParams.get('code_challenge_method'), 'S256');
   assert.equal(provider.authorizationUrl.searchParams.get('resource'), `${rig.hub.url}/mcp`);
-  const back = await approve(rig, session, provider.authorizationUrl);
+  const back = await approveBack(rig, session, provider.authorizationUrl);
   // 1.x takes the code; 2.x takes the callback's parameters and checks RFC 9207 `iss` itself.
   if (generation === 1) await first.transport.finishAuth(back.searchParams.get('code')!);
   else await (first.transport as unknown as TransportV2).finishAuth(back.searchParams);
