@@ -13,11 +13,13 @@
  *   MIMIR_TEST_CONCURRENCY=N         test files run in parallel (default 2)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative, sep } from 'node:path';
 import { findPostgresBin, postgresAnswers, privateCluster, type PrivateCluster } from '../test/helpers/postgres.ts';
+import { dropRedisPrefix } from '../bench/lib/redis.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
@@ -290,6 +292,9 @@ async function main(): Promise<number> {
 
   const concurrency = process.env.MIMIR_TEST_CONCURRENCY ?? '2';
   const masked = (url: string) => url.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
+  // This run's tests' Redis keys (test/helpers/hub.ts newRedisPrefix): dropped when it ends, and
+  // only they (another run, or a single test file, may be using the same Redis meanwhile).
+  const namespace = `mimir-test:run-${randomBytes(6).toString('hex')}:`;
   log(`running ${files.length} test file(s), concurrency ${concurrency}, Redis ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}, PostgreSQL ${masked(postgres.url)}`);
   const code = await run(
     process.execPath,
@@ -298,9 +303,19 @@ async function main(): Promise<number> {
       ...process.env, MIMIR_TEST_REDIS_URL: redisUrl, MIMIR_TEST_CHROMIUM: chromium,
       MIMIR_TEST_POSTGRES_URL: postgres.url, MIMIR_TEST_POSTGRES_BIN: postgres.bin,
       MIMIR_TEST_REDIS_SERVER: redisBinaries.server, MIMIR_TEST_REDIS_CLI: redisBinaries.cli,
+      MIMIR_TEST_REDIS_NAMESPACE: namespace,
     },
   );
   log(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);
+  // What this run's hubs left in a Redis they share with others (the machine's) goes: hubs sharing a
+  // prefix across instances cannot drop it themselves, and every SCAN of the next run pays for it.
+  // Only this run's namespace: all of mimir-test:* took the keys of tests running meanwhile elsewhere.
+  if (!ownRedis) {
+    await dropRedisPrefix(redisUrl, namespace).then(
+      () => log(`removed this run's ${namespace}* keys from Redis`),
+      (e: unknown) => log(`could not remove this run's ${namespace}* keys from Redis: ${(e as Error).message}`),
+    );
+  }
   return code;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Issue 20: the hub as users start it — `node --max-semi-space-size=8 --heap-growing-percent=30 bin/mimir-auth.js serve`, as
+ * Issue 20: the hub as users start it — `node --max-semi-space-size=8 --heap-growing-percent=50 bin/mimir-auth.js serve`, as
  * `npm start` runs it, on each store (the embedded default SQLite, Redis, PostgreSQL), its
  * credentials made with the CLI beforehand, its stdout (the audit log, on by default) to /dev/null.
  * Each /auth/me line is paired with the ceiling line answering that very response (bare node:http,
@@ -54,7 +54,7 @@ export interface ServeOptions {
 }
 
 /** `npm start`'s command line: node with the hub's V8 flags, the checkout's bin. */
-export const NPM_START = [process.execPath, '--max-semi-space-size=8', '--heap-growing-percent=30', BIN];
+export const NPM_START = [process.execPath, '--max-semi-space-size=8', '--heap-growing-percent=50', BIN];
 
 /**
  * `mimir-auth serve` as `npm start` runs it (or as `command` starts the CLI: an installed bin), in

@@ -99,11 +99,15 @@ export class ApiKeys {
   /**
    * Whether some active key satisfies `test`, reading only the keys themselves (no request counts or
    * last uses, which {@link list} joins in): what the start banner asks, on stores of any size. The
-   * keys are scanned a page at a time, and the scan stops at the first that does.
+   * keys are scanned a page at a time, and the scan stops at the first that does. `limit`: read at
+   * most this many keys; undefined when none of them does and more remain unread (the answer is not
+   * known).
    */
-  async anyActive(test: (record: ApiKeyRecord) => boolean): Promise<boolean> {
+  async anyActive(test: (record: ApiKeyRecord) => boolean, { limit = Number.POSITIVE_INFINITY }: { limit?: number } = {}): Promise<boolean | undefined> {
     const now = this.#seconds();
+    let read = 0;
     for await (const { payload: r } of this.#store.scan<ApiKeyRecord>(KIND)) {
+      if (read++ >= limit) return undefined;
       if (r.revokedAt === undefined && (r.expiresAt === undefined || r.expiresAt > now) && test(r)) return true;
     }
     return false;

@@ -185,10 +185,18 @@ const PUBLIC_ID_FIELD = /^(kid|jkt)$/;
 /** A compact JWS/JWE, a Mimir API key, or a long opaque random string. */
 const TOKEN_SHAPED = /^(eyJ[\w-]*\.[\w-]*\.[\w-]*(\.[\w-]*\.[\w-]*)?|mimir_[a-z0-9]{16}_[\w-]{43}|[\w-]{40,})$/;
 
-/** Redacts credential-named fields and token-shaped values, at any depth. */
+/** Objects and arrays nested deeper than this are written as {@link TOO_DEEP}, never unread. */
+const MAX_DEPTH = 6;
+export const TOO_DEEP = '[too deep]';
+
+/**
+ * Redacts credential-named fields and token-shaped values, at any depth: an object or array nested
+ * deeper than {@link MAX_DEPTH} is replaced as a whole (it was written unscrubbed before).
+ */
 export function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return tokenShaped(value) ? '[redacted]' : value;
-  if (value === null || typeof value !== 'object' || depth > 6) return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return TOO_DEEP;
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const k in value) {

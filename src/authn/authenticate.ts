@@ -15,6 +15,7 @@ import type { ServiceAccounts } from '../service-accounts/index.ts';
 import type { Principal } from './principal.ts';
 import type { ApiKeyRecord } from '../api-keys/index.ts';
 import { tokenKey, type AuthCaches } from '../cache/index.ts';
+import type { Interner } from '../cache/intern.ts';
 import { copyPrincipal } from './principal.ts';
 import type { ServiceAccountRecord } from '../service-accounts/index.ts';
 
@@ -290,8 +291,9 @@ export class Authenticator {
   #principalOf(verified: VerifiedAccessToken): Principal {
     let principal = this.#principals.get(verified);
     if (principal === undefined) {
-      principal = principalOfToken(verified, this.#unrestricted);
-      if (Object.isFrozen(verified)) this.#principals.set(verified, principal);
+      const cached = Object.isFrozen(verified);
+      principal = principalOfToken(verified, this.#unrestricted, cached ? this.#d.caches?.tokens.shared : undefined);
+      if (cached) this.#principals.set(verified, principal);
     }
     return copyPrincipal(principal);
   }
@@ -360,14 +362,19 @@ export class Authenticator {
   }
 }
 
-function principalOfToken(verified: VerifiedAccessToken, unrestricted: ReadonlySet<string>): Principal {
+/**
+ * `shared`: for a principal kept beside a cached verification, its lists are the shared frozen
+ * copies (callers get copies of it, {@link copyPrincipal}, and never change it).
+ */
+function principalOfToken(verified: VerifiedAccessToken, unrestricted: ReadonlySet<string>, shared?: Interner): Principal {
   const p = verified.payload;
+  const list = (values: string[]): string[] => (shared ? shared.list(values) as string[] : values);
   const principal: Principal = {
     sub: p.sub,
     // Strings only: String() throws on some JSON objects ({"toString": 1}), a 500 (issue 15).
-    roles: Array.isArray(p.roles) ? p.roles.filter((r): r is string => typeof r === 'string') : [],
-    groups: Array.isArray(p.groups) ? p.groups.filter((g): g is string => typeof g === 'string') : [],
-    scopes: typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : [],
+    roles: list(Array.isArray(p.roles) ? p.roles.filter((r): r is string => typeof r === 'string') : []),
+    groups: list(Array.isArray(p.groups) ? p.groups.filter((g): g is string => typeof g === 'string') : []),
+    scopes: list(typeof p.scope === 'string' ? p.scope.split(' ').filter(Boolean) : []),
     auth_method: 'jwt',
     expires_at: p.exp,
     credential_id: p.jti,

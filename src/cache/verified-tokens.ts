@@ -8,7 +8,11 @@
  */
 import { hashSecret } from '../crypto/index.ts';
 import type { VerifiedAccessToken } from '../jwt/access-token.ts';
+import { Interner } from './intern.ts';
 import { LruCache, type CacheLookups } from './lru.ts';
+
+/** Claims that tokens hold alike (not `jti`, `sub`, `email`, …): cached once, see {@link Interner}. */
+const SHARED_CLAIMS = ['iss', 'aud', 'scope', 'client_id', 'roles', 'groups', 'amr', 'acr', 'auth_method', 'provider', 'tenant', 'aid', 'azp'] as const;
 
 /** The part of the KeyRing the cache asks: is this `kid` still one that verifies? */
 export interface KeyIds {
@@ -17,6 +21,8 @@ export interface KeyIds {
 
 export class VerifiedTokenCache {
   readonly #lru: LruCache<VerifiedAccessToken>;
+  /** What cached entries share; the authenticator's cached principals share it too. */
+  readonly shared = new Interner();
 
   constructor(maxEntries: number, now: () => number = Date.now) {
     this.#lru = new LruCache(maxEntries, now);
@@ -51,7 +57,19 @@ export class VerifiedTokenCache {
   /** Caches a verified token; the entry is frozen so no caller can alter what later requests see. */
   set(token: string, verified: VerifiedAccessToken): void {
     if (this.#lru.maxEntries === 0 || typeof verified.payload.exp !== 'number') return;
+    if (!Object.isFrozen(verified)) this.#share(verified);
     this.#lru.set(tokenKey(token), deepFreeze(verified), verified.payload.exp * 1000);
+  }
+
+  /** In place (the verification is the caller's, just made): the values other tokens hold alike become shared ones. */
+  #share(verified: VerifiedAccessToken): void {
+    const payload = verified.payload as Record<string, unknown>;
+    for (const name of SHARED_CLAIMS) {
+      const value = payload[name];
+      if (typeof value === 'string') payload[name] = this.shared.string(value);
+      else if (Array.isArray(value)) payload[name] = this.shared.list(value);
+    }
+    verified.header = this.shared.record(verified.header);
   }
 
   /** Drops the entries of one `jti` (a revocation seen by this instance). */

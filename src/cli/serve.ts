@@ -10,6 +10,9 @@ import { allows } from '../rbac/policy.ts';
 import { describeStorage } from '../storage/index.ts';
 import { lockDataDirectory, type ServerLock } from '../storage/server-lock.ts';
 
+/** API keys the start banner reads, at most, looking for an admin key to decide on its hint. */
+export const BANNER_KEYS_READ = 1000;
+
 /** Starts the hub and runs until SIGTERM/SIGINT, then drains (see {@link drain}); resolves to the exit code. */
 export async function serve(config: Config): Promise<number> {
   // One SQLite directory, one server: refused before anything is opened (src/storage/server-lock.ts).
@@ -50,8 +53,10 @@ export async function serve(config: Config): Promise<number> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
-  // Only for the banner's hint; a stop that began meanwhile may have closed the store already.
-  const admins = await hub.apiKeys.anyActive((k) => allows(hub.rbac.permissionsFor(k.roles), 'admin:manage')).catch(() => undefined);
+  // Only for the banner's hint (a new installation has a handful of keys); a stop that began
+  // meanwhile may have closed the store already. At most BANNER_KEYS_READ keys are read: a store of a
+  // million keys was read whole at every start (seconds of CPU on Redis while the hub already served).
+  const admins = await hub.apiKeys.anyActive((k) => allows(hub.rbac.permissionsFor(k.roles), 'admin:manage'), { limit: BANNER_KEYS_READ }).catch(() => undefined);
   const hasAdmin = admins !== false
     || config.legacyApiKeys.some((k) => allows(hub.rbac.permissionsFor([...k.roles]), 'admin:manage'));
   const storage = describeStorage(config);

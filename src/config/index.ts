@@ -9,7 +9,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { VARIABLES, type Variable } from './variables.ts';
 import { list, redactUrl, type AuthMethod, type LOG_LEVELS, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
-import type { RedisTopology } from '../storage/redis-connection.ts';
+import type { RedisTopology } from '../storage/redis-topology.ts';
 
 export { PROVIDER_KINDS, SIGNING_ALGORITHMS, redactUrl, type AuthMethod, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
 

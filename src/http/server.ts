@@ -28,6 +28,7 @@ import { oidcRoutes } from '../oidc/routes.ts';
 import { proxyRoutes } from '../proxy/routes.ts';
 import { adminRevocationRoutes } from '../revocation/routes.ts';
 import { createFastPath, type FastPath } from './fast-path.ts';
+import { answersAtTurnEnd } from './turn-writes.ts';
 import { FORM_BODY_LIMIT, parseForm } from './form.ts';
 import { takeHandover } from './handover.ts';
 import { SECURITY_HEADERS, sendError } from './reply.ts';
@@ -89,6 +90,7 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
     ...(https ? { https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   offerToFastPath(app, () => fastPath);
+  answersAtTurnEnd(app.server, https !== null);
   app.addHook('preClose', (done) => { closing = true; done(); });
 
   const mcpChallenge = { resource_metadata: `${config.publicUrl}/.well-known/oauth-protected-resource/mcp`, scope: 'mcp:*' };

@@ -20,7 +20,7 @@ import { actingPrincipal, authenticateRequest, type RefusalPage } from '../http/
 import { safeReturnTo } from '../oidc/return-to.ts';
 import { refusal } from '../authz/refusal.ts';
 import { DEFAULT_ROUTES, routePermission, ruleAuthentication, type RouteRule } from '../rbac/routes.ts';
-import { callUpstream, downstreamHeaders, upstreamHeaders, upstreamTarget, withoutCredentialParams, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
+import { callUpstream, downstreamHeaders, openUpstreamAgent, upstreamHeaders, upstreamTarget, withoutCredentialParams, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
 import { bindSession, resolveSession, unbindSession, type McpBinding } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 
@@ -46,6 +46,7 @@ export function proxyRoutes(hub: Hub) {
   const cors = mcpCors(hub.config.mcpAllowedOrigins);
 
   return async function proxy(app: FastifyInstance): Promise<void> {
+    if (hub.config.upstreamUrl) await openUpstreamAgent();
     // Bodies are streamed, not parsed: this context keeps the raw request stream untouched.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
@@ -278,7 +279,11 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   let body: Buffer | Readable | undefined = req.raw;
   if (req.method === 'POST') {
     checkJsonBody(req.headers['content-type']);
-    const raw = await readBody(req.raw, MCP_BODY_LIMIT);
+    const raw = await readBody(req.raw, MCP_BODY_LIMIT).catch((e: unknown) => {
+      // The rest of the body is never read: the connection ends with the refusal.
+      reply.header('connection', 'close');
+      throw e;
+    });
     message = parseMcpMessage(raw);
     checkStandardHeaders(req.headers, message);
     const decision = hub.authorizer.decide(principal, { permission: mcpPermission(message), path });
@@ -286,10 +291,16 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     body = raw;
   }
   const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
+  // Upstream, the session is the upstream's own id.
+  const upstreamHeaders = binding ? withHeader(headers, 'mcp-session-id', binding.upstream) : headers;
+  if (message?.method !== 'initialize' && !listing) {
+    // Nothing to bind or filter: the answer is streamed as it comes, its session header rewritten.
+    relay(hub, fastifyExchange(req, reply), { principal, target, body, headers: upstreamHeaders, rewriteHeaders: sessionHeaderOf(sessionId) });
+    return reply;
+  }
   relay(hub, fastifyExchange(req, reply), {
     principal, target, body,
-    // Upstream, the session is the upstream's own id.
-    headers: binding ? withHeader(headers, 'mcp-session-id', binding.upstream) : headers,
+    headers: upstreamHeaders,
     onResponse: async (res, body) => {
       // The client only ever sees the hub's session id: a new one for an initialize, else its own.
       const issued = first(res.headers['mcp-session-id']);
@@ -297,7 +308,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
       if (message?.method === 'initialize' && issued && res.statusCode < 300) {
         session = await bindSession(hub.store, issued, owner, { sid: principal.sid, fid: principal.fid });
       }
-      const sessionHeader = { 'mcp-session-id': issued === undefined ? undefined : session };
+      const sessionHeader = sessionHeaderOf(session)(res);
       if (!listing || res.statusCode !== 200) return { headers: sessionHeader };
       const allowed = (tool: string) => hub.authorizer.decide(principal, { permission: `mcp:tool:${tool}`, path }).allowed;
       const filter = (json: unknown) => filterToolsResult(json, allowed);
@@ -307,7 +318,8 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
       }
       // Any other answer is read and filtered whatever it calls itself: a tool list must not
       // pass under an unexpected content type. JSON that cannot be read is not relayed.
-      const text = (await readBody(body, TOOLS_LIST_LIMIT, () => new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is too large to filter.'))).toString('utf8');
+      const read = readBody(body, TOOLS_LIST_LIMIT, () => new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is too large to filter.'));
+      const text = (await read.catch((e: unknown) => { body.destroy(); throw e; })).toString('utf8');
       let json: unknown;
       try { json = JSON.parse(text); } catch {
         if (type.includes('json')) throw new OAuthError('bad_gateway', 'The upstream\'s tools/list answer is not valid JSON.');
@@ -339,6 +351,14 @@ async function endSession(hub: Hub, reply: FastifyReply, sessionId: string | und
   return reply.code(200).header('cache-control', 'no-store').send();
 }
 
+/**
+ * The client only ever sees the hub's session id: an answer naming a session (the upstream's id)
+ * names `session` instead, and none when the caller has no hub session.
+ */
+function sessionHeaderOf(session: string | undefined): (answer: UpstreamAnswer) => Record<string, string | undefined> {
+  return (answer) => ({ 'mcp-session-id': first(answer.headers['mcp-session-id']) === undefined ? undefined : session });
+}
+
 /** `list` (a flat `[name, value, …]` header list) with `name` set to `value` alone. */
 function withHeader(list: readonly string[], name: string, value: string): string[] {
   const out: string[] = [];
@@ -368,6 +388,8 @@ interface Relay {
   body: Buffer | Readable | undefined;
   /** Side effects on the response and an optional rewrite of its body (read from `body`). */
   onResponse?: (answer: UpstreamAnswer, body: Readable) => Promise<Rewrite | undefined>;
+  /** Headers set (or, as undefined, removed) in the answer, the body streamed as it is; without `onResponse`. */
+  rewriteHeaders?: (answer: UpstreamAnswer) => Record<string, string | undefined>;
 }
 
 /** What the relay changes in an answer: headers set (or, as undefined, removed), and its body rewritten as a stream or whole. */
@@ -422,7 +444,10 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
   const upstream = callUpstream({
     target: r.target, method, headers: r.headers, body: requestBody(x.req, r.body),
     onResponse: (answer) => {
-      if (!r.onResponse) return respond(hub, x, r.principal, answer, undefined, abort) ? res : discard(abort);
+      if (!r.onResponse) {
+        const rewrite = r.rewriteHeaders ? { headers: r.rewriteHeaders(answer) } : undefined;
+        return respond(hub, x, r.principal, answer, rewrite, abort) ? res : discard(abort);
+      }
       // The body is read from here while the hook decides (MCP: bind a session, filter a tool
       // list). Its errors are looked at once the hook is done; until then nobody else listens.
       const body = new PassThrough();
@@ -575,16 +600,44 @@ function pipeThrough(source: Readable, transform: Transform, dest: ServerRespons
   source.pipe(transform);
 }
 
-/** `tooLarge`: the refusal past `limit` (by default the caller's body is too large: 413). */
-async function readBody(stream: Readable, limit: number, tooLarge = () => new OAuthError('payload_too_large', 'The request body is too large.')): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * `tooLarge`: the refusal past `limit` (by default the caller's body is too large: 413). Past the
+ * limit the stream is left paused, unread: its owner ends it (a caller's request with its
+ * connection, an upstream's answer destroyed). Listeners, not `for await`: the async iterator and
+ * its end-of-stream watcher were a tenth of what an MCP message left for the full collections to
+ * sweep (bench/README.md, "From 30 to 50").
+ */
+function readBody(stream: Readable, limit: number, tooLarge = () => new OAuthError('payload_too_large', 'The request body is too large.')): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: Error | undefined) => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', settle);
+      stream.off('close', onClose);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      stream.pause();
+      settle(tooLarge());
+    };
+    const onEnd = () => settle(undefined);
+    const onClose = () => settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    // Read already (nothing more will come), or gone before it ended.
+    if (stream.readableEnded) return resolve(Buffer.alloc(0));
+    if (stream.destroyed) return onClose();
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', settle);
+    stream.once('close', onClose);
+  });
 }
 
 function first(v: string | string[] | undefined): string | undefined {

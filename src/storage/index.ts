@@ -1,18 +1,20 @@
 import { StoreUnavailableError, type Store } from './adapter.ts';
 import { MemoryStore } from './memory.ts';
 import { redactUrl, type Config } from '../config/index.ts';
-import { describeFailure, PostgresStore, SchemaVersionError } from './postgres.ts';
-import { RedisStore } from './redis.ts';
-import { describeRedis, redisVariables, type RedisTopology } from './redis-connection.ts';
+import { describeRedis, redisVariables, type RedisTopology } from './redis-topology.ts';
 import { SqliteStore, type PermissionFix } from './sqlite.ts';
 
 export type { Store, StoredEntry, StoredRecord, Successor } from './adapter.ts';
 export { StoreUnavailableError } from './adapter.ts';
 export { MemoryStore, type MemoryStoreOptions } from './memory.ts';
 export { SqliteStore, type PermissionFix, type SqliteStoreOptions } from './sqlite.ts';
-export { RedisStore, type RedisStoreOptions } from './redis.ts';
-export { PostgresStore, SchemaVersionError, type PostgresStoreOptions } from './postgres.ts';
-export type { HostPort, RedisTopology } from './redis-connection.ts';
+// RedisStore and PostgresStore are imported from their own modules (./redis.ts, ./postgres.ts):
+// createStore loads a driver only when it is configured, so a hub on SQLite never holds ioredis or
+// pg in memory (about 8 MB resident, issue 20 goal 7).
+export type { RedisStoreOptions } from './redis.ts';
+export type { PostgresStoreOptions } from './postgres.ts';
+export type { HostPort } from '../config/values.ts';
+export type { RedisTopology } from './redis-topology.ts';
 
 export interface CreateStoreOptions {
   kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
@@ -37,6 +39,7 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
       });
     case 'redis': {
       const redis = { url: 'redis://localhost:6379', ...options.redis };
+      const { RedisStore } = await import('./redis.ts');
       const store = new RedisStore(redis);
       try {
         await store.connect();
@@ -52,6 +55,7 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
       const url = options.postgres?.url;
       if (!url) throw new Error('storage kind "postgres" needs a URL (MIMIR_DATABASE_URL)');
       const { onReconnect, onError } = options.postgres ?? {};
+      const { describeFailure, PostgresStore, SchemaVersionError } = await import('./postgres.ts');
       const store = new PostgresStore({ url, ...(onReconnect ? { onReconnect } : {}), ...(onError ? { onError } : {}) });
       try {
         await store.connect(); // creates or upgrades the schema

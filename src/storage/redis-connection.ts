@@ -6,31 +6,9 @@
  * client is built.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { redactUrl, type HostPort } from '../config/values.ts';
-
-export type { HostPort } from '../config/values.ts';
-
-/** Where the Redis servers are. `standalone`: the host and port of the URL. */
-export type RedisTopology =
-  | { readonly kind: 'standalone' }
-  | {
-    readonly kind: 'sentinel';
-    /** Sentinels to ask for the master (more are discovered from them). */
-    readonly sentinels: readonly HostPort[];
-    /** The master name they monitor (`sentinel monitor <name> …`). */
-    readonly name: string;
-    /** The sentinels' own password (their `requirepass`), when they have one. */
-    readonly sentinelPassword?: string | undefined;
-  }
-  | {
-    readonly kind: 'cluster';
-    /** Some nodes of the cluster; the others are discovered from them. */
-    readonly nodes: readonly HostPort[];
-  };
+import { fromUrl, type RedisTopology } from './redis-topology.ts';
 
 export type RedisClient = Redis | Cluster;
-
-export const STANDALONE: RedisTopology = Object.freeze({ kind: 'standalone' });
 
 /**
  * Builds (does not connect) the client for `topology`. `options` is the connection behaviour for a
@@ -131,51 +109,11 @@ export function duplicateClient(client: RedisClient): RedisClient {
   return client.duplicate();
 }
 
-/** For messages and the start banner: where the data is, no password shown. */
-export function describeRedis(options: { url: string; db?: number | undefined; topology?: RedisTopology | undefined }): string {
-  const topology = options.topology ?? STANDALONE;
-  const list = (nodes: readonly HostPort[]) => nodes.map(formatHostPort).join(',');
-  const db = options.db ?? fromUrl(options.url).db ?? 0;
-  switch (topology.kind) {
-    case 'standalone':
-      return `${redactUrl(options.url)}, db ${db}`;
-    case 'sentinel':
-      return `Sentinel master "${topology.name}" via ${list(topology.sentinels)}, db ${db}`;
-    case 'cluster':
-      return `Cluster at ${list(topology.nodes)}`;
-  }
-}
-
-/** The variables that say where Redis is, for "check …" hints. */
-export function redisVariables(topology: RedisTopology = STANDALONE): string {
-  return topology.kind === 'sentinel' ? 'MIMIR_REDIS_SENTINELS, MIMIR_REDIS_SENTINEL_NAME'
-    : topology.kind === 'cluster' ? 'MIMIR_REDIS_CLUSTER_NODES' : 'MIMIR_REDIS_URL';
-}
-
-export function formatHostPort({ host, port }: HostPort): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 function withDb(url: string, db: number | undefined): string {
   if (db === undefined) return url;
   const parsed = new URL(url);
   parsed.pathname = `/${db}`;
   return parsed.toString();
-}
-
-/** What the URL says besides its host: credentials, database, TLS. */
-function fromUrl(url: string): { auth: { username?: string; password?: string }; db: number | undefined; tls: boolean } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { auth: {}, db: undefined, tls: false };
-  }
-  const auth: { username?: string; password?: string } = {};
-  if (parsed.username) auth.username = decodeURIComponent(parsed.username);
-  if (parsed.password) auth.password = decodeURIComponent(parsed.password);
-  const path = parsed.pathname.replace(/^\//, '');
-  return { auth, db: /^\d+$/.test(path) ? Number(path) : undefined, tls: parsed.protocol === 'rediss:' };
 }
 
 /** The single-server fields a cluster's per-node options must not carry. */

@@ -1,7 +1,8 @@
 import { Cluster } from 'ioredis';
 import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor, inChunks, type Upsert } from './adapter.ts';
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
-import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, STANDALONE, type RedisClient, type RedisTopology } from './redis-connection.ts';
+import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, type RedisClient } from './redis-connection.ts';
+import { STANDALONE, type RedisTopology } from './redis-topology.ts';
 
 export interface RedisStoreOptions {
   url?: string;

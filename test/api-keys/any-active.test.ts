@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKeys, type ApiKeyRecord } from '../../src/api-keys/index.ts';
-import { MemoryStore, PostgresStore, RedisStore, SqliteStore, type Store } from '../../src/storage/index.ts';
+import { MemoryStore, SqliteStore, type Store } from '../../src/storage/index.ts';
+import { PostgresStore } from '../../src/storage/postgres.ts';
+import { RedisStore } from '../../src/storage/redis.ts';
 import { SCAN_PAGE } from '../../src/storage/adapter.ts';
 import { newRedisPrefix, REDIS_URL } from '../helpers/hub.ts';
 import { freshDatabase, type FreshDatabase } from '../helpers/postgres.ts';
@@ -86,6 +88,12 @@ describe('ApiKeys.anyActive scans the keys and stops at the first match', () => 
         await store.upsert(KIND, records[602]!.id, { ...records[602]!, revokedAt: NOW - 1 });
         assert.equal(await keys.anyActive(isAdmin), false);
         assert.ok(pulled() >= records.length, 'read every key before saying no');
+
+        // With a limit (the start banner's): no answer after that many keys, and no more read.
+        assert.equal(await keys.anyActive(isAdmin, { limit: 700 }), undefined);
+        assert.equal(pulled(), 701, 'stopped after the limit');
+        assert.equal(await keys.anyActive(isAdmin, { limit: 10 * records.length }), false, 'a limit the keys fit in still says no');
+        pulled();
       } finally {
         if (kind === 'redis') for await (const r of store.scan(KIND)) await store.destroy(KIND, r.id);
         if (kind === 'redis') await store.destroy('api_key_x', 'a000000000000000');

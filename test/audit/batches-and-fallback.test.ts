@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAudit } from '../../src/audit/index.ts';
+import { createAudit, TOO_DEEP } from '../../src/audit/index.ts';
 import { AUDIT_EVENT_KIND, AuditStore } from '../../src/audit/store.ts';
 import type { Config } from '../../src/config/index.ts';
 import { SqliteStore } from '../../src/storage/index.ts';
@@ -29,6 +29,28 @@ describe('audit log line and audit store batches under faults', () => {
     const line = JSON.parse(text) as { principal?: { sub?: string }; ip?: string };
     assert.equal(line.principal?.sub, 'user:alice');
     assert.equal(line.ip, '203.0.113.9');
+  });
+
+  it('a credential nested deeper than scrub reads is never written: the log line and the stored event say "[too deep]"', async () => {
+    const file = join(dir, 'deep.log');
+    const audit = createAudit({ audit: { enabled: true, destination: 'file', file, level: 'info' } } as unknown as Config);
+    const store = new SqliteStore(join(dir, 'deep.db'));
+    const log = new AuditStore(store, { retentionDays: 1, flushMs: 3_600_000 });
+    audit.observe((e) => log.record(e));
+    let nested: Record<string, unknown> = { note: API_KEY, client_secret: 'hunter2-hunter2' };
+    for (let i = 0; i < 12; i++) nested = { level: nested };
+    audit.record({ type: 'admin', outcome: 'success', action: 'deep', detail: nested, shallow: { client_secret: 'x' } });
+    await audit.flush();
+    await log.flush();
+    const text = readFileSync(file, 'utf8');
+    const stored = JSON.stringify((await store.list(AUDIT_EVENT_KIND)).map((r) => r.payload));
+    await log.close();
+    await store.close();
+    for (const written of [text, stored]) {
+      assert.ok(!written.includes(API_KEY) && !written.includes('hunter2'), `a nested credential was written: ${written}`);
+      assert.ok(written.includes(TOO_DEEP), written);
+      assert.match(written, /"client_secret":"\[redacted\]"/, 'shallow fields are still scrubbed field by field');
+    }
   });
 
   it('an event field named level, time or log never stands in for the line\'s own', async () => {
@@ -53,6 +75,28 @@ describe('audit log line and audit store batches under faults', () => {
     await log.close();
     await store.close();
     assert.equal(kept, 10, 'the ten serializable events of the batch were lost with the one that is not');
+  });
+
+  it('record() never throws, whatever a field of the coalescing key holds (a BigInt, a cycle): that event is stored on its own or left out, the others are stored', async () => {
+    const store = new SqliteStore(join(dir, 'odd-key.db'));
+    const log = new AuditStore(store, { retentionDays: 1, flushMs: 3_600_000 });
+    const cycle: Record<string, unknown> = { name: 'x' };
+    cycle.self = cycle;
+    const odd = [
+      { type: 'introspection', outcome: 'success', active: 1n, client: 'rs', ip: '10.0.0.1' },
+      { type: 'api_key_used', outcome: 'success', client: 'k1', ip: cycle },
+      { type: 'access_denied', outcome: 'failure', reason: 'forbidden', ip: '10.0.0.1', principal: { sub: cycle, auth_method: 'jwt' } },
+    ] as unknown as Parameters<AuditStore['record']>[0][];
+    try {
+      for (const event of odd) assert.doesNotThrow(() => log.record(event), `record(${event.type}) threw`);
+      for (let i = 0; i < 3; i++) log.record({ type: 'introspection', outcome: 'success', active: true, client: 'rs', ip: '10.0.0.1' });
+      await log.flush().catch(() => undefined); // the BigInt one cannot be written: reported, the rest written
+      const kept = (await store.list<{ type: string; details: { count?: number } }>(AUDIT_EVENT_KIND)).map((r) => `${r.payload.type} ${r.payload.details.count ?? 1}`).sort();
+      assert.deepEqual(kept, ['access_denied 1', 'api_key_used 1', 'introspection 3']);
+    } finally {
+      await log.close();
+      await store.close();
+    }
   });
 
   it('close() waits for a flush under way: a batch over 500 events is not cut at shutdown (hub.close order)', async () => {

@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIT_EVENT_KIND, AuditStore, QUERY_CAP } from '../../src/audit/store.ts';
 import { runCleanup } from '../../src/jobs/cleanup.ts';
-import { MemoryStore, PostgresStore, RedisStore, SqliteStore, type Store, type StoredRecord } from '../../src/storage/index.ts';
+import { MemoryStore, SqliteStore, type Store, type StoredRecord } from '../../src/storage/index.ts';
+import { PostgresStore } from '../../src/storage/postgres.ts';
+import { RedisStore } from '../../src/storage/redis.ts';
 import { cliActor } from '../../src/admin/service.ts';
 import { newRedisPrefix, REDIS_URL, startHub } from '../helpers/hub.ts';
 import { freshDatabase, type FreshDatabase } from '../helpers/postgres.ts';
@@ -204,6 +206,63 @@ describe('audit events kept in the store (issue 21, item 3)', () => {
       log.record({ type: 'api_key_used', outcome: 'success', client: 'k1', ip: '10.0.0.9' });
       await log.flush();
       assert.equal((await log.query({ type: 'api_key_used' })).total, 3);
+    } finally {
+      await log.close();
+      await store.close();
+    }
+  });
+
+  it('successful introspections are stored one per caller, address and answer a batch, counted; the jti only while all were of one token', async () => {
+    const store = new SqliteStore(join(dir, 'coalesce-introspection.db'));
+    const log = new AuditStore(store, { retentionDays: 1, flushMs: 60_000 });
+    const user = (sub: string) => ({ sub, auth_method: 'jwt' as const, provider: 'okta' });
+    try {
+      for (let i = 0; i < 40; i++) log.record({ type: 'introspection', outcome: 'success', active: true, jti: 'jti-one', client: 'rs-a', ip: '10.0.0.1' });
+      for (let i = 0; i < 10; i++) log.record({ type: 'introspection', outcome: 'success', active: true, jti: `jti-${i}`, client: 'rs-b', ip: '10.0.0.1' });
+      for (let i = 0; i < 5; i++) log.record({ type: 'introspection', outcome: 'success', active: false, client: 'rs-a', ip: '10.0.0.1' });
+      log.record({ type: 'introspection', outcome: 'success', active: true, jti: 'jti-one', client: 'rs-a', ip: '10.0.0.2' });
+      // Two people introspecting with their own bearer tokens (no client id) from one address: two events.
+      for (let i = 0; i < 3; i++) log.record({ type: 'introspection', outcome: 'success', active: true, jti: 'jti-u', principal: user('alice'), ip: '10.0.0.3' });
+      log.record({ type: 'introspection', outcome: 'success', active: true, jti: 'jti-u', principal: user('bob'), ip: '10.0.0.3' });
+      // A sub that would join another's fields with the separator of a naive key is still its own.
+      log.record({ type: 'introspection', outcome: 'success', active: true, principal: user('carol\n10.0.0.3'), ip: '' });
+      log.record({ type: 'introspection', outcome: 'success', active: true, principal: user('carol'), ip: '10.0.0.3\n' });
+      await log.flush();
+      const shown = (await log.query({ type: 'introspection' })).events
+        .map((e) => `${e.client ?? JSON.stringify(e.principal?.sub)} ${e.ip} ${String(e.details.active)} ${String(e.details.count ?? 1)} ${String(e.details.jti)}`).sort();
+      assert.deepEqual(shown, [
+        '"alice" 10.0.0.3 true 3 jti-u', '"bob" 10.0.0.3 true 1 jti-u',
+        '"carol" 10.0.0.3\n true 1 undefined', '"carol\\n10.0.0.3"  true 1 undefined',
+        'rs-a 10.0.0.1 false 5 undefined', 'rs-a 10.0.0.1 true 40 jti-one', 'rs-a 10.0.0.2 true 1 jti-one',
+        'rs-b 10.0.0.1 true 10 undefined',
+      ]);
+    } finally {
+      await log.close();
+      await store.close();
+    }
+  });
+
+  it('one sub at two IdPs, or one account by two methods, is never one stored event: the coalescing key names the provider and auth method', async () => {
+    const store = new SqliteStore(join(dir, 'coalesce-provider.db'));
+    const log = new AuditStore(store, { retentionDays: 1, flushMs: 60_000 });
+    // IdP subs are not namespaced by provider: "12345" at one IdP is someone else than "12345" at another.
+    const at = (provider: string) => ({ sub: '12345', auth_method: 'jwt' as const, client_id: 'console', provider });
+    try {
+      log.record({ type: 'introspection', outcome: 'success', active: true, jti: 'j1', principal: at('okta'), client: 'console', ip: '10.0.0.9' });
+      for (let i = 0; i < 5; i++) log.record({ type: 'introspection', outcome: 'success', active: true, jti: 'j1', principal: at('github'), client: 'console', ip: '10.0.0.9' });
+      // A service account by its secret, then by its own bearer token: the store says which.
+      log.record({ type: 'introspection', outcome: 'success', active: true, principal: { sub: 'rs', auth_method: 'client', client_id: 'rs' }, client: 'rs', ip: '10.0.0.9' });
+      log.record({ type: 'introspection', outcome: 'success', active: true, principal: { sub: 'rs', auth_method: 'jwt', client_id: 'rs' }, client: 'rs', ip: '10.0.0.9' });
+      log.record({ type: 'access_denied', outcome: 'failure', reason: 'forbidden', principal: at('okta'), ip: '10.0.0.9' });
+      log.record({ type: 'access_denied', outcome: 'failure', reason: 'forbidden', principal: at('github'), ip: '10.0.0.9' });
+      await log.flush();
+      const shown = (await log.query()).events
+        .map((e) => `${e.type} ${e.principal?.sub}@${e.principal?.provider ?? '-'}/${e.principal?.auth_method} ${String(e.details.count ?? 1)}`).sort();
+      assert.deepEqual(shown, [
+        'access_denied 12345@github/jwt 1', 'access_denied 12345@okta/jwt 1',
+        'introspection 12345@github/jwt 5', 'introspection 12345@okta/jwt 1',
+        'introspection rs@-/client 1', 'introspection rs@-/jwt 1',
+      ]);
     } finally {
       await log.close();
       await store.close();

@@ -12,6 +12,10 @@ import { loadConfig, type Config } from '../../src/config/index.ts';
 import { openHub, type Hub } from '../../src/hub.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
+import { dropRedisPrefix } from '../../bench/lib/redis.ts';
+import { freePort } from './port.ts';
+
+export { freePort };
 
 export const REDIS_URL = process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -36,19 +40,25 @@ export interface StartOptions {
   logDestination?: DestinationStream;
 }
 
+/**
+ * A fresh key prefix, under MIMIR_TEST_REDIS_NAMESPACE when set (npm test sets one per run and drops
+ * it when the run ends, leaving other runs' keys on a shared Redis alone), else `mimir-test:`.
+ */
 export function newRedisPrefix(): string {
-  return `mimir-test:${randomBytes(6).toString('hex')}:`;
+  return `${process.env.MIMIR_TEST_REDIS_NAMESPACE || 'mimir-test:'}${randomBytes(6).toString('hex')}:`;
 }
 
 export async function startHub(options: StartOptions = {}): Promise<TestHub> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mimir-hub-test-'));
   const storage = options.storage ?? 'sqlite';
+  // The helper's own prefix, when the test gives none (redisPrefix or env): the only one it drops.
+  const ownPrefix = options.redisPrefix === undefined && options.env?.MIMIR_REDIS_KEY_PREFIX === undefined ? newRedisPrefix() : undefined;
   const env: Record<string, string> = {
     MIMIR_AUTH_PORT: '0',
     MIMIR_DATA_DIR: dataDir,
     MIMIR_TOKEN_STORAGE: storage,
     MIMIR_REDIS_URL: REDIS_URL,
-    MIMIR_REDIS_KEY_PREFIX: options.redisPrefix ?? newRedisPrefix(),
+    MIMIR_REDIS_KEY_PREFIX: options.redisPrefix ?? ownPrefix ?? newRedisPrefix(),
     MIMIR_LOG_AUTH_EVENTS: 'false',
     MIMIR_LOG_LEVEL: 'silent',
     ...options.env,
@@ -68,20 +78,12 @@ export async function startHub(options: StartOptions = {}): Promise<TestHub> {
       await app.close();
       await hub.close();
       if (!keepData && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // Its keys leave the shared Redis with it (CI runs on the machine's Redis as the tests leave it);
+      // a prefix the test chose may be another hub's too, or anyone's, and stays.
+      const usesRedis = config.storage.kind === 'redis' || config.session.storage === 'redis';
+      if (!keepData && ownPrefix !== undefined && config.storage.redis.keyPrefix === ownPrefix && usesRedis) await dropRedisPrefix(REDIS_URL, ownPrefix);
     },
   };
-}
-
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
 }
 
 /** A service account and its token, the common test setup. */

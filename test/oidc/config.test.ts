@@ -13,7 +13,7 @@ import { safeReturnTo } from '../../src/oidc/return-to.ts';
 import { MAX_COOKIE_VALUE_BYTES, Sessions, type SessionData } from '../../src/sessions/sessions.ts';
 import { RecordCache } from '../../src/cache/records.ts';
 import { createStore } from '../../src/storage/index.ts';
-import { freePort } from '../helpers/hub.ts';
+import { freePort, newRedisPrefix } from '../helpers/hub.ts';
 import { startIdp } from '../helpers/idp.ts';
 
 const cfg = (env: Record<string, string>) => loadConfig({ MIMIR_DATA_DIR: tmpdir(), ...env }, { dotenv: false });
@@ -191,7 +191,7 @@ describe('sessions', () => {
 
   for (const kind of ['memory', 'redis'] as const) {
     it(`${kind}: the idle timeout slides with use and the absolute lifetime does not`, async () => {
-      const store = await createStore({ kind, sqlitePath: '', redis: { url: process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', db: 0, keyPrefix: `mimir-test:${randomBytes(4).toString('hex')}:` } });
+      const store = await createStore({ kind, sqlitePath: '', redis: { url: process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', db: 0, keyPrefix: newRedisPrefix() } });
       let t = Date.now();
       const sessions = new Sessions(store, { mode: 'store', key: randomBytes(32), cookieName: 's', idleSeconds: 100, absoluteSeconds: 250, now: () => t });
       try {

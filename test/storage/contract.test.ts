@@ -13,13 +13,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { createStore, MemoryStore, RedisStore, SqliteStore, StoreUnavailableError, type Store, type StoredEntry } from '../../src/storage/index.ts';
+import { createStore, MemoryStore, SqliteStore, StoreUnavailableError, type Store, type StoredEntry } from '../../src/storage/index.ts';
+import { RedisStore } from '../../src/storage/redis.ts';
 import { inChunks, SCAN_PAGE, WRITE_CHUNK, type StoredRecord } from '../../src/storage/adapter.ts';
 import { escapeGlob } from '../../src/storage/redis.ts';
 import { PostgresStore } from '../../src/storage/postgres.ts';
 import { redactUrl } from '../../src/config/index.ts';
 import { freshDatabase } from '../helpers/postgres.ts';
-import type { RedisTopology } from '../../src/storage/redis-connection.ts';
+import type { RedisTopology } from '../../src/storage/redis-topology.ts';
 import { startCluster, startSentinel } from '../helpers/redis-topologies.ts';
 
 const REDIS_URL = process.env.MIMIR_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -394,6 +395,15 @@ for (const [name, setup] of Object.entries(backends)) {
       }
       await b.store.upsertMany([]);
       await assert.rejects(b.store.upsertMany([{ kind: 'has:colon', id: 'x', payload: {} }]), TypeError);
+      // One id twice in a batch: the last write stands. A record that cannot be written costs only itself.
+      const twice = newKind();
+      await assert.rejects(b.store.upsertMany([
+        { kind: twice, id: 'a', payload: { v: 1 } }, { kind: twice, id: 'bad', payload: { n: 1n } },
+        { kind: twice, id: 'b', payload: { v: 2 } }, { kind: twice, id: 'a', payload: { v: 3 }, ttlSeconds: 600 },
+      ]));
+      const kept = await b.peer.list(twice);
+      assert.deepEqual(kept.map((r) => [r.id, r.payload]), [['a', { v: 3 }], ['b', { v: 2 }]]);
+      assertExpiry(b, kept[0]!.expiresAt, 600, 10);
       const counters = newKind();
       await b.store.increment(counters, 'c0', 5);
       await b.store.incrementMany(counters, Array.from({ length: WRITE_CHUNK + 3 }, (_, i) => [`c${i}`, i + 1] as const));

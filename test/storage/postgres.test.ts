@@ -132,6 +132,27 @@ describe('PostgreSQL store: schema', () => {
   });
 });
 
+describe('PostgreSQL store: upsertMany', () => {
+  let db: FreshDatabase;
+  before(async () => {
+    db = await freshDatabase();
+  });
+  after(async () => db?.drop());
+
+  it('writes a chunk in one statement; a record the server refuses (a NUL in its id) costs only itself', async () => {
+    const store = new PostgresStore({ url: db.url });
+    try {
+      await store.connect();
+      await assert.rejects(store.upsertMany([
+        { kind: 'k', id: 'one', payload: { v: 1 } }, { kind: 'k', id: 'n\u0000ul', payload: {} }, { kind: 'k', id: 'two', payload: { v: 2 } },
+      ]), /0x00|null character|invalid byte/i);
+      assert.deepEqual((await store.list('k')).map((r) => [r.id, r.payload]), [['one', { v: 1 }], ['two', { v: 2 }]]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('PostgreSQL store: two hubs starting at once on an empty database', () => {
   it('create one schema between them and both work (10 fresh databases)', async () => {
     for (let round = 0; round < 10; round++) {
@@ -274,6 +295,34 @@ describe('PostgreSQL store: LISTEN/NOTIFY', () => {
       assert.equal(removed[kind], 12000);
       assert.deepEqual((await store.list(kind)).map((r) => r.id), ['live']);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('a record revived while purgeExpired runs (insert or increment over an expired row) is not purged', async () => {
+    // The purge picks its rows in a subquery; a row revived by a transaction that commits while the
+    // DELETE waits on its lock must be re-checked as it now is (READ COMMITTED re-evaluates only the
+    // DELETE's own conditions), or a live record written after the purge began is lost.
+    const kind = `revive_${randomUUID().slice(0, 8)}`;
+    const store = new PostgresStore({ url: db.url });
+    const reviver = new pg.Client({ connectionString: db.url });
+    try {
+      await store.ping();
+      await reviver.connect();
+      await admin(`INSERT INTO mimir_auth.records (kind, id, payload, expires_at) VALUES ($1, 'back', '{"n":1}', 1), ($1, 'dead', '{}', 1)`, [kind], db.url);
+      await reviver.query('BEGIN');
+      await reviver.query(`UPDATE mimir_auth.records SET payload = '{"n":2}', expires_at = NULL WHERE kind = $1 AND id = 'back'`, [kind]);
+      const purging = store.purgeExpired();
+      // The purge is now blocked on the revived row's lock (it cannot finish before the commit).
+      await within(5000, 'the purge waits on the locked row', async () =>
+        (await rows<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM%'"))[0]!.n > 0);
+      await reviver.query('COMMIT');
+      const removed = await purging;
+      assert.equal(removed[kind], 1, 'only the row still expired is purged');
+      assert.deepEqual(await store.find(kind, 'back'), { payload: { n: 2 } });
+      assert.equal(await store.find(kind, 'dead'), null);
+    } finally {
+      await reviver.end().catch(() => {});
       await store.close();
     }
   });

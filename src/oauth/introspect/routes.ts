@@ -34,6 +34,8 @@ export async function introspection(hub: Hub, req: IntrospectionRequest): Promis
     const result = forCaller(caller, await introspectToken(hub, params.token));
     hub.audit.record({
       type: 'introspection', outcome: 'success', active: result.active, jti: result.active ? result.jti : undefined,
+      // Who asked, as revocation names it: the caller's Principal (a service account's, or the bearer's).
+      principal: caller.kind === 'principal' || caller.kind === 'client' ? caller.principal : undefined,
       client: caller.kind === 'client' || caller.kind === 'oauth_client' ? caller.clientId : caller.kind === 'principal' ? caller.principal.client_id : undefined,
       ip: req.ip, request_id: req.id,
     });

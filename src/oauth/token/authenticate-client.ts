@@ -157,6 +157,8 @@ async function verifyClientAssertion(hub: Hub, creds: Extract<ClientCredentials,
 }
 
 function safeDecode(s: string): string {
+  // Most client ids and secrets hold neither (a regular expression and a decode per request saved).
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {

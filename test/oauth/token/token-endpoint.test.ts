@@ -21,6 +21,20 @@ describe('client_credentials at /auth/token (RFC 6749 §4.4)', () => {
     return { status: res.status, headers: res.headers, body: await res.json() as Record<string, unknown> };
   }
 
+  it('client_secret_basic credentials are form-urlencoded before Basic (RFC 6749 §2.3.1): percent escapes are decoded, a + is a space', async () => {
+    const raw = (i: string, s: string) => `Basic ${Buffer.from(`${i}:${s}`).toString('base64')}`;
+    const escaped = (s: string) => `%${s.charCodeAt(0).toString(16).toUpperCase()}${s.slice(1)}`;
+    assert.equal((await token({ grant_type: 'client_credentials' }, { authorization: raw(escaped(id), escaped(secret)) })).status, 200);
+    assert.equal((await token({ grant_type: 'client_credentials' }, { authorization: raw(id, secret) })).status, 200);
+    // A + in place of one of the secret's characters decodes to a space: another secret.
+    const plus = (await token({ grant_type: 'client_credentials' }, { authorization: raw(id, `+${secret.slice(1)}`) }));
+    assert.equal(plus.status, 401);
+    assert.equal(plus.body.error, 'invalid_client');
+    // A malformed escape is taken as written: not the secret either.
+    const bad = (await token({ grant_type: 'client_credentials' }, { authorization: raw(id, `%zz${secret}`) }));
+    assert.equal(bad.status, 401);
+  });
+
   it('client_secret_basic issues an RFC 9068 access token', async () => {
     const r = await token({ grant_type: 'client_credentials' }, { authorization: basic(id, secret) });
     assert.equal(r.status, 200);
