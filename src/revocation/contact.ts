@@ -120,7 +120,11 @@ export class RevocationContact implements FreshnessCheck {
     if (!this.fresh) this.#lost();
     const seq = ++this.#sent;
     // A heartbeat that cannot be published is one that will not come back: the gap says so.
-    this.#store.publish(this.#channel, `${seq}:${this.#o.now()}`).catch(() => undefined);
+    // Through the subscription's own connection where the store has one (PostgreSQL's pool could
+    // run two heartbeats out of order, and the later one first would look like a gap).
+    const message = `${seq}:${this.#o.now()}`;
+    const sent = this.#store.publishLoopback?.(this.#channel, message) ?? this.#store.publish(this.#channel, message);
+    sent.catch(() => undefined);
   }
 
   #heard(message: string): void {

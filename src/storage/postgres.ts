@@ -119,6 +119,13 @@ function storeError(err: unknown): Error {
   return new StoreUnavailableError(STORE, err);
 }
 
+function checkNotifySize(message: string): void {
+  const bytes = Buffer.byteLength(message);
+  if (bytes >= NOTIFY_PAYLOAD_LIMIT) {
+    throw new RangeError(`a message of ${bytes} bytes cannot be published: PostgreSQL NOTIFY carries at most ${NOTIFY_PAYLOAD_LIMIT - 1} bytes`);
+  }
+}
+
 /** The innermost reason of a failure, for a message (AggregateError: one connect error per address). */
 export function describeFailure(err: unknown): string {
   let e = err;
@@ -336,12 +343,26 @@ export class PostgresStore implements Store {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    const bytes = Buffer.byteLength(message);
-    if (bytes >= NOTIFY_PAYLOAD_LIMIT) {
-      throw new RangeError(`a message of ${bytes} bytes cannot be published: PostgreSQL NOTIFY carries at most ${NOTIFY_PAYLOAD_LIMIT - 1} bytes`);
-    }
+    checkNotifySize(message);
     // pg_notify takes the channel as a value, so no quoting is involved on this side.
     await this.#query('SELECT pg_notify($1, $2)', [this.channelName(channel), message]);
+  }
+
+  /**
+   * NOTIFY from the LISTEN connection itself: PostgreSQL delivers a session its own notifications,
+   * after every one committed before. Through the pool, heartbeats sent one after another could
+   * run out of order: after a partition healed, the statements each pooled connection had held
+   * ran at once, and a later heartbeat arriving before an earlier one looked like a lost message.
+   */
+  async publishLoopback(channel: string, message: string): Promise<void> {
+    checkNotifySize(message);
+    const listener = this.#listener;
+    if (!listener) throw new StoreUnavailableError(STORE, new Error('the PostgreSQL LISTEN connection is down'));
+    try {
+      await listener.query('SELECT pg_notify($1, $2)', [this.channelName(channel), message]);
+    } catch (e) {
+      throw storeError(e);
+    }
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {

@@ -11,6 +11,7 @@ import pg from 'pg';
 import { createStore, StoreUnavailableError, type Store } from '../../src/storage/index.ts';
 import { MIGRATIONS, NOTIFY_PAYLOAD_LIMIT, PostgresStore, SchemaVersionError, type Migration } from '../../src/storage/postgres.ts';
 import { admin, freshDatabase, privateCluster, type FreshDatabase, type PrivateCluster } from '../helpers/postgres.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -244,6 +245,45 @@ describe('PostgreSQL store: LISTEN/NOTIFY', () => {
       assert.deepEqual(heard, []);
     } finally {
       await other.close();
+    }
+  });
+
+  it('publishLoopback: what a store sends itself comes back in the order sent, also when a silent partition held it; it rejects while the listener is down', async (t) => {
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+    const via = new URL(db.url);
+    via.port = String(proxy.port);
+    // No listener check, so the partition holds the listener rather than replacing it.
+    const store = new PostgresStore({ url: via.toString(), listenerCheckMs: 0, commandTimeoutMs: 5000 });
+    try {
+      const fresh = new PostgresStore({ url: db.url });
+      await assert.rejects(fresh.publishLoopback('none', 'x'), StoreUnavailableError, 'no listener yet: nothing to send through');
+      await fresh.close();
+
+      const [loop, pooled] = [`loop-${randomUUID()}`, `pool-${randomUUID()}`];
+      const got: Record<string, number[]> = { [loop]: [], [pooled]: [] };
+      await store.subscribe(loop, (m) => got[loop]!.push(Number(m)));
+      await store.subscribe(pooled, (m) => got[pooled]!.push(Number(m)));
+      // Warm the pool: several connections open, as under load.
+      await Promise.all(Array.from({ length: 10 }, () => store.ping()));
+      proxy.blackhole();
+      const sent: Promise<void>[] = [];
+      for (let i = 1; i <= 30; i++) {
+        sent.push(store.publishLoopback(loop, String(i)), store.publish(pooled, String(i)));
+        await sleep(5);
+      }
+      await sleep(200);
+      assert.deepEqual(got[loop], [], 'nothing arrives while partitioned');
+      await proxy.pass();
+      await Promise.all(sent);
+      await within(3000, 'delivery after healing', () => got[loop]!.length === 30 && got[pooled]!.length === 30);
+      assert.deepEqual(got[loop], Array.from({ length: 30 }, (_, i) => i + 1), 'in the order sent');
+      const inOrder = got[pooled]!.every((n, i) => i === 0 || n > got[pooled]![i - 1]!);
+      t.diagnostic(`through the pool, the same 30 came back ${inOrder ? 'in order' : `out of order: ${got[pooled]!.join(' ')}`}`);
+    } finally {
+      await proxy.pass();
+      await store.close();
+      await proxy.close();
     }
   });
 
