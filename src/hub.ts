@@ -132,7 +132,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       maxStalenessMs: config.revocation.maxStaleness * 1000,
       // After a gap: everything fed by pub/sub is brought back in line with the store before it is trusted again.
       resync: async () => {
-        for (const cache of [caches.tokens, caches.apiKeys, caches.serviceAccounts, caches.sessions, caches.mcpSessions]) cache.clear();
+        for (const cache of [caches.tokens, caches.apiKeys, caches.serviceAccounts, caches.sessions, caches.mcpSessions, caches.refreshFamilies]) cache.clear();
         await keys.reload();
         await revocations.resync();
       },
@@ -143,16 +143,18 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
       onError: (e) => log.warn({ err: e }, 'resync after losing the revocation channel failed; trying again at the next heartbeat'),
     });
     const serviceAccounts = new ServiceAccounts(store, { now, secretGraceSeconds: config.serviceAccounts.secretGrace, contact });
+    const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts }, sessionStore);
     const refreshTokens = new RefreshTokens(store, {
       lifetimeSeconds: config.jwt.refreshTokenLifetime, now, revocations, contact, reuseIntervalSeconds: config.refresh.reuseInterval,
       accessTokenLifetime: Math.max(config.jwt.accessTokenLifetime, config.serviceAccounts.tokenLifetime),
+      families: caches.refreshFamilies,
     });
     const metrics = new AuthMetrics({ store, now, revocationStaleness: () => contact.stalenessSeconds, onError: (e) => log.warn({ err: e }, 'writing request counts failed') });
-    const caches = await createAuthCaches(store, config.cache, now, { apiKeys, serviceAccounts }, sessionStore);
     metrics.watchCache('tokens', () => caches.tokens.lookups);
     metrics.watchCache('api_keys', () => caches.apiKeys.lookups);
     metrics.watchCache('service_accounts', () => caches.serviceAccounts.lookups);
     metrics.watchCache('sessions', () => caches.sessions.lookups);
+    metrics.watchCache('refresh_families', () => caches.refreshFamilies.lookups);
     const sessions = new Sessions(sessionStore, {
       mode: config.session.storage === 'cookie' ? 'cookie' : 'store',
       key: sessionKey(config), cookieName: config.session.cookie.name,

@@ -8,6 +8,7 @@ import type { ServiceAccountRecord, ServiceAccounts } from '../service-accounts/
 import { SERVICE_ACCOUNT_CHANNEL } from '../service-accounts/index.ts';
 import { SESSION_ENDED_CHANNEL, type SessionData } from '../sessions/sessions.ts';
 import { MCP_SESSION_ENDED_CHANNEL, type McpSessionCache } from '../proxy/mcp-sessions.ts';
+import { FAMILY_REVOKED_CHANNEL, type FamilyRecord } from '../oauth/refresh/refresh-tokens.ts';
 import type { Store } from '../storage/adapter.ts';
 import { RecordCache } from './records.ts';
 import { VerifiedTokenCache } from './verified-tokens.ts';
@@ -25,6 +26,8 @@ export interface AuthCaches {
   readonly sessions: RecordCache<SessionData>;
   /** MCP session bindings by the hash of the hub's session id (src/proxy/mcp-sessions.ts). */
   readonly mcpSessions: McpSessionCache;
+  /** Refresh-token families by id, for introspection and revocation (src/oauth/refresh/refresh-tokens.ts). */
+  readonly refreshFamilies: RecordCache<FamilyRecord>;
 }
 
 /**
@@ -50,12 +53,14 @@ export async function createAuthCaches(
     serviceAccounts: new RecordCache<ServiceAccountRecord>({ maxEntries: credentials, maxAgeMs, now }),
     sessions: new RecordCache<SessionData>({ maxEntries: credentials, maxAgeMs, now }),
     mcpSessions: new RecordCache({ maxEntries: credentials, maxAgeMs, now }),
+    refreshFamilies: new RecordCache<FamilyRecord>({ maxEntries: credentials, maxAgeMs, now }),
   };
   // Revocation and disabling publish the record id; with Redis every instance hears it.
   await store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => caches.apiKeys.invalidate((r) => r.id === id));
   await store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => caches.serviceAccounts.invalidate((r) => r.clientId === clientId));
   await sessionStore.subscribe(SESSION_ENDED_CHANNEL, (sid) => caches.sessions.forget(sid));
   await store.subscribe(MCP_SESSION_ENDED_CHANNEL, (key) => caches.mcpSessions.forget(key));
+  await store.subscribe(FAMILY_REVOKED_CHANNEL, (familyId) => caches.refreshFamilies.forget(familyId));
   // The message of a change made here comes back through Redis a little later; this instance must
   // not serve the old record meanwhile, so its own writes invalidate as soon as they are stored.
   if (writers) {

@@ -102,6 +102,27 @@ describe('token lifecycle across two hub processes on one Redis', () => {
     assert.ok(statuses.every((s) => s === 200 || s === 401), `statuses over time: ${statuses.join(',')}`);
   });
 
+  it('a refresh token introspected at one instance (its family cached there) is inactive there within 100 ms of its revocation at the other', async () => {
+    const clientId = `rs-${randomBytes(4).toString('hex')}`;
+    const { clientSecret } = await a.hub.serviceAccounts.create({ clientId, roles: ['introspector'], scopes: ['introspect'] });
+    const introspect = async (token: string) => (await postForm(`${a.url}/auth/introspect`, { token }, basic(clientId, clientSecret))).body;
+    const refresh = await login(a);
+    const families = () => a.hub.caches.refreshFamilies.lookups;
+    const before = families();
+    assert.equal((await introspect(refresh)).active, true);
+    assert.equal((await introspect(refresh)).active, true);
+    assert.equal(families().hits - before.hits, 1, 'the second introspection found the family in the cache');
+    const revoke = await postForm(`${b.url}/auth/revoke`, { token: refresh, token_type_hint: 'refresh_token' });
+    assert.equal(revoke.status, 200);
+    const revokedAt = performance.now();
+    let active = true;
+    while (active && performance.now() - revokedAt < 1000) active = (await introspect(refresh)).active as boolean;
+    const took = performance.now() - revokedAt;
+    assert.equal(active, false, 'A says inactive');
+    assert.ok(took <= 100, `within 100 ms of the revocation on B (${took.toFixed(0)} ms)`);
+    assert.equal((await introspect(refresh)).active, false, 'and stays so');
+  });
+
   it('a refresh family revoked at one instance cannot be refreshed at the other', async () => {
     const refresh = await login(a);
     const revoke = await postForm(`${b.url}/auth/revoke`, { token: refresh, token_type_hint: 'refresh_token' });

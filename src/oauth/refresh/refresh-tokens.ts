@@ -13,6 +13,7 @@
  */
 import { hashSecret, randomToken } from '../../crypto/index.ts';
 import { OAuthError } from '../../errors.ts';
+import type { RecordCache } from '../../cache/records.ts';
 import type { FreshnessCheck } from '../../revocation/contact.ts';
 import type { RevocationList } from '../../revocation/index.ts';
 import type { Store, Successor } from '../../storage/adapter.ts';
@@ -91,13 +92,19 @@ export class RefreshTokens {
   readonly #accessTokenLifetime: number;
   readonly #contact: FreshnessCheck | undefined;
   readonly #reuseInterval: number;
+  readonly #families: RecordCache<FamilyRecord> | undefined;
 
   /**
    * `revocations` + `accessTokenLifetime`: revoking a family also revokes, by `sid`, the access
    * tokens minted from it (RFC 7009 §2.1: tokens of the same grant), for as long as they could live.
    * `reuseIntervalSeconds`: MIMIR_REFRESH_REUSE_INTERVAL (default 0: any reuse revokes the family).
+   * `families`: families read by {@link inspect} are kept there (AuthCaches.refreshFamilies, dropped
+   * on every instance by {@link FAMILY_REVOKED_CHANNEL}); using a token always reads the store.
    */
-  constructor(store: Store, options: { lifetimeSeconds: number; now?: () => number; revocations?: RevocationList; accessTokenLifetime?: number; contact?: FreshnessCheck; reuseIntervalSeconds?: number }) {
+  constructor(store: Store, options: {
+    lifetimeSeconds: number; now?: () => number; revocations?: RevocationList; accessTokenLifetime?: number;
+    contact?: FreshnessCheck; reuseIntervalSeconds?: number; families?: RecordCache<FamilyRecord>;
+  }) {
     this.#store = store;
     this.#contact = options.contact;
     this.#lifetime = options.lifetimeSeconds;
@@ -105,6 +112,7 @@ export class RefreshTokens {
     this.#revocations = options.revocations;
     this.#accessTokenLifetime = options.accessTokenLifetime ?? 86400;
     this.#reuseInterval = options.reuseIntervalSeconds ?? 0;
+    this.#families = options.families;
   }
 
   /** Starts a new family (a new login) and returns its first token. */
@@ -180,13 +188,20 @@ export class RefreshTokens {
     throw new RefreshReuseError(record.familyId, record.grant);
   }
 
-  /** The grant and family of a token without using it (introspection, revocation). */
+  /**
+   * The grant and family of a token without using it (introspection, revocation). The family may
+   * come from the cache: its revocation reaches every instance's cache through the store's
+   * messages (and a lost one through the revocation contact's resync, which empties it), the only
+   * change a family sees; the token itself is read from the store every time (rotation consumes it).
+   */
   async inspect(token: string): Promise<{ grant: RefreshGrant; family: FamilyRecord; expiresAt: number; consumed: boolean } | null> {
     const found = await this.#store.find<TokenRecord>(TOKEN, hashSecret(token));
     if (!found) return null;
-    const family = await this.#store.find<FamilyRecord>(FAMILY, found.payload.familyId);
+    const familyId = found.payload.familyId;
+    const load = async () => (await this.#store.find<FamilyRecord>(FAMILY, familyId))?.payload ?? null;
+    const family = this.#families ? await this.#families.get(familyId, load) : await load();
     if (!family) return null;
-    return { grant: found.payload.grant, family: family.payload, expiresAt: found.payload.expiresAt, consumed: found.consumedAt !== undefined };
+    return { grant: found.payload.grant, family, expiresAt: found.payload.expiresAt, consumed: found.consumedAt !== undefined };
   }
 
   async isFamilyLive(familyId: string): Promise<boolean> {
@@ -205,6 +220,8 @@ export class RefreshTokens {
       const ttl = Math.max(1, found.payload.expiresAt - this.#seconds());
       await this.#store.upsert(FAMILY, familyId, { ...found.payload, revokedAt: this.#seconds(), revokedReason: reason }, ttl);
     }
+    // Here at once; elsewhere when the message below arrives.
+    this.#families?.forget(familyId);
     if (this.#revocations) await this.#revocations.revoke('sid', familyId, this.#seconds() + this.#accessTokenLifetime);
     await this.#store.publish(FAMILY_REVOKED_CHANNEL, familyId).catch(() => undefined);
     return true;
