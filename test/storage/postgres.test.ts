@@ -154,6 +154,59 @@ describe('PostgreSQL store: upsertMany', () => {
   });
 });
 
+describe('PostgreSQL store: the finds of one turn go together', () => {
+  let db: FreshDatabase;
+  before(async () => {
+    db = await freshDatabase();
+  });
+  after(async () => db?.drop());
+
+  it('300 finds asked in one turn (two statements) answer each its own record, on one connection; a refused id (a NUL) fails only its own find', async () => {
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+    const via = new URL(db.url);
+    via.port = String(proxy.port);
+    const store = new PostgresStore({ url: via.toString(), listenerCheckMs: 0 });
+    try {
+      await store.connect();
+      await store.upsertMany(Array.from({ length: 200 }, (_, i) => ({ kind: i % 2 ? 'odd' : 'even', id: `r${i}`, payload: { i } })));
+      await store.upsert('even', 'short-lived', { gone: true }, 1);
+      await store.upsert('even', 'used', { used: true });
+      assert.equal(await store.consume('even', 'used'), true);
+      const asked: Array<[string, string]> = [];
+      for (let i = 0; i < 300; i++) asked.push([i % 3 === 0 ? 'odd' : 'even', `r${i % 250}`]);
+      asked.push(['even', 'r0'], ['even', 'r0'], ['even', 'used'], ['odd', 'missing']);
+      const baseline = proxy.connections;
+      // All asked in this turn, none awaited before the last is asked.
+      const answers = await Promise.all(asked.map(([kind, id]) => store.find(kind, id)));
+      assert.ok(proxy.connections - baseline <= 1, `at most one more connection (${proxy.connections - baseline}): the finds did not each take one of the pool's`);
+      asked.forEach(([kind, id], n) => {
+        const i = Number(id.slice(1));
+        const expected = id === 'used' ? { payload: { used: true } } : Number.isInteger(i) && i < 200 && (i % 2 ? 'odd' : 'even') === kind ? { payload: { i } } : null;
+        if (expected && id === 'used') {
+          assert.deepEqual(answers[n]!.payload, expected.payload);
+          assert.ok(answers[n]!.consumedAt !== undefined, 'consumed is told');
+        } else {
+          assert.deepEqual(answers[n] && { payload: answers[n].payload }, expected, `find #${n} (${kind}, ${id})`);
+        }
+      });
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      const [expired, present] = await Promise.all([store.find('even', 'short-lived'), store.find('even', 'r2')]);
+      assert.equal(expired, null, 'an expired record is not found');
+      assert.deepEqual(present?.payload, { i: 2 });
+
+      const mixed = await Promise.allSettled([store.find('even', 'r4'), store.find('even', 'n\u0000ul'), store.find('odd', 'r5')]);
+      assert.deepEqual(mixed[0].status === 'fulfilled' && mixed[0].value?.payload, { i: 4 });
+      assert.equal(mixed[1].status, 'rejected');
+      assert.match(String((mixed[1] as PromiseRejectedResult).reason), /0x00|null character|invalid byte|refused/i);
+      assert.deepEqual(mixed[2].status === 'fulfilled' && mixed[2].value?.payload, { i: 5 });
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+});
+
 describe('PostgreSQL store: two hubs starting at once on an empty database', () => {
   it('create one schema between them and both work (10 fresh databases)', async () => {
     for (let round = 0; round < 10; round++) {
