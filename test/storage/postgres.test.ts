@@ -11,7 +11,7 @@ import pg from 'pg';
 import { createStore, StoreUnavailableError, type Store } from '../../src/storage/index.ts';
 import { MIGRATIONS, NOTIFY_PAYLOAD_LIMIT, PostgresStore, SchemaVersionError, type Migration } from '../../src/storage/postgres.ts';
 import { admin, freshDatabase, privateCluster, type FreshDatabase, type PrivateCluster } from '../helpers/postgres.ts';
-import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -33,6 +33,14 @@ async function within(ms: number, what: string, check: () => boolean | Promise<b
     await sleep(10);
   }
   return performance.now() - t0;
+}
+
+/** `url`, reached through a TCP proxy of its own (test/helpers/tcp-proxy.ts): the proxy and the URL to give a store. */
+async function throughProxy(url: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+  target.port = String(proxy.port);
+  return { proxy, url: target.toString() };
 }
 
 async function rows<T>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
@@ -133,7 +141,7 @@ describe('PostgreSQL store: schema', () => {
   });
 });
 
-describe('PostgreSQL store: upsertMany', () => {
+describe('PostgreSQL store: many records in one statement (upsertMany; the finds of one turn)', () => {
   let db: FreshDatabase;
   before(async () => {
     db = await freshDatabase();
@@ -152,21 +160,10 @@ describe('PostgreSQL store: upsertMany', () => {
       await store.close();
     }
   });
-});
-
-describe('PostgreSQL store: the finds of one turn go together', () => {
-  let db: FreshDatabase;
-  before(async () => {
-    db = await freshDatabase();
-  });
-  after(async () => db?.drop());
 
   it('300 finds asked in one turn (two statements) answer each its own record, on one connection; a refused id (a NUL) fails only its own find', async () => {
-    const target = new URL(db.url);
-    const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
-    const via = new URL(db.url);
-    via.port = String(proxy.port);
-    const store = new PostgresStore({ url: via.toString(), listenerCheckMs: 0 });
+    const { proxy, url } = await throughProxy(db.url);
+    const store = new PostgresStore({ url, listenerCheckMs: 0 });
     try {
       await store.connect();
       await store.upsertMany(Array.from({ length: 200 }, (_, i) => ({ kind: i % 2 ? 'odd' : 'even', id: `r${i}`, payload: { i } })));
@@ -302,12 +299,9 @@ describe('PostgreSQL store: LISTEN/NOTIFY', () => {
   });
 
   it('publishLoopback: what a store sends itself comes back in the order sent, also when a silent partition held it; it rejects while the listener is down', async (t) => {
-    const target = new URL(db.url);
-    const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
-    const via = new URL(db.url);
-    via.port = String(proxy.port);
+    const { proxy, url } = await throughProxy(db.url);
     // No listener check, so the partition holds the listener rather than replacing it.
-    const store = new PostgresStore({ url: via.toString(), listenerCheckMs: 0, commandTimeoutMs: 5000 });
+    const store = new PostgresStore({ url, listenerCheckMs: 0, commandTimeoutMs: 5000 });
     try {
       const fresh = new PostgresStore({ url: db.url });
       await assert.rejects(fresh.publishLoopback('none', 'x'), StoreUnavailableError, 'no listener yet: nothing to send through');
