@@ -10,11 +10,13 @@
  *
  * For `maxStalenessMs` after the last confirmation the hub may answer from what it knows; beyond
  * that, or while a resync after a gap is under way, every decision that depends on revocations is
- * refused with 503 ({@link RevocationContact.assertFresh}). A heartbeat missing from the sequence
- * (a lost message, a reconnected subscriber) or contact regained after being stale triggers a
- * resync at once — the revocation list read from the store, every cache fed by pub/sub dropped,
- * the signing keys reloaded — and only then is the hub fresh again, so a credential revoked
- * during an outage is refused from the first answer the hub gives after it.
+ * refused with 503 ({@link RevocationContact.assertFresh}). A heartbeat published but still
+ * missing from the sequence a while after a later one arrived (a lost message; at once when the hub
+ * is not answering from trust anyway), the store saying its subscription connection is back after
+ * a loss ({@link Store.onMessagesLost}), or contact regained after being stale triggers a resync —
+ * the revocation list read from the store, every cache fed by pub/sub dropped, the signing keys
+ * reloaded — and only then is the hub fresh again, so a credential revoked during an outage is
+ * refused from the first answer the hub gives after it.
  *
  * Stores whose messages stay in the process (memory; SQLite, whose change feed is local to the
  * host) always have contact: there is no channel that could silently fail.
@@ -27,6 +29,17 @@ import type { Store } from '../storage/adapter.ts';
 const HEARTBEAT_CHANNEL = 'revocation-heartbeat';
 /** At most this long between heartbeats (the issue's "≤ 1 s"). */
 const MAX_HEARTBEAT_MS = 1000;
+/**
+ * Heartbeats sent one after another can arrive out of order (PostgreSQL publishes through a pool:
+ * after a partition heals, the statements each connection held run at once), so one arriving
+ * before an earlier one is a hole, not yet a loss: contact is confirmed only up to the hole, and
+ * the hole is a loss once it stays open this many intervals (and {@link MIN_HOLE_MS}) or holds
+ * more than {@link MAX_AHEAD} heartbeats behind it, unless the missing heartbeat's publish failed.
+ */
+const HOLE_INTERVALS = 2;
+/** ...and at least this long: a heartbeat's publish may take a store's command timeout (1 s) to fail. */
+const MIN_HOLE_MS = 2500;
+const MAX_AHEAD = 16;
 /** Stores whose pub/sub never leaves the process or host: no channel to lose. */
 const LOCAL: ReadonlySet<Store['kind']> = new Set(['memory', 'sqlite']);
 
@@ -58,9 +71,15 @@ export class RevocationContact implements FreshnessCheck {
   readonly #intervalMs: number;
   /** Epoch ms as of which every revocation published anywhere is known here. */
   #confirmedAt: number;
-  /** Sequence number of the last heartbeat sent and of the last one received. */
+  /** Sequence number of the last heartbeat sent, and of the last one received with none missing before it. */
   #sent = 0;
   #received = 0;
+  /** Heartbeats received after a hole (sequence number → when sent), and since when the hole is open. */
+  readonly #ahead = new Map<number, number>();
+  #holeSince: number | undefined;
+  /** Heartbeats whose publish failed, not received yet: their absence is no hole. */
+  readonly #excused = new Set<number>();
+  readonly #holeGraceMs: number;
   /** When the last heartbeat heard was sent (epoch ms). */
   #heardSentAt = 0;
   /** A gap was seen (or contact went stale): nothing is trusted until a resync completes. */
@@ -77,6 +96,7 @@ export class RevocationContact implements FreshnessCheck {
     this.#o = { now: Date.now, onError: () => {}, ...options };
     this.#remote = !LOCAL.has(store.kind);
     this.#intervalMs = Math.min(MAX_HEARTBEAT_MS, Math.floor(options.maxStalenessMs / 4));
+    this.#holeGraceMs = Math.max(HOLE_INTERVALS * this.#intervalMs, MIN_HOLE_MS);
     // The revocation list was just loaded from the store: what it holds is current as of now.
     this.#confirmedAt = this.#o.now();
   }
@@ -85,6 +105,9 @@ export class RevocationContact implements FreshnessCheck {
   async start(): Promise<void> {
     if (!this.#remote || this.#timer) return;
     await this.#store.subscribe(this.#channel, (message) => this.#heard(message));
+    // Reconnected after a loss: what was published meanwhile is gone. Resynced once the next
+    // heartbeat shows the subscription works again.
+    this.#store.onMessagesLost?.(() => this.#gap());
     this.#timer = setInterval(() => this.#beat(), this.#intervalMs);
     this.#timer.unref();
     this.#beat();
@@ -117,31 +140,76 @@ export class RevocationContact implements FreshnessCheck {
   }
 
   #beat(): void {
+    this.#checkHole();
     if (!this.fresh) this.#lost();
     const seq = ++this.#sent;
-    // A heartbeat that cannot be published is one that will not come back: the gap says so.
-    // Through the subscription's own connection where the store has one (PostgreSQL's pool could
-    // run two heartbeats out of order, and the later one first would look like a gap).
-    const message = `${seq}:${this.#o.now()}`;
-    const sent = this.#store.publishLoopback?.(this.#channel, message) ?? this.#store.publish(this.#channel, message);
-    sent.catch(() => undefined);
+    // Out the way every revocation goes (the store's publish), so hearing it proves that path.
+    this.#store.publish(this.#channel, `${seq}:${this.#o.now()}`).catch(() => {
+      // Never sent, or sent and lost on the way: either way it tells nothing of the subscription
+      // (whose losses the store reports, or staleness shows), so its absence is no hole.
+      if (seq <= this.#received) return;
+      this.#excused.add(seq);
+      this.#settle();
+    });
   }
 
   #heard(message: string): void {
     const [seqText, sentText] = message.split(':');
     const seq = Number(seqText);
     const sentAt = Number(sentText);
-    if (!Number.isSafeInteger(seq) || !Number.isFinite(sentAt) || seq <= this.#received) return;
-    const missed = seq !== this.#received + 1;
-    this.#received = seq;
-    this.#heardSentAt = sentAt;
-    if (missed || (!this.#needsResync && this.#o.now() - this.#confirmedAt > this.#o.maxStalenessMs)) {
-      this.#needsResync = true;
-      this.#gaps++;
-      this.#lost();
+    if (!Number.isSafeInteger(seq) || !Number.isFinite(sentAt) || seq <= this.#received || seq > this.#sent) return;
+    this.#ahead.set(seq, sentAt);
+    this.#settle();
+  }
+
+  /**
+   * Takes in the heartbeats that follow the last one received without a hole (and passes over
+   * those whose publish failed), then: confirms contact as of the last one taken in, resyncs if a
+   * resync is due, or waits on the hole that remains.
+   */
+  #settle(): void {
+    let last: number | undefined;
+    for (;;) {
+      const next = this.#received + 1;
+      const sentAt = this.#ahead.get(next);
+      if (sentAt !== undefined) last = sentAt;
+      else if (!this.#excused.has(next)) break;
+      this.#ahead.delete(next);
+      this.#excused.delete(next);
+      this.#received = next;
     }
-    if (this.#needsResync) this.#resync();
-    else this.#confirmedAt = Math.max(this.#confirmedAt, sentAt);
+    this.#holeSince = this.#ahead.size ? (this.#holeSince ?? this.#o.now()) : undefined;
+    if (last !== undefined) {
+      this.#heardSentAt = last;
+      if (!this.#needsResync && this.#o.now() - this.#confirmedAt > this.#o.maxStalenessMs) this.#gap();
+      if (this.#needsResync) this.#resync();
+      else this.#confirmedAt = Math.max(this.#confirmedAt, last);
+    }
+    this.#checkHole();
+  }
+
+  /**
+   * A hole open too long (or too many heartbeats behind it) is a loss: resync from the last
+   * heartbeat heard. While nothing is answered from trust anyway (stale, or a resync pending), a
+   * hole is a loss at once: waiting would only keep the hub answering 503 longer.
+   */
+  #checkHole(): void {
+    if (this.#holeSince === undefined) return;
+    if (this.fresh && this.#o.now() - this.#holeSince < this.#holeGraceMs && this.#ahead.size <= MAX_AHEAD) return;
+    const last = Math.max(...this.#ahead.keys());
+    this.#heardSentAt = this.#ahead.get(last)!;
+    this.#received = last;
+    this.#ahead.clear();
+    this.#holeSince = undefined;
+    this.#gap();
+    this.#resync();
+  }
+
+  /** Messages may have been lost: nothing is trusted until a resync after the next heartbeat heard. */
+  #gap(): void {
+    this.#needsResync = true;
+    this.#gaps++;
+    this.#lost();
   }
 
   /**

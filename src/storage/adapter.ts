@@ -97,12 +97,11 @@ export interface Store {
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
   /**
-   * Publishes on a channel this process subscribes to, through the very connection its
-   * subscriptions arrive on, so that what it sends itself comes back in the order sent and proves
-   * that connection alive end to end (the revocation heartbeat). Rejects when that connection is
-   * down. Stores whose publish already goes one connection, in order, need not have it.
+   * Calls `listener` each time the connection that delivers this process's subscriptions is back
+   * after a loss (reconnected and subscribed again): what was published meanwhile never arrives.
+   * Stores whose messages cannot be lost (memory, SQLite's change feed) need not have it.
    */
-  publishLoopback?(channel: string, message: string): Promise<void>;
+  onMessagesLost?(listener: () => void): void;
   /**
    * Delivers now, synchronously, the messages other processes published that this one has not
    * heard yet (SQLite's change feed; stores that push their messages have nothing to do). Cheap

@@ -129,13 +129,6 @@ function storeError(err: unknown): Error {
   return new StoreUnavailableError(STORE, err);
 }
 
-function checkNotifySize(message: string): void {
-  const bytes = Buffer.byteLength(message);
-  if (bytes >= NOTIFY_PAYLOAD_LIMIT) {
-    throw new RangeError(`a message of ${bytes} bytes cannot be published: PostgreSQL NOTIFY carries at most ${NOTIFY_PAYLOAD_LIMIT - 1} bytes`);
-  }
-}
-
 /** The innermost reason of a failure, for a message (AggregateError: one connect error per address). */
 export function describeFailure(err: unknown): string {
   let e = err;
@@ -185,6 +178,8 @@ export class PostgresStore implements Store {
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #checkTimer: ReturnType<typeof setInterval> | undefined;
+  /** Told when the listener is back after a loss ({@link onMessagesLost}). */
+  readonly #lossListeners = new Set<() => void>();
   /** The finds of this turn, sent at setImmediate; undefined when none wait. */
   #finds: PendingFind[] | undefined;
 
@@ -399,26 +394,16 @@ export class PostgresStore implements Store {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    checkNotifySize(message);
+    const bytes = Buffer.byteLength(message);
+    if (bytes >= NOTIFY_PAYLOAD_LIMIT) {
+      throw new RangeError(`a message of ${bytes} bytes cannot be published: PostgreSQL NOTIFY carries at most ${NOTIFY_PAYLOAD_LIMIT - 1} bytes`);
+    }
     // pg_notify takes the channel as a value, so no quoting is involved on this side.
     await this.#query('SELECT pg_notify($1, $2)', [this.channelName(channel), message]);
   }
 
-  /**
-   * NOTIFY from the LISTEN connection itself: PostgreSQL delivers a session its own notifications,
-   * after every one committed before. Through the pool, heartbeats sent one after another could
-   * run out of order: after a partition healed, the statements each pooled connection had held
-   * ran at once, and a later heartbeat arriving before an earlier one looked like a lost message.
-   */
-  async publishLoopback(channel: string, message: string): Promise<void> {
-    checkNotifySize(message);
-    const listener = this.#listener;
-    if (!listener) throw new StoreUnavailableError(STORE, new Error('the PostgreSQL LISTEN connection is down'));
-    try {
-      await listener.query('SELECT pg_notify($1, $2)', [this.channelName(channel), message]);
-    } catch (e) {
-      throw storeError(e);
-    }
+  onMessagesLost(listener: () => void): void {
+    this.#lossListeners.add(listener);
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
@@ -562,7 +547,9 @@ export class PostgresStore implements Store {
       this.#startCheck(client);
       if (this.#gap) {
         this.#gap = false;
-        try { this.#onReconnect(); } catch (e) { this.#onError(e as Error); }
+        for (const told of [this.#onReconnect, ...this.#lossListeners]) {
+          try { told(); } catch (e) { this.#onError(e as Error); }
+        }
       }
       return client;
     })();

@@ -101,6 +101,7 @@ export class RedisStore implements Store {
   #lastError: Error | undefined;
   #subscriber: Promise<RedisClient> | undefined;
   readonly #channels = new Map<string, { handlers: Set<(message: string) => void>; ready: Promise<unknown> }>();
+  readonly #lossListeners = new Set<() => void>();
 
   constructor(options: RedisStoreOptions = {}) {
     this.#prefix = options.keyPrefix ?? 'mimir:tokens:';
@@ -297,6 +298,10 @@ export class RedisStore implements Store {
     await entry.ready;
   }
 
+  onMessagesLost(listener: () => void): void {
+    this.#lossListeners.add(listener);
+  }
+
   async ping(): Promise<void> {
     await reachable(this.#redis.ping());
   }
@@ -319,6 +324,15 @@ export class RedisStore implements Store {
       this.#watch(sub);
       sub.on('message', (channel: string, message: string) => {
         for (const handler of this.#channels.get(channel)?.handlers ?? []) handler(message);
+      });
+      // Ready again after the first time: reconnected (and subscribed again); what was published
+      // while it was away is lost (Redis keeps no pub/sub messages).
+      let readies = 0;
+      sub.on('ready', () => {
+        if (readies++ === 0) return;
+        for (const told of this.#lossListeners) {
+          try { told(); } catch (e) { this.#onError(e as Error); }
+        }
       });
       try {
         await sub.connect();

@@ -119,3 +119,14 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
   };
 }
+
+/**
+ * A proxy to the server of `url` (a redis:// or postgres:// URL; `defaultPort` when it names none)
+ * and `url` rewritten to go through it.
+ */
+export async function throughProxy(url: string, defaultPort: number): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const proxy = await startTcpProxy(Number(target.port || defaultPort), target.hostname);
+  target.port = String(proxy.port);
+  return { proxy, url: target.toString() };
+}
