@@ -239,6 +239,9 @@ export class PostgresStore implements Store {
     return new Promise((resolve, reject) => {
       checkKind(kind); // a throw here rejects, as from an async function
       this.#open();
+      // PostgreSQL text cannot hold a NUL, so no record has such an id; asking would only make the
+      // server refuse the statement (and, batched, every other find of the turn with it).
+      if (id.includes('\0')) return resolve(null);
       if (!this.#finds) {
         this.#finds = [];
         setImmediate(() => this.#sendFinds());

@@ -12,6 +12,8 @@ import { createStore, StoreUnavailableError, type Store } from '../../src/storag
 import { MIGRATIONS, NOTIFY_PAYLOAD_LIMIT, PostgresStore, SchemaVersionError, type Migration } from '../../src/storage/postgres.ts';
 import { admin, freshDatabase, privateCluster, type FreshDatabase, type PrivateCluster } from '../helpers/postgres.ts';
 import { throughProxy } from '../helpers/tcp-proxy.ts';
+import { startHub, type TestHub } from '../helpers/hub.ts';
+import { basic, postForm } from '../helpers/http.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -33,6 +35,17 @@ async function within(ms: number, what: string, check: () => boolean | Promise<b
     await sleep(10);
   }
   return performance.now() - t0;
+}
+
+/** Counts the statements every PostgreSQL pool sends from now until restore(). */
+function countStatements(): { readonly count: number; restore(): void } {
+  const original = pg.Pool.prototype.query;
+  let count = 0;
+  pg.Pool.prototype.query = function (this: pg.Pool, ...args: unknown[]) {
+    count++;
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  return { get count() { return count; }, restore: () => { pg.Pool.prototype.query = original; } };
 }
 
 async function rows<T>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
@@ -153,7 +166,7 @@ describe('PostgreSQL store: many records in one statement (upsertMany; the finds
     }
   });
 
-  it('300 finds asked in one turn (two statements) answer each its own record, on one connection; a refused id (a NUL) fails only its own find', async () => {
+  it('300 finds asked in one turn (two statements) answer each its own record, on one connection; an id with a NUL is not found and spoils nothing', async () => {
     const { proxy, url } = await throughProxy(db.url, 5432);
     const store = new PostgresStore({ url, listenerCheckMs: 0 });
     try {
@@ -184,15 +197,40 @@ describe('PostgreSQL store: many records in one statement (upsertMany; the finds
       assert.equal(expired, null, 'an expired record is not found');
       assert.deepEqual(present?.payload, { i: 2 });
 
-      const mixed = await Promise.allSettled([store.find('even', 'r4'), store.find('even', 'n\u0000ul'), store.find('odd', 'r5')]);
-      assert.deepEqual(mixed[0].status === 'fulfilled' && mixed[0].value?.payload, { i: 4 });
-      assert.equal(mixed[1].status, 'rejected');
-      assert.match(String((mixed[1] as PromiseRejectedResult).reason), /0x00|null character|invalid byte|refused/i);
-      assert.deepEqual(mixed[2].status === 'fulfilled' && mixed[2].value?.payload, { i: 5 });
+      // An id no record can have (PostgreSQL text holds no NUL): not found, and the others' statement is not spoiled.
+      const statements = countStatements();
+      try {
+        const mixed = await Promise.all([...Array.from({ length: 100 }, (_, i) => store.find('even', `r${2 * i}`)), store.find('even', 'n\u0000ul')]);
+        assert.equal(mixed.filter((r) => r !== null).length, 100);
+        assert.equal(mixed.at(-1), null);
+        assert.equal(statements.count, 1, 'one statement for the 101 finds');
+      } finally {
+        statements.restore();
+      }
     } finally {
       await store.close();
       await proxy.close();
     }
+  });
+});
+
+describe('PostgreSQL store behind a hub: a NUL where an id is looked up', () => {
+  let db: FreshDatabase;
+  let t: TestHub;
+  before(async () => {
+    db = await freshDatabase();
+    t = await startHub({ storage: 'postgres', env: { MIMIR_DATABASE_URL: db.url } });
+  });
+  after(async () => {
+    await t?.close();
+    await db?.drop();
+  });
+
+  it('a Basic client_id holding a NUL at introspection and revocation is 401 invalid_client, as at the token endpoint, never 500', async () => {
+    const auth = basic('a\u0000b', 'x');
+    const answers = await Promise.all(['introspect', 'revoke', 'token'].map((path) =>
+      postForm(`${t.url}/auth/${path}`, path === 'token' ? { grant_type: 'client_credentials' } : { token: 'x' }, auth)));
+    assert.deepEqual(answers.map((a) => [a.status, a.body.error]), [[401, 'invalid_client'], [401, 'invalid_client'], [401, 'invalid_client']]);
   });
 });
 
