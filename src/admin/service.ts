@@ -63,7 +63,7 @@ export interface AdminServiceDeps {
   apiKeys: Pick<ApiKeys, 'create' | 'get' | 'list' | 'revoke'>;
   serviceAccounts: Pick<ServiceAccounts, 'create' | 'createWithKeys' | 'get' | 'list' | 'rotateSecret' | 'setDisabled' | 'delete'>;
   clients: Pick<ClientRegistry, 'list' | 'revoke' | 'cimdAllowlist' | 'setCimdAllowlist'>;
-  refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies' | 'revokeFamily'>;
+  refreshTokens: Pick<RefreshTokens, 'revokeClientFamilies' | 'revokeFamily' | 'revokeSessionFamilies'>;
   keys: Pick<KeyRing, 'currentKid' | 'list' | 'rotate'>;
   revocations: Pick<RevocationList, 'revoke'>;
   /** The sign-in sessions: revoking a session also ends it (its cookie stops working everywhere). */
@@ -367,9 +367,11 @@ export class AdminService {
       await this.#d.revocations.revoke(type === 'session' ? 'sid' : 'jti', id, until);
       if (type === 'session') {
         // The session itself ends too: its cookie stops working on every instance, not only its
-        // tokens; and a refresh family of that id is revoked for good (its refresh tokens outlive
-        // any access token the revocation list must remember).
+        // tokens; and its refresh families are revoked for good (their refresh tokens outlive any
+        // access token the revocation list must remember): those the sign-in session started, and
+        // a family of that id (an access token's sid is its family's id when no session is behind it).
         await this.#d.sessions.end?.(id);
+        await this.#d.refreshTokens.revokeSessionFamilies(id, 'revoked_by_admin');
         await this.#d.refreshTokens.revokeFamily(id, 'revoked_by_admin');
       }
     }

@@ -240,6 +240,19 @@ export class RefreshTokens {
     return live.length;
   }
 
+  /**
+   * Revokes every live family started by the sign-in session `sid` (an administrator ended the
+   * session): a family's id is its own, the session it came from is in its record. Lists the
+   * families, as {@link revokeClientFamilies} does. Returns how many were revoked.
+   */
+  async revokeSessionFamilies(sid: string, reason: string): Promise<number> {
+    const now = this.#seconds();
+    const live = (await this.#store.list<FamilyRecord>(FAMILY))
+      .filter((f) => f.payload.sid === sid && f.payload.revokedAt === undefined && f.payload.expiresAt > now);
+    for (const f of live) await this.revokeFamily(f.id, reason);
+    return live.length;
+  }
+
   async #liveFamily(familyId: string): Promise<FamilyRecord | null> {
     const family = await this.#store.find<FamilyRecord>(FAMILY, familyId);
     if (!family || family.payload.revokedAt !== undefined || family.payload.expiresAt <= this.#seconds()) return null;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createTokenSigner } from '../../../src/jwt/access-token.ts';
 import { serviceAccountToken, startHub, type TestHub } from '../../helpers/hub.ts';
 import { basic, get, login, postForm, postJson } from '../../helpers/http.ts';
+import { cliActor } from '../../../src/admin/service.ts';
 
 describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
   let t: TestHub;
@@ -60,6 +61,17 @@ describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
     assert.deepEqual((await introspect(refresh)).body, { active: false }, 'a rotated-out token is inactive');
     await postForm(`${t.url}/auth/revoke`, { token: next.body.refresh_token, token_type_hint: 'refresh_token' });
     assert.deepEqual((await introspect(next.body.refresh_token)).body, { active: false });
+  });
+
+  it('a sign-in session revoked by an administrator takes its refresh tokens with it: inactive at introspection, refused at refresh; other sessions keep theirs', async () => {
+    const sid = `sess-${Math.random().toString(36).slice(2)}`;
+    const [first, second, other] = [await login(t, { sid }), await login(t, { sid }), await login(t, { sid: `${sid}-other` })];
+    const active = async (token: string) => (await introspect(token)).body.active;
+    assert.deepEqual([await active(first), await active(second), (await introspect(first)).body.sid], [true, true, sid]);
+    await t.hub.admin.revoke(cliActor('ops'), { type: 'session', id: sid });
+    assert.deepEqual([await active(first), await active(second), await active(other)], [false, false, true]);
+    const refused = await postJson(`${t.url}/auth/refresh`, { refresh_token: first });
+    assert.equal(refused.body.error, 'invalid_grant');
   });
 
   it('introspection of API keys: active while valid', async () => {
