@@ -32,6 +32,28 @@ async function watchedContact(store: Store, maxStalenessMs: number) {
   };
 }
 
+/**
+ * A contact with a heartbeat a second on `store`: `lose()` makes the subscription connection drop
+ * and come back, most often between two heartbeats (none of them lost); the contact must resync
+ * all the same, refusing until it has, and be fresh after.
+ */
+async function expectResyncAfterLoss(store: PostgresStore | RedisStore, lose: () => Promise<void>): Promise<void> {
+  await store.connect();
+  const w = await watchedContact(store, 40_000);
+  try {
+    await sleep(1200);
+    assert.equal(w.resyncs, 0);
+    await lose();
+    for (let i = 0; i < 150 && w.resyncs === 0; i++) await sleep(20);
+    assert.ok(w.resyncs >= 1, 'resynced after the subscription came back (at the next heartbeat, within about a second)');
+    assert.equal(w.refused, true, 'answering stopped until then');
+    for (let i = 0; i < 100 && !w.contact.fresh; i++) await sleep(20);
+    assert.equal(w.contact.fresh, true, 'and fresh again after');
+  } finally {
+    w.close();
+  }
+}
+
 describe('revocation contact on PostgreSQL', () => {
   let db: FreshDatabase;
   before(async () => { db = await freshDatabase(); });
@@ -73,20 +95,12 @@ describe('revocation contact on PostgreSQL', () => {
 
   it('a listener that is back after a loss, between two heartbeats, is a loss: resync, and 503 until it is done', async () => {
     const store = new PostgresStore({ url: db.url });
-    let w: Awaited<ReturnType<typeof watchedContact>> | undefined;
     try {
-      await store.connect();
-      w = await watchedContact(store, 40_000); // a heartbeat a second
-      await sleep(1200);
-      assert.equal(w.resyncs, 0);
-      const ended = await admin("SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'mimir-auth-hub listener'", [], db.url);
-      assert.ok(ended.rows.length >= 1);
-      for (let i = 0; i < 150 && w.resyncs === 0; i++) await sleep(20);
-      assert.ok(w.resyncs >= 1, 'resynced after the listener came back (the next heartbeat, within about a second)');
-      assert.equal(w.refused, true, 'answering stopped until then');
-      assert.equal(w.contact.fresh, true, 'and fresh again after');
+      await expectResyncAfterLoss(store, async () => {
+        const ended = await admin("SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'mimir-auth-hub listener'", [], db.url);
+        assert.ok(ended.rows.length >= 1);
+      });
     } finally {
-      w?.close();
       await store.close();
     }
   });
@@ -137,21 +151,12 @@ describe('revocation contact on Redis', () => {
   it('a subscriber that reconnects between two heartbeats is a loss: resync, and 503 until it is done', async () => {
     const { proxy, url } = await throughProxy(REDIS_URL, 6379);
     const store = new RedisStore({ url, keyPrefix: newRedisPrefix() });
-    let w: Awaited<ReturnType<typeof watchedContact>> | undefined;
     try {
-      await store.connect();
-      w = await watchedContact(store, 40_000); // a heartbeat a second
-      await sleep(1200);
-      assert.equal(w.resyncs, 0);
-      await proxy.cut();
-      await proxy.pass(); // back at once: ioredis reconnects within ~100 ms, usually before the next heartbeat
-      for (let i = 0; i < 150 && w.resyncs === 0; i++) await sleep(20);
-      assert.ok(w.resyncs >= 1, 'resynced after the subscriber came back');
-      assert.equal(w.refused, true, 'answering stopped until then');
-      for (let i = 0; i < 100 && !w.contact.fresh; i++) await sleep(20);
-      assert.equal(w.contact.fresh, true, 'and fresh again after');
+      await expectResyncAfterLoss(store, async () => {
+        await proxy.cut();
+        await proxy.pass(); // back at once: ioredis reconnects within ~100 ms, usually before the next heartbeat
+      });
     } finally {
-      w?.close();
       await store.close();
       await proxy.close();
     }

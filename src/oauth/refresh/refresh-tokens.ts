@@ -233,11 +233,7 @@ export class RefreshTokens {
    * Lists the families: an admin action, not a request path. Returns how many were revoked.
    */
   async revokeClientFamilies(clientId: string, reason: string): Promise<number> {
-    const now = this.#seconds();
-    const live = (await this.#store.list<FamilyRecord>(FAMILY))
-      .filter((f) => f.payload.clientId === clientId && f.payload.revokedAt === undefined && f.payload.expiresAt > now);
-    for (const f of live) await this.revokeFamily(f.id, reason);
-    return live.length;
+    return this.#revokeFamiliesWhere((f) => f.clientId === clientId, reason);
   }
 
   /**
@@ -246,9 +242,13 @@ export class RefreshTokens {
    * families, as {@link revokeClientFamilies} does. Returns how many were revoked.
    */
   async revokeSessionFamilies(sid: string, reason: string): Promise<number> {
+    return this.#revokeFamiliesWhere((f) => f.sid === sid, reason);
+  }
+
+  async #revokeFamiliesWhere(matches: (family: FamilyRecord) => boolean, reason: string): Promise<number> {
     const now = this.#seconds();
     const live = (await this.#store.list<FamilyRecord>(FAMILY))
-      .filter((f) => f.payload.sid === sid && f.payload.revokedAt === undefined && f.payload.expiresAt > now);
+      .filter((f) => matches(f.payload) && f.payload.revokedAt === undefined && f.payload.expiresAt > now);
     for (const f of live) await this.revokeFamily(f.id, reason);
     return live.length;
   }
