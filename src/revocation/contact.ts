@@ -77,8 +77,12 @@ export class RevocationContact implements FreshnessCheck {
   /** Heartbeats received after a hole (sequence number → when sent), and since when the hole is open. */
   readonly #ahead = new Map<number, number>();
   #holeSince: number | undefined;
-  /** Heartbeats whose publish failed, not received yet: their absence is no hole. */
+  /** Heartbeats whose publish failed, not received yet: their absence is no hole (only for a store that reports its losses). */
   readonly #excused = new Set<number>();
+  readonly #reportsLosses: boolean;
+  /** The last heartbeat sent when the store last reported a loss; and the one `#heardSentAt` is of. */
+  #lossSeq = 0;
+  #heardSeq = 0;
   readonly #holeGraceMs: number;
   /** When the last heartbeat heard was sent (epoch ms). */
   #heardSentAt = 0;
@@ -99,15 +103,20 @@ export class RevocationContact implements FreshnessCheck {
     this.#holeGraceMs = Math.max(HOLE_INTERVALS * this.#intervalMs, MIN_HOLE_MS);
     // The revocation list was just loaded from the store: what it holds is current as of now.
     this.#confirmedAt = this.#o.now();
+    // Reconnected after a loss: what was published meanwhile is gone. Heard from now on (not only
+    // once beating starts), and resynced from a heartbeat sent after it: a Redis subscriber says it
+    // is ready before it has subscribed again.
+    this.#reportsLosses = this.#remote && typeof store.onMessagesLost === 'function';
+    if (this.#remote) store.onMessagesLost?.(() => {
+      this.#lossSeq = this.#sent;
+      this.#gap();
+    });
   }
 
   /** Subscribes to this hub's heartbeat channel and starts beating (no-op for in-process stores). */
   async start(): Promise<void> {
     if (!this.#remote || this.#timer) return;
     await this.#store.subscribe(this.#channel, (message) => this.#heard(message));
-    // Reconnected after a loss: what was published meanwhile is gone. Resynced once the next
-    // heartbeat shows the subscription works again.
-    this.#store.onMessagesLost?.(() => this.#gap());
     this.#timer = setInterval(() => this.#beat(), this.#intervalMs);
     this.#timer.unref();
     this.#beat();
@@ -146,8 +155,8 @@ export class RevocationContact implements FreshnessCheck {
     // Out the way every revocation goes (the store's publish), so hearing it proves that path.
     this.#store.publish(this.#channel, `${seq}:${this.#o.now()}`).catch(() => {
       // Never sent, or sent and lost on the way: either way it tells nothing of the subscription
-      // (whose losses the store reports, or staleness shows), so its absence is no hole.
-      if (seq <= this.#received) return;
+      // when the store reports that subscription's losses, so its absence is no hole then.
+      if (!this.#reportsLosses || seq <= this.#received) return;
       this.#excused.add(seq);
       this.#settle();
     });
@@ -172,8 +181,10 @@ export class RevocationContact implements FreshnessCheck {
     for (;;) {
       const next = this.#received + 1;
       const sentAt = this.#ahead.get(next);
-      if (sentAt !== undefined) last = sentAt;
-      else if (!this.#excused.has(next)) break;
+      if (sentAt !== undefined) {
+        last = sentAt;
+        this.#heardSeq = next;
+      } else if (!this.#excused.has(next)) break;
       this.#ahead.delete(next);
       this.#excused.delete(next);
       this.#received = next;
@@ -198,8 +209,10 @@ export class RevocationContact implements FreshnessCheck {
     if (this.fresh && this.#o.now() - this.#holeSince < this.#holeGraceMs && this.#ahead.size <= MAX_AHEAD) return;
     const last = Math.max(...this.#ahead.keys());
     this.#heardSentAt = this.#ahead.get(last)!;
+    this.#heardSeq = last;
     this.#received = last;
     this.#ahead.clear();
+    for (const seq of this.#excused) if (seq <= last) this.#excused.delete(seq);
     this.#holeSince = undefined;
     this.#gap();
     this.#resync();
@@ -219,7 +232,8 @@ export class RevocationContact implements FreshnessCheck {
    * meanwhile, which needs another read.
    */
   #resync(): void {
-    if (this.#resyncing) return;
+    // After a loss the store reported, only a heartbeat sent since proves the subscription is back.
+    if (this.#resyncing || this.#heardSeq <= this.#lossSeq) return;
     this.#resyncing = true;
     const gaps = this.#gaps;
     this.#o.resync().then(

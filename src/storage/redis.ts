@@ -102,6 +102,13 @@ export class RedisStore implements Store {
   #subscriber: Promise<RedisClient> | undefined;
   readonly #channels = new Map<string, { handlers: Set<(message: string) => void>; ready: Promise<unknown> }>();
   readonly #lossListeners = new Set<() => void>();
+  /**
+   * Store.onMessagesLost, on a single server and Sentinel only: there the subscriber's connection
+   * says 'ready' again after every reconnection. A Cluster moves its subscriber to another node by
+   * itself without a word, so it cannot tell every loss, and says nothing (the revocation contact
+   * then counts every heartbeat it does not hear, those it failed to publish too).
+   */
+  readonly onMessagesLost?: (listener: () => void) => void;
 
   constructor(options: RedisStoreOptions = {}) {
     this.#prefix = options.keyPrefix ?? 'mimir:tokens:';
@@ -123,6 +130,7 @@ export class RedisStore implements Store {
       keepAlive: 30_000,
     });
     this.#cluster = this.#redis instanceof Cluster;
+    if (!this.#cluster) this.onMessagesLost = (listener) => { this.#lossListeners.add(listener); };
     const acknowledged = replicaAcknowledgement(this.#redis, options.topology ?? STANDALONE);
     this.#replicated = () => reachable(acknowledged());
     this.#watch(this.#redis);
@@ -296,10 +304,6 @@ export class RedisStore implements Store {
     }
     entry.handlers.add(onMessage);
     await entry.ready;
-  }
-
-  onMessagesLost(listener: () => void): void {
-    this.#lossListeners.add(listener);
   }
 
   async ping(): Promise<void> {
