@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { startFront, type Front } from './setup.ts';
+import { frontWithKey, type Front } from './setup.ts';
 
 const ACCEPT = 'application/json, text/event-stream';
 const LIMIT = 4 * 1024 * 1024;
@@ -48,10 +48,7 @@ describe('/mcp: a body over the limit', () => {
   let f: Front;
   let key: string;
 
-  before(async () => {
-    f = await startFront();
-    key = (await f.t.hub.apiKeys.create({ name: 'dev', roles: ['developer'] })).key;
-  });
+  before(async () => { ({ f, key } = await frontWithKey(['developer'])); });
   after(async () => { await f.close(); });
 
   for (const chunked of [false, true]) {

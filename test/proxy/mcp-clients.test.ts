@@ -1,16 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serviceAccountToken } from '../helpers/hub.ts';
-import { mcpClient, startFront, type Front } from './setup.ts';
+import { mcpClient, frontWithKey, type Front } from './setup.ts';
 import { TOOLS } from './upstream.ts';
 
 describe('MCP through the hub, both SDK generations', () => {
   let f: Front;
   let developerKey: string;
-  before(async () => {
-    f = await startFront();
-    developerKey = (await f.t.hub.apiKeys.create({ name: 'dev', roles: ['developer'] })).key;
-  });
+  before(async () => { ({ f, key: developerKey } = await frontWithKey(['developer'])); });
   after(async () => { await f.close(); });
 
   for (const generation of [1, 2] as const) {

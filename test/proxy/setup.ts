@@ -37,6 +37,12 @@ export async function startFront(options: StartOptions = {}): Promise<Front> {
   };
 }
 
+/** {@link startFront}, and an API key of its hub holding `roles`. */
+export async function frontWithKey(roles: string[], options: StartOptions = {}): Promise<{ f: Front; key: string }> {
+  const f = await startFront(options);
+  return { f, key: (await f.t.hub.apiKeys.create({ name: 'dev', roles })).key };
+}
+
 export interface McpSession {
   listTools(): Promise<string[]>;
   call(name: string, args?: Record<string, unknown>): Promise<string>;

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startFront, type Front } from './setup.ts';
+import { frontWithKey, type Front } from './setup.ts';
 
 /** Writes raw bytes; resolves with what came back before the hub closed the connection. */
 function rawExchange(url: string, bytes: string): Promise<string> {
@@ -23,10 +23,7 @@ function rawExchange(url: string, bytes: string): Promise<string> {
 describe('request smuggling: ambiguous framing is refused, never forwarded', () => {
   let f: Front;
   let key: string;
-  before(async () => {
-    f = await startFront();
-    key = (await f.t.hub.apiKeys.create({ name: 'dev', roles: ['admin'] })).key;
-  });
+  before(async () => { ({ f, key } = await frontWithKey(['admin'])); });
   after(async () => f.close());
 
   const head = (host: string) => `POST /api/nodes HTTP/1.1\r\nHost: ${host}\r\nX-API-Key: ${key}\r\nContent-Type: application/json\r\n`;

@@ -2,16 +2,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { freePort, startHub } from '../helpers/hub.ts';
-import { startFront, type Front } from './setup.ts';
+import { frontWithKey, type Front } from './setup.ts';
 import { within } from '../helpers/time.ts';
 
 describe('streaming through the proxy', () => {
   let f: Front;
   let key: string;
-  before(async () => {
-    f = await startFront();
-    key = (await f.t.hub.apiKeys.create({ name: 'dev', roles: ['developer'] })).key;
-  });
+  before(async () => { ({ f, key } = await frontWithKey(['developer'])); });
   after(async () => { await f.close(); });
 
   it('an SSE stream of several events arrives event by event, never buffered whole', async () => {

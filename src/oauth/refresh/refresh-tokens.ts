@@ -204,10 +204,6 @@ export class RefreshTokens {
     return { grant: found.payload.grant, family, expiresAt: found.payload.expiresAt, consumed: found.consumedAt !== undefined };
   }
 
-  async isFamilyLive(familyId: string): Promise<boolean> {
-    return (await this.#liveFamily(familyId)) !== null;
-  }
-
   /**
    * Revokes every token of the family, now and on every instance: its refresh tokens, and the
    * access tokens minted from it (they carry the family as `fid`). Only this family (RFC 9700
