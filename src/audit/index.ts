@@ -72,16 +72,49 @@ function isoNow(): string {
 }
 
 /**
- * One line's object in pino's key order: level, time, `log`, the event's fields, `event`. The line's
- * own fields are set again after the event's, keeping their place: an event field named `level`,
- * `time` or `log` never stands in for them (pino wrote both, and a last-wins reader took the event's).
+ * One line's object in pino's key order: level, time, `log`, the event's fields, `event`, built in
+ * one pass and scrubbed as {@link scrub} would (the principal as `{sub, auth_method, client_id,
+ * act, provider}`). The line's own fields keep their place and value: an event field named
+ * `level`, `time` or `log` never stands in for them (pino wrote both, and a last-wins reader took
+ * the event's).
  */
-function lineOf(level: number, time: string, fields: Record<string, unknown>, type: string): Record<string, unknown> {
-  const line: Record<string, unknown> = { level, time, log: 'audit', ...fields, event: type };
-  line.level = level;
-  line.time = time;
-  line.log = 'audit';
+function lineFor(level: number, time: string, event: AuditEvent): Record<string, unknown> {
+  const line: Record<string, unknown> = { level, time, log: 'audit' };
+  for (const k in event) {
+    if (!Object.hasOwn(event, k) || k === 'level' || k === 'time' || k === 'log') continue;
+    let v = event[k];
+    if (k === 'principal' && v) {
+      const p = v as AuditPrincipal;
+      v = { sub: p.sub, auth_method: p.auth_method, client_id: p.client_id, act: p.act, provider: p.provider };
+    }
+    line[k] = scrubField(k, v, 0);
+  }
+  line.event = event.type;
   return line;
+}
+
+/** What a field's name says of its value (memoized: the same few names come on every line). */
+const PLAIN = 0;
+const SECRET = 1;
+const PUBLIC_ID = 2;
+const fieldNames = new Map<string, number>();
+function fieldName(k: string): number {
+  let kind = fieldNames.get(k);
+  if (kind === undefined) {
+    kind = SECRET_FIELD.test(k) ? SECRET : PUBLIC_ID_FIELD.test(k) ? PUBLIC_ID : PLAIN;
+    if (fieldNames.size < 1000) fieldNames.set(k, kind);
+  }
+  return kind;
+}
+
+/** One field of an object at `depth`, scrubbed as {@link scrub} scrubs it. */
+function scrubField(k: string, v: unknown, depth: number): unknown {
+  switch (fieldName(k)) {
+    case SECRET: return v !== undefined ? '[redacted]' : v;
+    case PUBLIC_ID: if (typeof v === 'string') return v; break;
+    default:
+  }
+  return typeof v === 'string' ? (tokenShaped(v) ? '[redacted]' : v) : scrub(v, depth + 1);
 }
 
 /** Called for every event, written or not (metrics count what the audit log records). */
@@ -143,19 +176,15 @@ export function createAudit(config: Config, options: { stdoutFd?: number; observ
       observe(event);
       const level = LEVEL_NUMBER[LEVEL_OF[event.outcome]];
       if (level < threshold) return;
-      const principal = event.principal
-        ? { sub: event.principal.sub, auth_method: event.principal.auth_method, client_id: event.principal.client_id, act: event.principal.act, provider: event.principal.provider }
-        : undefined;
       const time = isoNow();
-      const scrubbed = scrub({ ...event, principal }) as Record<string, unknown>;
       let line: string;
       try {
-        line = JSON.stringify(lineOf(level, time, scrubbed, event.type));
+        line = JSON.stringify(lineFor(level, time, event));
       } catch {
         // A detail JSON cannot write (a cycle, a BigInt): the event is still recorded — who, from
         // where, what and why, scrubbed as every line is — without its other details.
-        const { type, outcome, reason, client, ip, request_id } = scrubbed;
-        line = JSON.stringify(lineOf(level, time, { type, outcome, reason, principal: scrub(principal), client, ip, request_id, detail: 'unserializable' }, event.type));
+        const { type, outcome, reason, client, ip, request_id } = event;
+        line = JSON.stringify(lineFor(level, time, { type, outcome, reason, principal: event.principal, client, ip, request_id, detail: 'unserializable' }));
       }
       gathered(`${line}\n`);
     },
@@ -200,9 +229,7 @@ export function scrub(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const k in value) {
-    if (!Object.hasOwn(value, k)) continue;
-    const v = (value as Record<string, unknown>)[k];
-    out[k] = SECRET_FIELD.test(k) && v !== undefined ? '[redacted]' : PUBLIC_ID_FIELD.test(k) && typeof v === 'string' ? v : scrub(v, depth + 1);
+    if (Object.hasOwn(value, k)) out[k] = scrubField(k, (value as Record<string, unknown>)[k], depth);
   }
   return out;
 }

@@ -62,12 +62,20 @@ export interface CredentialRights {
 /** The hub's own permissions, known whatever the RBAC configuration says (src/admin, introspection, metrics, the proxy, MCP tools). */
 const HUB_PERMISSIONS = ['admin:manage', 'introspect', 'metrics:read', 'upstream:access', 'mcp:*'];
 
+/** The effective permissions and upstream roles of one (kind of credential, roles, scope). */
+interface Held { permissions: readonly string[]; upstreamRoles?: readonly string[] }
+interface HeldNode { next?: Map<string, HeldNode>; end?: HeldNode; held?: Held }
+/** Nodes {@link Authorizer}'s memo holds at most (a few per combination of roles and scope). */
+const MEMO_NODES = 10_000;
+
 export class Authorizer {
   readonly rbac: Rbac;
   /** Every permission this hub's configuration names (roles, route table, the hub's own). */
   readonly #vocabulary: ReadonlySet<string>;
   readonly #now: () => number;
-  readonly #memo = new Map<string, { permissions: readonly string[]; upstreamRoles?: readonly string[] }>();
+  /** {@link #held}'s answers, by kind of credential, then role after role, then scope after scope. */
+  #memo = new Map<string, HeldNode>();
+  #memoNodes = 0;
 
   constructor(rbac: Rbac, options: { now?: () => number } = {}) {
     this.rbac = rbac;
@@ -115,18 +123,38 @@ export class Authorizer {
    * back on every request (`/auth/me` and the proxy ask for both on each). Bounded, in case
    * combinations are many.
    */
-  #held(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>): { permissions: readonly string[]; upstreamRoles?: readonly string[] } {
+  #held(p: Pick<Principal, 'roles' | 'scopes' | 'auth_method'>): Held {
     const kind = p.auth_method === 'session' || p.auth_method === 'oauth' ? p.auth_method : 'other';
-    const key = `${kind} ${JSON.stringify(p.roles)} ${kind === 'session' ? '' : JSON.stringify(p.scopes)}`;
-    let found = this.#memo.get(key);
+    // A walk down maps of the very strings (no key is built, nothing is serialized: the roles and
+    // scopes are the principal's own, one lookup each); the end of the roles is its own edge, so
+    // no list of roles can pass for another list's roles followed by scopes.
+    let node = this.#memo.get(kind);
+    if (node === undefined) this.#memo.set(kind, node = this.#node());
+    for (const role of p.roles) node = this.#edge(node, role);
+    node = node.end ??= this.#node();
+    if (kind !== 'session') for (const scope of p.scopes) node = this.#edge(node, scope);
+    let found = node.held;
     if (found === undefined) {
       const fromRoles = this.rbac.permissionsFor(p.roles);
       const limit = scopeLimit(p);
-      found = { permissions: limit === undefined ? fromRoles : intersectPermissions(fromRoles, limit) };
-      if (this.#memo.size >= 1000) this.#memo.clear();
-      this.#memo.set(key, found);
+      found = node.held = { permissions: limit === undefined ? fromRoles : intersectPermissions(fromRoles, limit) };
     }
     return found;
+  }
+
+  #edge(node: HeldNode, name: string): HeldNode {
+    let next = node.next?.get(name);
+    if (next === undefined) (node.next ??= new Map()).set(name, next = this.#node());
+    return next;
+  }
+
+  /** A node of {@link #memo}; bounded, in case combinations are many (then it starts over). */
+  #node(): HeldNode {
+    if (++this.#memoNodes > MEMO_NODES) {
+      this.#memoNodes = 1;
+      this.#memo = new Map();
+    }
+    return {};
   }
 
   /** Whether the principal holds `permission` (resource binding aside: see {@link decide}). */

@@ -95,6 +95,22 @@ describe('the one authorization rule, as properties', () => {
   });
 });
 
+  it('one Authorizer asked about many principals in turn answers each as a fresh one would (its memo confuses none)', () => {
+    // Roles and scopes drawn from one small pool, so that one principal's roles followed by its
+    // scopes are often another's roles alone (['r1', 'r2'] + [] against ['r1'] + ['r2']).
+    const pool = ['r1', 'r2', 'r3', 'nodes:read', 'mcp:*', '*'];
+    const mixed = fc.record({ roles: fc.array(fc.constantFrom(...pool), { maxLength: 3 }), scopes: fc.array(fc.constantFrom(...pool), { maxLength: 3 }), auth_method: fc.constantFrom(...methods) })
+      .map((p): Principal => ({ sub: 'x', groups: [], ...p }));
+    fc.assert(fc.property(rbacArb, fc.array(mixed, { minLength: 2, maxLength: 40 }), (rbac, ps) => {
+      const shared = new Authorizer(rbac);
+      for (const p of [...ps, ...ps]) {
+        const fresh = new Authorizer(rbac);
+        assert.deepEqual(shared.permissions(p), fresh.permissions(p), JSON.stringify(p));
+        assert.deepEqual(shared.upstreamRoles(p), fresh.upstreamRoles(p), JSON.stringify(p));
+      }
+    }), { numRuns: Math.ceil(RUNS / 4) });
+  });
+
 describe('the proxy forwards nothing the rule denies', () => {
   let f: Front;
   const keys: Array<{ key: string; principal: Principal }> = [];
