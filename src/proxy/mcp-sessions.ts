@@ -7,7 +7,7 @@
  * being a credential: a leaked hub id is worthless to anyone else. Kept in the shared store
  * (every hub instance agrees), the hub id only as a hash.
  */
-import { hashSecret, randomToken, safeEqual } from '../crypto/index.ts';
+import { digestEqual, hashSecret, randomToken } from '../crypto/index.ts';
 import type { RecordCache } from '../cache/records.ts';
 import type { Store, StoredRecord } from '../storage/adapter.ts';
 
@@ -60,7 +60,9 @@ export async function resolveSession(store: Store, hubId: string, owner: string,
   const key = hashSecret(hubId);
   const load = () => store.find<McpBinding>(KIND, key);
   const found = cache ? await cache.get(key, load) : await load();
-  if (!found || !safeEqual(found.payload.owner, hashSecret(owner))) return null;
+  // Both are hashSecret digests: compared in constant time as they are (hashing them again, as
+  // safeEqual does for strings of any length, was two of the five SHA-256 of an MCP message).
+  if (!found || typeof found.payload.owner !== 'string' || !digestEqual(hashSecret(owner), found.payload.owner)) return null;
   const left = found.expiresAt === undefined ? 0 : found.expiresAt - Math.floor(now / 1000);
   // A cached binding whose expiry has passed is as gone as the stored one.
   if (found.expiresAt !== undefined && left <= 0) {
