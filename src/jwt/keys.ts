@@ -63,6 +63,7 @@ export class KeyRing {
     const sealKey = signingSealKey(config.jwt.secret, config.dataDir);
     const ring = new KeyRing(store, config, sealKey, options.now ?? Date.now);
     await ring.reload();
+    if (ring.#currentKid === '') await ring.#first();
     const current = ring.#keys.get(ring.#currentKid);
     if (!current || current.record.alg !== config.jwt.algorithm || (config.jwt.algorithm === 'HS256' && current.record.kid !== hmacKid(config.jwt.secret!))) {
       await ring.rotate();
@@ -119,6 +120,26 @@ export class KeyRing {
 
   list(): SigningKeyRecord[] {
     return this.#sorted().map((k) => ({ ...k.record, privateSealed: undefined, publicJwk: undefined }));
+  }
+
+  /**
+   * The store's first key. Several instances starting together on an empty store each make one, and
+   * only the first to name its key current keeps it; the others sign with that one. (Each keeping
+   * its own, an instance refused another's tokens until it happened to reload the key set: for an
+   * unknown `kid` it does so at most once a second.) The store's `insert` decides who is first.
+   */
+  async #first(): Promise<void> {
+    const now = this.#nowSeconds();
+    const record = await this.#generate(this.#config.jwt.algorithm, now);
+    await this.#store.upsert(KIND, record.kid, record);
+    const won = await this.#store.insert(CURRENT, 'current', { kid: record.kid, at: now });
+    if (!won) {
+      // Never used to sign: gone again, unless it is the winner's (an HS256 key's kid comes from the secret).
+      const winner = await this.#store.find<{ kid: string }>(CURRENT, 'current');
+      if (winner?.payload.kid !== record.kid) await this.#store.destroy(KIND, record.kid);
+    }
+    await this.reload();
+    if (won) await this.#store.publish(KEYS_CHANNEL, record.kid).catch(() => undefined);
   }
 
   /** Generates a new current key and retires the previous one with overlap. */
