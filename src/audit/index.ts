@@ -83,9 +83,10 @@ function lineFor(level: number, time: string, event: AuditEvent): Record<string,
   for (const k in event) {
     if (!Object.hasOwn(event, k) || k === 'level' || k === 'time' || k === 'log') continue;
     let v = event[k];
-    if (k === 'principal' && v) {
-      const p = v as AuditPrincipal;
-      v = { sub: p.sub, auth_method: p.auth_method, client_id: p.client_id, act: p.act, provider: p.provider };
+    if (k === 'principal') {
+      // Projected as before (a falsy one left out, as it was).
+      const p = v as AuditPrincipal | undefined;
+      v = p ? { sub: p.sub, auth_method: p.auth_method, client_id: p.client_id, act: p.act, provider: p.provider } : undefined;
     }
     line[k] = scrubField(k, v, 0);
   }

@@ -15,7 +15,9 @@ export function baseHeaders(requestId: string): Record<string, string> {
 /** RFC 6750 §3: `Bearer realm="mimir", error="invalid_token", error_description="..."`. */
 export function formatChallenge(params: Record<string, string>): string {
   const { scheme = 'Bearer', ...rest } = params;
-  const parts = Object.entries(rest).map(([k, v]) => `${k}="${v.replace(/[\\"]/g, '\\$&').replace(/[\r\n]/g, ' ')}"`);
+  // RFC 6750 §3: printable ASCII only (a header holds nothing else: an MCP tool named "€" in a
+  // refusal's scope was a 500); quotes and backslashes escaped (RFC 9110 §5.6.4).
+  const parts = Object.entries(rest).map(([k, v]) => `${k}="${v.replace(/[\\"]/g, '\\$&').replace(/[^\x20-\x7e]/g, '?')}"`);
   return parts.length ? `${scheme} ${parts.join(', ')}` : scheme;
 }
 

@@ -93,7 +93,6 @@ describe('the one authorization rule, as properties', () => {
       }
     }), { numRuns: RUNS });
   });
-});
 
   it('one Authorizer asked about many principals in turn answers each as a fresh one would (its memo confuses none)', () => {
     // Roles and scopes drawn from one small pool, so that one principal's roles followed by its
@@ -110,6 +109,7 @@ describe('the one authorization rule, as properties', () => {
       }
     }), { numRuns: Math.ceil(RUNS / 4) });
   });
+});
 
 describe('the proxy forwards nothing the rule denies', () => {
   let f: Front;

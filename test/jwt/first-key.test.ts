@@ -23,7 +23,7 @@ const INSTANCES = 4;
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
-async function instances(kind: 'sqlite' | 'redis' | 'postgres', alg: string): Promise<{ stores: Store[]; cleanup(): Promise<void> }> {
+async function instances(kind: 'sqlite' | 'redis' | 'postgres'): Promise<{ stores: Store[]; cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'mimir-first-key-'));
   dirs.push(dir);
   const prefix = newRedisPrefix();
@@ -50,7 +50,7 @@ describe('the first signing key of an empty store', () => {
   for (const kind of ['sqlite', 'redis', 'postgres'] as const) {
     for (const alg of ['RS256', 'HS256'] as const) {
       it(`${INSTANCES} instances opening at once on ${kind} (${alg}) sign with one key, the only one stored`, async () => {
-        const { stores, cleanup } = await instances(kind, alg);
+        const { stores, cleanup } = await instances(kind);
         try {
           const dataDir = mkdtempSync(join(tmpdir(), 'mimir-first-key-data-'));
           dirs.push(dataDir);

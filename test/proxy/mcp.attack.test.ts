@@ -46,6 +46,20 @@ describe('/mcp: the message the hub authorizes is the message Mimir runs, whatev
     assert.equal((await res.json() as { error: string }).error, 'insufficient_scope');
   });
 
+  it('a tools/call of a tool named outside ASCII is refused the same way, its challenge still a header (was a 500)', async () => {
+    for (const name of ['€', 'tool\u0007bell', 'naïve', 'tool"quote\\']) {
+      const res = await fetch(`${f.t.url}/mcp`, {
+        method: 'POST', headers: { 'x-api-key': viewer, 'content-type': 'application/json', accept: ACCEPT, 'mcp-session-id': session },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name, arguments: {} } }),
+      });
+      assert.equal(res.status, 403, name);
+      assert.equal((await res.json() as { error: string }).error, 'insufficient_scope', name);
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      assert.match(challenge, /^Bearer .*error="insufficient_scope"/, name);
+      assert.match(challenge, /^[\x20-\x7e]+$/, `printable ASCII: ${challenge}`);
+    }
+  });
+
   it('a body declared charset=utf-7 that reads as tools/list in UTF-8 and tools/call in UTF-7 never runs the tool', async () => {
     // As UTF-8 (what the hub reads): tools/list, with one string in params._meta.
     // As UTF-7 (what Mimir reads): the string closes early, and a later "method" and "params" win.
