@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { ClientConfig, Notification, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type StoredRecord, type Successor, inChunks, throwFailures, type Upsert, WRITE_CHUNK } from './adapter.ts';
 import { checkIncrement, checkKind, expiryFor } from './memory.ts';
+import { TurnBatches } from './turn-batches.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:5432/database` (libpq URL parameters such as `sslmode` apply). */
@@ -180,8 +181,11 @@ export class PostgresStore implements Store {
   #checkTimer: ReturnType<typeof setInterval> | undefined;
   /** Told when the listener is back after a loss ({@link onMessagesLost}). */
   readonly #lossListeners = new Set<() => void>();
-  /** The finds of this turn, sent at setImmediate; undefined when none wait. */
-  #finds: PendingFind[] | undefined;
+  /** The finds of this turn, read together at its end. */
+  readonly #finds = new TurnBatches<PendingFind>(FIND_BATCH, (batch) => {
+    if (batch.length === 1) this.#findOne(batch[0]!);
+    else this.#findMany(batch);
+  });
 
   constructor(options: PostgresStoreOptions) {
     const schema = options.schema ?? 'mimir_auth';
@@ -242,22 +246,8 @@ export class PostgresStore implements Store {
       // PostgreSQL text cannot hold a NUL, so no record has such an id; asking would only make the
       // server refuse the statement (and, batched, every other find of the turn with it).
       if (id.includes('\0')) return resolve(null);
-      if (!this.#finds) {
-        this.#finds = [];
-        setImmediate(() => this.#sendFinds());
-      }
-      this.#finds.push({ kind, id, resolve: resolve as PendingFind['resolve'], reject });
+      this.#finds.add({ kind, id, resolve: resolve as PendingFind['resolve'], reject });
     });
-  }
-
-  #sendFinds(): void {
-    const finds = this.#finds ?? [];
-    this.#finds = undefined;
-    for (let i = 0; i < finds.length; i += FIND_BATCH) {
-      const batch = finds.slice(i, i + FIND_BATCH);
-      if (batch.length === 1) this.#findOne(batch[0]!);
-      else this.#findMany(batch);
-    }
   }
 
   #findOne(f: PendingFind): void {

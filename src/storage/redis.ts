@@ -3,6 +3,7 @@ import { SCAN_PAGE, StoreUnavailableError, type Store, type StoredEntry, type St
 import { checkIncrement, checkKind, checkTtl } from './memory.ts';
 import { dataNodes, duplicateClient, openRedisClient, publisher, replicaAcknowledgement, type RedisClient } from './redis-connection.ts';
 import { STANDALONE, type RedisTopology } from './redis-topology.ts';
+import { TurnBatches } from './turn-batches.ts';
 
 export interface RedisStoreOptions {
   url?: string;
@@ -118,8 +119,11 @@ export class RedisStore implements Store {
   readonly #onError: (err: Error) => void;
   #lastError: Error | undefined;
   #subscriber: Promise<RedisClient> | undefined;
-  /** The finds of this turn, read at setImmediate; undefined when none wait. */
-  #finds: PendingFind[] | undefined;
+  /** The finds of this turn, read together at its end. */
+  readonly #finds = new TurnBatches<PendingFind>(FIND_BATCH, (batch) => {
+    if (batch.length === 1) this.#findOne(batch[0]!);
+    else this.#findMany(batch);
+  });
   readonly #channels = new Map<string, { handlers: Set<(message: string) => void>; ready: Promise<unknown> }>();
   readonly #lossListeners = new Set<() => void>();
   /**
@@ -192,22 +196,8 @@ export class RedisStore implements Store {
     return new Promise((resolve, reject) => {
       const key = this.#key(kind, id); // a throw here rejects, as from an async function
       if (this.#cluster) return void this.#get<T>(key).then(resolve, reject);
-      if (!this.#finds) {
-        this.#finds = [];
-        setImmediate(() => this.#readFinds());
-      }
-      this.#finds.push({ key, resolve: resolve as PendingFind['resolve'], reject });
+      this.#finds.add({ key, resolve: resolve as PendingFind['resolve'], reject });
     });
-  }
-
-  #readFinds(): void {
-    const finds = this.#finds ?? [];
-    this.#finds = undefined;
-    for (let i = 0; i < finds.length; i += FIND_BATCH) {
-      const batch = finds.slice(i, i + FIND_BATCH);
-      if (batch.length === 1) this.#findOne(batch[0]!);
-      else this.#findMany(batch);
-    }
   }
 
   #findOne(f: PendingFind): void {
