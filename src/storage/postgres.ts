@@ -182,10 +182,7 @@ export class PostgresStore implements Store {
   /** Told when the listener is back after a loss ({@link onMessagesLost}). */
   readonly #lossListeners = new Set<() => void>();
   /** The finds of this turn, read together at its end. */
-  readonly #finds = new TurnBatches<PendingFind>(FIND_BATCH, (batch) => {
-    if (batch.length === 1) this.#findOne(batch[0]!);
-    else this.#findMany(batch);
-  });
+  readonly #finds = new TurnBatches<PendingFind>(FIND_BATCH, (f) => this.#findOne(f), (batch) => this.#findMany(batch));
 
   constructor(options: PostgresStoreOptions) {
     const schema = options.schema ?? 'mimir_auth';
@@ -255,20 +252,11 @@ export class PostgresStore implements Store {
       .then(({ rows }) => f.resolve(rows[0] ? toRecord(rows[0]) : null), f.reject);
   }
 
-  #findMany(batch: readonly PendingFind[]): void {
-    this.#query<Row & { n: string }>(this.#sql.findMany, [batch.map((f) => f.kind), batch.map((f) => f.id), this.#seconds()]).then(
-      ({ rows }) => {
-        const found = new Array<StoredRecord<unknown> | null>(batch.length).fill(null);
-        for (const row of rows) found[Number(row.n) - 1] = toRecord(row);
-        batch.forEach((f, i) => f.resolve(found[i]!));
-      },
-      (e: unknown) => {
-        // Unreachable: so is every find. Refused (an id the server cannot take, a NUL in it): each
-        // alone, so one caller's bad input costs only its own find.
-        if (e instanceof StoreUnavailableError) for (const f of batch) f.reject(e);
-        else for (const f of batch) this.#findOne(f);
-      },
-    );
+  async #findMany(batch: readonly PendingFind[]): Promise<void> {
+    const { rows } = await this.#query<Row & { n: string }>(this.#sql.findMany, [batch.map((f) => f.kind), batch.map((f) => f.id), this.#seconds()]);
+    const found = new Array<StoredRecord<unknown> | null>(batch.length).fill(null);
+    for (const row of rows) found[Number(row.n) - 1] = toRecord(row);
+    batch.forEach((f, i) => f.resolve(found[i]!));
   }
 
   async consume(kind: string, id: string): Promise<boolean> {

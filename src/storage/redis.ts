@@ -76,10 +76,7 @@ if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
 return 1`,
   // Fields and remaining TTL read together, so a record cannot expire between the two.
   // With Redis's own clock (ms), so the absolute expiry is exact, whatever our clock says.
-  mimirGet: `
-local t = redis.call('TIME')
-return { redis.call('HGETALL', KEYS[1]), redis.call('PTTL', KEYS[1]), t[1] * 1000 + math.floor(t[2] / 1000) }`,
-  // mimirGet of every key (a turn's finds, see RedisStore.find): each key's fields and TTL, then the clock.
+  // Each key's fields and TTL (one find, or a turn's finds: see RedisStore.find), then the clock.
   mimirGetMany: `
 local t = redis.call('TIME')
 local out = {}
@@ -88,9 +85,8 @@ return { out, t[1] * 1000 + math.floor(t[2] / 1000) }`,
 } as const;
 
 type Scripted = {
-  [name in Exclude<keyof typeof SCRIPTS, 'mimirGet' | 'mimirGetMany'>]: (key: string, ...args: string[]) => Promise<number>;
+  [name in Exclude<keyof typeof SCRIPTS, 'mimirGetMany'>]: (key: string, ...args: string[]) => Promise<number>;
 } & {
-  mimirGet(key: string): Promise<[string[], number, number]>;
   /** The number of keys, then the keys. */
   mimirGetMany(count: number, ...keys: string[]): Promise<[Array<[string[], number]>, number]>;
 };
@@ -120,10 +116,7 @@ export class RedisStore implements Store {
   #lastError: Error | undefined;
   #subscriber: Promise<RedisClient> | undefined;
   /** The finds of this turn, read together at its end. */
-  readonly #finds = new TurnBatches<PendingFind>(FIND_BATCH, (batch) => {
-    if (batch.length === 1) this.#findOne(batch[0]!);
-    else this.#findMany(batch);
-  });
+  readonly #finds = new TurnBatches<PendingFind>(FIND_BATCH, (f) => this.#findOne(f), (batch) => this.#findMany(batch));
   readonly #channels = new Map<string, { handlers: Set<(message: string) => void>; ready: Promise<unknown> }>();
   readonly #lossListeners = new Set<() => void>();
   /**
@@ -204,25 +197,16 @@ export class RedisStore implements Store {
     this.#get(f.key).then(f.resolve, f.reject);
   }
 
-  #findMany(batch: readonly PendingFind[]): void {
-    reachable(this.#cmd.mimirGetMany(batch.length, ...batch.map((f) => f.key))).then(
-      ([rows, redisNow]) => {
-        batch.forEach((f, i) => {
-          try {
-            const [flat, pttl] = rows[i]!;
-            f.resolve(toRecord(flat, pttl, redisNow));
-          } catch (e) {
-            f.reject(e);
-          }
-        });
-      },
-      (e: unknown) => {
-        // Unreachable: so is every find. Refused (a key holding something else than a record): each
-        // alone, so one key costs only its own find.
-        if (e instanceof StoreUnavailableError) for (const f of batch) f.reject(e);
-        else for (const f of batch) this.#findOne(f);
-      },
-    );
+  async #findMany(batch: readonly PendingFind[]): Promise<void> {
+    const [rows, redisNow] = await reachable(this.#cmd.mimirGetMany(batch.length, ...batch.map((f) => f.key)));
+    batch.forEach((f, i) => {
+      try {
+        const [flat, pttl] = rows[i]!;
+        f.resolve(toRecord(flat, pttl, redisNow));
+      } catch (e) {
+        f.reject(e);
+      }
+    });
   }
 
   async consume(kind: string, id: string): Promise<boolean> {
@@ -426,7 +410,8 @@ export class RedisStore implements Store {
   }
 
   async #get<T>(key: string): Promise<StoredRecord<T> | null> {
-    const [flat, pttl, redisNow] = await reachable(this.#cmd.mimirGet(key));
+    const [rows, redisNow] = await reachable(this.#cmd.mimirGetMany(1, key));
+    const [flat, pttl] = rows[0]!;
     return toRecord<T>(flat, pttl, redisNow);
   }
 
@@ -440,7 +425,7 @@ export class RedisStore implements Store {
   }
 }
 
-/** A record as mimirGet reads it: its hash's fields (flat), its remaining TTL and Redis's clock (ms). */
+/** A record as mimirGetMany reads it: its hash's fields (flat), its remaining TTL and Redis's clock (ms). */
 function toRecord<T>(flat: string[], pttl: number, redisNow: number): StoredRecord<T> | null {
   if (flat.length === 0) return null;
   const fields = new Map<string, string>();
