@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInput } from '../authn/authenticate.ts';
 import type { Principal } from '../authn/principal.ts';
-import { handOver } from './handover.ts';
+import { handOver, handOverBody } from './handover.ts';
 import { ME_PATH, meBody, meDecision } from './routes/me.ts';
 import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
@@ -36,8 +36,11 @@ export interface FastPathOptions {
 }
 
 export interface FastPath {
-  /** True when it answered; false: pass the request to Fastify. */
-  (req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * True when it took the request; false: pass it to Fastify. A request taken may still be passed
+   * to Fastify later, by calling `fastify` (an MCP message read here that the route must decide).
+   */
+  (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void): boolean;
   /** Requests answered here (tests and the bench read it). */
   readonly answered: number;
 }
@@ -131,6 +134,26 @@ export function createFastPath(o: FastPathOptions): FastPath {
   };
 
   /**
+   * `POST /mcp` in a cached session (src/proxy/routes.ts `relayMcp`): relayed here once its body
+   * is read and allowed, else handed to the route (the Principal and the body with it).
+   */
+  const mcp = (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void): boolean => {
+    const startedAt = performance.now();
+    const principal = authenticate(req, startedAt);
+    if (!principal) return false;
+    const taken = proxy!.relayMcp(req, res, principal, {
+      accept: () => { answered++; return accepted(req, principal, startedAt); },
+      handOver: (body) => {
+        handOver(req, { startedAt, result: () => principal });
+        handOverBody(req, body);
+        fastify(req, res);
+      },
+    });
+    if (!taken) handOver(req, { startedAt, result: () => principal });
+    return taken;
+  };
+
+  /**
    * `POST /auth/introspect` with a form body of known length and an Authorization header (a
    * caller that authenticates itself, so the session cookie's CSRF check has nothing to judge).
    * Once taken, the request is answered here: the body is read with the parser and limit the
@@ -168,7 +191,7 @@ export function createFastPath(o: FastPathOptions): FastPath {
     return true;
   };
 
-  const fast = ((req: IncomingMessage, res: ServerResponse): boolean => {
+  const fast = ((req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void): boolean => {
     if (!o.open()) return false;
     const url = req.url!;
     // Not DPoP: its proof covers the absolute URL, which Fastify works out.
@@ -179,6 +202,8 @@ export function createFastPath(o: FastPathOptions): FastPath {
       done = req.method === 'GET' && me(req, res);
     } else if (url === INTROSPECTION_PATH) {
       done = req.method === 'POST' && introspect(req, res);
+    } else if (proxy?.acceptsMcp(req)) {
+      return mcp(req, res, fastify); // counted when relayed, not when taken
     } else if (proxy) {
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);

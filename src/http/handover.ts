@@ -26,3 +26,22 @@ export function takeHandover(raw: IncomingMessage): Handover | undefined {
   if (h) carrier[HANDOVER] = undefined;
   return h;
 }
+
+const BODY = Symbol('mimir.handover.body');
+type BodyCarrier = IncomingMessage & { [BODY]?: Buffer };
+
+/**
+ * A body the fast path read before leaving the request to Fastify (an MCP message it would not
+ * relay itself): the stream is spent, so the route reads the body from here.
+ */
+export function handOverBody(raw: IncomingMessage, body: Buffer): void {
+  (raw as BodyCarrier)[BODY] = body;
+}
+
+/** The body the fast path read for this request, once; undefined when the stream is still unread. */
+export function takeBody(raw: IncomingMessage): Buffer | undefined {
+  const carrier = raw as BodyCarrier;
+  const body = carrier[BODY];
+  if (body) carrier[BODY] = undefined;
+  return body;
+}

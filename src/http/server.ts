@@ -167,7 +167,7 @@ function offerToFastPath(app: FastifyInstance, fastPath: () => FastPath | undefi
     const fast = fastPath();
     if (fast) {
       try {
-        if (fast(req, res)) return;
+        if (fast(req, res, handler)) return;
       } catch (e) {
         app.log.error({ detail: e instanceof Error ? e.message : String(e) }, 'fast path failed; the request goes to Fastify');
         if (res.headersSent) { res.destroy(); return; }

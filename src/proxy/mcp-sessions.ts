@@ -60,20 +60,41 @@ export async function resolveSession(store: Store, hubId: string, owner: string,
   const key = hashSecret(hubId);
   const load = () => store.find<McpBinding>(KIND, key);
   const found = cache ? await cache.get(key, load) : await load();
-  // Both are hashSecret digests: compared in constant time as they are (hashing them again, as
-  // safeEqual does for strings of any length, was two of the five SHA-256 of an MCP message).
-  if (!found || typeof found.payload.owner !== 'string' || !digestEqual(hashSecret(owner), found.payload.owner)) return null;
-  const left = found.expiresAt === undefined ? 0 : found.expiresAt - Math.floor(now / 1000);
+  const state = judge(found, owner, now);
+  if (state === 'foreign') return null;
   // A cached binding whose expiry has passed is as gone as the stored one.
-  if (found.expiresAt !== undefined && left <= 0) {
+  if (state === 'gone') {
     cache?.forget(key);
     return null;
   }
-  if (left < MCP_SESSION_TTL_SECONDS - MCP_SESSION_SLIDE_SECONDS) {
-    await store.upsert(KIND, key, found.payload, MCP_SESSION_TTL_SECONDS);
+  if (state === 'slide') {
+    await store.upsert(KIND, key, found!.payload, MCP_SESSION_TTL_SECONDS);
     cache?.forget(key); // read again, with its new expiry
   }
+  return found!.payload;
+}
+
+/**
+ * {@link resolveSession} without I/O, for the fast path (src/http/fast-path.ts): the cached binding
+ * when it is `owner`'s, alive, and its expiry needs no slide; undefined whenever the route must
+ * decide (not cached, someone else's, gone, to be slid).
+ */
+export function peekSession(cache: McpSessionCache, hubId: string, owner: string, now: number): McpBinding | undefined {
+  if (hubId.length > 256) return undefined;
+  const found = cache.peekUncounted(hashSecret(hubId));
+  if (!found || judge(found, owner, now) !== 'live') return undefined;
+  cache.countHit();
   return found.payload;
+}
+
+/** What a looked-up binding is to `owner` at `now` (epoch ms): its own and live, to slide, gone, or not its own (or none). */
+function judge(found: StoredRecord<McpBinding> | null | undefined, owner: string, now: number): 'live' | 'slide' | 'gone' | 'foreign' {
+  // Both are hashSecret digests: compared in constant time as they are (hashing them again, as
+  // safeEqual does for strings of any length, was two of the five SHA-256 of an MCP message).
+  if (!found || typeof found.payload.owner !== 'string' || !digestEqual(hashSecret(owner), found.payload.owner)) return 'foreign';
+  const left = found.expiresAt === undefined ? 0 : found.expiresAt - Math.floor(now / 1000);
+  if (found.expiresAt !== undefined && left <= 0) return 'gone';
+  return left < MCP_SESSION_TTL_SECONDS - MCP_SESSION_SLIDE_SECONDS ? 'slide' : 'live';
 }
 
 /**

@@ -15,13 +15,14 @@ import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { applyCors, mcpCors, withCors } from '../http/cors.ts';
 import { baseHeaders, sendError, writeError } from '../http/reply.ts';
+import { takeBody } from '../http/handover.ts';
 import { FAVICON_PATH, ROBOTS_PATH } from '../http/routes/robots.ts';
 import { actingPrincipal, authenticateRequest, type RefusalPage } from '../http/authenticate.ts';
 import { safeReturnTo } from '../oidc/return-to.ts';
 import { refusal } from '../authz/refusal.ts';
 import { DEFAULT_ROUTES, routePermission, ruleAuthentication, type RouteRule } from '../rbac/routes.ts';
 import { callUpstream, downstreamHeaders, openUpstreamAgent, upstreamHeaders, upstreamTarget, withoutCredentialParams, type HeaderPolicy, type UpstreamAnswer, type UpstreamTarget } from './forward.ts';
-import { bindSession, resolveSession, unbindSession, type McpBinding } from './mcp-sessions.ts';
+import { bindSession, peekSession, resolveSession, unbindSession, type McpBinding } from './mcp-sessions.ts';
 import { checkStandardHeaders, filterToolsResult, isModernRevision, McpProtocolError, mcpPermission, parseMcpMessage, sseDataTransform, type JsonRpcMessage } from './mcp.ts';
 
 /** Largest MCP message the hub reads to authorize (the rest of the proxy streams). */
@@ -121,6 +122,13 @@ export function proxyRoutes(hub: Hub) {
  * checks), a path the router gives this catch-all (`routed`: no other route, no hub namespace, no
  * percent-encoding, nothing {@link checkPath} refuses), not /mcp, no user-context headers, a Host
  * header. Everything else, and every refusal, stays with the route.
+ *
+ * And an MCP message (`POST /mcp`, no query) in a hub session whose binding is cached, from a
+ * client that is no browser (no Origin), in JSON of a known length: its body is read here, and
+ * a message the route would stream upstream as it is (its permission granted; not an
+ * `initialize` or a `tools/list`) is relayed as the route relays it. Any other message, a
+ * refusal included, goes to the route with the body read ({@link handOverBody}), so it is
+ * decided and rendered in one place.
  */
 export interface ProxyFastPath {
   /** Whether the fast path may take this request (decided before authentication). */
@@ -130,10 +138,24 @@ export interface ProxyFastPath {
    * request id); false, without calling it, when the route must decide (the route is denied).
    */
   relay(req: IncomingMessage, res: ServerResponse, path: string, principal: Principal, accept: () => string): boolean;
+  /** Whether the fast path may take this MCP message (decided before authentication). */
+  acceptsMcp(req: IncomingMessage): boolean;
+  /**
+   * Takes the MCP message of `principal` (true), reads its body, then relays it after `accept()`,
+   * or leaves it to the route with `handOver(body)`; false, having read nothing, when the route
+   * must decide from the start (a refused route, a session or upstream token not cached).
+   */
+  relayMcp(req: IncomingMessage, res: ServerResponse, principal: Principal, o: { accept: () => string; handOver: (body: Buffer) => void }): boolean;
 }
 
 /** Paths the fast path takes: RFC 3986 pchars without percent-encoding (the router decodes those) or `;`. */
 const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,=:@/]*$/;
+/** The one MCP target the fast path takes (clients post to the endpoint as configured, without a query). */
+const MCP_TARGET = '/mcp';
+/** A Content-Length the MCP fast path reads: 1 to 7 digits, no leading zero (and at most MCP_BODY_LIMIT). */
+const MCP_LENGTH = /^[1-9][0-9]{0,6}$/;
+/** The Content-Type the MCP fast path reads: JSON, in UTF-8 when a charset is named (anything else is the route's to judge). */
+const MCP_JSON = /^application\/json(?:; ?charset=utf-8)?$/i;
 
 /**
  * `routed(method, path)`: whether Fastify's router would give this request to the catch-all route
@@ -146,30 +168,83 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
   const policy = headerPolicy(hub);
   const names = hub.config.userContext;
   const userContext = [names.idHeader, names.emailHeader, names.rolesHeader].map((h) => h.toLowerCase());
+  const cors = mcpCors(hub.config.mcpAllowedOrigins);
+  const noUserContext = (h: IncomingHttpHeaders) => h[userContext[0]!] === undefined && h[userContext[1]!] === undefined && h[userContext[2]!] === undefined;
+
+  /** What goes upstream for `principal`, or undefined when the route must decide (denied, or a Mimir token to mint first: I/O). */
+  const forward = (req: IncomingMessage, path: string, principal: Principal) => {
+    if (!decideRoute(hub, rules, req.method!, path, principal).allowed) return undefined;
+    const identity = hub.identities.upstream(principal);
+    const forwarded = forwardedToken(hub, req.headers, principal);
+    const authorization = hub.upstreamAuth.peek(identity);
+    if (authorization === undefined) return undefined;
+    const facts = {
+      identity, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+      host: req.headers.host!, forwardedToken: forwarded, authorization,
+    };
+    return { target: upstreamTarget(upstream, withoutCredentialParams(req.url!)), headers: upstreamHeaders(req.headers, policy, facts) };
+  };
+
+  /** The route's exchange, at the node:http level; `extra`: headers the route sets before relaying. */
+  const exchange = (req: IncomingMessage, res: ServerResponse, id: string, extra?: Record<string, string>): Exchange => ({
+    req, res, id,
+    headers: () => (extra ? { ...baseHeaders(id), ...extra } : baseHeaders(id)),
+    refuse: (e) => writeError(res, extra ? { ...baseHeaders(id), ...extra } : baseHeaders(id), e, hub.log),
+    takeOver: () => undefined,
+  });
+
   return {
     accepts(req, path) {
       const h = req.headers;
       const method = req.method!;
       return (method === 'GET' || method === 'HEAD') && PLAIN_PATH.test(path) && !UNSAFE_PATH.test(path) && !req.url!.includes('#') && !isHubPath(hub, path)
-        && !MCP_PATH.test(path) && h.host !== undefined
-        && h[userContext[0]!] === undefined && h[userContext[1]!] === undefined && h[userContext[2]!] === undefined
-        && routed(method, path);
+        && !MCP_PATH.test(path) && h.host !== undefined && noUserContext(h) && routed(method, path);
     },
     relay(req, res, path, principal, accept) {
-      if (!decideRoute(hub, rules, req.method!, path, principal).allowed) return false;
-      const identity = hub.identities.upstream(principal);
-      const forwarded = forwardedToken(hub, req.headers, principal);
-      // A Mimir token to mint first is I/O: the route does it.
-      const authorization = hub.upstreamAuth.peek(identity);
-      if (authorization === undefined) return false;
-      const facts = {
-        identity, clientIp: req.socket.remoteAddress ?? '', proto: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-        host: req.headers.host!, forwardedToken: forwarded, authorization,
-      };
-      const upstreamRequest = { principal, target: upstreamTarget(upstream, withoutCredentialParams(req.url!)), headers: upstreamHeaders(req.headers, policy, facts), body: req };
+      const out = forward(req, path, principal);
+      if (!out) return false;
       const id = accept();
-      const x: Exchange = { req, res, id, headers: () => baseHeaders(id), refuse: (e) => writeError(res, baseHeaders(id), e, hub.log), takeOver: () => undefined };
-      relay(hub, x, upstreamRequest);
+      relay(hub, exchange(req, res, id), { principal, ...out, body: req });
+      return true;
+    },
+    acceptsMcp(req) {
+      const h = req.headers;
+      const length = h['content-length'];
+      return req.method === 'POST' && req.url === MCP_TARGET && h.origin === undefined && h.host !== undefined
+        && typeof h['mcp-session-id'] === 'string' && h['transfer-encoding'] === undefined && h['content-encoding'] === undefined
+        && length !== undefined && MCP_LENGTH.test(length) && Number(length) <= MCP_BODY_LIMIT && MCP_JSON.test(h['content-type'] ?? '')
+        && noUserContext(h) && routed('POST', MCP_TARGET);
+    },
+    relayMcp(req, res, principal, o) {
+      const out = forward(req, MCP_TARGET, principal);
+      if (!out) return false;
+      const sessionId = req.headers['mcp-session-id'] as string;
+      const binding = peekSession(hub.caches.mcpSessions, sessionId, sessionOwner(hub, principal), hub.now());
+      if (!binding || hub.revocations.isRevoked({ sid: binding.sid, fid: binding.fid })) return false;
+      // Taken: the route's answers from here on need the body, read once, here.
+      readBody(req, MCP_BODY_LIMIT).then((raw) => {
+        let message: JsonRpcMessage;
+        try {
+          message = parseMcpMessage(raw);
+          checkStandardHeaders(req.headers, message);
+        } catch {
+          return o.handOver(raw); // the route renders the protocol error
+        }
+        const plain = message.method !== 'initialize' && !(message.method === 'tools/list' && message.id !== undefined);
+        if (!plain || !hub.authorizer.decide(principal, { permission: mcpPermission(message), path: MCP_TARGET }).allowed) return o.handOver(raw);
+        // As the route: CORS's Vary (there is no Origin to allow), the upstream's session id, the answer streamed with the hub's.
+        const extra = cors.origins === '*' ? undefined : { vary: 'Origin' };
+        relay(hub, exchange(req, res, o.accept(), extra), {
+          principal, target: out.target, body: raw, headers: withHeader(out.headers, 'mcp-session-id', binding.upstream), rewriteHeaders: sessionHeaderOf(sessionId),
+        });
+      }, () => {
+        // The caller went away (or its connection failed) mid-body: nobody is left to answer.
+        res.destroy();
+      }).catch((e: unknown) => {
+        // A fault of the hub's own: nothing half-written goes out.
+        hub.log.error({ detail: e instanceof Error ? e.message : String(e) }, 'MCP fast path failed');
+        res.destroy();
+      });
       return true;
     },
   };
@@ -308,7 +383,8 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   let body: Buffer | Readable | undefined = req.raw;
   if (req.method === 'POST') {
     checkJsonBody(req.headers['content-type']);
-    const raw = await readBody(req.raw, MCP_BODY_LIMIT).catch((e: unknown) => {
+    // Read already when the fast path looked at this message and left it to the route.
+    const raw = takeBody(req.raw) ?? await readBody(req.raw, MCP_BODY_LIMIT).catch((e: unknown) => {
       // The rest of the body is never read: the connection ends with the refusal.
       reply.header('connection', 'close');
       throw e;
