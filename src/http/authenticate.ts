@@ -10,7 +10,7 @@ import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
 import { applyUserContext } from '../proxy/user-context.ts';
-import { takeHandover } from './handover.ts';
+import { takeHandover, type Handover } from './handover.ts';
 import { sendError } from './reply.ts';
 
 /**
@@ -27,9 +27,10 @@ function authInput(req: FastifyRequest, reply: FastifyReply): AuthInput {
   };
 }
 
-function accepted(hub: Hub, req: FastifyRequest, principal: Principal, startedAt: number): void {
+/** `early`: what the fast path handed over; when it recorded the authentication already, it is not recorded twice. */
+function accepted(hub: Hub, req: FastifyRequest, principal: Principal, startedAt: number, early: Handover | undefined): void {
   req.principal = principal;
-  observeAuthentication(hub, req, principal, startedAt);
+  if (early?.observedAs === undefined) observeAuthentication(hub, req, principal, startedAt);
 }
 
 /** Renders a refusal some other way than RFC 6750 JSON (a browser sent to sign in), or undefined. */
@@ -58,7 +59,7 @@ export function authenticateRequest(hub: Hub, page?: RefusalPage) {
     const startedAt = early?.startedAt ?? performance.now();
     try {
       const result = early ? early.result() : hub.authenticator.resolve(authInput(req, reply));
-      accepted(hub, req, result instanceof Promise ? await result : result, startedAt);
+      accepted(hub, req, result instanceof Promise ? await result : result, startedAt, early);
     } catch (e) {
       return refused(hub, req, reply, e, startedAt, page);
     }
@@ -84,12 +85,12 @@ export function authenticateHook(hub: Hub) {
     }
     if (result instanceof Promise) {
       result.then(
-        (principal) => { accepted(hub, req, principal, startedAt); done(); },
+        (principal) => { accepted(hub, req, principal, startedAt, early); done(); },
         (e: unknown) => { refused(hub, req, reply, e, startedAt); },
       );
       return;
     }
-    accepted(hub, req, result, startedAt);
+    accepted(hub, req, result, startedAt, early);
     done();
   };
 }

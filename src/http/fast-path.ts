@@ -20,7 +20,7 @@ import type { Hub } from '../hub.ts';
 import { observeAuthentication } from '../metrics/observe.ts';
 import { INTROSPECTION_PATH, introspection } from '../oauth/introspect/routes.ts';
 import { FORM_BODY_LIMIT, parseForm } from './form.ts';
-import { baseHeaders, SECURITY_HEADERS, writeError } from './reply.ts';
+import { baseHeaders, OAuthError, SECURITY_HEADERS, writeError } from './reply.ts';
 import { proxyFastPath } from '../proxy/routes.ts';
 
 export interface FastPathOptions {
@@ -134,17 +134,23 @@ export function createFastPath(o: FastPathOptions): FastPath {
   };
 
   /**
-   * `POST /mcp` in a cached session (src/proxy/routes.ts `relayMcp`): relayed here once its body
-   * is read and allowed, else handed to the route (the Principal and the body with it).
+   * `POST /mcp` in a cached session (src/proxy/routes.ts `relayMcp`): once taken, its
+   * authentication is recorded (as the route records it before reading the body), then the body is
+   * read and the message relayed here when allowed, else handed to the route with the Principal,
+   * the body and the request id it was recorded under.
    */
   const mcp = (req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void): boolean => {
     const startedAt = performance.now();
     const principal = authenticate(req, startedAt);
     if (!principal) return false;
     const taken = proxy!.relayMcp(req, res, principal, {
+      since: startedAt,
       accept: () => { answered++; return accepted(req, principal, startedAt); },
-      handOver: (body) => {
-        handOver(req, { startedAt, result: () => principal });
+      handOver: (id, body, refusal) => {
+        answered--;
+        // Fastify no longer routes once it is closing (its bare 503): the hub's own refusal instead.
+        if (!o.open()) return writeError(res, baseHeaders(id), new OAuthError('service_unavailable', 'The server is shutting down.'), hub.log);
+        handOver(req, { startedAt, result: () => { if (refusal) throw refusal; return principal; }, observedAs: id });
         handOverBody(req, body);
         fastify(req, res);
       },

@@ -10,6 +10,11 @@ export interface Handover {
   readonly startedAt: number;
   /** The authenticator's answer: a Principal, a promise of one, or it throws the refusal. */
   readonly result: () => Principal | Promise<Principal>;
+  /**
+   * Set when the fast path already recorded the authentication (metrics, audit) under this
+   * request id: the route keeps the id and records nothing more.
+   */
+  readonly observedAs?: string;
 }
 
 const HANDOVER = Symbol('mimir.handover');
@@ -17,6 +22,11 @@ type Carrier = IncomingMessage & { [HANDOVER]?: Handover };
 
 export function handOver(raw: IncomingMessage, h: Handover): void {
   (raw as Carrier)[HANDOVER] = h;
+}
+
+/** The request id the fast path recorded this request under, if any (Fastify's genReqId keeps it). */
+export function handedOverId(raw: IncomingMessage): string | undefined {
+  return (raw as Carrier)[HANDOVER]?.observedAs;
 }
 
 /** The fast path's answer for this request, once (then Fastify authenticates as usual). */

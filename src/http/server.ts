@@ -30,7 +30,7 @@ import { adminRevocationRoutes } from '../revocation/routes.ts';
 import { createFastPath, type FastPath } from './fast-path.ts';
 import { answersAtTurnEnd } from './turn-writes.ts';
 import { FORM_BODY_LIMIT, parseForm } from './form.ts';
-import { takeHandover } from './handover.ts';
+import { handedOverId, takeHandover } from './handover.ts';
 import { SECURITY_HEADERS, sendError } from './reply.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { consoleRoutes } from './routes/console.ts';
@@ -84,7 +84,8 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
     routerOptions: { maxParamLength: 256 },
     bodyLimit: 1024 * 1024,
     http: { maxHeaderSize: config.maxHeaderBytes },
-    genReqId: nextId,
+    // A request the fast path recorded before leaving it to Fastify keeps its id.
+    genReqId: (raw: IncomingMessage) => handedOverId(raw) ?? nextId(),
     requestIdHeader: false,
     return503OnClosing: true,
     ...(https ? { https } : {}),

@@ -18,9 +18,21 @@ interface Open {
   res: ServerResponse;
 }
 
+/**
+ * How long a revocation is remembered for requests authenticated before it and still under way (an
+ * MCP body arriving, an upstream's answer on its way), and how many at most. A request older than
+ * what is remembered is taken as revoked: it authenticates again.
+ */
+const RECENT_MS = 5 * 60_000;
+const RECENT_MAX = 10_000;
+
 export class OpenStreams {
   readonly #open = new Set<Open>();
   readonly #serviceAccounts: Pick<ServiceAccounts, 'get'>;
+  /** The revocations of the last {@link RECENT_MS} (performance.now() times), oldest first. */
+  readonly #recent: Array<{ at: number; match: (p: Principal) => boolean }> = [];
+  /** Revocations before this time may have been forgotten. */
+  #horizon = -Infinity;
 
   private constructor(serviceAccounts: Pick<ServiceAccounts, 'get'>) {
     this.#serviceAccounts = serviceAccounts;
@@ -29,18 +41,26 @@ export class OpenStreams {
   static async watch(deps: { store: Store; sessionStore?: Store; revocations: RevocationList; serviceAccounts: Pick<ServiceAccounts, 'get'> }): Promise<OpenStreams> {
     const streams = new OpenStreams(deps.serviceAccounts);
     deps.revocations.onRevoked((entry) => {
-      if (entry.type === 'jti') streams.closeWhere((p) => p.auth_method !== 'api-key' && p.credential_id === entry.id);
+      if (entry.type === 'jti') streams.#revoked((p) => p.auth_method !== 'api-key' && p.credential_id === entry.id);
       // A sign-in session or a refresh family: every token it produced, the session cookie too.
-      if (entry.type === 'sid') streams.closeWhere((p) => p.sid === entry.id || p.fid === entry.id);
+      if (entry.type === 'sid') streams.#revoked((p) => p.sid === entry.id || p.fid === entry.id);
     });
-    await (deps.sessionStore ?? deps.store).subscribe(SESSION_ENDED_CHANNEL, (sid) => streams.closeWhere((p) => p.sid === sid));
-    await deps.store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => streams.closeWhere((p) => p.auth_method === 'api-key' && p.credential_id === id));
+    await (deps.sessionStore ?? deps.store).subscribe(SESSION_ENDED_CHANNEL, (sid) => streams.#revoked((p) => p.sid === sid));
+    await deps.store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => streams.#revoked((p) => p.auth_method === 'api-key' && p.credential_id === id));
     await deps.store.subscribe(SERVICE_ACCOUNT_CHANNEL, (clientId) => { void streams.#accountChanged(clientId); });
     return streams;
   }
 
-  /** Watches `res` for as long as it is open. */
-  add(principal: Principal, res: ServerResponse): void {
+  /**
+   * Watches `res` for as long as it is open. `since`: when `principal` was authenticated
+   * (performance.now()); a stream whose credential was revoked after that, before it opened, is
+   * cut off at once.
+   */
+  add(principal: Principal, res: ServerResponse, since?: number): void {
+    if (since !== undefined && this.revokedSince(principal, since)) {
+      res.destroy();
+      return;
+    }
     const entry = { principal, res };
     this.#open.add(entry);
     res.once('close', () => this.#open.delete(entry));
@@ -87,10 +107,39 @@ export class OpenStreams {
     return closed;
   }
 
+  /**
+   * Whether `principal`, authenticated at `since` (performance.now()), may have lost its credential
+   * since: a revocation heard after `since` names it, or `since` is older than what is remembered.
+   * For a request still under way when it was authenticated (its body arriving).
+   */
+  revokedSince(principal: Principal, since: number): boolean {
+    if (since < this.#horizon) return true;
+    for (let i = this.#recent.length - 1; i >= 0; i--) {
+      const r = this.#recent[i]!;
+      if (r.at < since) return false;
+      if (r.match(principal)) return true;
+    }
+    return false;
+  }
+
+  /** A credential lost: its streams end, and requests authenticated before now and still under way can ask ({@link revokedSince}). */
+  #revoked(match: (p: Principal) => boolean): void {
+    const now = performance.now();
+    const recent = this.#recent;
+    recent.push({ at: now, match });
+    let drop = 0;
+    while (drop < recent.length && (recent.length - drop > RECENT_MAX || recent[drop]!.at < now - RECENT_MS)) drop++;
+    if (drop > 0) {
+      this.#horizon = recent[drop - 1]!.at;
+      recent.splice(0, drop);
+    }
+    this.closeWhere(match);
+  }
+
   /** A disabled or deleted account: its own tokens and those it obtained for users stop. */
   async #accountChanged(clientId: string): Promise<void> {
     const account = await this.#serviceAccounts.get(clientId).catch(() => null);
     if (account && !account.disabled) return;
-    this.closeWhere((p) => p.client_id === clientId && (isServiceAccount(p) || p.act !== undefined));
+    this.#revoked((p) => p.client_id === clientId && (isServiceAccount(p) || p.act !== undefined));
   }
 }

@@ -84,6 +84,8 @@ export function proxyRoutes(hub: Hub) {
         if (mcp) applyCors(cors, req.headers.origin, reply);
         checkTarget(req.url);
         if (mcp) checkOrigin(origins, req.headers.origin);
+        // What is learnt from here on of revoked credentials still reaches this request (src/proxy/open-streams.ts).
+        const since = performance.now();
         if (await authenticate(req, reply)) return;
         const principal = await actingPrincipal(hub, req);
         authorizeRoute(hub, req, principal, rules, path);
@@ -94,10 +96,10 @@ export function proxyRoutes(hub: Hub) {
         const headers = upstreamHeaders(req.headers, policy, facts);
         const target = upstreamTarget(hub.config.upstreamUrl, withoutCredentialParams(req.url));
         if (mcp) {
-          await proxyMcp(hub, req, reply, principal, target, headers, path);
+          await proxyMcp(hub, req, reply, principal, target, headers, path, since);
           return;
         }
-        relay(hub, fastifyExchange(req, reply), { principal, target, headers, body: req.raw });
+        relay(hub, fastifyExchange(req, reply), { principal, target, headers, body: req.raw, since });
       } catch (e) {
         if (reply.sent || reply.raw.headersSent) return;
         if (e instanceof McpProtocolError) {
@@ -141,11 +143,22 @@ export interface ProxyFastPath {
   /** Whether the fast path may take this MCP message (decided before authentication). */
   acceptsMcp(req: IncomingMessage): boolean;
   /**
-   * Takes the MCP message of `principal` (true), reads its body, then relays it after `accept()`,
-   * or leaves it to the route with `handOver(body)`; false, having read nothing, when the route
-   * must decide from the start (a refused route, a session or upstream token not cached).
+   * Takes the MCP message of `principal` (true): `accept()` records the authentication and returns
+   * the request id, then the body is read and the message relayed, or left to the route with
+   * `handOver(id, body)`. False, having read and recorded nothing, when the route must decide from
+   * the start (a refused route, a session or upstream token not cached).
    */
-  relayMcp(req: IncomingMessage, res: ServerResponse, principal: Principal, o: { accept: () => string; handOver: (body: Buffer) => void }): boolean;
+  relayMcp(req: IncomingMessage, res: ServerResponse, principal: Principal, o: McpTaking): boolean;
+}
+
+/** What {@link ProxyFastPath.relayMcp} is told by the fast path. */
+export interface McpTaking {
+  /** When `principal` was authenticated (performance.now()). */
+  since: number;
+  /** Records the authentication; returns the request id. */
+  accept: () => string;
+  /** Leaves the message to the route, its body read; `refusal`: the route refuses the credential with it. */
+  handOver: (id: string, body: Buffer, refusal?: OAuthError) => void;
 }
 
 /** Paths the fast path takes: RFC 3986 pchars without percent-encoding (the router decodes those) or `;`. */
@@ -204,7 +217,8 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
       const out = forward(req, path, principal);
       if (!out) return false;
       const id = accept();
-      relay(hub, exchange(req, res, id), { principal, ...out, body: req });
+      // Authenticated in this same turn: nothing revoked since can have been heard yet.
+      relay(hub, exchange(req, res, id), { principal, ...out, body: req, since: performance.now() });
       return true;
     },
     acceptsMcp(req) {
@@ -221,21 +235,25 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
       const sessionId = req.headers['mcp-session-id'] as string;
       const binding = peekSession(hub.caches.mcpSessions, sessionId, sessionOwner(hub, principal), hub.now());
       if (!binding || hub.revocations.isRevoked({ sid: binding.sid, fid: binding.fid })) return false;
-      // Taken: the route's answers from here on need the body, read once, here.
+      // Taken: recorded now, as the route records an authentication before it reads the body; the
+      // route's answers from here on need the body, read once, here.
+      const id = o.accept();
       readBody(req, MCP_BODY_LIMIT).then((raw) => {
+        // Revoked while the body came: the route refuses it as it refuses a revoked credential.
+        if (hub.streams.revokedSince(principal, o.since)) return o.handOver(id, raw, credentialRevoked());
         let message: JsonRpcMessage;
         try {
           message = parseMcpMessage(raw);
           checkStandardHeaders(req.headers, message);
         } catch {
-          return o.handOver(raw); // the route renders the protocol error
+          return o.handOver(id, raw); // the route renders the protocol error
         }
         const plain = message.method !== 'initialize' && !(message.method === 'tools/list' && message.id !== undefined);
-        if (!plain || !hub.authorizer.decide(principal, { permission: mcpPermission(message), path: MCP_TARGET }).allowed) return o.handOver(raw);
+        if (!plain || !hub.authorizer.decide(principal, { permission: mcpPermission(message), path: MCP_TARGET }).allowed) return o.handOver(id, raw);
         // As the route: CORS's Vary (there is no Origin to allow), the upstream's session id, the answer streamed with the hub's.
         const extra = cors.origins === '*' ? undefined : { vary: 'Origin' };
-        relay(hub, exchange(req, res, o.accept(), extra), {
-          principal, target: out.target, body: raw, headers: withHeader(out.headers, 'mcp-session-id', binding.upstream), rewriteHeaders: sessionHeaderOf(sessionId),
+        relay(hub, exchange(req, res, id, extra), {
+          principal, target: out.target, body: raw, headers: withHeader(out.headers, 'mcp-session-id', binding.upstream), rewriteHeaders: sessionHeaderOf(sessionId), since: o.since,
         });
       }, () => {
         // The caller went away (or its connection failed) mid-body: nobody is left to answer.
@@ -342,6 +360,20 @@ function deny(hub: Hub, req: FastifyRequest, principal: Principal, decision: Exc
   throw refusal(decision);
 }
 
+/**
+ * The credential was revoked after it was checked, while the request was still arriving (an MCP
+ * body): refused as a revoked credential is (RFC 6750 §3.1 invalid_token), and audited.
+ */
+function revokedMeanwhile(hub: Hub, req: Pick<FastifyRequest, 'method' | 'url' | 'ip' | 'id'>, principal: Principal): never {
+  hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: 'credential_revoked', method: req.method, path: req.url.split('?')[0]!.slice(0, 200), principal, ip: req.ip, request_id: req.id });
+  throw credentialRevoked();
+}
+
+function credentialRevoked(): OAuthError {
+  const description = 'The credential was revoked while the request was under way.';
+  return new OAuthError('invalid_token', description, { status: 401, challenge: { realm: 'mimir', error: 'invalid_token', error_description: description } });
+}
+
 /** MIMIR_ENABLE_TOKEN_FORWARDING: only an IdP token whose audience is Mimir's goes upstream. */
 function forwardedToken(hub: Hub, headers: IncomingHttpHeaders, principal: Principal): string | undefined {
   if (!hub.config.forwarding.enabled || principal.auth_method !== 'oauth' || principal.act) return undefined;
@@ -356,7 +388,7 @@ function forwardedToken(hub: Hub, headers: IncomingHttpHeaders, principal: Princ
   }
 }
 
-async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, target: UpstreamTarget, headers: readonly string[], path: string): Promise<void> {
+async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, principal: Principal, target: UpstreamTarget, headers: readonly string[], path: string, since: number): Promise<void> {
   const version = first(req.headers['mcp-protocol-version']);
   const sessionId = first(req.headers['mcp-session-id']);
   // 2026-07-28 removed the GET stream: a stateless client asking for one gets 405.
@@ -389,6 +421,8 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
       reply.header('connection', 'close');
       throw e;
     });
+    // The credential checked before the body came may have been revoked while it came.
+    if (hub.streams.revokedSince(principal, since)) revokedMeanwhile(hub, req, principal);
     message = parseMcpMessage(raw);
     checkStandardHeaders(req.headers, message);
     const decision = hub.authorizer.decide(principal, { permission: mcpPermission(message), path });
@@ -400,11 +434,11 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   const upstreamHeaders = binding ? withHeader(headers, 'mcp-session-id', binding.upstream) : headers;
   if (message?.method !== 'initialize' && !listing) {
     // Nothing to bind or filter: the answer is streamed as it comes, its session header rewritten.
-    relay(hub, fastifyExchange(req, reply), { principal, target, body, headers: upstreamHeaders, rewriteHeaders: sessionHeaderOf(sessionId) });
+    relay(hub, fastifyExchange(req, reply), { principal, target, body, headers: upstreamHeaders, rewriteHeaders: sessionHeaderOf(sessionId), since });
     return;
   }
   relay(hub, fastifyExchange(req, reply), {
-    principal, target, body,
+    principal, target, body, since,
     headers: upstreamHeaders,
     onResponse: async (res, body) => {
       // The client only ever sees the hub's session id: a new one for an initialize, else its own.
@@ -495,6 +529,8 @@ interface Relay {
   onResponse?: (answer: UpstreamAnswer, body: Readable) => Promise<Rewrite | undefined>;
   /** Headers set (or, as undefined, removed) in the answer, the body streamed as it is; without `onResponse`. */
   rewriteHeaders?: (answer: UpstreamAnswer) => Record<string, string | undefined>;
+  /** When the credential was checked (performance.now()): an event stream it opens is cut off if it was revoked since. */
+  since?: number;
 }
 
 /** What the relay changes in an answer: headers set (or, as undefined, removed), and its body rewritten as a stream or whole. */
@@ -551,7 +587,7 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
     onResponse: (answer) => {
       if (!r.onResponse) {
         const rewrite = r.rewriteHeaders ? { headers: r.rewriteHeaders(answer) } : undefined;
-        return respond(hub, x, r.principal, answer, rewrite, abort) ? res : discard(abort);
+        return respond(hub, x, r, answer, rewrite, abort) ? res : discard(abort);
       }
       // The body is read from here while the hook decides (MCP: bind a session, filter a tool
       // list). Its errors are looked at once the hook is done; until then nobody else listens.
@@ -562,7 +598,7 @@ function relay(hub: Hub, x: Exchange, r: Relay): void {
           if (aborted) return;
           // The upstream failed mid-body while the hook ran: nothing has been written yet.
           if (body.errored) return x.refuse(upstreamFailed(body.errored));
-          if (!respond(hub, x, r.principal, answer, rewrite, abort)) return body.destroy();
+          if (!respond(hub, x, r, answer, rewrite, abort)) return body.destroy();
           if (rewrite?.stream) pipeThrough(body, rewrite.stream, res, abort);
           else if (!rewrite?.buffer) pipe(body, res, abort);
         },
@@ -635,7 +671,7 @@ function upload(req: IncomingMessage): Readable {
  * the caller got a 502 instead, or, once under way, a response cut off, and the upstream exchange
  * is dropped.
  */
-function respond(hub: Hub, x: Exchange, principal: Principal, answer: UpstreamAnswer, rewrite: Rewrite | undefined, abort: () => void): boolean {
+function respond(hub: Hub, x: Exchange, r: Pick<Relay, 'principal' | 'since'>, answer: UpstreamAnswer, rewrite: Rewrite | undefined, abort: () => void): boolean {
   const res = x.res;
   try {
     const headers = Object.assign(x.headers(), downstreamHeaders(answer.headers, { dropLength: rewrite?.buffer !== undefined || rewrite?.stream !== undefined }));
@@ -655,7 +691,7 @@ function respond(hub: Hub, x: Exchange, principal: Principal, answer: UpstreamAn
     // headers now. A body of known length goes out with its headers in one write.
     const stream = String(answer.headers['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
     if (answer.headers['content-length'] === undefined || stream) res.flushHeaders();
-    if (stream) hub.streams.add(principal, res);
+    if (stream) hub.streams.add(r.principal, res, r.since);
     return true;
   } catch (e) {
     abort();

@@ -1,0 +1,225 @@
+/**
+ * The MCP fast path (src/http/fast-path.ts `mcp`, src/proxy/routes.ts `relayMcp`) while a body is
+ * still arriving: found by an attacker's review of it. The authentication is recorded when the
+ * message is taken, as the route records it before reading the body (a caller that leaves
+ * mid-body is still counted and audited; the latency recorded is not the upload's), and a message
+ * left to the route after the server began closing gets the hub's own 503. Each `it` compares the
+ * fast server with a server over the same hub whose fast path is off.
+ */
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
+import type { FastifyInstance } from 'fastify';
+import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
+import { freePort, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
+
+const VERSION = '2025-11-25';
+
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { host: 'mimir.example.test', 'content-type': 'application/json', 'mcp-protocol-version': VERSION, 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
+      let text = ''; res.setEncoding('utf8'); res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject); req.end(body);
+  });
+}
+
+async function upstreamServer(): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/api/nodes/types') {
+      // An event stream that opens after a while and goes on until the caller leaves.
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const beat = setInterval(() => res.write('data: beat\n\n'), 50);
+        res.on('close', () => clearInterval(beat));
+      }, 300);
+      return;
+    }
+    const chunks: Buffer[] = []; req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let m: { id?: unknown; method?: string } = {};
+      try { m = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { /* echoed */ }
+      const result = m.method === 'tools/list' ? { tools: [{ name: 'memory_node', inputSchema: {} }] } : { ok: true };
+      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-session' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id ?? null, result }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+const call = (name: string, id = 1) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
+const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: VERSION, capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+
+/** Sends the head and the first `part` bytes of `body` on a raw socket; returns the socket and a function sending the rest. */
+function startPost(port: number, headers: Record<string, string>, body: string, part: number) {
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => { received += d; });
+  socket.on('error', () => undefined);
+  const head = [`POST /mcp HTTP/1.1`, 'host: mimir.example.test', 'content-type: application/json', `mcp-protocol-version: ${VERSION}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(body)}`, '', ''].join('\r\n');
+  socket.write(head + body.slice(0, part));
+  return {
+    socket,
+    rest: () => socket.write(body.slice(part)),
+    answer: () => received,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('MCP messages on the fast path while their body arrives', () => {
+  let t: TestHub;
+  let upstream: Server;
+  let slow: FastifyInstance;
+  let slowPort: number;
+  let fastPort: number;
+  let dev: Record<string, string>;
+  before(async () => {
+    upstream = await upstreamServer();
+    t = await startHub({ storage: 'redis', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+    slow = await buildServer(t.hub, { fastPath: false });
+    slowPort = await freePort();
+    await slow.listen({ port: slowPort, host: '127.0.0.1' });
+    fastPort = Number(new URL(t.url).port);
+    const token = (await serviceAccountToken(t, ['developer'])).token;
+    const res = await post(`${t.url}/mcp`, { authorization: `Bearer ${token}` }, init);
+    dev = { authorization: `Bearer ${token}`, 'mcp-session-id': String(res.headers['mcp-session-id']) };
+    // Fill the caches (session binding, upstream token) so the next message takes the fast path.
+    const before = fastPathAnswered(t.app)!;
+    await post(`${t.url}/mcp`, dev, call('memory_node'));
+    await post(`${t.url}/mcp`, dev, call('memory_node'));
+    assert.ok(fastPathAnswered(t.app)! > before, 'the fast path is in use');
+  });
+  after(async () => { await slow.close(); await t.close(); await new Promise((r) => upstream.close(r)); });
+
+  /** Every authentication the hub records (metrics counter + latency histogram) and every "service account used" audit event. */
+  function watch() {
+    const seen: { authenticated: number[]; used: number } = { authenticated: [], used: 0 };
+    const original = t.hub.metrics.authenticated.bind(t.hub.metrics);
+    t.hub.metrics.authenticated = (method, ok, seconds) => { seen.authenticated.push(seconds); original(method, ok, seconds); };
+    t.hub.audit.observe((e) => { if (e.type === 'service_account_used') seen.used++; });
+    return { seen, stop: () => { t.hub.metrics.authenticated = original; } };
+  }
+
+  it('a caller that goes away mid-body is recorded as authenticated (metrics, audit "service_account_used") as the route records it', async () => {
+    const w = watch();
+    const body = call('memory_node');
+    try {
+      const counts: Record<string, { authenticated: number; used: number }> = {};
+      for (const [name, port] of [['route', slowPort], ['fast', fastPort]] as const) {
+        const a = w.seen.authenticated.length;
+        const u = w.seen.used;
+        const p = startPost(port, dev, body, 10);
+        await sleep(100);
+        p.socket.destroy();
+        await sleep(100);
+        counts[name] = { authenticated: w.seen.authenticated.length - a, used: w.seen.used - u };
+      }
+      assert.equal(counts.route!.authenticated, 1, 'the route records the authentication before it reads the body');
+      assert.deepEqual(counts.fast, counts.route, 'the fast path records nothing for a message whose body never came');
+    } finally { w.stop(); }
+  });
+
+  it('the authentication latency recorded does not include the time the caller takes to upload the body', async () => {
+    const w = watch();
+    const body = call('memory_node');
+    try {
+      const took: Record<string, number> = {};
+      for (const [name, port] of [['route', slowPort], ['fast', fastPort]] as const) {
+        const a = w.seen.authenticated.length;
+        const p = startPost(port, dev, body, 10);
+        await sleep(400);
+        p.rest();
+        await sleep(150);
+        assert.match(p.answer(), /^HTTP\/1\.1 200 /, `${name} answers`);
+        p.socket.destroy();
+        took[name] = w.seen.authenticated.slice(a).reduce((x, y) => Math.max(x, y), 0);
+      }
+      assert.ok(took.route! < 0.2, `route: ${took.route}`);
+      assert.ok(took.fast! < 0.2, `fast path records ${took.fast} s of "authentication" (the body's upload time)`);
+    } finally { w.stop(); }
+  });
+
+  it('a message taken before the server starts closing, left to the route once its body came, gets the hub\'s 503 (Fastify no longer routes)', async () => {
+    const answers: Record<string, string> = {};
+    for (const fastPath of [false, true]) {
+      const app = await buildServer(t.hub, { fastPath });
+      const port = await freePort();
+      await app.listen({ port, host: '127.0.0.1' });
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }); // left to the route (filtered there)
+      // Warm: this server's fast path relays a tools/call of this session.
+      await post(`http://127.0.0.1:${port}/mcp`, dev, call('memory_node'));
+      const p = startPost(port, dev, body, 5);
+      await sleep(100);
+      const closed = app.close();
+      await sleep(50);
+      p.rest();
+      await sleep(300);
+      answers[fastPath ? 'fast' : 'route'] = p.answer();
+      p.socket.destroy();
+      await closed;
+    }
+    assert.match(answers.route!, /^HTTP\/1\.1 200 /, 'the route, already under way, answers');
+    const fast = answers.fast!;
+    assert.match(fast, /^HTTP\/1\.1 503 /);
+    assert.match(fast, /\r\nx-request-id: [0-9a-f-]{36}\r\n/i, 'rendered by the hub, not Fastify\'s bare 503');
+    assert.match(fast, /\r\nretry-after: 1\r\n/i);
+    assert.match(fast, /"error":"service_unavailable"/);
+  });
+
+  it('a credential revoked while the MCP body arrives is refused (401 invalid_token) by both servers', async () => {
+    const answers: Record<string, string> = {};
+    for (const [name, port] of [['route', slowPort], ['fast', fastPort]] as const) {
+      const { token } = await serviceAccountToken(t, ['developer']);
+      const opened = await post(`http://127.0.0.1:${port}/mcp`, { authorization: `Bearer ${token}` }, init);
+      const mine = { authorization: `Bearer ${token}`, 'mcp-session-id': String(opened.headers['mcp-session-id']) };
+      assert.equal((await post(`http://127.0.0.1:${port}/mcp`, mine, call('memory_node'))).status, 200);
+      assert.equal((await post(`http://127.0.0.1:${port}/mcp`, mine, call('memory_node'))).status, 200);
+      const p = startPost(port, mine, call('memory_node'), 10);
+      await sleep(100);
+      const { jti, exp } = decodeJwt(token);
+      await t.hub.revocations.revoke('jti', String(jti), Number(exp));
+      await sleep(50);
+      p.rest();
+      await sleep(300);
+      answers[name] = p.answer();
+      p.socket.destroy();
+    }
+    for (const [name, answer] of Object.entries(answers)) {
+      assert.match(answer, /^HTTP\/1\.1 401 /, `${name}: ${answer.split('\r\n')[0]}`);
+      assert.match(answer, /www-authenticate: Bearer [^\r]*error="invalid_token"/i);
+    }
+  });
+
+  it('an event stream whose credential was revoked while the upstream was still answering is cut off when it opens', async () => {
+    for (const port of [slowPort, fastPort]) {
+      const { token } = await serviceAccountToken(t, ['developer']);
+      const headers = { host: 'mimir.example.test', authorization: `Bearer ${token}` };
+      // Warm the caches so the fast server takes the read itself.
+      await new Promise<void>((resolve, reject) => {
+        request(`http://127.0.0.1:${port}/api/nodes/vector-search`, { headers }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject).end();
+      });
+      const outcome = new Promise<string>((resolve) => {
+        const req = request(`http://127.0.0.1:${port}/api/nodes/types`, { headers }, (res) => {
+          let beats = 0;
+          res.on('data', () => { beats++; });
+          res.on('close', () => resolve(`closed after ${beats} chunk(s)`));
+        });
+        req.on('error', () => resolve('closed before its headers'));
+        req.end();
+        setTimeout(() => { resolve('still open'); req.destroy(); }, 1500);
+      });
+      await sleep(100);
+      const { jti, exp } = decodeJwt(token);
+      await t.hub.revocations.revoke('jti', String(jti), Number(exp));
+      const got = await outcome;
+      assert.match(got, /^closed (after 0 chunk|before)/, `port ${port}: ${got}`);
+    }
+  });
+});
