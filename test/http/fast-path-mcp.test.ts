@@ -13,30 +13,14 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
 import { freePort, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
-
-interface Answer { status: number; headers: Record<string, string>; body: string }
+import { comparable, type Answer } from '../helpers/comparable.ts';
 
 const VERSION = '2025-11-25';
 const UPSTREAM_SESSION = 'upstream-shared-session';
 
 function post(url: string, headers: Record<string, string>, body: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: 'POST',
-      headers: { host: 'mimir.example.test', 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': VERSION, 'content-length': String(Buffer.byteLength(body)), ...headers },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { text += d; });
-      res.on('end', () => {
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (k !== 'date' && k !== 'x-request-id' && v !== undefined) out[k] = String(v);
-        resolve({ status: res.statusCode!, headers: out, body: text });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  const mcp = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': VERSION, 'content-length': String(Buffer.byteLength(body)) };
+  return comparable(url, { ...mcp, ...headers }, 'POST', body);
 }
 
 /**

@@ -5,31 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
 import { freePort, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
-
-interface Answer { status: number; headers: Record<string, string>; body: string }
+import { comparable, type Answer } from '../helpers/comparable.ts';
 
 /** Status, body and headers, less those that differ per response by design. node:http, so Host can be set. */
 function get(url: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { host: 'mimir.example.test', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { text += d; });
-      res.on('end', () => {
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (k !== 'date' && k !== 'x-request-id' && v !== undefined) out[k] = String(v);
-        resolve({ status: res.statusCode!, headers: out, body: text });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return comparable(url, headers, method, body);
 }
 
 /** A stand-in for Mimir that answers with what it received. */
