@@ -135,6 +135,8 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
         for (const cache of [caches.tokens, caches.apiKeys, caches.serviceAccounts, caches.sessions, caches.mcpSessions, caches.refreshFamilies]) cache.clear();
         await keys.reload();
         await revocations.resync();
+        // What was published in the gap reached none of the watchers: requests under way since before it fail closed.
+        streams.forgetBefore(performance.now());
       },
       onLost: () => {
         const closed = streams.closeAll();

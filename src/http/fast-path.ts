@@ -146,11 +146,11 @@ export function createFastPath(o: FastPathOptions): FastPath {
     const taken = proxy!.relayMcp(req, res, principal, {
       since: startedAt,
       accept: () => { answered++; return accepted(req, principal, startedAt); },
-      handOver: (id, body, refusal) => {
+      handOver: (id, body) => {
         answered--;
         // Fastify no longer routes once it is closing (its bare 503): the hub's own refusal instead.
         if (!o.open()) return writeError(res, baseHeaders(id), new OAuthError('service_unavailable', 'The server is shutting down.'), hub.log);
-        handOver(req, { startedAt, result: () => { if (refusal) throw refusal; return principal; }, observedAs: id });
+        handOver(req, { startedAt, result: () => principal, observedAs: id });
         handOverBody(req, body);
         fastify(req, res);
       },

@@ -29,6 +29,11 @@ export function handedOverId(raw: IncomingMessage): string | undefined {
   return (raw as Carrier)[HANDOVER]?.observedAs;
 }
 
+/** When the fast path authenticated this request (performance.now()), if it did. */
+export function handedOverAt(raw: IncomingMessage): number | undefined {
+  return (raw as Carrier)[HANDOVER]?.startedAt;
+}
+
 /** The fast path's answer for this request, once (then Fastify authenticates as usual). */
 export function takeHandover(raw: IncomingMessage): Handover | undefined {
   const carrier = raw as Carrier;

@@ -44,6 +44,9 @@ export class OpenStreams {
       if (entry.type === 'jti') streams.#revoked((p) => p.auth_method !== 'api-key' && p.credential_id === entry.id);
       // A sign-in session or a refresh family: every token it produced, the session cookie too.
       if (entry.type === 'sid') streams.#revoked((p) => p.sid === entry.id || p.fid === entry.id);
+      // A signing key: a Principal does not say which key signed its token, so every hub JWT's
+      // (an emergency; their clients open them again, with tokens of the keys still trusted).
+      if (entry.type === 'kid') streams.#revoked((p) => p.auth_method === 'jwt');
     });
     await (deps.sessionStore ?? deps.store).subscribe(SESSION_ENDED_CHANNEL, (sid) => streams.#revoked((p) => p.sid === sid));
     await deps.store.subscribe(API_KEY_REVOKED_CHANNEL, (id) => streams.#revoked((p) => p.auth_method === 'api-key' && p.credential_id === id));
@@ -75,7 +78,17 @@ export class OpenStreams {
    * revocation channel (src/revocation/contact.ts), so none of them is known to be still allowed.
    */
   closeAll(): number {
+    this.forgetBefore(performance.now());
     return this.closeWhere(() => true);
+  }
+
+  /**
+   * Revocations before `time` (performance.now()) may have been missed (the revocation channel was
+   * lost, or resynced after a gap): every request authenticated before it is taken as revoked
+   * ({@link revokedSince}).
+   */
+  forgetBefore(time: number): void {
+    this.#horizon = Math.max(this.#horizon, time);
   }
 
   /**
@@ -130,7 +143,7 @@ export class OpenStreams {
     let drop = 0;
     while (drop < recent.length && (recent.length - drop > RECENT_MAX || recent[drop]!.at < now - RECENT_MS)) drop++;
     if (drop > 0) {
-      this.#horizon = recent[drop - 1]!.at;
+      this.forgetBefore(recent[drop - 1]!.at);
       recent.splice(0, drop);
     }
     this.closeWhere(match);

@@ -15,7 +15,7 @@ import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { applyCors, mcpCors, withCors } from '../http/cors.ts';
 import { baseHeaders, sendError, writeError } from '../http/reply.ts';
-import { takeBody } from '../http/handover.ts';
+import { handedOverAt, takeBody } from '../http/handover.ts';
 import { FAVICON_PATH, ROBOTS_PATH } from '../http/routes/robots.ts';
 import { actingPrincipal, authenticateRequest, type RefusalPage } from '../http/authenticate.ts';
 import { safeReturnTo } from '../oidc/return-to.ts';
@@ -84,8 +84,9 @@ export function proxyRoutes(hub: Hub) {
         if (mcp) applyCors(cors, req.headers.origin, reply);
         checkTarget(req.url);
         if (mcp) checkOrigin(origins, req.headers.origin);
-        // What is learnt from here on of revoked credentials still reaches this request (src/proxy/open-streams.ts).
-        const since = performance.now();
+        // What is learnt from here on of revoked credentials still reaches this request
+        // (src/proxy/open-streams.ts): from when the fast path authenticated it, if it did.
+        const since = handedOverAt(req.raw) ?? performance.now();
         if (await authenticate(req, reply)) return;
         const principal = await actingPrincipal(hub, req);
         authorizeRoute(hub, req, principal, rules, path);
@@ -157,8 +158,8 @@ export interface McpTaking {
   since: number;
   /** Records the authentication; returns the request id. */
   accept: () => string;
-  /** Leaves the message to the route, its body read; `refusal`: the route refuses the credential with it. */
-  handOver: (id: string, body: Buffer, refusal?: OAuthError) => void;
+  /** Leaves the message to the route, its body read. */
+  handOver: (id: string, body: Buffer) => void;
 }
 
 /** Paths the fast path takes: RFC 3986 pchars without percent-encoding (the router decodes those) or `;`. */
@@ -239,8 +240,8 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
       // route's answers from here on need the body, read once, here.
       const id = o.accept();
       readBody(req, MCP_BODY_LIMIT).then((raw) => {
-        // Revoked while the body came: the route refuses it as it refuses a revoked credential.
-        if (hub.streams.revokedSince(principal, o.since)) return o.handOver(id, raw, credentialRevoked());
+        // Revoked while the body came: the route refuses it (it checks from the same `since`).
+        if (hub.streams.revokedSince(principal, o.since)) return o.handOver(id, raw);
         let message: JsonRpcMessage;
         try {
           message = parseMcpMessage(raw);
@@ -366,12 +367,8 @@ function deny(hub: Hub, req: FastifyRequest, principal: Principal, decision: Exc
  */
 function revokedMeanwhile(hub: Hub, req: Pick<FastifyRequest, 'method' | 'url' | 'ip' | 'id'>, principal: Principal): never {
   hub.audit.record({ type: 'authentication_failed', outcome: 'failure', reason: 'credential_revoked', method: req.method, path: req.url.split('?')[0]!.slice(0, 200), principal, ip: req.ip, request_id: req.id });
-  throw credentialRevoked();
-}
-
-function credentialRevoked(): OAuthError {
   const description = 'The credential was revoked while the request was under way.';
-  return new OAuthError('invalid_token', description, { status: 401, challenge: { realm: 'mimir', error: 'invalid_token', error_description: description } });
+  throw new OAuthError('invalid_token', description, { status: 401, challenge: { realm: 'mimir', error: 'invalid_token', error_description: description } });
 }
 
 /** MIMIR_ENABLE_TOKEN_FORWARDING: only an IdP token whose audience is Mimir's goes upstream. */

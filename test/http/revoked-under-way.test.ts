@@ -1,0 +1,166 @@
+/**
+ * Credentials revoked while a request is under way, found by an attacker's review of a6e73f9 (each
+ * `it` failed there): a signing key revoked (kid) refuses an MCP body under way and ends the open
+ * event streams of hub JWTs; a credential revoked while an MCP body arrives is recorded alike by
+ * the fast path and the route (one authentication, audited `credential_revoked` with its principal).
+ */
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import type { FastifyInstance } from 'fastify';
+import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
+import { freePort, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
+
+const VERSION = '2025-11-25';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { host: 'mimir.example.test', 'content-type': 'application/json', 'mcp-protocol-version': VERSION, 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
+      let text = ''; res.setEncoding('utf8'); res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject); req.end(body);
+  });
+}
+
+async function upstreamServer(): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/api/nodes/types') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const beat = setInterval(() => res.write('data: beat\n\n'), 50);
+      res.on('close', () => clearInterval(beat));
+      return;
+    }
+    const chunks: Buffer[] = []; req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let m: { id?: unknown } = {};
+      try { m = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { /* echoed */ }
+      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-session' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id ?? null, result: { ok: true } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+const call = (name: string, id = 1) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
+const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: VERSION, capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+
+function startPost(port: number, headers: Record<string, string>, body: string, part: number) {
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => { received += d; });
+  socket.on('error', () => undefined);
+  const head = ['POST /mcp HTTP/1.1', 'host: mimir.example.test', 'content-type: application/json', `mcp-protocol-version: ${VERSION}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(body)}`, '', ''].join('\r\n');
+  socket.write(head + body.slice(0, part));
+  return { socket, rest: () => socket.write(body.slice(part)), answer: () => received };
+}
+
+describe('revocations heard while a request is under way (from an attacker\'s review)', () => {
+  let t: TestHub;
+  let upstream: Server;
+  let slow: FastifyInstance;
+  let slowPort: number;
+  let fastPort: number;
+  before(async () => {
+    upstream = await upstreamServer();
+    t = await startHub({ storage: 'redis', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+    slow = await buildServer(t.hub, { fastPath: false });
+    slowPort = await freePort();
+    await slow.listen({ port: slowPort, host: '127.0.0.1' });
+    fastPort = Number(new URL(t.url).port);
+  });
+  after(async () => { await slow.close(); await t.close(); await new Promise((r) => upstream.close(r)); });
+
+  /** A fresh service-account token with an MCP session opened on `port`, warm enough for the fast path. */
+  async function session(port: number): Promise<{ token: string; headers: Record<string, string> }> {
+    const { token } = await serviceAccountToken(t, ['developer']);
+    const opened = await post(`http://127.0.0.1:${port}/mcp`, { authorization: `Bearer ${token}` }, init);
+    const headers = { authorization: `Bearer ${token}`, 'mcp-session-id': String(opened.headers['mcp-session-id']) };
+    assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
+    assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
+    return { token, headers };
+  }
+
+  it('a revoked credential refused mid-body is recorded once and audited "credential_revoked" with its principal, on the fast path as on the route', async () => {
+    const seen: Array<{ ok: boolean }> = [];
+    const events: Array<{ reason?: unknown; principal?: unknown }> = [];
+    const original = t.hub.metrics.authenticated.bind(t.hub.metrics);
+    t.hub.metrics.authenticated = (method, ok, seconds) => { seen.push({ ok }); original(method, ok, seconds); };
+    t.hub.audit.observe((e) => { if (e.type === 'authentication_failed') events.push(e as never); });
+    const got: Record<string, { authenticated: boolean[]; reasons: unknown[]; withPrincipal: boolean[]; status: string }> = {};
+    try {
+      for (const [name, port] of [['route', slowPort], ['fast', fastPort]] as const) {
+        const { token, headers } = await session(port);
+        const before = fastPathAnswered(t.app)!;
+        const s = seen.length; const e = events.length;
+        const p = startPost(port, headers, call('memory_node'), 10);
+        await sleep(100);
+        const { jti, exp } = decodeJwt(token);
+        await t.hub.revocations.revoke('jti', String(jti), Number(exp));
+        await sleep(50);
+        p.rest();
+        await sleep(300);
+        p.socket.destroy();
+        if (name === 'fast') assert.ok(fastPathAnswered(t.app)! >= before, 'taken by the fast path');
+        got[name] = {
+          authenticated: seen.slice(s).map((x) => x.ok),
+          reasons: events.slice(e).map((x) => x.reason),
+          withPrincipal: events.slice(e).map((x) => x.principal !== undefined),
+          status: p.answer().split('\r\n')[0]!,
+        };
+      }
+    } finally { t.hub.metrics.authenticated = original; }
+    assert.deepEqual(got.route, { authenticated: [true], reasons: ['credential_revoked'], withPrincipal: [true], status: 'HTTP/1.1 401 Unauthorized' });
+    assert.deepEqual(got.fast, got.route, 'the fast path counts the request twice (success, then failure) and audits reason "invalid_token" without the principal');
+  });
+
+  it('an MCP body under way when its signing key is revoked (kid) is refused, as a jti revocation is', async () => {
+    const answers: Record<string, string> = {};
+    for (const [name, port] of [['route', slowPort], ['fast', fastPort]] as const) {
+      const { token, headers } = await session(port);
+      const p = startPost(port, headers, call('memory_node'), 10);
+      await sleep(100);
+      const { kid } = decodeProtectedHeader(token);
+      await t.hub.keys.rotate(); // new tokens are signed by another key; this one's key is then revoked
+      await t.hub.revocations.revoke('kid', String(kid), Math.floor(Date.now() / 1000) + 3600);
+      // The key revocation is heard: a new request with the token is refused.
+      assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 401);
+      p.rest();
+      await sleep(300);
+      answers[name] = p.answer().split('\r\n')[0]!;
+      p.socket.destroy();
+    }
+    assert.deepEqual(answers, { route: 'HTTP/1.1 401 Unauthorized', fast: 'HTTP/1.1 401 Unauthorized' });
+  });
+
+  it('an open event stream ends when the key that signed its token is revoked (kid)', async () => {
+    for (const port of [slowPort, fastPort]) {
+      const { token } = await serviceAccountToken(t, ['developer']);
+      const headers = { host: 'mimir.example.test', authorization: `Bearer ${token}` };
+      let beats = 0;
+      let closed = false;
+      const req = request(`http://127.0.0.1:${port}/api/nodes/types`, { headers }, (res) => {
+        res.on('data', () => { beats++; });
+        res.on('close', () => { closed = true; });
+      });
+      req.on('error', () => { closed = true; });
+      req.end();
+      await sleep(200);
+      assert.ok(beats > 0 && !closed, 'the stream is open');
+      const { kid } = decodeProtectedHeader(token);
+      await t.hub.keys.rotate();
+      await t.hub.revocations.revoke('kid', String(kid), Math.floor(Date.now() / 1000) + 3600);
+      await sleep(300);
+      const after = beats;
+      await sleep(300);
+      req.destroy();
+      assert.ok(closed || beats === after, `port ${port}: still streaming (${beats - after} chunks after the key was revoked)`);
+    }
+  });
+});
