@@ -8,24 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
-import type { FastifyInstance } from 'fastify';
 import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
-import { freePort, serviceAccountToken, startHub, type TestHub } from '../helpers/hub.ts';
-
-const VERSION = '2025-11-25';
-
-function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { host: 'mimir.example.test', 'content-type': 'application/json', 'mcp-protocol-version': VERSION, 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-      let text = ''; res.setEncoding('utf8'); res.on('data', (d: string) => { text += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-    });
-    req.on('error', reject); req.end(body);
-  });
-}
+import { freePort, serviceAccountToken, type TestHub } from '../helpers/hub.ts';
+import { call, init, post, servedTwice, sleep, startPost } from '../helpers/mcp-under-way.ts';
 
 async function upstreamServer(): Promise<Server> {
   const server = createServer((req, res) => {
@@ -51,42 +38,14 @@ async function upstreamServer(): Promise<Server> {
   return server;
 }
 
-const call = (name: string, id = 1) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
-const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: VERSION, capabilities: {}, clientInfo: { name: 't', version: '1' } } });
-
-/** Sends the head and the first `part` bytes of `body` on a raw socket; returns the socket and a function sending the rest. */
-function startPost(port: number, headers: Record<string, string>, body: string, part: number) {
-  const socket = connect(port, '127.0.0.1');
-  let received = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (d: string) => { received += d; });
-  socket.on('error', () => undefined);
-  const head = [`POST /mcp HTTP/1.1`, 'host: mimir.example.test', 'content-type: application/json', `mcp-protocol-version: ${VERSION}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(body)}`, '', ''].join('\r\n');
-  socket.write(head + body.slice(0, part));
-  return {
-    socket,
-    rest: () => socket.write(body.slice(part)),
-    answer: () => received,
-  };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('MCP messages on the fast path while their body arrives', () => {
   let t: TestHub;
-  let upstream: Server;
-  let slow: FastifyInstance;
   let slowPort: number;
   let fastPort: number;
   let dev: Record<string, string>;
+  let close: () => Promise<void>;
   before(async () => {
-    upstream = await upstreamServer();
-    t = await startHub({ storage: 'redis', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
-    slow = await buildServer(t.hub, { fastPath: false });
-    slowPort = await freePort();
-    await slow.listen({ port: slowPort, host: '127.0.0.1' });
-    fastPort = Number(new URL(t.url).port);
+    ({ t, slowPort, fastPort, close } = await servedTwice(await upstreamServer()));
     const token = (await serviceAccountToken(t, ['developer'])).token;
     const res = await post(`${t.url}/mcp`, { authorization: `Bearer ${token}` }, init);
     dev = { authorization: `Bearer ${token}`, 'mcp-session-id': String(res.headers['mcp-session-id']) };
@@ -96,7 +55,7 @@ describe('MCP messages on the fast path while their body arrives', () => {
     await post(`${t.url}/mcp`, dev, call('memory_node'));
     assert.ok(fastPathAnswered(t.app)! > before, 'the fast path is in use');
   });
-  after(async () => { await slow.close(); await t.close(); await new Promise((r) => upstream.close(r)); });
+  after(() => close());
 
   /** Every authentication the hub records (metrics counter + latency histogram) and every "service account used" audit event. */
   function watch() {

@@ -1,0 +1,54 @@
+/**
+ * MCP messages for the tests of requests under way (src/http/fast-path.ts, src/proxy/routes.ts):
+ * a whole POST /mcp through node:http, and one whose body is sent in two parts over a raw socket,
+ * so something can happen while it arrives.
+ */
+import { request, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../../src/http/server.ts';
+import { freePort, startHub, type TestHub } from './hub.ts';
+
+export const MCP_VERSION = '2025-11-25';
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const call = (name: string, id = 1): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
+export const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: MCP_VERSION, capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+
+export function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { host: 'mimir.example.test', 'content-type': 'application/json', 'mcp-protocol-version': MCP_VERSION, 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
+      let text = ''; res.setEncoding('utf8'); res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject); req.end(body);
+  });
+}
+
+/** Sends the head and the first `part` bytes of `body` on a raw socket; `rest()` sends the others. */
+export function startPost(port: number, headers: Record<string, string>, body: string, part: number): { socket: Socket; rest: () => boolean; answer: () => string } {
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => { received += d; });
+  socket.on('error', () => undefined);
+  const head = ['POST /mcp HTTP/1.1', 'host: mimir.example.test', 'content-type: application/json', `mcp-protocol-version: ${MCP_VERSION}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(body)}`, '', ''].join('\r\n');
+  socket.write(head + body.slice(0, part));
+  return { socket, rest: () => socket.write(body.slice(part)), answer: () => received };
+}
+
+/**
+ * One hub (Redis) in front of `upstream`, served twice: by its own server (fast path on, `fastPort`)
+ * and by a second one over the same hub with the fast path off (`slowPort`, the reference).
+ */
+export async function servedTwice(upstream: Server): Promise<{ t: TestHub; slow: FastifyInstance; slowPort: number; fastPort: number; close: () => Promise<void> }> {
+  const t = await startHub({ storage: 'redis', env: { MIMIR_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+  const slow = await buildServer(t.hub, { fastPath: false });
+  const slowPort = await freePort();
+  await slow.listen({ port: slowPort, host: '127.0.0.1' });
+  return {
+    t, slow, slowPort, fastPort: Number(new URL(t.url).port),
+    close: async () => { await slow.close(); await t.close(); await new Promise((r) => upstream.close(r)); },
+  };
+}
