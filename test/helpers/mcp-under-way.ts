@@ -3,11 +3,12 @@
  * a whole POST /mcp through node:http, and one whose body is sent in two parts over a raw socket,
  * so something can happen while it arrives.
  */
-import { request, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/http/server.ts';
-import { freePort, startHub, type TestHub } from './hub.ts';
+import assert from 'node:assert/strict';
+import { freePort, serviceAccountToken, startHub, type TestHub } from './hub.ts';
 
 export const MCP_VERSION = '2025-11-25';
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -51,4 +52,42 @@ export async function servedTwice(upstream: Server): Promise<{ t: TestHub; slow:
     t, slow, slowPort, fastPort: Number(new URL(t.url).port),
     close: async () => { await slow.close(); await t.close(); await new Promise((r) => upstream.close(r)); },
   };
+}
+
+/**
+ * A stand-in for Mimir: `GET /api/nodes/types` is an event stream, its headers sent after
+ * `streamOpensAfterMs`, then a beat every 50 ms until the caller leaves; every `/mcp` message is
+ * answered with one shared session id (`tools/list` with one tool, anything else `{ ok: true }`).
+ */
+export async function mcpUpstream(streamOpensAfterMs = 0): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/api/nodes/types') {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const beat = setInterval(() => res.write('data: beat\n\n'), 50);
+        res.on('close', () => clearInterval(beat));
+      }, streamOpensAfterMs);
+      return;
+    }
+    const chunks: Buffer[] = []; req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let m: { id?: unknown; method?: string } = {};
+      try { m = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { /* echoed */ }
+      const result = m.method === 'tools/list' ? { tools: [{ name: 'memory_node', inputSchema: {} }] } : { ok: true };
+      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-session' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id ?? null, result }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+/** A fresh service-account token (developer) with an MCP session opened on `port`, warm enough for the fast path. */
+export async function warmSession(t: TestHub, port: number): Promise<{ token: string; headers: Record<string, string> }> {
+  const { token } = await serviceAccountToken(t, ['developer']);
+  const opened = await post(`http://127.0.0.1:${port}/mcp`, { authorization: `Bearer ${token}` }, init);
+  const headers = { authorization: `Bearer ${token}`, 'mcp-session-id': String(opened.headers['mcp-session-id']) };
+  assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
+  assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
+  return { token, headers };
 }

@@ -7,36 +7,12 @@
  * fast server with a server over the same hub whose fast path is off.
  */
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
 import { freePort, serviceAccountToken, type TestHub } from '../helpers/hub.ts';
-import { call, init, post, servedTwice, sleep, startPost } from '../helpers/mcp-under-way.ts';
-
-async function upstreamServer(): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/api/nodes/types') {
-      // An event stream that opens after a while and goes on until the caller leaves.
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const beat = setInterval(() => res.write('data: beat\n\n'), 50);
-        res.on('close', () => clearInterval(beat));
-      }, 300);
-      return;
-    }
-    const chunks: Buffer[] = []; req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let m: { id?: unknown; method?: string } = {};
-      try { m = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { /* echoed */ }
-      const result = m.method === 'tools/list' ? { tools: [{ name: 'memory_node', inputSchema: {} }] } : { ok: true };
-      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-session' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id ?? null, result }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return server;
-}
+import { call, init, mcpUpstream, post, servedTwice, sleep, startPost, warmSession } from '../helpers/mcp-under-way.ts';
 
 describe('MCP messages on the fast path while their body arrives', () => {
   let t: TestHub;
@@ -45,7 +21,7 @@ describe('MCP messages on the fast path while their body arrives', () => {
   let dev: Record<string, string>;
   let close: () => Promise<void>;
   before(async () => {
-    ({ t, slowPort, fastPort, close } = await servedTwice(await upstreamServer()));
+    ({ t, slowPort, fastPort, close } = await servedTwice(await mcpUpstream(300)));
     const token = (await serviceAccountToken(t, ['developer'])).token;
     const res = await post(`${t.url}/mcp`, { authorization: `Bearer ${token}` }, init);
     dev = { authorization: `Bearer ${token}`, 'mcp-session-id': String(res.headers['mcp-session-id']) };
@@ -135,11 +111,7 @@ describe('MCP messages on the fast path while their body arrives', () => {
   it('a credential revoked while the MCP body arrives is refused (401 invalid_token) by both servers', async () => {
     const answers: Record<string, string> = {};
     for (const [name, port] of [['route', slowPort], ['fast', fastPort]] as const) {
-      const { token } = await serviceAccountToken(t, ['developer']);
-      const opened = await post(`http://127.0.0.1:${port}/mcp`, { authorization: `Bearer ${token}` }, init);
-      const mine = { authorization: `Bearer ${token}`, 'mcp-session-id': String(opened.headers['mcp-session-id']) };
-      assert.equal((await post(`http://127.0.0.1:${port}/mcp`, mine, call('memory_node'))).status, 200);
-      assert.equal((await post(`http://127.0.0.1:${port}/mcp`, mine, call('memory_node'))).status, 200);
+      const { token, headers: mine } = await warmSession(t, port);
       const p = startPost(port, mine, call('memory_node'), 10);
       await sleep(100);
       const { jti, exp } = decodeJwt(token);

@@ -5,32 +5,12 @@
  * the fast path and the route (one authentication, audited `credential_revoked` with its principal).
  */
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { fastPathAnswered } from '../../src/http/server.ts';
 import { serviceAccountToken, type TestHub } from '../helpers/hub.ts';
-import { call, init, post, servedTwice, sleep, startPost } from '../helpers/mcp-under-way.ts';
-
-async function upstreamServer(): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/api/nodes/types') {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const beat = setInterval(() => res.write('data: beat\n\n'), 50);
-      res.on('close', () => clearInterval(beat));
-      return;
-    }
-    const chunks: Buffer[] = []; req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let m: { id?: unknown } = {};
-      try { m = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { /* echoed */ }
-      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-session' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id ?? null, result: { ok: true } }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return server;
-}
+import { call, mcpUpstream, post, servedTwice, sleep, startPost, warmSession } from '../helpers/mcp-under-way.ts';
 
 describe('revocations heard while a request is under way (from an attacker\'s review)', () => {
   let t: TestHub;
@@ -38,19 +18,11 @@ describe('revocations heard while a request is under way (from an attacker\'s re
   let fastPort: number;
   let close: () => Promise<void>;
   before(async () => {
-    ({ t, slowPort, fastPort, close } = await servedTwice(await upstreamServer()));
+    ({ t, slowPort, fastPort, close } = await servedTwice(await mcpUpstream()));
   });
   after(() => close());
 
-  /** A fresh service-account token with an MCP session opened on `port`, warm enough for the fast path. */
-  async function session(port: number): Promise<{ token: string; headers: Record<string, string> }> {
-    const { token } = await serviceAccountToken(t, ['developer']);
-    const opened = await post(`http://127.0.0.1:${port}/mcp`, { authorization: `Bearer ${token}` }, init);
-    const headers = { authorization: `Bearer ${token}`, 'mcp-session-id': String(opened.headers['mcp-session-id']) };
-    assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
-    assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
-    return { token, headers };
-  }
+  const session = (port: number) => warmSession(t, port);
 
   it('a revoked credential refused mid-body is recorded once and audited "credential_revoked" with its principal, on the fast path as on the route', async () => {
     const seen: Array<{ ok: boolean }> = [];
