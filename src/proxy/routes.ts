@@ -249,8 +249,7 @@ export function proxyFastPath(hub: Hub, routed: (method: string, path: string) =
         } catch {
           return o.handOver(id, raw); // the route renders the protocol error
         }
-        const plain = message.method !== 'initialize' && !(message.method === 'tools/list' && message.id !== undefined);
-        if (!plain || !hub.authorizer.decide(principal, { permission: mcpPermission(message), path: MCP_TARGET }).allowed) return o.handOver(id, raw);
+        if (!streamedAsIs(message) || !hub.authorizer.decide(principal, { permission: mcpPermission(message), path: MCP_TARGET }).allowed) return o.handOver(id, raw);
         // As the route: CORS's Vary (there is no Origin to allow), the upstream's session id, the answer streamed with the hub's.
         const extra = cors.origins === '*' ? undefined : { vary: 'Origin' };
         relay(hub, exchange(req, res, id, extra), {
@@ -426,10 +425,10 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
     if (!decision.allowed) deny(hub, req, principal, decision, { mcp_method: message.method });
     body = raw;
   }
-  const listing = message?.method === 'tools/list' && message.id !== undefined ? message : undefined;
+  const listing = message !== undefined && isListing(message) ? message : undefined;
   // Upstream, the session is the upstream's own id.
   const upstreamHeaders = binding ? withHeader(headers, 'mcp-session-id', binding.upstream) : headers;
-  if (message?.method !== 'initialize' && !listing) {
+  if (message === undefined || streamedAsIs(message)) {
     // Nothing to bind or filter: the answer is streamed as it comes, its session header rewritten.
     relay(hub, fastifyExchange(req, reply), { principal, target, body, headers: upstreamHeaders, rewriteHeaders: sessionHeaderOf(sessionId), since });
     return;
@@ -464,6 +463,16 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
       return { headers: sessionHeader, buffer: Buffer.from(JSON.stringify(filter(json))) };
     },
   });
+}
+
+/** A `tools/list` request: its answer is filtered to the tools the caller may use. */
+function isListing(message: JsonRpcMessage): boolean {
+  return message.method === 'tools/list' && message.id !== undefined;
+}
+
+/** Whether the upstream's answer to `message` goes back as it comes (not an `initialize` to bind, nor a listing to filter). */
+function streamedAsIs(message: JsonRpcMessage): boolean {
+  return message.method !== 'initialize' && !isListing(message);
 }
 
 /**
