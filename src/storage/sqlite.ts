@@ -144,6 +144,11 @@ class Bus {
   #after = 0;
   /** PRAGMA data_version as of the last read of the feed: it moves when another connection commits. */
   #version: number | undefined;
+  /**
+   * Moves whenever the follower saw the file change (a commit by any connection but its own, which
+   * only reads: another process, the purge worker, this process's stores), or could not tell.
+   */
+  changes = 0;
   #caughtUpThisTurn = false;
   readonly #nextTurn = () => { this.#caughtUpThisTurn = false; };
 
@@ -179,6 +184,7 @@ class Bus {
     try {
       version = (follower.version.get() as { data_version: number }).data_version;
     } catch {
+      this.changes++; // not known: taken as changed
       return; // the timer's poll reads it a moment later
     }
     if (version !== this.#version) this.#poll();
@@ -200,9 +206,12 @@ class Bus {
     let rows: Array<{ seq: number; channel: string; message: string; origin: string }>;
     try {
       // The version first: a commit landing between the two reads moves it again, and is read next time.
-      this.#version = (follower.version.get() as { data_version: number }).data_version;
+      const version = (follower.version.get() as { data_version: number }).data_version;
+      if (version !== this.#version) this.changes++;
+      this.#version = version;
       rows = follower.newer.all({ after: this.#after }) as typeof rows;
     } catch {
+      this.changes++;
       return; // the file busy or gone for a moment: the next poll reads from the same place
     }
     for (const row of rows) {
@@ -234,6 +243,19 @@ export class SqliteStore implements Store {
   /** The purge under way in its worker thread, if any (ended when the store closes). */
   #purging: Worker | undefined;
   #closing = false;
+  /**
+   * Rows {@link find} read, answered again from memory while the file has not changed: the change
+   * feed's follower reads PRAGMA data_version once per turn of the event loop ({@link Bus.catchUp},
+   * which the hub asks before answering each credential anyway), and any commit to the file moves
+   * it, this process's own included; a write by this store forgets the rows it touches at once.
+   * A read from the file costs a read transaction (two fcntl locks of the WAL index) and the
+   * statement: on `serve`, a fifth of a refresh-token introspection's CPU. Expiry is checked on
+   * every answer, as the statement checks it.
+   */
+  readonly #found = new Map<string, FoundRow>();
+  #foundChanges = 0;
+  /** Off for a `file:` URI: it may name a file other connections share, with no follower watching it. */
+  readonly #keepFound: boolean;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -250,6 +272,7 @@ export class SqliteStore implements Store {
     }
     this.#bus = bus;
     this.#feed = busKey !== undefined;
+    this.#keepFound = onDisk || path === ':memory:' || path === '';
     this.#file = busKey;
     this.#db = new DatabaseSync(path);
     // busy_timeout first: switching to WAL and creating the schema take locks another process may hold.
@@ -280,27 +303,46 @@ export class SqliteStore implements Store {
   }
 
   async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
-    upsertRow(this.#stmts.upsert, this.#write(kind, id, payload, ttlSeconds));
+    const write = this.#write(kind, id, payload, ttlSeconds);
+    this.#forget(kind, id);
+    upsertRow(this.#stmts.upsert, write);
   }
 
   async insert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<boolean> {
-    return this.#stmts.insert.run({ ...this.#write(kind, id, payload, ttlSeconds), now: this.#seconds() }).changes === 1;
+    const write = this.#write(kind, id, payload, ttlSeconds);
+    this.#forget(kind, id);
+    return this.#stmts.insert.run({ ...write, now: this.#seconds() }).changes === 1;
   }
 
   async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
     checkKind(kind);
-    const row = this.#stmts.find.get(kind, id, this.#seconds()) as Row | undefined;
+    this.#bus.catchUp();
+    if (this.#bus.changes !== this.#foundChanges) {
+      this.#found.clear();
+      this.#foundChanges = this.#bus.changes;
+    }
+    const key = foundKey(kind, id);
+    const now = this.#seconds();
+    let row = this.#found.get(key);
+    if (row === undefined || (row.expires_at !== null && row.expires_at <= now)) {
+      row = this.#stmts.find.get(kind, id, now) as FoundRow | undefined;
+      if (row === undefined) this.#found.delete(key);
+      else if (this.#keepFound) this.#remember(key, row);
+    }
     return row ? toRecord<T>(row) : null;
   }
 
   async consume(kind: string, id: string): Promise<boolean> {
     checkKind(kind);
+    this.#forget(kind, id);
     return this.#stmts.consume.run({ kind, id, now: this.#seconds() }).changes === 1;
   }
 
   async consumeAndPut(kind: string, id: string, next: Successor): Promise<boolean> {
     checkKind(kind);
     const write = this.#write(next.kind, next.id, next.payload, next.ttlSeconds);
+    this.#forget(kind, id);
+    this.#forget(next.kind, next.id);
     // BEGIN IMMEDIATE takes the write lock first, so the two statements are one step for every
     // connection and process on the file.
     this.#stmts.begin.run();
@@ -320,6 +362,7 @@ export class SqliteStore implements Store {
 
   async destroy(kind: string, id: string): Promise<boolean> {
     checkKind(kind);
+    this.#forget(kind, id);
     const row = this.#stmts.destroy.get({ kind, id }) as Pick<Row, 'expires_at'> | undefined;
     // An expired row is removed too, but it did not exist as far as callers are concerned.
     return row !== undefined && (row.expires_at === null || row.expires_at > this.#seconds());
@@ -361,6 +404,7 @@ export class SqliteStore implements Store {
   async restore(entry: StoredEntry): Promise<void> {
     checkKind(entry.kind);
     if (entry.expiresAt !== undefined && entry.expiresAt <= this.#seconds()) return;
+    this.#forget(entry.kind, entry.id);
     this.#stmts.restore.run({
       kind: entry.kind, id: entry.id, payload: JSON.stringify(entry.payload),
       exp: entry.expiresAt ?? null, consumed: entry.consumedAt ?? null,
@@ -376,7 +420,8 @@ export class SqliteStore implements Store {
     for (const r of records) {
       try { writes.push(this.#write(r.kind, r.id, r.payload, r.ttlSeconds)); } catch (e) { failed.push(e); }
     }
-    await this.#chunked(writes, (write) => { upsertRow(this.#stmts.upsert, write); });
+    // Forgotten as each is written: a find between two chunks reads (and keeps) the row before.
+    await this.#chunked(writes, (write) => { this.#forget(write.kind, write.id); upsertRow(this.#stmts.upsert, write); });
     throwFailures(failed, records.length);
   }
 
@@ -387,7 +432,7 @@ export class SqliteStore implements Store {
       try { checkIncrement(by); return true; } catch (e) { failed.push(e); return false; }
     });
     const now = this.#seconds();
-    await this.#chunked(valid, ([id, by]) => { this.#stmts.increment.get({ kind, id, by, exp: null, now }); });
+    await this.#chunked(valid, ([id, by]) => { this.#forget(kind, id); this.#stmts.increment.get({ kind, id, by, exp: null, now }); });
     throwFailures(failed, counts.length);
   }
 
@@ -415,6 +460,7 @@ export class SqliteStore implements Store {
   async increment(kind: string, id: string, by: number, ttlSeconds?: number): Promise<number> {
     checkKind(kind);
     checkIncrement(by);
+    this.#forget(kind, id);
     const row = this.#stmts.increment.get({
       kind,
       id,
@@ -437,6 +483,8 @@ export class SqliteStore implements Store {
    */
   async purgeExpired(): Promise<Record<string, number>> {
     this.#open();
+    // What it removes is expired, which find never answers; forgotten all the same (the worker's own connection moves data_version).
+    this.#found.clear();
     const now = this.#seconds();
     const removed: Record<string, number> = {};
     let limit = PURGE_BATCH_MIN * 4;
@@ -503,6 +551,7 @@ export class SqliteStore implements Store {
     // A purge under way stops: a statement it cuts off is rolled back with the worker's connection.
     this.#closing = true;
     if (this.#purging) await this.#purging.terminate();
+    this.#found.clear();
     if (this.#db.isOpen) {
       this.#db.close();
       this.#bus.leave();
@@ -515,6 +564,15 @@ export class SqliteStore implements Store {
 
   #seconds(): number {
     return Math.floor(this.#now() / 1000);
+  }
+
+  #remember(key: string, row: FoundRow): void {
+    if (this.#found.size >= FOUND_ROWS) this.#found.delete(this.#found.keys().next().value!);
+    this.#found.set(key, row);
+  }
+
+  #forget(kind: string, id: string): void {
+    this.#found.delete(foundKey(kind, id));
   }
 
   #write(kind: string, id: string, payload: object, ttlSeconds: number | undefined) {
@@ -570,6 +628,13 @@ parentPort.postMessage(removed);
 function upsertRow(statement: StatementSync, w: { kind: string; id: string; payload: string; exp: number | null }): void {
   statement.run(w.kind, w.id, w.payload, w.exp);
 }
+
+/** What {@link SqliteStore.find} reads of a row (and keeps, see `#found`). */
+type FoundRow = Omit<Row, 'id'>;
+/** Rows kept at most; beyond, the oldest kept goes. */
+const FOUND_ROWS = 4096;
+/** A kind is a plain name (checkKind), so NUL cannot occur in it. */
+const foundKey = (kind: string, id: string) => `${kind}\u0000${id}`;
 
 function toRecord<T>(row: Omit<Row, 'id'>): StoredRecord<T> {
   const record: StoredRecord<T> = { payload: JSON.parse(row.payload) as T };
