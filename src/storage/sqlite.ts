@@ -149,6 +149,8 @@ class Bus {
    * only reads: another process, the purge worker, this process's stores), or could not tell.
    */
   changes = 0;
+  /** Moves with every write by a SqliteStore of this process on the file, before the write (see FoundRows). */
+  writes = 0;
   #caughtUpThisTurn = false;
   readonly #nextTurn = () => { this.#caughtUpThisTurn = false; };
 
@@ -158,14 +160,31 @@ class Bus {
 
   /** A store on the file uses the bus; the first one here starts following the feed (the table exists by then). */
   join(): void {
-    if (this.#users++ > 0 || this.#path === undefined) return;
+    if (this.#users > 0 || this.#path === undefined) {
+      this.#users++;
+      return;
+    }
+    // Counted only once it follows: a first store that fails here leaves the next one to try again.
     const db = new DatabaseSync(this.#path, { timeout: 100 });
-    this.#after = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM changes').get() as { seq: number }).seq;
-    const newer = db.prepare('SELECT seq, channel, message, origin FROM changes WHERE seq > :after ORDER BY seq LIMIT 1000');
-    const version = db.prepare('PRAGMA data_version');
+    let newer: StatementSync;
+    let version: StatementSync;
+    try {
+      this.#after = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM changes').get() as { seq: number }).seq;
+      newer = db.prepare('SELECT seq, channel, message, origin FROM changes WHERE seq > :after ORDER BY seq LIMIT 1000');
+      version = db.prepare('PRAGMA data_version');
+    } catch (e) {
+      db.close();
+      throw e;
+    }
     const timer = setInterval(() => this.#poll(), FEED_POLL_MS);
     timer.unref();
     this.#follower = { db, newer, version, timer };
+    this.#users++;
+  }
+
+  /** Whether a connection follows the file here (every commit to it moves {@link changes}). */
+  get following(): boolean {
+    return this.#follower !== undefined;
   }
 
   /**
@@ -216,7 +235,9 @@ class Bus {
     }
     for (const row of rows) {
       this.#after = row.seq;
-      if (row.origin !== ORIGIN) this.emitter.emit(row.channel, row.message);
+      if (row.origin === ORIGIN) continue;
+      // A subscriber's fault stays its own: the feed goes on, and the find that caught up is answered.
+      try { this.emitter.emit(row.channel, row.message); } catch { /* see above */ }
     }
   }
 }
@@ -243,19 +264,15 @@ export class SqliteStore implements Store {
   /** The purge under way in its worker thread, if any (ended when the store closes). */
   #purging: Worker | undefined;
   #closing = false;
+  /** Rows {@link find} read, answered again while the file has not changed: see {@link FoundRows}. */
+  readonly #found = new FoundRows();
   /**
-   * Rows {@link find} read, answered again from memory while the file has not changed: the change
-   * feed's follower reads PRAGMA data_version once per turn of the event loop ({@link Bus.catchUp},
-   * which the hub asks before answering each credential anyway), and any commit to the file moves
-   * it, this process's own included; a write by this store forgets the rows it touches at once.
-   * A read from the file costs a read transaction (two fcntl locks of the WAL index) and the
-   * statement: on `serve`, a fifth of a refresh-token introspection's CPU. Expiry is checked on
-   * every answer, as the statement checks it.
+   * A database only this connection opens (`:memory:`, `''`): nothing else can change it. Otherwise
+   * rows are kept only while the bus follows the file (never for a `file:` URI, which no follower watches).
    */
-  readonly #found = new Map<string, FoundRow>();
-  #foundChanges = 0;
-  /** Off for a `file:` URI: it may name a file other connections share, with no follower watching it. */
-  readonly #keepFound: boolean;
+  readonly #private: boolean;
+  /** entries() iterations under way: this connection reads their snapshot meanwhile, which is not kept. */
+  #iterating = 0;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -272,7 +289,7 @@ export class SqliteStore implements Store {
     }
     this.#bus = bus;
     this.#feed = busKey !== undefined;
-    this.#keepFound = onDisk || path === ':memory:' || path === '';
+    this.#private = path === ':memory:' || path === '';
     this.#file = busKey;
     this.#db = new DatabaseSync(path);
     // busy_timeout first: switching to WAL and creating the schema take locks another process may hold.
@@ -299,7 +316,12 @@ export class SqliteStore implements Store {
     this.#stmts = Object.fromEntries(
       Object.entries(SQL).map(([name, sql]) => [name, this.#db.prepare(sql)]),
     ) as Record<keyof typeof SQL, StatementSync>;
-    this.#bus.join();
+    try {
+      this.#bus.join();
+    } catch (e) {
+      this.#db.close();
+      throw e;
+    }
   }
 
   async upsert(kind: string, id: string, payload: object, ttlSeconds?: number): Promise<void> {
@@ -316,18 +338,17 @@ export class SqliteStore implements Store {
 
   async find<T = Record<string, unknown>>(kind: string, id: string): Promise<StoredRecord<T> | null> {
     checkKind(kind);
-    this.#bus.catchUp();
-    if (this.#bus.changes !== this.#foundChanges) {
-      this.#found.clear();
-      this.#foundChanges = this.#bus.changes;
+    const keep = this.#iterating === 0 && (this.#private || this.#bus.following);
+    if (keep) {
+      this.#bus.catchUp();
+      this.#found.sync(this.#bus);
     }
-    const key = foundKey(kind, id);
+    const key = keep ? foundKey(kind, id) : undefined;
     const now = this.#seconds();
-    let row = this.#found.get(key);
+    let row = key === undefined ? undefined : this.#found.get(key);
     if (row === undefined || (row.expires_at !== null && row.expires_at <= now)) {
       row = this.#stmts.find.get(kind, id, now) as FoundRow | undefined;
-      if (row === undefined) this.#found.delete(key);
-      else if (this.#keepFound) this.#remember(key, row);
+      if (key !== undefined) this.#found.set(key, row);
     }
     return row ? toRecord<T>(row) : null;
   }
@@ -397,8 +418,13 @@ export class SqliteStore implements Store {
 
   async *entries(): AsyncIterable<StoredEntry> {
     this.#open();
-    const rows = this.#stmts.entries.iterate({ now: this.#seconds() }) as Iterable<Row & { kind: string }>;
-    for (const row of rows) yield { kind: row.kind, id: row.id, ...toRecord(row) };
+    this.#iterating++;
+    try {
+      const rows = this.#stmts.entries.iterate({ now: this.#seconds() }) as Iterable<Row & { kind: string }>;
+      for (const row of rows) yield { kind: row.kind, id: row.id, ...toRecord(row) };
+    } finally {
+      this.#iterating--;
+    }
   }
 
   async restore(entry: StoredEntry): Promise<void> {
@@ -566,13 +592,9 @@ export class SqliteStore implements Store {
     return Math.floor(this.#now() / 1000);
   }
 
-  #remember(key: string, row: FoundRow): void {
-    if (this.#found.size >= FOUND_ROWS) this.#found.delete(this.#found.keys().next().value!);
-    this.#found.set(key, row);
-  }
-
+  /** Before every write of (kind, id): see {@link FoundRows.wrote}. */
   #forget(kind: string, id: string): void {
-    this.#found.delete(foundKey(kind, id));
+    this.#found.wrote(this.#bus, foundKey(kind, id));
   }
 
   #write(kind: string, id: string, payload: object, ttlSeconds: number | undefined) {
@@ -629,12 +651,86 @@ function upsertRow(statement: StatementSync, w: { kind: string; id: string; payl
   statement.run(w.kind, w.id, w.payload, w.exp);
 }
 
-/** What {@link SqliteStore.find} reads of a row (and keeps, see `#found`). */
+/** What {@link SqliteStore.find} reads of a row (and keeps, see {@link FoundRows}). */
 type FoundRow = Omit<Row, 'id'>;
-/** Rows kept at most; beyond, the oldest kept goes. */
+/** Rows kept at most, and their payloads' characters at most; beyond, the oldest kept go. */
 const FOUND_ROWS = 4096;
-/** A kind is a plain name (checkKind), so NUL cannot occur in it. */
-const foundKey = (kind: string, id: string) => `${kind}\u0000${id}`;
+const FOUND_CHARS = 4 * 1024 * 1024;
+/** A larger row (a client registration with a large `jwks`, say) is read from the file every time. */
+const FOUND_ROW_CHARS = 16 * 1024;
+
+/**
+ * The key of (kind, id) as SQLite keys the row: a kind is a plain name (checkKind), so NUL cannot
+ * occur in it; node:sqlite writes a lone surrogate as U+FFFD, so ids that differ only there are one
+ * row and one key. Undefined for an id that is not a string (not kept, and a write of it forgets all).
+ */
+function foundKey(kind: string, id: unknown): string | undefined {
+  if (typeof id !== 'string') return undefined;
+  return `${kind}\u0000${id.isWellFormed() ? id : id.toWellFormed()}`;
+}
+
+/**
+ * The rows SqliteStore.find read, answered again from memory while the file has not changed. A read
+ * from the file costs a read transaction (two fcntl locks of the WAL index) and the statement: on
+ * `serve`, a fifth of a refresh-token introspection's CPU. What keeps them true:
+ * - a commit by any connection moves the bus's `changes` (its follower reads PRAGMA data_version
+ *   once per turn of the event loop, in the catchUp the hub asks before answering each credential
+ *   anyway, and at each poll): then all are dropped before the next find;
+ * - a write by any store of this process on the file moves the bus's `writes` at once; the store's
+ *   own write drops the row it touches, another store's drops all (two hubs on one file in tests);
+ * - expiry is checked on every answer, as the statement checks it.
+ * A commit by another process during a turn is seen from the next turn on, as the change feed's
+ * messages are: the requests of one turn were read before it began.
+ */
+class FoundRows {
+  readonly #rows = new Map<string, FoundRow>();
+  #chars = 0;
+  /** The bus's `changes` and `writes` as of the last look; `writes` kept level by this store's own. */
+  #changes = -1;
+  #writes = -1;
+
+  /** Drops every row if the file changed since the last look. */
+  sync(bus: Bus): void {
+    if (bus.changes === this.#changes && bus.writes === this.#writes) return;
+    this.clear();
+    this.#changes = bus.changes;
+    this.#writes = bus.writes;
+  }
+
+  get(key: string): FoundRow | undefined {
+    return this.#rows.get(key);
+  }
+
+  /** Keeps what was read of `key` (nothing for a row not found, or too large). */
+  set(key: string, row: FoundRow | undefined): void {
+    this.#delete(key);
+    if (row === undefined || row.payload.length > FOUND_ROW_CHARS) return;
+    while (this.#rows.size >= FOUND_ROWS || this.#chars + row.payload.length > FOUND_CHARS) this.#delete(this.#rows.keys().next().value!);
+    this.#rows.set(key, row);
+    this.#chars += row.payload.length;
+  }
+
+  /** A store of this process on the file is about to write `key` (undefined: a key not kept, so all). */
+  wrote(bus: Bus, key: string | undefined): void {
+    const level = bus.writes === this.#writes;
+    bus.writes++;
+    if (key === undefined) this.clear();
+    else this.#delete(key);
+    if (level) this.#writes = bus.writes;
+  }
+
+  clear(): void {
+    this.#rows.clear();
+    this.#chars = 0;
+  }
+
+  #delete(key: string): void {
+    const row = this.#rows.get(key);
+    if (row === undefined) return;
+    this.#rows.delete(key);
+    this.#chars -= row.payload.length;
+  }
+}
 
 function toRecord<T>(row: Omit<Row, 'id'>): StoredRecord<T> {
   const record: StoredRecord<T> = { payload: JSON.parse(row.payload) as T };
