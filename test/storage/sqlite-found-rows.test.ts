@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { promisify } from 'node:util';
 import { SqliteStore } from '../../src/storage/sqlite.ts';
+import { ApiKeys } from '../../src/api-keys/index.ts';
 
 const STORE_MODULE = new URL('../../src/storage/sqlite.ts', import.meta.url).href;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -79,6 +80,27 @@ describe('SqliteStore.find, answered from memory while the file has not changed'
         assert.deepEqual((await b.find('api_key', 'k'))?.payload, { owner: 'carol' });
       } finally {
         raw.close();
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+  });
+
+  it('a key revoked by a second hub on the file in this process is refused by the first in the same turn (from an attacker\'s review)', async () => {
+    // Its publish reaches the first hub's caches at once (an EventEmitter): they drop the key and
+    // read the store again in the same turn, and must not get the row as it was.
+    await withFile(async (path) => {
+      const [a, b] = [new SqliteStore(path), new SqliteStore(path)];
+      try {
+        const [keysA, keysB] = [new ApiKeys(a), new ApiKeys(b)];
+        const { key, record } = await keysA.create({ name: 'ci', roles: ['admin'] });
+        await nextTurn();
+        assert.ok(await keysA.verify(key));
+        let heard = false;
+        await a.subscribe('api-key-revoked', () => { heard = true; });
+        assert.equal(await keysB.revoke(record.id), true);
+        assert.ok(heard, 'hub A was told at once');
+        assert.equal(await keysA.verify(key), null, 'hub A, told of the revocation, reads the store again');
+      } finally {
         await Promise.all([a.close(), b.close()]);
       }
     });
