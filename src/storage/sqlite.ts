@@ -149,8 +149,6 @@ class Bus {
    * only reads: another process, the purge worker, this process's stores), or could not tell.
    */
   changes = 0;
-  /** Moves with every write by a SqliteStore of this process on the file, before the write (see FoundRows). */
-  writes = 0;
   #caughtUpThisTurn = false;
   readonly #nextTurn = () => { this.#caughtUpThisTurn = false; };
 
@@ -509,8 +507,9 @@ export class SqliteStore implements Store {
    */
   async purgeExpired(): Promise<Record<string, number>> {
     this.#open();
-    // What it removes is expired, which find never answers; forgotten all the same (the worker's own connection moves data_version).
-    this.#found.clear();
+    // What it removes is expired, which find never answers (by this store's clock: another store's
+    // may differ); forgotten all the same, here and in every store of this process.
+    this.#found.wrote(undefined);
     const now = this.#seconds();
     const removed: Record<string, number> = {};
     let limit = PURGE_BATCH_MIN * 4;
@@ -594,7 +593,7 @@ export class SqliteStore implements Store {
 
   /** Before every write of (kind, id): see {@link FoundRows.wrote}. */
   #forget(kind: string, id: string): void {
-    this.#found.wrote(this.#bus, foundKey(kind, id));
+    this.#found.wrote(foundKey(kind, id));
   }
 
   #write(kind: string, id: string, payload: object, ttlSeconds: number | undefined) {
@@ -670,14 +669,21 @@ function foundKey(kind: string, id: unknown): string | undefined {
 }
 
 /**
+ * Writes by every SqliteStore of this process, whatever the file and whatever name it was opened by
+ * (a file reached by two names has two buses, or none for a `file:` URI): moved before each write.
+ */
+let writesInProcess = 0;
+
+/**
  * The rows SqliteStore.find read, answered again from memory while the file has not changed. A read
  * from the file costs a read transaction (two fcntl locks of the WAL index) and the statement: on
  * `serve`, a fifth of a refresh-token introspection's CPU. What keeps them true:
  * - a commit by any connection moves the bus's `changes` (its follower reads PRAGMA data_version
  *   once per turn of the event loop, in the catchUp the hub asks before answering each credential
  *   anyway, and at each poll): then all are dropped before the next find;
- * - a write by any store of this process on the file moves the bus's `writes` at once; the store's
- *   own write drops the row it touches, another store's drops all (two hubs on one file in tests);
+ * - a write by any store of this process moves {@link writesInProcess} at once; the store's own
+ *   write drops the row it touches, another store's drops all (two hubs on one file in tests, the
+ *   file under another name: a symlink, a `file:` URI);
  * - expiry is checked on every answer, as the statement checks it.
  * A commit by another process during a turn is seen from the next turn on, as the change feed's
  * messages are: the requests of one turn were read before it began.
@@ -685,16 +691,16 @@ function foundKey(kind: string, id: unknown): string | undefined {
 class FoundRows {
   readonly #rows = new Map<string, FoundRow>();
   #chars = 0;
-  /** The bus's `changes` and `writes` as of the last look; `writes` kept level by this store's own. */
+  /** The bus's `changes` and {@link writesInProcess} as of the last look; the latter kept level by this store's own writes. */
   #changes = -1;
   #writes = -1;
 
   /** Drops every row if the file changed since the last look. */
   sync(bus: Bus): void {
-    if (bus.changes === this.#changes && bus.writes === this.#writes) return;
+    if (bus.changes === this.#changes && writesInProcess === this.#writes) return;
     this.clear();
     this.#changes = bus.changes;
-    this.#writes = bus.writes;
+    this.#writes = writesInProcess;
   }
 
   get(key: string): FoundRow | undefined {
@@ -710,13 +716,13 @@ class FoundRows {
     this.#chars += row.payload.length;
   }
 
-  /** A store of this process on the file is about to write `key` (undefined: a key not kept, so all). */
-  wrote(bus: Bus, key: string | undefined): void {
-    const level = bus.writes === this.#writes;
-    bus.writes++;
+  /** This store is about to write `key` (undefined: a key not kept, or many, so all). */
+  wrote(key: string | undefined): void {
+    const level = writesInProcess === this.#writes;
+    writesInProcess++;
     if (key === undefined) this.clear();
     else this.#delete(key);
-    if (level) this.#writes = bus.writes;
+    if (level) this.#writes = writesInProcess;
   }
 
   clear(): void {
