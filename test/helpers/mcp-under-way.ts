@@ -8,6 +8,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/http/server.ts';
 import assert from 'node:assert/strict';
+import { decodeJwt } from 'jose';
 import { freePort, serviceAccountToken, startHub, type TestHub } from './hub.ts';
 
 export const MCP_VERSION = '2025-11-25';
@@ -90,4 +91,19 @@ export async function warmSession(t: TestHub, port: number): Promise<{ token: st
   assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
   assert.equal((await post(`http://127.0.0.1:${port}/mcp`, headers, call('memory_node'))).status, 200);
   return { token, headers };
+}
+
+/**
+ * A `tools/call` whose body is still arriving (10 bytes sent) when `token` is revoked by jti; the
+ * rest follows, and the answer has had 300 ms to come. The caller reads it and destroys the socket.
+ */
+export async function revokedMidBody(t: TestHub, port: number, token: string, headers: Record<string, string>): Promise<ReturnType<typeof startPost>> {
+  const p = startPost(port, headers, call('memory_node'), 10);
+  await sleep(100);
+  const { jti, exp } = decodeJwt(token);
+  await t.hub.revocations.revoke('jti', String(jti), Number(exp));
+  await sleep(50);
+  p.rest();
+  await sleep(300);
+  return p;
 }

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { buildServer, fastPathAnswered } from '../../src/http/server.ts';
 import { freePort, serviceAccountToken, type TestHub } from '../helpers/hub.ts';
-import { call, init, mcpUpstream, post, servedTwice, sleep, startPost, warmSession } from '../helpers/mcp-under-way.ts';
+import { call, init, mcpUpstream, post, revokedMidBody, servedTwice, sleep, startPost, warmSession } from '../helpers/mcp-under-way.ts';
 
 describe('MCP messages on the fast path while their body arrives', () => {
   let t: TestHub;
@@ -112,13 +112,7 @@ describe('MCP messages on the fast path while their body arrives', () => {
     const answers: Record<string, string> = {};
     for (const [name, port] of [['route', slowPort], ['fast', fastPort]] as const) {
       const { token, headers: mine } = await warmSession(t, port);
-      const p = startPost(port, mine, call('memory_node'), 10);
-      await sleep(100);
-      const { jti, exp } = decodeJwt(token);
-      await t.hub.revocations.revoke('jti', String(jti), Number(exp));
-      await sleep(50);
-      p.rest();
-      await sleep(300);
+      const p = await revokedMidBody(t, port, token, mine);
       answers[name] = p.answer();
       p.socket.destroy();
     }

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { decodeProtectedHeader } from 'jose';
 import { fastPathAnswered } from '../../src/http/server.ts';
 import { serviceAccountToken, type TestHub } from '../helpers/hub.ts';
-import { call, mcpUpstream, post, servedTwice, sleep, startPost, warmSession } from '../helpers/mcp-under-way.ts';
+import { call, mcpUpstream, post, revokedMidBody, servedTwice, sleep, startPost, warmSession } from '../helpers/mcp-under-way.ts';
 
 describe('revocations heard while a request is under way (from an attacker\'s review)', () => {
   let t: TestHub;
@@ -36,13 +36,7 @@ describe('revocations heard while a request is under way (from an attacker\'s re
         const { token, headers } = await session(port);
         const before = fastPathAnswered(t.app)!;
         const s = seen.length; const e = events.length;
-        const p = startPost(port, headers, call('memory_node'), 10);
-        await sleep(100);
-        const { jti, exp } = decodeJwt(token);
-        await t.hub.revocations.revoke('jti', String(jti), Number(exp));
-        await sleep(50);
-        p.rest();
-        await sleep(300);
+        const p = await revokedMidBody(t, port, token, headers);
         p.socket.destroy();
         if (name === 'fast') assert.ok(fastPathAnswered(t.app)! >= before, 'taken by the fast path');
         got[name] = {
