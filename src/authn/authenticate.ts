@@ -18,6 +18,7 @@ import { tokenKey, type AuthCaches } from '../cache/index.ts';
 import type { Interner } from '../cache/intern.ts';
 import { copyPrincipal } from './principal.ts';
 import type { ServiceAccountRecord } from '../service-accounts/index.ts';
+import { accountsBehind, accountsStand } from './service-account-tokens.ts';
 
 /** RFC 6750 §2.1 b64token. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -254,31 +255,25 @@ export class Authenticator {
   }
 
   /**
-   * A service account's token stops working when the account is disabled or deleted — its own
-   * (client_credentials) and every token it obtained for a user (token exchange: each actor of
-   * the `act` chain) — and a token issued before the account was (re)created is not its token.
-   * A service account's own token holds the account's roles as they are now, not as they were.
+   * A token a service account stands behind (its own, or one it obtained for a user) holds only
+   * while the accounts still do (src/authn/service-account-tokens.ts, the rule introspection
+   * applies too). A service account's own token holds the account's roles as they are now, not
+   * as they were.
    */
   #ofAccount(verified: VerifiedAccessToken): Principal | Promise<Principal> {
-    const p = verified.payload;
-    const own = p.act === undefined && typeof p.client_id === 'string' && p.sub === p.client_id;
-    const accounts: string[] = own ? [p.client_id as string] : actorsOf(p.act);
-    if (accounts.length === 0) return this.#principalOf(verified);
+    const { own, ids } = accountsBehind(verified.payload);
+    if (ids.length === 0) return this.#principalOf(verified);
     const found: Array<ServiceAccountRecord | null> = [];
-    for (const id of accounts) {
+    for (const id of ids) {
       const cached = this.#d.caches?.serviceAccounts.peek(id);
-      if (cached === undefined) return Promise.all(accounts.map((a) => this.#serviceAccount(a))).then((all) => this.#withAccounts(all, verified, own));
+      if (cached === undefined) return Promise.all(ids.map((a) => this.#serviceAccount(a))).then((all) => this.#withAccounts(all, verified, own));
       found.push(cached);
     }
     return this.#withAccounts(found, verified, own);
   }
 
   #withAccounts(accounts: Array<ServiceAccountRecord | null>, verified: VerifiedAccessToken, own: boolean): Principal {
-    for (const account of accounts) {
-      if (!account || account.disabled || account.createdAt > verified.payload.iat) throw this.#challenge('invalid_token', 'The service account is disabled.');
-    }
-    // Its own token names the account's incarnation: one re-created under the same id is another account.
-    if (own && verified.payload.aid !== accounts[0]!.instance) throw this.#challenge('invalid_token', 'The service account is disabled.');
+    if (!accountsStand(accounts, verified.payload, own)) throw this.#challenge('invalid_token', 'The service account is disabled.');
     const principal = this.#principalOf(verified);
     if (own) {
       void this.#d.serviceAccounts.touch(accounts[0]!);
@@ -412,13 +407,4 @@ function withChallenge(e: OAuthError, challenge: Record<string, string>): OAuthE
   if (e.detail !== undefined) options.detail = e.detail;
   if (e.extra !== undefined) options.extra = e.extra;
   return new OAuthError(e.error, e.description, options);
-}
-
-/** The service accounts acting in a token (RFC 8693 §4.1 `act`, outermost first), bounded. */
-function actorsOf(act: unknown): string[] {
-  const out: string[] = [];
-  for (let a = act as { sub?: unknown; act?: unknown } | undefined; a && typeof a === 'object' && out.length < 16; a = a.act as typeof a) {
-    if (typeof a.sub === 'string') out.push(a.sub);
-  }
-  return out;
 }

@@ -1,13 +1,15 @@
 /**
  * RFC 7662 token introspection of Mimir access tokens, refresh tokens and API keys.
  * §2.2: `{active: false}` for anything not currently valid — unknown, malformed, expired,
- * revoked, consumed, or of a disabled service account — and nothing else about it.
+ * revoked, consumed, or resting on a service account that no longer stands behind it (the
+ * authenticator's rule, src/authn/service-account-tokens.ts) — and nothing else about it.
  */
 import { looksLikeApiKey } from '../../api-keys/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { verifyAccessToken } from '../../jwt/access-token.ts';
 import { serviceAccountFinder } from '../../cache/index.ts';
+import { accountsBehind, accountsStand } from '../../authn/service-account-tokens.ts';
 import { refusal } from '../../authz/refusal.ts';
 import type { Caller } from '../revoke/authenticate-caller.ts';
 
@@ -57,15 +59,21 @@ async function accessToken(hub: Hub, token: string): Promise<Introspection> {
   if (!verified) return INACTIVE;
   const p = verified.payload;
   if (hub.revocations.isRevoked({ jti: p.jti, sid: p.sid, fid: p.fid, kid: verified.header.kid })) return INACTIVE;
-  if (p.act === undefined && p.client_id && p.sub === p.client_id) {
-    const account = await serviceAccountFinder(hub.caches, hub.serviceAccounts)(p.client_id);
-    if (!account || account.disabled) return INACTIVE;
+  // The accounts behind it, by the authenticator's rule: its own (then its roles are the account's
+  // now, as toward the upstream), or each actor of a token obtained by token exchange.
+  const { own, ids } = accountsBehind(p);
+  let roles = p.roles;
+  if (ids.length > 0) {
+    const find = serviceAccountFinder(hub.caches, hub.serviceAccounts);
+    const accounts = await Promise.all(ids.map(find));
+    if (!accountsStand(accounts, p, own)) return INACTIVE;
+    if (own) roles = [...accounts[0]!.roles];
   }
   return compact({
     active: true, token_type: p.cnf?.jkt ? 'DPoP' : 'Bearer',
     scope: p.scope, client_id: p.client_id, sub: p.sub, username: p.email ?? p.name,
     exp: p.exp, iat: p.iat, nbf: p.nbf, iss: p.iss, aud: p.aud, jti: p.jti,
-    email: p.email, name: p.name, roles: p.roles, groups: p.groups, act: p.act, sid: p.sid,
+    email: p.email, name: p.name, roles, groups: p.groups, act: p.act, sid: p.sid,
     provider: p.provider, tenant: p.tenant, auth_method: p.auth_method, cnf: p.cnf,
     // RFC 9470 §6.2: a resource server doing step-up reads them here too.
     auth_time: typeof p.auth_time === 'number' ? p.auth_time : undefined, acr: typeof p.acr === 'string' ? p.acr : undefined,
