@@ -18,7 +18,8 @@ export type Caller =
   | { kind: 'client'; clientId: string; account: ServiceAccountRecord; principal: Principal }
   | { kind: 'oauth_client'; clientId: string }
   | { kind: 'principal'; principal: Principal }
-  | { kind: 'anonymous' };
+  /** No credentials; `clientId`: the public client it names (RFC 7009 §2.1: it may revoke only tokens issued to it). */
+  | { kind: 'anonymous'; clientId?: string };
 
 export interface CallerRequest {
   params: Params;
@@ -45,7 +46,7 @@ export async function authenticateCaller(hub: Hub, req: CallerRequest): Promise<
     const principal = await hub.authenticator.authenticate({ headers: req.headers, ...(req.cookies ? { cookies: req.cookies } : {}), method: req.method, url: req.url });
     return { kind: 'principal', principal };
   }
-  return { kind: 'anonymous' };
+  return typeof req.params.client_id === 'string' ? { kind: 'anonymous', clientId: req.params.client_id } : { kind: 'anonymous' };
 }
 
 /** A service account by its secret or key, else an OAuth client registered with a secret or key, by the method it registered. */

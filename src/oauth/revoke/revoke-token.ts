@@ -3,12 +3,14 @@
  * (the whole family, and through `sid` the access tokens minted from it) and API keys.
  * §2.2: an unknown, invalid or already expired token is answered like a revoked one.
  * §2.1: a confidential client must authenticate and may revoke only its own tokens; an admin may
- * revoke anything; a token of a public client is its own proof of possession.
+ * revoke anything; a token of a public client is its own proof of possession, and a public client
+ * that names itself may revoke only tokens issued to it.
  */
 import { looksLikeApiKey } from '../../api-keys/index.ts';
 import { OAuthError } from '../../errors.ts';
 import type { Hub } from '../../hub.ts';
 import { verifyAccessToken } from '../../jwt/access-token.ts';
+import { isServiceAccount } from '../../authn/principal.ts';
 import { isAdminCaller, type Caller } from './authenticate-caller.ts';
 
 export type RevokedTokenType = 'access_token' | 'refresh_token' | 'api_key';
@@ -55,7 +57,15 @@ async function authorize(hub: Hub, caller: Caller, path: string, tokenClientId: 
     if (caller.clientId !== tokenClientId) throw refuse();
     return;
   }
-  if (caller.kind === 'principal' && (caller.principal.client_id === tokenClientId || (caller.principal.sub === tokenSub && caller.principal.client_id === undefined))) return;
+  // §2.1: a public client naming itself may revoke only its own tokens.
+  if (caller.kind === 'anonymous' && caller.clientId !== undefined && caller.clientId !== tokenClientId) throw refuse();
+  if (caller.kind === 'principal') {
+    const p = caller.principal;
+    // The token's user (through that client, or a credential of no client), or the client itself
+    // (its own token): another user's credential for the same client is not the client's authentication.
+    if (p.sub === tokenSub && (p.client_id === undefined || p.client_id === tokenClientId)) return;
+    if (p.client_id === tokenClientId && isServiceAccount(p)) return;
+  }
   if (tokenClientId && await isConfidential(hub, tokenClientId)) {
     throw new OAuthError('invalid_client', 'The token belongs to a confidential client, which must authenticate to revoke it.', { status: 401 });
   }
