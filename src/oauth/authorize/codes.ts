@@ -10,6 +10,12 @@ import type { Store } from '../../storage/adapter.ts';
 export interface CodeGrant {
   clientId: string;
   redirectUri: string;
+  /**
+   * False when the authorization request left redirect_uri out (the client's one registered URI):
+   * then the token request need not send it (RFC 6749 §4.1.3). Absent (a code of an earlier
+   * version): it was sent.
+   */
+  redirectUriSent?: boolean;
   codeChallenge: string;
   resource: string;
   scope: string;

@@ -35,7 +35,10 @@ export async function authorizationCodeGrant(hub: Hub, params: Params, client: O
   }
   const g = redeemed.grant;
   if (g.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'The authorization code was issued to another client.');
-  if (params.redirect_uri !== g.redirectUri) throw new OAuthError('invalid_grant', 'The redirect_uri differs from the one in the authorization request.');
+  // §4.1.3: required, and the same, if the authorization request included it; else, if sent, the one used.
+  if (params.redirect_uri === undefined ? g.redirectUriSent !== false : params.redirect_uri !== g.redirectUri) {
+    throw new OAuthError('invalid_grant', params.redirect_uri === undefined ? 'The redirect_uri is missing; the authorization request included one.' : 'The redirect_uri differs from the one in the authorization request.');
+  }
   verifyPkce(params.code_verifier, g.codeChallenge);
   if (params.resource !== undefined && params.resource.replace(/\/$/, '') !== g.resource) {
     throw new OAuthError('invalid_target', 'The resource differs from the one the user authorized.');

@@ -12,6 +12,8 @@ import type { ClientRegistry } from '../clients/registry.ts';
 export interface AuthorizationRequest {
   client: OAuthClient;
   redirectUri: string;
+  /** Whether the request named `redirectUri` (else: the client's one registered URI). */
+  redirectUriSent: boolean;
   state?: string;
   codeChallenge: string;
   scope?: string;
@@ -56,9 +58,16 @@ export const AUTHORIZATION_REQUEST_PARAMS = [
   'resource', 'scope', 'nonce', 'max_age', 'acr_values',
 ] as const;
 
-function single(q: Query, name: typeof AUTHORIZATION_REQUEST_PARAMS[number]): string | undefined {
+/**
+ * A parameter sent at most once (RFC 6749 §3.1). Repeated: `repeated` is what is thrown — a page
+ * until the client and its redirect URI are known good, after that an error sent back to the client.
+ */
+function single(q: Query, name: typeof AUTHORIZATION_REQUEST_PARAMS[number], repeated?: (description: string) => Error): string | undefined {
   const v = q[name];
-  if (Array.isArray(v)) throw new AuthorizePageError(`The parameter ${name} is repeated.`);
+  if (Array.isArray(v)) {
+    const description = `The parameter ${name} is repeated.`;
+    throw repeated ? repeated(description) : new AuthorizePageError(description);
+  }
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
@@ -92,43 +101,47 @@ export async function checkAuthorizationRequest(
     throw new AuthorizePageError('The redirect_uri does not match any URI registered for this client.');
   }
 
-  // From here on, errors go back to the client.
-  const state = single(query, 'state');
+  // From here on, errors go back to the client (`state` with them, once it is known to be one value).
+  const state = single(query, 'state', (description) => new AuthorizeRedirectError(redirectUri, 'invalid_request', description, undefined));
   const fail = (error: string, description: string) => new AuthorizeRedirectError(redirectUri, error, description, state);
+  const param = (name: typeof AUTHORIZATION_REQUEST_PARAMS[number]) => single(query, name, (description) => fail('invalid_request', description));
 
-  if (single(query, 'response_type') !== 'code') throw fail('unsupported_response_type', 'Only response_type=code is supported.');
+  const responseType = param('response_type');
+  if (responseType === undefined) throw fail('invalid_request', 'The request has no response_type; send response_type=code.');
+  if (responseType !== 'code') throw fail('unsupported_response_type', 'Only response_type=code is supported.');
   if (!client.grant_types.includes('authorization_code')) throw fail('unauthorized_client', 'This client may not use the authorization code grant.');
 
   // 3. PKCE, S256 only (OAuth 2.1 §4.1.1; RFC 7636 §4.2 — "plain" refused)
-  const codeChallenge = single(query, 'code_challenge');
-  const method = single(query, 'code_challenge_method');
+  const codeChallenge = param('code_challenge');
+  const method = param('code_challenge_method');
   if (!codeChallenge) throw fail('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256.');
   if (method !== 'S256') throw fail('invalid_request', 'Only code_challenge_method=S256 is accepted.');
   if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(codeChallenge)) throw fail('invalid_request', 'The code_challenge is malformed.');
 
   // 4. RFC 8707 resource: the token's audience
-  const resource = single(query, 'resource') ?? options.defaultResource;
+  // RFC 8707 §2: several may be asked for; the hub issues a token for one (invalid_target, §2.2).
+  const resource = single(query, 'resource', () => fail('invalid_target', 'Send one resource: a token of the hub is for one resource.')) ?? options.defaultResource;
   if (!options.resources.includes(resource.replace(/\/$/, '')) && !options.resources.includes(resource)) {
     throw fail('invalid_target', `The resource ${resource.slice(0, 200)} is not served by this authorization server.`);
   }
 
-  const scope = single(query, 'scope');
+  const scope = param('scope');
   if (scope !== undefined && !/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) {
     throw fail('invalid_scope', 'The scope is malformed.');
   }
   // OIDC Core §3.1.2.1: any string; bounded here, as it is stored with the code and signed into the ID token.
-  const nonce = single(query, 'nonce');
+  const nonce = param('nonce');
   if (nonce !== undefined && nonce.length > 512) throw fail('invalid_request', 'The nonce is longer than 512 characters.');
   // RFC 9470 step-up, as OIDC Core §3.1.2.1 spells it: how recently and how the user must have authenticated.
-  const maxAge = single(query, 'max_age');
+  const maxAge = param('max_age');
   if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) throw fail('invalid_request', 'The max_age must be a whole number of seconds.');
-  const acr = single(query, 'acr_values');
+  const acr = param('acr_values');
   const acrValues = acr === undefined ? undefined : parseAcrValues(acr);
   if (acrValues === null) throw fail('invalid_request', 'The acr_values must be up to 10 space-separated values of at most 200 characters.');
   return {
     ...(maxAge !== undefined ? { maxAge: Number(maxAge) } : {}),
     ...(acrValues ? { acrValues } : {}),
-    client, redirectUri, codeChallenge, resource: resource.replace(/\/$/, ''),
+    client, redirectUri, redirectUriSent: presented !== undefined, codeChallenge, resource: resource.replace(/\/$/, ''),
     ...(state !== undefined ? { state } : {}),
     ...(scope !== undefined ? { scope } : {}),
     ...(nonce !== undefined ? { nonce } : {}),

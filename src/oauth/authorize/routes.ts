@@ -88,7 +88,7 @@ export function authorizationServerRoutes(hub: Hub) {
 
   const finish = async (reply: FastifyReply, request: AuthorizationRequest, user: Principal, scopes: string[], status = 302) => {
     const code = await issueCode(hub.store, {
-      clientId: request.client.client_id, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge,
+      clientId: request.client.client_id, redirectUri: request.redirectUri, redirectUriSent: request.redirectUriSent, codeChallenge: request.codeChallenge,
       resource: request.resource, scope: scopes.join(' '), ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
       user: {
         sub: user.sub, roles: user.roles, groups: user.groups,

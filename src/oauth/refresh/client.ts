@@ -27,5 +27,5 @@ export async function authenticateRefreshClient(hub: Hub, params: Params, author
 export const refreshTokenHandler: GrantHandler = async ({ hub, params, request, dpopJkt }) => {
   const authorization = Array.isArray(request.headers.authorization) ? request.headers.authorization[0] : request.headers.authorization;
   const { client, oauthClientId } = await authenticateRefreshClient(hub, params, authorization);
-  return refreshGrant(hub, { refreshToken: params.refresh_token, scope: params.scope, client, oauthClientId, dpopJkt });
+  return refreshGrant(hub, { refreshToken: params.refresh_token, scope: params.scope, resource: params.resource, client, oauthClientId, dpopJkt });
 };

@@ -15,6 +15,8 @@ export interface RefreshInput {
   refreshToken: string | undefined;
   /** RFC 6749 §6: an optional narrower scope. */
   scope?: string | undefined;
+  /** RFC 8707 §2.2: the resource asked for, if any (it must be the grant's). */
+  resource?: string | undefined;
   /** The authenticated confidential client, if one authenticated. */
   client?: ServiceAccountRecord | undefined;
   /** An OAuth client (authorization server) that authenticated or, if public, named itself. */
@@ -39,6 +41,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
     await checkClient(hub, inspected.grant, input.client, input.oauthClientId);
     checkBinding(inspected.grant, input.dpopJkt);
     const scope = narrowScope(hub, inspected.grant.scope, input.scope);
+    checkResource(hub, inspected.grant, input.resource);
 
     const used = await hub.refreshTokens.use(token, { rotate: hub.config.refresh.rotation });
     await renewSignIn(hub, used.grant, used.familyId);
@@ -114,6 +117,18 @@ async function isConfidential(hub: Hub, clientId: string): Promise<boolean> {
 /** RFC 9449 §5: a refresh token bound to a DPoP key is usable only with a proof by that key. */
 function checkBinding(grant: RefreshGrant, dpopJkt: string | undefined): void {
   if (grant.jkt && grant.jkt !== dpopJkt) throw new OAuthError('invalid_dpop_proof', 'This refresh token is bound to a DPoP key; send a DPoP proof made with it.');
+}
+
+/**
+ * RFC 8707 §2.2: a refresh may name the resource its grant is for (a trailing slash aside; a grant
+ * for none is for the hub's own audiences, which its tokens carry); any other is invalid_target,
+ * never a token for another audience than the one asked for.
+ */
+function checkResource(hub: Hub, grant: RefreshGrant, requested: string | undefined): void {
+  if (requested === undefined) return;
+  const asked = requested.replace(/\/$/, '');
+  const ok = grant.resource !== undefined ? asked === grant.resource.replace(/\/$/, '') : hub.audiences.some((a) => a.replace(/\/$/, '') === asked);
+  if (!ok) throw new OAuthError('invalid_target', 'The resource is not the one this refresh token was granted for.');
 }
 
 /**

@@ -17,7 +17,7 @@ export function refreshRoutes(hub: Hub) {
         const authorization = Array.isArray(req.headers.authorization) ? req.headers.authorization[0] : req.headers.authorization;
         const { client, oauthClientId } = await authenticateRefreshClient(hub, params, authorization);
         const dpop = await dpopForTokenRequest(hub, { headers: req.headers, method: req.method, url: req.url });
-        const result = await refreshGrant(hub, { refreshToken: params.refresh_token, scope: params.scope, client, oauthClientId, dpopJkt: dpop?.jkt, ip: req.ip, requestId: req.id });
+        const result = await refreshGrant(hub, { refreshToken: params.refresh_token, scope: params.scope, resource: params.resource, client, oauthClientId, dpopJkt: dpop?.jkt, ip: req.ip, requestId: req.id });
         hub.audit.record({ type: 'token_issued', outcome: 'success', grant_type: 'refresh_token', client: client?.clientId, ip: req.ip, request_id: req.id, ...result.audit });
         if (dpop?.nextNonce) reply.header('dpop-nonce', dpop.nextNonce);
         return noStore(reply).send(result.body);

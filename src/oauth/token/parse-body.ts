@@ -12,7 +12,11 @@ export function parseBody(body: unknown): Params {
   }
   const out: Params = {};
   for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-    if (Array.isArray(value)) throw new OAuthError('invalid_request', `The parameter "${key.slice(0, 64)}" is repeated.`);
+    if (Array.isArray(value)) {
+      // RFC 8707 §2 and RFC 8693 §2.1 allow several; a token of the hub is for one (invalid_target, RFC 8707 §2.2).
+      if (key === 'resource' || key === 'audience') throw new OAuthError('invalid_target', `Send one ${key}: a token of the hub is for one.`);
+      throw new OAuthError('invalid_request', `The parameter "${key.slice(0, 64)}" is repeated.`);
+    }
     if (value === undefined || value === null || value === '') continue; // RFC 6749 §3.1: empty = omitted
     if (typeof value !== 'string') throw new OAuthError('invalid_request', `The parameter "${key.slice(0, 64)}" must be a string.`);
     out[key] = value;

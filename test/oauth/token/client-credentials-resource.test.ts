@@ -73,4 +73,13 @@ describe('client_credentials with an RFC 8707 resource', () => {
       assert.equal(r.body.error, 'invalid_target', resource);
     }
   });
+
+  it('several resources (RFC 8707 §2 allows them; a token of the hub is for one) are invalid_target, not a repeated-parameter invalid_request', async () => {
+    const res = await fetch(`${front.t.url}/auth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('mcp-worker', secret) },
+      body: new URLSearchParams([['grant_type', 'client_credentials'], ['resource', `${front.t.url}/mcp`], ['resource', front.t.url]]).toString(),
+    });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json() as { error: string }).error, 'invalid_target');
+  });
 });
