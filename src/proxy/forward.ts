@@ -90,7 +90,8 @@ const CREDENTIAL_PARAMS = /^(access_token|api_key)(\[.*)?$/;
  */
 export function withoutCredentialParams(target: string): string {
   const q = target.indexOf('?');
-  if (q === -1 || !/access|api/i.test(target.slice(q))) return target;
+  // Only a query naming one, as written or percent-encoded (`%61ccess_token` is `access_token` to Mimir), is rewritten.
+  if (q === -1 || !/access|api|%/i.test(target.slice(q))) return target;
   const kept = target.slice(q + 1).split('&').filter((part) => {
     const eq = part.indexOf('=');
     const raw = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ');
