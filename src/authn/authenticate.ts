@@ -62,6 +62,11 @@ export interface SessionResolver {
 export interface AccessTokenPolicy {
   /** Throws (or rejects) to refuse; may answer synchronously when it needs no I/O. */
   check(verified: VerifiedAccessToken, input: AuthInput, token: string): Promise<void> | undefined;
+  /**
+   * RFC 9449 §7.1 for an identity provider's token: bound (`cnf`), only as `DPoP` with a proof by
+   * its key; unbound, never under the DPoP scheme. Throws or rejects to refuse.
+   */
+  binding(cnf: Principal['cnf'], input: AuthInput, token: string): Promise<void>;
 }
 
 export interface AuthenticatorDeps {
@@ -172,7 +177,7 @@ export class Authenticator {
       const cached = methods.has('jwt') ? this.#d.caches?.tokens.getByKey(key, this.#d.keys) : undefined;
       if (cached) return this.#accept(cached, input, scheme, token);
       const idp = methods.has('oauth') ? this.#d.idp?.peekJwt?.(key) : undefined;
-      if (idp) return idp;
+      if (idp) return this.#idpBound(idp, input, scheme, token);
     }
     // RFC 6750 §3.1: a malformed request is invalid_request (400).
     if (!token || !B64TOKEN.test(token)) {
@@ -197,11 +202,23 @@ export class Authenticator {
       }
       if (this.#d.idp?.knowsIssuer(iss)) {
         if (!methods.has('oauth')) throw this.#challenge('invalid_token', 'Identity provider tokens are not accepted here.');
-        return this.#d.idp.verifyJwt(token, iss);
+        return this.#d.idp.verifyJwt(token, iss).then((p) => this.#idpBound(p, input, scheme, token));
       }
       throw this.#challenge('invalid_token', 'The access token was issued by an unknown issuer.');
     }
-    return this.#opaque(token);
+    return this.#opaque(token).then((p) => this.#idpBound(p, input, scheme, token));
+  }
+
+  /**
+   * An identity provider's token holds to its key as the hub's own do (RFC 9449 §7.1): a bound one
+   * only under the DPoP scheme with a proof by that key, an unbound one never under DPoP. The common
+   * case (unbound, Bearer) answers at once.
+   */
+  #idpBound(principal: Principal, input: AuthInput, scheme: string, token: string): Principal | Promise<Principal> {
+    if (principal.cnf === undefined && scheme !== 'dpop') return principal;
+    const policy = this.#d.policy;
+    if (!policy) throw this.#challenge('invalid_token', principal.cnf ? 'This token is bound to a DPoP key.' : 'This access token is not DPoP-bound; send it as a Bearer token.');
+    return policy.binding(principal.cnf, input, token).then(() => principal);
   }
 
   /**

@@ -232,6 +232,16 @@ export function mapClaims(p: ProviderSettings, c: Record<string, unknown>, authM
   if (authMethod === 'oauth') {
     if (typeof c.auth_time === 'number' && Number.isFinite(c.auth_time)) principal.auth_time = Math.floor(c.auth_time);
     if (typeof c.acr === 'string' && c.acr.length <= 200) principal.acr = c.acr;
+    // RFC 7800 §3.1: a sender-constrained token. Bound to a DPoP key (RFC 9449 §6), the hub checks
+    // the proof where the token is used (src/authn); bound any other way (mTLS, RFC 8705 §3), it
+    // cannot check the binding, and a token it cannot hold to its key is refused, not taken as bearer.
+    if (c.cnf !== undefined) {
+      const jkt = c.cnf !== null && typeof c.cnf === 'object' ? (c.cnf as { jkt?: unknown }).jkt : undefined;
+      if (typeof jkt !== 'string' || jkt === '' || Object.keys(c.cnf as object).length !== 1) {
+        throw new OAuthError('invalid_token', 'The access token is bound to a key this server cannot check (only DPoP-bound tokens, RFC 9449).');
+      }
+      principal.cnf = { jkt };
+    }
   }
   return { principal, groupsOverage };
 }

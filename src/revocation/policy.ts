@@ -43,5 +43,9 @@ export function accessTokenPolicy(deps: PolicyDeps): AccessTokenPolicy {
       if (p.cnf === undefined && !deps.requireBinding && !DPOP_SCHEME.test(firstValue(input.headers.authorization))) return undefined;
       return checkDpopBinding(p.cnf, input, token, deps);
     },
+    // MIMIR_REQUIRE_TOKEN_BINDING is for the hub's own tokens: an IdP's unbound token is still taken as Bearer.
+    binding(cnf, input, token) {
+      return checkDpopBinding(cnf, input, token, { ...deps, requireBinding: false });
+    },
   };
 }
