@@ -410,7 +410,7 @@ async function proxyMcp(hub: Hub, req: FastifyRequest, reply: FastifyReply, prin
   let message: JsonRpcMessage | undefined;
   let body: Buffer | Readable | undefined = req.raw;
   if (req.method === 'POST') {
-    checkJsonBody(req.headers['content-type']);
+    checkJsonBody(req.headers['content-type'], req.headers['content-encoding']);
     // Read already when the fast path looked at this message and left it to the route.
     const raw = takeBody(req.raw) ?? await readBody(req.raw, MCP_BODY_LIMIT).catch((e: unknown) => {
       // The rest of the body is never read: the connection ends with the refusal.
@@ -513,11 +513,15 @@ function withHeader(list: readonly string[], name: string, value: string): strin
 }
 
 /**
- * The MCP body the hub authorizes is JSON in UTF-8 (RFC 8259 §8.1). A body declared in another
- * charset would be read one way here and another way by the upstream's parser (UTF-7 turns `+ACI-`
- * into a quote): refused, 415, never forwarded.
+ * The MCP body the hub authorizes is JSON in UTF-8 (RFC 8259 §8.1), as sent. A body declared in
+ * another charset would be read one way here and another way by the upstream's parser (UTF-7
+ * turns `+ACI-` into a quote), and a content-coded one (gzip, deflate, br: RFC 9110 §8.4) is
+ * inflated there into bytes the hub never read: refused, 415, never forwarded.
  */
-function checkJsonBody(contentType: string | undefined): void {
+function checkJsonBody(contentType: string | undefined, contentEncoding: string | undefined): void {
+  if (contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== 'identity') {
+    throw new OAuthError('unsupported_media_type', 'MCP messages are sent without a Content-Encoding.');
+  }
   const m = /^\s*application\/json\s*(;.*)?$/i.exec(contentType ?? '');
   const charset = m?.[1] ? /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(m[1])?.[1] : undefined;
   if (!m || (charset !== undefined && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8')) {
