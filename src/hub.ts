@@ -185,7 +185,7 @@ export async function openHub(config: Config, options: OpenOptions = {}): Promis
     const grants = createGrants(config);
     const clientKeys = new ClientKeys({ now, timeoutMs: cimdFetchTimeout * 1000, developmentMode, ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}) });
     const upstreamAuth = new UpstreamAuth(config, { now });
-    const streams = await OpenStreams.watch({ store, sessionStore, revocations, serviceAccounts });
+    const streams = await OpenStreams.watch({ store, sessionStore, revocations, serviceAccounts, now });
     const auditLog = config.audit.retentionDays > 0
       ? new AuditStore(store, {
         retentionDays: config.audit.retentionDays, now, onError: (e) => log.warn({ err: e }, 'keeping audit events in the store failed'),

@@ -2,8 +2,8 @@
  * The proxied streams that are open (server-sent events, the MCP GET stream), by the credential
  * that opened them. When that credential is revoked, its session ends, its API key is revoked or
  * its service account is disabled — on any instance: the revocation list's and the store's
- * messages say so — its streams are closed at once: an open stream is not a way to keep access
- * after losing it.
+ * messages say so — its streams are closed at once, and when it expires, at its expiry: an open
+ * stream is not a way to keep access after losing it.
  */
 import type { ServerResponse } from 'node:http';
 import { API_KEY_REVOKED_CHANNEL } from '../api-keys/index.ts';
@@ -16,7 +16,12 @@ import type { Store } from '../storage/adapter.ts';
 interface Open {
   principal: Principal;
   res: ServerResponse;
+  /** Ends the stream when the credential expires. */
+  expiry?: ReturnType<typeof setTimeout>;
 }
+
+/** The longest a timer waits (setTimeout's limit); a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * How long a revocation is remembered for requests authenticated before it and still under way (an
@@ -29,17 +34,20 @@ const RECENT_MAX = 10_000;
 export class OpenStreams {
   readonly #open = new Set<Open>();
   readonly #serviceAccounts: Pick<ServiceAccounts, 'get'>;
+  /** The clock credentials expire by (the hub's). */
+  readonly #now: () => number;
   /** The revocations of the last {@link RECENT_MS} (performance.now() times), oldest first. */
   readonly #recent: Array<{ at: number; match: (p: Principal) => boolean }> = [];
   /** Revocations before this time may have been forgotten. */
   #horizon = -Infinity;
 
-  private constructor(serviceAccounts: Pick<ServiceAccounts, 'get'>) {
+  private constructor(serviceAccounts: Pick<ServiceAccounts, 'get'>, now: () => number) {
     this.#serviceAccounts = serviceAccounts;
+    this.#now = now;
   }
 
-  static async watch(deps: { store: Store; sessionStore?: Store; revocations: RevocationList; serviceAccounts: Pick<ServiceAccounts, 'get'> }): Promise<OpenStreams> {
-    const streams = new OpenStreams(deps.serviceAccounts);
+  static async watch(deps: { store: Store; sessionStore?: Store; revocations: RevocationList; serviceAccounts: Pick<ServiceAccounts, 'get'>; now?: () => number }): Promise<OpenStreams> {
+    const streams = new OpenStreams(deps.serviceAccounts, deps.now ?? Date.now);
     deps.revocations.onRevoked((entry) => {
       if (entry.type === 'jti') streams.#revoked((p) => p.auth_method !== 'api-key' && p.credential_id === entry.id);
       // A sign-in session or a refresh family: every token it produced, the session cookie too.
@@ -64,9 +72,24 @@ export class OpenStreams {
       res.destroy();
       return;
     }
-    const entry = { principal, res };
+    const entry: Open = { principal, res };
     this.#open.add(entry);
-    res.once('close', () => this.#open.delete(entry));
+    res.once('close', () => {
+      this.#open.delete(entry);
+      clearTimeout(entry.expiry);
+    });
+    if (principal.expires_at !== undefined) this.#endAtExpiry(entry, principal.expires_at * 1000);
+  }
+
+  /** Cuts `entry` off once the clock reaches `at` (epoch ms): its credential is no longer accepted anywhere. */
+  #endAtExpiry(entry: Open, at: number): void {
+    const wait = at - this.#now();
+    if (!(wait > 0)) {
+      if (this.#open.delete(entry)) entry.res.destroy();
+      return;
+    }
+    entry.expiry = setTimeout(() => this.#endAtExpiry(entry, at), Math.min(wait, MAX_TIMER_MS));
+    entry.expiry.unref();
   }
 
   get size(): number {
