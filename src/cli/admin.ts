@@ -11,7 +11,7 @@ import { envExample, loadConfig, redactedVariables, type Config } from '../confi
 import { OAuthError } from '../errors.ts';
 import { openHub, type Hub } from '../hub.ts';
 import { createLogger } from '../logger.ts';
-import { UsageError } from './usage-error.ts';
+import { dataDirError, UsageError } from './usage-error.ts';
 
 export { UsageError } from './usage-error.ts';
 
@@ -26,7 +26,7 @@ export async function withHub(fn: (hub: Hub) => Promise<number>): Promise<number
   const loaded = loadConfig();
   const config: Config = { ...loaded, audit: { ...loaded.audit, destination: 'file' } };
   // The CLI prints results, not operational logs.
-  const hub = await openHub(config, { logger: createLogger('warn', pino.destination(2)) });
+  const hub = await openHub(config, { logger: createLogger('warn', pino.destination(2)) }).catch((e: unknown) => { throw dataDirError(e, config.dataDir); });
   try {
     return await fn(hub);
   } finally {

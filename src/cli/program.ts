@@ -45,7 +45,10 @@ export function buildProgram(exit: Exit, version: string): Command {
   const run = <A extends unknown[]>(fn: (...args: A) => Promise<number> | number) => async (...args: A) => exit(await fn(...args));
 
   program.command('serve').description('start the hub (npm start) and run until SIGTERM or SIGINT')
-    .action(run(async () => (await import('./serve.ts')).serve(loadConfig())));
+    .action(run(async () => {
+      const { serve, withPortChosen } = await import('./serve.ts');
+      return serve(await withPortChosen(loadConfig(), (overrides) => loadConfig(undefined, { overrides })));
+    }));
 
   program.command('config').description('print the effective configuration, secrets redacted')
     .option('--json', 'as JSON')

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
 import { redactUrl } from '../config/index.ts';
@@ -9,17 +10,37 @@ import { upstreamSecurity } from '../proxy/upstream-probe.ts';
 import { allows } from '../rbac/policy.ts';
 import { describeStorage } from '../storage/index.ts';
 import { lockDataDirectory, type ServerLock } from '../storage/server-lock.ts';
+import { dataDirError } from './usage-error.ts';
 
 /** API keys the start banner reads, at most, looking for an admin key to decide on its hint. */
 export const BANNER_KEYS_READ = 1000;
+
+/**
+ * MIMIR_AUTH_PORT=0 picks a free port: chosen here, before the configuration that names it (the
+ * default public URL, and with it the issuer and every advertised endpoint) is built again with
+ * it, so nothing advertises port 0. Any other port: `config` as it is.
+ */
+export async function withPortChosen(config: Config, reload: (env: Record<string, string>) => Config): Promise<Config> {
+  if (config.port !== 0) return config;
+  const probe = createServer();
+  const port = await new Promise<number>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, config.host, () => resolve((probe.address() as AddressInfo).port));
+  }).catch((e: unknown) => { throw listenError(e, config); }).finally(() => probe.close());
+  return reload({ MIMIR_AUTH_PORT: String(port) });
+}
 
 /** Starts the hub and runs until SIGTERM/SIGINT, then drains (see {@link drain}); resolves to the exit code. */
 export async function serve(config: Config): Promise<number> {
   // One SQLite directory, one server: refused before anything is opened (src/storage/server-lock.ts).
   let lock: ServerLock | undefined;
   if (config.storage.kind === 'sqlite' || config.session.storage === 'sqlite') {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    lock = lockDataDirectory(config.dataDir);
+    try {
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+      lock = lockDataDirectory(config.dataDir);
+    } catch (e) {
+      throw dataDirError(e, config.dataDir);
+    }
   }
   let hub: Hub;
   let app: FastifyInstance;
@@ -34,7 +55,7 @@ export async function serve(config: Config): Promise<number> {
     await built?.close().catch(() => undefined);
     await opened?.close().catch(() => undefined);
     lock?.release();
-    throw listenError(e, config);
+    throw dataDirError(listenError(e, config), config.dataDir);
   }
   // SIGTERM/SIGINT drain from the moment the hub listens (it answers /health, /ready and requests
   // from then on), not only once the banner is out: an orchestrator may stop it at any time.

@@ -12,7 +12,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clientOptionsFromEnv, mimirHome } from './config.ts';
-import { createMimirClient } from './index.ts';
+import { createMimirClient, MimirClientError } from './index.ts';
 
 export interface TokenCommandDeps {
   env?: Record<string, string | undefined>;
@@ -74,7 +74,8 @@ export async function tokenCommand(args: string[], deps: TokenCommandDeps = {}):
     out(token);
     return 0;
   } catch (e) {
-    err(`mimir-auth token: ${(e as Error).message}`);
+    // An unreachable hub: where this command looked, and how to point it elsewhere.
+    err(`mimir-auth token: ${(e as Error).message}${e instanceof MimirClientError && e.error === 'unreachable' ? ' Here: --url URL.' : ''}`);
     return 1;
   }
 }

@@ -52,6 +52,7 @@ export interface MimirClient {
 /** A failure talking to the hub's token endpoint; never carries a secret. */
 export class MimirClientError extends Error {
   readonly status: number | undefined;
+  /** The hub's OAuth error code, or `unreachable` when no answer came. */
   readonly error: string | undefined;
   constructor(message: string, status?: number, error?: string) {
     super(message);
@@ -89,6 +90,11 @@ export function createMimirClient(options: ClientOptions = {}): MimirClient {
       method: 'POST',
       headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: 'grant_type=client_credentials',
+    }).catch((e: unknown) => {
+      // fetch's own "fetch failed" names neither the hub nor the reason (that is in its cause).
+      const cause = (e as { cause?: { code?: unknown; message?: unknown } }).cause;
+      const why = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (e as Error).message;
+      throw new MimirClientError(`The hub at ${url} cannot be reached (${why}); check that it runs there, or point the client at it (the url option or MIMIR_URL).`, undefined, 'unreachable');
     });
     const body = await res.json().catch(() => ({})) as { access_token?: string; expires_in?: number; error?: string; error_description?: string };
     if (!res.ok || typeof body.access_token !== 'string') {

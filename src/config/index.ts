@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { VARIABLES, type Variable } from './variables.ts';
-import { list, redactUrl, type AuthMethod, type LOG_LEVELS, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
+import { redactUrl, type AuthMethod, type LOG_LEVELS, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
 import type { RedisTopology } from '../storage/redis-topology.ts';
 
 export { PROVIDER_KINDS, SIGNING_ALGORITHMS, redactUrl, type AuthMethod, type ProviderKind, type SigningAlgorithm, type StorageKind } from './values.ts';
@@ -157,6 +157,8 @@ export interface LoadOptions {
   cwd?: string;
   /** Skip `.env` loading (tests). */
   dotenv?: boolean;
+  /** Values that win over the environment and `.env` (the port `serve` chose for MIMIR_AUTH_PORT=0). */
+  overrides?: Record<string, string>;
 }
 
 /** Reads, validates and freezes the configuration. Throws {@link ConfigError} listing every problem. */
@@ -165,7 +167,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const fromFile = options.dotenv === false ? {} : readDotenv(cwd);
   const effective: Record<string, string | undefined> = {};
   for (const doc of VARIABLES) {
-    const given = env[doc.name] ?? fromFile[doc.name];
+    const given = options.overrides?.[doc.name] ?? env[doc.name] ?? fromFile[doc.name];
     // An empty value means "unset", as most .env users expect.
     effective[doc.name] = given === undefined || given.trim() === '' ? doc.default : given;
   }
@@ -198,8 +200,6 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
   const database = raw.MIMIR_DATABASE_URL ? 'postgres' : 'sqlite';
   const storageKind: StorageKind = raw.MIMIR_TOKEN_STORAGE === 'database' ? database : raw.MIMIR_TOKEN_STORAGE;
   const sessionStorage = raw.MIMIR_SESSION_STORAGE === 'database' ? database : (raw.MIMIR_SESSION_STORAGE ?? storageKind);
-  const trust = raw.MIMIR_TRUST_PROXY.toLowerCase();
-  const trustProxy = trust === 'true' ? true : trust === 'false' || trust === '' ? false : list.parse(raw.MIMIR_TRUST_PROXY);
   const longest = Math.max(raw.MIMIR_ACCESS_TOKEN_LIFETIME, raw.MIMIR_SERVICE_ACCOUNT_TOKEN_LIFETIME, raw.MIMIR_ID_TOKEN_LIFETIME);
 
   return {
@@ -209,7 +209,7 @@ function build(raw: Raw, variables: Record<string, string | undefined>, cwd: str
     dataDir,
     upstreamUrl: raw.MIMIR_UPSTREAM_URL,
     tls: tlsOn ? { certFile: resolve(cwd, raw.MIMIR_TLS_CERT_FILE!), keyFile: resolve(cwd, raw.MIMIR_TLS_KEY_FILE!) } : undefined,
-    trustProxy,
+    trustProxy: raw.MIMIR_TRUST_PROXY,
     logLevel: raw.MIMIR_LOG_LEVEL,
     maxHeaderBytes: raw.MIMIR_MAX_HEADER_BYTES,
     authMethods: new Set(raw.MIMIR_AUTH_METHODS),

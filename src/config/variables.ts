@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import {
-  bool, hexColour, hostPortList, httpUrl, imageUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, postgresUrl, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS,
+  bool, hexColour, hostPortList, httpUrl, imageUrl, int, issuerUrl, list, LOG_LEVELS, oneOf, oneOfCaseless, path, postgresUrl, PROVIDER_KINDS, redactUrl, show, SIGNING_ALGORITHMS, trustProxy,
 } from './values.ts';
 
 export interface VariableDoc<P extends z.ZodType = z.ZodType> {
@@ -41,7 +41,7 @@ export const VARIABLES = [
   v('Server', 'MIMIR_UPSTREAM_URL', httpUrl.optional(), undefined, 'The Mimir server behind the hub (authenticating reverse proxy target)', { added: true }),
   v('Server', 'MIMIR_TLS_CERT_FILE', z.string().optional(), undefined, 'PEM certificate: the hub serves HTTPS itself when this and MIMIR_TLS_KEY_FILE are set', { added: true }),
   v('Server', 'MIMIR_TLS_KEY_FILE', z.string().optional(), undefined, 'PEM private key for MIMIR_TLS_CERT_FILE', { added: true }),
-  v('Server', 'MIMIR_TRUST_PROXY', z.string().trim(), 'false', 'Believe X-Forwarded-Proto/Host/For (true, false, or a comma-separated list of proxy IPs/CIDRs)', { added: true }),
+  v('Server', 'MIMIR_TRUST_PROXY', trustProxy, 'false', 'Believe X-Forwarded-Proto/Host/For (true, false, or a comma-separated list of proxy IPs/CIDRs)', { added: true }),
   v('Server', 'MIMIR_LOG_LEVEL', oneOf(LOG_LEVELS), 'info', 'Operational log level: fatal, error, warn, info, debug, trace, silent', { added: true }),
   v('Server', 'MIMIR_MAX_HEADER_BYTES', int(8192, 1048576, ' bytes'), '16384', 'Largest request header block accepted; credentials over 8 KB are refused regardless', { added: true }),
   v('Server', 'MIMIR_SHUTDOWN_TIMEOUT', int(1, 3600, ' seconds'), '10', 'Seconds a stopping hub (SIGTERM, SIGINT) waits for in-flight requests to finish before it closes what is left and exits 1', { added: true }),

@@ -6,10 +6,11 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance, type HTTPMethods } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../authn/principal.ts';
+import { ConfigError } from '../config/index.ts';
 import { OAuthError } from '../errors.ts';
 import type { Hub } from '../hub.ts';
 import { startCleanup } from '../jobs/cleanup.ts';
@@ -70,7 +71,7 @@ export function fastPathAnswered(app: FastifyInstance): number | undefined {
 export async function buildServer(hub: Hub, options: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = hub;
   // Fastify applies `http` options to plain HTTP only: the header limit goes into the TLS server's options too.
-  const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile), maxHeaderSize: config.maxHeaderBytes } : null;
+  const https = config.tls ? { key: tlsFile(config.tls.keyFile, 'MIMIR_TLS_KEY_FILE'), cert: tlsFile(config.tls.certFile, 'MIMIR_TLS_CERT_FILE'), maxHeaderSize: config.maxHeaderBytes } : null;
   const logRequests = options.logRequests ?? (config.logLevel === 'debug' || config.logLevel === 'trace');
   const nextId = requestIds();
   let fastPath: FastPath | undefined;
@@ -151,6 +152,28 @@ export async function buildServer(hub: Hub, options: ServerOptions = {}): Promis
   const stops = [...new Set([hub.store, hub.sessionStore])].map((store) => startCleanup(store, { intervalSeconds: config.cleanup.intervalSeconds, log: hub.log }));
   app.addHook('onClose', async () => { for (const stop of stops) stop(); });
   return app;
+}
+
+/**
+ * A TLS file as the server will use it: readable, and a PEM private key (MIMIR_TLS_KEY_FILE) or
+ * certificate (MIMIR_TLS_CERT_FILE), else a configuration error naming the variable and the file
+ * (OpenSSL's own message names neither).
+ */
+function tlsFile(file: string, variable: 'MIMIR_TLS_KEY_FILE' | 'MIMIR_TLS_CERT_FILE'): Buffer {
+  const what = variable === 'MIMIR_TLS_KEY_FILE' ? 'a PEM private key (unencrypted)' : 'a PEM certificate (its chain after it)';
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (e) {
+    throw new ConfigError([`${variable}: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); point ${variable} at ${what} this user may read`]);
+  }
+  try {
+    if (variable === 'MIMIR_TLS_KEY_FILE') createPrivateKey(pem);
+    else new X509Certificate(pem);
+  } catch {
+    throw new ConfigError([`${variable}: ${file} is not ${what}`]);
+  }
+  return pem;
 }
 
 /**
