@@ -7,6 +7,7 @@
  * new user's review; each test failed at 8f29cfc.
  */
 import { describe, it } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,20 +33,22 @@ describe('serve: start-up errors name the variable at fault', () => {
     assert.notEqual(r.code, 0);
   });
 
-  it('an unreadable TLS key file names MIMIR_TLS_KEY_FILE', async () => {
-    const dir = tmp();
-    const r = await cli(['serve'], { MIMIR_TLS_CERT_FILE: join(dir, 'missing.pem'), MIMIR_TLS_KEY_FILE: join(dir, 'missing.key'), MIMIR_DATA_DIR: join(dir, 'data'), MIMIR_AUTH_PORT: String(await freePort()), MIMIR_LOG_LEVEL: 'silent' }, dir);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /MIMIR_TLS_(KEY|CERT)_FILE/, r.stderr);
-  });
-
-  it('a TLS file that is not PEM names the variable (doctor already does)', async () => {
+  it('a missing or non-PEM TLS key or certificate names its own variable and file', async () => {
     const dir = tmp();
     const bad = join(dir, 'bad.pem');
     writeFileSync(bad, 'garbage\n');
-    const r = await cli(['serve'], { MIMIR_TLS_CERT_FILE: bad, MIMIR_TLS_KEY_FILE: bad, MIMIR_DATA_DIR: join(dir, 'data'), MIMIR_AUTH_PORT: String(await freePort()), MIMIR_LOG_LEVEL: 'silent' }, dir);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /MIMIR_TLS_(KEY|CERT)_FILE/, r.stderr);
+    const key = join(dir, 'key.pem');
+    writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const cases = [
+      { cert: join(dir, 'missing.pem'), key: join(dir, 'missing.key'), says: /MIMIR_TLS_KEY_FILE: \S*missing\.key cannot be read \(ENOENT\)/ },
+      { cert: bad, key: bad, says: /MIMIR_TLS_KEY_FILE: \S*bad\.pem is not a PEM private key/ },
+      { cert: bad, key, says: /MIMIR_TLS_CERT_FILE: \S*bad\.pem is not a PEM certificate/ },
+    ];
+    for (const c of cases) {
+      const r = await cli(['serve'], { MIMIR_TLS_CERT_FILE: c.cert, MIMIR_TLS_KEY_FILE: c.key, MIMIR_DATA_DIR: join(dir, 'data'), MIMIR_AUTH_PORT: String(await freePort()), MIMIR_LOG_LEVEL: 'silent' }, dir);
+      assert.equal(r.code, 78, r.stderr);
+      assert.match(r.stderr, c.says);
+    }
   });
 
   it('a MIMIR_DATA_DIR that is a file (or not writable) names MIMIR_DATA_DIR, for serve and keys create', async () => {

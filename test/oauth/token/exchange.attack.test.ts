@@ -4,6 +4,11 @@
  * users by token exchange (`act.sub` = the account) are never checked against the account: the
  * rogue service keeps acting as those users until the tokens expire (up to an access-token
  * lifetime, an hour by default).
+ *
+ * Introspection says the same (RFC 7662 §2.2: `active` is whether the hub would accept the token
+ * now; one rule, src/authn/service-account-tokens.ts): the exchanged token, and a client_credentials
+ * token of an account deleted and re-created under its id, are `{active: false}`. Found by a
+ * standards review; those assertions failed at 8f29cfc.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +26,8 @@ describe('a disabled or deleted service account stops acting for users at once',
     admin = (await rig.hub.hub.apiKeys.create({ name: 'ops', roles: ['admin'] })).key;
   });
   after(async () => rig.close());
+
+  const introspect = async (token: string) => (await postForm(`${rig.hub.url}/auth/introspect`, { token }, { 'x-api-key': admin })).body;
 
   for (const action of ['disable', 'delete'] as const) {
     it(`after "${action}", the tokens it obtained by token exchange are refused`, async () => {
@@ -40,6 +47,20 @@ describe('a disabled or deleted service account stops acting for users at once',
 
       const after = await get(`${rig.hub.url}/auth/me`, { authorization: `Bearer ${token}` });
       assert.equal(after.status, 401, `the ${action}d service still acts as ${String(after.body.sub)}`);
+      assert.deepEqual(await introspect(token), { active: false }, 'introspection agrees with the hub');
     });
   }
+
+  it('a client_credentials token of a service account deleted and re-created under its id is refused, and inactive', async () => {
+    const id = 'recreated-svc';
+    const first = await rig.hub.hub.serviceAccounts.create({ clientId: id, roles: ['developer'] });
+    const issued = await postForm(`${rig.hub.url}/auth/token`, { grant_type: 'client_credentials' }, basic(id, first.clientSecret));
+    assert.equal(issued.status, 200, JSON.stringify(issued.body));
+    const token = issued.body.access_token as string;
+    assert.equal((await introspect(token)).active, true);
+    await rig.hub.hub.serviceAccounts.delete(id);
+    await rig.hub.hub.serviceAccounts.create({ clientId: id, roles: ['admin'] });
+    assert.equal((await get(`${rig.hub.url}/auth/me`, { authorization: `Bearer ${token}` })).status, 401, 'the old incarnation\'s token is refused');
+    assert.deepEqual(await introspect(token), { active: false }, 'introspection agrees with the hub');
+  });
 });
