@@ -47,7 +47,11 @@ export class KeyRing {
   readonly #now: () => number;
   #keys = new Map<string, LoadedKey>();
   #currentKid = '';
-  #lastReload = 0;
+  /** When the last reload began (performance.now(): how often the store is read is about load, not token time). */
+  #lastReload = -Infinity;
+  /** Reloads begun, and the number of the one whose key set is in use: an older one never replaces a newer one's. */
+  #begun = 0;
+  #applied = 0;
   /** The reload under way, if any: a caller meeting an unknown kid waits for it rather than failing. */
   #reloading: Promise<void> | undefined;
 
@@ -93,17 +97,34 @@ export class KeyRing {
     return { key: k.verify, alg: k.record.alg };
   }
 
-  /** Reloads from the store when a `kid` is unknown, at most once a second (another instance may have rotated). */
+  /**
+   * Whether the store holds a key for this unknown `kid` (another instance may have rotated): true
+   * once a key set read from the store after this call began has it, false once one without it is
+   * in use. A reload under way (told of a rotation elsewhere) is waited for; one that began before
+   * this call may have missed a key written since, so the store is then read again, at most once a
+   * second (callers meanwhile wait for that read: a flood of unknown kids costs one read a second).
+   */
   async refreshForUnknownKid(kid: string): Promise<boolean> {
-    if (this.#keys.has(kid)) return true;
-    // A reload under way (e.g. told of a rotation elsewhere) may be about to bring this kid.
-    while (this.#reloading) {
-      await this.#reloading.catch(() => undefined);
+    const before = this.#begun;
+    for (;;) {
       if (this.#keys.has(kid)) return true;
+      if (this.#reloading) {
+        await this.#reloading.catch(() => undefined);
+        continue;
+      }
+      // A key set read since this call began is in use, without the kid.
+      if (this.#applied > before) return false;
+      const wait = this.#lastReload + 1000 - performance.now();
+      if (wait > 0) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        continue;
+      }
+      try {
+        await this.reload();
+      } catch {
+        return false; // the store cannot be read now: unknown, as before
+      }
     }
-    if (this.#now() - this.#lastReload < 1000) return false;
-    await this.reload();
-    return this.#keys.has(kid);
   }
 
   /** RFC 7517 JWK Set of every published key (the current one first). */
@@ -171,7 +192,8 @@ export class KeyRing {
   }
 
   async #loadAll(): Promise<void> {
-    this.#lastReload = this.#now();
+    const n = ++this.#begun;
+    this.#lastReload = performance.now();
     const records = await this.#store.list<SigningKeyRecord>(KIND);
     const current = await this.#store.find<{ kid: string }>(CURRENT, 'current');
     const next = new Map<string, LoadedKey>();
@@ -179,6 +201,10 @@ export class KeyRing {
       const loaded = await this.#load(payload);
       if (loaded) next.set(payload.kid, loaded);
     }
+    // Two reloads under way at once (a rotation's message while an unknown kid's is running): the
+    // one that began first read an older store, and must not replace the other's key set.
+    if (n < this.#applied) return;
+    this.#applied = n;
     this.#keys = next;
     this.#currentKid = current?.payload.kid ?? '';
   }
