@@ -42,7 +42,16 @@ export async function idJagGrant(hub: Hub, params: Params, assertion: string, jw
   // Draft §4.3: the client_id claim identifies the client that authenticated.
   if (claims.client_id !== clientId) throw refuse('The assertion was issued to another client.');
   const resources = grantedResources(hub, claims.resource, params.resource);
-  const user = mapClaims(provider, claims, 'oauth').principal;
+  let user: Principal;
+  try {
+    user = mapClaims(provider, claims, 'oauth').principal;
+  } catch (e) {
+    // A grant's refusal (RFC 7521 §5.2), whatever the claim mapping calls it.
+    throw refuse(e instanceof OAuthError ? e.description : 'The assertion\'s claims cannot be read.');
+  }
+  // RFC 7800 / RFC 9449: an assertion the IdP bound to the client's DPoP key is redeemed only with a
+  // proof by that key, for a token bound to it; never for an unbound one.
+  if (user.cnf && user.cnf.jkt !== dpopJkt) throw refuse('The assertion is bound to a DPoP key: send the token request with a DPoP proof made with it.');
   // A user whose sub is the client's id would read as that client's own token (a service account).
   if (user.sub === clientId) throw refuse('The assertion\'s subject is the client itself.');
   const scopes = grantedScopes(hub, user, claims.scope, params.scope);

@@ -13,7 +13,7 @@ import { auth, CrossAppAccessProvider } from '@modelcontextprotocol/client';
 import { decodeJwt } from 'jose';
 import type { AuditEvent } from '../../../src/audit/index.ts';
 import { startHub } from '../../helpers/hub.ts';
-import { basic, postForm, postJson, type Reply } from '../../helpers/http.ts';
+import { basic, dpopKey, dpopProof, postForm, postJson, type Reply } from '../../helpers/http.ts';
 import type { TestIdp } from '../../helpers/idp.ts';
 import { startJwtIssuer, type JwtIssuer } from '../../helpers/jwt-issuer.ts';
 import { me, sessionCookie, signIn, startRig, type Rig } from '../../oidc/setup.ts';
@@ -213,6 +213,27 @@ describe('ID-JAG at /auth/token (enterprise-managed authorization)', () => {
     const claims = decodeJwt(res.body.access_token);
     assert.equal(claims.sub, 'sam', 'the user\'s token, with the user\'s roles, not the service account\'s');
     assert.deepEqual(claims.roles, ['developer']);
+  });
+
+  it('an ID-JAG the IdP bound to a DPoP key (cnf.jkt) is redeemed only with a proof by that key, for a token bound to it; one bound otherwise is invalid_grant', async () => {
+    const key = await dpopKey();
+    const proof = () => dpopProof(key, { htm: 'POST', htu: `${hub().url}/auth/token` });
+    // Found by an attacker's review: the binding was read and dropped (an unbound Bearer token, no proof).
+    const unproven = await asClient(await idJag(rig.idps.corp!, { groups: ['eng-team'], cnf: { jkt: key.jkt } }));
+    assert.equal(unproven.status, 400, JSON.stringify(unproven.body));
+    assert.equal(unproven.body.error, 'invalid_grant');
+    const other = await dpopKey();
+    const wrongKey = await token({ grant_type: JWT_BEARER, assertion: await idJag(rig.idps.corp!, { groups: ['eng-team'], cnf: { jkt: key.jkt } }) },
+      { ...basic(client.id, client.secret), dpop: await dpopProof(other, { htm: 'POST', htu: `${hub().url}/auth/token` }) });
+    assert.equal(wrongKey.body.error, 'invalid_grant');
+    const bound = await token({ grant_type: JWT_BEARER, assertion: await idJag(rig.idps.corp!, { groups: ['eng-team'], cnf: { jkt: key.jkt } }) }, { ...basic(client.id, client.secret), dpop: await proof() });
+    assert.equal(bound.status, 200, JSON.stringify(bound.body));
+    assert.equal(bound.body.token_type, 'DPoP');
+    assert.deepEqual(decodeJwt(bound.body.access_token).cnf, { jkt: key.jkt });
+    // Bound some other way (mTLS): a grant refusal, not an access token's (was 401 invalid_token).
+    const mtls = await asClient(await idJag(rig.idps.corp!, { groups: ['eng-team'], cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' } }));
+    assert.equal(mtls.status, 400, JSON.stringify(mtls.body));
+    assert.equal(mtls.body.error, 'invalid_grant');
   });
 
   it('metadata lists the jwt-bearer grant when ID-JAG is on; without it (and no workload issuers) the grant is unsupported', async () => {
