@@ -2,7 +2,8 @@
  * The value parsers of the configuration (zod), each with a message that says what would be
  * accepted, and the value sets they accept. Used by the variables' descriptions (variables.ts).
  */
-import { isIP, isIPv6 } from 'node:net';
+import proxyAddr from '@fastify/proxy-addr';
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 export type AuthMethod = 'api-key' | 'oauth' | 'jwt';
@@ -89,13 +90,12 @@ export const path = z.string().trim().refine((s) => s.startsWith('/'), { error: 
 
 export const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 
-/** proxy-addr's names for address ranges (what Fastify's `trustProxy` list is compiled by). */
-const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
-
 /**
- * MIMIR_TRUST_PROXY: true, false, or a comma-separated list of proxy addresses — IPs, CIDR ranges
- * (`10.0.0.0/8`, `fd00::/8`) or proxy-addr's names (loopback, linklocal, uniquelocal) — checked
- * here, so a bad entry is a configuration error naming the variable, not a crash at start-up.
+ * MIMIR_TRUST_PROXY: true, false, or a comma-separated list of proxy addresses: IPs, CIDR ranges
+ * (`10.0.0.0/8`, `fd00::/8`), netmasks (`10.0.0.0/255.0.0.0`) or the names loopback, linklocal,
+ * uniquelocal. Each entry is compiled here by the library Fastify compiles the list with
+ * (@fastify/proxy-addr), so one it would refuse is a configuration error naming the variable, not
+ * a crash at start-up. `/0` (every address) is refused: that is `true`.
  */
 export const trustProxy = z.string().trim().transform((s, ctx): boolean | string[] => {
   const lower = s.toLowerCase();
@@ -103,12 +103,16 @@ export const trustProxy = z.string().trim().transform((s, ctx): boolean | string
   if (lower === 'false' || lower === '') return false;
   const entries = s.split(',').map((x) => x.trim()).filter(Boolean);
   for (const entry of entries) {
-    const slash = entry.indexOf('/');
-    const family = isIP(slash === -1 ? entry : entry.slice(0, slash));
-    const prefix = slash === -1 ? undefined : entry.slice(slash + 1);
-    const ok = PROXY_RANGE_NAMES.has(entry) || (family !== 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))));
-    if (!ok) {
-      ctx.addIssue({ code: 'custom', message: `${show(entry)} is not a proxy address; give true, false, or a comma-separated list of IPs and CIDR ranges (e.g. 10.0.0.0/8,127.0.0.1 or loopback)` });
+    let refused = /\/0+$/.test(entry) ? 'a /0 range is every address: set MIMIR_TRUST_PROXY=true for that' : undefined;
+    if (!refused) {
+      try {
+        proxyAddr.compile(entry);
+      } catch (e) {
+        refused = (e as Error).message;
+      }
+    }
+    if (refused) {
+      ctx.addIssue({ code: 'custom', message: `${show(entry)} is not a proxy address (${refused}); give true, false, or a comma-separated list of IPs and CIDR ranges (e.g. 10.0.0.0/8,127.0.0.1 or loopback)` });
       return false;
     }
   }
