@@ -41,7 +41,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
     await checkClient(hub, inspected.grant, input.client, input.oauthClientId);
     checkBinding(inspected.grant, input.dpopJkt);
     const scope = narrowScope(hub, inspected.grant.scope, input.scope);
-    checkResource(hub, inspected.grant, input.resource);
+    const resource = resourceOf(hub, inspected.grant, input.resource);
 
     const used = await hub.refreshTokens.use(token, { rotate: hub.config.refresh.rotation });
     await renewSignIn(hub, used.grant, used.familyId);
@@ -55,7 +55,7 @@ export async function refreshGrant(hub: Hub, input: RefreshInput): Promise<Token
       fid: used.familyId, ...(g.sid ? { sid: g.sid } : {}),
       ...(g.email ? { email: g.email } : {}), ...(g.name ? { name: g.name } : {}), ...(g.groups ? { groups: g.groups } : {}),
       ...(g.provider ? { provider: g.provider } : {}), ...(g.tenant ? { tenant: g.tenant } : {}),
-      ...(g.act ? { act: g.act } : {}), ...(g.resource ? { aud: accessTokenAudience(hub.config, g.resource, scope.split(' ')) } : {}),
+      ...(g.act ? { act: g.act } : {}), ...(resource ? { aud: accessTokenAudience(hub.config, resource, scope.split(' ')) } : {}),
       ...(jkt ? { cnf: { jkt } } : {}),
       ...(g.authTime !== undefined ? { auth_time: g.authTime } : {}), ...(g.acr !== undefined ? { acr: g.acr } : {}),
     }, hub.config.jwt.accessTokenLifetime);
@@ -120,15 +120,22 @@ function checkBinding(grant: RefreshGrant, dpopJkt: string | undefined): void {
 }
 
 /**
- * RFC 8707 §2.2: a refresh may name the resource its grant is for (a trailing slash aside; a grant
- * for none is for the hub's own audiences, which its tokens carry); any other is invalid_target,
- * never a token for another audience than the one asked for.
+ * RFC 8707 §2.2: the resource the refreshed token is for. A grant for one resource: that one, and
+ * a `resource` asked for must name it (a trailing slash aside). A grant for none (a sign-in's, for
+ * the whole hub): the one asked for, if the hub serves it, so the token is for it alone; else the
+ * hub's general audience (undefined). Any other is invalid_target, never a token for another
+ * audience than the one asked for.
  */
-function checkResource(hub: Hub, grant: RefreshGrant, requested: string | undefined): void {
-  if (requested === undefined) return;
+function resourceOf(hub: Hub, grant: RefreshGrant, requested: string | undefined): string | undefined {
+  if (requested === undefined) return grant.resource;
   const asked = requested.replace(/\/$/, '');
-  const ok = grant.resource !== undefined ? asked === grant.resource.replace(/\/$/, '') : hub.audiences.some((a) => a.replace(/\/$/, '') === asked);
-  if (!ok) throw new OAuthError('invalid_target', 'The resource is not the one this refresh token was granted for.');
+  if (grant.resource !== undefined) {
+    if (asked !== grant.resource.replace(/\/$/, '')) throw new OAuthError('invalid_target', 'The resource is not the one this refresh token was granted for.');
+    return grant.resource;
+  }
+  const served = hub.audiences.find((a) => a.replace(/\/$/, '') === asked);
+  if (served === undefined) throw new OAuthError('invalid_target', 'The resource is not one this refresh token was granted for.');
+  return served;
 }
 
 /**
