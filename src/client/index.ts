@@ -71,6 +71,8 @@ export function createMimirClient(options: ClientOptions = {}): MimirClient {
   const doFetch = o.fetch ?? globalThis.fetch;
   const now = o.now ?? Date.now;
   const renewBefore = (o.renewBeforeSeconds ?? 60) * 1000;
+  // fetch refuses such a URL, and its error repeats the password: refused here, without repeating it.
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url)) throw new MimirClientError('The hub URL (the url option or MIMIR_URL) must not carry a user name or password; the hub takes credentials in headers.');
   if (mode === 'api-key' && !o.apiKey) throw new MimirClientError('api-key mode needs MIMIR_API_KEY (or the apiKey option).');
   // A key or a service account's secret never crosses a network in the clear: https, or a loopback host.
   if (mode !== 'token-forwarding' && !o.allowInsecureHttp && !secureOrLoopback(url)) {

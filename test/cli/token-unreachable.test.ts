@@ -20,4 +20,10 @@ it('token --service-account: an unreachable hub is named, with --url/MIMIR_URL',
   assert.ok(r.stderr.includes(url), `stderr should name ${url}: ${r.stderr}`);
   assert.match(r.stderr, /--url|MIMIR_URL/);
   assert.doesNotMatch(r.stderr, /x{43}/);
+  // A URL carrying credentials is refused (fetch would, repeating the password), without repeating them.
+  const withUser = url.replace('http://', 'http://ops:url-password@');
+  const r2 = await cli(['token', '--service-account', 'pctx-service', '--no-cache'], { MIMIR_URL: withUser, MIMIR_SERVICE_ACCOUNT_SECRET: 'x'.repeat(43) }, dir);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /must not carry a user name or password/);
+  assert.doesNotMatch(r2.stderr, /url-password|x{43}/);
 });

@@ -129,6 +129,10 @@ export async function checkAuthorizationRequest(
   if (scope !== undefined && !/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(scope)) {
     throw fail('invalid_scope', 'The scope is malformed.');
   }
+  // OIDC Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID Connect request (plain OAuth may leave it out).
+  if (presented === undefined && scope?.split(' ').includes('openid')) {
+    throw fail('invalid_request', 'An OpenID Connect request (scope openid) must send redirect_uri.');
+  }
   // OIDC Core §3.1.2.1: any string; bounded here, as it is stored with the code and signed into the ID token.
   const nonce = param('nonce');
   if (nonce !== undefined && nonce.length > 512) throw fail('invalid_request', 'The nonce is longer than 512 characters.');

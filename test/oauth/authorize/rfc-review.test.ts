@@ -48,6 +48,16 @@ describe('authorization code grant: RFC 6749 §4.1 and RFC 8707 answers', () => 
     }
   });
 
+  it('OIDC Core §3.1.2.1: an OpenID Connect request without redirect_uri goes back as invalid_request', async () => {
+    const redirect = 'https://oidc-one-uri.example/cb';
+    const clientId = await publicClient('OIDC one redirect URI', redirect);
+    const { challenge } = pkce();
+    const r = await redirected(authorizeUrl(rig.hub, { response_type: 'code', client_id: clientId, code_challenge: challenge, code_challenge_method: 'S256', scope: 'openid nodes:read', state: 's1' }));
+    assert.ok(r.location?.startsWith(redirect), `${r.status} ${r.location}`);
+    assert.equal(new URL(r.location!).searchParams.get('error'), 'invalid_request');
+    assert.equal(new URL(r.location!).searchParams.get('state'), 's1');
+  });
+
   it('§4.1.3: redirect_uri in the authorization request is required at the token endpoint', async () => {
     const redirect = 'https://two-step.example/cb';
     const clientId = await publicClient('Sent redirect URI', redirect);
