@@ -6,7 +6,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 const BIN = fileURLToPath(new URL('../../bin/mimir-auth.js', import.meta.url));
 
 it('MIMIR_AUTH_PORT=0: the default public URL names the port bound, not :0', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mimir-review-port0-'));
+  const dir = mkdtempSync(join(tmpdir(), 'mimir-port0-'));
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, MIMIR_AUTH_PORT: '0', MIMIR_DATA_DIR: join(dir, 'data'), MIMIR_LOG_LEVEL: 'silent', MIMIR_LOG_AUTH_EVENTS: 'false' },
   });
@@ -34,6 +34,9 @@ it('MIMIR_AUTH_PORT=0: the default public URL names the port bound, not :0', asy
     assert.doesNotMatch(meta.issuer, /:0$/, `issuer ${meta.issuer}`);
     assert.equal(new URL(meta.issuer).port, port);
   } finally {
+    const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) await exited;
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -6,16 +6,22 @@
  * a file ("EEXIST…"). Now each is a configuration error (exit 78) naming its variable. Found by a
  * new user's review; each test failed at 8f29cfc.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { generateKeyPairSync } from 'node:crypto';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../admin/support.ts';
 import { freePort } from '../helpers/hub.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'mimir-review-startup-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mimir-startup-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
 describe('serve: start-up errors name the variable at fault', () => {
   it('MIMIR_TRUST_PROXY=yes is a configuration error naming the variable and what it accepts', async () => {

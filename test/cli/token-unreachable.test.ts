@@ -4,16 +4,17 @@
  * the secret. The client library throws a MimirClientError (error `unreachable`) for the same.
  * Found by a new user's review; failed at 8f29cfc.
  */
-import { it } from 'node:test';
+import { after, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../admin/support.ts';
 import { freePort } from '../helpers/hub.ts';
 
 it('token --service-account: an unreachable hub is named, with --url/MIMIR_URL', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mimir-review-token-'));
+  const dir = mkdtempSync(join(tmpdir(), 'mimir-token-unreachable-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const url = `http://127.0.0.1:${await freePort()}`;
   const r = await cli(['token', '--service-account', 'pctx-service', '--no-cache'], { MIMIR_URL: url, MIMIR_SERVICE_ACCOUNT_SECRET: 'x'.repeat(43) }, dir);
   assert.equal(r.code, 1);
