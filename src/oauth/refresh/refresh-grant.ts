@@ -8,6 +8,7 @@ import type { ServiceAccountRecord } from '../../service-accounts/index.ts';
 import type { TokenResponse } from '../token/index.ts';
 import { grantScope, IDENTITY_SCOPES } from '../token/scope.ts';
 import { accessTokenAudience } from '../openid/provider.ts';
+import { requestedResource } from '../token/resource.ts';
 import { renewIdpTokens } from '../../oidc/renew.ts';
 import { RefreshReuseError, type RefreshGrant } from './refresh-tokens.ts';
 
@@ -122,20 +123,17 @@ function checkBinding(grant: RefreshGrant, dpopJkt: string | undefined): void {
 /**
  * RFC 8707 §2.2: the resource the refreshed token is for. A grant for one resource: that one, and
  * a `resource` asked for must name it (a trailing slash aside). A grant for none (a sign-in's, for
- * the whole hub): the one asked for, if the hub serves it, so the token is for it alone; else the
- * hub's general audience (undefined). Any other is invalid_target, never a token for another
- * audience than the one asked for.
+ * the whole hub): the one asked for, if the hub serves it (as client_credentials reads it,
+ * src/oauth/token/resource.ts), so the token is for it alone. Any other is invalid_target, never a
+ * token for another audience than the one asked for.
  */
 function resourceOf(hub: Hub, grant: RefreshGrant, requested: string | undefined): string | undefined {
   if (requested === undefined) return grant.resource;
-  const asked = requested.replace(/\/$/, '');
   if (grant.resource !== undefined) {
-    if (asked !== grant.resource.replace(/\/$/, '')) throw new OAuthError('invalid_target', 'The resource is not the one this refresh token was granted for.');
+    if (requested.replace(/\/$/, '') !== grant.resource.replace(/\/$/, '')) throw new OAuthError('invalid_target', 'The resource is not the one this refresh token was granted for.');
     return grant.resource;
   }
-  const served = hub.audiences.find((a) => a.replace(/\/$/, '') === asked);
-  if (served === undefined) throw new OAuthError('invalid_target', 'The resource is not one this refresh token was granted for.');
-  return served;
+  return requestedResource(hub.audiences, requested);
 }
 
 /**
