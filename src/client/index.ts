@@ -71,8 +71,9 @@ export function createMimirClient(options: ClientOptions = {}): MimirClient {
   const doFetch = o.fetch ?? globalThis.fetch;
   const now = o.now ?? Date.now;
   const renewBefore = (o.renewBeforeSeconds ?? 60) * 1000;
-  // fetch refuses such a URL, and its error repeats the password: refused here, without repeating it.
-  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url)) throw new MimirClientError('The hub URL (the url option or MIMIR_URL) must not carry a user name or password; the hub takes credentials in headers.');
+  // fetch refuses a URL with credentials, and its error repeats the password: refused here, read as
+  // fetch reads it (WHATWG URL), without repeating it; nothing below then prints a password.
+  if (carriesCredentials(url)) throw new MimirClientError('The hub URL (the url option or MIMIR_URL) must not carry a user name or password; the hub takes credentials in headers.');
   if (mode === 'api-key' && !o.apiKey) throw new MimirClientError('api-key mode needs MIMIR_API_KEY (or the apiKey option).');
   // A key or a service account's secret never crosses a network in the clear: https, or a loopback host.
   if (mode !== 'token-forwarding' && !o.allowInsecureHttp && !secureOrLoopback(url)) {
@@ -179,6 +180,15 @@ async function isTokenExpired(res: Response): Promise<boolean> {
 }
 
 /** https, or http to a loopback host (localhost, 127.0.0.0/8, ::1). */
+function carriesCredentials(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return false;
+  }
+}
+
 function secureOrLoopback(url: string): boolean {
   try {
     const u = new URL(url);

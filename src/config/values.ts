@@ -3,7 +3,7 @@
  * accepted, and the value sets they accept. Used by the variables' descriptions (variables.ts).
  */
 import proxyAddr from '@fastify/proxy-addr';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 export type AuthMethod = 'api-key' | 'oauth' | 'jwt';
@@ -103,7 +103,7 @@ export const trustProxy = z.string().trim().transform((s, ctx): boolean | string
   if (lower === 'false' || lower === '') return false;
   const entries = s.split(',').map((x) => x.trim()).filter(Boolean);
   for (const entry of entries) {
-    let refused = /\/0+$/.test(entry) ? 'a /0 range is every address: set MIMIR_TRUST_PROXY=true for that' : undefined;
+    let refused = proxyEntryProblem(entry);
     if (!refused) {
       try {
         proxyAddr.compile(entry);
@@ -118,6 +118,28 @@ export const trustProxy = z.string().trim().transform((s, ctx): boolean | string
   }
   return entries;
 });
+
+/** proxy-addr's names for address ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * What the hub refuses in a MIMIR_TRUST_PROXY entry before proxy-addr reads it: an address not
+ * written as Node reads addresses (proxy-addr takes `010.0.0.1` as octal, 8.0.0.1, and `1` as
+ * 0.0.0.1), and a range of every address, IPv4-mapped ones included (`::ffff:0.0.0.0/96`).
+ */
+function proxyEntryProblem(entry: string): string | undefined {
+  if (PROXY_RANGE_NAMES.has(entry)) return undefined;
+  const slash = entry.indexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  const suffix = slash === -1 ? undefined : entry.slice(slash + 1);
+  const family = isIP(address);
+  if (family === 0) return 'not an IP address in its usual form';
+  if (suffix === undefined) return undefined;
+  if (family === 4 && isIP(suffix) === 4) return suffix === '0.0.0.0' ? 'a /0 range is every address: set MIMIR_TRUST_PROXY=true for that' : undefined;
+  if (!/^[0-9]{1,3}$/.test(suffix)) return 'the range is not a prefix length or a netmask';
+  const mapped = family === 6 && /^::ffff:/i.test(address) ? 96 : 0;
+  return Number(suffix) <= mapped ? 'a /0 range is every address: set MIMIR_TRUST_PROXY=true for that' : undefined;
+}
 
 /** A server address: a host name or IP (IPv6 without its brackets) and a TCP port. */
 export interface HostPort {

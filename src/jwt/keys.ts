@@ -52,6 +52,8 @@ export class KeyRing {
   /** Reloads begun, and the number of the one whose key set is in use: an older one never replaces a newer one's. */
   #begun = 0;
   #applied = 0;
+  /** The number of the last reload that failed (the store could not be read). */
+  #failed = 0;
   /** The reload under way, if any: a caller meeting an unknown kid waits for it rather than failing. */
   #reloading: Promise<void> | undefined;
 
@@ -112,8 +114,9 @@ export class KeyRing {
         await this.#reloading.catch(() => undefined);
         continue;
       }
-      // A key set read since this call began is in use, without the kid.
-      if (this.#applied > before) return false;
+      // A key set read since this call began is in use, without the kid; or a read since failed
+      // (the store is down: unknown now, not waited for again and again).
+      if (this.#applied > before || this.#failed > before) return false;
       const wait = this.#lastReload + 1000 - performance.now();
       if (wait > 0) {
         await new Promise((resolve) => setTimeout(resolve, wait));
@@ -194,6 +197,15 @@ export class KeyRing {
   async #loadAll(): Promise<void> {
     const n = ++this.#begun;
     this.#lastReload = performance.now();
+    try {
+      await this.#read(n);
+    } catch (e) {
+      this.#failed = Math.max(this.#failed, n);
+      throw e;
+    }
+  }
+
+  async #read(n: number): Promise<void> {
     const records = await this.#store.list<SigningKeyRecord>(KIND);
     const current = await this.#store.find<{ kid: string }>(CURRENT, 'current');
     const next = new Map<string, LoadedKey>();

@@ -3,7 +3,9 @@
  * with (@fastify/proxy-addr): what it accepts starts a server, what it refuses is a configuration
  * error naming the variable, never a crash at start-up (`mimir-auth: invalid IP address: yes`,
  * exit 1, before 7aaa189; `0.0.0.0/0` or a zone id with a dot still crashed after it, found by a
- * review of that change).
+ * review of that change). Nor does it take an entry proxy-addr would read otherwise than its
+ * writer meant (`010.0.0.1` as octal, 8.0.0.1; `1` as 0.0.0.1), or every IPv4 client under an
+ * IPv4-mapped range (`::ffff:0.0.0.0/96`): found by a review of 7a857f9, accepted before.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,12 +33,13 @@ describe('MIMIR_TRUST_PROXY', () => {
   });
 
   it('anything else is a configuration error naming the variable and the entry; /0 is refused for true', () => {
-    for (const value of ['yes', '10.0.0.0/33', '0.0.0.0/0', '::/0', '1.2.3.4/00', 'fe80::1%eth0.100', '10.0.0.1,nope']) {
+    const everything = new Set(['0.0.0.0/0', '::/0', '1.2.3.4/00', '::ffff:0.0.0.0/96', '::ffff:0.0.0.0/80', '10.0.0.0/0.0.0.0']);
+    for (const value of ['yes', '10.0.0.0/33', ...everything, 'fe80::1%eth0.100', '10.0.0.1,nope', '010.0.0.1', '0x0a000001', '1']) {
       assert.throws(() => load(value), (e: unknown) => {
         assert.ok(e instanceof ConfigError, String(e));
         assert.equal(e.problems.length, 1);
         assert.match(e.problems[0]!, /^MIMIR_TRUST_PROXY: "[^"]+" is not a proxy address/);
-        if (value.endsWith('/0')) assert.match(e.problems[0]!, /MIMIR_TRUST_PROXY=true/);
+        if (everything.has(value)) assert.match(e.problems[0]!, /MIMIR_TRUST_PROXY=true/);
         return true;
       }, value);
     }
